@@ -1,0 +1,45 @@
+# Two commands: `make run` (the app with the demo store) and `make test` (the whole suite).
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+export PATROL_DATA_DIR ?= $(CURDIR)/var
+
+.PHONY: run test install install-test system-deps bench lint clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/patrol db upgrade
+	$(BIN)/patrol demo --if-empty
+	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
+
+# Debian's Chromium and a CJK font for the browser tests, installed when missing.
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi 'CJK'; then \
+	  echo "installing chromium and fonts-noto-cjk"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	fi
+
+test: install system-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m pytest bench --benchmark-only --benchmark-columns=min,median,max,rounds -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/python -m ruff check gis patrol_app tests
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

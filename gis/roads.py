@@ -1,0 +1,467 @@
+"""Road network: read road files, normalise codes and classes, assemble routes, index segments.
+
+A *route* is everything under one road code; its pieces are chained into one continuous chainage
+(桩号) in the route's forward direction. Geometry is kept in WGS-84 and, for metric work, in a local
+transverse Mercator chosen from the network's position (:func:`gis.crs.local_metric_crs`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import shapely
+from shapely.geometry import LineString, MultiLineString, mapping, shape
+from shapely.geometry.base import BaseGeometry
+
+from gis.crs import gcj02_to_wgs84, local_metric_crs, transformers
+from gis.errors import RoadFileError, StakeOutOfRangeError, UnknownRoadError
+from gis.stakes import format_stake, parse_stake
+from gis.zones import ROAD_CLASSES
+
+CLASS_BY_LETTER = {
+    "G": "national",
+    "S": "provincial",
+    "X": "county",
+    "Y": "township",
+    "C": "village",
+    "Z": "special",
+}
+
+CLASS_ALIASES = {
+    "national": "national", "国道": "national", "g": "national",
+    "provincial": "provincial", "省道": "provincial", "s": "provincial",
+    "county": "county", "县道": "county", "x": "county",
+    "township": "township", "乡道": "township", "y": "township",
+    "village": "village", "村道": "village", "c": "village",
+    "special": "special", "专用公路": "special", "专用道": "special", "z": "special",
+}
+
+# Field names recognised without flags (lower-cased, full-width normalised).
+CODE_FIELDS = ("code", "ref", "road_code", "roadcode", "route", "路线编号", "路线代码", "编号", "路线编码")
+NAME_FIELDS = ("name", "road_name", "roadname", "路线名称", "名称", "道路名称")
+CLASS_FIELDS = ("class", "road_class", "roadclass", "level", "行政等级", "等级", "公路等级", "路线等级")
+START_FIELDS = ("start_stake", "start", "from_stake", "起点桩号", "起始桩号")
+HALF_LAND_FIELDS = ("half_road_land_m", "half_land_m", "公路用地半宽", "用地半宽")
+COUNTY_FIELDS = ("county_code", "adcode", "行政区划代码", "区划代码")
+
+_CODE_RE = re.compile(r"^([GSXYCZ])\s*0*(\d{1,4})([A-Z]?)$")
+
+JOIN_TOLERANCE_M = 5.0
+
+
+def normalise_code(raw: Any) -> str:
+    """``"x12"`` → ``"X012"``; raises ValueError for anything that is not a route code."""
+    s = unicodedata.normalize("NFKC", str(raw or "")).strip().upper().replace(" ", "")
+    m = _CODE_RE.match(s)
+    if not m:
+        raise ValueError(f"not a road code: {raw!r}")
+    return f"{m.group(1)}{int(m.group(2)):03d}{m.group(3)}"
+
+
+def normalise_class(raw: Any, code: str) -> str:
+    """Road class from a class field (English or Chinese), else inferred from the code's letter."""
+    if raw is not None and str(raw).strip() and str(raw).strip().lower() not in ("nan", "none"):
+        key = unicodedata.normalize("NFKC", str(raw)).strip().lower()
+        if key in CLASS_ALIASES:
+            return CLASS_ALIASES[key]
+        for alias, value in CLASS_ALIASES.items():
+            if len(alias) > 1 and alias in key:
+                return value
+        raise ValueError(f"unknown road class {raw!r}")
+    return CLASS_BY_LETTER[code[0]]
+
+
+@dataclass
+class RoadPiece:
+    """One imported line feature, WGS-84."""
+
+    code: str
+    geometry: LineString
+    name: str = ""
+    road_class: str = ""
+    start_m: float | None = None
+    half_road_land_m: float | None = None
+    county_code: str = ""
+
+
+@dataclass
+class Route:
+    code: str
+    name: str
+    road_class: str
+    county_code: str
+    half_road_land_m: float | None
+    start_m: float
+    end_m: float
+    parts: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (start chainage, metric coords)
+
+    @property
+    def length_m(self) -> float:
+        return self.end_m - self.start_m
+
+    @property
+    def start_stake(self) -> str:
+        return format_stake(self.start_m)
+
+    @property
+    def end_stake(self) -> str:
+        return format_stake(self.end_m)
+
+
+def _pick(props: dict[str, Any], explicit: str | None, candidates: Sequence[str]) -> str | None:
+    if explicit:
+        if explicit not in props:
+            raise RoadFileError(detail=f"field {explicit!r} not found; fields are: {', '.join(props)}")
+        return explicit
+    lowered = {unicodedata.normalize("NFKC", k).strip().lower(): k for k in props}
+    for c in candidates:
+        if c in lowered:
+            return lowered[c]
+    return None
+
+
+def _lines(geom: BaseGeometry) -> list[LineString]:
+    if geom is None or geom.is_empty:
+        return []
+    if isinstance(geom, LineString):
+        return [geom]
+    if isinstance(geom, MultiLineString):
+        return list(geom.geoms)
+    raise RoadFileError(detail=f"expected line geometries, got {geom.geom_type}")
+
+
+def pieces_from_features(
+    features: Iterable[tuple[BaseGeometry, dict[str, Any]]],
+    *,
+    code_field: str | None = None,
+    name_field: str | None = None,
+    class_field: str | None = None,
+    start_field: str | None = None,
+    gcj02: bool = False,
+) -> list[RoadPiece]:
+    """Turn (geometry, properties) pairs into road pieces, recognising common field names."""
+    pieces: list[RoadPiece] = []
+    errors: list[str] = []
+    fields: dict[str, str | None] | None = None
+    for i, (geom, props) in enumerate(features, start=1):
+        if fields is None:
+            fields = {
+                "code": _pick(props, code_field, CODE_FIELDS),
+                "name": _pick(props, name_field, NAME_FIELDS),
+                "class": _pick(props, class_field, CLASS_FIELDS),
+                "start": _pick(props, start_field, START_FIELDS),
+                "half": _pick(props, None, HALF_LAND_FIELDS),
+                "county": _pick(props, None, COUNTY_FIELDS),
+            }
+            if fields["code"] is None:
+                raise RoadFileError(
+                    detail="no road-code field found (tried code/ref/路线编号 …); name it with --code-field. "
+                    f"Fields are: {', '.join(props)}"
+                )
+        try:
+            code = normalise_code(props.get(fields["code"]))
+            rclass = normalise_class(props.get(fields["class"]) if fields["class"] else None, code)
+            start = None
+            if fields["start"] and _present(props.get(fields["start"])):
+                start = parse_stake(props[fields["start"]])
+            half = None
+            if fields["half"] and _present(props.get(fields["half"])):
+                half = float(props[fields["half"]])
+            lines = _lines(geom)
+            if not lines:
+                raise ValueError("empty geometry")
+        except ValueError as exc:
+            errors.append(f"feature {i}: {exc}")
+            continue
+        name = str(props.get(fields["name"]) or "") if fields["name"] else ""
+        county = str(props.get(fields["county"]) or "") if fields["county"] else ""
+        for line in lines:
+            if gcj02:
+                xy = np.asarray(line.coords)[:, :2]
+                lon, lat = gcj02_to_wgs84(xy[:, 0], xy[:, 1])
+                line = LineString(np.column_stack([lon, lat]))
+            elif line.has_z:
+                line = LineString(np.asarray(line.coords)[:, :2])
+            pieces.append(RoadPiece(code, line, name, rclass, start, half, county))
+    if errors:
+        raise RoadFileError(detail="; ".join(errors))
+    if not pieces:
+        raise RoadFileError(detail="the file holds no road lines")
+    return pieces
+
+
+def _present(v: Any) -> bool:
+    if v is None:
+        return False
+    if isinstance(v, float) and math.isnan(v):
+        return False
+    return str(v).strip() != ""
+
+
+def read_road_file(path: str | Path, **kwargs: Any) -> list[RoadPiece]:
+    """Read GeoJSON, GeoPackage or Shapefile (also a zipped one) into road pieces in WGS-84."""
+    import pyogrio
+
+    p = Path(path)
+    if not p.exists():
+        raise RoadFileError(detail=f"file not found: {p}")
+    src = f"/vsizip/{p}" if p.suffix.lower() == ".zip" else str(p)
+    try:
+        info = pyogrio.read_info(src)
+        gdf = pyogrio.read_dataframe(src)
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise RoadFileError(detail=f"cannot read {p.name}: {exc}") from exc
+    crs = info.get("crs")
+    if gdf.crs is not None and not gdf.crs.equals("EPSG:4326") and gdf.crs.to_epsg() != 4326:
+        gdf = gdf.to_crs("EPSG:4326")
+    elif crs is None:
+        b = gdf.total_bounds
+        if not (-180 <= b[0] <= 180 and -90 <= b[1] <= 90):
+            raise RoadFileError(detail=f"{p.name} has no CRS and its coordinates are not longitude/latitude")
+    props = gdf.drop(columns="geometry").to_dict(orient="records")
+    return pieces_from_features(zip(gdf.geometry, props), **kwargs)
+
+
+def _assemble(code: str, parts_xy: list[np.ndarray], starts: list[float | None]) -> list[tuple[float, np.ndarray]]:
+    """Order and orient a route's pieces; return (start chainage, coords) per piece in chainage order."""
+    explicit = [s for s in starts if s is not None]
+    if len(parts_xy) > 1 and len(explicit) == len(starts) and len(set(explicit)) == len(explicit):
+        # every piece carries its own start stake: trust it, keep digitised direction
+        order = sorted(range(len(parts_xy)), key=lambda i: starts[i])  # type: ignore[arg-type,return-value]
+        return [(float(starts[i]), parts_xy[i]) for i in order]  # type: ignore[arg-type]
+    origin = explicit[0] if explicit else 0.0
+    if len(parts_xy) == 1:
+        return [(origin, parts_xy[0])]
+    # chain by nearest endpoints, starting from a free end
+    n = len(parts_xy)
+    ends = [(p[0], p[-1]) for p in parts_xy]
+
+    def has_neighbour(i: int, pt: np.ndarray) -> bool:
+        return any(
+            j != i and min(np.hypot(*(pt - ends[j][0])), np.hypot(*(pt - ends[j][1]))) <= JOIN_TOLERANCE_M
+            for j in range(n)
+        )
+
+    start_i, reverse_first = 0, False
+    for i in range(n):
+        if not has_neighbour(i, ends[i][0]):
+            start_i, reverse_first = i, False
+            break
+        if not has_neighbour(i, ends[i][1]):
+            start_i, reverse_first = i, True
+            break
+    chain = [parts_xy[start_i][::-1] if reverse_first else parts_xy[start_i]]
+    flipped = [reverse_first]
+    chain_ids = [start_i]
+    lengths = [_length(parts_xy[start_i])]
+    used = {start_i}
+    while len(used) < n:
+        tail = chain[-1][-1]
+        best = None
+        for j in range(n):
+            if j in used:
+                continue
+            d0 = np.hypot(*(tail - ends[j][0]))
+            d1 = np.hypot(*(tail - ends[j][1]))
+            cand = (d0, j, False) if d0 <= d1 else (d1, j, True)
+            if best is None or cand[0] < best[0]:
+                best = cand
+        assert best is not None
+        _, j, rev = best
+        chain.append(parts_xy[j][::-1] if rev else parts_xy[j])
+        flipped.append(rev)
+        chain_ids.append(j)
+        lengths.append(_length(parts_xy[j]))
+        used.add(j)
+    # forward direction: the first piece's (in file order) as digitised; where pieces carry distinct start
+    # stakes those decide instead (above)
+    reverse_all = flipped[chain_ids.index(0)]
+    if reverse_all:
+        chain = [c[::-1] for c in reversed(chain)]
+    out: list[tuple[float, np.ndarray]] = []
+    ch = origin
+    for c in chain:
+        out.append((ch, c))
+        ch += _length(c)
+    return out
+
+
+def _length(xy: np.ndarray) -> float:
+    return float(np.hypot(np.diff(xy[:, 0]), np.diff(xy[:, 1])).sum())
+
+
+class RoadNetwork:
+    """Routes plus a vectorised segment index for linear referencing."""
+
+    def __init__(self, pieces: Sequence[RoadPiece]) -> None:
+        if not pieces:
+            raise RoadFileError(detail="empty road network")
+        all_xy = np.concatenate([np.asarray(p.geometry.coords)[:, :2] for p in pieces])
+        lon0, lat0 = float(all_xy[:, 0].mean()), float(all_xy[:, 1].mean())
+        self.crs = local_metric_crs(lon0, lat0)
+        self._to_m, self._to_wgs = transformers(self.crs)
+        self.bounds = (
+            float(all_xy[:, 0].min()),
+            float(all_xy[:, 1].min()),
+            float(all_xy[:, 0].max()),
+            float(all_xy[:, 1].max()),
+        )
+        by_code: dict[str, list[RoadPiece]] = {}
+        for p in pieces:
+            by_code.setdefault(p.code, []).append(p)
+        self.routes: dict[str, Route] = {}
+        x1: list[np.ndarray] = []
+        y1: list[np.ndarray] = []
+        x2: list[np.ndarray] = []
+        y2: list[np.ndarray] = []
+        ch0: list[np.ndarray] = []
+        ridx: list[np.ndarray] = []
+        self.codes: list[str] = sorted(by_code)
+        for k, code in enumerate(self.codes):
+            group = by_code[code]
+            parts_xy = []
+            for p in group:
+                xy = np.asarray(p.geometry.coords)[:, :2]
+                mx, my = self._to_m.transform(xy[:, 0], xy[:, 1])
+                parts_xy.append(np.column_stack([mx, my]))
+            parts = _assemble(code, parts_xy, [p.start_m for p in group])
+            first = group[0]
+            end = max(s + _length(c) for s, c in parts)
+            halves = [p.half_road_land_m for p in group if p.half_road_land_m is not None]
+            self.routes[code] = Route(
+                code=code,
+                name=next((p.name for p in group if p.name), ""),
+                road_class=first.road_class,
+                county_code=next((p.county_code for p in group if p.county_code), ""),
+                half_road_land_m=halves[0] if halves else None,
+                start_m=min(s for s, _ in parts),
+                end_m=end,
+                parts=parts,
+            )
+            for start, c in parts:
+                seg_len = np.hypot(np.diff(c[:, 0]), np.diff(c[:, 1]))
+                cum = start + np.concatenate([[0.0], np.cumsum(seg_len)[:-1]])
+                keep = seg_len > 0
+                x1.append(c[:-1, 0][keep])
+                y1.append(c[:-1, 1][keep])
+                x2.append(c[1:, 0][keep])
+                y2.append(c[1:, 1][keep])
+                ch0.append(cum[keep])
+                ridx.append(np.full(int(keep.sum()), k, dtype=np.int32))
+        self.sx1 = np.concatenate(x1)
+        self.sy1 = np.concatenate(y1)
+        self.sx2 = np.concatenate(x2)
+        self.sy2 = np.concatenate(y2)
+        self.sch0 = np.concatenate(ch0)
+        self.sroute = np.concatenate(ridx)
+        segs = shapely.linestrings(
+            np.stack([np.column_stack([self.sx1, self.sy1]), np.column_stack([self.sx2, self.sy2])], axis=1)
+        )
+        self.segments = segs
+        self.tree = shapely.STRtree(segs)
+        self._classes = np.array([self.routes[c].road_class for c in self.codes], dtype=object)
+
+    # --- basic accessors -------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.routes)
+
+    @property
+    def segment_count(self) -> int:
+        return len(self.sx1)
+
+    def route(self, code: str) -> Route:
+        try:
+            key = normalise_code(code)
+        except ValueError:
+            raise UnknownRoadError(code=str(code)) from None
+        if key not in self.routes:
+            raise UnknownRoadError(code=str(code))
+        return self.routes[key]
+
+    def to_metric(self, lon: Any, lat: Any) -> tuple[Any, Any]:
+        return self._to_m.transform(lon, lat)
+
+    def to_wgs84(self, x: Any, y: Any) -> tuple[Any, Any]:
+        return self._to_wgs.transform(x, y)
+
+    def route_geometry_wgs84(self, code: str) -> MultiLineString:
+        r = self.route(code)
+        lines = []
+        for _, c in r.parts:
+            lon, lat = self.to_wgs84(c[:, 0], c[:, 1])
+            lines.append(LineString(np.column_stack([lon, lat])))
+        return MultiLineString(lines)
+
+    def point_at(self, code: str, chainage_m: float) -> tuple[float, float]:
+        """Road + chainage → (lon, lat) on the centreline (reverse locate)."""
+        r = self.route(code)
+        tol = 0.5
+        if chainage_m < r.start_m - tol or chainage_m > r.end_m + tol:
+            raise StakeOutOfRangeError(
+                code=r.code, stake=format_stake(chainage_m), start=r.start_stake, end=r.end_stake
+            )
+        best: tuple[float, np.ndarray] | None = None
+        for start, c in r.parts:
+            length = _length(c)
+            if start - tol <= chainage_m <= start + length + tol:
+                best = (start, c)
+                break
+        if best is None:  # in a gap between pieces with explicit stakes
+            raise StakeOutOfRangeError(
+                code=r.code, stake=format_stake(chainage_m), start=r.start_stake, end=r.end_stake
+            )
+        start, c = best
+        line = LineString(c)
+        pt = line.interpolate(min(max(chainage_m - start, 0.0), line.length))
+        lon, lat = self.to_wgs84(pt.x, pt.y)
+        return float(lon), float(lat)
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "code": r.code,
+                "name": r.name,
+                "road_class": r.road_class,
+                "county_code": r.county_code,
+                "start_stake": r.start_stake,
+                "end_stake": r.end_stake,
+                "length_km": round(r.length_m / 1000.0, 3),
+                "pieces": len(r.parts),
+                "half_road_land_m": r.half_road_land_m,
+            }
+            for r in (self.routes[c] for c in self.codes)
+        ]
+
+
+def pieces_to_geojson(pieces: Sequence[RoadPiece]) -> dict[str, Any]:
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {
+                    "code": p.code,
+                    "name": p.name,
+                    "class": p.road_class,
+                    "start_stake": None if p.start_m is None else format_stake(p.start_m, 1),
+                    "half_road_land_m": p.half_road_land_m,
+                    "county_code": p.county_code,
+                },
+                "geometry": mapping(p.geometry),
+            }
+            for p in pieces
+        ],
+    }
+
+
+def piece_from_geojson_geometry(code: str, geom: dict[str, Any], **kw: Any) -> RoadPiece:
+    return RoadPiece(code, shape(geom), **kw)
+
+
+assert set(CLASS_BY_LETTER.values()) <= set(ROAD_CLASSES)

@@ -1,0 +1,314 @@
+"""The ``patrol`` command: bulk work on the store from a shell.
+
+Exit codes: 0 done; 1 refused or failed (nothing written); 2 usage error or no road in reach.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from gis.errors import GisError, NoRoadInReachError
+from patrol_app.config import get_settings
+from patrol_app.i18n import error_text, position_text, t
+from patrol_app.services.errors import ServiceError, ValidationFailed
+
+LOCATE_KEYS = ("road_code", "road_name", "road_class", "chainage_m", "stake", "side", "offset_m",
+               "in_control_zone", "control_zone_m", "legal_basis")
+
+
+class Cli:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.lang = args.lang or get_settings().lang
+
+    def out(self, text: str = "") -> None:
+        print(text)
+
+    def err(self, text: str) -> None:
+        print(text, file=sys.stderr)
+
+    def dump(self, data: Any) -> None:
+        print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def _store() -> None:
+    from patrol_app.storage.migrate import upgrade
+
+    upgrade()
+
+
+def _session():  # type: ignore[no-untyped-def]
+    from patrol_app.storage.db import session_scope
+
+    return session_scope()
+
+
+def _actor(session, cli: Cli):  # type: ignore[no-untyped-def]
+    from patrol_app.services.users import cli_actor
+
+    return cli_actor(session, cli.args.user)
+
+
+def cmd_db_upgrade(cli: Cli) -> int:
+    _store()
+    cli.out(get_settings().db_url)
+    return 0
+
+
+def cmd_roads_import(cli: Cli) -> int:
+    from gis.roads import read_road_file
+    from patrol_app.services.roads import import_roads
+
+    a = cli.args
+    pieces = read_road_file(a.path, code_field=a.code_field, name_field=a.name_field,
+                            class_field=a.class_field, start_field=a.start_field, gcj02=a.gcj02)
+    _store()
+    with _session() as s:
+        res = import_roads(s, _actor(s, cli), pieces, source=Path(a.path).name, replace=a.replace)
+    cli.out(t("cli.roads_imported", cli.lang, **res))
+    return 0
+
+
+def _network(session):  # type: ignore[no-untyped-def]
+    from patrol_app.services.roads import network
+
+    return network(session)
+
+
+def cmd_roads_list(cli: Cli) -> int:
+    from patrol_app.storage.db import read_session
+
+    _store()
+    with read_session() as s:
+        rows = _network(s).describe()
+    if cli.args.json:
+        cli.dump(rows)
+        return 0
+    for r in rows:
+        cli.out(f"{r['code']:6} {t('class.' + r['road_class'], cli.lang):6} {r['start_stake']:>10} – "
+                f"{r['end_stake']:<10} {r['length_km']:8.3f} km  {r['name']}")
+    return 0
+
+
+def _position_dict(pos) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    d = pos.as_dict()
+    return {**{k: d[k] for k in LOCATE_KEYS}, **{k: v for k, v in d.items() if k not in LOCATE_KEYS}}
+
+
+def cmd_locate(cli: Cli) -> int:
+    from gis.linref import locate
+    from patrol_app.storage.db import read_session
+
+    a = cli.args
+    dist = a.max_distance or get_settings().max_distance_m
+    _store()
+    with read_session() as s:
+        net = _network(s)
+    if a.batch:
+        return _locate_batch(cli, net, dist)
+    if a.lon is None or a.lat is None:
+        cli.err("patrol locate LON LAT | --batch IN.csv --out OUT.csv")
+        return 2
+    try:
+        pos = locate(net, a.lon, a.lat, dist)
+    except NoRoadInReachError as exc:
+        cli.err(error_text(exc, cli.lang))
+        return 2
+    if a.json:
+        cli.dump(_position_dict(pos))
+    else:
+        cli.out(position_text(pos, cli.lang))
+    return 0
+
+
+def _locate_batch(cli: Cli, net, dist: float) -> int:  # type: ignore[no-untyped-def]
+    import numpy as np
+    import pandas as pd
+
+    from gis.linref import locate_columns
+
+    a = cli.args
+    if not a.out:
+        cli.err("--batch needs --out OUT.csv")
+        return 2
+    df = pd.read_csv(a.batch, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    cols = {c.strip().lower(): c for c in df.columns}
+    lon_c = cols.get("lon") or cols.get("经度")
+    lat_c = cols.get("lat") or cols.get("纬度")
+    if not lon_c or not lat_c:
+        cli.err(t("error.ledger_missing_columns", cli.lang, sheet=a.batch, kind="locate", columns="lon, lat"))
+        return 1
+    lon = pd.to_numeric(df[lon_c], errors="coerce").to_numpy(dtype=float)
+    lat = pd.to_numeric(df[lat_c], errors="coerce").to_numpy(dtype=float)
+    res = locate_columns(net, lon, lat, dist)
+    for k in LOCATE_KEYS + ("zone",):
+        df[k] = res[k]
+    df.to_csv(a.out, index=False, encoding="utf-8-sig", quoting=csv.QUOTE_MINIMAL)
+    found = int(np.count_nonzero(pd.notna(df["road_code"])))
+    cli.out(t("cli.batch_done", cli.lang, found=found, total=len(df), out=a.out))
+    return 0
+
+
+def cmd_stake(cli: Cli) -> int:
+    from gis.linref import stake_to_point
+    from patrol_app.storage.db import read_session
+
+    _store()
+    with read_session() as s:
+        net = _network(s)
+    lon, lat = stake_to_point(net, cli.args.road, cli.args.stake)
+    if cli.args.json:
+        cli.dump({"lon": round(lon, 7), "lat": round(lat, 7)})
+    else:
+        cli.out(f"{lon:.7f},{lat:.7f}")
+    return 0
+
+
+def cmd_import(cli: Cli) -> int:
+    from patrol_app.services.records import import_ledger
+
+    a = cli.args
+    _store()
+    with _session() as s:
+        res = import_ledger(s, _actor(s, cli), a.path, kind=a.kind, dry_run=a.dry_run,
+                            max_distance=a.max_distance)
+        if not res.ok:
+            s.rollback()
+    if a.json:
+        cli.dump({"ok": res.ok, "dry_run": res.dry_run, "patrols": res.patrols, "incidents": res.incidents,
+                  "batch_id": res.batch_id, "sheets": res.sheets,
+                  "errors": [{"sheet": e.sheet, "row": e.row, "column": e.column, "message": e.render(cli.lang)}
+                             for e in res.errors]})
+    if not res.ok:
+        if not a.json:
+            cli.err(t("cli.import_failed", cli.lang, count=len(res.errors)))
+            for e in res.errors:
+                cli.err("  " + e.render(cli.lang))
+        return 1
+    if not a.json:
+        key = "cli.dry_run_ok" if a.dry_run else "cli.imported"
+        cli.out(t(key, cli.lang, patrols=res.patrols, incidents=res.incidents, batch=res.batch_id))
+    return 0
+
+
+def cmd_demo(cli: Cli) -> int:
+    from patrol_app.demo import build_demo, reset_store, store_is_empty
+
+    _store()
+    with _session() as s:
+        actor = _actor(s, cli)
+        if not store_is_empty(s):
+            if cli.args.if_empty:
+                return 0
+            if not cli.args.reset:
+                cli.err(t("cli.demo_exists", cli.lang))
+                return 1
+            reset_store(s)
+        summary = build_demo(s, actor)
+    cli.out(t("cli.demo_loaded", cli.lang, **summary.__dict__))
+    return 0
+
+
+def cmd_audit_verify(cli: Cli) -> int:
+    from patrol_app.services.audit import verify
+    from patrol_app.storage.db import read_session
+
+    _store()
+    with read_session() as s:
+        res = verify(s)
+    if cli.args.json:
+        cli.dump(res.__dict__)
+    if res.ok:
+        if not cli.args.json:
+            cli.out(t("cli.audit_ok", cli.lang, entries=res.entries))
+        return 0
+    cli.err(t("cli.audit_broken", cli.lang, id=res.first_bad_id, reason=res.reason))
+    return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="patrol", description="路政巡查日志 road patrol log")
+    p.add_argument("--user", help="act as this account (default: the built-in command-line administrator)")
+    p.add_argument("--lang", choices=["zh", "en"], help="message language (default PATROL_LANG or zh)")
+    common = argparse.ArgumentParser(add_help=False)  # the global options also work after the verb
+    common.add_argument("--user", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--lang", choices=["zh", "en"], default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_cmd", required=True)
+    db.add_parser("upgrade", help="create or migrate the database", parents=[common]).set_defaults(fn=cmd_db_upgrade)
+
+    roads = sub.add_parser("roads", help="road network").add_subparsers(dest="roads_cmd", required=True)
+    ri = roads.add_parser("import", help="import GeoJSON, GeoPackage or Shapefile road lines", parents=[common])
+    ri.add_argument("path")
+    ri.add_argument("--code-field")
+    ri.add_argument("--name-field")
+    ri.add_argument("--class-field")
+    ri.add_argument("--start-field")
+    ri.add_argument("--gcj02", action="store_true", help="coordinates are GCJ-02 (AMap/DataV): convert to WGS-84")
+    ri.add_argument("--replace", action="store_true", help="replace the whole network")
+    ri.set_defaults(fn=cmd_roads_import)
+    rl = roads.add_parser("list", help="list roads", parents=[common])
+    rl.add_argument("--json", action="store_true")
+    rl.set_defaults(fn=cmd_roads_list)
+
+    lo = sub.add_parser("locate", help="point → road, stake, side, offset, control-zone verdict", parents=[common])
+    lo.add_argument("lon", type=float, nargs="?")
+    lo.add_argument("lat", type=float, nargs="?")
+    lo.add_argument("--json", action="store_true")
+    lo.add_argument("--max-distance", type=float, help="metres (default 100)")
+    lo.add_argument("--batch", metavar="IN.csv", help="CSV with lon,lat columns")
+    lo.add_argument("--out", metavar="OUT.csv")
+    lo.set_defaults(fn=cmd_locate)
+
+    st = sub.add_parser("stake", help="road + stake → lon,lat", parents=[common])
+    st.add_argument("road")
+    st.add_argument("stake")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(fn=cmd_stake)
+
+    im = sub.add_parser("import", help="import a ledger (台账), CSV or XLSX, all or nothing", parents=[common])
+    im.add_argument("path")
+    im.add_argument("--kind", choices=["patrols", "incidents"])
+    im.add_argument("--dry-run", action="store_true", help="check only; write nothing")
+    im.add_argument("--max-distance", type=float)
+    im.add_argument("--json", action="store_true")
+    im.set_defaults(fn=cmd_import)
+
+    de = sub.add_parser("demo", help="load the demo network, registries and two years of records", parents=[common])
+    de.add_argument("--reset", action="store_true", help="replace existing records with the demo")
+    de.add_argument("--if-empty", action="store_true", help="load only into an empty store")
+    de.set_defaults(fn=cmd_demo)
+
+    au = sub.add_parser("audit", help="audit trail").add_subparsers(dest="audit_cmd", required=True)
+    av = au.add_parser("verify", help="check the hash chain", parents=[common])
+    av.add_argument("--json", action="store_true")
+    av.set_defaults(fn=cmd_audit_verify)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `patrol roads list | head` ends quietly
+    args = build_parser().parse_args(argv)
+    cli = Cli(args)
+    try:
+        return int(args.fn(cli) or 0)
+    except ValidationFailed as exc:
+        cli.err(t("error.validation_failed", cli.lang, count=len(exc.errors)))
+        for e in exc.errors:
+            cli.err("  " + e.render(cli.lang))
+        return 1
+    except (ServiceError, GisError) as exc:
+        cli.err(error_text(exc, cli.lang))
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Settings from the environment.
+
+``PATROL_DB_URL``   SQLAlchemy URL; default a SQLite file ``patrol.db`` in the data directory.
+``PATROL_DATA_DIR`` photos, exports and the default database; default ``./var`` (outside the package source).
+``PATROL_LANG``     ``zh`` (default) or ``en``.
+``PATROL_TZ``       the bureau's time zone for local dates and times; default ``Asia/Shanghai``.
+``PATROL_MAX_DISTANCE_M`` how far from a road a point may be and still be located; default 100.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    db_url: str
+    lang: str
+    tz: str
+    max_distance_m: float
+
+
+def get_settings() -> Settings:
+    data_dir = Path(os.environ.get("PATROL_DATA_DIR") or "var").expanduser().resolve()
+    db_url = os.environ.get("PATROL_DB_URL") or f"sqlite:///{data_dir / 'patrol.db'}"
+    lang = (os.environ.get("PATROL_LANG") or "zh").lower()
+    return Settings(
+        data_dir=data_dir,
+        db_url=db_url,
+        lang="en" if lang.startswith("en") else "zh",
+        tz=os.environ.get("PATROL_TZ") or "Asia/Shanghai",
+        max_distance_m=float(os.environ.get("PATROL_MAX_DISTANCE_M") or 100.0),
+    )

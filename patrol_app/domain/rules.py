@@ -1,0 +1,73 @@
+"""Roles, permissions, statuses and measures: plain data, shared by services and UI."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    OFFICER = "officer"  # 路政员
+    SQUAD_LEADER = "squad_leader"  # 中队长
+    REVIEWER = "reviewer"  # 法制审核
+    MANAGER = "manager"  # 局领导 / 管理者
+    ADMIN = "admin"  # 系统管理员
+
+
+class Perm(StrEnum):
+    LOG_PATROL = "log_patrol"
+    LOG_INCIDENT = "log_incident"
+    UPDATE_INCIDENT = "update_incident"
+    IMPORT_LEDGER = "import_ledger"
+    MANAGE_ROADS = "manage_roads"
+    MANAGE_REGISTRY = "manage_registry"
+    MANAGE_USERS = "manage_users"
+    VIEW = "view"
+    VIEW_PARTY = "view_party"
+    EXPORT = "export"
+    VERIFY_AUDIT = "verify_audit"
+    LOAD_DEMO = "load_demo"
+
+
+PERMISSIONS: dict[Role, frozenset[Perm]] = {
+    Role.OFFICER: frozenset({Perm.VIEW, Perm.LOG_PATROL, Perm.LOG_INCIDENT, Perm.UPDATE_INCIDENT, Perm.VIEW_PARTY}),
+    Role.SQUAD_LEADER: frozenset(
+        {Perm.VIEW, Perm.LOG_PATROL, Perm.LOG_INCIDENT, Perm.UPDATE_INCIDENT, Perm.VIEW_PARTY, Perm.IMPORT_LEDGER,
+         Perm.EXPORT}
+    ),
+    Role.REVIEWER: frozenset({Perm.VIEW, Perm.VIEW_PARTY, Perm.EXPORT}),
+    Role.MANAGER: frozenset({Perm.VIEW, Perm.EXPORT, Perm.IMPORT_LEDGER}),
+    Role.ADMIN: frozenset(set(Perm)),
+}
+
+
+def allowed(role: str, perm: Perm) -> bool:
+    try:
+        return perm in PERMISSIONS[Role(role)]
+    except ValueError:
+        return False
+
+
+class Status(StrEnum):
+    OPEN = "open"  # 办理中 / 未办结
+    CLOSED = "closed"  # 已办结
+
+
+STATUS_ALIASES = {
+    "open": Status.OPEN, "未办结": Status.OPEN, "办理中": Status.OPEN, "在办": Status.OPEN, "处理中": Status.OPEN,
+    "未结": Status.OPEN, "待处理": Status.OPEN,
+    "closed": Status.CLOSED, "已办结": Status.CLOSED, "办结": Status.CLOSED, "已结案": Status.CLOSED,
+    "结案": Status.CLOSED, "已处理": Status.CLOSED, "已整改": Status.CLOSED, "已完成": Status.CLOSED,
+}
+
+MEASURES = ("persuasion", "order_correct", "case", "transfer")
+MEASURE_ALIASES = {
+    "persuasion": "persuasion", "现场劝导": "persuasion", "说服教育": "persuasion", "劝导": "persuasion",
+    "现场劝导/说服教育": "persuasion", "批评教育": "persuasion",
+    "order_correct": "order_correct", "责令限期改正": "order_correct", "责令改正": "order_correct",
+    "限期整改": "order_correct", "责令整改": "order_correct",
+    "case": "case", "立案查处": "case", "立案": "case",
+    "transfer": "transfer", "移交其他部门": "transfer", "移交": "transfer", "移送": "transfer",
+}
+
+SIDE_ALIASES = {"left": "left", "左": "left", "左侧": "left", "l": "left",
+                "right": "right", "右": "right", "右侧": "right", "r": "right"}

@@ -1,0 +1,614 @@
+"""Patrols and incidents: one set of validators for forms and ledgers, and the services that write them.
+
+Ledgers are history: crew names are kept as written, and the two-officer rule is checked on the
+personnel count (人次). Certificate checks apply to what is entered in the app (see ``log_patrol``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from gis.errors import GisError
+from gis.linref import locate_arrays
+from gis.places import nearest_town
+from gis.roads import RoadNetwork, normalise_code
+from gis.stakes import format_stake, parse_stake
+from gis.zones import zone_verdict
+from patrol_app.config import get_settings
+from patrol_app.domain.catalog import resolve_type
+from patrol_app.domain.rules import MEASURE_ALIASES, SIDE_ALIASES, STATUS_ALIASES, Perm, Status
+from patrol_app.io.ledger import LedgerFormatError, LedgerSheet, read_ledger
+from patrol_app.services import audit
+from patrol_app.services.errors import FieldError, ServiceError, ValidationFailed
+from patrol_app.services.roads import network as store_network
+from patrol_app.services.users import require
+from patrol_app.storage.models import ImportBatch, Incident, Patrol, PatrolRoad, User
+
+MIN_OFFICERS = 2
+EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+# China's rough extent: a point outside it is out of the area whatever the network.
+CHINA_LON = (73.0, 136.0)
+CHINA_LAT = (3.0, 54.0)
+AREA_MARGIN_DEG = 0.2  # beyond the network's bbox by more than this (~20 km): out of the area
+
+
+class _Bad(Exception):
+    def __init__(self, key: str, **params: Any) -> None:
+        self.key = key
+        self.params = params
+
+
+def local_now() -> dt.datetime:
+    return dt.datetime.now(ZoneInfo(get_settings().tz)).replace(tzinfo=None)
+
+
+def _blank(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
+
+
+def _text(v: Any) -> str:
+    return "" if _blank(v) else unicodedata.normalize("NFKC", str(v)).strip()
+
+
+_DATE_RE = re.compile(
+    r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+    r"(?:[\sT]*(\d{1,2})\s*[:：时]\s*(\d{1,2})(?:\s*[:：分]\s*(\d{1,2}))?\s*秒?)?\s*$"
+)
+
+
+def parse_datetime(v: Any) -> dt.datetime:
+    """Excel date cells, Excel serial numbers and text dates (2021-03-05, 2021/3/5, 2021年3月5日 [09:30])."""
+    if isinstance(v, dt.datetime):
+        return v.replace(tzinfo=None) if v.tzinfo is None else v.astimezone(ZoneInfo(get_settings().tz)).replace(tzinfo=None)
+    if isinstance(v, dt.date):
+        return dt.datetime(v.year, v.month, v.day)
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and 20000 < v < 80000:
+        return EXCEL_EPOCH + dt.timedelta(days=float(v))
+    s = unicodedata.normalize("NFKC", str(v)).strip()
+    m = _DATE_RE.match(s)
+    if not m:
+        raise _Bad("error.bad_date", value=s)
+    y, mo, d, hh, mm, ss = (int(g) if g else 0 for g in m.groups())
+    try:
+        return dt.datetime(y, mo, d, hh, mm, ss)
+    except ValueError:
+        raise _Bad("error.bad_date", value=s) from None
+
+
+def parse_date(v: Any) -> dt.date:
+    return parse_datetime(v).date()
+
+
+def parse_time(v: Any) -> str:
+    if isinstance(v, dt.time):
+        return v.strftime("%H:%M")
+    if isinstance(v, dt.datetime):
+        return v.strftime("%H:%M")
+    if isinstance(v, float) and 0 <= v < 1:  # Excel time fraction
+        minutes = round(v * 24 * 60)
+        return f"{minutes // 60:02d}:{minutes % 60:02d}"
+    s = unicodedata.normalize("NFKC", str(v)).strip()
+    m = re.match(r"^(\d{1,2})\s*[:：时点]\s*(\d{1,2})?", s)
+    if not m or int(m.group(1)) > 23 or int(m.group(2) or 0) > 59:
+        raise _Bad("error.bad_time", value=s)
+    return f"{int(m.group(1)):02d}:{int(m.group(2) or 0):02d}"
+
+
+def parse_count(v: Any) -> int:
+    if isinstance(v, bool):
+        raise _Bad("error.bad_count", value=str(v))
+    if isinstance(v, (int, float)):
+        f = float(v)
+    else:
+        s = unicodedata.normalize("NFKC", str(v)).strip()
+        s = re.sub(r"(台次|人次|台|人|辆)$", "", s).strip()
+        try:
+            f = float(s)
+        except ValueError:
+            raise _Bad("error.bad_count", value=str(v)) from None
+    if not math.isfinite(f) or f != int(f):
+        raise _Bad("error.bad_count", value=str(v))
+    if f < 0:
+        raise _Bad("error.negative", value=str(v))
+    return int(f)
+
+
+def parse_number(v: Any) -> float:
+    if isinstance(v, bool):
+        raise _Bad("error.bad_number", value=str(v))
+    if isinstance(v, (int, float)):
+        f = float(v)
+    else:
+        s = unicodedata.normalize("NFKC", str(v)).strip()
+        s = re.sub(r"(公里|千米|km|KM|Km)$", "", s).strip()
+        try:
+            f = float(s)
+        except ValueError:
+            raise _Bad("error.bad_number", value=str(v)) from None
+    if not math.isfinite(f):
+        raise _Bad("error.bad_number", value=str(v))
+    return f
+
+
+def parse_road_list(v: Any, net: RoadNetwork) -> list[str]:
+    s = _text(v)
+    parts = [p for p in re.split(r"[、,，;；/\s]+", s) if p]
+    if not parts:
+        raise _Bad("error.required")
+    codes: list[str] = []
+    for p in parts:
+        try:
+            code = normalise_code(p)
+        except ValueError:
+            raise _Bad("error.unknown_road", code=p) from None
+        if code not in net.routes:
+            raise _Bad("error.unknown_road", code=p)
+        if code not in codes:
+            codes.append(code)
+    return codes
+
+
+def _alias(v: Any, table: dict[str, Any], key: str) -> Any:
+    s = _text(v).lower().replace(" ", "")
+    if s in table:
+        return table[s]
+    raise _Bad(key, value=_text(v))
+
+
+# --- patrols ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class PatrolRecord:
+    date: dt.date
+    roads: list[str]
+    vehicles: int
+    personnel: int
+    km: float | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    crew: str = ""
+    joint: str = ""
+    weather: str = ""
+    notes: str = ""
+
+
+def validate_patrol(
+    raw: dict[str, Any],
+    net: RoadNetwork,
+    now: dt.datetime,
+    columns: dict[str, str] | None = None,
+    row: int | None = None,
+    sheet: str | None = None,
+) -> tuple[PatrolRecord | None, list[FieldError]]:
+    """Check one patrol (a form or a ledger row). Returns the record or every problem found."""
+    errors: list[FieldError] = []
+    out: dict[str, Any] = {}
+    col = (columns or {}).get
+
+    def check(name: str, fn: Any, required: bool = False) -> None:
+        v = raw.get(name)
+        if _blank(v):
+            if required:
+                errors.append(FieldError(col(name, name), "error.required", {}, row, sheet))
+            return
+        try:
+            out[name] = fn(v)
+        except _Bad as b:
+            errors.append(FieldError(col(name, name), b.key, b.params, row, sheet))
+
+    check("date", parse_date, required=True)
+    check("roads", lambda v: parse_road_list(v, net), required=True)
+    check("vehicles", parse_count, required=True)
+    check("personnel", parse_count, required=True)
+    check("km", parse_number)
+    check("start", parse_time)
+    check("end", parse_time)
+    if "date" in out and out["date"] > now.date():
+        errors.append(FieldError(col("date", "date"), "error.future_date", {"value": str(out["date"])}, row, sheet))
+    if "personnel" in out and out["personnel"] < MIN_OFFICERS:
+        errors.append(
+            FieldError(col("personnel", "personnel"), "error.two_officers", {"value": out["personnel"]}, row, sheet)
+        )
+    if "km" in out and out["km"] < 0:
+        errors.append(FieldError(col("km", "km"), "error.negative", {"value": out["km"]}, row, sheet))
+    if errors:
+        return None, errors
+    return (
+        PatrolRecord(
+            date=out["date"],
+            roads=out["roads"],
+            vehicles=out["vehicles"],
+            personnel=out["personnel"],
+            km=out.get("km"),
+            start_time=out.get("start"),
+            end_time=out.get("end"),
+            crew=_text(raw.get("crew")),
+            joint=_text(raw.get("joint")),
+            weather=_text(raw.get("weather")),
+            notes=_text(raw.get("notes")),
+        ),
+        [],
+    )
+
+
+def _patrol_row(rec: PatrolRecord, actor: User, source: str, batch_id: int | None, now: dt.datetime) -> Patrol:
+    p = Patrol(
+        date=rec.date,
+        start_time=rec.start_time,
+        end_time=rec.end_time,
+        vehicles=rec.vehicles,
+        personnel=rec.personnel,
+        km=rec.km,
+        crew=rec.crew,
+        joint=rec.joint,
+        weather=rec.weather,
+        notes=rec.notes,
+        status="closed",
+        source=source,
+        import_batch_id=batch_id,
+        created_by=actor.id,
+        created_at=now,
+    )
+    p.roads = [PatrolRoad(seq=i, road_code=c) for i, c in enumerate(rec.roads)]
+    return p
+
+
+def log_patrol(session: Session, actor: User, raw: dict[str, Any]) -> Patrol:
+    """Record one finished patrol entered by hand; raises :class:`ValidationFailed` with every problem."""
+    require(actor, Perm.LOG_PATROL)
+    net = store_network(session)
+    rec, errors = validate_patrol(raw, net, local_now())
+    if errors or rec is None:
+        raise ValidationFailed(errors)
+    p = _patrol_row(rec, actor, "app", None, dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    session.add(p)
+    session.flush()
+    audit.record(session, actor, "patrol.create", "patrol", p.id, after=patrol_dict(p))
+    return p
+
+
+def patrol_dict(p: Patrol) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "date": p.date.isoformat(),
+        "start_time": p.start_time,
+        "end_time": p.end_time,
+        "roads": p.road_codes,
+        "vehicles": p.vehicles,
+        "personnel": p.personnel,
+        "km": p.km,
+        "crew": p.crew,
+        "joint": p.joint,
+        "weather": p.weather,
+        "notes": p.notes,
+        "source": p.source,
+    }
+
+
+# --- incidents --------------------------------------------------------------------------------------
+
+
+def validate_incidents(
+    rows: Sequence[tuple[int | None, dict[str, Any]]],
+    net: RoadNetwork,
+    now: dt.datetime,
+    max_distance: float,
+    columns: dict[str, str] | None = None,
+    sheet: str | None = None,
+) -> tuple[list[dict[str, Any]], list[FieldError]]:
+    """Check and locate incidents (forms and ledgers alike), vectorised over rows.
+
+    Returns column values ready for the ``incidents`` table, or every problem found.
+    """
+    errors: list[FieldError] = []
+    col = (columns or {}).get
+    parsed: list[dict[str, Any]] = []
+    for rownum, raw in rows:
+        out: dict[str, Any] = {"_row": rownum}
+        bad_before = len(errors)
+
+        def err(name: str, key: str, **params: Any) -> None:
+            errors.append(FieldError(col(name, name), key, params, rownum, sheet))
+
+        def get(name: str, fn: Any, required: bool = False) -> Any:
+            v = raw.get(name)
+            if _blank(v):
+                if required:
+                    err(name, "error.required")
+                return None
+            try:
+                return fn(v)
+            except _Bad as b:
+                err(name, b.key, **b.params)
+                return None
+
+        out["found_at"] = get("found_at", parse_datetime, required=True)
+        if out["found_at"] is not None and out["found_at"] > now:
+            err("found_at", "error.future_date", value=str(out["found_at"]))
+        t = raw.get("type")
+        if _blank(t):
+            err("type", "error.required")
+        else:
+            try:
+                out["type_code"] = resolve_type(str(t)).code
+            except KeyError:
+                err("type", "error.unknown_type", value=_text(t))
+        out["status"] = get("status", lambda v: _alias(v, STATUS_ALIASES, "error.bad_status")) or Status.OPEN
+        out["status"] = str(out["status"])
+        out["measure"] = get("measure", lambda v: _alias(v, MEASURE_ALIASES, "error.bad_measure")) or ""
+        out["closed_at"] = get("closed_at", parse_date)
+        out["deadline"] = get("deadline", parse_date)
+        if out["closed_at"] is not None:
+            if out["closed_at"] > now.date():
+                err("closed_at", "error.future_date", value=str(out["closed_at"]))
+            elif out["found_at"] is not None and out["closed_at"] < out["found_at"].date():
+                err("closed_at", "error.closed_before_found", value=str(out["closed_at"]))
+        side = get("side", lambda v: _alias(v, SIDE_ALIASES, "error.bad_side"))
+        has_lonlat = not _blank(raw.get("lon")) or not _blank(raw.get("lat"))
+        road = None
+        if not _blank(raw.get("road")):
+            try:
+                road = net.route(str(raw["road"])).code
+            except GisError:
+                err("road", "error.unknown_road", code=_text(raw.get("road")))
+        if has_lonlat:
+            lon = get("lon", parse_number, required=True)
+            lat = get("lat", parse_number, required=True)
+            if lon is not None and lat is not None:
+                problem = _area_problem(lon, lat, net)
+                if problem:
+                    err("lon", problem, lon=lon, lat=lat)
+                else:
+                    out["lon"], out["lat"] = lon, lat
+            out["_road"] = road
+        elif not _blank(raw.get("stake")) or road is not None:
+            stake = get("stake", lambda v: _stake(v), required=True)
+            if road is None and _blank(raw.get("road")):
+                err("road", "error.required")
+            if road is not None and stake is not None:
+                r = net.routes[road]
+                if stake < r.start_m - 0.5 or stake > r.end_m + 0.5:
+                    err("stake", "error.stake_out_of_range", code=road, stake=format_stake(stake),
+                        start=r.start_stake, end=r.end_stake)
+                else:
+                    try:
+                        out["lon"], out["lat"] = net.point_at(road, stake)
+                        out["_stake_loc"] = (road, stake, side)
+                    except GisError as exc:
+                        err("stake", exc.key, **exc.params)
+        else:
+            err("lon", "error.no_location")
+        out["description"] = _text(raw.get("description"))
+        out["party"] = _text(raw.get("party"))
+        out["party_phone"] = _text(raw.get("party_phone"))
+        out["_side"] = side
+        for extra in ("location_method", "gps_accuracy_m", "patrol_id"):
+            if extra in raw and not _blank(raw[extra]):
+                out[extra] = raw[extra]
+        if len(errors) == bad_before:
+            parsed.append(out)
+    # locate the lon/lat rows in one vectorised pass per named road (None: nearest road)
+    by_road: dict[str | None, list[int]] = {}
+    for i, rec in enumerate(parsed):
+        if "_stake_loc" not in rec:
+            by_road.setdefault(rec.get("_road"), []).append(i)
+    for road, idx in by_road.items():
+        lon = np.array([parsed[i]["lon"] for i in idx])
+        lat = np.array([parsed[i]["lat"] for i in idx])
+        b = locate_arrays(net, lon, lat, max_distance, road)
+        for j, i in enumerate(idx):
+            rec = parsed[i]
+            if not b.found[j]:
+                key = "error.not_near_road" if road else "error.no_road_in_reach"
+                errors.append(FieldError(col("lon", "lon"), key,
+                                         {"lon": rec["lon"], "lat": rec["lat"], "max_distance": max_distance,
+                                          "code": road or ""}, rec["_row"], sheet))
+                rec["_bad"] = True
+                continue
+            route = net.routes[net.codes[int(b.route_index[j])]]
+            offset = float(b.offset_m[j])
+            v = zone_verdict(route.road_class, offset, route.half_road_land_m)
+            rec.update(
+                road_code=route.code,
+                chainage_m=round(float(b.chainage_m[j]), 1),
+                stake=format_stake(float(b.chainage_m[j])),
+                side="left" if b.side_left[j] else "right",
+                offset_m=round(offset, 1),
+                zone=v.zone,
+                in_control_zone=v.in_control_zone,
+            )
+            rec.setdefault("location_method", "gps")
+    for rec in parsed:
+        if "_stake_loc" in rec:
+            road, stake, side = rec["_stake_loc"]
+            rec.update(road_code=road, chainage_m=round(stake, 1), stake=format_stake(stake), side=side or "",
+                       offset_m=None, zone="unknown", in_control_zone=None)
+            rec.setdefault("location_method", "stake")
+    good = [r for r in parsed if not r.get("_bad")]
+    if good:
+        towns = nearest_town(np.array([r["lon"] for r in good]), np.array([r["lat"] for r in good]))
+        for r, town in zip(good, towns):
+            r["town"] = town
+    clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in good]
+    errors.sort(key=lambda e: (e.sheet or "", e.row or 0))
+    return clean, errors
+
+
+def _stake(v: Any) -> float:
+    try:
+        return parse_stake(v if isinstance(v, (int, float)) else str(v))
+    except GisError:
+        raise _Bad("error.stake_format", text=_text(v)) from None
+
+
+def _area_problem(lon: float, lat: float, net: RoadNetwork) -> str | None:
+    in_china = CHINA_LON[0] <= lon <= CHINA_LON[1] and CHINA_LAT[0] <= lat <= CHINA_LAT[1]
+    swapped_ok = CHINA_LON[0] <= lat <= CHINA_LON[1] and CHINA_LAT[0] <= lon <= CHINA_LAT[1]
+    if not in_china and swapped_ok:
+        return "error.swapped_coordinates"
+    x0, y0, x1, y1 = net.bounds
+    m = AREA_MARGIN_DEG
+    if not (x0 - m <= lon <= x1 + m and y0 - m <= lat <= y1 + m):
+        return "error.out_of_area"
+    return None
+
+
+def log_incident(session: Session, actor: User, raw: dict[str, Any], max_distance: float | None = None) -> Incident:
+    """Record one incident entered in the app (or by the command line)."""
+    require(actor, Perm.LOG_INCIDENT)
+    net = store_network(session)
+    dist = max_distance or get_settings().max_distance_m
+    clean, errors = validate_incidents([(None, raw)], net, local_now(), dist)
+    if errors:
+        raise ValidationFailed(errors)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    inc = Incident(**clean[0], source="app", created_by=actor.id, created_at=now)
+    session.add(inc)
+    session.flush()
+    audit.record(session, actor, "incident.create", "incident", inc.id, after=incident_dict(inc))
+    return inc
+
+
+def incident_dict(i: Incident) -> dict[str, Any]:
+    return {
+        "id": i.id,
+        "found_at": i.found_at.isoformat(sep=" ", timespec="minutes"),
+        "type": i.type_code,
+        "road_code": i.road_code,
+        "stake": i.stake,
+        "chainage_m": i.chainage_m,
+        "side": i.side,
+        "offset_m": i.offset_m,
+        "lon": i.lon,
+        "lat": i.lat,
+        "zone": i.zone,
+        "in_control_zone": i.in_control_zone,
+        "town": i.town,
+        "description": i.description,
+        "party": i.party,
+        "party_phone": i.party_phone,
+        "measure": i.measure,
+        "deadline": i.deadline.isoformat() if i.deadline else None,
+        "status": i.status,
+        "closed_at": i.closed_at.isoformat() if i.closed_at else None,
+        "source": i.source,
+    }
+
+
+# --- ledger import ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportResult:
+    file: str
+    dry_run: bool
+    patrols: int = 0
+    incidents: int = 0
+    sheets: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[FieldError] = field(default_factory=list)
+    batch_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def import_ledger(
+    session: Session,
+    actor: User,
+    path: str | Path,
+    kind: str | None = None,
+    dry_run: bool = False,
+    max_distance: float | None = None,
+) -> ImportResult:
+    """Import a ledger all or nothing. With any bad row nothing is written and every problem is listed."""
+    require(actor, Perm.IMPORT_LEDGER)
+    p = Path(path)
+    try:
+        sheets = read_ledger(p, kind)
+    except LedgerFormatError as exc:
+        raise ServiceError(exc.key, **exc.params) from exc
+    net = store_network(session)
+    now = local_now()
+    dist = max_distance or get_settings().max_distance_m
+    result = ImportResult(file=p.name, dry_run=dry_run)
+    patrols: list[PatrolRecord] = []
+    incidents: list[dict[str, Any]] = []
+    for sh in sheets:
+        info = _validate_sheet(sh, net, now, dist, patrols, incidents, result.errors)
+        result.sheets.append(info)
+    result.patrols, result.incidents = len(patrols), len(incidents)
+    if result.errors or dry_run:
+        return result
+    digest = hashlib.sha256(p.read_bytes()).hexdigest()
+    dup = session.execute(select(ImportBatch).where(ImportBatch.sha256 == digest)).scalar_one_or_none()
+    if dup is not None:
+        raise ServiceError("error.already_imported", file=p.name, batch=dup.id,
+                           when=dup.created_at.strftime("%Y-%m-%d %H:%M"))
+    created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    batch = ImportBatch(kind="+".join(sorted({s.kind for s in sheets})), filename=p.name, sha256=digest,
+                       rows=len(patrols) + len(incidents), created_by=actor.id, created_at=created)
+    session.add(batch)
+    session.flush()
+    result.batch_id = batch.id
+    store_records(session, actor, patrols, incidents, "ledger", batch.id)
+    audit.record(session, actor, "ledger.import", "import_batch", batch.id,
+                 after={"file": p.name, "sha256": digest, "patrols": len(patrols), "incidents": len(incidents)})
+    return result
+
+
+def store_records(
+    session: Session,
+    actor: User,
+    patrols: Sequence[PatrolRecord],
+    incidents: list[dict[str, Any]],
+    source: str,
+    batch_id: int | None = None,
+) -> None:
+    """Bulk-write validated patrols and incidents in the caller's transaction (the caller audits)."""
+    created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    if patrols:
+        session.add_all(_patrol_row(r, actor, source, batch_id, created) for r in patrols)
+    if incidents:
+        for rec in incidents:
+            rec.update(source=source, import_batch_id=batch_id, created_by=actor.id, created_at=created)
+            rec.setdefault("location_method", source)
+        session.execute(insert(Incident), incidents)
+    session.flush()
+
+
+def _validate_sheet(
+    sh: LedgerSheet,
+    net: RoadNetwork,
+    now: dt.datetime,
+    dist: float,
+    patrols: list[PatrolRecord],
+    incidents: list[dict[str, Any]],
+    errors: list[FieldError],
+) -> dict[str, Any]:
+    info = {"sheet": sh.name, "kind": sh.kind, "rows": len(sh.rows), "columns": sh.columns,
+            "ignored_columns": sh.unknown_headers, "skipped_total_rows": sh.skipped_rows}
+    if sh.kind == "patrols":
+        for r in sh.rows:
+            rec, errs = validate_patrol(r.values, net, now, sh.columns, r.row, sh.name)
+            if rec:
+                patrols.append(rec)
+            errors.extend(errs)
+    else:
+        clean, errs = validate_incidents([(r.row, r.values) for r in sh.rows], net, now, dist, sh.columns, sh.name)
+        incidents.extend(clean)
+        errors.extend(errs)
+    return info

@@ -1,0 +1,44 @@
+"""Small read-only figures for the overview (the full yearly rollup is the report's job)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from patrol_app.storage.models import Incident, Patrol
+
+
+@dataclass
+class YearTotals:
+    year: int
+    patrols: int
+    vehicle_trips: int
+    person_trips: int
+    km: float
+    incidents: int
+    open_incidents: int
+
+
+def year_totals(session: Session, year: int) -> YearTotals:
+    start, end = dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
+    p = session.execute(
+        select(func.count(), func.coalesce(func.sum(Patrol.vehicles), 0), func.coalesce(func.sum(Patrol.personnel), 0),
+               func.coalesce(func.sum(Patrol.km), 0.0))
+        .where(Patrol.date >= start, Patrol.date < end)
+    ).one()
+    start_dt, end_dt = dt.datetime.combine(start, dt.time()), dt.datetime.combine(end, dt.time())
+    i = session.execute(
+        select(func.count(), func.coalesce(func.sum(case((Incident.status == "open", 1), else_=0)), 0))
+        .where(Incident.found_at >= start_dt, Incident.found_at < end_dt)
+    ).one()
+    return YearTotals(year, int(p[0]), int(p[1]), int(p[2]), float(p[3]), int(i[0]), int(i[1]))
+
+
+def years_with_data(session: Session) -> list[int]:
+    years = {d.year for d in session.execute(select(func.min(Patrol.date), func.max(Patrol.date))).one() if d}
+    if not years:
+        return [dt.date.today().year]
+    return list(range(max(years), min(years) - 1, -1))

@@ -1,0 +1,50 @@
+"""Accounts used as actors. Sign-in and password management build on this."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from patrol_app.domain.rules import Perm, Role, allowed
+from patrol_app.services.errors import PermissionDenied, ServiceError
+from patrol_app.storage.models import User
+
+#: The account the command line acts as when no ``--user`` is given: an administrator that cannot sign in.
+CLI_USER = "cli"
+
+
+def require(actor: User, perm: Perm) -> None:
+    """Every service calls this itself: the UI hiding a button is not a permission check."""
+    if not actor.active or not allowed(actor.role, perm):
+        raise PermissionDenied(actor.username, perm.value)
+
+
+def get_user(session: Session, username: str) -> User:
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None:
+        raise ServiceError("error.unknown_user", username=username)
+    return user
+
+
+def ensure_user(session: Session, username: str, role: Role, display_name: str = "", personnel_id: int | None = None) -> User:
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None:
+        user = User(
+            username=username,
+            display_name=display_name or username,
+            role=role.value,
+            active=True,
+            personnel_id=personnel_id,
+            created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        )
+        session.add(user)
+        session.flush()
+    return user
+
+
+def cli_actor(session: Session, username: str | None = None) -> User:
+    if username:
+        return get_user(session, username)
+    return ensure_user(session, CLI_USER, Role.ADMIN, "命令行 / command line")

@@ -1,0 +1,216 @@
+"""SQLAlchemy schema. Portable SQL: the same tables run on SQLite and PostgreSQL.
+
+Local dates and times (patrol dates, incident times) are naive wall-clock times in the bureau's time zone
+(``PATROL_TZ``); audit timestamps are UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    """An account that acts in the app or on the command line."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64), default="")
+    role: Mapped[str] = mapped_column(String(32))
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    personnel_id: Mapped[int | None] = mapped_column(ForeignKey("personnel.id"), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Personnel(Base):
+    """Enforcement staff and auxiliary staff (协勤)."""
+
+    __tablename__ = "personnel"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(64), default="")
+    cert_no: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    cert_expiry: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    auxiliary: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Vehicle(Base):
+    __tablename__ = "vehicles"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plate: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class RoadPieceRow(Base):
+    """One imported road line (WGS-84 WKB). Pieces sharing a code form one route."""
+
+    __tablename__ = "road_pieces"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), index=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    road_class: Mapped[str] = mapped_column(String(16))
+    county_code: Mapped[str] = mapped_column(String(12), default="")
+    start_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    half_road_land_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    geometry_wkb: Mapped[bytes] = mapped_column(LargeBinary)
+    source: Mapped[str] = mapped_column(String(255), default="")
+    imported_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class ImportBatch(Base):
+    """One ledger or road file import, for provenance."""
+
+    __tablename__ = "import_batches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    filename: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Patrol(Base):
+    """One patrol (巡查): vehicles are vehicle trips (台次), personnel person trips (人次)."""
+
+    __tablename__ = "patrols"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    date: Mapped[dt.date] = mapped_column(Date, index=True)
+    start_time: Mapped[str | None] = mapped_column(String(8), nullable=True)  # "HH:MM"
+    end_time: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    vehicles: Mapped[int] = mapped_column(Integer)
+    personnel: Mapped[int] = mapped_column(Integer)
+    km: Mapped[float | None] = mapped_column(Float, nullable=True)
+    crew: Mapped[str] = mapped_column(Text, default="")
+    joint: Mapped[str] = mapped_column(Text, default="")
+    weather: Mapped[str] = mapped_column(String(32), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="closed")
+    source: Mapped[str] = mapped_column(String(16), default="app")
+    import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), nullable=True)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    roads: Mapped[list["PatrolRoad"]] = relationship(
+        back_populates="patrol", cascade="all, delete-orphan", order_by="PatrolRoad.seq"
+    )
+
+    @property
+    def road_codes(self) -> list[str]:
+        return [r.road_code for r in self.roads]
+
+
+class PatrolRoad(Base):
+    __tablename__ = "patrol_roads"
+    patrol_id: Mapped[int] = mapped_column(ForeignKey("patrols.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    road_code: Mapped[str] = mapped_column(String(16), index=True)
+    patrol: Mapped[Patrol] = relationship(back_populates="roads")
+
+
+class Incident(Base):
+    """A problem found on a road (违法行为 / 路产路权问题)."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("ix_incidents_found_at", "found_at"),
+        Index("ix_incidents_type_found", "type_code", "found_at"),
+        Index("ix_incidents_road_chain", "road_code", "chainage_m"),
+        Index("ix_incidents_status", "status"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    found_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    type_code: Mapped[str] = mapped_column(String(16))
+    road_code: Mapped[str] = mapped_column(String(16))
+    chainage_m: Mapped[float] = mapped_column(Float)
+    stake: Mapped[str] = mapped_column(String(16))
+    side: Mapped[str] = mapped_column(String(8))
+    offset_m: Mapped[float | None] = mapped_column(Float, nullable=True)  # None: located by stake only
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    zone: Mapped[str] = mapped_column(String(16))
+    in_control_zone: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    location_method: Mapped[str] = mapped_column(String(16), default="")  # gps | map | stake | ledger
+    gps_accuracy_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    town: Mapped[str] = mapped_column(String(32), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    party: Mapped[str] = mapped_column(String(128), default="")
+    party_phone: Mapped[str] = mapped_column(String(32), default="")
+    measure: Mapped[str] = mapped_column(String(32), default="")
+    deadline: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    closed_at: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    patrol_id: Mapped[int | None] = mapped_column(ForeignKey("patrols.id"), nullable=True, index=True)
+    source: Mapped[str] = mapped_column(String(16), default="app")
+    import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), nullable=True)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained audit trail: ``hash = sha256(prev_hash + canonical entry)``."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[dt.datetime] = mapped_column(DateTime)
+    actor_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64), default="")
+    before: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """One row: the chain's last hash. Updating it in each writing transaction serialises appends."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Setting(Base):
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+__all__ = [
+    "Base",
+    "User",
+    "Personnel",
+    "Vehicle",
+    "RoadPieceRow",
+    "ImportBatch",
+    "Patrol",
+    "PatrolRoad",
+    "Incident",
+    "AuditEntry",
+    "AuditHead",
+    "Setting",
+]

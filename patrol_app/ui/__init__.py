@@ -1,0 +1,1 @@
+"""Streamlit-only wiring. Nothing outside ``patrol_app/ui`` and ``streamlit_app.py`` imports streamlit."""

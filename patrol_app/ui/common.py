@@ -1,0 +1,51 @@
+"""Session helpers shared by the pages: language, the store, cached network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from patrol_app.config import get_settings
+from patrol_app.i18n import error_text, t
+
+
+def lang() -> str:
+    if "lang" not in st.session_state:
+        st.session_state["lang"] = get_settings().lang
+    return st.session_state["lang"]
+
+
+def tr(key: str, **params: Any) -> str:
+    return t(key, lang(), **params)
+
+
+def err(exc: Exception) -> str:
+    return error_text(exc, lang())
+
+
+@st.cache_resource(show_spinner=False)
+def ensure_store(url: str) -> None:
+    """Create or migrate the database once per server process."""
+    from patrol_app.storage.migrate import upgrade
+
+    upgrade(url)
+
+
+def network():  # type: ignore[no-untyped-def]
+    """The store's road network (cached per network version in the service layer)."""
+    from patrol_app.services.roads import network as store_network
+    from patrol_app.storage.db import read_session
+
+    with read_session() as s:
+        return store_network(s)
+
+
+def language_switch() -> None:
+    choice = st.sidebar.segmented_control(
+        t("ui.language", lang()), options=["zh", "en"], format_func=lambda v: "中文" if v == "zh" else "English",
+        default=lang(), key="lang_choice",
+    )
+    if choice and choice != st.session_state.get("lang"):
+        st.session_state["lang"] = choice
+        st.rerun()

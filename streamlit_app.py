@@ -1,0 +1,17 @@
+"""Entry point: page config, language, navigation. Nothing else lives here."""
+
+import streamlit as st
+
+from patrol_app.config import get_settings
+from patrol_app.ui.common import ensure_store, language_switch, tr
+
+st.set_page_config(page_title="路政巡查日志", page_icon="🛣️", layout="wide", initial_sidebar_state="auto")
+ensure_store(get_settings().db_url)
+language_switch()
+
+pages = [
+    st.Page("patrol_app/ui/pages/overview.py", title=tr("nav.overview"), icon="📋", url_path="overview", default=True),
+    st.Page("patrol_app/ui/pages/locate.py", title=tr("nav.locate"), icon="📍", url_path="locate"),
+    st.Page("patrol_app/ui/pages/roads.py", title=tr("nav.roads"), icon="🛣️", url_path="roads"),
+]
+st.navigation(pages).run()
