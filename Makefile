@@ -36,7 +36,7 @@ test: install system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
-	$(BIN)/python -m pytest bench --benchmark-only --benchmark-columns=min,median,max,rounds -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest bench -o addopts="" --benchmark-only --benchmark-columns=min,median,max,rounds -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/python -m ruff check gis patrol_app tests

@@ -10,8 +10,8 @@ ensure_store(get_settings().db_url)
 language_switch()
 
 pages = [
-    st.Page("patrol_app/ui/pages/overview.py", title=tr("nav.overview"), icon="📋", url_path="overview", default=True),
-    st.Page("patrol_app/ui/pages/locate.py", title=tr("nav.locate"), icon="📍", url_path="locate"),
-    st.Page("patrol_app/ui/pages/roads.py", title=tr("nav.roads"), icon="🛣️", url_path="roads"),
+    st.Page("patrol_app/ui/pages/overview.py", title=tr("nav.overview"), icon=":material/dashboard:", url_path="overview", default=True),
+    st.Page("patrol_app/ui/pages/locate.py", title=tr("nav.locate"), icon=":material/pin_drop:", url_path="locate"),
+    st.Page("patrol_app/ui/pages/roads.py", title=tr("nav.roads"), icon=":material/route:", url_path="roads"),
 ]
 st.navigation(pages).run()

@@ -59,7 +59,11 @@ def _blank(v: Any) -> bool:
 
 
 def _text(v: Any) -> str:
-    return "" if _blank(v) else unicodedata.normalize("NFKC", str(v)).strip()
+    if _blank(v):
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)  # a phone number or code typed into a number cell
+    return unicodedata.normalize("NFKC", str(v)).strip()
 
 
 _DATE_RE = re.compile(
