@@ -39,7 +39,7 @@ class OfflineMap(folium.Map):
 def base_map(network: RoadNetwork | None = None, height: str = "100%") -> folium.Map:
     """An empty map (no tiles) fitted to the district, with the boundary drawn."""
     m = OfflineMap(location=[25.45, 103.85], zoom_start=10, tiles=None, control_scale=True,
-                   prefer_canvas=True, height=height, attribution_control=True)
+                   height=height, attribution_control=True)
     b = boundary()
     folium.GeoJson(
         mapping(b),

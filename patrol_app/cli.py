@@ -106,7 +106,7 @@ def cmd_locate(cli: Cli) -> int:
     from patrol_app.storage.db import read_session
 
     a = cli.args
-    dist = a.max_distance or get_settings().max_distance_m
+    dist = get_settings().max_distance_m if a.max_distance is None else a.max_distance
     _store()
     with read_session() as s:
         net = _network(s)

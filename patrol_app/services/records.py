@@ -121,11 +121,11 @@ def parse_count(v: Any) -> int:
         try:
             f = float(s)
         except ValueError:
-            raise _Bad("error.bad_count", value=str(v)) from None
+            raise _Bad("error.bad_count", value=_text(v)) from None
     if not math.isfinite(f) or f != int(f):
-        raise _Bad("error.bad_count", value=str(v))
+        raise _Bad("error.bad_count", value=_text(v))
     if f < 0:
-        raise _Bad("error.negative", value=str(v))
+        raise _Bad("error.negative", value=_text(v))
     return int(f)
 
 
@@ -140,9 +140,9 @@ def parse_number(v: Any) -> float:
         try:
             f = float(s)
         except ValueError:
-            raise _Bad("error.bad_number", value=str(v)) from None
+            raise _Bad("error.bad_number", value=_text(v)) from None
     if not math.isfinite(f):
-        raise _Bad("error.bad_number", value=str(v))
+        raise _Bad("error.bad_number", value=_text(v))
     return f
 
 
@@ -227,7 +227,7 @@ def validate_patrol(
             FieldError(col("personnel", "personnel"), "error.two_officers", {"value": out["personnel"]}, row, sheet)
         )
     if "km" in out and out["km"] < 0:
-        errors.append(FieldError(col("km", "km"), "error.negative", {"value": out["km"]}, row, sheet))
+        errors.append(FieldError(col("km", "km"), "error.negative", {"value": _text(out["km"])}, row, sheet))
     if errors:
         return None, errors
     return (
@@ -402,12 +402,13 @@ def validate_incidents(
         for extra in ("location_method", "gps_accuracy_m", "patrol_id"):
             if extra in raw and not _blank(raw[extra]):
                 out[extra] = raw[extra]
-        if len(errors) == bad_before:
-            parsed.append(out)
-    # locate the lon/lat rows in one vectorised pass per named road (None: nearest road)
+        out["_bad"] = len(errors) > bad_before
+        parsed.append(out)
+    # locate the lon/lat rows in one vectorised pass per named road (None: nearest road); rows with other
+    # problems are located too, so that every problem of a row is reported at once
     by_road: dict[str | None, list[int]] = {}
     for i, rec in enumerate(parsed):
-        if "_stake_loc" not in rec:
+        if "_stake_loc" not in rec and "lon" in rec:
             by_road.setdefault(rec.get("_road"), []).append(i)
     for road, idx in by_road.items():
         lon = np.array([parsed[i]["lon"] for i in idx])
@@ -418,7 +419,7 @@ def validate_incidents(
             if not b.found[j]:
                 key = "error.not_near_road" if road else "error.no_road_in_reach"
                 errors.append(FieldError(col("lon", "lon"), key,
-                                         {"lon": rec["lon"], "lat": rec["lat"], "max_distance": max_distance,
+                                         {"lon": rec["lon"], "lat": rec["lat"], "max_distance": f"{max_distance:g}",
                                           "code": road or ""}, rec["_row"], sheet))
                 rec["_bad"] = True
                 continue
@@ -434,9 +435,9 @@ def validate_incidents(
                 zone=v.zone,
                 in_control_zone=v.in_control_zone,
             )
-            rec.setdefault("location_method", "gps")
+            rec.setdefault("location_method", "lonlat")
     for rec in parsed:
-        if "_stake_loc" in rec:
+        if "_stake_loc" in rec and not rec["_bad"]:
             road, stake, side = rec["_stake_loc"]
             rec.update(road_code=road, chainage_m=round(stake, 1), stake=format_stake(stake), side=side or "",
                        offset_m=None, zone="unknown", in_control_zone=None)
@@ -474,7 +475,7 @@ def log_incident(session: Session, actor: User, raw: dict[str, Any], max_distanc
     """Record one incident entered in the app (or by the command line)."""
     require(actor, Perm.LOG_INCIDENT)
     net = store_network(session)
-    dist = max_distance or get_settings().max_distance_m
+    dist = get_settings().max_distance_m if max_distance is None else max_distance
     clean, errors = validate_incidents([(None, raw)], net, local_now(), dist)
     if errors:
         raise ValidationFailed(errors)
@@ -547,7 +548,7 @@ def import_ledger(
         raise ServiceError(exc.key, **exc.params) from exc
     net = store_network(session)
     now = local_now()
-    dist = max_distance or get_settings().max_distance_m
+    dist = get_settings().max_distance_m if max_distance is None else max_distance
     result = ImportResult(file=p.name, dry_run=dry_run)
     patrols: list[PatrolRecord] = []
     incidents: list[dict[str, Any]] = []
@@ -555,13 +556,13 @@ def import_ledger(
         info = _validate_sheet(sh, net, now, dist, patrols, incidents, result.errors)
         result.sheets.append(info)
     result.patrols, result.incidents = len(patrols), len(incidents)
-    if result.errors or dry_run:
-        return result
     digest = hashlib.sha256(p.read_bytes()).hexdigest()
     dup = session.execute(select(ImportBatch).where(ImportBatch.sha256 == digest)).scalar_one_or_none()
     if dup is not None:
         raise ServiceError("error.already_imported", file=p.name, batch=dup.id,
                            when=dup.created_at.strftime("%Y-%m-%d %H:%M"))
+    if result.errors or dry_run:
+        return result
     created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     batch = ImportBatch(kind="+".join(sorted({s.kind for s in sheets})), filename=p.name, sha256=digest,
                        rows=len(patrols) + len(incidents), created_by=actor.id, created_at=created)

@@ -42,9 +42,11 @@ def network():  # type: ignore[no-untyped-def]
 
 
 def language_switch() -> None:
-    choice = st.sidebar.segmented_control(
+    """中文 | English, top right of every page (no sidebar: it hides on portrait tablets)."""
+    _, right = st.columns([5, 1.3])
+    choice = right.segmented_control(
         t("ui.language", lang()), options=["zh", "en"], format_func=lambda v: "中文" if v == "zh" else "English",
-        default=lang(), key="lang_choice",
+        default=lang(), key="lang_choice", label_visibility="collapsed",
     )
     if choice and choice != st.session_state.get("lang"):
         st.session_state["lang"] = choice

@@ -1,0 +1,121 @@
+"""Browser tests: the real app (`streamlit run`) on a free port, driven by Playwright in Debian's Chromium.
+
+Never skipped: a missing browser is a failure. Every request that is not to this machine is blocked, as on a
+government intranet. Screenshots go to ``test-artifacts/``.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("e2e-store")
+    env = {**os.environ, "PATROL_DATA_DIR": str(data), "PATROL_LANG": "zh"}
+    env.pop("PATROL_DB_URL", None)
+    subprocess.run([sys.executable, "-m", "patrol_app.cli", "demo"], env=env, check=True, cwd=ROOT,
+                   capture_output=True)
+    port = _free_port()
+    log = (data / "server.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        if proc.poll() is not None:
+            pytest.fail("streamlit died:\n" + (data / "server.log").read_text())
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.read() == b"ok":
+                    break
+        except OSError:
+            pass
+        if time.time() > deadline:
+            proc.kill()
+            pytest.fail("streamlit did not answer /_stcore/health:\n" + (data / "server.log").read_text())
+        time.sleep(0.3)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: `make test` installs Debian's chromium")
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        yield b
+        b.close()
+
+
+class Offline:
+    """Blocks every request that leaves this machine, and records what was attempted."""
+
+    def __init__(self) -> None:
+        self.blocked: list[str] = []
+
+    def __call__(self, route) -> None:  # type: ignore[no-untyped-def]
+        host = route.request.url.split("/")[2].split(":")[0] if "://" in route.request.url else ""
+        if route.request.url.startswith(("data:", "blob:", "about:")) or host in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            self.blocked.append(route.request.url)
+            route.abort()
+
+
+@pytest.fixture(params=[(1024, 768), (768, 1024)], ids=["1024x768", "768x1024"])
+def page(request, browser, app_server):
+    w, h = request.param
+    ctx = browser.new_context(viewport={"width": w, "height": h}, locale="zh-CN")
+    offline = Offline()
+    ctx.route("**/*", offline)
+    pg = ctx.new_page()
+    pg.base_url = app_server  # type: ignore[attr-defined]
+    pg.offline = offline  # type: ignore[attr-defined]
+    pg.viewport_name = f"{w}x{h}"  # type: ignore[attr-defined]
+    yield pg
+    ARTIFACTS.mkdir(exist_ok=True)
+    name = request.node.name.replace("/", "_").replace("[", "-").replace("]", "")
+    pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    ctx.close()
+
+
+def wait_idle(pg) -> None:  # type: ignore[no-untyped-def]
+    pg.wait_for_selector("[data-testid='stApp']", timeout=30_000)
+    pg.wait_for_function(
+        "() => { const a = document.querySelector(\"[data-testid='stApp']\");"
+        " return a && a.getAttribute('data-test-script-state') === 'notRunning'; }",
+        timeout=30_000,
+    )

@@ -1,0 +1,83 @@
+"""The locate page in Chromium with the internet cut off: roads draw, a tap gives road + stake."""
+
+import re
+
+import pytest
+
+from gis.linref import offset_point
+from gis.places import DEMO_ROADS_FILE
+from gis.roads import RoadNetwork, read_road_file
+from tests.e2e.conftest import wait_idle
+
+DEMO_NET = RoadNetwork(read_road_file(DEMO_ROADS_FILE))
+
+pytestmark = pytest.mark.e2e
+
+MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
+
+
+def open_locate(page):
+    page.goto(page.base_url + "/locate")
+    wait_idle(page)
+    frame = page.frame_locator(MAP_FRAME)
+    frame.locator(".leaflet-container").wait_for(timeout=30_000)
+    return frame
+
+
+def test_map_draws_roads_offline_and_a_tap_gives_the_stake(page):
+    frame = open_locate(page)
+    roads = frame.locator("path.leaflet-interactive")
+    roads.first.wait_for(timeout=30_000)
+    assert roads.count() >= 30  # 30 demo roads (the boundary is not interactive)
+    # a crew member zooms in on the road and taps 15 m left of X001 K5+000
+    lon, lat = offset_point(DEMO_NET, "X001", 5000.0, 15.0, "left")
+    handle = page.locator(MAP_FRAME).element_handle()
+    handle.scroll_into_view_if_needed()  # a first tap on a half-hidden map scrolls the page under the finger
+    inner = handle.content_frame()
+    inner.evaluate("([lat, lon]) => window.map.setView([lat, lon], 18, {animate: false})", [lat, lon])
+    page.wait_for_timeout(300)
+    x, y = inner.evaluate(
+        "([lat, lon]) => { const p = window.map.latLngToContainerPoint([lat, lon]);"
+        " const r = window.map.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }",
+        [lat, lon],
+    )
+    box = handle.bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    result = page.locator("[data-testid='stAlertContentSuccess']")
+    result.wait_for(timeout=30_000)
+    text = result.inner_text()
+    m = re.search(r"X001 麒麟—越州公路 K(\d+)\+(\d{3}) 左侧 · 距中线 (\d+\.\d) 米 · 在建筑控制区内", text)
+    assert m, text
+    assert abs(int(m.group(1)) * 1000 + int(m.group(2)) - 5000) <= 2
+    assert abs(float(m.group(3)) - 15.0) <= 1.0
+    assert page.offline.blocked == []  # nothing tried to leave the machine
+
+
+def test_road_and_stake_typed_in(page):
+    open_locate(page)
+    page.get_by_role("textbox", name="桩号", exact=True).fill("K3+250")
+    page.get_by_role("button", name="定位桩号").click()
+    result = page.locator("[data-testid='stAlertContentSuccess']")
+    result.wait_for(timeout=30_000)
+    assert "X001" in result.inner_text() and "K3+250" in result.inner_text()
+
+
+def test_bad_stake_is_explained(page):
+    open_locate(page)
+    page.get_by_role("textbox", name="桩号", exact=True).fill("K3+1250")
+    page.get_by_role("button", name="定位桩号").click()
+    err = page.locator("[data-testid='stAlertContentError']")
+    err.wait_for(timeout=30_000)
+    assert "K3+250" in err.inner_text()  # says what a stake looks like
+
+
+def test_overview_in_chinese_and_english_switch(page):
+    page.goto(page.base_url + "/")
+    wait_idle(page)
+    page.get_by_text("出动车辆（台次）").wait_for(timeout=30_000)
+    english = page.get_by_role("radio", name="English")
+    english.click()
+    wait_idle(page)
+    page.get_by_text("Vehicle trips").wait_for(timeout=15_000)
+    # no horizontal scrolling at tablet widths
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
