@@ -290,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     av = au.add_parser("verify", help="check the hash chain", parents=[common])
     av.add_argument("--json", action="store_true")
     av.set_defaults(fn=cmd_audit_verify)
+    # --- verbs of other areas register here: one line each, `module.register(sub, common)` ---
     return p
 
 

@@ -13,8 +13,19 @@ _DIR = Path(__file__).resolve().parent
 
 @functools.cache
 def catalog(lang: str) -> dict[str, str]:
+    """The merged catalog of a language: ``zh_CN.json`` plus every ``<area>.zh_CN.json`` (one file per area of
+    the app, so that areas can be written side by side). A key defined twice is an error."""
     name = "en" if lang == "en" else "zh_CN"
-    return json.loads((_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    merged: dict[str, str] = {}
+    for path in sorted(_DIR.glob(f"*{name}.json")):
+        if path.name not in (f"{name}.json",) and not path.name.endswith(f".{name}.json"):
+            continue
+        part = json.loads(path.read_text(encoding="utf-8"))
+        dup = set(part) & set(merged)
+        if dup:
+            raise ValueError(f"catalog keys defined twice ({path.name}): {sorted(dup)}")
+        merged.update(part)
+    return merged
 
 
 def t(key: str, lang: str = "zh", /, **params: Any) -> str:

@@ -41,6 +41,27 @@ def network():  # type: ignore[no-untyped-def]
         return store_network(s)
 
 
+def current_user():  # type: ignore[no-untyped-def]
+    """The signed-in user (a detached ``User``), or None. Pages use this as the acting user for services."""
+    from patrol_app.services.users import get_user
+    from patrol_app.storage.db import read_session
+
+    username = st.session_state.get("username")
+    if not username:
+        # until sign-in lands: act as the demo administrator when it exists
+        with read_session() as s:
+            try:
+                user = get_user(s, "admin")
+            except Exception:
+                return None
+            s.expunge(user)
+            return user
+    with read_session() as s:
+        user = get_user(s, username)
+        s.expunge(user)
+        return user
+
+
 def language_switch() -> None:
     """中文 | English, top right of every page (no sidebar: it hides on portrait tablets)."""
     _, right = st.columns([5, 1.3])

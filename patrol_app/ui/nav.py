@@ -1,0 +1,25 @@
+"""The page registry: which pages exist and which permission each needs. One line per page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from patrol_app.domain.rules import Perm
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str  # relative to the repository root
+    title_key: str  # catalog key
+    icon: str
+    url_path: str
+    perm: Perm
+    default: bool = False
+
+
+PAGES: list[PageSpec] = [
+    PageSpec("patrol_app/ui/pages/overview.py", "nav.overview", ":material/dashboard:", "overview", Perm.VIEW, True),
+    PageSpec("patrol_app/ui/pages/locate.py", "nav.locate", ":material/pin_drop:", "locate", Perm.VIEW),
+    PageSpec("patrol_app/ui/pages/roads.py", "nav.roads", ":material/route:", "roads", Perm.VIEW),
+    # --- pages of other areas: add one PageSpec line each below ---
+]
