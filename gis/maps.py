@@ -1,21 +1,49 @@
 """folium map builders. No Streamlit here: the UI passes the maps to ``st_folium``; tests read the HTML.
 
-Maps must draw on an intranet with no internet: Leaflet's JS/CSS come from the app itself
-(``static/leaflet/``, served by Streamlit at ``/app/static/``), never from a public CDN, and the default
-basemap is none (vector layers only).
+Maps must draw on an intranet with no internet: Leaflet's and its plugins' JS/CSS come from the app itself
+(``static/``, served by Streamlit at ``/app/static/``, or inlined into a standalone file — see
+:mod:`gis.mapassets`), never from a public CDN, and the default basemap is none (vector layers only).
+
+Incident maps (managers' view) stay fast at 100,000 incidents: the incidents travel as one compact columnar
+JavaScript array (:class:`IncidentData`) and the markers, clusters and heat are built in the browser
+(:class:`IncidentClusters` — a ``FastMarkerCluster`` — and :class:`IncidentHeat`). One popup is created on
+demand instead of one per marker.
+
+Positions are stored in WGS-84. On a GCJ-02 basemap (高德 AMap) everything drawn is converted with
+:func:`gis.crs.wgs84_to_gcj02` so markers line up with the tiles; on every other basemap nothing is converted.
+
+Text on the maps comes from the caller as a ``labels`` mapping (keys such as ``"type.materials"``,
+``"field.stake"``, ``"tip.hotspot"``); a missing key shows as the key itself.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import datetime as dt
+import html
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
 
 import folium
-from shapely.geometry import mapping
+import numpy as np
+import shapely
+from folium.elements import MacroElement
+from folium.map import Layer
+from folium.plugins import FastMarkerCluster, HeatMap
+from folium.template import Template
+from folium.utilities import remove_empty
+from shapely.geometry import LineString, MultiLineString, mapping
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import substring
 
+from gis import mapassets
+from gis.crs import wgs84_to_gcj02
 from gis.places import boundary
 from gis.roads import RoadNetwork
+from gis.stakes import format_stake
+from gis.zones import zone_verdict
 
-STATIC_PREFIX = "/app/static"
+STATIC_PREFIX = mapassets.STATIC_PREFIX
 
 ROAD_STYLE = {
     "national": {"color": "#c0392b", "weight": 5},
@@ -32,8 +60,21 @@ ATTRIBUTION = "边界与地名 © Vonng/adcode (CC BY 4.0)；演示路网为虚�
 class OfflineMap(folium.Map):
     """A folium Map that loads only Leaflet, from the app's own static files."""
 
-    default_js = [("leaflet", f"{STATIC_PREFIX}/leaflet/leaflet.js")]
-    default_css = [("leaflet_css", f"{STATIC_PREFIX}/leaflet/leaflet.css")]
+    default_js = mapassets.links(mapassets.LEAFLET_JS)
+    default_css = mapassets.links(mapassets.LEAFLET_CSS)
+
+
+class PluginMap(OfflineMap):
+    """An :class:`OfflineMap` that also loads the marker-cluster and heat plugins (from ``static/``).
+
+    The page's map carries them from the start: streamlit-folium loads scripts only when the frame is first
+    drawn, and the layers swapped in later (clusters ⇄ heat) need them.
+    """
+
+    default_js = mapassets.links(mapassets.LEAFLET_JS, mapassets.MARKERCLUSTER_JS, mapassets.HEAT_JS)
+    default_css = mapassets.links(
+        mapassets.LEAFLET_CSS, mapassets.MARKERCLUSTER_CSS, mapassets.MARKERCLUSTER_DEFAULT_CSS
+    )
 
 
 def base_map(network: RoadNetwork | None = None, height: str = "100%") -> folium.Map:
@@ -88,3 +129,849 @@ def point_layer(points: Iterable[tuple[float, float, str]], color: str = "#e74c3
         folium.CircleMarker([lat, lon], radius=9, color="#fff", weight=3, fill=True, fill_color=color,
                             fill_opacity=1.0, tooltip=tip).add_to(fg)
     return fg
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Basemaps
+# ------------------------------------------------------------------------------------------------------------
+
+BASEMAP_KINDS = ("none", "osm", "tianditu", "amap")
+
+_OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+_TIANDITU_TILES = (
+    "https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER={layer}"
+    "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk={key}"
+)
+_AMAP_TILES = "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}"
+
+
+@dataclass(frozen=True)
+class Basemap:
+    """Background tiles under the vector layers.
+
+    ``kind`` is ``none`` (vector layers only), ``osm``, ``tianditu``, ``amap`` or ``custom`` (an intranet tile
+    server's URL template). ``gcj02`` says the tiles are in GCJ-02 (AMap, or an intranet server that serves AMap
+    tiles): then every drawn position is converted from WGS-84 for display.
+    """
+
+    kind: str = "none"
+    tiles: tuple[str, ...] = ()  # URL templates, drawn bottom to top (base, then labels)
+    attribution: str = ""
+    subdomains: str = "abc"
+    gcj02: bool = False
+    max_zoom: int = 18
+
+    def display_xy(self, lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
+        """WGS-84 → the coordinates to draw on these tiles (GCJ-02 only for GCJ-02 tiles)."""
+        lon_a = np.asarray(lon, dtype=float)
+        lat_a = np.asarray(lat, dtype=float)
+        if not self.gcj02:
+            return lon_a, lat_a
+        g_lon, g_lat = wgs84_to_gcj02(lon_a, lat_a)
+        return np.asarray(g_lon, dtype=float), np.asarray(g_lat, dtype=float)
+
+    def display_geometry(self, geom: BaseGeometry) -> BaseGeometry:
+        """A WGS-84 geometry as drawn on these tiles."""
+        if not self.gcj02 or geom is None or geom.is_empty:
+            return geom
+        return shapely.transform(geom, _to_gcj02_xy)
+
+
+def _to_gcj02_xy(xy: np.ndarray) -> np.ndarray:
+    lon, lat = wgs84_to_gcj02(xy[:, 0], xy[:, 1])
+    return np.column_stack([lon, lat])
+
+
+NO_BASEMAP = Basemap()
+
+
+def basemap(setting: str | None = None, tianditu_key: str | None = None, gcj02: bool = False) -> Basemap:
+    """The basemap named by a setting: ``none`` (or empty), ``osm``, ``tianditu`` (needs ``tianditu_key``),
+    ``amap`` (GCJ-02), or a tile URL template with ``{z}``, ``{x}`` and ``{y}`` (an intranet tile server;
+    ``gcj02=True`` when it serves GCJ-02 tiles). Raises ValueError for anything else.
+    """
+    s = (setting or "").strip()
+    kind = s.lower()
+    if kind in ("", "none", "off", "no"):
+        return NO_BASEMAP
+    if kind in ("osm", "openstreetmap"):
+        return Basemap("osm", (_OSM_TILES,), "© OpenStreetMap contributors", "", False, 19)
+    if kind in ("tianditu", "tdt", "天地图"):
+        key = (tianditu_key or "").strip()
+        if not key:
+            raise ValueError("the Tianditu basemap needs a key (PATROL_TIANDITU_KEY)")
+        tiles = tuple(_TIANDITU_TILES.replace("{layer}", layer).replace("{key}", key) for layer in ("vec", "cva"))
+        return Basemap("tianditu", tiles, "© 天地图 Tianditu", "01234567", False, 18)
+    if kind in ("amap", "gaode", "高德"):
+        return Basemap("amap", (_AMAP_TILES,), "© 高德地图 AMap", "1234", True, 18)
+    if all(p in s for p in ("{z}", "{x}", "{y}")):
+        return Basemap("custom", (s,), "", "abc", bool(gcj02), 18)
+    raise ValueError(f"unknown basemap {setting!r}: none, osm, tianditu, amap or a tile URL with {{z}}/{{x}}/{{y}}")
+
+
+def _add_tiles(m: folium.Map, bm: Basemap) -> None:
+    for url in bm.tiles:
+        folium.TileLayer(tiles=url, attr=bm.attribution or " ", subdomains=bm.subdomains or "abc",
+                         max_zoom=bm.max_zoom, name=bm.kind, overlay=False, control=False).add_to(m)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Labels, colours and small layers
+# ------------------------------------------------------------------------------------------------------------
+
+Labels = Mapping[str, str]
+
+#: Marker colours by violation type (catalog codes) and by status.
+TYPE_COLORS = {
+    "materials": "#e6550d",
+    "stall": "#3182bd",
+    "dumping": "#8c6d31",
+    "digging": "#636363",
+    "building": "#d62728",
+    "trees": "#31a354",
+    "over_limit": "#9467bd",
+    "other": "#17becf",
+}
+STATUS_COLORS = {"open": "#d62728", "closed": "#2ca02c"}
+OTHER_COLOR = "#7f7f7f"
+
+COVERAGE_NONE_COLOR = "#d62728"
+COVERAGE_RAMP = ("#9ecae1", "#4292c6", "#2171b5", "#08306b")
+HOTSPOT_COLOR = "#7b1fa2"
+ZONE_COLOR = "#ff9800"
+ROAD_LAND_COLOR = "#607d8b"
+
+
+def _label(labels: Labels, key: str, **params: Any) -> str:
+    text = labels.get(key, key)
+    if params:
+        try:
+            return text.format(**params)
+        except (KeyError, IndexError, ValueError):
+            return text
+    return text
+
+
+def _esc(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _style_from_properties(feature: dict[str, Any]) -> dict[str, Any]:
+    """GeoJSON style carried by each feature (module level, so layers that use it can be pickled/cached)."""
+    return feature["properties"]["style"]
+
+
+def _road_style(feature: dict[str, Any]) -> dict[str, Any]:
+    return {**ROAD_STYLE.get(feature["properties"]["road_class"], ROAD_STYLE["village"]), "opacity": 0.9}
+
+
+def _road_highlight(_feature: dict[str, Any]) -> dict[str, Any]:
+    return {"weight": 7}
+
+
+def _round_coords(geom: BaseGeometry, decimals: int = 6) -> BaseGeometry:
+    # 1e-6° ≈ 0.1 m: plenty for drawing, and a third less HTML than full float precision.
+    return shapely.set_precision(geom, 10.0**-decimals, mode="pointwise")
+
+
+def boundary_layer(bm: Basemap = NO_BASEMAP, labels: Labels | None = None) -> folium.GeoJson:
+    """The district boundary, filled when there are no tiles (so the district reads as a place), outlined only
+    over tiles."""
+    geom = _round_coords(bm.display_geometry(boundary()))
+    fill = 0.6 if not bm.tiles else 0.0
+    return folium.GeoJson(
+        {"type": "Feature", "properties": {"style": {"color": "#555", "weight": 2, "dashArray": "6 4",
+                                                     "fill": True, "fillColor": "#f4f1ea", "fillOpacity": fill}},
+         "geometry": mapping(geom)},
+        name=_label(labels or {}, "layer.boundary"),
+        style_function=_style_from_properties,
+        interactive=False,
+        attribution=ATTRIBUTION,
+        control=False,
+    )
+
+
+def district_bounds(bm: Basemap = NO_BASEMAP) -> list[list[float]]:
+    """[[south, west], [north, east]] of the district as drawn on ``bm``."""
+    minx, miny, maxx, maxy = bm.display_geometry(boundary()).bounds
+    return [[miny, minx], [maxy, maxx]]
+
+
+def classed_road_layer(network: RoadNetwork, labels: Labels, bm: Basemap = NO_BASEMAP) -> folium.FeatureGroup:
+    """Roads drawn by class (county and township roads distinct), tooltip: code, name, class, stake range."""
+    feats = []
+    for code in network.codes:
+        r = network.routes[code]
+        geom = _round_coords(bm.display_geometry(network.route_geometry_wgs84(code)))
+        feats.append({
+            "type": "Feature",
+            "properties": {"code": code, "name": r.name, "road_class": r.road_class,
+                           "class_text": _label(labels, "class." + r.road_class),
+                           "stakes": f"{r.start_stake}–{r.end_stake}"},
+            "geometry": mapping(geom),
+        })
+    fg = folium.FeatureGroup(name=_label(labels, "layer.roads"), control=False)
+    fields = ["code", "name", "class_text", "stakes"]
+    aliases = [_label(labels, k) for k in ("field.road", "field.name", "field.class", "field.stakes")]
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": feats},
+        style_function=_road_style,
+        highlight_function=_road_highlight,
+        tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases, sticky=True),
+    ).add_to(fg)
+    return fg
+
+
+class MapLegend(Layer):
+    """A legend box (a Leaflet control) that shows while this layer is on the map and goes with it.
+
+    Being a layer, it can sit inside a feature group that streamlit-folium swaps on reruns, and it disappears
+    with the layers it explains.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = L.layerGroup();
+            (function (group) {
+                var ctl = L.control({position: {{ this.position|tojson }}});
+                ctl.onAdd = function () {
+                    var div = L.DomUtil.create("div", "patrol-legend");
+                    div.style.cssText = "background:rgba(255,255,255,.92);padding:6px 9px;border-radius:6px;"
+                        + "box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px/1.5 sans-serif;max-width:220px;";
+                    div.innerHTML = {{ this.html|tojson }};
+                    L.DomEvent.disableClickPropagation(div);
+                    L.DomEvent.disableScrollPropagation(div);
+                    return div;
+                };
+                group.on("add", function () { ctl.addTo(group._map); });
+                group.on("remove", function () { ctl.remove(); });
+            })({{ this.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, title: str, rows: Sequence[tuple[str, str, str]], position: str = "bottomright") -> None:
+        """``rows``: (colour, label, shape) with shape ``dot``, ``line``, ``dash`` or ``band``."""
+        super().__init__(name=title, overlay=True, control=False, show=True)
+        self._name = "MapLegend"
+        self.position = position
+        self.html = legend_html(title, rows)
+
+
+def legend_html(title: str, rows: Sequence[tuple[str, str, str]]) -> str:
+    parts = [f'<div style="font-weight:600;margin-bottom:2px">{_esc(title)}</div>']
+    for color, text, shape in rows:
+        if shape == "dot":
+            sym = (f'<span style="display:inline-block;width:10px;height:10px;border-radius:50%;'
+                   f'background:{color};border:1px solid #fff;box-shadow:0 0 0 1px #999"></span>')
+        elif shape == "band":
+            sym = f'<span style="display:inline-block;width:16px;height:10px;background:{color};opacity:.6"></span>'
+        else:
+            border = "dashed" if shape == "dash" else "solid"
+            sym = f'<span style="display:inline-block;width:18px;border-top:4px {border} {color}"></span>'
+        parts.append(f'<div style="white-space:nowrap">{sym} {_esc(text)}</div>')
+    return "".join(parts)
+
+
+def road_class_legend(network: RoadNetwork, labels: Labels) -> MapLegend:
+    present = [c for c in ROAD_STYLE if any(r.road_class == c for r in network.routes.values())]
+    return MapLegend(_label(labels, "legend.roads"),
+                     [(ROAD_STYLE[c]["color"], _label(labels, "class." + c), "line") for c in present],
+                     position="bottomleft")
+
+
+class MapTitle(MacroElement):
+    """A title box on the map (for standalone files shared with leaders)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            (function () {
+                var ctl = L.control({position: "topright"});
+                ctl.onAdd = function () {
+                    var div = L.DomUtil.create("div", "patrol-title");
+                    div.style.cssText = "background:rgba(255,255,255,.92);padding:6px 10px;border-radius:6px;"
+                        + "box-shadow:0 1px 4px rgba(0,0,0,.3);font:14px/1.45 sans-serif;max-width:360px;";
+                    div.innerHTML = {{ this.html|tojson }};
+                    return div;
+                };
+                ctl.addTo({{ this._parent.get_name() }});
+            })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, title: str, subtitle: str = "") -> None:
+        super().__init__()
+        self._name = "MapTitle"
+        self.html = f'<div style="font-weight:700;font-size:16px">{_esc(title)}</div>' + (
+            f'<div style="color:#444">{_esc(subtitle)}</div>' if subtitle else "")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Incidents: one compact array, markers/clusters/heat built in the browser
+# ------------------------------------------------------------------------------------------------------------
+
+COORD_QUANTUM = 100_000  # 1e-5° ≈ 1.1 m: positions travel as integers
+#: Descriptions ride along for popups while their distinct texts stay under this many characters.
+DESCRIPTION_BUDGET_CHARS = 400_000
+
+
+@dataclass
+class IncidentPoints:
+    """Incidents as columns (aligned arrays), WGS-84. What the map needs, nothing more."""
+
+    ids: np.ndarray  # int64
+    lon: np.ndarray
+    lat: np.ndarray
+    type_code: Sequence[str]
+    status: Sequence[str]
+    road_code: Sequence[str]
+    chainage_m: np.ndarray
+    side: Sequence[str]
+    day: np.ndarray  # datetime64[D], local date found
+    town: Sequence[str]
+    description: Sequence[str] | None = None
+    thumbnails: Mapping[int, str] = field(default_factory=dict)  # incident id → thumbnail URL (photo hook)
+
+    def __len__(self) -> int:
+        return int(len(self.ids))
+
+    @classmethod
+    def empty(cls) -> IncidentPoints:
+        e = np.zeros(0)
+        return cls(np.zeros(0, dtype=np.int64), e, e, [], [], [], e, [], np.zeros(0, dtype="datetime64[D]"), [])
+
+
+def _factorize(values: Sequence[str], order: Sequence[str] = ()) -> tuple[np.ndarray, list[str]]:
+    """Codes and categories; categories listed in ``order`` come first, in that order."""
+    index: dict[str, int] = {v: i for i, v in enumerate(order)}
+    cats = list(order)
+    codes = np.empty(len(values), dtype=np.int64)
+    for i, v in enumerate(values):
+        k = index.get(v)
+        if k is None:
+            k = index[v] = len(cats)
+            cats.append(v)
+        codes[i] = k
+    return codes, cats
+
+
+def _ints(a: np.ndarray) -> str:
+    return "[" + ",".join(map(str, a.tolist())) + "]"
+
+
+def _heat_max(x: np.ndarray, y: np.ndarray) -> float:
+    """Heat intensity ceiling: the 90th percentile of incidents per ~3 km cell, so one busy cell does not
+    wash out the rest and 100,000 incidents do not paint everything red."""
+    if len(x) == 0:
+        return 1.0
+    cell = 3000  # in COORD_QUANTUM units (0.03°)
+    _, counts = np.unique(np.column_stack([x // cell, y // cell]), axis=0, return_counts=True)
+    return float(max(1.0, np.percentile(counts, 90)))
+
+
+def incident_payload(points: IncidentPoints, labels: Labels, bm: Basemap = NO_BASEMAP, color_by: str = "type",
+                     road_names: Mapping[str, str] | None = None) -> tuple[str, dict[str, Any]]:
+    """The incidents as one JavaScript object literal, columnar and integer-coded (≈ 35 bytes an incident).
+
+    Returns (payload, summary) where summary holds the legend rows (colour, label, count) and the bounds.
+    """
+    n = len(points)
+    order = np.argsort(points.ids, kind="stable")
+    ids = np.asarray(points.ids, dtype=np.int64)[order]
+    lon, lat = bm.display_xy(np.asarray(points.lon)[order], np.asarray(points.lat)[order])
+    x = np.rint(lon * COORD_QUANTUM).astype(np.int64)
+    y = np.rint(lat * COORD_QUANTUM).astype(np.int64)
+    x0 = int(x.min()) if n else 0
+    y0 = int(y.min()) if n else 0
+
+    def take(seq: Sequence[str]) -> list[str]:
+        return [seq[i] for i in order.tolist()]
+
+    t_codes, t_cats = _factorize(take(points.type_code), [c for c in TYPE_COLORS])
+    s_codes, s_cats = _factorize(take(points.status), list(STATUS_COLORS))
+    r_codes, r_cats = _factorize(take(points.road_code))
+    w_codes, w_cats = _factorize(take(points.town))
+    sd_codes, sd_cats = _factorize(take(points.side), ["left", "right"])
+    days = np.asarray(points.day, dtype="datetime64[D]")[order].astype(np.int64)
+    d0 = int(days.min()) if n else 0
+    chain = np.rint(np.asarray(points.chainage_m, dtype=float)[order]).astype(np.int64)
+    id_delta = np.diff(ids, prepend=ids[:1]) if n else ids
+
+    road_names = road_names or {}
+    obj: dict[str, Any] = {
+        "n": n, "q": COORD_QUANTUM, "x0": x0, "y0": y0, "d0": d0, "i0": int(ids[0]) if n else 0,
+        "colorBy": "s" if color_by == "status" else "t",
+        "types": [_esc(_label(labels, "type." + c)) for c in t_cats],
+        "typeColors": [TYPE_COLORS.get(c, OTHER_COLOR) for c in t_cats],
+        "statuses": [_esc(_label(labels, "status." + c)) for c in s_cats],
+        "statusColors": [STATUS_COLORS.get(c, OTHER_COLOR) for c in s_cats],
+        "roads": [_esc(f"{c} {road_names.get(c, '')}".strip()) for c in r_cats],
+        "towns": [_esc(c) for c in w_cats],
+        "sides": [_esc(_label(labels, "side." + c)) for c in sd_cats],
+        "labels": {k: _esc(_label(labels, "field." + k))
+                   for k in ("found", "road", "stake", "status", "town", "description", "photo")},
+        "thumbs": {str(k): v for k, v in points.thumbnails.items()},
+    }
+    arrays = {"x": x - x0, "y": y - y0, "t": t_codes, "s": s_codes, "r": r_codes, "k": chain,
+              "d": days - d0, "i": id_delta, "w": w_codes, "sd": sd_codes}
+    if points.description is not None and n:
+        e_codes, e_cats = _factorize(take(points.description))
+        if sum(map(len, e_cats)) <= DESCRIPTION_BUDGET_CHARS:
+            obj["descs"] = [_esc(d) for d in e_cats]
+            arrays["e"] = e_codes
+    head = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    body = ",".join(f'"{k}":{_ints(v)}' for k, v in arrays.items())
+    payload = (head[:-1] + "," + body + "}").replace("</", "<\\/")
+
+    if color_by == "status":
+        counts = np.bincount(s_codes, minlength=len(s_cats)) if n else np.zeros(len(s_cats), dtype=int)
+        legend = [(STATUS_COLORS.get(c, OTHER_COLOR), _label(labels, "status." + c), int(k))
+                  for c, k in zip(s_cats, counts) if k]
+    else:
+        counts = np.bincount(t_codes, minlength=len(t_cats)) if n else np.zeros(len(t_cats), dtype=int)
+        legend = [(TYPE_COLORS.get(c, OTHER_COLOR), _label(labels, "type." + c), int(k))
+                  for c, k in zip(t_cats, counts) if k]
+    bounds = ([[float(lat.min()), float(lon.min())], [float(lat.max()), float(lon.max())]] if n
+              else [[None, None], [None, None]])
+    return payload, {"legend": legend, "bounds": bounds, "heat_max": _heat_max(x, y), "n": n}
+
+
+class IncidentData(MacroElement):
+    """The incidents, once, as a JavaScript object the cluster and heat layers both read.
+
+    Decodes the integer columns into ``lat``/``lon``/``id`` arrays and offers ``color(i)`` and ``popup(i)``.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = (function () {
+                var P = {{ this.payload }};
+                var n = P.n, lat = new Float64Array(n), lon = new Float64Array(n), id = new Array(n), acc = P.i0;
+                for (var i = 0; i < n; i++) {
+                    lat[i] = (P.y0 + P.y[i]) / P.q;
+                    lon[i] = (P.x0 + P.x[i]) / P.q;
+                    acc += P.i[i];
+                    id[i] = acc;
+                }
+                P.lat = lat; P.lon = lon; P.id = id;
+                P.color = function (i) {
+                    return P.colorBy === "s" ? P.statusColors[P.s[i]] : P.typeColors[P.t[i]];
+                };
+                P.stake = function (i) {
+                    var k = Math.abs(P.k[i]), m = k % 1000;
+                    return (P.k[i] < 0 ? "-" : "") + "K" + Math.floor(k / 1000) + "+" + ("00" + m).slice(-3);
+                };
+                P.date = function (i) {
+                    return new Date((P.d0 + P.d[i]) * 864e5).toISOString().slice(0, 10);
+                };
+                P.popup = function (i) {
+                    var lb = P.labels;
+                    var row = function (k, v) {
+                        return "<tr><th style='text-align:left;padding:1px 8px 1px 0;color:#555;font-weight:500;"
+                            + "white-space:nowrap;vertical-align:top'>" + lb[k] + "</th><td>" + v + "</td></tr>";
+                    };
+                    var h = "<div class='incident-popup' style='font:13px/1.45 sans-serif;min-width:200px'>"
+                        + "<div style='font-weight:600;margin-bottom:3px'><span style='color:" + P.typeColors[P.t[i]]
+                        + "'>&#9679;</span> " + P.types[P.t[i]] + " <span style='color:#888;font-weight:400'>#"
+                        + P.id[i] + "</span></div><table>"
+                        + row("found", P.date(i)) + row("road", P.roads[P.r[i]])
+                        + row("stake", P.stake(i) + " " + P.sides[P.sd[i]])
+                        + row("status", "<span style='color:" + P.statusColors[P.s[i]] + "'>&#9679;</span> "
+                              + P.statuses[P.s[i]])
+                        + row("town", P.towns[P.w[i]]);
+                    if (P.e && P.descs[P.e[i]]) { h += row("description", P.descs[P.e[i]]); }
+                    h += "</table>";
+                    var thumb = P.thumbs[P.id[i]];
+                    if (thumb) {
+                        h += "<img alt='' src='" + thumb + "' style='display:block;max-width:220px;max-height:160px;"
+                            + "margin-top:4px;border-radius:3px'>";
+                    }
+                    return h + "</div>";
+                };
+                return P;
+            })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, payload: str) -> None:
+        super().__init__()
+        self._name = "IncidentData"
+        self.payload = payload
+
+
+class IncidentClusters(FastMarkerCluster):
+    """Clustered incident markers built in the browser from :class:`IncidentData` (no per-marker HTML).
+
+    Markers are circle markers coloured by type or status (no icon images to fetch); clicking one opens a
+    popup built on demand.
+    """
+
+    default_js = mapassets.links(mapassets.MARKERCLUSTER_JS)
+    default_css = mapassets.links(mapassets.MARKERCLUSTER_CSS, mapassets.MARKERCLUSTER_DEFAULT_CSS)
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = (function () {
+                var D = {{ this.data.get_name() }};
+                var cluster = L.markerClusterGroup({{ this.options|tojavascript }});
+                var markers = new Array(D.n);
+                for (var i = 0; i < D.n; i++) {
+                    var m = L.circleMarker([D.lat[i], D.lon[i]], {radius: 7, weight: 1.5, color: "#ffffff",
+                                                                  fillColor: D.color(i), fillOpacity: 0.95});
+                    m.incidentIndex = i;
+                    markers[i] = m;
+                }
+                cluster.addLayers(markers);
+                cluster.on("click", function (e) {
+                    var i = e.layer.incidentIndex;
+                    if (i === undefined) { return; }
+                    L.popup({maxWidth: 320}).setLatLng(e.layer.getLatLng()).setContent(D.popup(i))
+                        .openOn(cluster._map);
+                });
+                window.incidentLayers = window.incidentLayers || {};
+                window.incidentLayers.clusters = cluster;
+                return cluster;
+            })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, data: IncidentData, name: str | None = None, show: bool = True, **options: Any) -> None:
+        # FastMarkerCluster.__init__ would validate 100,000 rows in Python: the rows live in ``data`` instead.
+        Layer.__init__(self, name=name, overlay=True, control=True, show=show)
+        self._name = "IncidentClusters"
+        self.data = data
+        self.callback = ""
+        self.icon_create_function = None
+        self.options = remove_empty(chunked_loading=True, spiderfy_on_max_zoom=True, show_coverage_on_hover=False,
+                                    max_cluster_radius=60, **options)
+
+
+class IncidentHeat(HeatMap):
+    """Heat map of the incidents, built in the browser from :class:`IncidentData`."""
+
+    default_js = mapassets.links(mapassets.HEAT_JS)
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = (function () {
+                var D = {{ this.data.get_name() }}, pts = new Array(D.n);
+                for (var i = 0; i < D.n; i++) { pts[i] = [D.lat[i], D.lon[i]]; }
+                var heat = L.heatLayer(pts, {{ this.options|tojavascript }});
+                window.incidentLayers = window.incidentLayers || {};
+                window.incidentLayers.heat = heat;
+                return heat;
+            })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, data: IncidentData, name: str | None = None, show: bool = True, max_value: float = 1.0,
+                 bounds: list[list[float | None]] | None = None, **options: Any) -> None:
+        # HeatMap.__init__ would validate every point in Python: the points live in ``data`` instead.
+        Layer.__init__(self, name=name, overlay=True, control=True, show=show)
+        self._name = "IncidentHeat"
+        self.data = data
+        self._bounds = bounds or [[None, None], [None, None]]
+        self.options = remove_empty(min_opacity=0.35, max_zoom=11, radius=18, blur=14, max=max_value, **options)
+
+    def _get_self_bounds(self) -> list[list[float | None]]:
+        return self._bounds
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Control-zone band, coverage, hotspots
+# ------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ZoneBand:
+    """Road land and building control zone along a road, as polygons in WGS-84 (条例 第十一条)."""
+
+    code: str
+    road_class: str
+    half_road_land_m: float
+    half_road_land_assumed: bool
+    control_zone_m: float | None  # None: no statutory zone for this class (village roads)
+    road_land: BaseGeometry
+    control_zone: BaseGeometry | None  # the strip between road land and the control line
+    legal_basis: str
+
+
+def control_zone_band(network: RoadNetwork, code: str) -> ZoneBand:
+    """Buffer the road's centreline in the network's metric CRS by half the road-land width (road land) and by
+    that plus the control-zone width (control line), then convert back to WGS-84."""
+    r = network.route(code)
+    v = zone_verdict(r.road_class, 0.0, r.half_road_land_m)
+    lines = MultiLineString([c for _, c in r.parts])
+    land_m = lines.buffer(v.half_road_land_m, cap_style="flat", join_style="round")
+    zone_m = None
+    if v.control_zone_m is not None:
+        zone_m = lines.buffer(v.half_road_land_m + v.control_zone_m, cap_style="flat").difference(land_m)
+
+    def to_wgs(g: BaseGeometry) -> BaseGeometry:
+        return shapely.transform(g, lambda xy: np.column_stack(network.to_wgs84(xy[:, 0], xy[:, 1])))
+
+    return ZoneBand(r.code, r.road_class, v.half_road_land_m, v.half_road_land_assumed, v.control_zone_m,
+                    to_wgs(land_m), to_wgs(zone_m) if zone_m is not None else None, v.legal_basis)
+
+
+def zone_band_layer(network: RoadNetwork, code: str, labels: Labels, bm: Basemap = NO_BASEMAP) -> folium.FeatureGroup:
+    band = control_zone_band(network, code)
+    r = network.routes[band.code]
+    fg = folium.FeatureGroup(name=_label(labels, "layer.zone", code=band.code))
+    assumed = _label(labels, "tip.assumed") if band.half_road_land_assumed else ""
+    tip_land = _label(labels, "tip.road_land", code=band.code, name=r.name, half=f"{band.half_road_land_m:g}",
+                      assumed=assumed)
+    feats = [{"type": "Feature", "properties": {"tip": tip_land, "style": {
+        "color": ROAD_LAND_COLOR, "weight": 1, "fillColor": ROAD_LAND_COLOR, "fillOpacity": 0.35}},
+        "geometry": mapping(_round_coords(bm.display_geometry(band.road_land), 7))}]
+    if band.control_zone is not None:
+        tip_zone = _label(labels, "tip.zone", code=band.code, name=r.name, width=f"{band.control_zone_m:g}",
+                          line=f"{band.half_road_land_m + (band.control_zone_m or 0):g}",
+                          road_class_text=_label(labels, "class." + band.road_class), basis=band.legal_basis)
+        feats.insert(0, {"type": "Feature", "properties": {"tip": tip_zone, "style": {
+            "color": ZONE_COLOR, "weight": 1, "fillColor": ZONE_COLOR, "fillOpacity": 0.35}},
+            "geometry": mapping(_round_coords(bm.display_geometry(band.control_zone), 7))})
+    folium.GeoJson({"type": "FeatureCollection", "features": feats}, style_function=_style_from_properties,
+                   tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True)).add_to(fg)
+    rows = [(ROAD_LAND_COLOR, _label(labels, "legend.road_land"), "band")]
+    if band.control_zone is not None:
+        rows.insert(0, (ZONE_COLOR, _label(labels, "legend.zone"), "band"))
+    MapLegend(f"{band.code} {r.name}", rows, position="bottomleft").add_to(fg)
+    # zoom to the road the user chose
+    minx, miny, maxx, maxy = bm.display_geometry(band.road_land).bounds
+    fg.add_child(_FitBoundsOnAdd([[miny, minx], [maxy, maxx]], band.code))
+    return fg
+
+
+class _FitBoundsOnAdd(MacroElement):
+    """Fit the map to ``bounds`` when the parent layer is first added for ``key`` (works inside the feature
+    groups streamlit-folium swaps on reruns: choosing a road zooms to it once, other changes keep the view)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            (function (layer) {
+                var fit = function () {
+                    if (!layer._map || window.patrolFittedTo === {{ this.key|tojson }}) { return; }
+                    window.patrolFittedTo = {{ this.key|tojson }};
+                    layer._map.fitBounds({{ this.bounds|tojson }});
+                };
+                if (layer._map) { fit(); } else { layer.once("add", fit); }
+            })({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, bounds: list[list[float]], key: str) -> None:
+        super().__init__()
+        self._name = "FitBoundsOnAdd"
+        self.bounds = bounds
+        self.key = key
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    """How often a road was patrolled in a period."""
+
+    code: str
+    times: int
+    last_date: dt.date | None = None
+
+
+def coverage_layer(network: RoadNetwork, coverage: Sequence[CoverageRow], labels: Labels,
+                   bm: Basemap = NO_BASEMAP, show: bool = True) -> folium.FeatureGroup:
+    """Roads coloured by how often they were patrolled; roads never patrolled in red, dashed."""
+    fg = folium.FeatureGroup(name=_label(labels, "layer.coverage"), show=show)
+    times = [c.times for c in coverage if c.times > 0]
+    edges = np.quantile(times, [0.25, 0.5, 0.75]) if times else np.zeros(3)
+    feats = []
+    for c in coverage:
+        if c.code not in network.routes:
+            continue
+        r = network.routes[c.code]
+        if c.times == 0:
+            style = {"color": COVERAGE_NONE_COLOR, "weight": 7, "opacity": 0.9, "dashArray": "10 6"}
+            tip = _label(labels, "tip.unpatrolled", code=c.code, name=r.name)
+        else:
+            step = int(np.searchsorted(edges, c.times, side="left"))
+            style = {"color": COVERAGE_RAMP[min(step, len(COVERAGE_RAMP) - 1)], "weight": 7, "opacity": 0.85}
+            tip = _label(labels, "tip.coverage", code=c.code, name=r.name, times=c.times,
+                         last=c.last_date.isoformat() if c.last_date else "")
+        geom = _round_coords(bm.display_geometry(network.route_geometry_wgs84(c.code)))
+        feats.append({"type": "Feature", "properties": {"tip": tip, "style": style}, "geometry": mapping(geom)})
+    if feats:
+        folium.GeoJson({"type": "FeatureCollection", "features": feats}, style_function=_style_from_properties,
+                       tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True)).add_to(fg)
+    rows = [(COVERAGE_NONE_COLOR, _label(labels, "legend.unpatrolled"), "dash"),
+            (COVERAGE_RAMP[0], _label(labels, "legend.patrolled_less"), "line"),
+            (COVERAGE_RAMP[-1], _label(labels, "legend.patrolled_more"), "line")]
+    MapLegend(_label(labels, "layer.coverage"), rows, position="bottomleft").add_to(fg)
+    return fg
+
+
+@dataclass(frozen=True)
+class HotspotRow:
+    """A stake segment of a road with repeated incidents."""
+
+    code: str
+    from_m: float
+    to_m: float
+    count: int
+    open_count: int = 0
+    top_type: str = ""
+
+    @property
+    def stakes(self) -> str:
+        return f"{format_stake(self.from_m)}–{format_stake(self.to_m)}"
+
+
+def route_section_wgs84(network: RoadNetwork, code: str, from_m: float, to_m: float) -> BaseGeometry | None:
+    """The centreline between two chainages, in WGS-84 (None when the range misses the road)."""
+    r = network.route(code)
+    lines = []
+    for start, c in r.parts:
+        line = LineString(c)
+        a, b = max(from_m - start, 0.0), min(to_m - start, line.length)
+        if b <= a:
+            continue
+        piece = substring(line, a, b)
+        if piece.is_empty or piece.geom_type != "LineString":
+            continue
+        xy = np.asarray(piece.coords)
+        lon, lat = network.to_wgs84(xy[:, 0], xy[:, 1])
+        lines.append(LineString(np.column_stack([lon, lat])))
+    if not lines:
+        return None
+    return lines[0] if len(lines) == 1 else MultiLineString(lines)
+
+
+def hotspot_layer(network: RoadNetwork, hotspots: Sequence[HotspotRow], labels: Labels,
+                  bm: Basemap = NO_BASEMAP, show: bool = True) -> folium.FeatureGroup:
+    """Hotspot segments drawn as wide translucent bands over the road, wider the more incidents."""
+    fg = folium.FeatureGroup(name=_label(labels, "layer.hotspots"), show=show)
+    top = max((h.count for h in hotspots), default=1)
+    feats = []
+    for h in hotspots:
+        if h.code not in network.routes:
+            continue
+        geom = route_section_wgs84(network, h.code, h.from_m, h.to_m)
+        if geom is None:
+            continue
+        tip = _label(labels, "tip.hotspot", code=h.code, name=network.routes[h.code].name, stakes=h.stakes,
+                     count=h.count, open=h.open_count, top_type=_label(labels, "type." + h.top_type))
+        style = {"color": HOTSPOT_COLOR, "weight": 10 + round(10 * h.count / top), "opacity": 0.5,
+                 "lineCap": "round"}
+        feats.append({"type": "Feature", "properties": {"tip": tip, "style": style},
+                      "geometry": mapping(_round_coords(bm.display_geometry(geom)))})
+    if feats:
+        folium.GeoJson({"type": "FeatureCollection", "features": feats}, style_function=_style_from_properties,
+                       tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True)).add_to(fg)
+    MapLegend(_label(labels, "layer.hotspots"), [(HOTSPOT_COLOR, _label(labels, "legend.hotspot"), "line")],
+              position="bottomleft").add_to(fg)
+    return fg
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Whole maps
+# ------------------------------------------------------------------------------------------------------------
+
+
+def district_map(network: RoadNetwork, labels: Labels, bm: Basemap = NO_BASEMAP, height: str = "100%",
+                 map_class: type[folium.Map] = PluginMap) -> folium.Map:
+    """Base of the incident map: tiles (if any), district boundary, roads by class, fitted to the district.
+
+    Draws with no tiles at all: the vector layers need nothing but Leaflet.
+    """
+    m = map_class(location=[25.45, 103.85], zoom_start=10, tiles=None, control_scale=True, height=height,
+                  attribution_control=True, max_zoom=bm.max_zoom)
+    _add_tiles(m, bm)
+    boundary_layer(bm, labels).add_to(m)
+    classed_road_layer(network, labels, bm).add_to(m)
+    road_class_legend(network, labels).add_to(m)
+    m.fit_bounds(district_bounds(bm))
+    return m
+
+
+def incident_layers(points: IncidentPoints, network: RoadNetwork, labels: Labels, bm: Basemap = NO_BASEMAP, *,
+                    color_by: str = "type", mode: str = "cluster", zone_road: str | None = None,
+                    coverage: Sequence[CoverageRow] | None = None,
+                    hotspots: Sequence[HotspotRow] | None = None) -> list[folium.FeatureGroup]:
+    """The changing layers of the page's map (for ``st_folium(feature_group_to_add=…)``), bottom to top:
+    control-zone band, coverage, hotspots, incidents (clusters or heat, with their legend)."""
+    groups: list[folium.FeatureGroup] = []
+    if zone_road:
+        groups.append(zone_band_layer(network, zone_road, labels, bm))
+    if coverage is not None:
+        groups.append(coverage_layer(network, coverage, labels, bm))
+    if hotspots is not None:
+        groups.append(hotspot_layer(network, hotspots, labels, bm))
+    groups.append(incidents_group(points, network, labels, bm, color_by=color_by, mode=mode))
+    return groups
+
+
+def incidents_group(points: IncidentPoints, network: RoadNetwork, labels: Labels, bm: Basemap = NO_BASEMAP, *,
+                    color_by: str = "type", mode: str = "cluster") -> folium.FeatureGroup:
+    payload, summary = incident_payload(points, labels, bm, color_by,
+                                        {c: r.name for c, r in network.routes.items()})
+    fg = folium.FeatureGroup(name=_label(labels, "layer.incidents"))
+    data = IncidentData(payload)
+    data.add_to(fg)
+    if mode == "heat":
+        IncidentHeat(data, name=_label(labels, "layer.heat"), max_value=summary["heat_max"],
+                     bounds=summary["bounds"]).add_to(fg)
+    else:
+        IncidentClusters(data, name=_label(labels, "layer.incidents")).add_to(fg)
+        _legend_for(summary, labels, color_by).add_to(fg)
+    return fg
+
+
+def _legend_for(summary: dict[str, Any], labels: Labels, color_by: str) -> MapLegend:
+    title = _label(labels, "legend.status" if color_by == "status" else "legend.type", count=summary["n"])
+    return MapLegend(title, [(c, f"{text} {k}", "dot") for c, text, k in summary["legend"]])
+
+
+def incident_map(points: IncidentPoints, network: RoadNetwork, labels: Labels, bm: Basemap = NO_BASEMAP, *,
+                 color_by: str = "type", title: str = "", subtitle: str = "",
+                 coverage: Sequence[CoverageRow] | None = None, hotspots: Sequence[HotspotRow] | None = None,
+                 zone_road: str | None = None, height: str = "100%") -> folium.Map:
+    """The whole incident map in one folium Map (for a standalone file): roads, clusters, a heat layer (off until
+    ticked), coverage, hotspots, the legend and a layer switcher."""
+    m = district_map(network, labels, bm, height=height)
+    if zone_road:
+        zone_band_layer(network, zone_road, labels, bm).add_to(m)
+    if coverage is not None:
+        coverage_layer(network, coverage, labels, bm, show=False).add_to(m)
+    if hotspots is not None:
+        hotspot_layer(network, hotspots, labels, bm, show=True).add_to(m)
+    payload, summary = incident_payload(points, labels, bm, color_by,
+                                        {c: r.name for c, r in network.routes.items()})
+    data = IncidentData(payload)
+    data.add_to(m)
+    IncidentClusters(data, name=_label(labels, "layer.incidents")).add_to(m)
+    IncidentHeat(data, name=_label(labels, "layer.heat"), show=False, max_value=summary["heat_max"],
+                 bounds=summary["bounds"]).add_to(m)
+    _legend_for(summary, labels, color_by).add_to(m)
+    if title:
+        MapTitle(title, subtitle).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    return m
+
+
+def standalone_html(m: folium.Map, title: str = "") -> str:
+    """The map as one self-contained HTML file: every script and stylesheet inlined, nothing fetched."""
+    fig = m.get_root()
+    if title:
+        fig.title = title
+    text = fig.render()
+    if title:
+        text = text.replace("<head>", f"<head>\n    <title>{_esc(title)}</title>", 1)
+    return mapassets.inline_assets(text)

@@ -232,6 +232,49 @@ def cmd_audit_verify(cli: Cli) -> int:
     return 1
 
 
+def _read_password(cli: Cli) -> str:
+    if cli.args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass(t("cli.password_prompt", cli.lang))
+    if first != getpass.getpass(t("cli.password_prompt_again", cli.lang)):
+        raise ServiceError("auth.passwords_differ")
+    return first
+
+
+def cmd_users(cli: Cli) -> int:
+    from patrol_app.services import auth
+
+    a = cli.args
+    _store()
+    with _session() as s:
+        actor = _actor(s, cli)
+        if a.users_cmd == "list":
+            rows = [{"username": u.username, "display_name": u.display_name, "role": u.role, "active": u.active,
+                     "locked": bool(u.locked_until), "last_login_at": u.last_login_at}
+                    for u in auth.list_users(s, actor)]
+            if a.json:
+                cli.dump(rows)
+            else:
+                for r in rows:
+                    state = "" if r["active"] else " (停用/disabled)"
+                    cli.out(f"{r['username']:16} {t('role.' + r['role'], cli.lang):8} {r['display_name']}{state}")
+        elif a.users_cmd == "add":
+            auth.add_user(s, actor, a.username, a.role, _read_password(cli), a.name or "")
+            cli.out(t("cli.user_added", cli.lang, username=a.username, role=t("role." + a.role, cli.lang)))
+        elif a.users_cmd == "disable":
+            auth.set_active(s, actor, a.username, False)
+            cli.out(t("cli.user_disabled", cli.lang, username=a.username))
+        elif a.users_cmd == "enable":
+            auth.set_active(s, actor, a.username, True)
+            cli.out(t("cli.user_enabled", cli.lang, username=a.username))
+        elif a.users_cmd == "reset-password":
+            auth.reset_password(s, actor, a.username, _read_password(cli))
+            cli.out(t("cli.password_reset", cli.lang, username=a.username))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="patrol", description="路政巡查日志 road patrol log")
     p.add_argument("--user", help="act as this account (default: the built-in command-line administrator)")
@@ -290,6 +333,23 @@ def build_parser() -> argparse.ArgumentParser:
     av = au.add_parser("verify", help="check the hash chain", parents=[common])
     av.add_argument("--json", action="store_true")
     av.set_defaults(fn=cmd_audit_verify)
+    us = sub.add_parser("users", help="accounts").add_subparsers(dest="users_cmd", required=True)
+    ul = us.add_parser("list", help="list accounts", parents=[common])
+    ul.add_argument("--json", action="store_true")
+    ua = us.add_parser("add", help="add an account (the password is asked for, never given as an argument)",
+                       parents=[common])
+    ua.add_argument("username")
+    ua.add_argument("--role", required=True, choices=["officer", "squad_leader", "reviewer", "manager", "admin"])
+    ua.add_argument("--name", help="display name")
+    ua.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    for verb in ("disable", "enable"):
+        us.add_parser(verb, help=f"{verb} an account", parents=[common]).add_argument("username")
+    ur = us.add_parser("reset-password", help="set a new password and lift a lockout", parents=[common])
+    ur.add_argument("username")
+    ur.add_argument("--password-stdin", action="store_true")
+    for name, p_ in us.choices.items():
+        p_.set_defaults(fn=cmd_users)
+
     # --- verbs of other areas register here: one line each, `module.register(sub, common)` ---
     return p
 

@@ -20,6 +20,7 @@ from gis.places import DEMO_ROADS_FILE
 from gis.roads import read_road_file
 from patrol_app.domain.rules import Perm, Role
 from patrol_app.services import audit
+from patrol_app.services.auth import hash_password
 from patrol_app.services.records import PatrolRecord, local_now, store_records, validate_incidents
 from patrol_app.services.roads import import_roads, network
 from patrol_app.services.users import ensure_user, require
@@ -43,9 +44,11 @@ PERSONNEL = [
 
 VEHICLES = [("云D·L0301", "路政巡查车"), ("云D·L0302", "路政巡查车"), ("云D·L0303", "皮卡"), ("云D·L0305", "执法车")]
 
-#: demo accounts, one per role (passwords are documented in the README once sign-in exists)
+#: demo accounts, one per role (two officers), all with the password DEMO_PASSWORD (see README)
+DEMO_PASSWORD = "patrol-demo"
 ACCOUNTS = [
     ("officer", Role.OFFICER, "李明"),
+    ("officer2", Role.OFFICER, "王芳"),
     ("leader", Role.SQUAD_LEADER, "张建华"),
     ("reviewer", Role.REVIEWER, "法制审核员"),
     ("manager", Role.MANAGER, "局领导"),
@@ -110,8 +113,10 @@ def build_demo(session: Session, actor: m.User, today: dt.date | None = None, ye
         session.add(m.Vehicle(plate=plate, kind=kind, active=True))
     session.flush()
     by_name = {p.name: p for p in staff}
+    demo_hash = hash_password(DEMO_PASSWORD)
     for username, role, display in ACCOUNTS:
-        ensure_user(session, username, role, display, by_name.get(display).id if display in by_name else None)
+        user = ensure_user(session, username, role, display, by_name[display].id if display in by_name else None)
+        user.password_hash = demo_hash
 
     officers = [p.name for p in staff if not p.auxiliary]
     aux = [p.name for p in staff if p.auxiliary]

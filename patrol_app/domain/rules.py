@@ -26,17 +26,24 @@ class Perm(StrEnum):
     EXPORT = "export"
     VERIFY_AUDIT = "verify_audit"
     LOAD_DEMO = "load_demo"
+    OPEN_CASE = "open_case"  # 立案 and investigate
+    REVIEW_CASE = "review_case"  # 法制审核
+    DECIDE_CASE = "decide_case"  # 决定
+    FOLLOW_CASES = "follow_cases"  # see the case list
 
 
 PERMISSIONS: dict[Role, frozenset[Perm]] = {
-    Role.OFFICER: frozenset({Perm.VIEW, Perm.LOG_PATROL, Perm.LOG_INCIDENT, Perm.UPDATE_INCIDENT, Perm.VIEW_PARTY}),
+    Role.OFFICER: frozenset({Perm.VIEW, Perm.LOG_PATROL, Perm.LOG_INCIDENT, Perm.UPDATE_INCIDENT, Perm.VIEW_PARTY,
+                             Perm.OPEN_CASE, Perm.FOLLOW_CASES}),
     Role.SQUAD_LEADER: frozenset(
         {Perm.VIEW, Perm.LOG_PATROL, Perm.LOG_INCIDENT, Perm.UPDATE_INCIDENT, Perm.VIEW_PARTY, Perm.IMPORT_LEDGER,
-         Perm.EXPORT}
+         Perm.EXPORT, Perm.OPEN_CASE, Perm.FOLLOW_CASES}
     ),
-    Role.REVIEWER: frozenset({Perm.VIEW, Perm.VIEW_PARTY, Perm.EXPORT}),
-    Role.MANAGER: frozenset({Perm.VIEW, Perm.EXPORT, Perm.IMPORT_LEDGER}),
-    Role.ADMIN: frozenset(set(Perm)),
+    Role.REVIEWER: frozenset({Perm.VIEW, Perm.VIEW_PARTY, Perm.EXPORT, Perm.REVIEW_CASE, Perm.FOLLOW_CASES}),
+    Role.MANAGER: frozenset({Perm.VIEW, Perm.EXPORT, Perm.IMPORT_LEDGER, Perm.DECIDE_CASE, Perm.FOLLOW_CASES}),
+    # administrators run the system (accounts, roads, registries, backups); they do not enforce
+    Role.ADMIN: frozenset(set(Perm) - {Perm.LOG_PATROL, Perm.LOG_INCIDENT, Perm.UPDATE_INCIDENT, Perm.OPEN_CASE,
+                                       Perm.REVIEW_CASE, Perm.DECIDE_CASE, Perm.VIEW_PARTY}),
 }
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -40,6 +41,9 @@ class User(Base):
     personnel_id: Mapped[int | None] = mapped_column(ForeignKey("personnel.id"), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Personnel(Base):
@@ -107,9 +111,10 @@ class Patrol(Base):
     joint: Mapped[str] = mapped_column(Text, default="")
     weather: Mapped[str] = mapped_column(String(32), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), default="closed")
+    status: Mapped[str] = mapped_column(String(16), default="closed")  # open while on the road
     source: Mapped[str] = mapped_column(String(16), default="app")
     import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), nullable=True)
+    client_token: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True, index=True)
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     roads: Mapped[list["PatrolRoad"]] = relationship(
@@ -164,8 +169,97 @@ class Incident(Base):
     patrol_id: Mapped[int | None] = mapped_column(ForeignKey("patrols.id"), nullable=True, index=True)
     source: Mapped[str] = mapped_column(String(16), default="app")
     import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), nullable=True)
+    follow_up_of: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True)
+    client_token: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True, index=True)
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class PatrolCrew(Base):
+    """Who was on a patrol entered in the app (ledger patrols keep names as written in ``Patrol.crew``)."""
+
+    __tablename__ = "patrol_crew"
+    patrol_id: Mapped[int] = mapped_column(ForeignKey("patrols.id", ondelete="CASCADE"), primary_key=True)
+    personnel_id: Mapped[int] = mapped_column(ForeignKey("personnel.id"), primary_key=True)
+    cert_no: Mapped[str | None] = mapped_column(String(64), nullable=True)  # as shown on the day
+
+
+class PatrolVehicle(Base):
+    __tablename__ = "patrol_vehicles"
+    patrol_id: Mapped[int] = mapped_column(ForeignKey("patrols.id", ondelete="CASCADE"), primary_key=True)
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id"), primary_key=True)
+
+
+class Photo(Base):
+    """Evidence photo: the original kept untouched (SHA-256), a display copy ≤ 1600 px."""
+
+    __tablename__ = "photos"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True, index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("incident_events.id"), nullable=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    path: Mapped[str] = mapped_column(String(255))  # relative to PATROL_DATA_DIR
+    display_path: Mapped[str] = mapped_column(String(255))
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    content_type: Mapped[str] = mapped_column(String(64), default="")
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    taken_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)  # EXIF, when present
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class IncidentEvent(Base):
+    """One step in an incident's history: created, re-inspected, status changed, closed, follow-up attached."""
+
+    __tablename__ = "incident_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    status_before: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    status_after: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Draft(Base):
+    """What a user has typed but not saved yet, kept server-side: survives reloads, lost connections, restarts."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (UniqueConstraint("user_id", "form"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    form: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Case(Base):
+    """An enforcement case (立案查处) opened from an incident: investigation, legal review, decision."""
+
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    major: Mapped[bool] = mapped_column(Boolean, default=False)  # 重大案件: legal review before decision
+    status: Mapped[str] = mapped_column(String(16), default="investigating")
+    opened_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    opened_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    review_result: Mapped[str] = mapped_column(Text, default="")
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    decider_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    decision: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class CaseOfficer(Base):
+    __tablename__ = "case_officers"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    personnel_id: Mapped[int] = mapped_column(ForeignKey("personnel.id"), primary_key=True)
+    cert_no: Mapped[str] = mapped_column(String(64))
 
 
 class AuditEntry(Base):
@@ -213,4 +307,11 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "Setting",
+    "PatrolCrew",
+    "PatrolVehicle",
+    "Photo",
+    "IncidentEvent",
+    "Draft",
+    "Case",
+    "CaseOfficer",
 ]

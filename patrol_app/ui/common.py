@@ -42,29 +42,48 @@ def network():  # type: ignore[no-untyped-def]
 
 
 def current_user():  # type: ignore[no-untyped-def]
-    """The signed-in user (a detached ``User``), or None. Pages use this as the acting user for services."""
-    from patrol_app.services.users import get_user
-    from patrol_app.storage.db import read_session
+    """The signed-in user (a detached ``User``), or None. Signs out after the idle timeout, and when the
+    account was disabled meanwhile. Pages pass this user to every service, which checks permissions itself."""
+    import datetime as dt
 
-    username = st.session_state.get("username")
-    if not username:
-        # until sign-in lands: act as the demo administrator when it exists
-        with read_session() as s:
-            try:
-                user = get_user(s, "admin")
-            except Exception:
-                return None
-            s.expunge(user)
-            return user
+    from patrol_app.services.auth import IDLE_TIMEOUT
+    from patrol_app.storage.db import read_session
+    from patrol_app.storage.models import User
+
+    user_id = st.session_state.get("user_id")
+    if not user_id:
+        return None
+    now = dt.datetime.now()
+    last = st.session_state.get("last_seen")
+    if last is not None and now - last > IDLE_TIMEOUT:
+        sign_out(idle=True)
+        return None
+    st.session_state["last_seen"] = now
     with read_session() as s:
-        user = get_user(s, username)
+        user = s.get(User, user_id)
+        if user is None or not user.active:
+            sign_out()
+            return None
         s.expunge(user)
         return user
 
 
-def language_switch() -> None:
-    """中文 | English, top right of every page (no sidebar: it hides on portrait tablets)."""
-    _, right = st.columns([5, 1.3])
+def sign_out(idle: bool = False) -> None:
+    for k in list(st.session_state.keys()):
+        if k != "lang":
+            del st.session_state[k]
+    if idle:
+        st.session_state["flash"] = "auth.idle_signed_out"
+
+
+def top_bar(user) -> None:  # type: ignore[no-untyped-def]
+    """Language switch and, when signed in, who I am and sign-out — top right of every page."""
+    _, mid, right = st.columns([4, 2.2, 1.4], vertical_alignment="center")
+    if user is not None:
+        mid.caption(tr("auth.signed_in_as", name=user.display_name, role=tr("role." + user.role)))
+        if mid.button(tr("auth.sign_out"), key="sign_out", type="tertiary"):
+            sign_out()
+            st.rerun()
     choice = right.segmented_control(
         t("ui.language", lang()), options=["zh", "en"], format_func=lambda v: "中文" if v == "zh" else "English",
         default=lang(), key="lang_choice", label_visibility="collapsed",

@@ -11,8 +11,20 @@ from gis.linref import offset_point
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 
 
-def run_page(page: str | None = None, **state) -> AppTest:
+def user_id(username: str) -> int:
+    from sqlalchemy import select
+
+    from patrol_app.storage.db import read_session
+    from patrol_app.storage.models import User
+
+    with read_session() as s:
+        return s.execute(select(User.id).where(User.username == username)).scalar_one()
+
+
+def run_page(page: str | None = None, as_user: str | None = "officer", **state) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
+    if as_user:
+        state["user_id"] = user_id(as_user)
     for k, v in state.items():
         at.session_state[k] = v
     at.run()
@@ -59,11 +71,45 @@ def test_tap_far_from_roads_explains_and_suggests_zooming(store):
 
 def test_stake_form(store):
     at = run_page("patrol_app/ui/pages/locate.py")
+    find = next(b for b in at.button if b.label == "定位桩号")
     at.text_input[0].input("K3+250")
-    at.button[0].click()
+    find.click()
     at.run()
     assert "X001" in at.success[0].value and "K3+250" in at.success[0].value
     at.text_input[0].input("K3+2500")
-    at.button[0].click()
+    next(b for b in at.button if b.label == "定位桩号").click()
     at.run()
     assert "K3+250" in at.error[0].value  # the message shows what a stake looks like
+
+
+def test_signed_out_sees_only_the_sign_in_page(store):
+    at = run_page(as_user=None)
+    assert at.title[0].value == "路政巡查日志 · 登录"
+    assert [b.label for b in at.button if b.label == "登录"]
+
+
+def test_sign_in_with_wrong_then_right_password(store):
+    at = run_page(as_user=None)
+    at.text_input[0].input("officer")
+    at.text_input[1].input("wrong-password")
+    next(b for b in at.button if b.label == "登录").click()
+    at.run()
+    assert at.error[0].value == "用户名或密码错误"
+    at.text_input[1].input("patrol-demo")
+    next(b for b in at.button if b.label == "登录").click()
+    at.run()
+    assert not at.exception
+    assert at.session_state["user_id"] == user_id("officer")
+
+
+def test_first_run_asks_for_the_first_administrator(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATROL_DATA_DIR", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert at.title[0].value == "首次使用：创建管理员账号"
+    for i, v in enumerate(["chief", "局长", "long-enough-pw", "long-enough-pw"]):
+        at.text_input[i].input(v)
+    next(b for b in at.button if b.label == "创建管理员").click()
+    at.run()
+    assert not at.exception
+    assert at.session_state["user_id"]

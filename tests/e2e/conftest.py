@@ -95,6 +95,25 @@ class Offline:
             route.abort()
 
 
+DEMO_PASSWORD = "patrol-demo"
+
+
+def sign_in(pg, username: str = "leader", password: str = DEMO_PASSWORD) -> None:  # type: ignore[no-untyped-def]
+    """Fill the sign-in form of the page that is open; the app then shows the page of the URL."""
+    wait_idle(pg)
+    pg.get_by_role("textbox", name="用户名").fill(username)
+    pg.get_by_role("textbox", name="密码").fill(password)
+    pg.get_by_role("button", name="登录").click()
+    pg.get_by_role("button", name="退出登录").wait_for(timeout=30_000)
+    wait_idle(pg)
+
+
+def open_page(pg, url_path: str = "", username: str = "leader") -> None:  # type: ignore[no-untyped-def]
+    """Open a page of the app as a signed-in user (a fresh browser session starts signed out)."""
+    pg.goto(pg.base_url + "/" + url_path)
+    sign_in(pg, username)
+
+
 @pytest.fixture(params=[(1024, 768), (768, 1024)], ids=["1024x768", "768x1024"])
 def page(request, browser, app_server):
     w, h = request.param

@@ -7,7 +7,7 @@ import pytest
 from gis.linref import offset_point
 from gis.places import DEMO_ROADS_FILE
 from gis.roads import RoadNetwork, read_road_file
-from tests.e2e.conftest import wait_idle
+from tests.e2e.conftest import open_page, sign_in, wait_idle
 
 DEMO_NET = RoadNetwork(read_road_file(DEMO_ROADS_FILE))
 
@@ -17,8 +17,7 @@ MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
 
 
 def open_locate(page):
-    page.goto(page.base_url + "/locate")
-    wait_idle(page)
+    open_page(page, "locate")
     frame = page.frame_locator(MAP_FRAME)
     frame.locator(".leaflet-container").wait_for(timeout=30_000)
     return frame
@@ -72,8 +71,7 @@ def test_bad_stake_is_explained(page):
 
 
 def test_overview_in_chinese_and_english_switch(page):
-    page.goto(page.base_url + "/")
-    wait_idle(page)
+    open_page(page, "")
     page.get_by_text("出动车辆（台次）").wait_for(timeout=30_000)
     english = page.get_by_role("radio", name="English")
     english.click()
@@ -81,3 +79,16 @@ def test_overview_in_chinese_and_english_switch(page):
     page.get_by_text("Vehicle trips").wait_for(timeout=15_000)
     # no horizontal scrolling at tablet widths
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_sign_in_wrong_password_then_right(page):
+    page.goto(page.base_url + "/")
+    wait_idle(page)
+    page.get_by_role("textbox", name="用户名").fill("officer")
+    page.get_by_role("textbox", name="密码").fill("not-the-password")
+    page.get_by_role("button", name="登录").click()
+    page.get_by_text("用户名或密码错误").wait_for(timeout=30_000)
+    sign_in(page, "officer")
+    assert page.get_by_text("李明（路政员）").is_visible()
+    page.get_by_role("button", name="退出登录").click()
+    page.get_by_role("button", name="登录").wait_for(timeout=30_000)

@@ -28,9 +28,27 @@ def test_migrations_from_empty_match_the_models(empty_db):
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         assert diff == []
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0001"
+        from alembic.script import ScriptDirectory
+
+        from patrol_app.storage.migrate import alembic_config
+
+        head = ScriptDirectory.from_config(alembic_config(empty_db)).get_current_head()
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == head
     assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
     upgrade(empty_db)  # idempotent
+
+
+def test_every_migration_downgrades_and_upgrades_again(empty_db):
+    from alembic import command
+
+    from patrol_app.storage.migrate import alembic_config
+
+    cfg = alembic_config(empty_db)
+    command.downgrade(cfg, "base")
+    assert set(inspect(get_engine(empty_db)).get_table_names()) <= {"alembic_version"}
+    command.upgrade(cfg, "head")
+    with get_engine(empty_db).connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
 
 
 def test_sqlite_settings(empty_db, tmp_path):
