@@ -1,7 +1,8 @@
 """Patrols and incidents: one set of validators for forms and ledgers, and the services that write them.
 
 Ledgers are history: crew names are kept as written, and the two-officer rule is checked on the
-personnel count (人次). Certificate checks apply to what is entered in the app (see ``log_patrol``).
+personnel count (人次). Certificate checks apply to what is entered in the app (see
+:mod:`patrol_app.services.field`).
 """
 
 from __future__ import annotations
@@ -270,20 +271,6 @@ def _patrol_row(rec: PatrolRecord, actor: User, source: str, batch_id: int | Non
     return p
 
 
-def log_patrol(session: Session, actor: User, raw: dict[str, Any]) -> Patrol:
-    """Record one finished patrol entered by hand; raises :class:`ValidationFailed` with every problem."""
-    require(actor, Perm.LOG_PATROL)
-    net = store_network(session)
-    rec, errors = validate_patrol(raw, net, local_now())
-    if errors or rec is None:
-        raise ValidationFailed(errors)
-    p = _patrol_row(rec, actor, "app", None, dt.datetime.now(dt.UTC).replace(tzinfo=None))
-    session.add(p)
-    session.flush()
-    audit.record(session, actor, "patrol.create", "patrol", p.id, after=patrol_dict(p))
-    return p
-
-
 def patrol_dict(p: Patrol) -> dict[str, Any]:
     return {
         "id": p.id,
@@ -469,22 +456,6 @@ def _area_problem(lon: float, lat: float, net: RoadNetwork) -> str | None:
     if not (x0 - m <= lon <= x1 + m and y0 - m <= lat <= y1 + m):
         return "error.out_of_area"
     return None
-
-
-def log_incident(session: Session, actor: User, raw: dict[str, Any], max_distance: float | None = None) -> Incident:
-    """Record one incident entered in the app (or by the command line)."""
-    require(actor, Perm.LOG_INCIDENT)
-    net = store_network(session)
-    dist = get_settings().max_distance_m if max_distance is None else max_distance
-    clean, errors = validate_incidents([(None, raw)], net, local_now(), dist)
-    if errors:
-        raise ValidationFailed(errors)
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    inc = Incident(**clean[0], source="app", created_by=actor.id, created_at=now)
-    session.add(inc)
-    session.flush()
-    audit.record(session, actor, "incident.create", "incident", inc.id, after=incident_dict(inc))
-    return inc
 
 
 def incident_dict(i: Incident) -> dict[str, Any]:

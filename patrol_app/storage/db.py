@@ -64,10 +64,10 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
 
 @contextmanager
 def read_session(url: str | None = None) -> Iterator[Session]:
-    """A session for reading only (never commits)."""
+    """A session for reading only (never commits). Objects read stay usable after it closes (detached, with
+    what was loaded)."""
     session = _factory(url or get_settings().db_url)()
     try:
         yield session
     finally:
-        session.rollback()
         session.close()

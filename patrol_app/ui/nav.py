@@ -19,7 +19,12 @@ class PageSpec:
 
 PAGES: list[PageSpec] = [
     PageSpec("patrol_app/ui/pages/overview.py", "nav.overview", ":material/dashboard:", "overview", Perm.VIEW, True),
+    PageSpec("patrol_app/ui/pages/patrol.py", "nav.patrol", ":material/directions_car:", "patrol", Perm.LOG_PATROL),
+    PageSpec("patrol_app/ui/pages/incident.py", "nav.incident", ":material/add_location_alt:", "incident",
+             Perm.LOG_INCIDENT),
+    PageSpec("patrol_app/ui/pages/followup.py", "nav.followup", ":material/task_alt:", "followup", Perm.UPDATE_INCIDENT),
     PageSpec("patrol_app/ui/pages/locate.py", "nav.locate", ":material/pin_drop:", "locate", Perm.VIEW),
     PageSpec("patrol_app/ui/pages/roads.py", "nav.roads", ":material/route:", "roads", Perm.VIEW),
     # --- pages of other areas: add one PageSpec line each below ---
+    PageSpec("patrol_app/ui/pages/incident_map.py", "nav.incident_map", ":material/map:", "map", Perm.VIEW),
 ]

@@ -1,0 +1,406 @@
+"""Field logging in the app: open and close patrols, log incidents with photos, follow them up, drafts.
+
+Every write takes the acting user, checks permission and rules, and writes the record, its history and its
+audit entry in the caller's transaction. Saving twice with the same client token returns the first record
+(a double tap creates one record).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from sqlalchemy import and_, delete, select
+from sqlalchemy.orm import Session
+
+from gis.gpx import track_length_km
+from gis.roads import RoadNetwork
+from patrol_app.config import get_settings
+from patrol_app.domain.rules import Perm, Status
+from patrol_app.services import audit
+from patrol_app.services.errors import FieldError, ServiceError, ValidationFailed
+from patrol_app.services.records import (
+    MIN_OFFICERS,
+    incident_dict,
+    local_now,
+    parse_road_list,
+    patrol_dict,
+    validate_incidents,
+)
+from patrol_app.services.roads import network as store_network
+from patrol_app.services.users import require
+from patrol_app.storage.models import (
+    Draft,
+    Incident,
+    IncidentEvent,
+    Patrol,
+    PatrolCrew,
+    PatrolRoad,
+    PatrolVehicle,
+    Personnel,
+    Photo,
+    User,
+    Vehicle,
+)
+
+DUPLICATE_RADIUS_M = 50.0
+GPS_WARN_ACCURACY_M = 30.0
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+# --- crew rules ---------------------------------------------------------------------------------------
+
+
+def crew_problems(people: Sequence[Personnel], on: dt.date) -> tuple[list[Personnel], list[FieldError]]:
+    """The certified officers among ``people`` on date ``on`` and the problems that keep the others out.
+
+    Only officers with an enforcement certificate valid on the day count; auxiliary staff (协勤) never count.
+    """
+    ok: list[Personnel] = []
+    notes: list[FieldError] = []
+    for p in people:
+        if p.auxiliary:
+            continue
+        if not p.cert_no:
+            notes.append(FieldError("crew", "field.no_certificate", {"name": p.name}))
+        elif p.cert_expiry is not None and p.cert_expiry < on:
+            notes.append(FieldError("crew", "field.certificate_expired",
+                                    {"name": p.name, "cert": p.cert_no, "date": p.cert_expiry.isoformat()}))
+        else:
+            ok.append(p)
+    return ok, notes
+
+
+# --- patrols ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PatrolStart:
+    date: dt.date
+    start_time: str
+    roads: list[str]
+    crew_ids: list[int]
+    vehicle_ids: list[int]
+    joint: str = ""
+    weather: str = ""
+    notes: str = ""
+
+
+def _by_token(session: Session, model: Any, token: str | None) -> Any:
+    if not token:
+        return None
+    return session.execute(select(model).where(model.client_token == token)).scalar_one_or_none()
+
+
+def start_patrol(session: Session, actor: User, data: PatrolStart, client_token: str | None = None) -> Patrol:
+    """Open a patrol: at least two officers with valid certificates; roads from the network; not in the future."""
+    require(actor, Perm.LOG_PATROL)
+    existing = _by_token(session, Patrol, client_token)
+    if existing is not None:
+        return existing
+    net = store_network(session)
+    errors: list[FieldError] = []
+    now = local_now()
+    if data.date > now.date():
+        errors.append(FieldError("date", "error.future_date", {"value": data.date.isoformat()}))
+    try:
+        roads = parse_road_list("、".join(data.roads), net)
+    except Exception:  # noqa: BLE001 - parse_road_list raises its own _Bad with a key
+        roads = []
+        bad = [c for c in data.roads if c not in net.routes]
+        errors.append(FieldError("roads", "error.unknown_road" if bad else "error.required",
+                                 {"code": "、".join(bad)} if bad else {}))
+    people = list(session.execute(select(Personnel).where(Personnel.id.in_(data.crew_ids))).scalars())
+    officers, notes = crew_problems(people, data.date)
+    if len(officers) < MIN_OFFICERS:
+        errors.append(FieldError("crew", "field.two_officers", {"count": len(officers)}))
+        errors.extend(notes)
+    vehicles = list(session.execute(select(Vehicle).where(Vehicle.id.in_(data.vehicle_ids))).scalars())
+    if not vehicles:
+        errors.append(FieldError("vehicles", "error.required"))
+    if errors:
+        raise ValidationFailed(errors)
+    p = Patrol(
+        date=data.date, start_time=data.start_time, end_time=None, vehicles=len(vehicles), personnel=len(people),
+        km=None, crew="、".join(x.name for x in people), joint=data.joint.strip(), weather=data.weather.strip(),
+        notes=data.notes.strip(), status="open", source="app", client_token=client_token,
+        created_by=actor.id, created_at=_utcnow(),
+    )
+    p.roads = [PatrolRoad(seq=i, road_code=c) for i, c in enumerate(roads)]
+    session.add(p)
+    session.flush()
+    session.add_all(PatrolCrew(patrol_id=p.id, personnel_id=x.id, cert_no=x.cert_no) for x in people)
+    session.add_all(PatrolVehicle(patrol_id=p.id, vehicle_id=v.id) for v in vehicles)
+    session.flush()
+    audit.record(session, actor, "patrol.start", "patrol", p.id,
+                 after={**patrol_dict(p), "crew_ids": [x.id for x in people], "vehicle_ids": [v.id for v in vehicles]})
+    return p
+
+
+def km_from_roads(net: RoadNetwork, codes: Sequence[str]) -> float:
+    """Mileage of the declared roads, once each way (a patrol drives out and back)."""
+    return round(2 * sum(net.routes[c].length_m for c in codes if c in net.routes) / 1000.0, 1)
+
+
+def end_patrol(
+    session: Session, actor: User, patrol_id: int, end_time: str, km: float | None = None,
+    method: str = "typed", gpx: bytes | None = None,
+) -> Patrol:
+    """Close an open patrol with its mileage: typed, from the declared roads, or from a GPX track."""
+    require(actor, Perm.LOG_PATROL)
+    p = session.get(Patrol, patrol_id)
+    if p is None:
+        raise ServiceError("field.no_such_patrol", id=patrol_id)
+    if p.status != "open":
+        return p  # closing twice (double tap) changes nothing
+    if method == "roads":
+        km = km_from_roads(store_network(session), p.road_codes)
+    elif method == "gpx":
+        if not gpx:
+            raise ValidationFailed([FieldError("gpx", "error.required")])
+        try:
+            km = round(track_length_km(gpx), 1)
+        except ValueError as exc:
+            raise ValidationFailed([FieldError("gpx", "error.gpx", {"detail": str(exc)})]) from None
+    if km is None or not math.isfinite(km) or km < 0:
+        raise ValidationFailed([FieldError("km", "error.negative" if km is not None else "error.required",
+                                           {"value": km})])
+    before = patrol_dict(p)
+    p.km, p.end_time, p.status = float(km), end_time, "closed"
+    session.flush()
+    audit.record(session, actor, "patrol.end", "patrol", p.id, before=before, after={**patrol_dict(p), "km_method": method})
+    return p
+
+
+def open_patrol_of(session: Session, actor: User) -> Patrol | None:
+    return session.execute(
+        select(Patrol).where(Patrol.created_by == actor.id, Patrol.status == "open").order_by(Patrol.id.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def last_patrol_defaults(session: Session, actor: User) -> dict[str, list[Any]]:
+    """My crew, vehicles and roads of my last patrol — the defaults of the next one."""
+    last = session.execute(
+        select(Patrol).where(Patrol.created_by == actor.id, Patrol.source == "app").order_by(Patrol.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    crew: list[int] = []
+    vehicles: list[int] = []
+    roads: list[str] = []
+    if last is not None:
+        crew = list(session.execute(select(PatrolCrew.personnel_id).where(PatrolCrew.patrol_id == last.id)).scalars())
+        vehicles = list(session.execute(select(PatrolVehicle.vehicle_id).where(PatrolVehicle.patrol_id == last.id)).scalars())
+        roads = last.road_codes
+    if actor.personnel_id and actor.personnel_id not in crew:
+        crew.insert(0, actor.personnel_id)
+    return {"crew": crew, "vehicles": vehicles, "roads": roads}
+
+
+# --- incidents ----------------------------------------------------------------------------------------
+
+
+def find_duplicates(
+    session: Session, type_code: str, road_code: str, chainage_m: float, lon: float, lat: float,
+    radius_m: float = DUPLICATE_RADIUS_M,
+) -> list[Incident]:
+    """Open incidents of the same type on the same road within ``radius_m`` (along the road and on the ground)."""
+    rows = session.execute(
+        select(Incident).where(
+            Incident.status == Status.OPEN.value, Incident.type_code == type_code, Incident.road_code == road_code,
+            Incident.chainage_m.between(chainage_m - radius_m, chainage_m + radius_m), Incident.follow_up_of.is_(None),
+        ).order_by(Incident.found_at.desc()).limit(20)
+    ).scalars()
+    out = []
+    for r in rows:
+        d = _ground_m(lon, lat, r.lon, r.lat)
+        if d <= radius_m:
+            out.append(r)
+    return out
+
+
+def _ground_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    k = 111_320.0
+    return math.hypot((lon2 - lon1) * k * math.cos(math.radians((lat1 + lat2) / 2)), (lat2 - lat1) * k)
+
+
+def log_incident(
+    session: Session, actor: User, raw: dict[str, Any], photos: Sequence[Any] = (), client_token: str | None = None,
+) -> Incident:
+    """Save an incident entered in the app, with its photos (``photos.StoredPhoto``), in one transaction."""
+    require(actor, Perm.LOG_INCIDENT)
+    existing = _by_token(session, Incident, client_token)
+    if existing is not None:
+        return existing
+    net = store_network(session)
+    errors: list[FieldError] = []
+    if raw.get("measure") in ("order_correct", "责令限期改正") and not raw.get("deadline"):
+        errors.append(FieldError("deadline", "field.deadline_required"))
+    clean, verrs = validate_incidents([(None, raw)], net, local_now(), get_settings().max_distance_m)
+    errors = verrs + errors
+    if errors:
+        raise ValidationFailed(errors)
+    rec = clean[0]
+    now = _utcnow()
+    inc = Incident(**rec, source="app", client_token=client_token, created_by=actor.id, created_at=now, updated_at=now)
+    session.add(inc)
+    session.flush()
+    ev = IncidentEvent(incident_id=inc.id, at=now, actor_id=actor.id, action="created", status_before=None,
+                       status_after=inc.status, note="")
+    session.add(ev)
+    session.flush()
+    ids = _attach_photos(session, actor, inc.id, ev.id, photos)
+    audit.record(session, actor, "incident.create", "incident", inc.id, after={**incident_dict(inc), "photos": ids})
+    return inc
+
+
+def _attach_photos(session: Session, actor: User, incident_id: int, event_id: int | None, photos: Sequence[Any]) -> list[str]:
+    shas = []
+    for sp in photos:
+        session.add(Photo(incident_id=incident_id, event_id=event_id, sha256=sp.sha256, path=sp.path,
+                          display_path=sp.display_path, filename=sp.filename, content_type=sp.content_type,
+                          size=sp.size, width=sp.width, height=sp.height, taken_at=sp.taken_at,
+                          created_by=actor.id, created_at=_utcnow()))
+        shas.append(sp.sha256)
+    session.flush()
+    return shas
+
+
+def add_follow_up(
+    session: Session, actor: User, incident_id: int, note: str, photos: Sequence[Any] = (),
+    client_token: str | None = None,
+) -> IncidentEvent:
+    """Attach a new sighting to an open incident (instead of a duplicate record)."""
+    require(actor, Perm.UPDATE_INCIDENT)
+    inc = session.get(Incident, incident_id)
+    if inc is None:
+        raise ServiceError("field.no_such_incident", id=incident_id)
+    if client_token:
+        prior = session.execute(
+            select(IncidentEvent).where(IncidentEvent.incident_id == incident_id,
+                                        IncidentEvent.note.like(f"%[{client_token}]"))
+        ).scalar_one_or_none()
+        if prior is not None:
+            return prior
+    now = _utcnow()
+    text = note.strip() + (f" [{client_token}]" if client_token else "")
+    ev = IncidentEvent(incident_id=inc.id, at=now, actor_id=actor.id, action="follow_up",
+                       status_before=inc.status, status_after=inc.status, note=text)
+    session.add(ev)
+    session.flush()
+    ids = _attach_photos(session, actor, inc.id, ev.id, photos)
+    inc.updated_at = now
+    audit.record(session, actor, "incident.follow_up", "incident", inc.id, after={"note": note, "photos": ids})
+    return ev
+
+
+def update_status(
+    session: Session, actor: User, incident_id: int, status: str, note: str = "", photos: Sequence[Any] = (),
+    measure: str | None = None, deadline: dt.date | None = None,
+) -> Incident:
+    """Re-inspect or change an incident's status. Closing asks for the outcome (``note``)."""
+    require(actor, Perm.UPDATE_INCIDENT)
+    inc = session.get(Incident, incident_id)
+    if inc is None:
+        raise ServiceError("field.no_such_incident", id=incident_id)
+    try:
+        new = Status(status).value
+    except ValueError:
+        raise ValidationFailed([FieldError("status", "error.bad_status", {"value": status})]) from None
+    errors = []
+    if new == Status.CLOSED.value and not note.strip():
+        errors.append(FieldError("note", "field.outcome_required"))
+    if measure == "order_correct" and not (deadline or inc.deadline):
+        errors.append(FieldError("deadline", "field.deadline_required"))
+    if errors:
+        raise ValidationFailed(errors)
+    before = incident_dict(inc)
+    now = _utcnow()
+    action = "closed" if new == Status.CLOSED.value and inc.status != new else (
+        "reopened" if new == Status.OPEN.value and inc.status != new else "reinspected")
+    ev = IncidentEvent(incident_id=inc.id, at=now, actor_id=actor.id, action=action,
+                       status_before=inc.status, status_after=new, note=note.strip())
+    session.add(ev)
+    session.flush()
+    inc.status = new
+    if measure:
+        inc.measure = measure
+    if deadline:
+        inc.deadline = deadline
+    inc.closed_at = local_now().date() if new == Status.CLOSED.value else None
+    inc.updated_at = now
+    ids = _attach_photos(session, actor, inc.id, ev.id, photos)
+    session.flush()
+    audit.record(session, actor, f"incident.{action}", "incident", inc.id, before=before,
+                 after={**incident_dict(inc), "note": note.strip(), "photos": ids})
+    return inc
+
+
+def history(session: Session, incident_id: int) -> list[tuple[IncidentEvent, str, list[Photo]]]:
+    """The incident's events, oldest first, with who did it and the photos of each step."""
+    rows = session.execute(
+        select(IncidentEvent, User.display_name).join(User, User.id == IncidentEvent.actor_id)
+        .where(IncidentEvent.incident_id == incident_id).order_by(IncidentEvent.at, IncidentEvent.id)
+    ).all()
+    photos = list(session.execute(select(Photo).where(Photo.incident_id == incident_id).order_by(Photo.id)).scalars())
+    by_event: dict[int | None, list[Photo]] = {}
+    for ph in photos:
+        by_event.setdefault(ph.event_id, []).append(ph)
+    return [(ev, name, by_event.get(ev.id, [])) for ev, name in rows]
+
+
+def open_incidents(
+    session: Session, order: str = "road", near: tuple[float, float] | None = None, road: str | None = None,
+    today: dt.date | None = None, limit: int = 200,
+) -> list[tuple[Incident, float | None]]:
+    """Open incidents for follow-up: by road and stake, by distance from ``near``, or overdue first."""
+    today = today or local_now().date()
+    q = select(Incident).where(Incident.status == Status.OPEN.value, Incident.follow_up_of.is_(None))
+    if road:
+        q = q.where(Incident.road_code == road)
+    if order == "overdue":
+        q = q.where(and_(Incident.deadline.is_not(None), Incident.deadline < today)).order_by(Incident.deadline)
+    elif order == "distance" and near is not None:
+        lon, lat = near
+        for span in (0.02, 0.1, 0.5, 5.0):  # widen the box until enough are found; sort the few by distance
+            rows = list(session.execute(q.where(Incident.lon.between(lon - span, lon + span),
+                                                Incident.lat.between(lat - span, lat + span))).scalars())
+            if len(rows) >= min(limit, 20) or span == 5.0:
+                break
+        ranked = sorted(((r, _ground_m(lon, lat, r.lon, r.lat)) for r in rows), key=lambda x: x[1])
+        return ranked[:limit]
+    else:
+        q = q.order_by(Incident.road_code, Incident.chainage_m)
+    return [(r, None) for r in session.execute(q.limit(limit)).scalars()]
+
+
+def recent_incidents(session: Session, actor: User, limit: int = 10) -> list[Incident]:
+    return list(session.execute(
+        select(Incident).where(Incident.created_by == actor.id).order_by(Incident.id.desc()).limit(limit)
+    ).scalars())
+
+
+# --- drafts -------------------------------------------------------------------------------------------
+
+
+def save_draft(session: Session, actor: User, form: str, payload: dict[str, Any]) -> None:
+    """Keep what the user has typed, server-side (no permission beyond being signed in: it is their own)."""
+    row = session.execute(select(Draft).where(Draft.user_id == actor.id, Draft.form == form)).scalar_one_or_none()
+    if row is None:
+        session.add(Draft(user_id=actor.id, form=form, payload=payload, updated_at=_utcnow()))
+    else:
+        row.payload = payload
+        row.updated_at = _utcnow()
+
+
+def load_draft(session: Session, actor: User, form: str) -> dict[str, Any] | None:
+    row = session.execute(select(Draft).where(Draft.user_id == actor.id, Draft.form == form)).scalar_one_or_none()
+    return None if row is None else dict(row.payload)
+
+
+def discard_draft(session: Session, actor: User, form: str) -> None:
+    session.execute(delete(Draft).where(Draft.user_id == actor.id, Draft.form == form))
+

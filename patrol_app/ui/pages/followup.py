@@ -1,0 +1,108 @@
+"""Open incidents: by road, by distance from where I am, overdue first; history; re-inspect, close."""
+
+import datetime as dt
+
+import streamlit as st
+
+from patrol_app.config import get_settings
+from patrol_app.domain.catalog import BY_CODE
+from patrol_app.domain.rules import MEASURES
+from patrol_app.photos import store_photo
+from patrol_app.services.errors import ServiceError, ValidationFailed
+from patrol_app.services.field import history, open_incidents, update_status
+from patrol_app.services.records import local_now
+from patrol_app.storage.db import read_session, session_scope
+from patrol_app.ui.common import current_user, err, lang, network, tr
+from patrol_app.ui.widgets import gps_button
+
+state = st.session_state
+user = current_user()
+net = network()
+st.title(tr("nav.followup"))
+if "fu_flash" in state:
+    st.success(state.pop("fu_flash"))
+
+c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
+order = c1.segmented_control(tr("field.order_by"), ["road", "distance", "overdue"], default="road", key="fu_order",
+                             format_func=lambda o: tr({"road": "field.by_road", "distance": "field.by_distance",
+                                                       "overdue": "field.overdue"}[o]))
+road = c2.selectbox(tr("ui.road"), ["", *net.codes], key="fu_road",
+                    format_func=lambda c: c and f"{c} {net.routes[c].name}" or "—")
+near = None
+if order == "distance":
+    fix = gps_button("fu_gps")
+    if fix and not fix.get("error"):
+        state["fu_near"] = (fix["lon"], fix["lat"])
+    elif fix:
+        st.warning(tr("field.gps_insecure") if fix["error"] == "insecure" else tr("field.gps_failed",
+                                                                                    message=fix.get("message", "")))
+    near = state.get("fu_near")
+    if near:
+        st.caption(tr("field.distance_from", lon=f"{near[0]:.5f}", lat=f"{near[1]:.5f}"))
+
+today = local_now().date()
+with read_session() as s:
+    rows = open_incidents(s, order=order or "road", near=near, road=road or None, today=today)
+if not rows:
+    st.info(tr("field.no_open"))
+    st.stop()
+
+
+def label(inc, dist) -> str:  # type: ignore[no-untyped-def]
+    extra = ""
+    if inc.deadline and inc.deadline < today:
+        extra = " · " + tr("field.overdue_since", date=inc.deadline.isoformat())
+    if dist is not None:
+        extra += " · " + tr("field.distance_m", m=f"{dist:,.0f}")
+    return (f"#{inc.id} {inc.road_code} {inc.stake} · {BY_CODE[inc.type_code].name(lang())} · "
+            f"{inc.found_at:%Y-%m-%d}{extra}")
+
+
+options = {inc.id: label(inc, d) for inc, d in rows}
+chosen = st.selectbox(tr("field.pick_incident"), list(options), format_func=options.get, key="fu_pick")
+inc = next(i for i, _ in rows if i.id == chosen)
+
+st.markdown(f"**{BY_CODE[inc.type_code].name(lang())}** · {inc.road_code} {inc.stake} "
+            f"{tr('side.' + inc.side) if inc.side else ''} · {tr('status.' + inc.status)}")
+if inc.description:
+    st.write(inc.description)
+st.caption(BY_CODE[inc.type_code].legal_basis)
+
+with read_session() as s:
+    steps = history(s, inc.id)
+st.subheader(tr("field.history"))
+data_dir = get_settings().data_dir
+for ev, who, photos in steps:
+    st.markdown(f"- {ev.at:%Y-%m-%d %H:%M} · {who} · {tr('event.' + ev.action)}"
+                + (f" · {tr('status.' + ev.status_after)}" if ev.status_after else "")
+                + (f" — {ev.note}" if ev.note else ""))
+    if photos:
+        cols = st.columns(4)
+        for i, ph in enumerate(photos):
+            cols[i % 4].image(str(data_dir / ph.display_path), width="stretch")
+
+with st.form(f"status_{inc.id}"):
+    new_status = st.segmented_control(tr("field.new_status"), ["open", "closed"], default=inc.status, key="fu_status",
+                                      format_func=lambda v: tr("status." + v))
+    c1, c2 = st.columns(2)
+    measure = c1.selectbox(tr("field.measure"), ["", *MEASURES],
+                           index=(["", *MEASURES].index(inc.measure) if inc.measure in MEASURES else 0),
+                           format_func=lambda m: tr("measure." + (m or "none")))
+    deadline = c2.date_input(tr("field.deadline"), value=inc.deadline or (today + dt.timedelta(days=15)))
+    note = st.text_area(tr("field.note"), height=80)
+    files = st.file_uploader(tr("field.reinspection_photos"), type=["jpg", "jpeg", "png", "heic", "heif"],
+                             accept_multiple_files=True)
+    go = st.form_submit_button(tr("field.save_status"), type="primary", width="stretch")
+if go:
+    try:
+        photos = [store_photo(f.getvalue(), f.name) for f in files or []]
+        with session_scope() as s:
+            update_status(s, user, inc.id, new_status or inc.status, note, photos, measure=measure or None,
+                          deadline=deadline if measure == "order_correct" else None)
+        state["fu_flash"] = tr("field.status_saved")
+        st.rerun()
+    except ValidationFailed as exc:
+        for e in exc.errors:
+            st.error(e.render(lang()))
+    except ServiceError as exc:
+        st.error(err(exc))

@@ -1,0 +1,214 @@
+"""Log an incident: location (GPS / map tap / road + stake) → road, stake, side, zone and legal basis shown
+before saving; type, party, measure, photos. Everything typed is kept as a server-side draft."""
+
+import datetime as dt
+import uuid
+
+import streamlit as st
+
+from patrol_app.domain.catalog import BY_CODE, CATALOG
+from patrol_app.domain.rules import MEASURES
+from patrol_app.i18n import position_text
+from patrol_app.photos import store_photo
+from patrol_app.services.errors import ServiceError, ValidationFailed
+from patrol_app.services.field import (
+    add_follow_up,
+    discard_draft,
+    find_duplicates,
+    load_draft,
+    log_incident,
+    open_patrol_of,
+    recent_incidents,
+    save_draft,
+)
+from patrol_app.services.records import local_now
+from patrol_app.storage.db import read_session, session_scope
+from patrol_app.ui.common import current_user, err, lang, network, tr
+from patrol_app.ui.widgets import location_picker, position_of
+
+FORM = "incident"
+FIELDS = ("inc_type", "inc_description", "inc_party", "inc_phone", "inc_measure", "inc_deadline", "inc_status")
+state = st.session_state
+user = current_user()
+net = network()
+
+st.title(tr("nav.incident"))
+if "inc_flash" in state:
+    st.success(state.pop("inc_flash"))
+
+# restore the server-side draft once per browser session (after a reload, a dropped connection, a restart)
+if not state.get("inc_restored"):
+    state["inc_restored"] = True
+    with read_session() as s:
+        draft = load_draft(s, user, FORM)
+    if draft:
+        for k in FIELDS:
+            if k in draft and draft[k] is not None:
+                state[k] = dt.date.fromisoformat(draft[k]) if k == "inc_deadline" else draft[k]
+        if draft.get("loc"):
+            state["inc_loc"] = tuple(draft["loc"])
+        state["inc_photos"] = draft.get("photos", [])
+        state["inc_token"] = draft.get("token")
+        st.info(tr("field.draft_restored"))
+state.setdefault("inc_photos", [])
+state.setdefault("inc_token", None)
+if not state["inc_token"]:
+    state["inc_token"] = uuid.uuid4().hex
+
+with read_session() as s:
+    patrol = open_patrol_of(s, user)
+if patrol is None:
+    st.caption(tr("field.no_patrol_hint"))
+
+# --- where -------------------------------------------------------------------------------------------
+st.subheader(tr("field.location"))
+loc = location_picker(net, "inc_loc")
+pos = position_of(net, loc)
+if pos is not None:
+    st.success(tr("field.located_preview", text=position_text(pos, lang())))
+
+# --- what --------------------------------------------------------------------------------------------
+codes = [v.code for v in CATALOG]
+vtype = st.selectbox(tr("field.type"), codes, key="inc_type", format_func=lambda c: BY_CODE[c].name(lang()))
+vt = BY_CODE[vtype]
+st.caption(tr("field.legal_basis", basis=vt.legal_basis, penalty=vt.penalty))
+st.text_area(tr("field.description"), key="inc_description", height=80)
+c1, c2 = st.columns(2)
+c1.text_input(tr("field.party"), key="inc_party")
+c2.text_input(tr("field.party_phone"), key="inc_phone")
+c1, c2 = st.columns(2)
+measure = c1.selectbox(tr("field.measure"), ["", *MEASURES], key="inc_measure",
+                       format_func=lambda m: tr("measure." + (m or "none")))
+if measure == "order_correct":
+    state.setdefault("inc_deadline", local_now().date() + dt.timedelta(days=15))
+    c2.date_input(tr("field.deadline"), key="inc_deadline")
+state.setdefault("inc_status", "open")
+st.segmented_control(tr("field.status"), ["open", "closed"], key="inc_status", format_func=lambda v: tr("status." + v))
+
+# --- photos: stored the moment they are uploaded, so a dropped connection loses none ------------------
+uploads = st.file_uploader(tr("field.photos"), type=["jpg", "jpeg", "png", "heic", "heif"],
+                           accept_multiple_files=True, key=f"inc_upl_{state['inc_token']}")
+known = {p["sha256"] for p in state["inc_photos"]}
+for f in uploads or []:
+    try:
+        sp = store_photo(f.getvalue(), f.name)
+    except ServiceError as exc:
+        st.error(err(exc))
+        continue
+    if sp.sha256 not in known:
+        state["inc_photos"].append({**sp.__dict__, "taken_at": sp.taken_at.isoformat() if sp.taken_at else None})
+        known.add(sp.sha256)
+if state["inc_photos"]:
+    from patrol_app.config import get_settings
+
+    cols = st.columns(4)
+    for i, ph in enumerate(list(state["inc_photos"])):
+        with cols[i % 4]:
+            st.image(str(get_settings().data_dir / ph["display_path"]), width="stretch")
+            if st.button("✕", key=f"rm_{ph['sha256'][:12]}"):
+                state["inc_photos"] = [p for p in state["inc_photos"] if p["sha256"] != ph["sha256"]]
+                st.rerun()
+
+
+def payload() -> dict:
+    d = {k: state.get(k) for k in FIELDS}
+    if isinstance(d.get("inc_deadline"), dt.date):
+        d["inc_deadline"] = d["inc_deadline"].isoformat()
+    return {**d, "loc": list(state["inc_loc"]) if state.get("inc_loc") else None, "photos": state["inc_photos"],
+            "token": state["inc_token"]}
+
+
+# autosave: whatever changed since the last run goes to the server-side draft (an untouched form is no draft)
+snapshot = payload()
+has_content = bool(snapshot["loc"] or snapshot["photos"] or any(
+    state.get(k) for k in ("inc_description", "inc_party", "inc_phone", "inc_measure")))
+if has_content and snapshot != state.get("inc_saved_snapshot"):
+    with session_scope() as s:
+        save_draft(s, user, FORM, snapshot)
+    state["inc_saved_snapshot"] = snapshot
+
+
+def raw_incident() -> dict:
+    return {
+        "found_at": local_now().replace(second=0, microsecond=0), "type": vtype, "lon": loc[0], "lat": loc[1],
+        "description": state.get("inc_description", ""), "party": state.get("inc_party", ""),
+        "party_phone": state.get("inc_phone", ""), "measure": state.get("inc_measure") or None,
+        "deadline": state.get("inc_deadline") if state.get("inc_measure") == "order_correct" else None,
+        "status": state.get("inc_status") or "open", "location_method": loc[2], "gps_accuracy_m": loc[3],
+        "patrol_id": patrol.id if patrol else None,
+    }
+
+
+def photo_objs() -> list:
+    from types import SimpleNamespace
+
+    out = []
+    for p in state["inc_photos"]:
+        q = dict(p)
+        q["taken_at"] = dt.datetime.fromisoformat(q["taken_at"]) if q.get("taken_at") else None
+        out.append(SimpleNamespace(**q))
+    return out
+
+
+def finish(message: str) -> None:
+    with session_scope() as s:
+        discard_draft(s, user, FORM)
+    for k in (*FIELDS, "inc_loc", "inc_photos", "inc_token", "inc_saved_snapshot", "inc_dups", "inc_loc_last_click"):
+        state.pop(k, None)
+    state["inc_flash"] = message
+    st.rerun()
+
+
+def save(force: bool = False) -> None:
+    if not loc or pos is None:
+        st.error(tr("field.pick_location_first"))
+        return
+    if not force:
+        with read_session() as s:
+            dups = find_duplicates(s, vtype, pos.road_code, pos.chainage_m, loc[0], loc[1])
+            if dups:
+                state["inc_dups"] = [(d.id, d.stake, d.found_at.strftime("%Y-%m-%d"), d.description) for d in dups]
+                return
+    try:
+        with session_scope() as s:
+            inc = log_incident(s, user, raw_incident(), photo_objs(), client_token=state["inc_token"])
+            label = f"{inc.road_code} {inc.stake} {tr('side.' + inc.side) if inc.side else ''}"
+            iid = inc.id
+    except ValidationFailed as exc:
+        for e in exc.errors:
+            st.error(e.render(lang()))
+        return
+    except ServiceError as exc:
+        st.error(err(exc))
+        return
+    finish(tr("field.saved", id=iid, label=label))
+
+
+c1, c2 = st.columns([3, 1])
+if c1.button(tr("field.save_incident"), type="primary", width="stretch", key="inc_save"):
+    save()
+if c2.button(tr("field.discard"), width="stretch", key="inc_discard"):
+    finish(tr("field.discard"))
+
+if state.get("inc_dups"):
+    st.warning(tr("field.duplicate_title"))
+    for did, stake, found, desc in state["inc_dups"]:
+        st.write(tr("field.duplicate_item", id=did, stake=stake, found=found, description=desc or ""))
+        if st.button(tr("field.attach_follow_up", id=did), key=f"attach_{did}"):
+            note = state.get("inc_description") or BY_CODE[vtype].name(lang())
+            with session_scope() as s:
+                add_follow_up(s, user, did, note, photo_objs(), client_token=state["inc_token"])
+            finish(tr("field.follow_up_saved", id=did))
+    if st.button(tr("field.save_anyway"), key="inc_save_anyway"):
+        save(force=True)
+
+with read_session() as s:
+    mine = recent_incidents(s, user)
+if mine:
+    st.subheader(tr("field.my_recent"))
+    st.dataframe(
+        [{"#": i.id, tr("ui.road"): i.road_code, tr("ui.stake"): i.stake,
+          tr("field.type"): BY_CODE[i.type_code].name(lang()), tr("field.status"): tr("status." + i.status),
+          tr("field.date"): i.found_at.strftime("%m-%d %H:%M")} for i in mine],
+        hide_index=True, width="stretch",
+    )

@@ -1,0 +1,110 @@
+"""Start a patrol (crew, vehicles, roads — defaults from my last patrol), see it while it runs, end it."""
+
+import datetime as dt
+import uuid
+
+import streamlit as st
+from sqlalchemy import func, select
+
+from patrol_app.services.errors import ServiceError, ValidationFailed
+from patrol_app.services.field import PatrolStart, end_patrol, km_from_roads, last_patrol_defaults, open_patrol_of, start_patrol
+from patrol_app.services.records import local_now
+from patrol_app.storage.db import read_session, session_scope
+from patrol_app.storage.models import Incident, Personnel, Vehicle
+from patrol_app.ui.common import current_user, err, lang, network, tr
+
+user = current_user()
+net = network()
+st.title(tr("nav.patrol"))
+if "patrol_flash" in st.session_state:
+    st.success(st.session_state.pop("patrol_flash"))
+
+with read_session() as s:
+    patrol = open_patrol_of(s, user)
+    defaults = last_patrol_defaults(s, user)
+    people = list(s.execute(select(Personnel).where(Personnel.active.is_(True)).order_by(Personnel.id)).scalars())
+    vehicles = list(s.execute(select(Vehicle).where(Vehicle.active.is_(True)).order_by(Vehicle.id)).scalars())
+    n_inc = 0 if patrol is None else s.execute(
+        select(func.count()).select_from(Incident).where(Incident.patrol_id == patrol.id)).scalar_one()
+    if patrol is not None:
+        s.expunge(patrol)
+        roads_of_patrol = patrol.road_codes
+
+today = local_now()
+
+
+def show_errors(exc: ValidationFailed) -> None:
+    for e in exc.errors:
+        st.error(e.render(lang()))
+
+
+def person_label(pid: int) -> str:
+    p = next(x for x in people if x.id == pid)
+    if p.auxiliary:
+        return f"{p.name}（{tr('field.aux')}）"
+    return f"{p.name} · {p.cert_no or '—'}"
+
+
+if patrol is None:
+    st.subheader(tr("field.start_title"))
+    token = st.session_state.setdefault("patrol_token", uuid.uuid4().hex)
+    with st.form("start_patrol"):
+        c1, c2 = st.columns(2)
+        date = c1.date_input(tr("field.date"), value=today.date(), max_value=today.date())
+        start_time = c2.time_input(tr("field.start_time"), value=today.time().replace(second=0, microsecond=0), step=300)
+        roads = st.multiselect(tr("field.roads"), net.codes, default=[c for c in defaults["roads"] if c in net.codes],
+                               format_func=lambda c: f"{c} {net.routes[c].name}")
+        crew = st.multiselect(tr("field.crew"), [p.id for p in people],
+                              default=[c for c in defaults["crew"] if any(p.id == c for p in people)],
+                              format_func=person_label)
+        vehicle_ids = st.multiselect(tr("field.vehicles"), [v.id for v in vehicles],
+                                     default=[v for v in defaults["vehicles"] if any(x.id == v for x in vehicles)],
+                                     format_func=lambda vid: next(f"{v.plate} {v.kind}" for v in vehicles if v.id == vid))
+        c1, c2 = st.columns(2)
+        joint = c1.text_input(tr("field.joint"))
+        weather = c2.selectbox(tr("field.weather"), ["晴", "多云", "阴", "小雨", "大雨", "雾"])
+        go = st.form_submit_button(tr("field.start"), type="primary", width="stretch")
+    if go:
+        try:
+            with session_scope() as s:
+                start_patrol(s, user, PatrolStart(date=date, start_time=start_time.strftime("%H:%M"), roads=roads,
+                                                  crew_ids=crew, vehicle_ids=vehicle_ids, joint=joint, weather=weather),
+                             client_token=token)
+            st.session_state.pop("patrol_token", None)
+            st.session_state["patrol_flash"] = tr("field.patrol_started")
+            st.rerun()
+        except ValidationFailed as exc:
+            show_errors(exc)
+        except ServiceError as exc:
+            st.error(err(exc))
+else:
+    st.info(tr("field.open_patrol", date=patrol.date.isoformat(), time=patrol.start_time or "",
+               roads="、".join(roads_of_patrol), crew=patrol.crew))
+    st.write(tr("field.incidents_on_patrol", n=n_inc))
+    st.page_link("patrol_app/ui/pages/incident.py", label=tr("nav.incident"), icon=":material/add_location_alt:")
+    st.subheader(tr("field.end_title"))
+    method = st.radio(tr("field.km_method"), ["roads", "typed", "gpx"], horizontal=True,
+                      format_func=lambda m: tr({"roads": "field.km_roads", "typed": "field.km_typed", "gpx": "field.km_gpx"}[m]))
+    with st.form("end_patrol"):
+        end_time = st.time_input(tr("field.end_time"), value=today.time().replace(second=0, microsecond=0), step=300)
+        km = None
+        gpx = None
+        if method == "typed":
+            km = st.number_input(tr("field.km"), min_value=0.0, max_value=2000.0, step=1.0, value=None)
+        elif method == "roads":
+            st.caption(f"{tr('field.km')}: {km_from_roads(net, roads_of_patrol):.1f}")
+        else:
+            gpx = st.file_uploader(tr("field.gpx"), type=["gpx"])
+        done = st.form_submit_button(tr("field.end"), type="primary", width="stretch")
+    if done:
+        try:
+            with session_scope() as s:
+                p = end_patrol(s, user, patrol.id, end_time.strftime("%H:%M"), km=km, method=method,
+                               gpx=gpx.getvalue() if gpx else None)
+                msg = tr("field.patrol_ended", km=f"{p.km:.1f}", vehicles=p.vehicles, personnel=p.personnel)
+            st.session_state["patrol_flash"] = msg
+            st.rerun()
+        except ValidationFailed as exc:
+            show_errors(exc)
+        except ServiceError as exc:
+            st.error(err(exc))

@@ -1,0 +1,102 @@
+"""Reusable field widgets: the GPS button, the location picker (GPS / map tap / road + stake)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+import streamlit.components.v1 as components
+from streamlit_folium import st_folium
+
+from gis.errors import GisError
+from gis.linref import RoadPosition, locate, stake_to_point
+from gis.maps import base_map, point_layer, road_layer
+from patrol_app.config import get_settings
+from patrol_app.ui.common import err, tr
+
+_gps = components.declare_component("gps", path=str(Path(__file__).parent / "components" / "geolocation"))
+
+
+def gps_button(key: str) -> dict[str, Any] | None:
+    """A button that asks the browser for a high-accuracy fix; returns the newest fix or error (once)."""
+    value = _gps(button=tr("field.gps_button"), waiting=tr("field.gps_waiting"), key=key, default=None)
+    seen = st.session_state.get(f"{key}__seen")
+    if value and value.get("stamp") != seen:
+        st.session_state[f"{key}__seen"] = value.get("stamp")
+        return value
+    return None
+
+
+def location_picker(net, state_key: str) -> tuple[float, float, str, float | None] | None:  # type: ignore[no-untyped-def]
+    """GPS, a tap on the map or road + stake → (lon, lat, method, accuracy) kept in session state."""
+    state = st.session_state
+    tab_gps, tab_map, tab_stake = st.tabs([tr("field.loc_gps"), tr("field.loc_map"), tr("field.loc_stake")])
+    with tab_gps:
+        fix = gps_button(f"{state_key}_gps")
+        if fix:
+            if fix.get("error") == "insecure":
+                state[f"{state_key}_gps_msg"] = ("warning", tr("field.gps_insecure"))
+            elif fix.get("error"):
+                k = "field.gps_denied" if fix["error"] == "denied" else "field.gps_failed"
+                state[f"{state_key}_gps_msg"] = ("warning", tr(k, message=fix.get("message", "")))
+            else:
+                state[state_key] = (float(fix["lon"]), float(fix["lat"]), "gps", float(fix["accuracy"]))
+                state.pop(f"{state_key}_gps_msg", None)
+        msg = state.get(f"{state_key}_gps_msg")
+        if msg:
+            st.warning(msg[1])
+        cur = state.get(state_key)
+        if cur and cur[2] == "gps":
+            acc = cur[3]
+            st.caption(tr("field.gps_fix", lon=f"{cur[0]:.6f}", lat=f"{cur[1]:.6f}", acc=f"{acc:.0f}"))
+            if acc is not None and acc > 30:
+                st.warning(tr("field.gps_poor", acc=f"{acc:.0f}"))
+    with tab_map:
+        _map_tap(net, state_key)
+    with tab_stake:
+        c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+        code = c1.selectbox(tr("ui.road"), net.codes, format_func=lambda c: f"{c} {net.routes[c].name}",
+                            key=f"{state_key}_road")
+        stake = c2.text_input(tr("ui.stake"), placeholder="K3+250", key=f"{state_key}_stake")
+        if c3.button(tr("ui.find_stake"), key=f"{state_key}_stake_go", width="stretch"):
+            try:
+                lon, lat = stake_to_point(net, code, stake)
+                state[state_key] = (lon, lat, "stake", None)
+                state[f"{state_key}_stake_code"] = (code, stake)
+            except GisError as exc:
+                st.error(err(exc))
+    return state.get(state_key)
+
+
+@st.fragment
+def _map_tap(net, state_key: str) -> None:  # type: ignore[no-untyped-def]
+    state = st.session_state
+    m = _cached_base(net)
+    cur = state.get(state_key)
+    pts = [] if not cur else [(cur[0], cur[1], tr("ui.chosen_point"))]
+    out = st_folium(m, key=f"{state_key}_map", height=380, use_container_width=True,
+                    returned_objects=["last_clicked"], feature_group_to_add=point_layer(pts))
+    click = (out or {}).get("last_clicked")
+    if click and click != state.get(f"{state_key}_last_click"):
+        state[f"{state_key}_last_click"] = click
+        state[state_key] = (click["lng"], click["lat"], "map", None)
+        st.rerun()
+    st.caption(tr("ui.tap_hint"))
+
+
+def _cached_base(net):  # type: ignore[no-untyped-def]
+    m = base_map(net)
+    road_layer(net, {"code": tr("ui.road"), "name": tr("ui.col.name"), "stakes": tr("ui.stake")}).add_to(m)
+    return m
+
+
+def position_of(net, loc) -> RoadPosition | None:  # type: ignore[no-untyped-def]
+    """Where a picked location lies on the road network, or None (and the reason shown)."""
+    if not loc:
+        return None
+    try:
+        return locate(net, loc[0], loc[1], get_settings().max_distance_m)
+    except GisError as exc:
+        st.warning(err(exc) + " " + tr("ui.zoom_in_hint"))
+        return None

@@ -1,0 +1,178 @@
+"""The field pages through AppTest, submitting into the real store: patrol, incident (map tap and GPS
+injected through session state), duplicates, drafts, follow-up."""
+
+import datetime as dt
+import io
+from pathlib import Path
+
+from PIL import Image
+from sqlalchemy import func, select
+from streamlit.testing.v1 import AppTest
+
+from gis.linref import offset_point
+from patrol_app.storage.db import read_session
+from patrol_app.storage.models import Draft, Incident, IncidentEvent, Patrol, Personnel, Photo
+
+APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
+PATROL = "patrol_app/ui/pages/patrol.py"
+INCIDENT = "patrol_app/ui/pages/incident.py"
+FOLLOWUP = "patrol_app/ui/pages/followup.py"
+
+
+def uid(username):
+    from patrol_app.storage.models import User
+
+    with read_session() as s:
+        return s.execute(select(User.id).where(User.username == username)).scalar_one()
+
+
+def app(page, username="officer", **state):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["user_id"] = uid(username)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def button(at, label):
+    return next(b for b in at.button if b.label == label)
+
+
+def count(model, *where):
+    with read_session() as s:
+        return s.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
+
+
+def personnel_ids(*names):
+    with read_session() as s:
+        return [s.execute(select(Personnel.id).where(Personnel.name == n)).scalar_one() for n in names]
+
+
+def test_start_and_end_a_patrol_with_two_officers(store):
+    at = app(PATROL)
+    at.multiselect[0].set_value(["X001", "Y003"])
+    at.multiselect[1].set_value(personnel_ids("李明", "王芳", "吴刚"))  # two officers and one 协勤
+    at.multiselect[2].set_value([1])
+    button(at, "开始巡查").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    with read_session() as s:
+        p = s.execute(select(Patrol).where(Patrol.status == "open")).scalar_one()
+        assert (p.personnel, p.vehicles, p.road_codes) == (3, 1, ["X001", "Y003"])
+    assert "巡查进行中" in at.info[0].value
+    at.radio[0].set_value("roads")
+    at.run()
+    button(at, "结束巡查").click()
+    at.run()
+    assert not at.error, [e.value for e in at.error]
+    with read_session() as s:
+        p = s.get(Patrol, p.id)
+        assert p.status == "closed" and p.km > 0
+
+
+def test_one_officer_and_an_auxiliary_are_refused_next_to_the_field(store):
+    at = app(PATROL)
+    before = count(Patrol)
+    at.multiselect[0].set_value(["X001"])
+    at.multiselect[1].set_value(personnel_ids("李明", "吴刚"))
+    at.multiselect[2].set_value([1])
+    button(at, "开始巡查").click()
+    at.run()
+    assert any("至少需要两名持有效执法证的执法人员" in e.value for e in at.error)
+    assert count(Patrol) == before
+
+
+def jpeg_bytes():
+    buf = io.BytesIO()
+    Image.new("RGB", (2400, 1800), (120, 160, 90)).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def test_log_incident_by_map_tap_with_preview_and_save(store):
+    net = store.network()
+    lon, lat = offset_point(net, "X002", 3250.0, 15.0, "right")
+    at = app(INCIDENT, inc_loc=(lon, lat, "map", None))
+    preview = at.success[0].value
+    assert "X002" in preview and "K3+250 右侧" in preview and "在建筑控制区内" in preview
+    at.selectbox(key="inc_type").set_value("building")
+    at.text_area(key="inc_description").input("建筑控制区内新建砖房")
+    at.text_input(key="inc_party").input("王某某")
+    at.run()
+    assert "第八十一条" in " ".join(c.value for c in at.caption)  # penalty article of the type
+    before = count(Incident)
+    button(at, "保存问题").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert count(Incident) == before + 1
+    with read_session() as s:
+        inc = s.execute(select(Incident).order_by(Incident.id.desc()).limit(1)).scalar_one()
+        assert (inc.road_code, inc.stake, inc.side, inc.location_method) == ("X002", "K3+250", "right", "map")
+        assert inc.party == "王某某" and inc.in_control_zone is True and inc.source == "app"
+        assert s.execute(select(func.count()).select_from(Draft)).scalar_one() == 0  # the draft is gone
+    assert "已保存" in at.success[0].value
+
+
+def test_gps_fix_with_poor_accuracy_warns(store):
+    net = store.network()
+    lon, lat = offset_point(net, "Y003", 1000.0, 4.0, "left")
+    at = app(INCIDENT, inc_loc=(lon, lat, "gps", 45.0))
+    assert any("精度较差" in w.value for w in at.warning)
+    assert "Y003" in at.success[0].value
+
+
+def test_draft_survives_a_new_session(store):
+    net = store.network()
+    lon, lat = offset_point(net, "X003", 500.0, 6.0, "left")
+    at = app(INCIDENT, inc_loc=(lon, lat, "map", None))
+    at.text_area(key="inc_description").input("路肩堆放砂石，约10立方米")
+    at.run()
+    assert count(Draft) == 1
+    again = app(INCIDENT)  # a reload: a new session of the same user
+    assert again.text_area(key="inc_description").value == "路肩堆放砂石，约10立方米"
+    assert "已恢复" in again.info[0].value
+    assert "X003" in again.success[0].value
+
+
+def test_duplicate_within_50m_offers_follow_up(store):
+    net = store.network()
+    lon, lat = offset_point(net, "X004", 2000.0, 5.0, "right")
+    at = app(INCIDENT, inc_loc=(lon, lat, "map", None))
+    at.selectbox(key="inc_type").set_value("materials")
+    at.run()
+    button(at, "保存问题").click()
+    at.run()
+    first = count(Incident)
+    lon2, lat2 = offset_point(net, "X004", 2030.0, 8.0, "right")
+    at = app(INCIDENT, inc_loc=(lon2, lat2, "map", None))
+    at.selectbox(key="inc_type").set_value("materials")
+    at.run()
+    button(at, "保存问题").click()
+    at.run()
+    assert "附近 50 米内已有同类未办结问题" in at.warning[-1].value
+    attach = next(b for b in at.button if b.label.startswith("作为编号"))
+    attach.click()
+    at.run()
+    assert count(Incident) == first  # no second record
+    assert count(IncidentEvent, IncidentEvent.action == "follow_up") == 1
+
+
+def test_follow_up_close_needs_outcome_then_closes(store):
+    at = app(FOLLOWUP)
+    assert at.selectbox(key="fu_pick").value is not None
+    iid = at.selectbox(key="fu_pick").value
+    at.segmented_control(key="fu_status").set_value("closed")
+    button(at, "保存").click()
+    at.run()
+    assert any("办结时须填写处理结果" in e.value for e in at.error)
+    at.text_area[0].input("当事人已自行清除，复查无遗留")
+    button(at, "保存").click()
+    at.run()
+    assert not at.error, [e.value for e in at.error]
+    with read_session() as s:
+        assert s.get(Incident, iid).status == "closed"
+        assert s.execute(select(IncidentEvent).where(IncidentEvent.incident_id == iid,
+                                                     IncidentEvent.action == "closed")).scalar_one()
