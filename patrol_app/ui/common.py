@@ -78,10 +78,11 @@ def sign_out(idle: bool = False) -> None:
 
 def top_bar(user) -> None:  # type: ignore[no-untyped-def]
     """Language switch and, when signed in, who I am and sign-out — top right of every page."""
-    _, mid, right = st.columns([4, 2.2, 1.4], vertical_alignment="center")
+    _, mid, right = st.columns([3.2, 3, 1.4], vertical_alignment="center")
     if user is not None:
-        mid.caption(tr("auth.signed_in_as", name=user.display_name, role=tr("role." + user.role)))
-        if mid.button(tr("auth.sign_out"), key="sign_out", type="tertiary"):
+        who = tr("auth.signed_in_as", name=user.display_name, role=tr("role." + user.role))
+        if mid.button(f"{who} · {tr('auth.sign_out')}", key="sign_out", type="tertiary", icon=":material/logout:",
+                      help=tr("auth.sign_out")):
             sign_out()
             st.rerun()
     choice = right.segmented_control(

@@ -5,6 +5,7 @@ government intranet. Screenshots go to ``test-artifacts/``.
 """
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -104,7 +105,7 @@ def sign_in(pg, username: str = "leader", password: str = DEMO_PASSWORD) -> None
     pg.get_by_role("textbox", name="用户名").fill(username)
     pg.get_by_role("textbox", name="密码").fill(password)
     pg.get_by_role("button", name="登录").click()
-    pg.get_by_role("button", name="退出登录").wait_for(timeout=30_000)
+    pg.get_by_role("button", name=re.compile("退出登录")).wait_for(timeout=30_000)
     wait_idle(pg)
 
 
@@ -138,3 +139,34 @@ def wait_idle(pg) -> None:  # type: ignore[no-untyped-def]
         " return a && a.getAttribute('data-test-script-state') === 'notRunning'; }",
         timeout=30_000,
     )
+
+
+MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
+
+
+def tap_map(pg, lon: float, lat: float, zoom: int = 18) -> None:  # type: ignore[no-untyped-def]
+    """Zoom the (first) folium map in on a point and tap it with the mouse, as a user would.
+
+    Waits until the map has stopped re-rendering (a rerun may redraw it and reset the view) before tapping.
+    """
+    wait_idle(pg)
+    handle = pg.locator(MAP_FRAME).first.element_handle()
+    handle.scroll_into_view_if_needed()  # a first tap on a half-hidden map scrolls the page under the finger
+    inner = handle.content_frame()
+    inner.wait_for_function("() => window.map !== undefined", timeout=30_000)
+    for _ in range(10):
+        inner.evaluate("([lat, lon, z]) => window.map.setView([lat, lon], z, {animate: false})", [lat, lon, zoom])
+        pg.wait_for_timeout(400)
+        wait_idle(pg)
+        c = inner.evaluate("() => { const c = window.map.getCenter(); return [c.lat, c.lng, window.map.getZoom()]; }")
+        if abs(c[0] - lat) < 1e-6 and abs(c[1] - lon) < 1e-6 and c[2] == zoom:
+            break
+        handle = pg.locator(MAP_FRAME).first.element_handle()
+        inner = handle.content_frame()
+    x, y = inner.evaluate(
+        "([lat, lon]) => { const p = window.map.latLngToContainerPoint([lat, lon]);"
+        " const r = window.map.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }",
+        [lat, lon],
+    )
+    box = handle.bounding_box()
+    pg.mouse.click(box["x"] + x, box["y"] + y)

@@ -7,7 +7,7 @@ import pytest
 from gis.linref import offset_point
 from gis.places import DEMO_ROADS_FILE
 from gis.roads import RoadNetwork, read_road_file
-from tests.e2e.conftest import open_page, sign_in, wait_idle
+from tests.e2e.conftest import open_page, sign_in, tap_map, wait_idle
 
 DEMO_NET = RoadNetwork(read_road_file(DEMO_ROADS_FILE))
 
@@ -30,18 +30,7 @@ def test_map_draws_roads_offline_and_a_tap_gives_the_stake(page):
     assert roads.count() >= 30  # 30 demo roads (the boundary is not interactive)
     # a crew member zooms in on the road and taps 15 m left of X001 K5+000
     lon, lat = offset_point(DEMO_NET, "X001", 5000.0, 15.0, "left")
-    handle = page.locator(MAP_FRAME).element_handle()
-    handle.scroll_into_view_if_needed()  # a first tap on a half-hidden map scrolls the page under the finger
-    inner = handle.content_frame()
-    inner.evaluate("([lat, lon]) => window.map.setView([lat, lon], 18, {animate: false})", [lat, lon])
-    page.wait_for_timeout(300)
-    x, y = inner.evaluate(
-        "([lat, lon]) => { const p = window.map.latLngToContainerPoint([lat, lon]);"
-        " const r = window.map.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }",
-        [lat, lon],
-    )
-    box = handle.bounding_box()
-    page.mouse.click(box["x"] + x, box["y"] + y)
+    tap_map(page, lon, lat)
     result = page.locator("[data-testid='stAlertContentSuccess']")
     result.wait_for(timeout=30_000)
     text = result.inner_text()
@@ -89,6 +78,7 @@ def test_sign_in_wrong_password_then_right(page):
     page.get_by_role("button", name="登录").click()
     page.get_by_text("用户名或密码错误").wait_for(timeout=30_000)
     sign_in(page, "officer")
-    assert page.get_by_text("李明（路政员）").is_visible()
-    page.get_by_role("button", name="退出登录").click()
+    logout = page.get_by_role("button", name=re.compile("退出登录"))
+    assert "李明（路政员）" in logout.inner_text()
+    logout.click()
     page.get_by_role("button", name="登录").wait_for(timeout=30_000)

@@ -72,6 +72,8 @@ with read_session() as s:
     steps = history(s, inc.id)
 st.subheader(tr("field.history"))
 data_dir = get_settings().data_dir
+if not steps:  # imported from a ledger (or the demo): its finding is the only step known
+    st.markdown(f"- {inc.found_at:%Y-%m-%d %H:%M} · {tr('event.created')} · {tr('status.' + inc.status)}")
 for ev, who, photos in steps:
     st.markdown(f"- {ev.at:%Y-%m-%d %H:%M} · {who} · {tr('event.' + ev.action)}"
                 + (f" · {tr('status.' + ev.status_after)}" if ev.status_after else "")

@@ -153,7 +153,8 @@ def photo_objs() -> list:
 def finish(message: str) -> None:
     with session_scope() as s:
         discard_draft(s, user, FORM)
-    for k in (*FIELDS, "inc_loc", "inc_photos", "inc_token", "inc_saved_snapshot", "inc_dups", "inc_loc_last_click"):
+    # (the map's and GPS button's last values are kept: they survive reruns and must not count as new taps)
+    for k in (*FIELDS, "inc_loc", "inc_photos", "inc_token", "inc_saved_snapshot", "inc_dups"):
         state.pop(k, None)
     state["inc_flash"] = message
     st.rerun()
