@@ -216,19 +216,36 @@ def cmd_demo(cli: Cli) -> int:
 
 
 def cmd_audit_verify(cli: Cli) -> int:
+    from sqlalchemy import func, select
+
+    from patrol_app.photos import verify_photos
     from patrol_app.services.audit import verify
     from patrol_app.storage.db import read_session
+    from patrol_app.storage.models import Photo
 
     _store()
     with read_session() as s:
         res = verify(s)
+        photos_checked = s.scalar(select(func.count(Photo.id))) or 0
+        problems = verify_photos(s)
+    ok = res.ok and not problems
     if cli.args.json:
-        cli.dump(res.__dict__)
-    if res.ok:
+        cli.dump({**res.__dict__, "ok": ok, "chain_ok": res.ok, "photos_checked": photos_checked,
+                  "photos": [p.__dict__ for p in problems]})
+    if ok:
         if not cli.args.json:
             cli.out(t("cli.audit_ok", cli.lang, entries=res.entries))
+            if photos_checked:
+                cli.out(t("photo.verify_ok", cli.lang, count=photos_checked))
         return 0
-    cli.err(t("cli.audit_broken", cli.lang, id=res.first_bad_id, reason=res.reason))
+    if not res.ok:
+        cli.err(t("cli.audit_broken", cli.lang, id=res.first_bad_id, reason=res.reason))
+    if problems:
+        first = problems[0]
+        cli.err(t("photo.verify_" + first.kind, cli.lang, id=first.id, path=first.path,
+                  expected=first.expected, actual=first.actual))
+        if len(problems) > 1:
+            cli.err(t("photo.verify_more", cli.lang, count=len(problems) - 1))
     return 1
 
 
@@ -351,6 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
         p_.set_defaults(fn=cmd_users)
 
     # --- verbs of other areas register here: one line each, `module.register(sub, common)` ---
+    from patrol_app.maps_cli import register as _maps
+    _maps(sub, common)
+    from patrol_app.reports.cli import register as _reports
+    _reports(sub, common)
     return p
 
 

@@ -77,7 +77,7 @@ def sign_in(session: Session, username: str, password: str) -> User:
         if locked:
             user.locked_until = now + LOCKOUT
             user.failed_logins = 0
-        audit.record(session, user, "auth.failed", "user", user.id, after={"locked": locked})
+        audit.record(session, user, "user.sign_in_failed", "user", user.id, after={"locked": locked})
         session.commit()  # the failure counts even though the caller's sign-in fails
         if locked:
             raise ServiceError("auth.locked", minutes=int(LOCKOUT.total_seconds() // 60)) from None
@@ -87,7 +87,7 @@ def sign_in(session: Session, username: str, password: str) -> User:
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
-    audit.record(session, user, "auth.sign_in", "user", user.id)
+    audit.record(session, user, "user.sign_in", "user", user.id)
     return user
 
 

@@ -26,5 +26,6 @@ PAGES: list[PageSpec] = [
     PageSpec("patrol_app/ui/pages/locate.py", "nav.locate", ":material/pin_drop:", "locate", Perm.VIEW),
     PageSpec("patrol_app/ui/pages/roads.py", "nav.roads", ":material/route:", "roads", Perm.VIEW),
     # --- pages of other areas: add one PageSpec line each below ---
+    PageSpec("patrol_app/ui/pages/report.py", "nav.report", ":material/summarize:", "report", Perm.EXPORT),
     PageSpec("patrol_app/ui/pages/incident_map.py", "nav.incident_map", ":material/map:", "map", Perm.VIEW),
 ]

@@ -10,7 +10,8 @@ import streamlit.components.v1 as components
 from streamlit_folium import st_folium
 
 from gis.errors import GisError
-from gis.linref import RoadPosition, locate, stake_to_point
+from gis.linref import RoadPosition, locate, offset_point, stake_to_point
+from gis.stakes import format_stake, parse_stake
 from gis.maps import base_map, point_layer, road_layer
 from patrol_app.config import get_settings
 from patrol_app.ui.common import err, tr
@@ -31,8 +32,12 @@ def gps_button(key: str) -> dict[str, Any] | None:
 def location_picker(net, state_key: str) -> tuple[float, float, str, float | None] | None:  # type: ignore[no-untyped-def]
     """GPS, a tap on the map or road + stake → (lon, lat, method, accuracy) kept in session state."""
     state = st.session_state
-    tab_gps, tab_map, tab_stake = st.tabs([tr("field.loc_gps"), tr("field.loc_map"), tr("field.loc_stake")])
-    with tab_gps:
+    # one method at a time: only the chosen one renders (the map costs most of a rerun)
+    method = st.segmented_control(tr("field.location"), ["gps", "map", "stake"], key=f"{state_key}_method",
+                                  default="gps", label_visibility="collapsed",
+                                  format_func=lambda m: tr({"gps": "field.loc_gps", "map": "field.loc_map",
+                                                            "stake": "field.loc_stake"}[m]))
+    if method == "gps":
         fix = gps_button(f"{state_key}_gps")
         if fix:
             if fix.get("error") == "insecure":
@@ -52,18 +57,28 @@ def location_picker(net, state_key: str) -> tuple[float, float, str, float | Non
             st.caption(tr("field.gps_fix", lon=f"{cur[0]:.6f}", lat=f"{cur[1]:.6f}", acc=f"{acc:.0f}"))
             if acc is not None and acc > 30:
                 st.warning(tr("field.gps_poor", acc=f"{acc:.0f}"))
-    with tab_map:
+    elif method == "map":
         _map_tap(net, state_key)
-    with tab_stake:
-        c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+    elif method == "stake":
+        c1, c2 = st.columns(2)
         code = c1.selectbox(tr("ui.road"), net.codes, format_func=lambda c: f"{c} {net.routes[c].name}",
                             key=f"{state_key}_road")
         stake = c2.text_input(tr("ui.stake"), placeholder="K3+250", key=f"{state_key}_stake")
+        c1, c2, c3 = st.columns([2, 2, 1.4], vertical_alignment="bottom")
+        side = c1.segmented_control(tr("field.side"), ["left", "right"], key=f"{state_key}_side",
+                                    format_func=lambda v: tr("side." + v))
+        offset = c2.number_input(tr("field.offset"), min_value=0.0, max_value=200.0, step=1.0, value=0.0,
+                                 key=f"{state_key}_offset")
         if c3.button(tr("ui.find_stake"), key=f"{state_key}_stake_go", width="stretch"):
             try:
-                lon, lat = stake_to_point(net, code, stake)
+                chainage = parse_stake(stake)
+                if offset and side:  # a point beside the road: the zone verdict can be given
+                    lon, lat = offset_point(net, code, chainage, float(offset), side)
+                    state[f"{state_key}_stake_only"] = None
+                else:  # on the road itself (e.g. an over-limit truck): road + stake only
+                    lon, lat = stake_to_point(net, code, chainage)
+                    state[f"{state_key}_stake_only"] = (code, format_stake(chainage), side or "")
                 state[state_key] = (lon, lat, "stake", None)
-                state[f"{state_key}_stake_code"] = (code, stake)
             except GisError as exc:
                 st.error(err(exc))
     return state.get(state_key)
@@ -91,12 +106,12 @@ def _cached_base(net):  # type: ignore[no-untyped-def]
     return m
 
 
-def position_of(net, loc) -> RoadPosition | None:  # type: ignore[no-untyped-def]
+def position_of(net, loc, road: str | None = None) -> RoadPosition | None:  # type: ignore[no-untyped-def]
     """Where a picked location lies on the road network, or None (and the reason shown)."""
     if not loc:
         return None
     try:
-        return locate(net, loc[0], loc[1], get_settings().max_distance_m)
+        return locate(net, loc[0], loc[1], get_settings().max_distance_m, road_code=road)
     except GisError as exc:
         st.warning(err(exc) + " " + tr("ui.zoom_in_hint"))
         return None

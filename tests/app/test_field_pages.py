@@ -98,9 +98,9 @@ def test_log_incident_by_map_tap_with_preview_and_save(store):
     at = app(INCIDENT, inc_loc=(lon, lat, "map", None))
     preview = at.success[0].value
     assert "X002" in preview and "K3+250 右侧" in preview and "在建筑控制区内" in preview
-    at.selectbox(key="inc_type").set_value("building")
-    at.text_area(key="inc_description").input("建筑控制区内新建砖房")
-    at.text_input(key="inc_party").input("王某某")
+    at.selectbox(key="inc_type_0").set_value("building")
+    at.text_area(key="inc_description_0").input("建筑控制区内新建砖房")
+    at.text_input(key="inc_party_0").input("王某某")
     at.run()
     assert "第八十一条" in " ".join(c.value for c in at.caption)  # penalty article of the type
     before = count(Incident)
@@ -128,11 +128,11 @@ def test_draft_survives_a_new_session(store):
     net = store.network()
     lon, lat = offset_point(net, "X003", 500.0, 6.0, "left")
     at = app(INCIDENT, inc_loc=(lon, lat, "map", None))
-    at.text_area(key="inc_description").input("路肩堆放砂石，约10立方米")
+    at.text_area(key="inc_description_0").input("路肩堆放砂石，约10立方米")
     at.run()
     assert count(Draft) == 1
     again = app(INCIDENT)  # a reload: a new session of the same user
-    assert again.text_area(key="inc_description").value == "路肩堆放砂石，约10立方米"
+    assert again.text_area(key="inc_description_0").value == "路肩堆放砂石，约10立方米"
     assert "已恢复" in again.info[0].value
     assert "X003" in again.success[0].value
 
@@ -141,14 +141,14 @@ def test_duplicate_within_50m_offers_follow_up(store):
     net = store.network()
     lon, lat = offset_point(net, "X004", 2000.0, 5.0, "right")
     at = app(INCIDENT, inc_loc=(lon, lat, "map", None))
-    at.selectbox(key="inc_type").set_value("materials")
+    at.selectbox(key="inc_type_0").set_value("materials")
     at.run()
     button(at, "保存问题").click()
     at.run()
     first = count(Incident)
     lon2, lat2 = offset_point(net, "X004", 2030.0, 8.0, "right")
     at = app(INCIDENT, inc_loc=(lon2, lat2, "map", None))
-    at.selectbox(key="inc_type").set_value("materials")
+    at.selectbox(key="inc_type_0").set_value("materials")
     at.run()
     button(at, "保存问题").click()
     at.run()
@@ -176,3 +176,39 @@ def test_follow_up_close_needs_outcome_then_closes(store):
         assert s.get(Incident, iid).status == "closed"
         assert s.execute(select(IncidentEvent).where(IncidentEvent.incident_id == iid,
                                                      IncidentEvent.action == "closed")).scalar_one()
+
+
+def test_stake_only_location_and_form_starts_afresh_after_saving(store):
+    at = app(INCIDENT)
+    at.segmented_control(key="inc_loc_method").set_value("stake")
+    at.run()
+    at.selectbox(key="inc_loc_road").set_value("X003")
+    at.text_input(key="inc_loc_stake").input("K1+200")
+    button(at, "定位桩号").click()
+    at.run()
+    assert "X003" in at.success[0].value and "K1+200" in at.success[0].value and "未判定" in at.success[0].value
+    at.selectbox(key="inc_type_0").set_value("over_limit")
+    at.text_area(key="inc_description_0").input("三轴货车超限")
+    at.run()
+    button(at, "保存问题").click()
+    at.run()
+    assert not at.error, [e.value for e in at.error]
+    with read_session() as s:
+        inc = s.execute(select(Incident).order_by(Incident.id.desc()).limit(1)).scalar_one()
+        assert (inc.road_code, inc.stake, inc.location_method, inc.zone, inc.offset_m) == ("X003", "K1+200", "stake",
+                                                                                         "unknown", None)
+    assert at.text_area(key="inc_description_1").value == ""  # a fresh form
+
+
+def test_stake_with_side_and_offset_gives_the_zone_verdict(store):
+    at = app(INCIDENT)
+    at.segmented_control(key="inc_loc_method").set_value("stake")
+    at.run()
+    at.selectbox(key="inc_loc_road").set_value("Y004")
+    at.text_input(key="inc_loc_stake").input("K0+800")
+    at.segmented_control(key="inc_loc_side").set_value("right")
+    at.number_input(key="inc_loc_offset").set_value(10.0)
+    button(at, "定位桩号").click()
+    at.run()
+    text = at.success[0].value
+    assert "Y004" in text and "K0+800 右侧" in text and "距中线 10.0 米" in text and "在建筑控制区内" in text

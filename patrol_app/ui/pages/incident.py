@@ -27,8 +27,16 @@ from patrol_app.ui.common import current_user, err, lang, network, tr
 from patrol_app.ui.widgets import location_picker, position_of
 
 FORM = "incident"
-FIELDS = ("inc_type", "inc_description", "inc_party", "inc_phone", "inc_measure", "inc_deadline", "inc_status")
+FIELDS = ("type", "description", "party", "phone", "measure", "deadline", "status")
 state = st.session_state
+state.setdefault("inc_gen", 0)
+
+
+def K(name: str) -> str:
+    """The widget key of a field in this generation of the form (a new generation after each save)."""
+    return f"inc_{name}_{state['inc_gen']}"
+
+
 user = current_user()
 net = network()
 
@@ -43,8 +51,8 @@ if not state.get("inc_restored"):
         draft = load_draft(s, user, FORM)
     if draft:
         for k in FIELDS:
-            if k in draft and draft[k] is not None:
-                state[k] = dt.date.fromisoformat(draft[k]) if k == "inc_deadline" else draft[k]
+            if draft.get(k) is not None:
+                state[K(k)] = dt.date.fromisoformat(draft[k]) if k == "deadline" else draft[k]
         if draft.get("loc"):
             state["inc_loc"] = tuple(draft["loc"])
         state["inc_photos"] = draft.get("photos", [])
@@ -63,27 +71,32 @@ if patrol is None:
 # --- where -------------------------------------------------------------------------------------------
 st.subheader(tr("field.location"))
 loc = location_picker(net, "inc_loc")
-pos = position_of(net, loc)
-if pos is not None:
+stake_only = state.get("inc_loc_stake_only") if loc and loc[2] == "stake" else None
+pos = position_of(net, loc, road=stake_only[0] if stake_only else None)
+if pos is not None and stake_only:
+    side = tr("side." + stake_only[2]) if stake_only[2] else ""
+    st.success(tr("field.located_preview", text=f"{pos.road_code} {pos.road_name} {stake_only[1]} {side} · "
+                  + tr("zone.unknown")))
+elif pos is not None:
     st.success(tr("field.located_preview", text=position_text(pos, lang())))
 
 # --- what --------------------------------------------------------------------------------------------
 codes = [v.code for v in CATALOG]
-vtype = st.selectbox(tr("field.type"), codes, key="inc_type", format_func=lambda c: BY_CODE[c].name(lang()))
+vtype = st.selectbox(tr("field.type"), codes, key=K("type"), format_func=lambda c: BY_CODE[c].name(lang()))
 vt = BY_CODE[vtype]
 st.caption(tr("field.legal_basis", basis=vt.legal_basis, penalty=vt.penalty))
-st.text_area(tr("field.description"), key="inc_description", height=80)
+st.text_area(tr("field.description"), key=K("description"), height=80)
 c1, c2 = st.columns(2)
-c1.text_input(tr("field.party"), key="inc_party")
-c2.text_input(tr("field.party_phone"), key="inc_phone")
+c1.text_input(tr("field.party"), key=K("party"))
+c2.text_input(tr("field.party_phone"), key=K("phone"))
 c1, c2 = st.columns(2)
-measure = c1.selectbox(tr("field.measure"), ["", *MEASURES], key="inc_measure",
+measure = c1.selectbox(tr("field.measure"), ["", *MEASURES], key=K("measure"),
                        format_func=lambda m: tr("measure." + (m or "none")))
 if measure == "order_correct":
-    state.setdefault("inc_deadline", local_now().date() + dt.timedelta(days=15))
-    c2.date_input(tr("field.deadline"), key="inc_deadline")
-state.setdefault("inc_status", "open")
-st.segmented_control(tr("field.status"), ["open", "closed"], key="inc_status", format_func=lambda v: tr("status." + v))
+    state.setdefault(K("deadline"), local_now().date() + dt.timedelta(days=15))
+    c2.date_input(tr("field.deadline"), key=K("deadline"))
+state.setdefault(K("status"), "open")
+st.segmented_control(tr("field.status"), ["open", "closed"], key=K("status"), format_func=lambda v: tr("status." + v))
 
 # --- photos: stored the moment they are uploaded, so a dropped connection loses none ------------------
 uploads = st.file_uploader(tr("field.photos"), type=["jpg", "jpeg", "png", "heic", "heif"],
@@ -111,9 +124,9 @@ if state["inc_photos"]:
 
 
 def payload() -> dict:
-    d = {k: state.get(k) for k in FIELDS}
-    if isinstance(d.get("inc_deadline"), dt.date):
-        d["inc_deadline"] = d["inc_deadline"].isoformat()
+    d = {k: state.get(K(k)) for k in FIELDS}
+    if isinstance(d.get("deadline"), dt.date):
+        d["deadline"] = d["deadline"].isoformat()
     return {**d, "loc": list(state["inc_loc"]) if state.get("inc_loc") else None, "photos": state["inc_photos"],
             "token": state["inc_token"]}
 
@@ -121,7 +134,7 @@ def payload() -> dict:
 # autosave: whatever changed since the last run goes to the server-side draft (an untouched form is no draft)
 snapshot = payload()
 has_content = bool(snapshot["loc"] or snapshot["photos"] or any(
-    state.get(k) for k in ("inc_description", "inc_party", "inc_phone", "inc_measure")))
+    state.get(K(k)) for k in ("description", "party", "phone", "measure")))
 if has_content and snapshot != state.get("inc_saved_snapshot"):
     with session_scope() as s:
         save_draft(s, user, FORM, snapshot)
@@ -129,12 +142,14 @@ if has_content and snapshot != state.get("inc_saved_snapshot"):
 
 
 def raw_incident() -> dict:
+    where = ({"road": stake_only[0], "stake": stake_only[1], "side": stake_only[2] or None} if stake_only
+             else {"lon": loc[0], "lat": loc[1]})
     return {
-        "found_at": local_now().replace(second=0, microsecond=0), "type": vtype, "lon": loc[0], "lat": loc[1],
-        "description": state.get("inc_description", ""), "party": state.get("inc_party", ""),
-        "party_phone": state.get("inc_phone", ""), "measure": state.get("inc_measure") or None,
-        "deadline": state.get("inc_deadline") if state.get("inc_measure") == "order_correct" else None,
-        "status": state.get("inc_status") or "open", "location_method": loc[2], "gps_accuracy_m": loc[3],
+        "found_at": local_now().replace(second=0, microsecond=0), "type": vtype, **where,
+        "description": state.get(K("description"), ""), "party": state.get(K("party"), ""),
+        "party_phone": state.get(K("phone"), ""), "measure": state.get(K("measure")) or None,
+        "deadline": state.get(K("deadline")) if state.get(K("measure")) == "order_correct" else None,
+        "status": state.get(K("status")) or "open", "location_method": loc[2], "gps_accuracy_m": loc[3],
         "patrol_id": patrol.id if patrol else None,
     }
 
@@ -154,8 +169,9 @@ def finish(message: str) -> None:
     with session_scope() as s:
         discard_draft(s, user, FORM)
     # (the map's and GPS button's last values are kept: they survive reruns and must not count as new taps)
-    for k in (*FIELDS, "inc_loc", "inc_photos", "inc_token", "inc_saved_snapshot", "inc_dups"):
+    for k in ("inc_loc", "inc_loc_stake_only", "inc_photos", "inc_token", "inc_saved_snapshot", "inc_dups"):
         state.pop(k, None)
+    state["inc_gen"] += 1  # fresh widgets: the browser forgets what the saved form showed
     state["inc_flash"] = message
     st.rerun()
 
@@ -196,7 +212,7 @@ if state.get("inc_dups"):
     for did, stake, found, desc in state["inc_dups"]:
         st.write(tr("field.duplicate_item", id=did, stake=stake, found=found, description=desc or ""))
         if st.button(tr("field.attach_follow_up", id=did), key=f"attach_{did}"):
-            note = state.get("inc_description") or BY_CODE[vtype].name(lang())
+            note = state.get(K("description")) or BY_CODE[vtype].name(lang())
             with session_scope() as s:
                 add_follow_up(s, user, did, note, photo_objs(), client_token=state["inc_token"])
             finish(tr("field.follow_up_saved", id=did))

@@ -1,0 +1,145 @@
+"""The report page: a year (or a date range), the narrative and tables on screen, and downloads of the report
+(docx, xlsx, json, md) and of the data (incidents and patrols in every export format).
+
+Files are built only when their download button is clicked (deferred ``data`` callables), cached per period,
+user (role) and language."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+from patrol_app.config import get_settings
+from patrol_app.domain.rules import Perm, allowed
+from patrol_app.io.exports import FORMATS as EXPORT_FORMATS
+from patrol_app.io.exports import KINDS, MIME as EXPORT_MIME
+from patrol_app.io.exports import ExportFilter, can_see_parties, file_name
+from patrol_app.reports.report import Report, build_report, cell_text, report_tables, report_title
+from patrol_app.reports.rollup import Period
+from patrol_app.reports.writers import FORMATS as REPORT_FORMATS
+from patrol_app.reports.writers import MIME as REPORT_MIME
+from patrol_app.services.stats import years_with_data
+from patrol_app.storage.db import read_session
+from patrol_app.ui.common import current_user, err, lang, tr
+
+
+@st.cache_data(ttl=120, show_spinner=False)
+def _report(url: str, start: dt.date, end: dt.date, username: str, role: str) -> Report:
+    from patrol_app.services.users import get_user
+
+    with read_session(url) as s:
+        return build_report(s, get_user(s, username), Period(start, end))
+
+
+@st.cache_data(ttl=120, show_spinner=False, max_entries=32)
+def _report_file(url: str, start: dt.date, end: dt.date, username: str, role: str, fmt: str, lng: str) -> bytes:
+    from patrol_app.reports.writers import render
+
+    report = _report(url, start, end, username, role)
+    with read_session(url) as s:
+        return render(report, fmt, lng, session=s)
+
+
+@st.cache_data(ttl=120, show_spinner=False, max_entries=16)
+def _export_file(url: str, start: dt.date, end: dt.date, username: str, role: str, kind: str, fmt: str,
+                 lng: str) -> bytes:
+    from patrol_app.io.exports import export_bytes
+    from patrol_app.services.users import get_user
+
+    with read_session(url) as s:
+        return export_bytes(s, get_user(s, username), kind, fmt, ExportFilter(start, end), lng)
+
+
+@st.cache_data(ttl=120, show_spinner=False)
+def _map_png(url: str, start: dt.date, end: dt.date, username: str, role: str, lng: str) -> bytes:
+    from patrol_app.reports.figure import report_map_png
+
+    report = _report(url, start, end, username, role)
+    with read_session(url) as s:
+        return report_map_png(s, report, lng)
+
+
+st.title(tr("report.title"))
+user = current_user()
+if user is None or not allowed(user.role, Perm.EXPORT):
+    st.warning(tr("report.ui.no_permission"))
+    st.stop()
+
+url = get_settings().db_url
+with read_session() as s:
+    years = years_with_data(s)
+left, right = st.columns([1, 3])
+year = left.selectbox(tr("ui.year"), years, index=min(1, len(years) - 1) if len(years) > 1 else 0, key="report_year")
+custom = right.toggle(tr("report.ui.custom_range"), key="report_custom")
+period = Period.year(int(year))
+if custom:
+    picked = right.date_input(tr("report.ui.range"), value=(period.start, period.end), key="report_range")
+    if isinstance(picked, (tuple, list)) and len(picked) == 2:
+        period = Period(picked[0], picked[1])
+    else:
+        st.info(tr("report.ui.pick_end"))
+        st.stop()
+
+key = (url, period.start, period.end, user.username, user.role)
+lng = lang()  # read here: the download callables run on another thread, without the session
+try:
+    report = _report(*key)
+except Exception as exc:  # a service error is shown, not a traceback
+    st.error(err(exc))
+    st.stop()
+
+c, p = report.current, report.previous
+cols = st.columns(3)
+cols[0].metric(tr("ui.vehicle_trips"), c.vehicle_trips, c.vehicle_trips - p.vehicle_trips if p.has_data else None)
+cols[1].metric(tr("ui.person_trips"), c.person_trips, c.person_trips - p.person_trips if p.has_data else None)
+cols[2].metric(tr("ui.patrols"), c.patrols, c.patrols - p.patrols if p.has_data else None)
+cols = st.columns(3)
+cols[0].metric(tr("ui.km"), f"{c.km_patrolled:,.1f}")
+cols[1].metric(tr("ui.incidents"), c.incidents_total,
+               c.incidents_total - p.incidents_total if p.has_data else None, delta_color="off")
+cols[2].metric(tr("report.figure.closure_rate"), cell_text(c.closure_rate, "pct"))
+
+st.subheader(tr("report.ui.narrative"))
+for para in report.paragraphs(lng):
+    st.markdown(para)
+
+st.subheader(tr("report.ui.tables"))
+tables = report_tables(report, lng)
+for tab, table in zip(st.tabs([tb.title(lng) for tb in tables]), tables):
+    with tab:
+        df = pd.DataFrame([[cell_text(v, table.fmt(i, j), lng) for j, v in enumerate(row)]
+                           for i, row in enumerate(table.rows)], columns=table.columns)
+        st.dataframe(df, hide_index=True, width="stretch")
+
+if st.toggle(tr("report.ui.show_map"), key="report_show_map"):
+    st.image(_map_png(*key, lng), caption=tr("report.map.caption", period=report_title(report, lng)))
+
+st.subheader(tr("report.ui.downloads"))
+stem = f"report_{period.start:%Y%m%d}_{period.end:%Y%m%d}" if not period.is_calendar_year else f"report_{year}"
+report_formats = sorted(REPORT_FORMATS, key=("docx", "xlsx", "json", "md").index)
+cols = st.columns(len(report_formats))
+for col, fmt in zip(cols, report_formats):
+    col.download_button(
+        tr("report.ui.download", format=tr("report.format." + fmt)),
+        data=lambda fmt=fmt, key=key, lng=lng: _report_file(*key, fmt, lng),
+        file_name=f"{stem}.{fmt}", mime=REPORT_MIME[fmt], on_click="ignore", key=f"report_dl_{fmt}",
+        icon=":material/download:",
+    )
+
+st.subheader(tr("report.ui.data"))
+kind = st.segmented_control(tr("report.ui.kind"), KINDS, default=KINDS[0], key="report_kind",
+                            format_func=lambda k: tr("export.sheet." + k)) or KINDS[0]
+flt = ExportFilter(period.start, period.end)
+if not can_see_parties(user):
+    st.caption(tr("report.ui.masked"))
+cols = st.columns(4)
+for i, fmt in enumerate(EXPORT_FORMATS):
+    cols[i % 4].download_button(
+        tr("report.ui.download", format=tr("export.format." + fmt)),
+        data=lambda fmt=fmt, kind=kind, key=key, lng=lng: _export_file(*key, kind, fmt, lng),
+        file_name=file_name(kind, fmt, flt, lng), mime=EXPORT_MIME[fmt], on_click="ignore",
+        key=f"export_dl_{kind}_{fmt}", icon=":material/download:",
+    )
+st.caption(tr("report.ui.cli_hint"))
