@@ -115,3 +115,24 @@ def position_of(net, loc, road: str | None = None) -> RoadPosition | None:  # ty
     except GisError as exc:
         st.warning(err(exc) + " " + tr("ui.zoom_in_hint"))
         return None
+
+
+def picked_position(net, state_key: str):  # type: ignore[no-untyped-def]
+    """The picked location, its road position and the one-line text to show before saving.
+
+    A road + stake without side and offset is a point on the road itself: road and stake are known, the side
+    and the zone verdict are not (and are not made up)."""
+    from patrol_app.i18n import position_text
+    from patrol_app.ui.common import lang
+
+    loc = st.session_state.get(state_key)
+    stake_only = st.session_state.get(f"{state_key}_stake_only") if loc and loc[2] == "stake" else None
+    pos = position_of(net, loc, road=stake_only[0] if stake_only else None)
+    if pos is None:
+        return loc, None, None, None
+    if stake_only:
+        side = tr("side." + stake_only[2]) if stake_only[2] else ""
+        text = f"{pos.road_code} {pos.road_name} {stake_only[1]} {side} · " + tr("zone.unknown")
+    else:
+        text = position_text(pos, lang())
+    return loc, pos, stake_only, text

@@ -58,24 +58,26 @@ def test_roads_page_lists_the_network(store):
 
 def test_map_tap_injected_shows_stake_side_and_zone(store):
     lon, lat = offset_point(store.network(), "X002", 3250.0, 15.0, "right")
-    at = run_page("patrol_app/ui/pages/locate.py", locate_point=(lon, lat))
+    at = run_page("patrol_app/ui/pages/locate.py", locate_point=(lon, lat, "map", None))
     text = at.success[0].value
     assert text.startswith("X002 ") and "K3+250 右侧" in text and "距中线 15.0 米" in text
     assert "在建筑控制区内" in text and "第十一条" in text
 
 
 def test_tap_far_from_roads_explains_and_suggests_zooming(store):
-    at = run_page("patrol_app/ui/pages/locate.py", locate_point=(104.15, 25.20))
+    at = run_page("patrol_app/ui/pages/locate.py", locate_point=(104.15, 25.20, "map", None))
     assert "米" in at.warning[0].value and "放大地图" in at.warning[0].value
 
 
 def test_stake_form(store):
     at = run_page("patrol_app/ui/pages/locate.py")
+    at.segmented_control(key="locate_point_method").set_value("stake")
+    at.run()
     find = next(b for b in at.button if b.label == "定位桩号")
     at.text_input[0].input("K3+250")
     find.click()
     at.run()
-    assert "X001" in at.success[0].value and "K3+250" in at.success[0].value
+    assert "X001" in at.success[0].value and "K3+250" in at.success[0].value and "未判定" in at.success[0].value
     at.text_input[0].input("K3+2500")
     next(b for b in at.button if b.label == "定位桩号").click()
     at.run()

@@ -16,8 +16,12 @@ pytestmark = pytest.mark.e2e
 MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
 
 
-def open_locate(page):
+def open_locate(page, method="地图点选"):
     open_page(page, "locate")
+    page.get_by_role("radio", name=method).click()
+    wait_idle(page)
+    if method != "地图点选":
+        return None
     frame = page.frame_locator(MAP_FRAME)
     frame.locator(".leaflet-container").wait_for(timeout=30_000)
     return frame
@@ -42,7 +46,7 @@ def test_map_draws_roads_offline_and_a_tap_gives_the_stake(page):
 
 
 def test_road_and_stake_typed_in(page):
-    open_locate(page)
+    open_locate(page, "路线+桩号")
     page.get_by_role("textbox", name="桩号", exact=True).fill("K3+250")
     page.get_by_role("button", name="定位桩号").click()
     result = page.locator("[data-testid='stAlertContentSuccess']")
@@ -51,7 +55,7 @@ def test_road_and_stake_typed_in(page):
 
 
 def test_bad_stake_is_explained(page):
-    open_locate(page)
+    open_locate(page, "路线+桩号")
     page.get_by_role("textbox", name="桩号", exact=True).fill("K3+1250")
     page.get_by_role("button", name="定位桩号").click()
     err = page.locator("[data-testid='stAlertContentError']")

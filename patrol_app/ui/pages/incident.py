@@ -8,7 +8,6 @@ import streamlit as st
 
 from patrol_app.domain.catalog import BY_CODE, CATALOG
 from patrol_app.domain.rules import MEASURES
-from patrol_app.i18n import position_text
 from patrol_app.photos import store_photo
 from patrol_app.services.errors import ServiceError, ValidationFailed
 from patrol_app.services.field import (
@@ -24,7 +23,7 @@ from patrol_app.services.field import (
 from patrol_app.services.records import local_now
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.ui.common import current_user, err, lang, network, tr
-from patrol_app.ui.widgets import location_picker, position_of
+from patrol_app.ui.widgets import location_picker, picked_position
 
 FORM = "incident"
 FIELDS = ("type", "description", "party", "phone", "measure", "deadline", "status")
@@ -70,15 +69,10 @@ if patrol is None:
 
 # --- where -------------------------------------------------------------------------------------------
 st.subheader(tr("field.location"))
-loc = location_picker(net, "inc_loc")
-stake_only = state.get("inc_loc_stake_only") if loc and loc[2] == "stake" else None
-pos = position_of(net, loc, road=stake_only[0] if stake_only else None)
-if pos is not None and stake_only:
-    side = tr("side." + stake_only[2]) if stake_only[2] else ""
-    st.success(tr("field.located_preview", text=f"{pos.road_code} {pos.road_name} {stake_only[1]} {side} · "
-                  + tr("zone.unknown")))
-elif pos is not None:
-    st.success(tr("field.located_preview", text=position_text(pos, lang())))
+location_picker(net, "inc_loc")
+loc, pos, stake_only, where_text = picked_position(net, "inc_loc")
+if pos is not None:
+    st.success(tr("field.located_preview", text=where_text))
 
 # --- what --------------------------------------------------------------------------------------------
 codes = [v.code for v in CATALOG]
