@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 export PATROL_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: run test install install-test system-deps bench lint clean
+.PHONY: run run-https test install system-deps bench lint clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -22,6 +22,16 @@ run: install
 	$(BIN)/patrol db upgrade
 	$(BIN)/patrol demo --if-empty
 	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
+
+# The same over HTTPS (browsers give GPS positions only to HTTPS pages, and to localhost). Uses
+# var/tls/cert.pem + key.pem; makes a self-signed pair on first use (replace it with the bureau's certificate).
+run-https: install
+	$(BIN)/patrol db upgrade
+	$(BIN)/patrol demo --if-empty
+	@mkdir -p var/tls; [ -f var/tls/cert.pem ] || openssl req -x509 -newkey rsa:2048 -nodes -days 825 \
+	  -keyout var/tls/key.pem -out var/tls/cert.pem -subj "/CN=$$(hostname)" >/dev/null 2>&1
+	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT) --server.address 0.0.0.0 \
+	  --server.sslCertFile var/tls/cert.pem --server.sslKeyFile var/tls/key.pem
 
 # Debian's Chromium and a CJK font for the browser tests, installed when missing.
 system-deps:
