@@ -78,7 +78,10 @@ def sign_out(idle: bool = False) -> None:
 
 def top_bar(user) -> None:  # type: ignore[no-untyped-def]
     """Language switch and, when signed in, who I am and sign-out — top right of every page."""
-    _, mid, right = st.columns([3.2, 3, 1.4], vertical_alignment="center")
+    # tablet density: less empty space above the page, titles that leave room for the form
+    st.html("<style>[data-testid='stMainBlockContainer']{padding-top:4.2rem}"
+            "h1{font-size:2rem!important;padding:.25rem 0 .5rem!important}</style>")
+    _, mid, right = st.columns([3, 3, 1.8], vertical_alignment="center")
     if user is not None:
         who = tr("auth.signed_in_as", name=user.display_name, role=tr("role." + user.role))
         if mid.button(f"{who} · {tr('auth.sign_out')}", key="sign_out", type="tertiary", icon=":material/logout:",
