@@ -33,17 +33,19 @@ run-https: install
 	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT) --server.address 0.0.0.0 \
 	  --server.sslCertFile var/tls/cert.pem --server.sslKeyFile var/tls/key.pem
 
-# Debian's Chromium and a CJK font for the browser tests, installed when missing.
+# Debian's Chromium and a CJK font for the browser tests, and a PostgreSQL server, installed when missing.
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi 'CJK'; then \
-	  echo "installing chromium and fonts-noto-cjk"; \
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi 'CJK' \
+	    || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "installing chromium, fonts-noto-cjk and postgresql"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk postgresql >/dev/null; \
 	fi
 
+# The whole suite; PostgreSQL tests run against a throwaway server on 127.0.0.1:55432 (scripts/pgtest.sh).
 test: install system-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	PATROL_TEST_PG_URL=$$(scripts/pgtest.sh) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m pytest bench -o addopts="" --benchmark-only --benchmark-columns=min,median,max,rounds -p no:cacheprovider $(PYTEST_ARGS)
