@@ -11,7 +11,10 @@ from patrol_app.services.field import PatrolStart, end_patrol, km_from_roads, la
 from patrol_app.services.records import local_now
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Incident, Personnel, Vehicle
+from patrol_app.i18n import t
 from patrol_app.ui.common import current_user, err, lang, network, tr
+
+WEATHER = ("sunny", "cloudy", "overcast", "light_rain", "heavy_rain", "fog")
 
 user = current_user()
 net = network()
@@ -62,13 +65,15 @@ if patrol is None:
                                      format_func=lambda vid: next(f"{v.plate} {v.kind}" for v in vehicles if v.id == vid))
         c1, c2 = st.columns(2)
         joint = c1.text_input(tr("field.joint"))
-        weather = c2.selectbox(tr("field.weather"), ["晴", "多云", "阴", "小雨", "大雨", "雾"])
+        weather = c2.selectbox(tr("field.weather"), WEATHER, format_func=lambda w: tr("weather." + w))
         go = st.form_submit_button(tr("field.start"), type="primary", width="stretch")
     if go:
         try:
             with session_scope() as s:
+                # the record keeps the weather as the bureau writes it (Chinese), whatever the UI language
                 start_patrol(s, user, PatrolStart(date=date, start_time=start_time.strftime("%H:%M"), roads=roads,
-                                                  crew_ids=crew, vehicle_ids=vehicle_ids, joint=joint, weather=weather),
+                                                  crew_ids=crew, vehicle_ids=vehicle_ids, joint=joint,
+                                                  weather=t("weather." + weather, "zh")),
                              client_token=token)
             st.session_state.pop("patrol_token", None)
             st.session_state["patrol_flash"] = tr("field.patrol_started")
