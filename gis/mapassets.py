@@ -2,9 +2,9 @@
 
 Government intranets (and much of China) cannot reach the CDNs that folium and its plugins point at by
 default; a map whose script cannot load is a blank frame. So every JS/CSS file a map needs lives in
-``static/`` (copied from the npm packages ``leaflet``, ``leaflet.markercluster`` and ``leaflet.heat``, with their
-licences) and is either linked from Streamlit's static serving (``/app/static/…``) or, for a standalone HTML
-file, inlined by :func:`inline_assets`.
+``static/`` (copied from the npm packages ``leaflet``, ``leaflet.markercluster`` and
+``leaflet.heat``, with their licences) and is either linked from Streamlit's static serving
+(``/app/static/…``) or, for a standalone HTML file, inlined by :func:`inline_assets`.
 """
 
 from __future__ import annotations
@@ -89,8 +89,8 @@ def _inline_js(path: str) -> str:
 
 
 def inline_assets(html: str) -> str:
-    """Replace every ``<script src>`` / stylesheet ``<link>`` pointing at the app's static files with the file's
-    content, so the page opens from a ``file://`` URL with no server and no network.
+    """Replace every ``<script src>`` / stylesheet ``<link>`` pointing at the app's static files
+    with the file's content, so the page opens from a ``file://`` URL with no server and no network.
 
     Raises ValueError if the page still references a script or stylesheet elsewhere.
     """
@@ -102,10 +102,12 @@ def inline_assets(html: str) -> str:
     return html
 
 
-_REF_RE = re.compile(r"<(?:script|link|img|iframe)\b[^>]*?\b(?:src|href)\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE)
+_REF_RE = re.compile(
+    r"<(?:script|link|img|iframe)\b[^>]*?\b(?:src|href)\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE
+)
 
 
 def external_references(html: str) -> list[str]:
-    """Every ``src``/``href`` of a script, stylesheet, image or frame element in ``html`` (the things a browser
-    fetches while loading the page), except data: URIs."""
+    """Every ``src``/``href`` of a script, stylesheet, image or frame element in ``html`` (the
+    things a browser fetches while loading the page), except data: URIs."""
     return [u for u in _REF_RE.findall(html) if not u.startswith("data:")]

@@ -13,21 +13,23 @@ Positions are stored in WGS-84. On a GCJ-02 basemap (高德 AMap) everything dra
 :func:`gis.crs.wgs84_to_gcj02` so markers line up with the tiles; on every other basemap nothing is converted.
 
 Text on the maps comes from the caller as a ``labels`` mapping (keys such as ``"type.materials"``,
-``"field.stake"``, ``"tip.hotspot"``); a missing key shows as the key itself.
+``"info.stake"``, ``"tip.hotspot"``); a missing key shows as the key itself.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import json
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 import folium
 import numpy as np
 import shapely
-from folium.elements import MacroElement
+from folium.elements import Element, MacroElement
 from folium.map import Layer
 from folium.plugins import FastMarkerCluster, HeatMap
 from folium.template import Template
@@ -142,7 +144,9 @@ _TIANDITU_TILES = (
     "https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER={layer}"
     "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk={key}"
 )
-_AMAP_TILES = "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}"
+_AMAP_TILES = (
+    "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}"
+)
 
 
 @dataclass(frozen=True)
@@ -150,8 +154,8 @@ class Basemap:
     """Background tiles under the vector layers.
 
     ``kind`` is ``none`` (vector layers only), ``osm``, ``tianditu``, ``amap`` or ``custom`` (an intranet tile
-    server's URL template). ``gcj02`` says the tiles are in GCJ-02 (AMap, or an intranet server that serves AMap
-    tiles): then every drawn position is converted from WGS-84 for display.
+    server's URL template). ``gcj02`` says the tiles are in GCJ-02 (AMap, or an intranet server
+    that serves AMap tiles): then every drawn position is converted from WGS-84 for display.
     """
 
     kind: str = "none"
@@ -200,19 +204,30 @@ def basemap(setting: str | None = None, tianditu_key: str | None = None, gcj02: 
         key = (tianditu_key or "").strip()
         if not key:
             raise ValueError("the Tianditu basemap needs a key (PATROL_TIANDITU_KEY)")
-        tiles = tuple(_TIANDITU_TILES.replace("{layer}", layer).replace("{key}", key) for layer in ("vec", "cva"))
+        tiles = tuple(
+            _TIANDITU_TILES.replace("{layer}", layer).replace("{key}", key) for layer in ("vec", "cva")
+        )
         return Basemap("tianditu", tiles, "© 天地图 Tianditu", "01234567", False, 18)
     if kind in ("amap", "gaode", "高德"):
         return Basemap("amap", (_AMAP_TILES,), "© 高德地图 AMap", "1234", True, 18)
     if all(p in s for p in ("{z}", "{x}", "{y}")):
         return Basemap("custom", (s,), "", "abc", bool(gcj02), 18)
-    raise ValueError(f"unknown basemap {setting!r}: none, osm, tianditu, amap or a tile URL with {{z}}/{{x}}/{{y}}")
+    raise ValueError(
+        f"unknown basemap {setting!r}: none, osm, tianditu, amap or a tile URL with {{z}}/{{x}}/{{y}}"
+    )
 
 
 def _add_tiles(m: folium.Map, bm: Basemap) -> None:
     for url in bm.tiles:
-        folium.TileLayer(tiles=url, attr=bm.attribution or " ", subdomains=bm.subdomains or "abc",
-                         max_zoom=bm.max_zoom, name=bm.kind, overlay=False, control=False).add_to(m)
+        folium.TileLayer(
+            tiles=url,
+            attr=bm.attribution or " ",
+            subdomains=bm.subdomains or "abc",
+            max_zoom=bm.max_zoom,
+            name=bm.kind,
+            overlay=False,
+            control=False,
+        ).add_to(m)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -253,7 +268,8 @@ def _label(labels: Labels, key: str, **params: Any) -> str:
 
 
 def _esc(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    """HTML-escaped; braces too, so that no text can ever read as a Jinja tag where folium re-templates."""
+    return html.escape(str(text), quote=True).replace("{", "&#123;").replace("}", "&#125;")
 
 
 def _style_from_properties(feature: dict[str, Any]) -> dict[str, Any]:
@@ -270,19 +286,36 @@ def _road_highlight(_feature: dict[str, Any]) -> dict[str, Any]:
 
 
 def _round_coords(geom: BaseGeometry, decimals: int = 6) -> BaseGeometry:
-    # 1e-6° ≈ 0.1 m: plenty for drawing, and a third less HTML than full float precision.
-    return shapely.set_precision(geom, 10.0**-decimals, mode="pointwise")
+    # 1e-6° ≈ 0.1 m: plenty for drawing, and a third less HTML than full float precision. Polygons are kept
+    # valid (slower), lines just snapped.
+    mode = "valid_output" if geom.geom_type in ("Polygon", "MultiPolygon") else "pointwise"
+    return shapely.set_precision(geom, 10.0**-decimals, mode=mode)
+
+
+@functools.lru_cache(maxsize=8)
+def _boundary_geojson(bm: Basemap) -> str:
+    return shapely.to_geojson(_round_coords(bm.display_geometry(boundary())))
 
 
 def boundary_layer(bm: Basemap = NO_BASEMAP, labels: Labels | None = None) -> folium.GeoJson:
     """The district boundary, filled when there are no tiles (so the district reads as a place), outlined only
     over tiles."""
-    geom = _round_coords(bm.display_geometry(boundary()))
     fill = 0.6 if not bm.tiles else 0.0
     return folium.GeoJson(
-        {"type": "Feature", "properties": {"style": {"color": "#555", "weight": 2, "dashArray": "6 4",
-                                                     "fill": True, "fillColor": "#f4f1ea", "fillOpacity": fill}},
-         "geometry": mapping(geom)},
+        {
+            "type": "Feature",
+            "properties": {
+                "style": {
+                    "color": "#555",
+                    "weight": 2,
+                    "dashArray": "6 4",
+                    "fill": True,
+                    "fillColor": "#f4f1ea",
+                    "fillOpacity": fill,
+                }
+            },
+            "geometry": json.loads(_boundary_geojson(bm)),
+        },
         name=_label(labels or {}, "layer.boundary"),
         style_function=_style_from_properties,
         interactive=False,
@@ -297,22 +330,46 @@ def district_bounds(bm: Basemap = NO_BASEMAP) -> list[list[float]]:
     return [[miny, minx], [maxy, maxx]]
 
 
+_route_cache: weakref.WeakKeyDictionary[RoadNetwork, dict[tuple[str, Basemap], dict[str, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def route_geojson(network: RoadNetwork, code: str, bm: Basemap = NO_BASEMAP) -> dict[str, Any]:
+    """A route's centreline as a GeoJSON MultiLineString as drawn on ``bm`` (coordinates to 1e-6°), computed
+    once per network and basemap."""
+    per_net = _route_cache.setdefault(network, {})
+    key = (code, bm)
+    if key not in per_net:
+        lines = []
+        for _, c in network.route(code).parts:
+            lon, lat = bm.display_xy(*network.to_wgs84(c[:, 0], c[:, 1]))
+            lines.append(np.round(np.column_stack([lon, lat]), 6).tolist())
+        per_net[key] = {"type": "MultiLineString", "coordinates": lines}
+    return per_net[key]
+
+
 def classed_road_layer(network: RoadNetwork, labels: Labels, bm: Basemap = NO_BASEMAP) -> folium.FeatureGroup:
     """Roads drawn by class (county and township roads distinct), tooltip: code, name, class, stake range."""
     feats = []
     for code in network.codes:
         r = network.routes[code]
-        geom = _round_coords(bm.display_geometry(network.route_geometry_wgs84(code)))
-        feats.append({
-            "type": "Feature",
-            "properties": {"code": code, "name": r.name, "road_class": r.road_class,
-                           "class_text": _label(labels, "class." + r.road_class),
-                           "stakes": f"{r.start_stake}–{r.end_stake}"},
-            "geometry": mapping(geom),
-        })
+        feats.append(
+            {
+                "type": "Feature",
+                "properties": {
+                    "code": code,
+                    "name": r.name,
+                    "road_class": r.road_class,
+                    "class_text": _label(labels, "class." + r.road_class),
+                    "stakes": f"{r.start_stake}–{r.end_stake}",
+                },
+                "geometry": route_geojson(network, code, bm),
+            }
+        )
     fg = folium.FeatureGroup(name=_label(labels, "layer.roads"), control=False)
     fields = ["code", "name", "class_text", "stakes"]
-    aliases = [_label(labels, k) for k in ("field.road", "field.name", "field.class", "field.stakes")]
+    aliases = [_label(labels, k) for k in ("info.road", "info.name", "info.class", "info.stakes")]
     folium.GeoJson(
         {"type": "FeatureCollection", "features": feats},
         style_function=_road_style,
@@ -337,11 +394,16 @@ class MapLegend(Layer):
                 var ctl = L.control({position: {{ this.position|tojson }}});
                 ctl.onAdd = function () {
                     var div = L.DomUtil.create("div", "patrol-legend");
-                    div.style.cssText = "background:rgba(255,255,255,.92);padding:6px 9px;border-radius:6px;"
-                        + "box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px/1.5 sans-serif;max-width:220px;";
+                    div.style.cssText = "background:rgba(255,255,255,.92);padding:4px 8px;border-radius:6px;"
+                        + "box-shadow:0 1px 4px rgba(0,0,0,.3);font:11px/1.45 sans-serif;max-width:220px;"
+                        + "cursor:pointer;";
                     div.innerHTML = {{ this.html|tojson }};
                     L.DomEvent.disableClickPropagation(div);
                     L.DomEvent.disableScrollPropagation(div);
+                    L.DomEvent.on(div, "click", function () {  // a tap folds the legend to its title
+                        var body = div.querySelector(".legend-body");
+                        if (body) { body.style.display = body.style.display === "none" ? "" : "none"; }
+                    });
                     return div;
                 };
                 group.on("add", function () { ctl.addTo(group._map); });
@@ -351,7 +413,9 @@ class MapLegend(Layer):
         """
     )
 
-    def __init__(self, title: str, rows: Sequence[tuple[str, str, str]], position: str = "bottomright") -> None:
+    def __init__(
+        self, title: str, rows: Sequence[tuple[str, str, str]], position: str = "bottomright"
+    ) -> None:
         """``rows``: (colour, label, shape) with shape ``dot``, ``line``, ``dash`` or ``band``."""
         super().__init__(name=title, overlay=True, control=False, show=True)
         self._name = "MapLegend"
@@ -360,25 +424,42 @@ class MapLegend(Layer):
 
 
 def legend_html(title: str, rows: Sequence[tuple[str, str, str]]) -> str:
-    parts = [f'<div style="font-weight:600;margin-bottom:2px">{_esc(title)}</div>']
+    parts = [f'<div style="font-weight:600">{_esc(title)}</div><div class="legend-body">']
     for color, text, shape in rows:
         if shape == "dot":
-            sym = (f'<span style="display:inline-block;width:10px;height:10px;border-radius:50%;'
-                   f'background:{color};border:1px solid #fff;box-shadow:0 0 0 1px #999"></span>')
+            sym = (
+                f'<span style="display:inline-block;width:10px;height:10px;border-radius:50%;'
+                f'background:{color};border:1px solid #fff;box-shadow:0 0 0 1px #999"></span>'
+            )
         elif shape == "band":
-            sym = f'<span style="display:inline-block;width:16px;height:10px;background:{color};opacity:.6"></span>'
+            sym = (f'<span style="display:inline-block;width:16px;height:10px;background:{color};'
+                   'opacity:.6"></span>')
         else:
             border = "dashed" if shape == "dash" else "solid"
             sym = f'<span style="display:inline-block;width:18px;border-top:4px {border} {color}"></span>'
         parts.append(f'<div style="white-space:nowrap">{sym} {_esc(text)}</div>')
-    return "".join(parts)
+    return "".join(parts) + "</div>"
 
 
 def road_class_legend(network: RoadNetwork, labels: Labels) -> MapLegend:
     present = [c for c in ROAD_STYLE if any(r.road_class == c for r in network.routes.values())]
-    return MapLegend(_label(labels, "legend.roads"),
-                     [(ROAD_STYLE[c]["color"], _label(labels, "class." + c), "line") for c in present],
-                     position="bottomleft")
+    return MapLegend(
+        _label(labels, "legend.roads"),
+        [(ROAD_STYLE[c]["color"], _label(labels, "class." + c), "line") for c in present],
+        position="topright",
+    )
+
+
+class _MetricScale(MacroElement):
+    """A scale bar in metres and kilometres only."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            L.control.scale({imperial: false}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
 
 
 class MapTitle(MacroElement):
@@ -406,7 +487,8 @@ class MapTitle(MacroElement):
         super().__init__()
         self._name = "MapTitle"
         self.html = f'<div style="font-weight:700;font-size:16px">{_esc(title)}</div>' + (
-            f'<div style="color:#444">{_esc(subtitle)}</div>' if subtitle else "")
+            f'<div style="color:#444">{_esc(subtitle)}</div>' if subtitle else ""
+        )
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -441,25 +523,22 @@ class IncidentPoints:
     @classmethod
     def empty(cls) -> IncidentPoints:
         e = np.zeros(0)
-        return cls(np.zeros(0, dtype=np.int64), e, e, [], [], [], e, [], np.zeros(0, dtype="datetime64[D]"), [])
+        return cls(
+            np.zeros(0, dtype=np.int64), e, e, [], [], [], e, [], np.zeros(0, dtype="datetime64[D]"), []
+        )
 
 
 def _factorize(values: Sequence[str], order: Sequence[str] = ()) -> tuple[np.ndarray, list[str]]:
-    """Codes and categories; categories listed in ``order`` come first, in that order."""
-    index: dict[str, int] = {v: i for i, v in enumerate(order)}
-    cats = list(order)
-    codes = np.empty(len(values), dtype=np.int64)
-    for i, v in enumerate(values):
-        k = index.get(v)
-        if k is None:
-            k = index[v] = len(cats)
-            cats.append(v)
-        codes[i] = k
+    """Codes and categories; categories listed in ``order`` come first, in that order, the rest sorted."""
+    seen = set(values)
+    cats = [c for c in order] + sorted(seen.difference(order))
+    index = {v: i for i, v in enumerate(cats)}
+    codes = np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))
     return codes, cats
 
 
 def _ints(a: np.ndarray) -> str:
-    return "[" + ",".join(map(str, a.tolist())) + "]"
+    return json.dumps(a.tolist(), separators=(",", ":"))
 
 
 def _heat_max(x: np.ndarray, y: np.ndarray) -> float:
@@ -468,41 +547,69 @@ def _heat_max(x: np.ndarray, y: np.ndarray) -> float:
     if len(x) == 0:
         return 1.0
     cell = 3000  # in COORD_QUANTUM units (0.03°)
-    _, counts = np.unique(np.column_stack([x // cell, y // cell]), axis=0, return_counts=True)
-    return float(max(1.0, np.percentile(counts, 90)))
+    cx = (x - x.min()) // cell
+    cy = (y - y.min()) // cell
+    counts = np.bincount(cx * (int(cy.max()) + 1) + cy)
+    return float(max(1.0, np.percentile(counts[counts > 0], 90)))
 
 
-def incident_payload(points: IncidentPoints, labels: Labels, bm: Basemap = NO_BASEMAP, color_by: str = "type",
-                     road_names: Mapping[str, str] | None = None) -> tuple[str, dict[str, Any]]:
-    """The incidents as one JavaScript object literal, columnar and integer-coded (≈ 35 bytes an incident).
+def incident_payload(
+    points: IncidentPoints,
+    labels: Labels,
+    bm: Basemap = NO_BASEMAP,
+    color_by: str = "type",
+    road_names: Mapping[str, str] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """The incidents as one JavaScript object literal, columnar and integer-coded (≈ 35 bytes an incident):
+    positions as integers of 1e-5° from a corner, ids and days as differences, type/status/side/town packed in
+    one mixed-radix integer, descriptions (while they fit a budget) as indexes into a table of distinct texts.
 
-    Returns (payload, summary) where summary holds the legend rows (colour, label, count) and the bounds.
+    Returns (payload, summary) where summary holds the legend rows (colour, label, count), the bounds and the
+    heat layer's intensity ceiling.
     """
     n = len(points)
-    order = np.argsort(points.ids, kind="stable")
-    ids = np.asarray(points.ids, dtype=np.int64)[order]
-    lon, lat = bm.display_xy(np.asarray(points.lon)[order], np.asarray(points.lat)[order])
+    ids = np.asarray(points.ids, dtype=np.int64)
+    order: np.ndarray | None = None
+    if n > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+        order = np.argsort(ids, kind="stable")
+        ids = ids[order]
+
+    def take(seq: Any) -> Any:
+        if order is None:
+            return seq
+        if isinstance(seq, np.ndarray):
+            return seq[order]
+        return [seq[i] for i in order.tolist()]
+
+    lon, lat = bm.display_xy(
+        take(np.asarray(points.lon, dtype=float)), take(np.asarray(points.lat, dtype=float))
+    )
     x = np.rint(lon * COORD_QUANTUM).astype(np.int64)
     y = np.rint(lat * COORD_QUANTUM).astype(np.int64)
     x0 = int(x.min()) if n else 0
     y0 = int(y.min()) if n else 0
-
-    def take(seq: Sequence[str]) -> list[str]:
-        return [seq[i] for i in order.tolist()]
 
     t_codes, t_cats = _factorize(take(points.type_code), [c for c in TYPE_COLORS])
     s_codes, s_cats = _factorize(take(points.status), list(STATUS_COLORS))
     r_codes, r_cats = _factorize(take(points.road_code))
     w_codes, w_cats = _factorize(take(points.town))
     sd_codes, sd_cats = _factorize(take(points.side), ["left", "right"])
-    days = np.asarray(points.day, dtype="datetime64[D]")[order].astype(np.int64)
+    nt, ns, nsd = len(t_cats), len(s_cats), len(sd_cats)
+    packed = t_codes + nt * (s_codes + ns * (sd_codes + nsd * w_codes))
+    days = take(np.asarray(points.day, dtype="datetime64[D]")).astype(np.int64)
     d0 = int(days.min()) if n else 0
-    chain = np.rint(np.asarray(points.chainage_m, dtype=float)[order]).astype(np.int64)
+    chain = np.rint(take(np.asarray(points.chainage_m, dtype=float))).astype(np.int64)
     id_delta = np.diff(ids, prepend=ids[:1]) if n else ids
 
     road_names = road_names or {}
     obj: dict[str, Any] = {
-        "n": n, "q": COORD_QUANTUM, "x0": x0, "y0": y0, "d0": d0, "i0": int(ids[0]) if n else 0,
+        "n": n,
+        "q": COORD_QUANTUM,
+        "x0": x0,
+        "y0": y0,
+        "d0": d0,
+        "i0": int(ids[0]) if n else 0,
+        "radix": [nt, ns, nsd],
         "colorBy": "s" if color_by == "status" else "t",
         "types": [_esc(_label(labels, "type." + c)) for c in t_cats],
         "typeColors": [TYPE_COLORS.get(c, OTHER_COLOR) for c in t_cats],
@@ -511,12 +618,13 @@ def incident_payload(points: IncidentPoints, labels: Labels, bm: Basemap = NO_BA
         "roads": [_esc(f"{c} {road_names.get(c, '')}".strip()) for c in r_cats],
         "towns": [_esc(c) for c in w_cats],
         "sides": [_esc(_label(labels, "side." + c)) for c in sd_cats],
-        "labels": {k: _esc(_label(labels, "field." + k))
-                   for k in ("found", "road", "stake", "status", "town", "description", "photo")},
+        "labels": {
+            k: _esc(_label(labels, "info." + k))
+            for k in ("found", "road", "stake", "status", "town", "description", "photo")
+        },
         "thumbs": {str(k): v for k, v in points.thumbnails.items()},
     }
-    arrays = {"x": x - x0, "y": y - y0, "t": t_codes, "s": s_codes, "r": r_codes, "k": chain,
-              "d": days - d0, "i": id_delta, "w": w_codes, "sd": sd_codes}
+    arrays = {"x": x - x0, "y": y - y0, "a": packed, "r": r_codes, "k": chain, "d": days - d0, "i": id_delta}
     if points.description is not None and n:
         e_codes, e_cats = _factorize(take(points.description))
         if sum(map(len, e_cats)) <= DESCRIPTION_BUDGET_CHARS:
@@ -527,15 +635,18 @@ def incident_payload(points: IncidentPoints, labels: Labels, bm: Basemap = NO_BA
     payload = (head[:-1] + "," + body + "}").replace("</", "<\\/")
 
     if color_by == "status":
-        counts = np.bincount(s_codes, minlength=len(s_cats)) if n else np.zeros(len(s_cats), dtype=int)
-        legend = [(STATUS_COLORS.get(c, OTHER_COLOR), _label(labels, "status." + c), int(k))
-                  for c, k in zip(s_cats, counts) if k]
+        codes, cats, colors, prefix = s_codes, s_cats, STATUS_COLORS, "status."
     else:
-        counts = np.bincount(t_codes, minlength=len(t_cats)) if n else np.zeros(len(t_cats), dtype=int)
-        legend = [(TYPE_COLORS.get(c, OTHER_COLOR), _label(labels, "type." + c), int(k))
-                  for c, k in zip(t_cats, counts) if k]
-    bounds = ([[float(lat.min()), float(lon.min())], [float(lat.max()), float(lon.max())]] if n
-              else [[None, None], [None, None]])
+        codes, cats, colors, prefix = t_codes, t_cats, TYPE_COLORS, "type."
+    counts = np.bincount(codes, minlength=len(cats)) if n else np.zeros(len(cats), dtype=np.int64)
+    legend = [
+        (colors.get(c, OTHER_COLOR), _label(labels, prefix + c), int(k)) for c, k in zip(cats, counts) if k
+    ]
+    bounds = (
+        [[float(lat.min()), float(lon.min())], [float(lat.max()), float(lon.max())]]
+        if n
+        else [[None, None], [None, None]]
+    )
     return payload, {"legend": legend, "bounds": bounds, "heat_max": _heat_max(x, y), "n": n}
 
 
@@ -550,14 +661,22 @@ class IncidentData(MacroElement):
         {% macro script(this, kwargs) %}
             var {{ this.get_name() }} = (function () {
                 var P = {{ this.payload }};
-                var n = P.n, lat = new Float64Array(n), lon = new Float64Array(n), id = new Array(n), acc = P.i0;
+                var n = P.n, lat = new Float64Array(n), lon = new Float64Array(n), id = new Float64Array(n);
+                var t = new Uint16Array(n), s = new Uint16Array(n);
+                var sd = new Uint16Array(n), w = new Uint16Array(n);
+                var nt = P.radix[0], ns = P.radix[1], nsd = P.radix[2], acc = P.i0, a;
                 for (var i = 0; i < n; i++) {
                     lat[i] = (P.y0 + P.y[i]) / P.q;
                     lon[i] = (P.x0 + P.x[i]) / P.q;
                     acc += P.i[i];
                     id[i] = acc;
+                    a = P.a[i];
+                    t[i] = a % nt; a = (a - t[i]) / nt;
+                    s[i] = a % ns; a = (a - s[i]) / ns;
+                    sd[i] = a % nsd; w[i] = (a - sd[i]) / nsd;
                 }
-                P.lat = lat; P.lon = lon; P.id = id;
+                P.lat = lat; P.lon = lon; P.id = id; P.t = t; P.s = s; P.sd = sd; P.w = w;
+                delete P.x; delete P.y; delete P.a; delete P.i;
                 P.color = function (i) {
                     return P.colorBy === "s" ? P.statusColors[P.s[i]] : P.typeColors[P.t[i]];
                 };
@@ -571,12 +690,14 @@ class IncidentData(MacroElement):
                 P.popup = function (i) {
                     var lb = P.labels;
                     var row = function (k, v) {
-                        return "<tr><th style='text-align:left;padding:1px 8px 1px 0;color:#555;font-weight:500;"
-                            + "white-space:nowrap;vertical-align:top'>" + lb[k] + "</th><td>" + v + "</td></tr>";
+                        return "<tr><th style='text-align:left;padding:1px 8px 1px 0;color:#555;"
+                            + "font-weight:500;white-space:nowrap;vertical-align:top'>" + lb[k]
+                            + "</th><td>" + v + "</td></tr>";
                     };
                     var h = "<div class='incident-popup' style='font:13px/1.45 sans-serif;min-width:200px'>"
-                        + "<div style='font-weight:600;margin-bottom:3px'><span style='color:" + P.typeColors[P.t[i]]
-                        + "'>&#9679;</span> " + P.types[P.t[i]] + " <span style='color:#888;font-weight:400'>#"
+                        + "<div style='font-weight:600;margin-bottom:3px'><span style='color:"
+                        + P.typeColors[P.t[i]] + "'>&#9679;</span> " + P.types[P.t[i]]
+                        + " <span style='color:#888;font-weight:400'>#"
                         + P.id[i] + "</span></div><table>"
                         + row("found", P.date(i)) + row("road", P.roads[P.r[i]])
                         + row("stake", P.stake(i) + " " + P.sides[P.sd[i]])
@@ -587,7 +708,8 @@ class IncidentData(MacroElement):
                     h += "</table>";
                     var thumb = P.thumbs[P.id[i]];
                     if (thumb) {
-                        h += "<img alt='' src='" + thumb + "' style='display:block;max-width:220px;max-height:160px;"
+                        h += "<img alt='' src='" + thumb + "' style='display:block;max-width:220px;"
+                            + "max-height:160px;"
                             + "margin-top:4px;border-radius:3px'>";
                     }
                     return h + "</div>";
@@ -602,6 +724,27 @@ class IncidentData(MacroElement):
         super().__init__()
         self._name = "IncidentData"
         self.payload = payload
+
+    def render(self, **kwargs: Any) -> None:
+        # MacroElement.render would wrap the script in Element(text), which compiles it as a Jinja template:
+        # 0.3 s for 100,000 incidents, for nothing. Add the text as it is.
+        figure = self.get_root()
+        script = self._template.module.__dict__["script"](self, kwargs)
+        figure.script.add_child(_RawText(script), name=self.get_name())
+        for child in self._children.values():
+            child.render(**kwargs)
+
+
+class _RawText(Element):
+    """Text added to a figure as it is (not compiled as a template)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._name = "RawText"
+        self.text = text
+
+    def render(self, **kwargs: Any) -> str:
+        return self.text
 
 
 class IncidentClusters(FastMarkerCluster):
@@ -636,21 +779,29 @@ class IncidentClusters(FastMarkerCluster):
                 });
                 window.incidentLayers = window.incidentLayers || {};
                 window.incidentLayers.clusters = cluster;
+                window.incidentLayers.data = D;
                 return cluster;
             })();
         {% endmacro %}
         """
     )
 
-    def __init__(self, data: IncidentData, name: str | None = None, show: bool = True, **options: Any) -> None:
+    def __init__(
+        self, data: IncidentData, name: str | None = None, show: bool = True, **options: Any
+    ) -> None:
         # FastMarkerCluster.__init__ would validate 100,000 rows in Python: the rows live in ``data`` instead.
         Layer.__init__(self, name=name, overlay=True, control=True, show=show)
         self._name = "IncidentClusters"
         self.data = data
         self.callback = ""
         self.icon_create_function = None
-        self.options = remove_empty(chunked_loading=True, spiderfy_on_max_zoom=True, show_coverage_on_hover=False,
-                                    max_cluster_radius=60, **options)
+        self.options = remove_empty(
+            chunked_loading=True,
+            spiderfy_on_max_zoom=True,
+            show_coverage_on_hover=False,
+            max_cluster_radius=60,
+            **options,
+        )
 
 
 class IncidentHeat(HeatMap):
@@ -673,14 +824,23 @@ class IncidentHeat(HeatMap):
         """
     )
 
-    def __init__(self, data: IncidentData, name: str | None = None, show: bool = True, max_value: float = 1.0,
-                 bounds: list[list[float | None]] | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        data: IncidentData,
+        name: str | None = None,
+        show: bool = True,
+        max_value: float = 1.0,
+        bounds: list[list[float | None]] | None = None,
+        **options: Any,
+    ) -> None:
         # HeatMap.__init__ would validate every point in Python: the points live in ``data`` instead.
         Layer.__init__(self, name=name, overlay=True, control=True, show=show)
         self._name = "IncidentHeat"
         self.data = data
         self._bounds = bounds or [[None, None], [None, None]]
-        self.options = remove_empty(min_opacity=0.35, max_zoom=11, radius=18, blur=14, max=max_value, **options)
+        self.options = remove_empty(
+            min_opacity=0.35, max_zoom=11, radius=18, blur=14, max=max_value, **options
+        )
 
     def _get_self_bounds(self) -> list[list[float | None]]:
         return self._bounds
@@ -717,31 +877,78 @@ def control_zone_band(network: RoadNetwork, code: str) -> ZoneBand:
         zone_m = lines.buffer(v.half_road_land_m + v.control_zone_m, cap_style="flat").difference(land_m)
 
     def to_wgs(g: BaseGeometry) -> BaseGeometry:
-        return shapely.transform(g, lambda xy: np.column_stack(network.to_wgs84(xy[:, 0], xy[:, 1])))
+        out = shapely.transform(g, lambda xy: np.column_stack(network.to_wgs84(xy[:, 0], xy[:, 1])))
+        return out if out.is_valid else shapely.make_valid(out)
 
-    return ZoneBand(r.code, r.road_class, v.half_road_land_m, v.half_road_land_assumed, v.control_zone_m,
-                    to_wgs(land_m), to_wgs(zone_m) if zone_m is not None else None, v.legal_basis)
+    return ZoneBand(
+        r.code,
+        r.road_class,
+        v.half_road_land_m,
+        v.half_road_land_assumed,
+        v.control_zone_m,
+        to_wgs(land_m),
+        to_wgs(zone_m) if zone_m is not None else None,
+        v.legal_basis,
+    )
 
 
-def zone_band_layer(network: RoadNetwork, code: str, labels: Labels, bm: Basemap = NO_BASEMAP) -> folium.FeatureGroup:
+def zone_band_layer(
+    network: RoadNetwork, code: str, labels: Labels, bm: Basemap = NO_BASEMAP
+) -> folium.FeatureGroup:
     band = control_zone_band(network, code)
     r = network.routes[band.code]
     fg = folium.FeatureGroup(name=_label(labels, "layer.zone", code=band.code))
     assumed = _label(labels, "tip.assumed") if band.half_road_land_assumed else ""
-    tip_land = _label(labels, "tip.road_land", code=band.code, name=r.name, half=f"{band.half_road_land_m:g}",
-                      assumed=assumed)
-    feats = [{"type": "Feature", "properties": {"tip": tip_land, "style": {
-        "color": ROAD_LAND_COLOR, "weight": 1, "fillColor": ROAD_LAND_COLOR, "fillOpacity": 0.35}},
-        "geometry": mapping(_round_coords(bm.display_geometry(band.road_land), 7))}]
+    tip_land = _label(
+        labels,
+        "tip.road_land",
+        code=band.code,
+        name=r.name,
+        half=f"{band.half_road_land_m:g}",
+        assumed=assumed,
+    )
+    feats = [
+        {
+            "type": "Feature",
+            "properties": {
+                "tip": tip_land,
+                "style": {
+                    "color": ROAD_LAND_COLOR,
+                    "weight": 1,
+                    "fillColor": ROAD_LAND_COLOR,
+                    "fillOpacity": 0.4,
+                },
+            },
+            "geometry": mapping(_round_coords(bm.display_geometry(band.road_land), 7)),
+        }
+    ]
     if band.control_zone is not None:
-        tip_zone = _label(labels, "tip.zone", code=band.code, name=r.name, width=f"{band.control_zone_m:g}",
-                          line=f"{band.half_road_land_m + (band.control_zone_m or 0):g}",
-                          road_class_text=_label(labels, "class." + band.road_class), basis=band.legal_basis)
-        feats.insert(0, {"type": "Feature", "properties": {"tip": tip_zone, "style": {
-            "color": ZONE_COLOR, "weight": 1, "fillColor": ZONE_COLOR, "fillOpacity": 0.35}},
-            "geometry": mapping(_round_coords(bm.display_geometry(band.control_zone), 7))})
-    folium.GeoJson({"type": "FeatureCollection", "features": feats}, style_function=_style_from_properties,
-                   tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True)).add_to(fg)
+        tip_zone = _label(
+            labels,
+            "tip.zone",
+            code=band.code,
+            name=r.name,
+            width=f"{band.control_zone_m:g}",
+            line=f"{band.half_road_land_m + (band.control_zone_m or 0):g}",
+            road_class_text=_label(labels, "class." + band.road_class),
+            basis=band.legal_basis,
+        )
+        feats.insert(
+            0,
+            {
+                "type": "Feature",
+                "properties": {
+                    "tip": tip_zone,
+                    "style": {"color": ZONE_COLOR, "weight": 2, "fillColor": ZONE_COLOR, "fillOpacity": 0.35},
+                },
+                "geometry": mapping(_round_coords(bm.display_geometry(band.control_zone), 7)),
+            },
+        )
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": feats},
+        style_function=_style_from_properties,
+        tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
+    ).add_to(fg)
     rows = [(ROAD_LAND_COLOR, _label(labels, "legend.road_land"), "band")]
     if band.control_zone is not None:
         rows.insert(0, (ZONE_COLOR, _label(labels, "legend.zone"), "band"))
@@ -754,7 +961,8 @@ def zone_band_layer(network: RoadNetwork, code: str, labels: Labels, bm: Basemap
 
 class _FitBoundsOnAdd(MacroElement):
     """Fit the map to ``bounds`` when the parent layer is first added for ``key`` (works inside the feature
-    groups streamlit-folium swaps on reruns: choosing a road zooms to it once, other changes keep the view)."""
+    groups streamlit-folium swaps on reruns: choosing a road zooms to it once, other changes keep
+    the view)."""
 
     _template = Template(
         """
@@ -787,8 +995,13 @@ class CoverageRow:
     last_date: dt.date | None = None
 
 
-def coverage_layer(network: RoadNetwork, coverage: Sequence[CoverageRow], labels: Labels,
-                   bm: Basemap = NO_BASEMAP, show: bool = True) -> folium.FeatureGroup:
+def coverage_layer(
+    network: RoadNetwork,
+    coverage: Sequence[CoverageRow],
+    labels: Labels,
+    bm: Basemap = NO_BASEMAP,
+    show: bool = True,
+) -> folium.FeatureGroup:
     """Roads coloured by how often they were patrolled; roads never patrolled in red, dashed."""
     fg = folium.FeatureGroup(name=_label(labels, "layer.coverage"), show=show)
     times = [c.times for c in coverage if c.times > 0]
@@ -804,16 +1017,32 @@ def coverage_layer(network: RoadNetwork, coverage: Sequence[CoverageRow], labels
         else:
             step = int(np.searchsorted(edges, c.times, side="left"))
             style = {"color": COVERAGE_RAMP[min(step, len(COVERAGE_RAMP) - 1)], "weight": 7, "opacity": 0.85}
-            tip = _label(labels, "tip.coverage", code=c.code, name=r.name, times=c.times,
-                         last=c.last_date.isoformat() if c.last_date else "")
-        geom = _round_coords(bm.display_geometry(network.route_geometry_wgs84(c.code)))
-        feats.append({"type": "Feature", "properties": {"tip": tip, "style": style}, "geometry": mapping(geom)})
+            tip = _label(
+                labels,
+                "tip.coverage",
+                code=c.code,
+                name=r.name,
+                times=c.times,
+                last=c.last_date.isoformat() if c.last_date else "",
+            )
+        feats.append(
+            {
+                "type": "Feature",
+                "properties": {"tip": tip, "style": style},
+                "geometry": route_geojson(network, c.code, bm),
+            }
+        )
     if feats:
-        folium.GeoJson({"type": "FeatureCollection", "features": feats}, style_function=_style_from_properties,
-                       tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True)).add_to(fg)
-    rows = [(COVERAGE_NONE_COLOR, _label(labels, "legend.unpatrolled"), "dash"),
-            (COVERAGE_RAMP[0], _label(labels, "legend.patrolled_less"), "line"),
-            (COVERAGE_RAMP[-1], _label(labels, "legend.patrolled_more"), "line")]
+        folium.GeoJson(
+            {"type": "FeatureCollection", "features": feats},
+            style_function=_style_from_properties,
+            tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
+        ).add_to(fg)
+    rows = [
+        (COVERAGE_NONE_COLOR, _label(labels, "legend.unpatrolled"), "dash"),
+        (COVERAGE_RAMP[0], _label(labels, "legend.patrolled_less"), "line"),
+        (COVERAGE_RAMP[-1], _label(labels, "legend.patrolled_more"), "line"),
+    ]
     MapLegend(_label(labels, "layer.coverage"), rows, position="bottomleft").add_to(fg)
     return fg
 
@@ -854,8 +1083,13 @@ def route_section_wgs84(network: RoadNetwork, code: str, from_m: float, to_m: fl
     return lines[0] if len(lines) == 1 else MultiLineString(lines)
 
 
-def hotspot_layer(network: RoadNetwork, hotspots: Sequence[HotspotRow], labels: Labels,
-                  bm: Basemap = NO_BASEMAP, show: bool = True) -> folium.FeatureGroup:
+def hotspot_layer(
+    network: RoadNetwork,
+    hotspots: Sequence[HotspotRow],
+    labels: Labels,
+    bm: Basemap = NO_BASEMAP,
+    show: bool = True,
+) -> folium.FeatureGroup:
     """Hotspot segments drawn as wide translucent bands over the road, wider the more incidents."""
     fg = folium.FeatureGroup(name=_label(labels, "layer.hotspots"), show=show)
     top = max((h.count for h in hotspots), default=1)
@@ -866,17 +1100,40 @@ def hotspot_layer(network: RoadNetwork, hotspots: Sequence[HotspotRow], labels: 
         geom = route_section_wgs84(network, h.code, h.from_m, h.to_m)
         if geom is None:
             continue
-        tip = _label(labels, "tip.hotspot", code=h.code, name=network.routes[h.code].name, stakes=h.stakes,
-                     count=h.count, open=h.open_count, top_type=_label(labels, "type." + h.top_type))
-        style = {"color": HOTSPOT_COLOR, "weight": 10 + round(10 * h.count / top), "opacity": 0.5,
-                 "lineCap": "round"}
-        feats.append({"type": "Feature", "properties": {"tip": tip, "style": style},
-                      "geometry": mapping(_round_coords(bm.display_geometry(geom)))})
+        tip = _label(
+            labels,
+            "tip.hotspot",
+            code=h.code,
+            name=network.routes[h.code].name,
+            stakes=h.stakes,
+            count=h.count,
+            open=h.open_count,
+            top_type=_label(labels, "type." + h.top_type),
+        )
+        style = {
+            "color": HOTSPOT_COLOR,
+            "weight": 10 + round(10 * h.count / top),
+            "opacity": 0.5,
+            "lineCap": "round",
+        }
+        feats.append(
+            {
+                "type": "Feature",
+                "properties": {"tip": tip, "style": style},
+                "geometry": mapping(_round_coords(bm.display_geometry(geom))),
+            }
+        )
     if feats:
-        folium.GeoJson({"type": "FeatureCollection", "features": feats}, style_function=_style_from_properties,
-                       tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True)).add_to(fg)
-    MapLegend(_label(labels, "layer.hotspots"), [(HOTSPOT_COLOR, _label(labels, "legend.hotspot"), "line")],
-              position="bottomleft").add_to(fg)
+        folium.GeoJson(
+            {"type": "FeatureCollection", "features": feats},
+            style_function=_style_from_properties,
+            tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
+        ).add_to(fg)
+    MapLegend(
+        _label(labels, "layer.hotspots"),
+        [(HOTSPOT_COLOR, _label(labels, "legend.hotspot"), "line")],
+        position="bottomleft",
+    ).add_to(fg)
     return fg
 
 
@@ -885,14 +1142,29 @@ def hotspot_layer(network: RoadNetwork, hotspots: Sequence[HotspotRow], labels: 
 # ------------------------------------------------------------------------------------------------------------
 
 
-def district_map(network: RoadNetwork, labels: Labels, bm: Basemap = NO_BASEMAP, height: str = "100%",
-                 map_class: type[folium.Map] = PluginMap) -> folium.Map:
+def district_map(
+    network: RoadNetwork,
+    labels: Labels,
+    bm: Basemap = NO_BASEMAP,
+    height: str = "100%",
+    map_class: type[folium.Map] = PluginMap,
+) -> folium.Map:
     """Base of the incident map: tiles (if any), district boundary, roads by class, fitted to the district.
 
     Draws with no tiles at all: the vector layers need nothing but Leaflet.
     """
-    m = map_class(location=[25.45, 103.85], zoom_start=10, tiles=None, control_scale=True, height=height,
-                  attribution_control=True, max_zoom=bm.max_zoom)
+    m = map_class(
+        location=[25.45, 103.85],
+        zoom_start=10,
+        tiles=None,
+        control_scale=False,
+        height=height,
+        attribution_control=True,
+    )
+    m.options["max_zoom"] = (
+        bm.max_zoom
+    )  # the cluster plugin needs the map's own maxZoom (tiles=None sets none)
+    _MetricScale().add_to(m)
     _add_tiles(m, bm)
     boundary_layer(bm, labels).add_to(m)
     classed_road_layer(network, labels, bm).add_to(m)
@@ -901,33 +1173,50 @@ def district_map(network: RoadNetwork, labels: Labels, bm: Basemap = NO_BASEMAP,
     return m
 
 
-def incident_layers(points: IncidentPoints, network: RoadNetwork, labels: Labels, bm: Basemap = NO_BASEMAP, *,
-                    color_by: str = "type", mode: str = "cluster", zone_road: str | None = None,
-                    coverage: Sequence[CoverageRow] | None = None,
-                    hotspots: Sequence[HotspotRow] | None = None) -> list[folium.FeatureGroup]:
+def incident_layers(
+    points: IncidentPoints,
+    network: RoadNetwork,
+    labels: Labels,
+    bm: Basemap = NO_BASEMAP,
+    *,
+    color_by: str = "type",
+    mode: str = "cluster",
+    zone_road: str | None = None,
+    coverage: Sequence[CoverageRow] | None = None,
+    hotspots: Sequence[HotspotRow] | None = None,
+) -> list[folium.FeatureGroup]:
     """The changing layers of the page's map (for ``st_folium(feature_group_to_add=…)``), bottom to top:
-    control-zone band, coverage, hotspots, incidents (clusters or heat, with their legend)."""
+    coverage, control-zone band, hotspots, incidents (clusters or heat, with their legend)."""
     groups: list[folium.FeatureGroup] = []
-    if zone_road:
-        groups.append(zone_band_layer(network, zone_road, labels, bm))
     if coverage is not None:
         groups.append(coverage_layer(network, coverage, labels, bm))
+    if zone_road:
+        groups.append(zone_band_layer(network, zone_road, labels, bm))
     if hotspots is not None:
         groups.append(hotspot_layer(network, hotspots, labels, bm))
     groups.append(incidents_group(points, network, labels, bm, color_by=color_by, mode=mode))
     return groups
 
 
-def incidents_group(points: IncidentPoints, network: RoadNetwork, labels: Labels, bm: Basemap = NO_BASEMAP, *,
-                    color_by: str = "type", mode: str = "cluster") -> folium.FeatureGroup:
-    payload, summary = incident_payload(points, labels, bm, color_by,
-                                        {c: r.name for c, r in network.routes.items()})
+def incidents_group(
+    points: IncidentPoints,
+    network: RoadNetwork,
+    labels: Labels,
+    bm: Basemap = NO_BASEMAP,
+    *,
+    color_by: str = "type",
+    mode: str = "cluster",
+) -> folium.FeatureGroup:
+    payload, summary = incident_payload(
+        points, labels, bm, color_by, {c: r.name for c, r in network.routes.items()}
+    )
     fg = folium.FeatureGroup(name=_label(labels, "layer.incidents"))
     data = IncidentData(payload)
     data.add_to(fg)
     if mode == "heat":
-        IncidentHeat(data, name=_label(labels, "layer.heat"), max_value=summary["heat_max"],
-                     bounds=summary["bounds"]).add_to(fg)
+        IncidentHeat(
+            data, name=_label(labels, "layer.heat"), max_value=summary["heat_max"], bounds=summary["bounds"]
+        ).add_to(fg)
     else:
         IncidentClusters(data, name=_label(labels, "layer.incidents")).add_to(fg)
         _legend_for(summary, labels, color_by).add_to(fg)
@@ -939,26 +1228,42 @@ def _legend_for(summary: dict[str, Any], labels: Labels, color_by: str) -> MapLe
     return MapLegend(title, [(c, f"{text} {k}", "dot") for c, text, k in summary["legend"]])
 
 
-def incident_map(points: IncidentPoints, network: RoadNetwork, labels: Labels, bm: Basemap = NO_BASEMAP, *,
-                 color_by: str = "type", title: str = "", subtitle: str = "",
-                 coverage: Sequence[CoverageRow] | None = None, hotspots: Sequence[HotspotRow] | None = None,
-                 zone_road: str | None = None, height: str = "100%") -> folium.Map:
-    """The whole incident map in one folium Map (for a standalone file): roads, clusters, a heat layer (off until
-    ticked), coverage, hotspots, the legend and a layer switcher."""
+def incident_map(
+    points: IncidentPoints,
+    network: RoadNetwork,
+    labels: Labels,
+    bm: Basemap = NO_BASEMAP,
+    *,
+    color_by: str = "type",
+    title: str = "",
+    subtitle: str = "",
+    coverage: Sequence[CoverageRow] | None = None,
+    hotspots: Sequence[HotspotRow] | None = None,
+    zone_road: str | None = None,
+    height: str = "100%",
+) -> folium.Map:
+    """The whole incident map in one folium Map (for a standalone file): roads, clusters, a heat
+    layer (off until ticked), coverage, hotspots, the legend and a layer switcher."""
     m = district_map(network, labels, bm, height=height)
-    if zone_road:
-        zone_band_layer(network, zone_road, labels, bm).add_to(m)
     if coverage is not None:
         coverage_layer(network, coverage, labels, bm, show=False).add_to(m)
+    if zone_road:
+        zone_band_layer(network, zone_road, labels, bm).add_to(m)
     if hotspots is not None:
         hotspot_layer(network, hotspots, labels, bm, show=True).add_to(m)
-    payload, summary = incident_payload(points, labels, bm, color_by,
-                                        {c: r.name for c, r in network.routes.items()})
+    payload, summary = incident_payload(
+        points, labels, bm, color_by, {c: r.name for c, r in network.routes.items()}
+    )
     data = IncidentData(payload)
     data.add_to(m)
     IncidentClusters(data, name=_label(labels, "layer.incidents")).add_to(m)
-    IncidentHeat(data, name=_label(labels, "layer.heat"), show=False, max_value=summary["heat_max"],
-                 bounds=summary["bounds"]).add_to(m)
+    IncidentHeat(
+        data,
+        name=_label(labels, "layer.heat"),
+        show=False,
+        max_value=summary["heat_max"],
+        bounds=summary["bounds"],
+    ).add_to(m)
     _legend_for(summary, labels, color_by).add_to(m)
     if title:
         MapTitle(title, subtitle).add_to(m)
@@ -970,8 +1275,5 @@ def standalone_html(m: folium.Map, title: str = "") -> str:
     """The map as one self-contained HTML file: every script and stylesheet inlined, nothing fetched."""
     fig = m.get_root()
     if title:
-        fig.title = title
-    text = fig.render()
-    if title:
-        text = text.replace("<head>", f"<head>\n    <title>{_esc(title)}</title>", 1)
-    return mapassets.inline_assets(text)
+        fig.title = _esc(title)
+    return mapassets.inline_assets(fig.render())

@@ -224,8 +224,10 @@ def cmd_audit_verify(cli: Cli) -> int:
     from patrol_app.storage.models import Photo
 
     _store()
+    with _session() as s:
+        actor = _actor(s, cli)  # the check itself needs VERIFY_AUDIT
     with read_session() as s:
-        res = verify(s)
+        res = verify(s, actor)
         photos_checked = s.scalar(select(func.count(Photo.id))) or 0
         problems = verify_photos(s)
     ok = res.ok and not problems

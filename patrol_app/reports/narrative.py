@@ -19,11 +19,13 @@ from patrol_app.reports.rollup import Period, Rollup
 
 #: Below this a count is written exactly ("联合开展交通宣传活动4次").
 SMALL = 100
+#: A catalog name this long or shorter is used as it is in running text.
+SHORT_NAME = 6
 #: Significant figures kept when rounding (263 → 260, 7012 → 7000).
 SIGNIFICANT = 2
 
 
-def approx(value: float | int) -> tuple[float | int, bool]:
+def approx(value: float) -> tuple[float | int, bool]:
     """``(shown, more)``: the figure as running text shows it and whether 多 follows.
 
     >>> approx(263), approx(734), approx(7012), approx(260), approx(45)
@@ -42,7 +44,7 @@ def approx(value: float | int) -> tuple[float | int, bool]:
     return base, base != value
 
 
-def approx_text(value: float | int, lang: str = "zh") -> str:
+def approx_text(value: float, lang: str = "zh") -> str:
     """263 → "260多" (en: "over 260"); 260 → "260"; 45 → "45"."""
     shown, more = approx(value)
     text = f"{shown:g}" if isinstance(shown, float) else str(shown)
@@ -83,13 +85,14 @@ def _list(items: list[str], lang: str) -> str:
 
 
 def type_label(code: str, lang: str = "zh") -> str:
-    """A type's short name for running text: the catalog's first short form (堆放物品, 违章建房 …)."""
+    """A type's name for running text: the catalog's name when short (车辆超限行驶, 其他), else its first short form
+    (堆放物品, 摆摊设点, 违章建房 …)."""
     v = BY_CODE.get(code)
     if v is None:
         return code
     if lang == "en":
         return v.name_en
-    return v.aliases[0] if v.aliases and v.code != "other" else v.name_zh
+    return v.name_zh if len(v.name_zh) <= SHORT_NAME or not v.aliases else v.aliases[0]
 
 
 def classes_text(classes: list[str], lang: str = "zh") -> str:
@@ -110,7 +113,7 @@ def measure_label(measure: str, lang: str = "zh") -> str:
         return measure
 
 
-def _changed(diff: float | int, figure: str, lang: str) -> str:
+def _changed(diff: float, figure: str, lang: str) -> str:
     if diff == 0:
         return t(f"report.narrative.{figure}_same", lang)
     key = f"report.narrative.{figure}_up" if diff > 0 else f"report.narrative.{figure}_down"
@@ -122,7 +125,7 @@ def narrative_paragraphs(current: Rollup, previous: Rollup | None = None, lang: 
     period = period_text(current.period, lang)
     if not current.has_data:
         return [t("report.narrative.empty", lang, period=period)]
-    a = lambda v: approx_text(v, lang)  # noqa: E731
+    a = lambda v: approx_text(v, lang)
     paras: list[str] = []
 
     if current.patrols:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -13,7 +14,13 @@ from patrol_app.config import get_settings
 from patrol_app.domain.catalog import BY_CODE
 from patrol_app.domain.rules import Perm
 from patrol_app.i18n import t
-from patrol_app.reports.narrative import date_text, measure_label, narrative_paragraphs, period_text, previous_text
+from patrol_app.reports.narrative import (
+    date_text,
+    measure_label,
+    narrative_paragraphs,
+    period_text,
+    previous_text,
+)
 from patrol_app.reports.rollup import Period, Rollup, change, rollup
 from patrol_app.services.users import require
 from patrol_app.storage.models import User
@@ -63,10 +70,14 @@ def resolve_period(year: int | None = None, date_from: dt.date | None = None,
 def build_report(session: Session, actor: User, period: Period) -> Report:
     """Everything a report shows, for ``period`` and the same dates a year earlier. Needs ``Perm.EXPORT``."""
     require(actor, Perm.EXPORT)
-    from patrol_app.services.records import local_now
-
+    tz = get_settings().tz
     return Report(period=period, current=rollup(session, period), previous=rollup(session, period.previous()),
-                  generated_at=local_now().replace(microsecond=0), tz=get_settings().tz)
+                  generated_at=local_now(tz).replace(microsecond=0), tz=tz)
+
+
+def local_now(tz: str | None = None) -> dt.datetime:
+    """Now as a naive local time in ``PATROL_TZ``, as records store times."""
+    return dt.datetime.now(ZoneInfo(tz or get_settings().tz)).replace(tzinfo=None)
 
 
 def _rate(x: float | None) -> float | None:
@@ -103,7 +114,8 @@ def report_json(report: Report) -> dict[str, Any]:
         "narrative_zh": report.narrative("zh"),
         # --- beyond the stable keys ---
         "period": {"from": report.period.start.isoformat(), "to": report.period.end.isoformat(), "tz": report.tz},
-        "roads_covered": c.roads_covered,
+        "roads_covered": len(c.roads_covered),
+        "roads_patrolled": c.roads_covered,
         "road_classes_patrolled": c.classes_patrolled,
         "joint_operations": c.joint_operations,
         "joint_by_unit": c.joint_by_unit,
@@ -115,11 +127,6 @@ def report_json(report: Report) -> dict[str, Any]:
         "change": change(c, p),
         "generated_at": report.generated_at.isoformat(),
     }
-    for k in ("closure_rate",):
-        if out["change"][k]["current"] is not None:
-            out["change"][k]["current"] = _rate(out["change"][k]["current"])
-        if out["change"][k]["previous"] is not None:
-            out["change"][k]["previous"] = _rate(out["change"][k]["previous"])
     return out
 
 
@@ -131,7 +138,13 @@ class Table:
     key: str  # "summary", "by_type", …: the catalog key report.table.<key> is its title (and sheet name)
     columns: list[str]  # header texts
     rows: list[list[Any]]
-    formats: list[str] = field(default_factory=list)  # per column: "int", "km", "pct", "text"
+    formats: list[str] = field(default_factory=list)  # per column: "text", "int", "km", "pct" (see cell_text)
+    row_formats: list[list[str]] | None = None  # per row and column, overriding ``formats`` (the summary)
+
+    def fmt(self, i: int, j: int) -> str:
+        if self.row_formats is not None:
+            return self.row_formats[i][j]
+        return self.formats[j] if j < len(self.formats) else "text"
 
     def title(self, lang: str) -> str:
         return t("report.table." + self.key, lang)
@@ -143,17 +156,19 @@ def _pct(n: int, d: int) -> float | None:
 
 def report_tables(report: Report, lang: str = "zh") -> list[Table]:
     c, p = report.current, report.previous
-    h = lambda k: t("report.col." + k, lang)  # noqa: E731
+    h = lambda k: t("report.col." + k, lang)
     tables: list[Table] = []
 
     ch = change(c, p)
-    rows = []
+    rows, row_formats = [], []
     for key in ("patrols", "vehicle_trips", "person_trips", "km_patrolled", "roads_covered", "joint_operations",
                 "incidents_total", "incidents_closed", "incidents_open", "closure_rate"):
         f = ch[key]
         rows.append([t("report.figure." + key, lang), f["current"], f["previous"], f["change"], f["change_pct"]])
+        kind = {"km_patrolled": "km", "closure_rate": "pct"}.get(key, "int")
+        row_formats.append(["text", kind, kind, {"km": "signed_km", "pct": "pp"}.get(kind, "signed_int"), "signed_pct"])
     tables.append(Table("summary", [h("figure"), period_text(report.period, lang), previous_text(report.period, lang),
-                                    h("change"), h("change_pct")], rows, ["text", "num", "num", "num", "pct"]))
+                                    h("change"), h("change_pct")], rows, row_formats=row_formats))
 
     rows = []
     for code, n in c.incidents_by_type.items():
@@ -197,6 +212,27 @@ def report_tables(report: Report, lang: str = "zh") -> list[Table]:
     rows.append([h("total"), c.joint_operations])
     tables.append(Table("joint", [h("joint_unit"), h("joint_operations")], rows, ["text", "int"]))
     return tables
+
+
+def cell_text(value: Any, fmt: str, lang: str = "zh") -> str:
+    """A table cell as text (docx, md, the page): "—" for no value."""
+    if value is None:
+        return "—"
+    if fmt == "int":
+        return str(int(value))
+    if fmt == "signed_int":
+        return f"{int(value):+d}"
+    if fmt == "km":
+        return f"{float(value):.1f}"
+    if fmt == "signed_km":
+        return f"{float(value):+.1f}"
+    if fmt == "pct":
+        return f"{float(value) * 100:.1f}%"
+    if fmt == "signed_pct":
+        return f"{float(value) * 100:+.1f}%"
+    if fmt == "pp":
+        return t("report.pp", lang, v=f"{float(value) * 100:+.1f}")
+    return str(value)
 
 
 def report_title(report: Report, lang: str = "zh") -> str:

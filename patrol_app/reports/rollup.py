@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import case, distinct, extract, func, select
 from sqlalchemy.orm import Session
 
-from gis.roads import CLASS_BY_LETTER
 from patrol_app.domain.catalog import CATALOG
 from patrol_app.domain.rules import MEASURES, Status
 from patrol_app.storage.models import Incident, Patrol, PatrolRoad, RoadPieceRow
@@ -36,7 +35,7 @@ class Period:
             raise ValueError(f"period ends before it starts: {self.start} – {self.end}")
 
     @classmethod
-    def year(cls, year: int) -> "Period":
+    def year(cls, year: int) -> Period:
         return cls(dt.date(year, 1, 1), dt.date(year, 12, 31))
 
     @property
@@ -56,7 +55,7 @@ class Period:
         """``[start 00:00, day after end 00:00)`` as naive local datetimes (how ``found_at`` is stored)."""
         return dt.datetime.combine(self.start, dt.time()), dt.datetime.combine(self.end_exclusive, dt.time())
 
-    def previous(self) -> "Period":
+    def previous(self) -> Period:
         """The same dates one year earlier (同比); 29 February becomes 28 February."""
         return Period(_year_earlier(self.start), _year_earlier(self.end))
 
@@ -146,6 +145,9 @@ class Rollup:
 
 
 def class_of_code(code: str) -> str:
+    """A road's class from its code's letter (G/S/X/Y/C/Z), for codes the network does not hold."""
+    from gis.roads import CLASS_BY_LETTER  # here, not at the top: gis.roads loads numpy, shapely and pyproj
+
     return CLASS_BY_LETTER.get(code[:1].upper(), "village") if code else "village"
 
 
@@ -162,10 +164,6 @@ def rollup(session: Session, period: Period) -> Rollup:
     return r
 
 
-def _month_expr(col: Any, period: Period) -> list[Any]:
-    return [extract("year", col), extract("month", col)]
-
-
 def _patrol_figures(session: Session, period: Period, r: Rollup) -> None:
     in_period = (Patrol.date >= period.start, Patrol.date <= period.end)
     joint = case((func.coalesce(Patrol.joint, "") != "", 1), else_=0)
@@ -178,13 +176,13 @@ def _patrol_figures(session: Session, period: Period, r: Rollup) -> None:
     r.km_patrolled, r.joint_operations = round(float(row[3]), 1), int(row[4])
 
     r.months = {period.month_key(y, m): MonthFigures() for y, m in period.months()}
-    y_col, m_col = _month_expr(Patrol.date, period)
-    for y, m, n, v, p, km in session.execute(
-        select(y_col, m_col, func.count(), func.coalesce(func.sum(Patrol.vehicles), 0),
+    month = _month_key(session, Patrol.date)
+    for ym, n, v, p, km in session.execute(
+        select(month, func.count(), func.coalesce(func.sum(Patrol.vehicles), 0),
                func.coalesce(func.sum(Patrol.personnel), 0), func.coalesce(func.sum(Patrol.km), 0.0))
-        .where(*in_period).group_by(y_col, m_col)
+        .where(*in_period).group_by(month)
     ):
-        mf = r.months.setdefault(period.month_key(int(y), int(m)), MonthFigures())
+        mf = r.months.setdefault(period.month_key(*_year_month(ym)), MonthFigures())
         mf.patrols, mf.vehicle_trips, mf.person_trips, mf.km = int(n), int(v), int(p), round(float(km), 1)
 
     units = session.execute(
@@ -203,43 +201,80 @@ def _patrol_figures(session: Session, period: Period, r: Rollup) -> None:
 
 
 def _incident_figures(session: Session, period: Period, r: Rollup) -> None:
+    """Two scans of the period's incidents, each grouped by a few low-cardinality columns (types × roads ×
+    status; towns × measures × months × status): the database returns at most a few thousand groups whatever
+    the number of incidents, and every figure is summed from those."""
     lo, hi = period.datetime_bounds()
     in_period = (Incident.found_at >= lo, Incident.found_at < hi)
-    closed = func.coalesce(func.sum(case((Incident.status == Status.CLOSED.value, 1), else_=0)), 0)
+    is_closed = case((Incident.status == Status.CLOSED.value, 1), else_=0)
     in_zone = func.coalesce(func.sum(case((Incident.in_control_zone.is_(True), 1), else_=0)), 0)
-    total, n_closed, n_zone = session.execute(select(func.count(), closed, in_zone).where(*in_period)).one()
-    r.incidents_total, r.incidents_closed = int(total), int(n_closed)
-    r.incidents_in_control_zone = int(n_zone)
 
-    def grouped(col: Any) -> tuple[dict[str, int], dict[str, int]]:
-        rows = session.execute(select(col, func.count(), closed).where(*in_period).group_by(col)).all()
-        counts = {("" if k is None else str(k)): int(n) for k, n, _ in rows}
-        closes = {("" if k is None else str(k)): int(c) for k, _, c in rows}
-        return counts, closes
-
-    by_type, closed_type = grouped(Incident.type_code)
+    by_type: dict[str, int] = {}
+    closed_type: dict[str, int] = {}
+    by_road: dict[str, int] = {}
+    closed_road: dict[str, int] = {}
+    for code, road, closed, n, zone in session.execute(
+        select(Incident.type_code, Incident.road_code, is_closed, func.count(), in_zone)
+        .where(*in_period).group_by(Incident.type_code, Incident.road_code, is_closed)
+    ):
+        code, road, n, closed_n = _s(code), _s(road), int(n), int(n) if closed else 0
+        r.incidents_total += n
+        r.incidents_closed += closed_n
+        r.incidents_in_control_zone += int(zone)
+        _add(by_type, code, n)
+        _add(closed_type, code, closed_n)
+        _add(by_road, road, n)
+        _add(closed_road, road, closed_n)
     order = [v.code for v in CATALOG] + sorted(set(by_type) - {v.code for v in CATALOG})
     r.incidents_by_type = {c: by_type.get(c, 0) for c in order}
     r.closed_by_type = {c: closed_type.get(c, 0) for c in order}
-
-    by_road, closed_road = grouped(Incident.road_code)
     r.incidents_by_road = _count_desc(by_road)
     r.closed_by_road = {c: closed_road.get(c, 0) for c in r.incidents_by_road}
 
-    by_town, closed_town = grouped(Incident.town)
+    by_town: dict[str, int] = {}
+    closed_town: dict[str, int] = {}
+    by_measure: dict[str, int] = {}
+    month = _month_key(session, Incident.found_at)
+    for town, measure, ym, closed, n in session.execute(
+        select(Incident.town, Incident.measure, month, is_closed, func.count())
+        .where(*in_period).group_by(Incident.town, Incident.measure, month, is_closed)
+    ):
+        town, n, closed_n = _s(town), int(n), int(n) if closed else 0
+        _add(by_town, town, n)
+        _add(closed_town, town, closed_n)
+        _add(by_measure, _s(measure), n)
+        y, m = _year_month(ym)
+        mf = r.months.setdefault(period.month_key(y, m), MonthFigures())
+        mf.incidents += n
+        mf.closed += closed_n
     r.incidents_by_town = _count_desc(by_town)
     r.closed_by_town = {c: closed_town.get(c, 0) for c in r.incidents_by_town}
-
-    by_measure, _ = grouped(Incident.measure)
     order = list(MEASURES) + sorted(set(by_measure) - set(MEASURES))
     r.incidents_by_measure = {m: by_measure.get(m, 0) for m in order}
 
-    y_col, m_col = _month_expr(Incident.found_at, period)
-    for y, m, n, c in session.execute(
-        select(y_col, m_col, func.count(), closed).where(*in_period).group_by(y_col, m_col)
-    ):
-        mf = r.months.setdefault(period.month_key(int(y), int(m)), MonthFigures())
-        mf.incidents, mf.closed = int(n), int(c)
+
+def _s(v: Any) -> str:
+    return "" if v is None else str(v)
+
+
+def _add(d: dict[str, int], key: str, n: int) -> None:
+    d[key] = d.get(key, 0) + n
+
+
+def _month_key(session: Session, col: Any) -> Any:
+    """``"YYYY-MM"`` of a date or datetime column, computed in the database. SQLite stores them as ISO text, so
+    a prefix is enough (and much cheaper than ``strftime``); PostgreSQL formats with ``to_char``."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        return func.substr(col, 1, 7)
+    if dialect == "postgresql":
+        return func.to_char(col, "YYYY-MM")
+    return func.concat(extract("year", col), "-", extract("month", col))
+
+
+def _year_month(key: Any) -> tuple[int, int]:
+    y, m = str(key).split("-")[:2]
+    return int(y), int(m)
 
 
 def _road_facts(session: Session, r: Rollup) -> None:
@@ -271,6 +306,9 @@ def change(current: Rollup, previous: Rollup) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for key in COMPARED:
         cur, prev = scalar(current, key), scalar(previous, key)
+        if key == "closure_rate":
+            cur = None if cur is None else round(cur, 4)
+            prev = None if prev is None else round(prev, 4)
         if cur is None or prev is None:
             diff = pct = None
         else:

@@ -30,6 +30,7 @@ from patrol_app.services.records import (
     validate_incidents,
 )
 from patrol_app.services.roads import network as store_network
+from patrol_app.services.registry import valid_officers
 from patrol_app.services.users import require
 from patrol_app.storage.models import (
     Draft,
@@ -51,29 +52,6 @@ GPS_WARN_ACCURACY_M = 30.0
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-# --- crew rules ---------------------------------------------------------------------------------------
-
-
-def crew_problems(people: Sequence[Personnel], on: dt.date) -> tuple[list[Personnel], list[FieldError]]:
-    """The certified officers among ``people`` on date ``on`` and the problems that keep the others out.
-
-    Only officers with an enforcement certificate valid on the day count; auxiliary staff (协勤) never count.
-    """
-    ok: list[Personnel] = []
-    notes: list[FieldError] = []
-    for p in people:
-        if p.auxiliary:
-            continue
-        if not p.cert_no:
-            notes.append(FieldError("crew", "field.no_certificate", {"name": p.name}))
-        elif p.cert_expiry is not None and p.cert_expiry < on:
-            notes.append(FieldError("crew", "field.certificate_expired",
-                                    {"name": p.name, "cert": p.cert_no, "date": p.cert_expiry.isoformat()}))
-        else:
-            ok.append(p)
-    return ok, notes
 
 
 # --- patrols ------------------------------------------------------------------------------------------
@@ -116,10 +94,10 @@ def start_patrol(session: Session, actor: User, data: PatrolStart, client_token:
         errors.append(FieldError("roads", "error.unknown_road" if bad else "error.required",
                                  {"code": "、".join(bad)} if bad else {}))
     people = list(session.execute(select(Personnel).where(Personnel.id.in_(data.crew_ids))).scalars())
-    officers, notes = crew_problems(people, data.date)
-    if len(officers) < MIN_OFFICERS:
+    officers, notes = valid_officers(session, data.crew_ids, data.date)
+    if len(officers) < MIN_OFFICERS:  # 协勤 may ride along; the form says who does not count and why
         errors.append(FieldError("crew", "field.two_officers", {"count": len(officers)}))
-        errors.extend(notes)
+        errors.extend(FieldError("crew", n.key, n.params) for n in notes if n.key != "registry.officer_auxiliary")
     vehicles = list(session.execute(select(Vehicle).where(Vehicle.id.in_(data.vehicle_ids))).scalars())
     if not vehicles:
         errors.append(FieldError("vehicles", "error.required"))

@@ -28,8 +28,10 @@ def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-@functools.lru_cache(maxsize=8)
-def get_engine(url: str | None = None) -> Engine:
+@functools.lru_cache(maxsize=16)
+def get_engine(url: str | None = None, reading: bool = False) -> Engine:
+    """The engine of a database URL. On SQLite, writing transactions take the write lock up front (BEGIN
+    IMMEDIATE); the ``reading`` engine begins plainly, so that readers never wait for or block writers (WAL)."""
     url = url or get_settings().db_url
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
@@ -37,15 +39,21 @@ def get_engine(url: str | None = None) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "isolation_level": None})
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "begin", _sqlite_begin_read if reading else _sqlite_begin)
+    elif reading:
+        return get_engine(url)
     else:
         engine = create_engine(url, pool_pre_ping=True)
     return engine
 
 
-@functools.lru_cache(maxsize=8)
-def _factory(url: str) -> sessionmaker[Session]:
-    return sessionmaker(bind=get_engine(url), expire_on_commit=False)
+def _sqlite_begin_read(conn) -> None:  # type: ignore[no-untyped-def]
+    conn.exec_driver_sql("BEGIN")
+
+
+@functools.lru_cache(maxsize=16)
+def _factory(url: str, reading: bool = False) -> sessionmaker[Session]:
+    return sessionmaker(bind=get_engine(url, reading), expire_on_commit=False)
 
 
 @contextmanager
@@ -64,9 +72,9 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
 
 @contextmanager
 def read_session(url: str | None = None) -> Iterator[Session]:
-    """A session for reading only (never commits). Objects read stay usable after it closes (detached, with
-    what was loaded)."""
-    session = _factory(url or get_settings().db_url)()
+    """A session for reading only (never commits; never takes SQLite's write lock). Objects read stay usable
+    after it closes (detached, with what was loaded)."""
+    session = _factory(url or get_settings().db_url, True)()
     try:
         yield session
     finally:

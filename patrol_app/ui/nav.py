@@ -26,6 +26,8 @@ PAGES: list[PageSpec] = [
     PageSpec("patrol_app/ui/pages/locate.py", "nav.locate", ":material/pin_drop:", "locate", Perm.VIEW),
     PageSpec("patrol_app/ui/pages/roads.py", "nav.roads", ":material/route:", "roads", Perm.VIEW),
     # --- pages of other areas: add one PageSpec line each below ---
+    PageSpec("patrol_app/ui/pages/cases.py", "nav.cases", ":material/gavel:", "cases", Perm.FOLLOW_CASES),
+    PageSpec("patrol_app/ui/pages/admin.py", "nav.admin", ":material/admin_panel_settings:", "admin", Perm.MANAGE_USERS),
     PageSpec("patrol_app/ui/pages/report.py", "nav.report", ":material/summarize:", "report", Perm.EXPORT),
     PageSpec("patrol_app/ui/pages/incident_map.py", "nav.incident_map", ":material/map:", "map", Perm.VIEW),
 ]

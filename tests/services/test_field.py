@@ -58,7 +58,7 @@ def test_expired_certificate_does_not_count(store):
     with session_scope() as s:
         with pytest.raises(ValidationFailed) as exc:
             start(s, get_user(s, "officer"), date=dt.date(2026, 3, 2))
-        assert ("crew", "field.certificate_expired") in keys(exc)
+        assert ("crew", "registry.officer_cert_expired") in keys(exc)
         assert start(s, get_user(s, "officer"), date=dt.date(2026, 1, 30)).id  # still valid that day
 
 

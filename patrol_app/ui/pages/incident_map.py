@@ -32,30 +32,86 @@ SEGMENTS_M = (200, 500, 1000)
 def figures(stamp: str, db_url: str, username: str, f: mapdata.MapFilter, segment_m: int):
     with read_session(db_url) as s:
         actor, net = get_user(s, username), store_network(s)
-        return (mapdata.charts(s, actor, f), mapdata.road_coverage(s, actor, net, f),
-                mapdata.hotspots(s, actor, f, segment_m, network=net))
+        return (
+            mapdata.charts(s, actor, f),
+            mapdata.road_coverage(s, actor, net, f),
+            mapdata.hotspots(s, actor, f, segment_m, network=net),
+        )
 
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
-def map_layers(stamp: str, db_url: str, username: str, f: mapdata.MapFilter, color_by: str, mode: str,
-               zone_road: str, coverage, hotspots, lang_: str, bm: maps.Basemap):
+def map_layers(
+    stamp: str,
+    db_url: str,
+    username: str,
+    f: mapdata.MapFilter,
+    color_by: str,
+    mode: str,
+    zone_road: str,
+    coverage,
+    hotspots,
+    lang_: str,
+    bm: maps.Basemap,
+):
     with read_session(db_url) as s:
         points = mapdata.incident_points(s, get_user(s, username), f)
         net = store_network(s)
-    layers = maps.incident_layers(points, net, mapdata.map_labels(lang_), bm, color_by=color_by, mode=mode,
-                                  zone_road=zone_road or None, coverage=coverage, hotspots=hotspots)
+    layers = maps.incident_layers(
+        points,
+        net,
+        mapdata.map_labels(lang_),
+        bm,
+        color_by=color_by,
+        mode=mode,
+        zone_road=zone_road or None,
+        coverage=coverage,
+        hotspots=hotspots,
+    )
     return layers, len(points)
 
 
 def bars(rows, label: str, value: str, names=None, horizontal: bool = True) -> None:
-    df = pd.DataFrame([((names(k) if names else k) or tr("map.chart.others"), v) for k, v in rows],
-                      columns=[label, value])
+    if not rows:
+        st.caption(tr("map.empty"))
+        return
+    df = pd.DataFrame(
+        [((names(k) if names else k) or tr("map.chart.others"), v) for k, v in rows], columns=[label, value]
+    )
     if horizontal:
-        chart = alt.Chart(df).mark_bar().encode(x=alt.X(value, title=value), y=alt.Y(label, sort="-x", title=None),
-                                                tooltip=[label, value])
+        chart = (
+            alt.Chart(df)
+            .mark_bar()
+            .encode(
+                x=alt.X(value, title=value), y=alt.Y(label, sort="-x", title=None), tooltip=[label, value]
+            )
+        )
         st.altair_chart(chart.properties(height=max(120, 24 * len(df))), width="stretch")
     else:
         st.bar_chart(df.set_index(label), height=260)
+
+
+def patrol_chart(rows) -> None:
+    """Patrols, vehicle trips and person trips per month, side by side."""
+    if not rows:
+        st.caption(tr("map.empty"))
+        return
+    cols = [tr("map.col." + k) for k in ("month", "patrols", "vehicle_trips", "person_trips")]
+    df = pd.DataFrame(rows, columns=cols).melt(cols[0], var_name="series", value_name="n")
+    st.altair_chart(
+        alt.Chart(df)
+        .mark_bar()
+        .encode(
+            x=alt.X(cols[0], title=None),
+            xOffset=alt.XOffset("series", sort=cols[1:]),
+            y=alt.Y("n", title=None),
+            color=alt.Color(
+                "series", sort=cols[1:], title=None, legend=alt.Legend(orient="bottom", direction="vertical")
+            ),
+            tooltip=[cols[0], "series", "n"],
+        )
+        .properties(height=260),
+        width="stretch",
+    )
 
 
 st.title(tr("nav.incident_map"))
@@ -77,55 +133,130 @@ today = local_now().date()
 
 with st.container(border=True):
     c = st.columns([2, 1.3, 1.3])
-    period = c[0].date_input(tr("map.period"), value=(dt.date(today.year, 1, 1), today), format="YYYY-MM-DD",
-                             key="map_period")
-    statuses = c[1].multiselect(tr("map.statuses"), ["open", "closed"], format_func=lambda v: tr("map.status." + v),
-                                placeholder=tr("map.all"), key="map_statuses")
-    town_names = c[2].multiselect(tr("map.towns"), list(towns()[0]), placeholder=tr("map.all"), key="map_towns")
+    period = c[0].date_input(
+        tr("map.period"), value=(dt.date(today.year, 1, 1), today), format="YYYY-MM-DD", key="map_period"
+    )
+    statuses = c[1].multiselect(
+        tr("map.statuses"),
+        ["open", "closed"],
+        format_func=lambda v: tr("map.status." + v),
+        placeholder=tr("map.all"),
+        key="map_statuses",
+    )
+    town_names = c[2].multiselect(
+        tr("map.towns"), list(towns()[0]), placeholder=tr("map.all"), key="map_towns"
+    )
     c = st.columns(2)
-    types = c[0].multiselect(tr("map.types"), [v.code for v in CATALOG], format_func=lambda v: tr("map.type." + v),
-                             placeholder=tr("map.all"), key="map_types")
-    roads = c[1].multiselect(tr("map.roads"), net.codes, format_func=lambda v: f"{v} {net.routes[v].name}",
-                             placeholder=tr("map.all"), key="map_roads")
+    types = c[0].multiselect(
+        tr("map.types"),
+        [v.code for v in CATALOG],
+        format_func=lambda v: tr("map.type." + v),
+        placeholder=tr("map.all"),
+        key="map_types",
+    )
+    roads = c[1].multiselect(
+        tr("map.roads"),
+        net.codes,
+        format_func=lambda v: f"{v} {net.routes[v].name}",
+        placeholder=tr("map.all"),
+        key="map_roads",
+    )
 period = tuple(period or ())
-f = mapdata.MapFilter(period[0] if period else None, period[1] if len(period) > 1 else None, tuple(types),
-                      tuple(roads), tuple(statuses), tuple(town_names))
+f = mapdata.MapFilter(
+    period[0] if period else None,
+    period[1] if len(period) > 1 else None,
+    tuple(types),
+    tuple(roads),
+    tuple(statuses),
+    tuple(town_names),
+)
 with read_session() as s:
     stamp = mapdata.data_stamp(s)
 
 # Map and charts side by side on a desk screen; stacked (map full width) on a portrait tablet.
-st.html("<style>@media (max-width: 900px) { .st-key-map_layout [data-testid='stHorizontalBlock']"
-        ":not([data-testid='stColumn'] *) { flex-wrap: wrap; } .st-key-map_layout [data-testid='stColumn']"
-        ":not([data-testid='stColumn'] *) { min-width: 100% !important; } }</style>")
+st.html(
+    "<style>@media (max-width: 900px) { .st-key-map_layout [data-testid='stHorizontalBlock']"
+    ":not([data-testid='stColumn'] *) { flex-wrap: wrap; } .st-key-map_layout [data-testid='stColumn']"
+    ":not([data-testid='stColumn'] *) { min-width: 100% !important; } }</style>"
+)
 with st.container(key="map_layout"):
     map_col, chart_col = st.columns([3, 2], gap="medium")
     coverage_col, hotspot_col = st.columns(2, gap="medium")
 with hotspot_col:
     st.subheader(tr("map.hotspots.title"))
-    segment_m = st.segmented_control(tr("map.segment"), SEGMENTS_M, default=500, key="map_segment",
-                                     format_func=lambda m: tr("map.segment_m", m=m)) or 500
+    segment_m = (
+        st.segmented_control(
+            tr("map.segment"),
+            SEGMENTS_M,
+            default=500,
+            key="map_segment",
+            format_func=lambda m: tr("map.segment_m", m=m),
+        )
+        or 500
+    )
 charts, coverage, hotspots = figures(stamp, db_url, user.username, f, segment_m)
 
 
 @st.fragment
 def map_panel() -> None:
     c = st.columns(2)
-    color_by = c[0].segmented_control(tr("map.color_by"), ["type", "status"], default="type", key="map_color_by",
-                                      format_func=lambda v: tr("map.color." + v)) or "type"
-    mode = c[1].segmented_control(tr("map.view"), ["cluster", "heat"], default="cluster", key="map_mode",
-                                  format_func=lambda v: tr("map.view." + v)) or "cluster"
+    color_by = (
+        c[0].segmented_control(
+            tr("map.color_by"),
+            ["type", "status"],
+            default="type",
+            key="map_color_by",
+            format_func=lambda v: tr("map.color." + v),
+        )
+        or "type"
+    )
+    mode = (
+        c[1].segmented_control(
+            tr("map.view"),
+            ["cluster", "heat"],
+            default="cluster",
+            key="map_mode",
+            format_func=lambda v: tr("map.view." + v),
+        )
+        or "cluster"
+    )
     c = st.columns(2)
-    zone_road = c[0].selectbox(tr("map.zone_road"), ["", *net.codes], key="map_zone_road",
-                               format_func=lambda v: f"{v} {net.routes[v].name}" if v else tr("map.zone_none"))
-    overlays = c[1].pills(tr("map.overlays"), ["hotspots", "coverage"], selection_mode="multi", default=["hotspots"],
-                          format_func=lambda v: tr("map.overlay." + v), key="map_overlays")
+    zone_road = c[0].selectbox(
+        tr("map.zone_road"),
+        ["", *net.codes],
+        key="map_zone_road",
+        format_func=lambda v: f"{v} {net.routes[v].name}" if v else tr("map.zone_none"),
+    )
+    overlays = c[1].pills(
+        tr("map.overlays"),
+        ["hotspots", "coverage"],
+        selection_mode="multi",
+        default=["hotspots"],
+        format_func=lambda v: tr("map.overlay." + v),
+        key="map_overlays",
+    )
     layers, count = map_layers(
-        stamp, db_url, user.username, f, color_by, mode, zone_road,
+        stamp,
+        db_url,
+        user.username,
+        f,
+        color_by,
+        mode,
+        zone_road,
         [c.as_row() for c in coverage] if "coverage" in overlays else None,
-        hotspots if "hotspots" in overlays else None, lang(), bm)
+        hotspots if "hotspots" in overlays else None,
+        lang(),
+        bm,
+    )
     base = maps.district_map(net, mapdata.map_labels(lang()), bm)
-    st_folium(base, key="incident_map", height=MAP_HEIGHT, use_container_width=True, returned_objects=[],
-              feature_group_to_add=layers)
+    st_folium(
+        base,
+        key="incident_map",
+        height=MAP_HEIGHT,
+        use_container_width=True,
+        returned_objects=[],
+        feature_group_to_add=layers,
+    )
     st.caption(tr("map.shown", count=f"{count:,}", summary=mapdata.filter_summary(f, lang())))
     if not count:
         st.info(tr("map.empty"))
@@ -147,12 +278,7 @@ with chart_col:
     with tabs[3]:
         bars(charts.by_town, tr("map.col.town"), incidents)
     with tabs[4]:
-        cols = [tr("map.col." + k) for k in ("month", "patrols", "vehicle_trips", "person_trips")]
-        df = pd.DataFrame(charts.patrols_per_month, columns=cols).melt(cols[0], var_name="series", value_name="n")
-        st.altair_chart(alt.Chart(df).mark_bar().encode(
-            x=alt.X(cols[0], title=None), xOffset=alt.XOffset("series", sort=cols[1:]), y=alt.Y("n", title=None),
-            color=alt.Color("series", sort=cols[1:], title=None, legend=alt.Legend(orient="bottom", direction="vertical")),
-            tooltip=[cols[0], "series", "n"]).properties(height=260), width="stretch")
+        patrol_chart(charts.patrols_per_month)
 
 with coverage_col:
     st.subheader(tr("map.coverage.title"))
@@ -161,18 +287,42 @@ with coverage_col:
         st.warning(tr("map.coverage.unpatrolled", count=len(never), codes="、".join(never)))
     else:
         st.success(tr("map.coverage.all_patrolled"))
-    st.dataframe(pd.DataFrame(
-        [(c.code, c.name, tr("class." + c.road_class), c.length_km, c.times, c.last_date) for c in coverage],
-        columns=[tr("map.col." + k) for k in ("road", "name", "class", "length_km", "times", "last_date")]),
-        hide_index=True, width="stretch", height=280)
+    st.dataframe(
+        pd.DataFrame(
+            [
+                (c.code, c.name, tr("class." + c.road_class), c.length_km, c.times, c.last_date)
+                for c in coverage
+            ],
+            columns=[
+                tr("map.col." + k) for k in ("road", "name", "class", "length_km", "times", "last_date")
+            ],
+        ),
+        hide_index=True,
+        width="stretch",
+        height=280,
+    )
 
 with hotspot_col:
     st.caption(tr("map.hotspots.hint", segment=segment_m, min=mapdata.DEFAULT_HOTSPOT_MIN_COUNT))
     if hotspots:
-        st.dataframe(pd.DataFrame(
-            [(h.code, net.routes[h.code].name if h.code in net.routes else "", h.stakes, h.count, h.open_count,
-              tr("map.type." + h.top_type) if h.top_type else "") for h in hotspots],
-            columns=[tr("map.col." + k) for k in ("road", "name", "stakes", "count", "open", "top_type")]),
-            hide_index=True, width="stretch", height=280)
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    (
+                        h.code,
+                        net.routes[h.code].name if h.code in net.routes else "",
+                        h.stakes,
+                        h.count,
+                        h.open_count,
+                        tr("map.type." + h.top_type) if h.top_type else "",
+                    )
+                    for h in hotspots
+                ],
+                columns=[tr("map.col." + k) for k in ("road", "name", "stakes", "count", "open", "top_type")],
+            ),
+            hide_index=True,
+            width="stretch",
+            height=280,
+        )
     else:
         st.info(tr("map.hotspots.none"))

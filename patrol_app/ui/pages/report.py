@@ -14,12 +14,14 @@ import streamlit as st
 from patrol_app.config import get_settings
 from patrol_app.domain.rules import Perm, allowed
 from patrol_app.io.exports import FORMATS as EXPORT_FORMATS
-from patrol_app.io.exports import KINDS, MIME as EXPORT_MIME
-from patrol_app.io.exports import ExportFilter, can_see_parties, file_name
+from patrol_app.io.exports import KINDS, ExportFilter, can_see_parties, file_name
+from patrol_app.io.exports import MIME as EXPORT_MIME
+from patrol_app.io.exports import count as export_count
 from patrol_app.reports.report import Report, build_report, cell_text, report_tables, report_title
 from patrol_app.reports.rollup import Period
 from patrol_app.reports.writers import FORMATS as REPORT_FORMATS
 from patrol_app.reports.writers import MIME as REPORT_MIME
+from patrol_app.services.errors import ServiceError
 from patrol_app.services.stats import years_with_data
 from patrol_app.storage.db import read_session
 from patrol_app.ui.common import current_user, err, lang, tr
@@ -86,7 +88,7 @@ key = (url, period.start, period.end, user.username, user.role)
 lng = lang()  # read here: the download callables run on another thread, without the session
 try:
     report = _report(*key)
-except Exception as exc:  # a service error is shown, not a traceback
+except ServiceError as exc:  # shown in the user's language, not as a traceback
     st.error(err(exc))
     st.stop()
 
@@ -132,6 +134,8 @@ st.subheader(tr("report.ui.data"))
 kind = st.segmented_control(tr("report.ui.kind"), KINDS, default=KINDS[0], key="report_kind",
                             format_func=lambda k: tr("export.sheet." + k)) or KINDS[0]
 flt = ExportFilter(period.start, period.end)
+with read_session() as s:
+    st.caption(tr("report.ui.count", n=export_count(s, user, kind, flt), kind=tr("export.sheet." + kind)))
 if not can_see_parties(user):
     st.caption(tr("report.ui.masked"))
 cols = st.columns(4)

@@ -1,0 +1,151 @@
+"""Issue targets: ``audit.verify`` over 1,000,000 audit entries < 10 s; sign-in < 0.5 s (figures reported, not
+asserted, like the other benchmarks: they depend on the machine; ``verify`` uses one worker process per CPU).
+
+The trail is built fast: the chain computed here and bulk-inserted with ``executemany`` (calling ``record`` a
+million times would take much longer), stored exactly as SQLAlchemy stores it. A sample is checked against
+``audit.entry_hash`` so the chain is the real one. The mix of entries follows what the app writes: incident
+records (~20 fields, Chinese text), patrols, sign-ins without payload, and edits with before and after.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+
+import pytest
+
+from patrol_app.services import audit, audit_scan
+from patrol_app.storage.db import read_session, session_scope
+from patrol_app.storage.migrate import upgrade
+
+N = 1_000_000
+CHUNK = 50_000
+
+INSERT = (f"INSERT INTO audit_log ({audit_scan.COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _entry(i: int) -> tuple[str, str, str, object, object]:
+    kind = i % 20
+    if kind < 8:
+        return "incident.create", "incident", str(i), None, {
+            "id": i, "found_at": "2025-03-05 09:30", "type": "materials", "road_code": "X001", "stake": f"K{i % 30}+{i % 1000:03d}",
+            "chainage_m": float(i % 30000), "side": "left", "offset_m": 7.9, "lon": 103.8 + (i % 1000) / 1e4,
+            "lat": 25.5 - (i % 1000) / 1e4, "zone": "control", "in_control_zone": True, "town": "越州镇",
+            "description": "路肩堆放砂石建筑材料", "party": "王某某", "party_phone": "13800000000", "measure": "persuasion",
+            "deadline": None, "status": "open", "closed_at": None, "source": "app", "photos": []}
+    if kind < 14:
+        return "patrol.start", "patrol", str(i), None, {
+            "id": i, "date": "2025-03-05", "start_time": "09:00", "end_time": None, "roads": ["X001", "Y002"],
+            "vehicles": 2, "personnel": 5, "km": None, "crew": "张建华、李明、王芳、赵磊、吴刚", "joint": "",
+            "weather": "晴", "notes": "", "crew_ids": [1, 2, 3, 4, 9], "vehicle_ids": [1, 2]}
+    if kind < 19:
+        return "auth.sign_in", "user", str(i % 40), None, None
+    return "case.review", "case", str(i), {"status": "investigating", "reviewer_id": None}, {
+        "status": "reviewed", "reviewer_id": 4, "review_result": "[approved] 事实清楚，证据确凿，同意", "outcome": "approved"}
+
+
+def build_trail(path, n: int = N) -> None:
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA synchronous=OFF")
+    enc = audit_scan._canonical_fast
+    sha = hashlib.sha256
+    store_json = json.dumps  # what SQLAlchemy's JSON type writes
+    prev = audit.GENESIS
+    t0 = dt.datetime(2024, 1, 1)
+    rows = []
+    sample = []
+    for i in range(1, n + 1):
+        ts = t0 + dt.timedelta(seconds=i * 7, microseconds=i % 999_983)
+        action, entity, entity_id, before, after = _entry(i)
+        actor_id, actor = (i % 40) + 1, f"user{i % 40}"
+        iso = ts.isoformat(timespec="microseconds")
+        h = sha((prev + enc([i, iso, actor_id, actor, action, entity, entity_id, before, after])).encode()).hexdigest()
+        if i % 99_991 == 1:
+            sample.append((prev, i, ts, actor_id, actor, action, entity, entity_id, before, after, h))
+        rows.append((i, ts.strftime("%Y-%m-%d %H:%M:%S.%f"), actor_id, actor, action, entity, entity_id,
+                     store_json(before), store_json(after), prev, h))
+        prev = h
+        if len(rows) == CHUNK:
+            con.executemany(INSERT, rows)
+            rows.clear()
+    if rows:
+        con.executemany(INSERT, rows)
+    con.execute("INSERT INTO audit_head (id, last_id, last_hash) VALUES (1, ?, ?)", (n, prev))
+    con.commit()
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    for *args, h in sample:  # the chain is the app's own
+        assert audit.entry_hash(*args) == h
+
+
+@pytest.fixture(scope="module")
+def million(tmp_path_factory):
+    path = tmp_path_factory.mktemp("audit-million") / "patrol.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    build_trail(path)
+    return url
+
+
+def test_bench_audit_verify_1m(benchmark, million):
+    def run():
+        with read_session(million) as s:
+            return audit.verify(s)
+
+    res = benchmark.pedantic(run, rounds=3, iterations=1)
+    assert res.ok and res.entries == N
+
+
+def test_bench_audit_verify_1m_one_process(benchmark, million):
+    """For comparison: the same pass without worker processes."""
+    def run():
+        with read_session(million) as s:
+            return audit.verify(s, workers=1)
+
+    res = benchmark.pedantic(run, rounds=1, iterations=1)
+    assert res.ok and res.entries == N
+
+
+def test_bench_audit_verify_1m_finds_an_edit(benchmark, million, tmp_path):
+    """A tampered trail is reported as fast (the edit sits near the end, so everything before is read)."""
+    import shutil
+
+    from sqlalchemy.engine import make_url
+
+    src = make_url(million).database
+    path = tmp_path / "patrol.db"
+    shutil.copyfile(src, path)
+    con = sqlite3.connect(path)
+    con.execute("UPDATE audit_log SET actor = 'someone' WHERE id = ?", (N - 10,))
+    con.commit()
+    con.close()
+
+    def run():
+        with read_session(f"sqlite:///{path}") as s:
+            return audit.verify(s)
+
+    res = benchmark.pedantic(run, rounds=1, iterations=1)
+    assert (res.ok, res.first_bad_id, res.reason) == (False, N - 10, "altered")
+
+
+@pytest.fixture(scope="module")
+def account_store(tmp_path_factory):
+    from patrol_app.services import auth
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('auth') / 'patrol.db'}"
+    upgrade(url)
+    with session_scope(url) as s:
+        auth.create_first_admin(s, "chief", "long-enough-pw", "局长")
+    return url
+
+
+def test_bench_sign_in(benchmark, account_store):
+    from patrol_app.services import auth
+
+    def run():
+        with session_scope(account_store) as s:
+            return auth.sign_in(s, "chief", "long-enough-pw").username
+
+    assert benchmark.pedantic(run, rounds=10, iterations=1, warmup_rounds=1) == "chief"

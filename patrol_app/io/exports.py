@@ -1,0 +1,834 @@
+"""Data exports of incidents and patrols for any filter: CSV (UTF-8 with BOM), XLSX, GeoJSON, GeoPackage, KML,
+KMZ and zipped Shapefile.
+
+Everything streams: rows come from the database in chunks of plain Core rows (``yield_per`` partitions, never
+ORM objects), are turned into columns, converted column by column and written chunk by chunk, so a 100k-row
+export holds one chunk (``CHUNK`` rows) in memory. GeoPackage and Shapefile go through GDAL's Arrow stream
+writer; XLSX through a small streaming writer of its own (see ``_XlsxStream``).
+
+- CSV and XLSX are for people: headers and values in the user's language. The Chinese headers are the ledger
+  headers that ``patrol import`` recognises, so an export can be read back as a ledger.
+- GeoJSON, GeoPackage, Shapefile and KML are for GIS: one schema of short English field names (≤ 10 characters,
+  so the Shapefile needs no truncation), codes as stored plus a ``type_name``; WGS-84 (EPSG:4326). Incidents are
+  points; patrols are the lines of the roads they patrolled (empty geometry when no road is in the network).
+  In KML the record number is ``record_id`` (KML readers keep ``id`` for the placemark's own id).
+- Parties' names and phone numbers are masked (王某某 → 王**, 13812345678 → 138****5678) unless the acting user's
+  role holds ``Perm.VIEW_PARTY``; :func:`mask_name` and :func:`mask_phone` are the one place that masks.
+
+A failed export leaves nothing at ``out`` (files are written beside it and moved into place at the end).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Self
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, String, cast, exists, func, select
+from sqlalchemy.orm import Session
+
+from patrol_app.config import get_settings
+from patrol_app.domain.catalog import BY_CODE
+from patrol_app.domain.rules import Perm, allowed
+from patrol_app.i18n import t
+from patrol_app.services.users import require
+from patrol_app.storage.models import Incident, Patrol, PatrolRoad, User
+
+KINDS = ("incidents", "patrols")
+FORMATS = ("csv", "xlsx", "geojson", "gpkg", "kml", "kmz", "shp")
+#: File name suffix per format (a Shapefile travels as a zip of its .shp/.shx/.dbf/.prj/.cpg).
+SUFFIX = {"csv": ".csv", "xlsx": ".xlsx", "geojson": ".geojson", "gpkg": ".gpkg", "kml": ".kml", "kmz": ".kmz",
+          "shp": ".zip"}
+MIME = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "geojson": "application/geo+json", "gpkg": "application/geopackage+sqlite3",
+        "kml": "application/vnd.google-earth.kml+xml", "kmz": "application/vnd.google-earth.kmz",
+        "shp": "application/zip"}
+CHUNK = 5000
+XLSX_MAX_ROWS = 1_048_575  # data rows per sheet below the header; more continue on the next sheet
+
+
+# --- masking: the one place -----------------------------------------------------------------------------
+
+
+def can_see_parties(actor: User) -> bool:
+    return allowed(actor.role, Perm.VIEW_PARTY)
+
+
+def mask_name(name: str | None) -> str:
+    """Keep the first character (the surname): 王某某 → 王**, 欧阳娜娜 → 欧***, 李 → *."""
+    s = (name or "").strip()
+    if not s:
+        return ""
+    if len(s) == 1:
+        return "*"
+    return s[0] + "*" * (len(s) - 1)
+
+
+def mask_phone(phone: str | None) -> str:
+    """Keep the first three and last four characters: 13812345678 → 138****5678; short numbers keep the last two."""
+    s = (phone or "").strip()
+    if not s:
+        return ""
+    if len(s) >= 8:
+        return s[:3] + "*" * (len(s) - 7) + s[-4:]
+    return "*" * max(1, len(s) - 2) + s[-2:] if len(s) > 2 else "*" * len(s)
+
+
+_PHONE_IN_TEXT = re.compile(r"(?<!\d)1\d{10}(?!\d)|(?<!\d)0\d{2,3}-?\d{7,8}(?!\d)")
+
+
+def mask_text(text: str | None, party: str | None = None) -> str:
+    """Free text (a description) with the party's name and any phone number in it masked."""
+    s = text or ""
+    if party and len(party.strip()) > 1:
+        s = s.replace(party.strip(), mask_name(party))
+    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)), s)
+
+
+# --- filters ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """Which records: local dates ``date_from``–``date_to`` inclusive (an incident's ``found_at`` date, a patrol's
+    date), roads, and for incidents also types, status and towns. Empty means no restriction."""
+
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    roads: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    status: str | None = None
+    towns: tuple[str, ...] = ()
+
+    @classmethod
+    def year(cls, year: int, **kw: Any) -> ExportFilter:
+        return cls(dt.date(year, 1, 1), dt.date(year, 12, 31), **kw)
+
+
+def _incident_where(stmt: Select, f: ExportFilter) -> Select:
+    if f.date_from:
+        stmt = stmt.where(Incident.found_at >= dt.datetime.combine(f.date_from, dt.time()))
+    if f.date_to:
+        stmt = stmt.where(Incident.found_at < dt.datetime.combine(f.date_to + dt.timedelta(days=1), dt.time()))
+    if f.roads:
+        stmt = stmt.where(Incident.road_code.in_(f.roads))
+    if f.types:
+        stmt = stmt.where(Incident.type_code.in_(f.types))
+    if f.status:
+        stmt = stmt.where(Incident.status == f.status)
+    if f.towns:
+        stmt = stmt.where(Incident.town.in_(f.towns))
+    return stmt
+
+
+def _patrol_where(stmt: Select, f: ExportFilter) -> Select:
+    if f.date_from:
+        stmt = stmt.where(Patrol.date >= f.date_from)
+    if f.date_to:
+        stmt = stmt.where(Patrol.date <= f.date_to)
+    if f.roads:
+        stmt = stmt.where(exists().where(PatrolRoad.patrol_id == Patrol.id, PatrolRoad.road_code.in_(f.roads)))
+    return stmt
+
+
+# --- records: columns of plain values, read from the database a chunk at a time --------------------------
+
+
+def _as_text(col: Any) -> Any:
+    """A date/datetime column read as its ISO text (no per-row parsing into Python datetimes and back)."""
+    return cast(col, String).label(col.key)
+
+
+INCIDENT_COLUMNS = (Incident.id, _as_text(Incident.found_at), Incident.type_code, Incident.road_code, Incident.stake,
+                    Incident.chainage_m, Incident.side, Incident.offset_m, Incident.lon, Incident.lat, Incident.zone,
+                    Incident.in_control_zone, Incident.town, Incident.description, Incident.party,
+                    Incident.party_phone, Incident.measure, _as_text(Incident.deadline), Incident.status,
+                    _as_text(Incident.closed_at), Incident.patrol_id, Incident.location_method, Incident.source)
+PATROL_COLUMNS = (Patrol.id, _as_text(Patrol.date), Patrol.start_time, Patrol.end_time, Patrol.vehicles,
+                  Patrol.personnel, Patrol.km, Patrol.crew, Patrol.joint, Patrol.weather, Patrol.notes, Patrol.source)
+
+
+def count(session: Session, actor: User, kind: str, flt: ExportFilter = ExportFilter()) -> int:
+    """How many records an export with this filter would write."""
+    require(actor, Perm.EXPORT)
+    if kind == "incidents":
+        return int(session.execute(_incident_where(select(func.count()).select_from(Incident), flt)).scalar_one())
+    return int(session.execute(_patrol_where(select(func.count()).select_from(Patrol), flt)).scalar_one())
+
+
+Columns = dict[str, list[Any]]
+
+
+def _stream(session: Session, stmt: Select, keys: Sequence[str]) -> Iterator[Columns]:
+    """``CHUNK`` rows at a time as columns (Core rows, no ORM objects)."""
+    result = session.connection().execute(stmt.execution_options(yield_per=CHUNK))
+    for part in result.partitions():
+        if part:
+            yield dict(zip(keys, (list(c) for c in zip(*part))))
+
+
+def incident_chunks(session: Session, flt: ExportFilter, visible: bool) -> Iterator[Columns]:
+    """Incidents ordered by time found, ``CHUNK`` at a time, parties masked unless ``visible``."""
+    stmt = _incident_where(select(*INCIDENT_COLUMNS), flt).order_by(Incident.found_at, Incident.id)
+    for c in _stream(session, stmt, [col.key for col in INCIDENT_COLUMNS]):
+        if not visible:
+            c["description"] = [mask_text(d, p) for d, p in zip(c["description"], c["party"])]
+            c["party"] = [mask_name(p) for p in c["party"]]
+            c["party_phone"] = [mask_phone(p) for p in c["party_phone"]]
+        yield c
+
+
+def patrol_chunks(session: Session, flt: ExportFilter) -> Iterator[Columns]:
+    """Patrols ordered by date, ``CHUNK`` at a time, with ``roads``: the tuple of road codes of each."""
+    stmt = _patrol_where(select(*PATROL_COLUMNS), flt).order_by(Patrol.date, Patrol.id)
+    for c in _stream(session, stmt, [col.key for col in PATROL_COLUMNS]):
+        roads: dict[int, list[str]] = {}
+        for pid, code in session.connection().execute(
+            select(PatrolRoad.patrol_id, PatrolRoad.road_code).where(PatrolRoad.patrol_id.in_(c["id"]))
+            .order_by(PatrolRoad.patrol_id, PatrolRoad.seq)
+        ):
+            roads.setdefault(pid, []).append(code)
+        c["roads"] = [tuple(roads.get(pid, ())) for pid in c["id"]]
+        yield c
+
+
+# --- the two views of a chunk: for people (CSV, XLSX) and for GIS ----------------------------------------
+
+#: a view column: (name or catalog header key, value kind, values). Kinds: str, int, float, bool, date, datetime
+ViewColumn = tuple[str, str, list[Any]]
+
+
+def _minutes(v: str | None) -> str:
+    return v[:16] if v else ""
+
+
+def _day(v: str | None) -> str:
+    return v[:10] if v else ""
+
+
+def _text_or_blank(values: list[Any]) -> list[str]:
+    return ["" if v is None else v for v in values]
+
+
+class _Labels:
+    """The display words of one export's language, looked up once."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self.types = {c: v.name(lang) for c, v in BY_CODE.items()}
+        self.sides = {s: t("side." + s, lang) for s in ("left", "right")}
+        self.zones = {z: t("zone." + z, lang) for z in ("road_land", "control_zone", "outside", "unknown")}
+        self.statuses = {s: t("export.status." + s, lang) for s in ("open", "closed")}
+        self.yes, self.no = t("export.yes", lang), t("export.no", lang)
+        self._measures: dict[str, str] = {"": ""}
+
+    def measure(self, m: str | None) -> str:
+        m = m or ""
+        if m not in self._measures:
+            try:
+                self._measures[m] = t("report.measure." + m, self.lang)
+            except KeyError:
+                self._measures[m] = m
+        return self._measures[m]
+
+
+def people_view(kind: str, c: Columns, lb: _Labels) -> list[ViewColumn]:
+    """CSV/XLSX columns: catalog header keys, values in the export's language (the ledger's headers)."""
+    if kind == "patrols":
+        return [
+            ("export.col.id", "int", c["id"]),
+            ("export.col.date", "date", [_day(v) for v in c["date"]]),
+            ("export.col.start_time", "str", _text_or_blank(c["start_time"])),
+            ("export.col.end_time", "str", _text_or_blank(c["end_time"])),
+            ("export.col.roads", "str", ["、".join(r) for r in c["roads"]]),
+            ("export.col.vehicles", "int", c["vehicles"]),
+            ("export.col.personnel", "int", c["personnel"]),
+            ("export.col.km", "float", c["km"]),
+            ("export.col.crew", "str", _text_or_blank(c["crew"])),
+            ("export.col.joint", "str", _text_or_blank(c["joint"])),
+            ("export.col.weather", "str", _text_or_blank(c["weather"])),
+            ("export.col.notes", "str", _text_or_blank(c["notes"])),
+            ("export.col.source", "str", _text_or_blank(c["source"])),
+        ]
+    return [
+        ("export.col.id", "int", c["id"]),
+        ("export.col.found_at", "datetime", [_minutes(v) for v in c["found_at"]]),
+        ("export.col.type", "str", [lb.types.get(v, v) for v in c["type_code"]]),
+        ("export.col.road_code", "str", c["road_code"]),
+        ("export.col.stake", "str", c["stake"]),
+        ("export.col.side", "str", [lb.sides.get(v, v or "") for v in c["side"]]),
+        ("export.col.offset_m", "float", c["offset_m"]),
+        ("export.col.lon", "float", c["lon"]),
+        ("export.col.lat", "float", c["lat"]),
+        ("export.col.zone", "str", [lb.zones.get(v, v or "") for v in c["zone"]]),
+        ("export.col.in_control_zone", "str",
+         ["" if v is None else lb.yes if v else lb.no for v in c["in_control_zone"]]),
+        ("export.col.town", "str", _text_or_blank(c["town"])),
+        ("export.col.description", "str", _text_or_blank(c["description"])),
+        ("export.col.party", "str", _text_or_blank(c["party"])),
+        ("export.col.party_phone", "str", _text_or_blank(c["party_phone"])),
+        ("export.col.measure", "str", [lb.measure(v) for v in c["measure"]]),
+        ("export.col.deadline", "date", [_day(v) for v in c["deadline"]]),
+        ("export.col.status", "str", [lb.statuses.get(v, v) for v in c["status"]]),
+        ("export.col.closed_at", "date", [_day(v) for v in c["closed_at"]]),
+        ("export.col.patrol_id", "int", c["patrol_id"]),
+        ("export.col.location_method", "str", _text_or_blank(c["location_method"])),
+        ("export.col.source", "str", _text_or_blank(c["source"])),
+    ]
+
+
+def gis_view(kind: str, c: Columns, lb: _Labels) -> list[ViewColumn]:
+    """GIS fields: short English names (≤ 10 characters), codes as stored."""
+    if kind == "patrols":
+        return [
+            ("id", "int", c["id"]),
+            ("date", "str", [_day(v) for v in c["date"]]),
+            ("start_time", "str", _text_or_blank(c["start_time"])),  # not start/end: KML readers take "end"
+            ("end_time", "str", _text_or_blank(c["end_time"])),  # for a TimeSpan field
+            ("roads", "str", [",".join(r) for r in c["roads"]]),
+            ("vehicles", "int", c["vehicles"]),
+            ("personnel", "int", c["personnel"]),
+            ("km", "float", c["km"]),
+            ("crew", "str", _text_or_blank(c["crew"])),
+            ("joint", "str", _text_or_blank(c["joint"])),
+            ("weather", "str", _text_or_blank(c["weather"])),
+            ("notes", "str", _text_or_blank(c["notes"])),
+            ("source", "str", _text_or_blank(c["source"])),
+        ]
+    return [
+        ("id", "int", c["id"]),
+        ("found_at", "str", [_minutes(v) for v in c["found_at"]]),
+        ("type", "str", c["type_code"]),
+        ("type_name", "str", [lb.types.get(v, v) for v in c["type_code"]]),
+        ("road_code", "str", c["road_code"]),
+        ("stake", "str", c["stake"]),
+        ("chainage_m", "float", c["chainage_m"]),
+        ("side", "str", _text_or_blank(c["side"])),
+        ("offset_m", "float", c["offset_m"]),
+        ("zone", "str", _text_or_blank(c["zone"])),
+        ("in_zone", "bool", c["in_control_zone"]),
+        ("town", "str", _text_or_blank(c["town"])),
+        ("descr", "str", _text_or_blank(c["description"])),
+        ("party", "str", _text_or_blank(c["party"])),
+        ("phone", "str", _text_or_blank(c["party_phone"])),
+        ("measure", "str", _text_or_blank(c["measure"])),
+        ("deadline", "str", [_day(v) for v in c["deadline"]]),
+        ("status", "str", c["status"]),
+        ("closed_at", "str", [_day(v) for v in c["closed_at"]]),
+        ("patrol_id", "int", c["patrol_id"]),
+        ("loc_method", "str", _text_or_blank(c["location_method"])),
+        ("source", "str", _text_or_blank(c["source"])),
+    ]
+
+
+class _Geometry:
+    """Each patrol's geometry (the lines of its roads), as shapely, WKB, GeoJSON and KML, cached per road list."""
+
+    def __init__(self, session: Session, kind: str) -> None:
+        self._routes: dict[str, list[Any]] = {}
+        self._shape: dict[tuple[str, ...], Any] = {}
+        self._wkb: dict[tuple[str, ...], bytes | None] = {}
+        self._json: dict[tuple[str, ...], str] = {}
+        self._kml: dict[tuple[str, ...], str] = {}
+        self.net = None
+        if kind == "patrols":
+            from patrol_app.services.errors import ServiceError
+            from patrol_app.services.roads import network
+
+            try:
+                self.net = network(session)
+            except ServiceError:
+                self.net = None
+
+    def _route_lines(self, code: str) -> list[Any]:
+        if code not in self._routes:
+            lines = []
+            if self.net is not None and code in self.net.routes:
+                lines = list(self.net.route_geometry_wgs84(code).geoms)
+            self._routes[code] = lines
+        return self._routes[code]
+
+    def shape(self, roads: tuple[str, ...]) -> Any:
+        from shapely.geometry import MultiLineString
+
+        if roads not in self._shape:
+            lines = [ln for c in roads for ln in self._route_lines(c)]
+            self._shape[roads] = MultiLineString(lines) if lines else None
+        return self._shape[roads]
+
+    def wkb(self, roads: tuple[str, ...]) -> bytes | None:
+        if roads not in self._wkb:
+            g = self.shape(roads)
+            self._wkb[roads] = None if g is None else g.wkb
+        return self._wkb[roads]
+
+    def geojson(self, roads: tuple[str, ...]) -> str:
+        if roads not in self._json:
+            g = self.shape(roads)
+            self._json[roads] = "null" if g is None else json.dumps(
+                {"type": "MultiLineString", "coordinates": [[list(p) for p in ln.coords] for ln in g.geoms]})
+        return self._json[roads]
+
+    def kml(self, roads: tuple[str, ...]) -> str:
+        if roads not in self._kml:
+            g = self.shape(roads)
+            if g is None:
+                self._kml[roads] = ""
+            else:
+                parts = "".join("<LineString><tessellate>1</tessellate><coordinates>"
+                                + " ".join(f"{x!r},{y!r}" for x, y, *_ in ln.coords)
+                                + "</coordinates></LineString>" for ln in g.geoms)
+                self._kml[roads] = f"<MultiGeometry>{parts}</MultiGeometry>"
+        return self._kml[roads]
+
+
+# --- writers -----------------------------------------------------------------------------------------------
+
+#: XML text: escape markup characters and drop the control characters XML 1.0 forbids (only texts that need it).
+_XML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
+                      **{chr(i): None for i in range(32) if i not in (9, 10, 13)}})
+
+
+_XML_SPECIAL = re.compile(r'[&<>"\x00-\x08\x0b\x0c\x0e-\x1f]')
+
+
+def _xml(v: Any) -> str:
+    s = "" if v is None else str(v)
+    return s.translate(_XML) if _XML_SPECIAL.search(s) else s
+
+
+def _xml_column(values: list[Any]) -> list[str]:
+    """A column of texts escaped for XML; a value that repeats (types, towns, roads …) is escaped once."""
+    cache: dict[Any, str] = {}
+    out = []
+    append = out.append
+    for v in values:
+        e = cache.get(v)
+        if e is None:
+            e = _xml(v)
+            if len(cache) < 10_000:
+                cache[v] = e
+        append(e)
+    return out
+
+
+def _text_column(kind: str, values: list[Any]) -> list[str]:
+    """A view column as XML text by its kind (KML values)."""
+    if kind == "float":
+        return ["" if v is None else repr(v) for v in values]
+    if kind == "int":
+        return ["" if v is None else str(v) for v in values]
+    if kind == "bool":
+        return ["" if v is None else "1" if v else "0" for v in values]
+    return _xml_column(values)
+
+
+class _Writer:
+    """One export: the chunk stream, the language's labels and the patrol geometry cache."""
+
+    def __init__(self, kind: str, chunks: Iterator[Columns], lang: str, geo: _Geometry) -> None:
+        self.kind, self.chunks, self.lang, self.geo = kind, chunks, lang, geo
+        self.labels = _Labels(lang)
+
+    def csv(self, path: Path) -> int:
+        n = 0
+        with path.open("w", encoding="utf-8-sig", newline="") as fh:  # the BOM makes Excel and WPS read UTF-8
+            w = csv.writer(fh)
+            header = None
+            for c in self.chunks:
+                view = people_view(self.kind, c, self.labels)
+                if header is None:
+                    header = [t(k, self.lang) for k, _, _ in view]
+                    w.writerow(header)
+                w.writerows(zip(*(vals for _, _, vals in view)))
+                n += len(c["id"])
+            if header is None:
+                w.writerow([t(k, self.lang) for k, _, _ in people_view(self.kind, _empty(self.kind), self.labels)])
+        return n
+
+    def xlsx(self, path: Path) -> int:
+        title = t("export.sheet." + self.kind, self.lang)
+        headers = [t(k, self.lang) for k, _, _ in people_view(self.kind, _empty(self.kind), self.labels)]
+        n = 0
+        with _XlsxStream(path, title, headers) as book:
+            for c in self.chunks:
+                book.write(people_view(self.kind, c, self.labels))
+                n += len(c["id"])
+        return n
+
+    def geojson(self, path: Path) -> int:
+        n = 0
+        with path.open("w", encoding="utf-8") as fh:
+            fh.write('{"type":"FeatureCollection","name":' + json.dumps(self.kind) + ',"features":[\n')
+            for c in self.chunks:
+                view = gis_view(self.kind, c, self.labels)
+                names = [name for name, _, _ in view]
+                if self.kind == "incidents":
+                    geoms = [f'{{"type":"Point","coordinates":[{x!r},{y!r}]}}' for x, y in zip(c["lon"], c["lat"])]
+                else:
+                    geoms = [self.geo.geojson(r) for r in c["roads"]]
+                dumps = json.JSONEncoder(ensure_ascii=False).encode
+                feats = [f'{{"type":"Feature","id":{fid},"properties":{dumps(dict(zip(names, row)))},'
+                         f'"geometry":{g}}}'
+                         for fid, g, row in zip(c["id"], geoms, zip(*(vals for _, _, vals in view)))]
+                fh.write((",\n" if n else "") + ",\n".join(feats))
+                n += len(feats)
+            fh.write("\n]}\n")
+        return n
+
+    def ogr(self, path: Path, driver: str) -> int:
+        """GeoPackage or Shapefile through GDAL's Arrow stream writer: one open dataset, chunks streamed in."""
+        import pyarrow as pa
+        import pyogrio
+        import shapely
+
+        types = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "str": pa.string()}
+        fields = [(name, types[k]) for name, k, _ in gis_view(self.kind, _empty(self.kind), self.labels)]
+        schema = pa.schema(fields + [("geometry", pa.binary())])
+        count = [0]
+
+        def batches() -> Iterator[Any]:
+            for c in self.chunks:
+                view = gis_view(self.kind, c, self.labels)
+                if self.kind == "incidents":
+                    wkb = shapely.to_wkb(shapely.points(c["lon"], c["lat"]))
+                else:
+                    wkb = [self.geo.wkb(r) for r in c["roads"]]
+                arrays = [pa.array(vals, type=typ) for (_, _, vals), (_, typ) in zip(view, fields)]
+                count[0] += len(c["id"])
+                yield pa.record_batch(arrays + [pa.array(wkb, type=pa.binary())], schema=schema)
+
+        opts: dict[str, Any] = {"layer": self.kind} if driver == "GPKG" else {"encoding": "UTF-8"}
+        pyogrio.write_arrow(pa.RecordBatchReader.from_batches(schema, batches()), path, driver=driver,
+                            geometry_name="geometry", crs="EPSG:4326",
+                            geometry_type="Point" if self.kind == "incidents" else "MultiLineString", **opts)
+        return count[0]
+
+    def shp_zip(self, path: Path) -> int:
+        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+            n = self.ogr(Path(tmp) / f"{self.kind}.shp", "ESRI Shapefile")
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+                for part in sorted(Path(tmp).iterdir()):
+                    zf.write(part, part.name)
+        return n
+
+    def kml_to(self, fh: IO[str]) -> int:
+        tz = ZoneInfo(get_settings().tz)
+        fh.write('<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2">\n<Document>\n')
+        fh.write(f"<name>{_xml(t('export.sheet.' + self.kind, self.lang))}</name>\n")
+        for code, color in _KML_COLORS.items():
+            fh.write(f'<Style id="{code}"><IconStyle><color>{color}</color><scale>0.8</scale></IconStyle></Style>\n')
+        fh.write('<Style id="patrol"><LineStyle><color>ffbf5f1f</color><width>3</width></LineStyle></Style>\n')
+        fh.write(f"<Folder><name>{self.kind}</name>\n")
+        offset = _utc_offset(tz)
+        n = 0
+        template = None
+        for c in self.chunks:
+            view = gis_view(self.kind, c, self.labels)
+            if template is None:  # KML readers keep "id" for the placemark's own id: the record's is record_id
+                data = "".join(f'<Data name="{"record_id" if name == "id" else name}"><value>{{{j}}}</value></Data>'
+                               for j, (name, _, _) in enumerate(view))
+                k = len(view)
+                template = (f'<Placemark id="{self.kind[:-1]}-{{0}}"><name>{{{k}}}</name>{{{k + 1}}}'
+                            f"<ExtendedData>{data}</ExtendedData>{{{k + 2}}}</Placemark>\n")
+            cols = [_text_column(kind, vals) for _, kind, vals in view]
+            if self.kind == "incidents":
+                names = [_xml(f"{lb} {road} {stake}") for lb, road, stake in
+                         zip(view[3][2], c["road_code"], c["stake"])]
+                extra = [f"<TimeStamp><when>{_kml_when(v, offset)}</when></TimeStamp><styleUrl>#"
+                         f"{code if code in _KML_COLORS else 'other'}</styleUrl>"
+                         for v, code in zip(c["found_at"], c["type_code"])]
+                geoms = [f"<Point><coordinates>{x!r},{y!r}</coordinates></Point>" for x, y in zip(c["lon"], c["lat"])]
+            else:
+                names = [_xml(f"{_day(d)} {'、'.join(r)}") for d, r in zip(c["date"], c["roads"])]
+                extra = [f"<TimeStamp><when>{_day(d)}</when></TimeStamp><styleUrl>#patrol</styleUrl>"
+                         for d in c["date"]]
+                geoms = [self.geo.kml(r) for r in c["roads"]]
+            fh.write("".join(template.format(*row) for row in zip(*cols, names, extra, geoms)))
+            n += len(c["id"])
+        fh.write("</Folder>\n</Document>\n</kml>\n")
+        return n
+
+    def kml(self, path: Path) -> int:
+        with path.open("w", encoding="utf-8") as fh:
+            return self.kml_to(fh)
+
+    def kmz(self, path: Path) -> int:
+        # no zip64 entry: KMZ readers (libkml's minizip) refuse it; a KML over 2 GB is out of reach anyway
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf, zf.open("doc.kml", "w") as raw:
+            fh = io.TextIOWrapper(raw, encoding="utf-8")
+            n = self.kml_to(fh)
+            fh.flush()
+            fh.detach()
+        return n
+
+
+def _empty(kind: str) -> Columns:
+    keys = [c.key for c in (INCIDENT_COLUMNS if kind == "incidents" else PATROL_COLUMNS)]
+    return {k: [] for k in keys + ["roads"]}
+
+
+_KML_COLORS = {  # aabbggrr
+    "materials": "ff227ee6", "stall": "ffad448e", "dumping": "ff485579", "digging": "ff00b3ff",
+    "building": "ff2f2fd3", "trees": "ff889600", "over_limit": "ff601bd8", "other": "ff606060",
+}
+
+
+def _utc_offset(tz: ZoneInfo) -> Callable[[str], str]:
+    cache: dict[str, str] = {}
+
+    def offset(day: str) -> str:
+        if day not in cache:
+            d = dt.datetime.fromisoformat(day + "T12:00").replace(tzinfo=tz)
+            cache[day] = d.isoformat()[-6:]
+        return cache[day]
+
+    return offset
+
+
+def _kml_when(v: str | None, offset: Callable[[str], str]) -> str:
+    """``2021-03-05T09:30:00+08:00`` from the stored local text (the offset of that day in ``PATROL_TZ``)."""
+    if not v:
+        return ""
+    return f"{v[:10]}T{v[11:19] or '00:00:00'}{offset(v[:10])}"
+
+
+# --- a streaming XLSX writer ---------------------------------------------------------------------------------
+# xlsxwriter spends ~15 µs per cell even in constant_memory mode (> 30 s for 100k incidents × 22 columns);
+# this writes the sheet XML straight into the zip, a chunk of rows at a time: inline strings, no shared-string
+# table, real Excel dates, a bold frozen header. Excel, WPS, LibreOffice and openpyxl read it.
+
+_XLSX_EPOCH = dt.date(1899, 12, 30)
+_CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/xl/workbook.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+    '<Override PartName="/xl/styles.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+    "{sheets}</Types>"
+)
+_SHEET_TYPE = ('<Override PartName="/xl/worksheets/sheet{n}.xml" '
+               'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>')
+_ROOT_RELS = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+    'officeDocument" Target="xl/workbook.xml"/></Relationships>'
+)
+_STYLES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    '<numFmts count="2"><numFmt numFmtId="164" formatCode="yyyy-mm-dd hh:mm"/>'
+    '<numFmt numFmtId="165" formatCode="yyyy-mm-dd"/></numFmts>'
+    '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>'
+    '<font><b/><sz val="11"/><name val="Calibri"/></font></fonts>'
+    '<fills count="3"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill>'
+    '<fill><patternFill patternType="solid"><fgColor rgb="FFDDE4EE"/><bgColor indexed="64"/></patternFill></fill>'
+    '</fills><borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+    '<cellXfs count="4"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1"/></cellXfs>'
+    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>'
+)
+_SHEET_HEAD = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+    'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+    '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" '
+    'state="frozen"/></sheetView></sheetViews><sheetFormatPr defaultRowHeight="15"/><cols>{cols}</cols><sheetData>'
+)
+_SHEET_TAIL = "</sheetData></worksheet>"
+
+
+def _col_letter(j: int) -> str:
+    s = ""
+    j += 1
+    while j:
+        j, r = divmod(j - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+class _XlsxStream:
+    """Rows go straight into ``xl/worksheets/sheetN.xml`` inside the zip; more than ``XLSX_MAX_ROWS`` rows
+    continue on the next sheet."""
+
+    def __init__(self, path: Path, title: str, headers: list[str]) -> None:
+        self.path, self.title, self.headers = path, title, headers
+        self.letters = [_col_letter(j) for j in range(len(headers))]
+        self.zf = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1)
+        self.sheets: list[str] = []
+        self.fh: Any = None
+        self.row = 0
+        self._days: dict[str, int] = {}
+
+    def __enter__(self) -> Self:
+        self._new_sheet()
+        return self
+
+    def _new_sheet(self) -> None:
+        self._close_sheet()
+        n = len(self.sheets) + 1
+        self.sheets.append(self.title if n == 1 else f"{self.title}({n})")
+        # the zip's own level (1: fast) and no zip64 entry (some readers refuse it): a sheet stays below 2 GB
+        self.fh = io.TextIOWrapper(self.zf.open(f"xl/worksheets/sheet{n}.xml", "w"), encoding="utf-8")
+        widths = "".join(f'<col min="{j + 1}" max="{j + 1}" width="{max(10, min(40, 2 * len(h) + 4))}" '
+                         f'customWidth="1"/>' for j, h in enumerate(self.headers))
+        self.fh.write(_SHEET_HEAD.format(cols=widths))
+        cells = "".join(f'<c r="{L}1" s="3" t="inlineStr"><is><t>{_xml(h)}</t></is></c>'
+                        for L, h in zip(self.letters, self.headers))
+        self.fh.write(f'<row r="1">{cells}</row>')
+        self.row = 1
+
+    def _close_sheet(self) -> None:
+        if self.fh is not None:
+            self.fh.write(_SHEET_TAIL)
+            self.fh.close()
+            self.fh = None
+
+    def _serial(self, text: str, with_time: bool) -> str:
+        day = text[:10]
+        n = self._days.get(day)
+        if n is None:
+            n = self._days[day] = (dt.date.fromisoformat(day) - _XLSX_EPOCH).days
+        if with_time and len(text) >= 16:
+            return repr(n + (int(text[11:13]) * 60 + int(text[14:16])) / 1440)
+        return str(n)
+
+    def _cells(self, letter: str, kind: str, values: list[Any], rows: range) -> list[str]:
+        if kind == "str":
+            return [f'<c r="{letter}{r}" t="inlineStr"><is><t>{v}</t></is></c>' if v else ""
+                    for r, v in zip(rows, _xml_column(values))]
+        if kind in ("date", "datetime"):
+            style = "1" if kind == "datetime" else "2"
+            return [f'<c r="{letter}{r}" s="{style}"><v>{self._serial(v, kind == "datetime")}</v></c>' if v else ""
+                    for r, v in zip(rows, values)]
+        return [f'<c r="{letter}{r}"><v>{v!r}</v></c>' if v is not None else "" for r, v in zip(rows, values)]
+
+    def write(self, view: list[ViewColumn]) -> None:
+        total = len(view[0][2]) if view else 0
+        start = 0
+        while start < total:
+            if self.row >= XLSX_MAX_ROWS + 1:
+                self._new_sheet()
+            take = min(total - start, XLSX_MAX_ROWS + 1 - self.row)
+            rows = range(self.row + 1, self.row + 1 + take)
+            cols = [self._cells(L, kind, vals[start:start + take], rows)
+                    for L, (_, kind, vals) in zip(self.letters, view)]
+            self.fh.write("".join(f'<row r="{r}">{"".join(cells)}</row>' for r, cells in zip(rows, zip(*cols))))
+            self.row += take
+            start += take
+
+    def __exit__(self, *exc: object) -> None:
+        self._close_sheet()
+        try:
+            if exc[0] is None:
+                self._finish()
+        finally:
+            self.zf.close()
+
+    def _finish(self) -> None:
+        sheets = "".join(f'<sheet name="{_xml(name)}" sheetId="{i}" r:id="rId{i}"/>'
+                         for i, name in enumerate(self.sheets, start=1))
+        self.zf.writestr("[Content_Types].xml", _CONTENT_TYPES.format(
+            sheets="".join(_SHEET_TYPE.format(n=i) for i in range(1, len(self.sheets) + 1))))
+        self.zf.writestr("_rels/.rels", _ROOT_RELS)
+        self.zf.writestr("xl/workbook.xml", (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+            'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+            f"<sheets>{sheets}</sheets></workbook>"))
+        rels = "".join(f'<Relationship Id="rId{i}" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+                       f'relationships/worksheet" Target="worksheets/sheet{i}.xml"/>'
+                       for i in range(1, len(self.sheets) + 1))
+        rels += (f'<Relationship Id="rId{len(self.sheets) + 1}" Type="http://schemas.openxmlformats.org/'
+                 'officeDocument/2006/relationships/styles" Target="styles.xml"/>')
+        self.zf.writestr("xl/_rels/workbook.xml.rels", (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            f"{rels}</Relationships>"))
+        self.zf.writestr("xl/styles.xml", _STYLES)
+
+
+# --- entry points ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExportResult:
+    kind: str
+    fmt: str
+    rows: int
+    path: Path
+    masked: bool
+    filter: ExportFilter = field(default_factory=ExportFilter)
+
+
+def export(session: Session, actor: User, kind: str, fmt: str, out: str | Path,
+           flt: ExportFilter = ExportFilter(), lang: str = "zh") -> ExportResult:
+    """Write ``kind`` (incidents or patrols) matching ``flt`` to ``out`` in ``fmt``. Needs ``Perm.EXPORT``;
+    parties are masked unless the actor also holds ``Perm.VIEW_PARTY``."""
+    require(actor, Perm.EXPORT)
+    if kind not in KINDS:
+        raise ValueError(f"unknown export kind {kind!r}")
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}")
+    visible = can_see_parties(actor)
+    out = Path(out)
+    if fmt == "shp" and out.suffix.lower() != ".zip":  # GIS software opens a zipped Shapefile by its .zip suffix
+        out = out.with_suffix(".zip") if out.suffix.lower() == ".shp" else out.with_name(out.name + ".zip")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.part{out.suffix}")  # the suffix tells GDAL the format
+    chunks = incident_chunks(session, flt, visible) if kind == "incidents" else patrol_chunks(session, flt)
+    w = _Writer(kind, chunks, lang, _Geometry(session, kind))
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        if fmt in ("gpkg", "shp"):
+            n = w.ogr(tmp, "GPKG") if fmt == "gpkg" else w.shp_zip(tmp)
+        else:
+            n = getattr(w, fmt)(tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return ExportResult(kind, fmt, n, out, not visible, flt)
+
+
+def export_bytes(session: Session, actor: User, kind: str, fmt: str, flt: ExportFilter = ExportFilter(),
+                 lang: str = "zh") -> bytes:
+    """The export as bytes (for a download button), through a temporary file."""
+    tmp = Path(tempfile.mkdtemp(prefix="patrol-export-"))
+    try:
+        res = export(session, actor, kind, fmt, tmp / f"{kind}{SUFFIX[fmt]}", flt, lang)
+        return res.path.read_bytes()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def file_name(kind: str, fmt: str, flt: ExportFilter, lang: str = "zh") -> str:
+    """A download name such as ``问题_2021.csv``, ``patrols_2021-03-01_2021-06-30.kmz``."""
+    base = t("export.sheet." + kind, lang)
+    if flt.date_from and flt.date_to and (flt.date_from.month, flt.date_from.day, flt.date_to.month,
+                                          flt.date_to.day) == (1, 1, 12, 31) and flt.date_from.year == flt.date_to.year:
+        span = str(flt.date_from.year)
+    else:
+        span = "_".join(d.isoformat() for d in (flt.date_from, flt.date_to) if d)
+    return f"{base}_{span}{SUFFIX[fmt]}" if span else f"{base}{SUFFIX[fmt]}"
