@@ -451,12 +451,15 @@ def road_class_legend(network: RoadNetwork, labels: Labels) -> MapLegend:
 
 
 class _MetricScale(MacroElement):
-    """A scale bar in metres and kilometres only."""
+    """A scale bar in metres and kilometres only; a short attribution prefix (the map is often narrow)."""
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
             L.control.scale({imperial: false}).addTo({{ this._parent.get_name() }});
+            if ({{ this._parent.get_name() }}.attributionControl) {
+                {{ this._parent.get_name() }}.attributionControl.setPrefix("Leaflet");
+            }
         {% endmacro %}
         """
     )
@@ -1160,6 +1163,7 @@ def district_map(
         control_scale=False,
         height=height,
         attribution_control=True,
+        font_size="12px",  # attribution and tooltips stay on one line on a narrow map
     )
     m.options["max_zoom"] = (
         bm.max_zoom

@@ -166,6 +166,21 @@ def _day_number(session: Session) -> ColumnElement[int]:
     return cast(func.floor(extract("epoch", Incident.found_at) / 86400.0), Integer)
 
 
+_POINT_DTYPE = np.dtype([("id", "i8"), ("lon", "f8"), ("lat", "f8"), ("chainage", "f8"), ("day", "i8"),
+                         ("type", "O"), ("status", "O"), ("road", "O"), ("side", "O"), ("town", "O")])
+
+
+def _fetch(session: Session, stmt: Any, dtype: np.dtype) -> np.ndarray:
+    """Rows of ``stmt`` as a numpy structured array. On SQLite the statement (its values rendered inline by
+    SQLAlchemy, quoted) goes straight to the driver: for 100,000 rows that skips 0.3 s of row objects."""
+    if session.get_bind().dialect.name == "sqlite":
+        sql = str(stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}))
+        rows = session.connection().connection.driver_connection.execute(sql).fetchall()
+    else:
+        rows = [tuple(r) for r in session.connection().execute(stmt)]
+    return np.array(rows, dtype=dtype)
+
+
 def incident_points(session: Session, actor: User, f: MapFilter, descriptions: bool = True) -> IncidentPoints:
     """The filtered incidents as columns for :func:`gis.maps.incident_payload`, in id order.
 
@@ -173,44 +188,17 @@ def incident_points(session: Session, actor: User, f: MapFilter, descriptions: b
     """
     require(actor, Perm.VIEW)
     where = _where(session, f)
-    cols = [
-        Incident.id,
-        Incident.lon,
-        Incident.lat,
-        Incident.chainage_m,
-        _day_number(session).label("day"),
-        Incident.type_code,
-        Incident.status,
-        Incident.road_code,
-        Incident.side,
-        Incident.town,
-    ]
-    # Core execution (no ORM row processing): a third faster at 100,000 rows
-    rows = session.connection().execute(select(*cols).where(*where).order_by(Incident.id)).all()
-    if not rows:
+    cols = [Incident.id, Incident.lon, Incident.lat, Incident.chainage_m, _day_number(session).label("day"),
+            Incident.type_code, Incident.status, Incident.road_code, Incident.side, Incident.town]
+    a = _fetch(session, select(*cols).where(*where).order_by(Incident.id), _POINT_DTYPE)
+    if not len(a):
         return IncidentPoints.empty()
-    n = len(rows)
-    c = list(zip(*rows))
-
-    def num(i: int, dtype: Any) -> np.ndarray:
-        return np.fromiter(c[i], dtype=dtype, count=n)
-
     points = IncidentPoints(
-        ids=num(0, np.int64),
-        lon=num(1, float),
-        lat=num(2, float),
-        chainage_m=num(3, float),
-        day=num(4, np.int64).astype("datetime64[D]"),
-        type_code=c[5],
-        status=c[6],
-        road_code=c[7],
-        side=c[8],
-        town=c[9],
+        ids=a["id"], lon=a["lon"], lat=a["lat"], chainage_m=a["chainage"], day=a["day"].astype("datetime64[D]"),
+        type_code=a["type"], status=a["status"], road_code=a["road"], side=a["side"], town=a["town"],
     )
-    if descriptions and n <= DESCRIPTION_ROW_LIMIT:
-        texts = dict(
-            session.connection().execute(select(Incident.id, Incident.description).where(*where)).all()
-        )
+    if descriptions and len(a) <= DESCRIPTION_ROW_LIMIT:
+        texts = dict(session.connection().execute(select(Incident.id, Incident.description).where(*where)).all())
         points.description = [texts.get(i) or "" for i in points.ids.tolist()]
     points.thumbnails = photo_thumbnails(session, points.ids)
     return points
