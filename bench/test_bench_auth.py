@@ -16,6 +16,7 @@ import sqlite3
 
 import pytest
 
+from patrol_app.storage.db import canonical_json
 from patrol_app.services import audit, audit_scan
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.migrate import upgrade
@@ -51,7 +52,7 @@ def build_trail(path, n: int = N) -> None:
     con.execute("PRAGMA synchronous=OFF")
     enc = audit_scan._canonical_fast
     sha = hashlib.sha256
-    store_json = json.dumps  # what SQLAlchemy's JSON type writes
+    store_json = canonical_json  # what the JSON columns store (patrol_app.storage.db)
     prev = audit.GENESIS
     t0 = dt.datetime(2024, 1, 1)
     rows = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -37,14 +38,21 @@ def get_engine(url: str | None = None, reading: bool = False) -> Engine:
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "isolation_level": None})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "isolation_level": None},
+                               json_serializer=canonical_json)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_read if reading else _sqlite_begin)
     elif reading:
         return get_engine(url)
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, json_serializer=canonical_json)
     return engine
+
+
+def canonical_json(value: object) -> str:
+    """JSON columns are stored in the canonical form the audit hash uses (sorted keys, no spaces, UTF-8), so
+    that checking the chain can hash the stored text as it is instead of parsing and re-encoding it."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def _sqlite_begin_read(conn) -> None:  # type: ignore[no-untyped-def]
