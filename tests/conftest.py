@@ -6,6 +6,7 @@ Each test gets its own data directory (``tmp_path``) and therefore its own SQLit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -140,3 +141,38 @@ def run_patrol():
 def run_patrol_many():
     """``run_patrol_many([args, ...], env) -> [subprocess.CompletedProcess, ...]``, run concurrently."""
     return run_patrol_processes
+
+
+@contextlib.contextmanager
+def postgres_demo_store(prefix: str, today):  # type: ignore[no-untyped-def]
+    """A fresh database holding the demo, on the throwaway PostgreSQL that `make test` starts
+    (PATROL_TEST_PG_URL). In CI a missing server fails the test; elsewhere it is skipped with the reason."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from patrol_app.demo import build_demo
+    from patrol_app.services.users import cli_actor
+    from patrol_app.storage import db
+    from patrol_app.storage.migrate import upgrade
+
+    admin_url = os.environ.get("PATROL_TEST_PG_URL")
+    if not admin_url:
+        if os.environ.get("CI"):
+            pytest.fail("PATROL_TEST_PG_URL is not set: `make test` starts a PostgreSQL for these tests")
+        pytest.skip("PATROL_TEST_PG_URL not set (run `make test`, which starts a throwaway PostgreSQL)")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    try:
+        upgrade(url)
+        with db.session_scope(url) as s:
+            build_demo(s, cli_actor(s), today=today)
+        yield url
+    finally:
+        db.get_engine(url).dispose()
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -32,7 +32,7 @@ from patrol_app.domain.catalog import resolve_type
 from patrol_app.domain.rules import MEASURE_ALIASES, SIDE_ALIASES, STATUS_ALIASES, Perm, Status
 from patrol_app.io.ledger import LedgerFormatError, LedgerSheet, read_ledger
 from patrol_app.services import audit
-from patrol_app.services.errors import FieldError, ServiceError, ValidationFailed
+from patrol_app.services.errors import FieldError, ServiceError
 from patrol_app.services.roads import network as store_network
 from patrol_app.services.users import require
 from patrol_app.storage.models import ImportBatch, Incident, Patrol, PatrolRoad, User

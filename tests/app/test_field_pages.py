@@ -1,7 +1,6 @@
 """The field pages through AppTest, submitting into the real store: patrol, incident (map tap and GPS
 injected through session state), duplicates, drafts, follow-up."""
 
-import datetime as dt
 import io
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from gis.linref import offset_point
 from patrol_app.storage.db import read_session
-from patrol_app.storage.models import Draft, Incident, IncidentEvent, Patrol, Personnel, Photo
+from patrol_app.storage.models import Draft, Incident, IncidentEvent, Patrol, Personnel
 
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 PATROL = "patrol_app/ui/pages/patrol.py"

@@ -4,21 +4,17 @@ differ from SQLite). `make test` starts a throwaway server and sets PATROL_TEST_
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 
 import geopandas as gpd
 import pytest
-from sqlalchemy import create_engine, text
 
-from patrol_app.demo import build_demo
 from patrol_app.io.exports import FORMATS, SUFFIX, ExportFilter, export
 from patrol_app.reports.report import build_report, report_json
 from patrol_app.reports.rollup import Period
 from patrol_app.reports.writers import render
-from patrol_app.services.users import cli_actor, get_user
+from patrol_app.services.users import get_user
 from patrol_app.storage import db
-from patrol_app.storage.migrate import upgrade
+from tests.conftest import postgres_demo_store
 
 pytestmark = pytest.mark.postgres
 TODAY = dt.date(2026, 11, 1)
@@ -27,24 +23,8 @@ YEAR = TODAY.year - 1
 
 @pytest.fixture(scope="module")
 def pg_url():  # type: ignore[no-untyped-def]
-    admin_url = os.environ.get("PATROL_TEST_PG_URL")
-    if not admin_url:
-        if os.environ.get("CI"):
-            pytest.fail("PATROL_TEST_PG_URL is not set: `make test` starts a PostgreSQL for these tests")
-        pytest.skip("PATROL_TEST_PG_URL not set (run `make test`, which starts a throwaway PostgreSQL)")
-    name = f"patrol_report_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
-    upgrade(url)
-    with db.session_scope(url) as s:
-        build_demo(s, cli_actor(s), today=TODAY)
-    yield url
-    db.get_engine(url).dispose()
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with postgres_demo_store("patrol_report", TODAY) as url:
+        yield url
 
 
 def test_report_on_postgres(pg_url):

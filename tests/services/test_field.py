@@ -14,7 +14,7 @@ from patrol_app.services import field
 from patrol_app.services.errors import PermissionDenied, ValidationFailed
 from patrol_app.services.users import get_user
 from patrol_app.storage.db import session_scope
-from patrol_app.storage.models import Incident, IncidentEvent, Patrol, PatrolCrew, Personnel, Photo
+from patrol_app.storage.models import Incident, IncidentEvent, PatrolCrew, Personnel, Photo
 
 
 def ids(s, *names):

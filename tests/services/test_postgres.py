@@ -7,55 +7,37 @@ is a failure, not a skip.
 import csv
 import datetime as dt
 import os
-import uuid
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from gis.linref import offset_point
-from patrol_app.demo import build_demo
 from patrol_app.services import audit, field
 from patrol_app.services.records import import_ledger
 from patrol_app.services.roads import network
 from patrol_app.services.stats import year_totals
 from patrol_app.services.users import cli_actor, get_user
 from patrol_app.storage import db
-from patrol_app.storage.migrate import upgrade
 from patrol_app.storage.models import Base, Incident, Patrol
+from tests.conftest import postgres_demo_store
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture(scope="module")
 def pg(tmp_path_factory):
-    admin_url = os.environ.get("PATROL_TEST_PG_URL")
-    if not admin_url:
-        if os.environ.get("CI"):
-            pytest.fail("PATROL_TEST_PG_URL is not set: `make test` starts a PostgreSQL for these tests")
-        pytest.skip("PATROL_TEST_PG_URL not set (run `make test`, which starts a throwaway PostgreSQL)")
-    name = f"patrol_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
-    data_dir = tmp_path_factory.mktemp("pgdata")
-    old = {k: os.environ.get(k) for k in ("PATROL_DB_URL", "PATROL_DATA_DIR")}
-    os.environ["PATROL_DB_URL"], os.environ["PATROL_DATA_DIR"] = url, str(data_dir)
-    upgrade(url)
-    with db.session_scope(url) as s:
-        build_demo(s, cli_actor(s), today=dt.date(2026, 11, 1))
-    yield url
-    db.get_engine(url).dispose()
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with postgres_demo_store("patrol", dt.date(2026, 11, 1)) as url:
+        old = {k: os.environ.get(k) for k in ("PATROL_DB_URL", "PATROL_DATA_DIR")}
+        os.environ["PATROL_DB_URL"] = url
+        os.environ["PATROL_DATA_DIR"] = str(tmp_path_factory.mktemp("pgdata"))
+        yield url
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def test_migrations_match_models_on_postgres(pg):

@@ -1,6 +1,5 @@
 """House rules that keep the logic testable without the UI."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path

@@ -1,6 +1,5 @@
 """Start a patrol (crew, vehicles, roads — defaults from my last patrol), see it while it runs, end it."""
 
-import datetime as dt
 import uuid
 
 import streamlit as st
