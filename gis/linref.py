@@ -163,13 +163,6 @@ def _position(network: RoadNetwork, b: LocateBatch, i: int, lon: float, lat: flo
     )
 
 
-def positions(network: RoadNetwork, lon: np.ndarray, lat: np.ndarray, max_distance: float = DEFAULT_MAX_DISTANCE_M):
-    """Locate many points; yields a :class:`RoadPosition` or ``None`` per point."""
-    b = locate_arrays(network, lon, lat, max_distance)
-    for i in range(len(b.found)):
-        yield _position(network, b, i, float(lon[i]), float(lat[i])) if b.found[i] else None
-
-
 def stake_to_point(network: RoadNetwork, road_code: str, stake: str | float) -> tuple[float, float]:
     """Road + stake → (lon, lat) on the centreline."""
     return network.point_at(road_code, parse_stake(stake))

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import shapely
-from shapely.geometry import LineString, MultiLineString, mapping, shape
+from shapely.geometry import LineString, MultiLineString
 from shapely.geometry.base import BaseGeometry
 
 from gis.crs import gcj02_to_wgs84, local_metric_crs, transformers
@@ -437,31 +437,6 @@ class RoadNetwork:
             }
             for r in (self.routes[c] for c in self.codes)
         ]
-
-
-def pieces_to_geojson(pieces: Sequence[RoadPiece]) -> dict[str, Any]:
-    return {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "properties": {
-                    "code": p.code,
-                    "name": p.name,
-                    "class": p.road_class,
-                    "start_stake": None if p.start_m is None else format_stake(p.start_m, 1),
-                    "half_road_land_m": p.half_road_land_m,
-                    "county_code": p.county_code,
-                },
-                "geometry": mapping(p.geometry),
-            }
-            for p in pieces
-        ],
-    }
-
-
-def piece_from_geojson_geometry(code: str, geom: dict[str, Any], **kw: Any) -> RoadPiece:
-    return RoadPiece(code, shape(geom), **kw)
 
 
 assert set(CLASS_BY_LETTER.values()) <= set(ROAD_CLASSES)

@@ -104,6 +104,3 @@ def network(session: Session) -> RoadNetwork:
             _cache[key] = net
     return net
 
-
-def has_roads(session: Session) -> bool:
-    return session.execute(select(RoadPieceRow.id).limit(1)).first() is not None

@@ -14,6 +14,7 @@ from gis.linref import RoadPosition, locate, offset_point, stake_to_point
 from gis.stakes import format_stake, parse_stake
 from gis.maps import base_map, point_layer, road_layer
 from patrol_app.config import get_settings
+from patrol_app.services.field import GPS_WARN_ACCURACY_M
 from patrol_app.ui.common import err, tr
 
 _gps = components.declare_component("gps", path=str(Path(__file__).parent / "components" / "geolocation"))
@@ -55,7 +56,7 @@ def location_picker(net, state_key: str) -> tuple[float, float, str, float | Non
         if cur and cur[2] == "gps":
             acc = cur[3]
             st.caption(tr("field.gps_fix", lon=f"{cur[0]:.6f}", lat=f"{cur[1]:.6f}", acc=f"{acc:.0f}"))
-            if acc is not None and acc > 30:
+            if acc is not None and acc > GPS_WARN_ACCURACY_M:
                 st.warning(tr("field.gps_poor", acc=f"{acc:.0f}"))
     elif method == "map":
         _map_tap(net, state_key)
@@ -87,7 +88,7 @@ def location_picker(net, state_key: str) -> tuple[float, float, str, float | Non
 @st.fragment
 def _map_tap(net, state_key: str) -> None:  # type: ignore[no-untyped-def]
     state = st.session_state
-    m = _cached_base(net)
+    m = _roads_map(net)
     cur = state.get(state_key)
     pts = [] if not cur else [(cur[0], cur[1], tr("ui.chosen_point"))]
     out = st_folium(m, key=f"{state_key}_map", height=380, use_container_width=True,
@@ -100,7 +101,7 @@ def _map_tap(net, state_key: str) -> None:  # type: ignore[no-untyped-def]
     st.caption(tr("ui.tap_hint"))
 
 
-def _cached_base(net):  # type: ignore[no-untyped-def]
+def _roads_map(net):  # type: ignore[no-untyped-def]
     m = base_map(net)
     road_layer(net, {"code": tr("ui.road"), "name": tr("ui.col.name"), "stakes": tr("ui.stake")}).add_to(m)
     return m
