@@ -18,10 +18,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
+HOST ?= 127.0.0.1
+
 run: install
 	$(BIN)/patrol db upgrade
 	$(BIN)/patrol demo --if-empty
-	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
+	$(BIN)/patrol serve --host $(HOST) --port $(PORT)
 
 # The same over HTTPS (browsers give GPS positions only to HTTPS pages, and to localhost). Uses
 # var/tls/cert.pem + key.pem; makes a self-signed pair on first use (replace it with the bureau's certificate).
@@ -30,8 +32,7 @@ run-https: install
 	$(BIN)/patrol demo --if-empty
 	@mkdir -p var/tls; [ -f var/tls/cert.pem ] || openssl req -x509 -newkey rsa:2048 -nodes -days 825 \
 	  -keyout var/tls/key.pem -out var/tls/cert.pem -subj "/CN=$$(hostname)" >/dev/null 2>&1
-	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT) --server.address 0.0.0.0 \
-	  --server.sslCertFile var/tls/cert.pem --server.sslKeyFile var/tls/key.pem
+	$(BIN)/patrol serve --host 0.0.0.0 --port $(PORT) --tls-cert var/tls/cert.pem --tls-key var/tls/key.pem
 
 # Debian's Chromium and a CJK font for the browser tests, and a PostgreSQL server, installed when missing.
 system-deps:

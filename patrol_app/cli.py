@@ -251,6 +251,26 @@ def cmd_audit_verify(cli: Cli) -> int:
     return 1
 
 
+def cmd_serve(cli: Cli) -> int:
+    from patrol_app.ui.server import serve
+
+    a = cli.args
+    cli.err(t("cli.serving", cli.lang, url=f"{'https' if a.tls_cert else 'http'}://{a.host}:{a.port}",
+              db=_safe_url(get_settings().db_url)))
+    serve(a.host, a.port, a.tls_cert, a.tls_key)
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    """A database URL fit to print: never its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is reported elsewhere
+        return "?"
+
+
 def _read_password(cli: Cli) -> str:
     if cli.args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
@@ -368,6 +388,13 @@ def build_parser() -> argparse.ArgumentParser:
     ur.add_argument("--password-stdin", action="store_true")
     for name, p_ in us.choices.items():
         p_.set_defaults(fn=cmd_users)
+
+    sv = sub.add_parser("serve", help="serve the app: pages and HTTP routes on one port", parents=[common])
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    sv.add_argument("--tls-cert", help="certificate file (PEM) to serve HTTPS")
+    sv.add_argument("--tls-key", help="private key file (PEM) for --tls-cert")
+    sv.set_defaults(fn=cmd_serve)
 
     # --- verbs of other areas register here: one line each, `module.register(sub, common)` ---
     from patrol_app.maps_cli import register as _maps

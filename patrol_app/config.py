@@ -5,6 +5,10 @@
 ``PATROL_LANG``     ``zh`` (default) or ``en``.
 ``PATROL_TZ``       the bureau's time zone for local dates and times; default ``Asia/Shanghai``.
 ``PATROL_MAX_DISTANCE_M`` how far from a road a point may be and still be located; default 100.
+``PATROL_SESSION_IDLE_MINUTES`` a signed-in session ends after this long without use; default 30.
+``PATROL_SESSION_MAX_HOURS``    and in any case this long after sign-in; default 12.
+``PATROL_COOKIE_SECURE``        ``1`` marks the session cookie Secure also behind an HTTPS reverse proxy that talks
+                                plain HTTP to the app (it is Secure anyway when the app itself serves HTTPS).
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ class Settings:
     lang: str
     tz: str
     max_distance_m: float
+    session_idle_minutes: float = 30.0
+    session_max_hours: float = 12.0
+    cookie_secure: bool = False
 
 
 def get_settings() -> Settings:
@@ -33,4 +40,7 @@ def get_settings() -> Settings:
         lang="en" if lang.startswith("en") else "zh",
         tz=os.environ.get("PATROL_TZ") or "Asia/Shanghai",
         max_distance_m=float(os.environ.get("PATROL_MAX_DISTANCE_M") or 100.0),
+        session_idle_minutes=float(os.environ.get("PATROL_SESSION_IDLE_MINUTES") or 30.0),
+        session_max_hours=float(os.environ.get("PATROL_SESSION_MAX_HOURS") or 12.0),
+        cookie_secure=(os.environ.get("PATROL_COOKIE_SECURE") or "").lower() in ("1", "true", "yes"),
     )

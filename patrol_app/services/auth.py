@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from patrol_app.domain.rules import Perm, Role
-from patrol_app.services import audit
+from patrol_app.services import audit, sessions
 from patrol_app.services.errors import ServiceError
 from patrol_app.services.users import CLI_USER, require
 from patrol_app.storage.models import User
@@ -22,7 +22,6 @@ from patrol_app.storage.models import User
 MAX_FAILED = 5
 LOCKOUT = dt.timedelta(minutes=15)
 MIN_PASSWORD = 8
-IDLE_TIMEOUT = dt.timedelta(minutes=30)
 
 
 @functools.cache
@@ -146,6 +145,8 @@ def set_active(session: Session, actor: User, username: str, active: bool) -> Us
         raise ServiceError("auth.cannot_disable_self")
     before = _public(user)
     user.active = active
+    if not active:
+        sessions.revoke_all(session, user.id)  # signed out everywhere at once
     audit.record(session, actor, "user.enable" if active else "user.disable", "user", user.id, before=before,
                  after=_public(user))
     return user
@@ -157,6 +158,7 @@ def reset_password(session: Session, actor: User, username: str, password: str) 
     user.password_hash = hash_password(password)
     user.failed_logins = 0
     user.locked_until = None
+    sessions.revoke_all(session, user.id)  # every device signs in again with the new password
     audit.record(session, actor, "user.reset_password", "user", user.id)  # never the password itself
     return user
 

@@ -46,6 +46,25 @@ class User(Base):
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
+class WebSession(Base):
+    """A signed-in browser or API client. Only the token's SHA-256 is stored; the token lives in an HttpOnly
+    cookie. A new session first holds a one-time sign-in ticket (hashed too), redeemed by the browser for the
+    cookie. Times are naive UTC."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    ticket_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    ticket_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    user_agent: Mapped[str] = mapped_column(String(256), default="")
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
 class Personnel(Base):
     """Enforcement staff and auxiliary staff (协勤)."""
 

@@ -42,11 +42,56 @@ def network():  # type: ignore[no-untyped-def]
 
 
 def current_user():  # type: ignore[no-untyped-def]
-    """The signed-in user (a detached ``User``), or None. Signs out after the idle timeout, and when the
-    account was disabled meanwhile. Pages pass this user to every service, which checks permissions itself."""
+    """The signed-in user (a detached ``User``), or None.
+
+    The browser's HttpOnly session cookie says who it is, so a reload, a new tab or a server restart stays signed
+    in; right after signing in on the page (before the browser has redeemed its ticket for the cookie) the page's
+    own session id does. The session row is checked on every run: sign-out elsewhere, a password reset, disabling
+    the account, the idle timeout and the absolute lifetime all end it. Pages pass this user to every service,
+    which checks permissions itself."""
+    from patrol_app.services import sessions
+    from patrol_app.storage.db import read_session, session_scope
+
+    token = _cookie_token()
+    sid = st.session_state.get("web_session_id")
+    if not token and not sid:
+        return _page_only_user()
+    with read_session() as s:  # a page's reruns read; only a use after a while writes (below)
+        res = sessions.resolve_token(s, token, touch=False) if token else sessions.resolve_id(s, sid, touch=False)
+        if res.user is None and token and sid:  # a stale cookie beside a fresh page sign-in
+            res = sessions.resolve_id(s, sid, touch=False)
+        if res.user is not None:
+            s.expunge(res.user)
+    if res.user is None:
+        _forget_user()
+        if res.ended:
+            st.session_state["flash"] = "auth.session_ended." + res.ended
+            if token:  # the browser still holds the dead cookie: clear it, then show the sign-in form
+                go_to("/auth/sign-out", next_path=current_path(), ended=res.ended)
+        return None
+    if res.stale:
+        with session_scope() as s:
+            sessions.mark_used(s, res.session_id)
+    st.session_state["web_session_id"] = res.session_id
+    st.session_state["user_id"] = res.user.id
+    return res.user
+
+
+def _cookie_token() -> str | None:
+    from patrol_app.services.sessions import COOKIE
+
+    try:
+        token = st.context.cookies.get(COOKIE)
+    except Exception:  # noqa: BLE001 - no browser context (AppTest)
+        return None
+    return token if isinstance(token, str) and token else None
+
+
+def _page_only_user():  # type: ignore[no-untyped-def]
+    """A user put into this page session by server code without a web session (AppTest); never from a browser."""
     import datetime as dt
 
-    from patrol_app.services.auth import IDLE_TIMEOUT
+    from patrol_app.services.sessions import idle_timeout
     from patrol_app.storage.db import read_session
     from patrol_app.storage.models import User
 
@@ -55,25 +100,75 @@ def current_user():  # type: ignore[no-untyped-def]
         return None
     now = dt.datetime.now()
     last = st.session_state.get("last_seen")
-    if last is not None and now - last > IDLE_TIMEOUT:
-        sign_out(idle=True)
+    if last is not None and now - last > idle_timeout():
+        _forget_user()
+        st.session_state["flash"] = "auth.session_ended.idle"
         return None
     st.session_state["last_seen"] = now
     with read_session() as s:
         user = s.get(User, user_id)
         if user is None or not user.active:
-            sign_out()
+            _forget_user()
             return None
         s.expunge(user)
         return user
 
 
-def sign_out(idle: bool = False) -> None:
+def _forget_user() -> None:
     for k in list(st.session_state.keys()):
-        if k != "lang":
+        if k not in ("lang", "lang_choice"):
             del st.session_state[k]
+
+
+def current_path() -> str:
+    """The page in the browser (``/cases?incident=2``), path and query, to come back to after a redirect."""
+    from urllib.parse import urlencode, urlsplit
+
+    try:
+        url = st.context.url or ""
+    except Exception:  # noqa: BLE001
+        url = ""
+    query = {k: v for k, v in st.query_params.to_dict().items() if k != "ended"}
+    return (urlsplit(url).path or "/") + ("?" + urlencode(query) if query else "")
+
+
+def go_to(route: str, next_path: str = "/", **params: str) -> None:
+    """Send the browser to one of the server's HTTP routes (which sets or clears the cookie and comes back)."""
+    import json
+    from urllib.parse import urlencode
+
+    url = route + "?" + urlencode({**params, "next": next_path})
+    st.html(f"<script>window.location.replace({json.dumps(url)});</script>", unsafe_allow_javascript=True)
+
+
+def sign_in_browser(user_id: int, ticket: str | None, session_id: int) -> None:
+    """After a page signed someone in: remember the session in this page and let the browser get its cookie."""
+    st.session_state["web_session_id"] = session_id
+    st.session_state["user_id"] = user_id
+    if ticket:
+        st.caption(tr("auth.signing_in"))
+        go_to("/auth/redeem", next_path=current_path(), ticket=ticket)
+        st.stop()
+
+
+def sign_out(idle: bool = False) -> None:
+    """End the session on the server (so the cookie is worthless at once), then let the browser drop it."""
+    from patrol_app.services import sessions
+    from patrol_app.storage.db import session_scope
+
+    sid = st.session_state.get("web_session_id")
+    token = _cookie_token()
+    with session_scope() as s:
+        if sid:
+            sessions.revoke(s, session_id=sid)
+        if token:
+            sessions.revoke(s, token=token)
+    _forget_user()
     if idle:
-        st.session_state["flash"] = "auth.idle_signed_out"
+        st.session_state["flash"] = "auth.session_ended.idle"
+    if token:
+        go_to("/auth/sign-out", next_path=current_path())
+        st.stop()
 
 
 def top_bar(user) -> None:  # type: ignore[no-untyped-def]

@@ -2,15 +2,29 @@
 
 import streamlit as st
 
+from patrol_app.services import sessions
 from patrol_app.services.auth import create_first_admin, needs_first_admin, sign_in
 from patrol_app.services.errors import ServiceError
 from patrol_app.storage.db import session_scope
-from patrol_app.ui.common import err, tr
+from patrol_app.ui.common import err, sign_in_browser, tr
+
+ENDED = ("idle", "expired", "revoked", "disabled")
+
+
+def _user_agent() -> str:
+    try:
+        return st.context.headers.get("User-Agent", "") or ""
+    except Exception:  # noqa: BLE001 - no browser context (AppTest)
+        return ""
 
 
 def login_page() -> None:
     """The page every URL shows while signed out; after sign-in the URL's own page opens."""
     flash = st.session_state.pop("flash", None)
+    ended = st.query_params.get("ended")
+    if ended in ENDED:  # the server cleared a dead cookie and says why
+        flash = "auth.session_ended." + ended
+        del st.query_params["ended"]
     if flash:
         st.info(tr(flash))
 
@@ -35,7 +49,8 @@ def login_page() -> None:
                     try:
                         with session_scope() as s:
                             user = create_first_admin(s, username, pw, name)
-                            st.session_state["user_id"] = user.id
+                            started = sessions.start(s, user, _user_agent())
+                        sign_in_browser(user.id, started.ticket, started.session_id)
                         st.rerun()
                     except ServiceError as exc:
                         st.error(err(exc))
@@ -49,7 +64,8 @@ def login_page() -> None:
                 try:
                     with session_scope() as s:
                         user = sign_in(s, username, pw)
-                        st.session_state["user_id"] = user.id
+                        started = sessions.start(s, user, _user_agent())
+                    sign_in_browser(user.id, started.ticket, started.session_id)
                     st.rerun()
                 except ServiceError as exc:
                     st.error(err(exc))

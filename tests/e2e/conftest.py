@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -28,41 +29,81 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_server(tmp_path_factory):
-    data = tmp_path_factory.mktemp("e2e-store")
+def demo_store(tmp_path_factory) -> Path:
+    """A demo store made once; every browser test works on its own copy of it."""
+    data = tmp_path_factory.mktemp("e2e-template")
     env = {**os.environ, "PATROL_DATA_DIR": str(data), "PATROL_LANG": "zh"}
     env.pop("PATROL_DB_URL", None)
     subprocess.run([sys.executable, "-m", "patrol_app.cli", "demo"], env=env, check=True, cwd=ROOT,
                    capture_output=True)
-    port = _free_port()
-    log = (data / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        if proc.poll() is not None:
-            pytest.fail("streamlit died:\n" + (data / "server.log").read_text())
+    return data
+
+
+class Server:
+    """``patrol serve`` on a free port, over a data directory of its own."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Server":
+        env = {**os.environ, "PATROL_DATA_DIR": str(self.data), "PATROL_LANG": "zh"}
+        env.pop("PATROL_DB_URL", None)
+        self.log = (self.data / "server.log").open("a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "patrol_app.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 60
+        while True:
+            if self.proc.poll() is not None:
+                pytest.fail("patrol serve died:\n" + (self.data / "server.log").read_text())
+            try:
+                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
+                    if r.read() == b"ok":
+                        return self
+            except OSError:
+                pass
+            if time.time() > deadline:
+                self.stop()
+                pytest.fail("patrol serve did not answer /_stcore/health:\n" + (self.data / "server.log").read_text())
+            time.sleep(0.2)
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
         try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.read() == b"ok":
-                    break
-        except OSError:
-            pass
-        if time.time() > deadline:
-            proc.kill()
-            pytest.fail("streamlit did not answer /_stcore/health:\n" + (data / "server.log").read_text())
-        time.sleep(0.3)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+        self.log.close()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def server(demo_store, tmp_path) -> Iterator[Server]:
+    """A server of this test's own, on a fresh copy of the demo store."""
+    data = tmp_path / "store"
+    shutil.copytree(demo_store, data)
+    srv = Server(data).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def app_server(server) -> str:
+    return server.url
 
 
 @pytest.fixture(scope="session")
