@@ -60,11 +60,22 @@ def _blank(v: Any) -> bool:
 
 
 def _text(v: Any) -> str:
+    """A code or number as text: full-width forms folded (NFKC). Never for free text (see ``free_text``)."""
     if _blank(v):
         return ""
     if isinstance(v, float) and v.is_integer():
         v = int(v)  # a phone number or code typed into a number cell
     return unicodedata.normalize("NFKC", str(v)).strip()
+
+
+def free_text(v: Any) -> str:
+    """Free text (descriptions, notes, names, parties) exactly as typed — Chinese punctuation (，（）：) stays —
+    only the surrounding white space trimmed."""
+    if _blank(v):
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return str(v).strip()
 
 
 _DATE_RE = re.compile(
@@ -240,10 +251,10 @@ def validate_patrol(
             km=out.get("km"),
             start_time=out.get("start"),
             end_time=out.get("end"),
-            crew=_text(raw.get("crew")),
-            joint=_text(raw.get("joint")),
-            weather=_text(raw.get("weather")),
-            notes=_text(raw.get("notes")),
+            crew=free_text(raw.get("crew")),
+            joint=free_text(raw.get("joint")),
+            weather=free_text(raw.get("weather")),
+            notes=free_text(raw.get("notes")),
         ),
         [],
     )
@@ -382,8 +393,8 @@ def validate_incidents(
                         err("stake", exc.key, **exc.params)
         else:
             err("lon", "error.no_location")
-        out["description"] = _text(raw.get("description"))
-        out["party"] = _text(raw.get("party"))
+        out["description"] = free_text(raw.get("description"))
+        out["party"] = free_text(raw.get("party"))
         out["party_phone"] = _text(raw.get("party_phone"))
         out["_side"] = side
         for extra in ("location_method", "gps_accuracy_m", "patrol_id"):
