@@ -1,5 +1,5 @@
 /* 外业模式: the field page. Everything the officer records goes to the outbox (outbox.js) first and is sent by
- * sync.js; roads, catalog and registries are kept on the device (IndexedDB, and the service worker's cache), so
+ * sync.js; roads and the catalog (with the crew and vehicle registries) are kept on the device (IndexedDB, and the service worker's cache), so
  * after one sign-in with signal the page works without any. Texts come from FIELD_CONFIG.i18n (the server's
  * catalogs); the road position is computed here by geo.js before saving. */
 (function () {
@@ -16,7 +16,7 @@
     lang: localStorage.getItem("field.lang") || "zh",
     view: "patrol",
     session: null,
-    roads: null, catalog: null, registries: null, net: null,
+    roads: null, catalog: null, net: null,
     patrol: null,
     editing: null, // client_id of a refused record being edited
     position: null, // {lon, lat, accuracy_m, source, located}
@@ -65,7 +65,7 @@
 
   /* ---------- server ---------- */
   async function api(method, url, json) {
-    const headers = { Accept: "application/json" };
+    const headers = { Accept: "application/json", "Accept-Language": app.lang === "en" ? "en" : "zh-CN" };
     if (json !== undefined) headers["Content-Type"] = "application/json";
     if (method !== "GET" && app.session) headers["X-CSRF-Token"] = app.session.csrf_token || "";
     const res = await fetch(url, { method, headers, credentials: "same-origin",
@@ -75,12 +75,11 @@
     return { status: res.status, ok: res.ok, data };
   }
 
-  /* Fetch roads, catalog and registries (through the service worker, which keeps a copy) into IndexedDB. */
+  /* Fetch roads and catalog (through the service worker, which keeps a copy) into IndexedDB. */
   async function refreshData() {
     if (!navigator.onLine) return;
     await swReady();
-    for (const [key, url] of [["roads", "/api/v1/roads"], ["catalog", "/api/v1/catalog"],
-      ["registries", "/api/v1/registries"]]) {
+    for (const [key, url] of [["roads", "/api/v1/roads"], ["catalog", "/api/v1/catalog"]]) {
       try {
         const r = await api("GET", url);
         if (r.status === 401) { S.state.signedOut = true; break; }
@@ -93,7 +92,6 @@
   async function loadData() {
     app.roads = await O.getMeta("data.roads");
     app.catalog = await O.getMeta("data.catalog");
-    app.registries = await O.getMeta("data.registries");
     app.net = app.roads ? G.buildNetwork(app.roads) : null;
   }
 
@@ -112,13 +110,18 @@
     const list = (c.measures || MEASURES).map(opt);
     return list.map((m) => (CFG.i18n.zh["measure." + m.code] ? { code: m.code, name: t("measure." + m.code) } : m));
   }
+  /* the crew and vehicle registries come with the catalog */
   function personnel() {
-    const r = app.registries || {};
-    return (r.personnel || r.officers || []).filter((p) => p.active !== false);
+    const r = app.catalog || {};
+    return (r.personnel || []).filter((p) => p.active !== false);
   }
   function vehicles() {
-    const r = app.registries || {};
+    const r = app.catalog || {};
     return (r.vehicles || []).filter((v) => v.active !== false);
+  }
+  function weathers() {
+    const c = app.catalog || {};
+    return c.weather ? c.weather.map(opt) : WEATHER.map((w) => ({ code: w, name: t("weather." + w) }));
   }
   function typeName(code) {
     const x = types().find((y) => y.code === code);
@@ -235,8 +238,7 @@
         h("span", {}, t("fieldapp.title"))),
       h("span", { id: "net", class: "net" }),
       h("button", { id: "badge", class: "badge", type: "button", onclick: () => go("outbox") }),
-      app.session ? h("span", { class: "who" }, app.session.user && (app.session.user.name || app.session.user.username ||
-        app.session.user)) : null,
+      app.session ? h("span", { class: "who" }, app.session.display_name || app.session.user) : null,
       h("button", { class: "lang", type: "button", onclick: () => { app.lang = app.lang === "zh" ? "en" : "zh";
         localStorage.setItem("field.lang", app.lang); render(); } }, app.lang === "zh" ? "EN" : "中文"),
       app.session ? h("button", { class: "quiet", type: "button", onclick: signOut }, t("fieldapp.sign_out")) : null);
@@ -292,7 +294,8 @@
         render();
         return;
       }
-      app.session = { user: r.data.user, role: r.data.role, csrf_token: r.data.csrf_token, username: f.username.value };
+      app.session = { user: r.data.user, display_name: r.data.display_name, role: r.data.role,
+        csrf_token: r.data.csrf_token, username: f.username.value };
       await O.setMeta("session", app.session);
       app.message = null;
       S.start();
@@ -333,9 +336,11 @@
     if (!app.net) return h("div", { class: "card" }, h("p", {}, t("fieldapp.no_data")));
     if (app.patrol) return runningView();
     const rec = app.editing ? app.editingRec : null;
-    const last = app.lastPatrol || {};
-    const pre = rec ? rec.payload : { date: today(), start_time: nowHM(), roads: last.roads || [],
-      crew_ids: last.crew_ids || [], vehicle_ids: last.vehicle_ids || [], weather: "", notes: "" };
+    const last = app.lastPatrol || (app.catalog && app.catalog.defaults) || {};
+    const pre = rec ? Object.assign({ date: rec.payload.started_at.slice(0, 10),
+      start_time: rec.payload.started_at.slice(11, 16) }, rec.payload) :
+      { date: today(), start_time: nowHM(), roads: last.roads || [], crew: last.crew || [],
+        vehicles: last.vehicles || [], weather: "", notes: "" };
     const form = h("form", { class: "card", id: "patrol-form", onsubmit: startPatrol },
       h("h2", {}, rec ? t("fieldapp.edit_patrol") : t("fieldapp.start_title")),
       h("div", { class: "row" },
@@ -347,13 +352,12 @@
           (pre.roads || []).map(String))),
       h("fieldset", {}, h("legend", {}, t("fieldapp.crew")),
         chips("crew", personnel().map((p) => ({ value: p.id, label: p.name + (p.auxiliary ? "（" +
-          t("fieldapp.auxiliary") + "）" : "") })), (pre.crew_ids || []).map(String))),
+          t("fieldapp.auxiliary") + "）" : "") })), (pre.crew || []).map(String))),
       h("fieldset", {}, h("legend", {}, t("fieldapp.vehicles")),
         chips("vehicles", vehicles().map((v) => ({ value: v.id, label: v.plate + (v.kind ? " " + v.kind : "") })),
-          (pre.vehicle_ids || []).map(String))),
+          (pre.vehicles || []).map(String))),
       h("label", {}, t("fieldapp.weather"), h("select", { name: "weather" }, h("option", { value: "" }, "—"),
-        WEATHER.map((w) => h("option", { value: w, selected: pre.weather === t("weather." + w) ||
-          pre.weather === CFG.i18n.zh["weather." + w] }, t("weather." + w))))),
+        weathers().map((w) => h("option", { value: w.code, selected: pre.weather === w.code }, w.name)))),
       h("label", {}, t("fieldapp.notes"), h("textarea", { name: "notes", rows: 2, value: pre.notes || "" })),
       h("button", { type: "submit", class: "primary big" }, rec ? t("fieldapp.save_changes") : t("fieldapp.start")));
     return form;
@@ -371,9 +375,10 @@
     const officers = personnel().filter((p) => crew.includes(Number(p.id)) && !p.auxiliary);
     if (officers.length < 2) problems.push(t("fieldapp.need_two_officers", { n: officers.length }));
     if (problems.length) { say(problems.join("；"), "error"); render(); return; }
-    const payload = { date: f.date.value, start_time: f.start_time.value, roads, crew_ids: crew, vehicle_ids: veh,
-      weather: f.weather.value ? CFG.i18n.zh["weather." + f.weather.value] : "", notes: f.notes.value };
-    await O.setMeta("last_patrol", { roads, crew_ids: crew, vehicle_ids: veh });
+    const started = new Date(`${f.date.value}T${f.start_time.value}:00`);
+    const payload = { started_at: isoLocal(started), roads, crew, vehicles: veh, notes: f.notes.value };
+    if (f.weather.value) payload.weather = f.weather.value;
+    await O.setMeta("last_patrol", { roads, crew, vehicles: veh });
     if (app.editing) {
       await O.update(app.editing, (r) => ({ payload: Object.assign({}, payload, { client_id: r.client_id }),
         state: "waiting", reason: "" }));
@@ -387,7 +392,7 @@
     const id = O.uuid();
     payload.client_id = id;
     await O.add({ client_id: id, kind: "patrol_start", payload });
-    app.patrol = { client_id: id, date: payload.date, start_time: payload.start_time, roads };
+    app.patrol = { client_id: id, date: f.date.value, start_time: f.start_time.value, roads };
     await O.setMeta("patrol", app.patrol);
     await O.setMeta("track", { patrol_client_id: id, points: [], last: null, count: 0, metres: 0 });
     Track.start();
@@ -424,9 +429,11 @@
     const p = app.patrol;
     const buf = (await O.getMeta("track")) || { metres: 0, count: 0 };
     const id = O.uuid();
-    const payload = { client_id: id, end_time: time.trim() };
-    if (buf.count >= 2) payload.km_method = "track";
-    else payload.km_method = "roads";
+    const [hh, mm] = time.trim().split(":").map(Number);
+    const ended = new Date();
+    ended.setHours(hh, mm, 0, 0);
+    // the server derives the km from the track when there is one, else from the declared roads
+    const payload = { ended_at: isoLocal(ended), km_method: buf.count >= 2 ? "track" : "roads" };
     await O.add({ client_id: id, kind: "patrol_end", patrol_client_id: p.client_id, payload,
       device_km: Math.round(buf.metres / 100) / 10 });
     await O.delMeta("patrol");
@@ -604,9 +611,9 @@
     }
     const loc = p.located;
     const payload = { type: f.type.value, found_at: isoLocal(new Date()), lon: p.lon, lat: p.lat,
-      accuracy_m: p.accuracy_m, description: f.description.value, party: f.party.value, measure: f.measure.value,
-      device: { road_code: loc.road_code, stake: loc.stake, chainage_m: loc.chainage_m, side: loc.side,
-        offset_m: loc.offset_m, zone: loc.zone } };
+      accuracy_m: p.accuracy_m, location_method: p.source, description: f.description.value, party: f.party.value,
+      measure: f.measure.value || null, device_road_code: loc.road_code, device_chainage_m: loc.chainage_m,
+      device_stake: loc.stake };
     if (f.deadline.value && f.measure.value === "order_correct") payload.deadline = f.deadline.value;
     if (app.editing) {
       await O.update(app.editing, (r) => ({ payload: Object.assign({}, r.payload, payload, { client_id: r.client_id,
@@ -653,8 +660,8 @@
     incident: "fieldapp.kind_incident", photo: "fieldapp.kind_photo", track: "fieldapp.kind_track" };
 
   function summary(r) {
-    if (r.kind === "patrol_start") return `${r.payload.date} ${r.payload.start_time} · ${r.payload.roads.join("、")}`;
-    if (r.kind === "patrol_end") return t("fieldapp.end_at", { time: r.payload.end_time });
+    if (r.kind === "patrol_start") return `${showTime(r.payload.started_at)} · ${r.payload.roads.join("、")}`;
+    if (r.kind === "patrol_end") return t("fieldapp.end_at", { time: showTime(r.payload.ended_at) });
     if (r.kind === "track") return t("fieldapp.track_points", { n: r.payload.points.length });
     if (r.kind === "photo") return `${r.filename} · ${(r.size / 1024 / 1024).toFixed(1)} MB`;
     if (r.kind === "incident") {
@@ -689,7 +696,9 @@
           h("div", {}, h("strong", {}, t(KIND[r.kind] || r.kind)), " ", summary(r)),
           h("div", { class: "state" }, h("span", { class: "chip-state " + r.state }, stateText),
             r.state === "sent" && r.server_id != null ? " " + t("fieldapp.server_no", { id: r.server_id }) : "",
-            r.state === "sent" && r.result && r.result.position_note ? " " + r.result.position_note : "",
+            r.state === "sent" && r.result && r.result.relocated ? h("span", { class: "warn" }, " " +
+              t("fieldapp.relocated", { device: r.result.relocated.device.stake, server: r.result.relocated.server.stake,
+                road: r.result.relocated.server.road_code })) : "",
             r.reason ? h("span", { class: "reason" }, " " + r.reason) : "",
             r.note && r.state !== "sent" ? h("span", { class: "note" }, " " + t(r.note)) : "")),
         buttons.length ? h("div", { class: "actions" }, buttons) : null);

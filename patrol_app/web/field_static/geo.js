@@ -100,8 +100,8 @@
 
   /* Build the network from the GeoJSON of GET /api/v1/roads: one feature per route (or several per code, in
    * chainage order), lines in the route's forward direction. Properties understood: code, name, road_class or
-   * class, start_m or start_stake, half_road_land_m, and optionally parts_start_m (the chainage at the start of
-   * each line where a route has gaps). */
+   * class, start_m or start_stake, half_road_land_m, and m (the server's chainage at each vertex of a one-line
+   * feature) or parts_start_m (the chainage at the start of each line). */
   function buildNetwork(fc) {
     const feats = (fc && fc.features) || [];
     let sum = 0;
@@ -126,20 +126,23 @@
       }
       const lines = linesOf(f.geometry);
       const starts = p.parts_start_m || p.part_starts_m || null;
+      // properties.m: the server's chainage at each vertex (one line per feature); else measured here
+      const ms = Array.isArray(p.m) && lines.length === 1 && p.m.length === lines[0].length ? p.m : null;
       lines.forEach((line, i) => {
-        let ch = starts && starts[i] !== undefined && starts[i] !== null ? Number(starts[i]) : r.next;
+        let ch = ms ? Number(ms[0]) : starts && starts[i] !== undefined && starts[i] !== null ? Number(starts[i]) : r.next;
         r.lines.push(line);
         let prev = proj(line[0][0], line[0][1]);
         for (let k = 1; k < line.length; k++) {
           const cur = proj(line[k][0], line[k][1]);
           const len = Math.hypot(cur[0] - prev[0], cur[1] - prev[1]);
+          const next = ms ? Number(ms[k]) : ch + len;
           if (len > 0) {
             seg.x1.push(prev[0]); seg.y1.push(prev[1]); seg.x2.push(cur[0]); seg.y2.push(cur[1]);
-            seg.ch0.push(ch); seg.len.push(len); seg.route.push(r.index);
+            seg.ch0.push(ch); seg.len.push(next - ch); seg.route.push(r.index);
             seg.lon1.push(line[k - 1][0]); seg.lat1.push(line[k - 1][1]);
             seg.lon2.push(line[k][0]); seg.lat2.push(line[k][1]);
           }
-          ch += len;
+          ch = next;
           prev = cur;
         }
         r.next = ch;

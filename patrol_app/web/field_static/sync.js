@@ -61,6 +61,7 @@
     return { wait: "fieldapp.wait_unknown" };
   }
 
+  /* The API's error shape: {status, code, message, errors: [{field, code, message}]} */
   function reasonOf(status, body) {
     if (body && Array.isArray(body.errors) && body.errors.length) {
       return body.errors.map((e) => (e.message || e.code || "") + "").filter(Boolean).join("；");
@@ -81,7 +82,8 @@
       return "blocked";
     }
     await O.update(rec.client_id, { state: "sending", note: "", attempts: (rec.attempts || 0) + 1 });
-    const headers = { "X-CSRF-Token": await csrf(), Accept: "application/json" };
+    const headers = { "X-CSRF-Token": await csrf(), Accept: "application/json",
+      "Accept-Language": localStorage.getItem("field.lang") === "en" ? "en" : "zh-CN" };
     let body;
     if (req.form) body = req.form;
     else { headers["Content-Type"] = "application/json"; body = JSON.stringify(req.json); }
@@ -104,6 +106,10 @@
       await O.update(rec.client_id, { state: "waiting", note: "fieldapp.sign_in_again" });
       state.signedOut = true;
       return "signed_out";
+    }
+    if (res.status === 409 && data && data.code === "api.patrol_not_received") {
+      await O.update(rec.client_id, { state: "waiting", note: "fieldapp.wait_patrol" });
+      return "offline";
     }
     if (REFUSED.has(res.status)) {
       await O.update(rec.client_id, { state: "refused", reason: reasonOf(res.status, data), note: "" });
