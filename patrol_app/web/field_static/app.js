@@ -432,8 +432,8 @@
     const [hh, mm] = time.trim().split(":").map(Number);
     const ended = new Date();
     ended.setHours(hh, mm, 0, 0);
-    // the server derives the km from the track when there is one, else from the declared roads
-    const payload = { ended_at: isoLocal(ended), km_method: buf.count >= 2 ? "track" : "roads" };
+    // no km given: the server derives it from the track when one arrived, else from the declared roads
+    const payload = { ended_at: isoLocal(ended) };
     await O.add({ client_id: id, kind: "patrol_end", patrol_client_id: p.client_id, payload,
       device_km: Math.round(buf.metres / 100) / 10 });
     await O.delMeta("patrol");
@@ -500,7 +500,8 @@
       showVerdict();
       if (map) placeMarker();
     }, (err) => { v.textContent = t("fieldapp.gps_failed", { message: err.message }); },
-    { enableHighAccuracy: true, timeout: 20000, maximumAge: 0 });
+    // a fix up to 5 s old is taken as it is (the track's watch keeps one fresh while a patrol runs)
+    { enableHighAccuracy: true, timeout: 20000, maximumAge: 5000 });
   }
 
   const ROAD_COLOURS = { national: "#c0392b", provincial: "#d35400", county: "#1f5fbf", township: "#16a085",
