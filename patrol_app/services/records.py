@@ -22,7 +22,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from gis.errors import GisError
-from gis.linref import locate_arrays
+from gis.linref import locate_arrays, offset_point
 from gis.places import nearest_town
 from gis.roads import RoadNetwork, normalise_code
 from gis.stakes import format_stake, parse_stake
@@ -386,9 +386,20 @@ def validate_incidents(
                     err("stake", "error.stake_out_of_range", code=road, stake=format_stake(stake),
                         start=r.start_stake, end=r.end_stake)
                 else:
+                    offset = get("offset_m", parse_number)
+                    if offset is not None and offset < 0:
+                        err("offset_m", "error.negative", value=_text(raw.get("offset_m")))
+                        offset = None
+                    if offset and _blank(raw.get("side")):
+                        err("side", "error.required")
+                        offset = None
                     try:
-                        out["lon"], out["lat"] = net.point_at(road, stake)
-                        out["_stake_loc"] = (road, stake, side)
+                        if offset and side:  # a point beside the road: located like a fix, on this road
+                            out["lon"], out["lat"] = offset_point(net, road, stake, offset, side)
+                            out["_road"] = road
+                        else:  # on the road itself: road + stake (+ side) only, no zone verdict
+                            out["lon"], out["lat"] = net.point_at(road, stake)
+                            out["_stake_loc"] = (road, stake, side)
                     except GisError as exc:
                         err("stake", exc.key, **exc.params)
         else:

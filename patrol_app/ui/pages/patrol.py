@@ -5,6 +5,7 @@ import uuid
 import streamlit as st
 from sqlalchemy import func, select
 
+from patrol_app.domain.rules import WEATHER
 from patrol_app.services.errors import ServiceError, ValidationFailed
 from patrol_app.services.field import PatrolStart, end_patrol, km_from_roads, last_patrol_defaults, open_patrol_of, start_patrol
 from patrol_app.services.records import local_now
@@ -12,8 +13,6 @@ from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Incident, Personnel, Vehicle
 from patrol_app.i18n import t
 from patrol_app.ui.common import current_user, err, lang, network, tr
-
-WEATHER = ("sunny", "cloudy", "overcast", "light_rain", "heavy_rain", "fog")
 
 user = current_user()
 net = network()
