@@ -58,7 +58,9 @@ def resolve_period(year: int | None = None, date_from: dt.date | None = None,
     """``--year`` or ``--from``/``--to`` (either end may be left out: the start or end of its year).
     Nothing given: the last calendar year (the annual report is written after the year ends)."""
     if date_from is None and date_to is None:
-        return Period.year(year if year is not None else (today or dt.date.today()).year - 1)
+        if year is None:
+            return Period.year((today or dt.date.today()).year - 1)
+        return Period.year_to_date(year, today)
     if year is not None:
         date_from = date_from or dt.date(year, 1, 1)
         date_to = date_to or dt.date(year, 12, 31)

@@ -38,6 +38,15 @@ class Period:
     def year(cls, year: int) -> Period:
         return cls(dt.date(year, 1, 1), dt.date(year, 12, 31))
 
+    @classmethod
+    def year_to_date(cls, year: int, today: dt.date | None = None) -> Period:
+        """A calendar year, up to ``today`` when it is the current one: compared with the same dates a year
+        earlier (1 January–today against 1 January–the same day last year), never a part-year against a whole."""
+        today = today or _local_today()
+        if year == today.year:
+            return cls(dt.date(year, 1, 1), today)
+        return cls.year(year)
+
     @property
     def is_calendar_year(self) -> bool:
         return (self.start.month, self.start.day, self.end.month, self.end.day) == (1, 1, 12, 31) and \
@@ -69,6 +78,12 @@ class Period:
     def month_key(self, year: int, month: int) -> str:
         """``"01"``…``"12"`` within one calendar year (the JSON contract); ``"2021-12"`` across years."""
         return f"{month:02d}" if self.single_year else f"{year:04d}-{month:02d}"
+
+
+def _local_today() -> dt.date:
+    from patrol_app.clock import local_now
+
+    return local_now().date()
 
 
 def _year_earlier(d: dt.date) -> dt.date:

@@ -22,8 +22,19 @@ class YearTotals:
     open_incidents: int
 
 
-def year_totals(session: Session, year: int) -> YearTotals:
-    start, end = dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
+def default_year(years: list[int], today: dt.date | None = None) -> int:
+    """The year the overview and the report open on: this year (to date) when it has records, else the latest
+    year that has."""
+    from patrol_app.clock import local_now
+
+    today = today or local_now().date()
+    return today.year if today.year in years else years[0]
+
+
+def year_totals(session: Session, year: int, start: dt.date | None = None, end: dt.date | None = None) -> YearTotals:
+    """Totals of a year, or of the dates ``start``..``end`` (inclusive) within it."""
+    start = start or dt.date(year, 1, 1)
+    end = (end + dt.timedelta(days=1)) if end else dt.date(year + 1, 1, 1)
     p = session.execute(
         select(func.count(), func.coalesce(func.sum(Patrol.vehicles), 0), func.coalesce(func.sum(Patrol.personnel), 0),
                func.coalesce(func.sum(Patrol.km), 0.0))
@@ -40,5 +51,7 @@ def year_totals(session: Session, year: int) -> YearTotals:
 def years_with_data(session: Session) -> list[int]:
     years = {d.year for d in session.execute(select(func.min(Patrol.date), func.max(Patrol.date))).one() if d}
     if not years:
-        return [dt.date.today().year]
+        from patrol_app.clock import local_now
+
+        return [local_now().year]
     return list(range(max(years), min(years) - 1, -1))

@@ -39,7 +39,8 @@ def report_page(username: str = "manager", **state) -> AppTest:  # type: ignore[
 def test_report_page_shows_narrative_tables_and_downloads(store, lang):
     at = report_page(lang=lang)
     assert at.title[0].value == ("年度报告与数据导出" if lang == "zh" else "Annual report and data exports")
-    assert at.selectbox(key="report_year").value == DEMO_YEAR
+    at.selectbox(key="report_year").set_value(DEMO_YEAR)  # a whole year of the demo
+    at.run()
     text = " ".join(m.value for m in at.markdown)
     if lang == "zh":
         assert f"{DEMO_YEAR}年共出动车辆260多台次，出动人员730多人次" in text
@@ -54,6 +55,22 @@ def test_report_page_shows_narrative_tables_and_downloads(store, lang):
     assert metrics["出动车辆（台次）" if lang == "zh" else "Vehicle trips"] == "263"
 
 
+def test_report_and_overview_open_on_the_same_year_compared_over_the_same_dates(store):
+    from patrol_app.clock import local_now
+
+    today = local_now().date()
+    report = report_page()
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["user_id"] = user_id("manager")
+    at.run()
+    assert not at.exception, at.exception
+    assert report.selectbox(key="report_year").value == at.selectbox(key="overview_year").value == today.year
+    # this year runs to today, and is compared with 1 January – the same day a year earlier, not a whole year
+    text = " ".join(c.value for c in at.caption)
+    assert f"{today:%Y}-01-01 至 {today:%Y-%m-%d}" in text
+    assert f"{today.year - 1}-01-01 至 {today.year - 1}-{today:%m-%d}" in text
+
+
 def test_manager_is_told_parties_are_masked_reviewer_is_not(store):
     masked = "当事人姓名和电话已脱敏（当前角色无权查看）。"
     assert masked in [c.value for c in report_page("manager").caption]
@@ -62,9 +79,11 @@ def test_manager_is_told_parties_are_masked_reviewer_is_not(store):
 
 def test_changing_the_year_and_showing_the_map(store):
     at = report_page()
-    at.selectbox(key="report_year").set_value(DEMO_YEAR + 1).run()
+    at.selectbox(key="report_year").set_value(DEMO_YEAR).run()
     assert not at.exception
-    assert any(m.value.startswith(f"{DEMO_YEAR + 1}年共出动车辆") for m in at.markdown)
+    assert any(m.value.startswith(f"{DEMO_YEAR}年共出动车辆") for m in at.markdown)
+    at.selectbox(key="report_year").set_value(DEMO_YEAR + 1).run()  # this year: up to today, not a whole year
+    assert any(m.value.startswith(f"{DEMO_YEAR + 1}年1月1日至") for m in at.markdown)
     at.toggle(key="report_show_map").set_value(True).run()
     assert not at.exception and len(at.get("image")) == 1
 

@@ -22,7 +22,7 @@ from patrol_app.reports.rollup import Period
 from patrol_app.reports.writers import FORMATS as REPORT_FORMATS
 from patrol_app.reports.writers import MIME as REPORT_MIME
 from patrol_app.services.errors import ServiceError
-from patrol_app.services.stats import years_with_data
+from patrol_app.services.stats import default_year, years_with_data
 from patrol_app.storage.db import read_session
 from patrol_app.ui.common import current_user, err, lang, tr
 
@@ -73,9 +73,9 @@ url = get_settings().db_url
 with read_session() as s:
     years = years_with_data(s)
 left, right = st.columns([1, 3])
-year = left.selectbox(tr("ui.year"), years, index=min(1, len(years) - 1) if len(years) > 1 else 0, key="report_year")
+year = left.selectbox(tr("ui.year"), years, index=years.index(default_year(years)), key="report_year")
 custom = right.toggle(tr("report.ui.custom_range"), key="report_custom")
-period = Period.year(int(year))
+period = Period.year_to_date(int(year))
 if custom:
     picked = right.date_input(tr("report.ui.range"), value=(period.start, period.end), key="report_range")
     if isinstance(picked, (tuple, list)) and len(picked) == 2:
