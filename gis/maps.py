@@ -1281,3 +1281,69 @@ def standalone_html(m: folium.Map, title: str = "") -> str:
     if title:
         fig.title = _esc(title)
     return mapassets.inline_assets(fig.render())
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The location picker (tap on the map)
+# ------------------------------------------------------------------------------------------------------------
+
+
+class MyPosition(MacroElement):
+    """The device's own position on the map: a blue dot with its accuracy circle, kept current while the map is
+    open (browser geolocation, high accuracy). A last known fix can be drawn until the browser answers."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var map = {{ this._parent.get_name() }};
+            var dot = null, ring = null;
+            function show(lat, lon, acc) {
+                if (!dot) {
+                    ring = L.circle([lat, lon], {radius: acc || 0, color: "#1a73e8", weight: 1,
+                                                 fillColor: "#1a73e8", fillOpacity: 0.12, interactive: false});
+                    dot = L.circleMarker([lat, lon], {radius: 8, color: "#fff", weight: 3, fillColor: "#1a73e8",
+                                                      fillOpacity: 1, interactive: false});
+                    ring.addTo(map); dot.addTo(map);
+                } else {
+                    dot.setLatLng([lat, lon]); ring.setLatLng([lat, lon]); ring.setRadius(acc || 0);
+                }
+                window.patrolMyPosition = [lat, lon, acc];
+            }
+            {% if this.fix %}show({{ this.fix[1] }}, {{ this.fix[0] }}, {{ this.fix[2] or 0 }});{% endif %}
+            if (navigator.geolocation && window.isSecureContext) {
+                navigator.geolocation.watchPosition(function (p) {
+                    show(p.coords.latitude, p.coords.longitude, p.coords.accuracy);
+                }, function () {}, {enableHighAccuracy: true, maximumAge: 10000, timeout: 30000});
+            }
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, fix: tuple[float, float, float | None] | None = None) -> None:
+        super().__init__()
+        self._name = "MyPosition"
+        self.fix = None if fix is None else (float(fix[0]), float(fix[1]), float(fix[2] or 0.0))
+
+
+def picker_map(network: RoadNetwork, labels: Labels, fix: tuple[float, float, float | None] | None = None,
+               height: str = "100%") -> folium.Map:
+    """The map an officer taps to place an incident: roads by class, metric scale only, the device's own position."""
+    m = district_map(network, labels, height=height, map_class=OfflineMap)
+    MyPosition(fix).add_to(m)
+    return m
+
+
+def nearby_layer(points: Iterable[tuple[float, float, str]], chosen: tuple[float, float, str] | None = None,
+                 color: str = "#f57c00") -> folium.FeatureGroup:
+    """Open incidents near where the officer is (small orange rings, escaped tooltips), and the chosen point."""
+    fg = folium.FeatureGroup(name="picker")
+    for lon, lat, tip in points:
+        folium.CircleMarker([lat, lon], radius=6, color=color, weight=2, fill=True, fill_color="#fff",
+                            fill_opacity=0.9, tooltip=folium.Tooltip(_esc(tip))).add_to(fg)
+    if chosen is not None:
+        lon, lat, tip = chosen
+        folium.CircleMarker([lat, lon], radius=9, color="#fff", weight=3, fill=True, fill_color="#e74c3c",
+                            fill_opacity=1.0, tooltip=folium.Tooltip(_esc(tip))).add_to(fg)
+    return fg

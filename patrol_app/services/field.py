@@ -258,7 +258,12 @@ def log_incident(
     errors: list[FieldError] = []
     if raw.get("measure") in ("order_correct", "责令限期改正") and not raw.get("deadline"):
         errors.append(FieldError("deadline", "field.deadline_required"))
-    clean, verrs = validate_incidents([(None, raw)], net, local_now(), get_settings().max_distance_m)
+    # a GPS fix beyond the usual reach, which the officer chose to put on the nearest road (the offset records
+    # how far it was): allowed up to the distance accepted, never beyond 2 km
+    reach = get_settings().max_distance_m
+    if raw.get("accept_distance_m"):
+        reach = max(reach, min(float(raw["accept_distance_m"]), 2000.0))
+    clean, verrs = validate_incidents([(None, raw)], net, local_now(), reach)
     pid = raw.get("patrol_id")
     if pid is not None and session.get(Patrol, pid) is None:
         errors.append(FieldError("patrol_id", "field.no_such_patrol", {"id": pid}))

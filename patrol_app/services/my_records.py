@@ -138,3 +138,16 @@ def declare_road(session: Session, actor: User, patrol_id: int, road_code: str) 
     session.refresh(patrol)
     audit.record(session, actor, "patrol.add_road", "patrol", patrol_id, before=before, after=patrol_dict(patrol))
     return patrol
+
+
+def nearby_open_incidents(session: Session, actor: User, near: tuple[float, float] | None,
+                          limit: int = 300) -> list[tuple[float, float, str]]:
+    """Open incidents to show on the location picker (lon, lat, "#id type stake"): nearest first when the
+    officer's position is known — so that a problem already logged is seen before it is logged twice."""
+    from patrol_app.domain.catalog import BY_CODE
+    from patrol_app.services.field import open_incidents
+
+    require(actor, Perm.VIEW)
+    rows = open_incidents(session, order="distance" if near else "road", near=near, limit=limit)
+    return [(inc.lon, inc.lat, f"#{inc.id} {BY_CODE[inc.type_code].name('zh')} {inc.road_code} {inc.stake}")
+            for inc, _ in rows]

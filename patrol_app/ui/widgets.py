@@ -12,7 +12,7 @@ from streamlit_folium import st_folium
 from gis.errors import GisError
 from gis.linref import RoadPosition, locate, offset_point, stake_to_point
 from gis.stakes import format_stake, parse_stake
-from gis.maps import base_map, point_layer, road_layer
+from gis.maps import nearby_layer, picker_map
 from patrol_app.config import get_settings
 from patrol_app.services.field import GPS_WARN_ACCURACY_M
 from patrol_app.ui.common import err, tr
@@ -49,6 +49,7 @@ def location_picker(net, state_key: str) -> tuple[float, float, str, float | Non
                 state[f"{state_key}_gps_msg"] = ("warning", tr(k, message=fix.get("message", "")))
             else:
                 state[state_key] = (float(fix["lon"]), float(fix["lat"]), "gps", float(fix["accuracy"]))
+                state[f"{state_key}_last_fix"] = state[state_key]
                 state.pop(f"{state_key}_gps_msg", None)
         msg = state.get(f"{state_key}_gps_msg")
         if msg:
@@ -108,35 +109,75 @@ def _locate_stake(net, state_key: str, code, stake: str, side, offset) -> None: 
 
 @st.fragment
 def _map_tap(net, state_key: str) -> None:  # type: ignore[no-untyped-def]
+    from patrol_app.services.my_records import nearby_open_incidents
+    from patrol_app.storage.db import read_session
+    from patrol_app.ui.common import current_user, lang
+
     state = st.session_state
-    m = _roads_map(net)
+    m = _picker_map(net, lang())
     cur = state.get(state_key)
-    pts = [] if not cur else [(cur[0], cur[1], tr("ui.chosen_point"))]
+    fix = state.get(f"{state_key}_last_fix")
+    with read_session() as s:
+        nearby = nearby_open_incidents(s, current_user(), (fix[0], fix[1]) if fix else None)
+    chosen = (cur[0], cur[1], tr("ui.chosen_point")) if cur else None
     out = st_folium(m, key=f"{state_key}_map", height=380, use_container_width=True,
-                    returned_objects=["last_clicked"], feature_group_to_add=point_layer(pts))
+                    returned_objects=["last_clicked"], feature_group_to_add=nearby_layer(nearby, chosen))
     click = (out or {}).get("last_clicked")
     if click and click != state.get(f"{state_key}_last_click"):
         state[f"{state_key}_last_click"] = click
         state[state_key] = (click["lng"], click["lat"], "map", None)
         st.rerun()
-    st.caption(tr("ui.tap_hint"))
+    st.caption(tr("ui.tap_hint") + " " + tr("field.picker_legend"))
 
 
-def _roads_map(net):  # type: ignore[no-untyped-def]
-    m = base_map(net)
-    road_layer(net, {"code": tr("ui.road"), "name": tr("ui.col.name"), "stakes": tr("ui.stake")}).add_to(m)
-    return m
+def _picker_map(net, lng: str):  # type: ignore[no-untyped-def]
+    from patrol_app.services.mapdata import map_labels
+
+    return picker_map(net, map_labels(lng))
 
 
-def position_of(net, loc, road: str | None = None) -> RoadPosition | None:  # type: ignore[no-untyped-def]
-    """Where a picked location lies on the road network, or None (and the reason shown)."""
+FAR_LIMIT_M = 2000.0  # beyond this, no road is offered: the map tap is the way
+
+
+def position_of(net, loc, road: str | None = None, state_key: str | None = None) -> RoadPosition | None:  # type: ignore[no-untyped-def]
+    """Where a picked location lies on the road network, or None (and the reason shown).
+
+    A GPS fix farther than the maximum distance from every road does not dead-end: the nearest road is named
+    with its distance and stake, and the officer may use it (the distance is recorded) or tap the map."""
     if not loc:
         return None
+    state = st.session_state
+    limit = get_settings().max_distance_m
+    if state_key and state.get(f"{state_key}_far_ok") == tuple(loc):
+        limit = FAR_LIMIT_M
     try:
-        return locate(net, loc[0], loc[1], get_settings().max_distance_m, road_code=road)
+        return locate(net, loc[0], loc[1], limit, road_code=road)
     except GisError as exc:
-        st.warning(err(exc) + " " + tr("ui.zoom_in_hint"))
+        near = None
+        if state_key and loc[2] == "gps":
+            try:
+                near = locate(net, loc[0], loc[1], FAR_LIMIT_M)
+            except GisError:
+                near = None
+        if near is None:
+            st.warning(err(exc) + " " + tr("ui.zoom_in_hint"))
+            return None
+        st.warning(tr("field.far_from_road", code=near.road_code, name=near.road_name, stake=near.stake,
+                      distance=f"{near.offset_m:.0f}", max=f"{limit:g}"))
+        c1, c2 = st.columns(2)
+        if c1.button(tr("field.far_use", code=near.road_code, distance=f"{near.offset_m:.0f}"),
+                     key=f"{state_key}_far_use", width="stretch"):
+            state[f"{state_key}_far_ok"] = tuple(loc)
+            st.rerun()
+        c2.button(tr("field.far_map"), key=f"{state_key}_far_map", width="stretch",
+                  on_click=lambda: state.__setitem__(f"{state_key}_method", "map"))
         return None
+
+
+def accepted_distance(state_key: str) -> float | None:
+    """The distance the officer accepted for a far GPS fix (sent with the record so the service allows it)."""
+    loc = st.session_state.get(state_key)
+    return FAR_LIMIT_M if loc and st.session_state.get(f"{state_key}_far_ok") == tuple(loc) else None
 
 
 def picked_position(net, state_key: str):  # type: ignore[no-untyped-def]
@@ -149,7 +190,7 @@ def picked_position(net, state_key: str):  # type: ignore[no-untyped-def]
 
     loc = st.session_state.get(state_key)
     stake_only = st.session_state.get(f"{state_key}_stake_only") if loc and loc[2] == "stake" else None
-    pos = position_of(net, loc, road=stake_only[0] if stake_only else None)
+    pos = position_of(net, loc, road=stake_only[0] if stake_only else None, state_key=state_key)
     if pos is None:
         return loc, None, None, None
     if stake_only:

@@ -25,7 +25,7 @@ from patrol_app.services.my_records import declare_road
 from patrol_app.services.records import local_now
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.ui.common import confirm_button, current_user, err, lang, network, saved_banner, tr
-from patrol_app.ui.widgets import location_picker, picked_position
+from patrol_app.ui.widgets import accepted_distance, location_picker, picked_position
 
 FORM = "incident"
 FIELDS = ("type", "description", "party", "phone", "measure", "deadline", "status")
@@ -161,6 +161,7 @@ def raw_incident() -> dict:
         "deadline": state.get(K("deadline")) if state.get(K("measure")) == "order_correct" else None,
         "status": state.get(K("status")) or "open", "location_method": loc[2], "gps_accuracy_m": loc[3],
         "patrol_id": patrol.id if patrol else None,
+        **({"accept_distance_m": far} if (far := accepted_distance("inc_loc")) else {}),
     }
 
 
