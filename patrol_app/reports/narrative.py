@@ -14,6 +14,7 @@ import datetime as dt
 import math
 
 from patrol_app.domain.catalog import BY_CODE
+from patrol_app.domain.numbers import percent
 from patrol_app.i18n import t
 from patrol_app.reports.rollup import Period, Rollup
 
@@ -52,8 +53,9 @@ def approx_text(value: float, lang: str = "zh") -> str:
 
 
 def percent_text(rate: float) -> str:
-    """A closure rate as a whole percent: 0.966 → "97"; never "100" unless all are closed, never "0" unless none."""
-    pct = round(rate * 100)
+    """A closure rate as a whole percent, rounded half up (0.965 → "97"); never "100" unless all are closed,
+    never "0" unless none."""
+    pct = int(percent(rate))
     if rate < 1 and pct >= 100:
         pct = 99
     if rate > 0 and pct <= 0:
