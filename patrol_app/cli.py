@@ -183,6 +183,8 @@ def cmd_import(cli: Cli) -> int:
     if a.json:
         cli.dump({"ok": res.ok, "dry_run": res.dry_run, "patrols": res.patrols, "incidents": res.incidents,
                   "batch_id": res.batch_id, "sheets": res.sheets,
+                  "flagged": [{"sheet": e.sheet, "row": e.row, "column": e.column, "message": e.render(cli.lang)}
+                              for e in res.flagged],
                   "errors": [{"sheet": e.sheet, "row": e.row, "column": e.column, "message": e.render(cli.lang)}
                              for e in res.errors]})
     if not res.ok:
@@ -194,6 +196,10 @@ def cmd_import(cli: Cli) -> int:
     if not a.json:
         key = "cli.dry_run_ok" if a.dry_run else "cli.imported"
         cli.out(t(key, cli.lang, patrols=res.patrols, incidents=res.incidents, batch=res.batch_id))
+        if res.flagged:
+            cli.out(t("cli.import_flagged", cli.lang, count=len(res.flagged)))
+            for e in res.flagged:
+                cli.out("  " + e.render(cli.lang))
     return 0
 
 
