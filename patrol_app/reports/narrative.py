@@ -87,14 +87,13 @@ def _list(items: list[str], lang: str) -> str:
 
 
 def type_label(code: str, lang: str = "zh") -> str:
-    """A type's name for running text: the catalog's name when short (车辆超限行驶, 其他), else its first short form
-    (堆放物品, 摆摊设点, 违章建房 …)."""
+    """A type's name for running text: the catalog's name, the one used everywhere."""
     v = BY_CODE.get(code)
     if v is None:
         return code
     if lang == "en":
         return v.name_en
-    return v.name_zh if len(v.name_zh) <= SHORT_NAME or not v.aliases else v.aliases[0]
+    return v.name_zh  # one name per type, the catalog's, in the report as everywhere
 
 
 def classes_text(classes: list[str], lang: str = "zh") -> str:

@@ -234,6 +234,8 @@ def log_incident(
         errors.append(FieldError("deadline", "field.deadline_required"))
     clean, verrs = validate_incidents([(None, raw)], net, local_now(), get_settings().max_distance_m)
     errors = verrs + errors
+    if clean and clean[0].get("type_code") == "other" and not clean[0].get("basis_note"):
+        errors.append(FieldError("basis_note", "field.basis_required"))  # never invent a basis: the officer states it
     if errors:
         raise ValidationFailed(errors)
     rec = clean[0]

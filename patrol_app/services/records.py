@@ -337,6 +337,7 @@ def validate_incidents(
         else:
             try:
                 out["type_code"] = resolve_type(str(t)).code
+                out["_shed"] = "棚" in str(t)  # 搭建棚房: stall on road land, building in the control zone
             except KeyError:
                 err("type", "error.unknown_type", value=_text(t))
         out["status"] = get("status", lambda v: _alias(v, STATUS_ALIASES, "error.bad_status")) or Status.OPEN
@@ -428,6 +429,8 @@ def validate_incidents(
                 in_control_zone=v.in_control_zone,
                 zone_road_code=net.codes[k],
             )
+            if rec.get("_shed") and rec.get("type_code") == "stall" and v.zone == "control_zone":
+                rec["type_code"] = "building"  # a shed outside road land, inside the zone: 公路法 第五十六条
             rec.setdefault("location_method", "lonlat")
     for rec in parsed:
         if "_stake_loc" in rec and not rec["_bad"]:
