@@ -123,6 +123,7 @@ def report_json(report: Report) -> dict[str, Any]:
         "incidents_by_town": c.incidents_by_town,
         "incidents_by_measure": c.incidents_by_measure,
         "incidents_in_control_zone": c.incidents_in_control_zone,
+        "incidents_on_road_land": c.incidents_on_road_land,
         "months": {k: vars(m).copy() for k, m in c.months.items()},
         "previous": {"period": {"from": p.period.start.isoformat(), "to": p.period.end.isoformat()}, **figures(p)},
         "change": change(c, p),
