@@ -5,6 +5,9 @@
 ``PATROL_LANG``     ``zh`` (default) or ``en``.
 ``PATROL_TZ``       the bureau's time zone for local dates and times; default ``Asia/Shanghai``.
 ``PATROL_MAX_DISTANCE_M`` how far from a road a point may be and still be located; default 100.
+``PATROL_ISSUER``   the issuing body printed on documents; default 曲靖市麒麟区交通运输局.
+``PATROL_DOC_PREFIX`` the prefix of document numbers (麒路责改〔2026〕第12号); default 麒路.
+``PATROL_COUNTY_CODE`` the county (区划代码) documents are numbered for when a road carries none; default 530302.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ class Settings:
     lang: str
     tz: str
     max_distance_m: float
+    issuer: str = "曲靖市麒麟区交通运输局"
+    doc_prefix: str = "麒路"
+    county_code: str = "530302"
 
 
 def get_settings() -> Settings:
@@ -33,4 +39,7 @@ def get_settings() -> Settings:
         lang="en" if lang.startswith("en") else "zh",
         tz=os.environ.get("PATROL_TZ") or "Asia/Shanghai",
         max_distance_m=float(os.environ.get("PATROL_MAX_DISTANCE_M") or 100.0),
+        issuer=os.environ.get("PATROL_ISSUER") or "曲靖市麒麟区交通运输局",
+        doc_prefix=os.environ.get("PATROL_DOC_PREFIX") or "麒路",
+        county_code=os.environ.get("PATROL_COUNTY_CODE") or "530302",
     )
