@@ -380,6 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     _maps(sub, common)
     from patrol_app.reports.cli import register as _reports
     _reports(sub, common)
+    from patrol_app.documents.cli import register as _documents
+    _documents(sub, common)
     return p
 
 
