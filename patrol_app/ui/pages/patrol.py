@@ -13,6 +13,7 @@ from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Incident, Personnel, Vehicle
 from patrol_app.i18n import t
 from patrol_app.ui.common import current_user, err, lang, network, tr
+from patrol_app.ui.documents import patrol_documents
 
 WEATHER = ("sunny", "cloudy", "overcast", "light_rain", "heavy_rain", "fog")
 
@@ -116,3 +117,5 @@ else:
             show_errors(exc)
         except ServiceError as exc:
             st.error(err(exc))
+
+patrol_documents(user)  # 巡查记录 of my recent patrols
