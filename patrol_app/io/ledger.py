@@ -41,7 +41,7 @@ INCIDENT_FIELDS: dict[str, tuple[str, ...]] = {
     "party": ("party", "当事人"),
     "party_phone": ("party_phone", "phone", "联系电话", "当事人电话"),
     "measure": ("measure", "处理措施", "处理情况"),
-    "deadline": ("deadline", "整改期限", "限期"),
+    "deadline": ("deadline", "改正期限", "整改期限", "限期"),
     "status": ("status", "状态", "办结情况"),
     "closed_at": ("closed_at", "办结日期", "办结时间"),
 }
