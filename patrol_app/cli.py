@@ -147,7 +147,7 @@ def _locate_batch(cli: Cli, net, dist: float) -> int:  # type: ignore[no-untyped
     lon = pd.to_numeric(df[lon_c], errors="coerce").to_numpy(dtype=float)
     lat = pd.to_numeric(df[lat_c], errors="coerce").to_numpy(dtype=float)
     res = locate_columns(net, lon, lat, dist)
-    for k in LOCATE_KEYS + ("zone",):
+    for k in LOCATE_KEYS + ("zone", "zone_road_code"):
         df[k] = res[k]
     df.to_csv(a.out, index=False, encoding="utf-8-sig", quoting=csv.QUOTE_MINIMAL)
     found = int(np.count_nonzero(pd.notna(df["road_code"])))

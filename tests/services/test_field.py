@@ -199,3 +199,17 @@ def test_drafts_are_per_user(store):
         assert field.load_draft(s, get_user(s, "officer2"), "incident") is None
         field.discard_draft(s, get_user(s, "officer"), "incident")
         assert field.load_draft(s, get_user(s, "officer"), "incident") is None
+
+
+def test_other_needs_the_stated_basis_and_77_types_keep_their_effects(store):
+    net = store.network()
+    lon, lat = offset_point(net, "X002", 2200, 5, "left")
+    raw = {"found_at": dt.datetime(2026, 3, 2, 9, 0), "type": "other", "lon": lon, "lat": lat, "description": "毁坏绿化"}
+    with session_scope() as s:
+        with pytest.raises(ValidationFailed) as exc:
+            field.log_incident(s, get_user(s, "officer"), raw)
+        assert ("basis_note", "field.basis_required") in keys(exc)
+        inc = field.log_incident(s, get_user(s, "officer"), {**raw, "basis_note": "《中华人民共和国森林法》 第x条 "})
+        assert inc.basis_note == "《中华人民共和国森林法》 第x条"  # as typed (trimmed), never invented
+        m = field.log_incident(s, get_user(s, "officer"), {**raw, "type": "materials", "effects": ["pollution", "damage"]})
+        assert (m.effects, m.zone, m.in_control_zone) == ("damage,pollution", "road_land", False)

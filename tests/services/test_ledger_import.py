@@ -525,3 +525,24 @@ def test_patrol_with_fewer_than_two_personnel_is_kept_and_flagged(store, tmp_pat
             select(Patrol).where(Patrol.import_batch_id == res.batch_id).order_by(Patrol.id)).scalars()]
     assert flags == [(4, ""), (1, "few_personnel"), (0, "few_personnel")]
     assert "少于两人" in res.flagged[0].render() and "第四十二条" not in res.flagged[0].render()
+
+
+def test_a_shed_beyond_road_land_but_in_the_zone_is_a_building(store, net, tmp_path):
+    """搭建棚房 on road land is a stall (公路法 第四十六条); outside road land, inside the control zone, it is a building
+    (第五十六条) — X002's road land is 12 m either side, its control line 22 m."""
+    def pt(off: float) -> list[str]:
+        lon, lat = offset_point(net, "X002", 6000, off, "right")
+        return [repr(lon), repr(lat)]
+
+    path = write_csv(tmp_path / "棚房.csv", [
+        INCIDENT_HEADER,
+        incident_row("2025-03-05", "搭建棚房", "", "", *pt(5.0), "", "on land"),
+        incident_row("2025-03-05", "搭建棚房", "", "", *pt(17.0), "", "in zone"),
+        incident_row("2025-03-05", "摆摊设点", "", "", *pt(17.0), "", "stall in zone"),
+    ])
+    res = do_import(path)
+    assert res.ok, [e.render() for e in res.errors]
+    inc = batch_incidents(res.batch_id)
+    assert {d: (i.type_code, i.zone) for d, i in inc.items()} == {
+        "on land": ("stall", "road_land"), "in zone": ("building", "control_zone"),
+        "stall in zone": ("stall", "control_zone")}  # a stall is not a structure: kept as recorded

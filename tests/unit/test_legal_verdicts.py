@@ -129,3 +129,24 @@ def test_offset_point_helper_still_places_points(junction):
     net, _ = junction
     lon, lat = offset_point(net, "X001", 500.0, 12.0, "right")
     assert locate(net, lon, lat).offset_m == pytest.approx(12.0, abs=0.2)
+
+
+@pytest.mark.parametrize("rate, digits, text", [(0.965, 0, "97"), (0.955, 0, "96"), (0.9655, 1, "96.6"),
+                                                (0.125, 1, "12.5"), (0.125, 0, "13"), (0.005, 0, "1"), (0.0, 0, "0")])
+def test_percentages_round_half_up(rate, digits, text):
+    from patrol_app.domain.numbers import percent
+
+    assert percent(rate, digits) == text
+
+
+def test_percentages_round_half_up_in_the_report_text_and_tables():
+    from fractions import Fraction
+
+    from patrol_app.domain.numbers import percent
+    from patrol_app.reports.narrative import percent_text
+    from patrol_app.reports.report import cell_text
+
+    assert percent_text(193 / 200) == "97"  # 96.5% → 97%, not Python's 96
+    assert cell_text(193 / 200, "pct") == "96.5%" and cell_text(0.12345, "pct") == "12.3%"
+    assert cell_text(0.00125, "pct") == "0.1%" and cell_text(0.00135, "pct") == "0.1%"
+    assert percent(Fraction(193, 200)) == "97"
