@@ -1,6 +1,9 @@
 """Linear referencing: point → (road, chainage, stake, side, offset, zone verdict) and back.
 
-Side is "left"/"right" facing the direction of increasing chainage (FACTS.md §3). Everything is
+Side is "left"/"right" facing the direction of increasing chainage (FACTS.md §3). The stake, side and offset
+come from the nearest road; the zone verdict is the strictest over **every** road in reach (near a junction a
+point outside a township road's 5 m zone may be inside a national road's 20 m zone), and names the road that
+decides it (``zone_road_code``). Everything is
 vectorised over the network's segments (shapely STRtree nearest query + numpy projection), so a batch
 of 100,000 points costs about as much as geopandas ``sjoin_nearest`` + ``line_locate_point``.
 """
@@ -16,7 +19,7 @@ import shapely
 from gis.errors import NoRoadInReachError
 from gis.roads import RoadNetwork
 from gis.stakes import format_stake, parse_stake
-from gis.zones import zone_verdict
+from gis.zones import ZoneVerdict, strictest, zone_verdict
 
 DEFAULT_MAX_DISTANCE_M = 100.0
 
@@ -30,8 +33,8 @@ class RoadPosition:
     stake: str
     side: str  # left | right
     offset_m: float
-    zone: str
-    in_control_zone: bool | None
+    zone: str  # road_land | control_zone | outside | none
+    in_control_zone: bool  # True only for control_zone
     control_zone_m: float | None
     half_road_land_m: float
     half_road_land_assumed: bool
@@ -41,6 +44,10 @@ class RoadPosition:
     lat: float
     road_lon: float
     road_lat: float
+    zone_road_code: str = ""  # the road whose verdict decides (the strictest of all roads in reach)
+    zone_road_name: str = ""
+    zone_road_class: str = ""
+    zone_offset_m: float = 0.0  # distance from that road's centreline
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,13 +139,59 @@ def locate(
     b = locate_arrays(network, np.array([lon]), np.array([lat]), max_distance, road_code)
     if not b.found[0]:
         raise NoRoadInReachError(lon=lon, lat=lat, max_distance=f"{max_distance:g}")
-    return _position(network, b, 0, lon, lat)
+    return _position(network, b, 0, lon, lat, max_distance)
 
 
-def _position(network: RoadNetwork, b: LocateBatch, i: int, lon: float, lat: float) -> RoadPosition:
+def zone_candidates(
+    network: RoadNetwork, lon: np.ndarray, lat: np.ndarray, reach: float = DEFAULT_MAX_DISTANCE_M
+) -> list[list[tuple[int, float]]]:
+    """For each point, every route within ``reach`` metres as ``(route index, distance to its centreline)``."""
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    n = lon.shape[0]
+    out: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    px, py = network.to_metric(lon, lat)
+    px, py = np.asarray(px, dtype=float), np.asarray(py, dtype=float)
+    ok = np.flatnonzero(np.isfinite(px) & np.isfinite(py))
+    if not len(ok):
+        return out
+    pts = shapely.points(px[ok], py[ok])
+    ip, iseg = network.tree.query(pts, predicate="dwithin", distance=reach)
+    if not len(ip):
+        return out
+    d = shapely.distance(pts[ip], network.segments[iseg])
+    r = network.sroute[iseg].astype(np.int64)
+    key = ip.astype(np.int64) * (len(network.codes) + 1) + r
+    order = np.lexsort((d, key))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = key[order][1:] != key[order][:-1]
+    for j in order[first]:
+        out[int(ok[ip[j]])].append((int(r[j]), float(d[j])))
+    return out
+
+
+def deciding_verdict(
+    network: RoadNetwork, candidates: list[tuple[int, float]], nearest: int, nearest_offset: float
+) -> tuple[int, ZoneVerdict]:
+    """The strictest verdict over the roads in reach (the nearest road always among them)."""
+    pairs = {nearest: nearest_offset}
+    for k, d in candidates:
+        pairs[k] = min(d, pairs.get(k, d))
+    verdicts = []
+    for k, d in pairs.items():
+        r = network.routes[network.codes[k]]
+        verdicts.append((k, zone_verdict(r.road_class, d, r.half_road_land_m)))
+    return strictest(verdicts)
+
+
+def _position(
+    network: RoadNetwork, b: LocateBatch, i: int, lon: float, lat: float, reach: float = DEFAULT_MAX_DISTANCE_M
+) -> RoadPosition:
     route = network.routes[network.codes[int(b.route_index[i])]]
     offset = float(b.offset_m[i])
-    verdict = zone_verdict(route.road_class, offset, route.half_road_land_m)
+    cands = zone_candidates(network, np.array([lon]), np.array([lat]), reach)[0]
+    k, verdict = deciding_verdict(network, cands, int(b.route_index[i]), offset)
+    zroute = network.routes[network.codes[k]]
     rlon, rlat = network.to_wgs84(b.foot_x[i], b.foot_y[i])
     chain = float(b.chainage_m[i])
     return RoadPosition(
@@ -160,6 +213,10 @@ def _position(network: RoadNetwork, b: LocateBatch, i: int, lon: float, lat: flo
         lat=float(lat),
         road_lon=round(float(rlon), 7),
         road_lat=round(float(rlat), 7),
+        zone_road_code=zroute.code,
+        zone_road_name=zroute.name,
+        zone_road_class=zroute.road_class,
+        zone_offset_m=round(verdict.offset_m, 1),
     )
 
 
@@ -201,15 +258,12 @@ def locate_columns(
     b = locate_arrays(network, lon, lat, max_distance)
     n = len(b.found)
     routes = [network.routes[c] for c in network.codes]
-    verdicts: dict[int, Any] = {}
-    cols: dict[str, list[Any]] = {k: [None] * n for k in (
-        "road_code", "road_name", "road_class", "chainage_m", "stake", "side", "offset_m", "zone",
-        "in_control_zone", "control_zone_m", "legal_basis")}
+    cols: dict[str, list[Any]] = {k: [None] * n for k in LOCATE_COLUMNS}
+    cands = zone_candidates(network, lon, lat, max_distance)
     for i in np.flatnonzero(b.found):
         r = routes[int(b.route_index[i])]
         off = float(b.offset_m[i])
-        v = zone_verdict(r.road_class, off, r.half_road_land_m)
-        verdicts[i] = v
+        k, v = deciding_verdict(network, cands[i], int(b.route_index[i]), off)
         ch = float(b.chainage_m[i])
         cols["road_code"][i] = r.code
         cols["road_name"][i] = r.name
@@ -222,4 +276,14 @@ def locate_columns(
         cols["in_control_zone"][i] = v.in_control_zone
         cols["control_zone_m"][i] = v.control_zone_m
         cols["legal_basis"][i] = v.legal_basis
+        cols["half_road_land_m"][i] = v.half_road_land_m
+        cols["half_road_land_assumed"][i] = v.half_road_land_assumed
+        cols["control_line_m"][i] = v.control_line_m
+        cols["zone_road_code"][i] = routes[k].code
+        cols["zone_offset_m"][i] = round(v.offset_m, 1)
     return cols
+
+
+LOCATE_COLUMNS = ("road_code", "road_name", "road_class", "chainage_m", "stake", "side", "offset_m", "zone",
+                  "in_control_zone", "control_zone_m", "legal_basis", "half_road_land_m", "half_road_land_assumed",
+                  "control_line_m", "zone_road_code", "zone_offset_m")

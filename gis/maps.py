@@ -43,11 +43,12 @@ from gis.crs import wgs84_to_gcj02
 from gis.places import boundary
 from gis.roads import RoadNetwork
 from gis.stakes import format_stake
-from gis.zones import zone_verdict
+from gis.zones import LEGAL_BASIS_ZONE, zone_buffers, zone_verdict
 
 STATIC_PREFIX = mapassets.STATIC_PREFIX
 
 ROAD_STYLE = {
+    "expressway": {"color": "#6d1a1a", "weight": 6},
     "national": {"color": "#c0392b", "weight": 5},
     "provincial": {"color": "#d35400", "weight": 4},
     "county": {"color": "#1f5fbf", "weight": 4},
@@ -874,10 +875,7 @@ def control_zone_band(network: RoadNetwork, code: str) -> ZoneBand:
     r = network.route(code)
     v = zone_verdict(r.road_class, 0.0, r.half_road_land_m)
     lines = MultiLineString([c for _, c in r.parts])
-    land_m = lines.buffer(v.half_road_land_m, cap_style="flat", join_style="round")
-    zone_m = None
-    if v.control_zone_m is not None:
-        zone_m = lines.buffer(v.half_road_land_m + v.control_zone_m, cap_style="flat").difference(land_m)
+    land_m, zone_m = zone_buffers(lines, r.road_class, r.half_road_land_m)  # the verdict's own rule, ends included
 
     def to_wgs(g: BaseGeometry) -> BaseGeometry:
         out = shapely.transform(g, lambda xy: np.column_stack(network.to_wgs84(xy[:, 0], xy[:, 1])))
@@ -891,7 +889,7 @@ def control_zone_band(network: RoadNetwork, code: str) -> ZoneBand:
         v.control_zone_m,
         to_wgs(land_m),
         to_wgs(zone_m) if zone_m is not None else None,
-        v.legal_basis,
+        LEGAL_BASIS_ZONE if zone_m is not None else zone_verdict(r.road_class, 1e9, r.half_road_land_m).legal_basis,
     )
 
 
@@ -904,7 +902,7 @@ def zone_band_layer(
     assumed = _label(labels, "tip.assumed") if band.half_road_land_assumed else ""
     tip_land = _label(
         labels,
-        "tip.road_land",
+        "tip.road_land" if band.road_class != "village" else "tip.no_zone",
         code=band.code,
         name=r.name,
         half=f"{band.half_road_land_m:g}",

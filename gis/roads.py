@@ -22,7 +22,7 @@ from shapely.geometry.base import BaseGeometry
 from gis.crs import gcj02_to_wgs84, local_metric_crs, transformers
 from gis.errors import RoadFileError, StakeOutOfRangeError, UnknownRoadError
 from gis.stakes import format_stake, parse_stake
-from gis.zones import ROAD_CLASSES
+from gis.zones import ROAD_CLASSES, is_expressway_code
 
 CLASS_BY_LETTER = {
     "G": "national",
@@ -34,6 +34,7 @@ CLASS_BY_LETTER = {
 }
 
 CLASS_ALIASES = {
+    "expressway": "expressway", "高速公路": "expressway", "高速": "expressway", "motorway": "expressway",
     "national": "national", "国道": "national", "g": "national",
     "provincial": "provincial", "省道": "provincial", "s": "provincial",
     "county": "county", "县道": "county", "x": "county",
@@ -50,30 +51,42 @@ START_FIELDS = ("start_stake", "start", "from_stake", "起点桩号", "起始桩
 HALF_LAND_FIELDS = ("half_road_land_m", "half_land_m", "公路用地半宽", "用地半宽")
 COUNTY_FIELDS = ("county_code", "adcode", "行政区划代码", "区划代码")
 
-_CODE_RE = re.compile(r"^([GSXYCZ])\s*0*(\d{1,4})([A-Z]?)$")
+_CODE_RE = re.compile(r"^([GSXYCZ])\s*(\d{1,4})([A-Z]?)$")
 
 JOIN_TOLERANCE_M = 5.0
 
 
 def normalise_code(raw: Any) -> str:
-    """``"x12"`` → ``"X012"``; raises ValueError for anything that is not a route code."""
+    """``"x12"`` → ``"X012"``; raises ValueError for anything that is not a route code.
+
+    National and provincial codes keep their digits as written: the number of digits tells an expressway
+    (G60, G5611, S12) from an ordinary road (G320, S203), so ``G60`` is never padded to ``G060``."""
     s = unicodedata.normalize("NFKC", str(raw or "")).strip().upper().replace(" ", "")
     m = _CODE_RE.match(s)
     if not m:
         raise ValueError(f"not a road code: {raw!r}")
-    return f"{m.group(1)}{int(m.group(2)):03d}{m.group(3)}"
+    letter, digits, suffix = m.group(1), m.group(2), m.group(3)
+    if letter in "GS":
+        return f"{letter}{digits}{suffix}"
+    return f"{letter}{int(digits):03d}{suffix}"
 
 
 def normalise_class(raw: Any, code: str) -> str:
-    """Road class from a class field (English or Chinese), else inferred from the code's letter."""
+    """Road class from a class field (English or Chinese), else inferred from the code: G/S + 1–2 or 4 digits
+    is an expressway (GB/T 917 [secondary]), otherwise the letter decides."""
     if raw is not None and str(raw).strip() and str(raw).strip().lower() not in ("nan", "none"):
         key = unicodedata.normalize("NFKC", str(raw)).strip().lower()
-        if key in CLASS_ALIASES:
-            return CLASS_ALIASES[key]
-        for alias, value in CLASS_ALIASES.items():
-            if len(alias) > 1 and alias in key:
-                return value
-        raise ValueError(f"unknown road class {raw!r}")
+        found = CLASS_ALIASES.get(key)
+        if found is None:
+            found = next((v for a, v in CLASS_ALIASES.items() if len(a) > 1 and a in key), None)
+        if found is None:
+            raise ValueError(f"unknown road class {raw!r}")
+        # an expressway's administrative class is 国道/省道; its code still makes it an expressway (条例 第十一条)
+        if found in ("national", "provincial") and is_expressway_code(code):
+            return "expressway"
+        return found
+    if is_expressway_code(code):
+        return "expressway"
     return CLASS_BY_LETTER[code[0]]
 
 

@@ -147,7 +147,7 @@ def _locate_batch(cli: Cli, net, dist: float) -> int:  # type: ignore[no-untyped
     lon = pd.to_numeric(df[lon_c], errors="coerce").to_numpy(dtype=float)
     lat = pd.to_numeric(df[lat_c], errors="coerce").to_numpy(dtype=float)
     res = locate_columns(net, lon, lat, dist)
-    for k in LOCATE_KEYS + ("zone",):
+    for k in LOCATE_KEYS + ("zone", "zone_road_code"):
         df[k] = res[k]
     df.to_csv(a.out, index=False, encoding="utf-8-sig", quoting=csv.QUOTE_MINIMAL)
     found = int(np.count_nonzero(pd.notna(df["road_code"])))
@@ -183,6 +183,8 @@ def cmd_import(cli: Cli) -> int:
     if a.json:
         cli.dump({"ok": res.ok, "dry_run": res.dry_run, "patrols": res.patrols, "incidents": res.incidents,
                   "batch_id": res.batch_id, "sheets": res.sheets,
+                  "flagged": [{"sheet": e.sheet, "row": e.row, "column": e.column, "message": e.render(cli.lang)}
+                              for e in res.flagged],
                   "errors": [{"sheet": e.sheet, "row": e.row, "column": e.column, "message": e.render(cli.lang)}
                              for e in res.errors]})
     if not res.ok:
@@ -194,6 +196,10 @@ def cmd_import(cli: Cli) -> int:
     if not a.json:
         key = "cli.dry_run_ok" if a.dry_run else "cli.imported"
         cli.out(t(key, cli.lang, patrols=res.patrols, incidents=res.incidents, batch=res.batch_id))
+        if res.flagged:
+            cli.out(t("cli.import_flagged", cli.lang, count=len(res.flagged)))
+            for e in res.flagged:
+                cli.out("  " + e.render(cli.lang))
     return 0
 
 
@@ -401,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     _maps(sub, common)
     from patrol_app.reports.cli import register as _reports
     _reports(sub, common)
+    from patrol_app.documents.cli import register as _documents
+    _documents(sub, common)
     return p
 
 

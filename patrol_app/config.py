@@ -9,6 +9,9 @@
 ``PATROL_SESSION_MAX_HOURS``    and in any case this long after sign-in; default 12.
 ``PATROL_COOKIE_SECURE``        ``1`` marks the session cookie Secure also behind an HTTPS reverse proxy that talks
                                 plain HTTP to the app (it is Secure anyway when the app itself serves HTTPS).
+``PATROL_ISSUER``   the issuing body printed on documents; default 曲靖市麒麟区交通运输局.
+``PATROL_DOC_PREFIX`` the prefix of document numbers (麒路责改〔2026〕第12号); default 麒路.
+``PATROL_COUNTY_CODE`` the county (区划代码) documents are numbered for when a road carries none; default 530302.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ class Settings:
     session_idle_minutes: float = 30.0
     session_max_hours: float = 12.0
     cookie_secure: bool = False
+    issuer: str = "曲靖市麒麟区交通运输局"
+    doc_prefix: str = "麒路"
+    county_code: str = "530302"
 
 
 def get_settings() -> Settings:
@@ -43,4 +49,7 @@ def get_settings() -> Settings:
         session_idle_minutes=float(os.environ.get("PATROL_SESSION_IDLE_MINUTES") or 30.0),
         session_max_hours=float(os.environ.get("PATROL_SESSION_MAX_HOURS") or 12.0),
         cookie_secure=(os.environ.get("PATROL_COOKIE_SECURE") or "").lower() in ("1", "true", "yes"),
+        issuer=os.environ.get("PATROL_ISSUER") or "曲靖市麒麟区交通运输局",
+        doc_prefix=os.environ.get("PATROL_DOC_PREFIX") or "麒路",
+        county_code=os.environ.get("PATROL_COUNTY_CODE") or "530302",
     )

@@ -55,7 +55,7 @@ def allowed(role: str, perm: Perm) -> bool:
 
 
 class Status(StrEnum):
-    OPEN = "open"  # 办理中 / 未办结
+    OPEN = "open"  # 未办结 (ledgers may write 办理中)
     CLOSED = "closed"  # 已办结
 
 

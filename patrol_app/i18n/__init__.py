@@ -43,13 +43,41 @@ def error_text(exc: Exception, lang: str = "zh") -> str:
     return str(exc)
 
 
+def zone_label(zone: str, road_class: str = "", lang: str = "zh") -> str:
+    """The verdict in words: 在公路用地内 / 在建筑控制区内 / 在建筑控制区外 / 村道无法定建筑控制区 …"""
+    if zone == "none":
+        return t("zone.none_special" if road_class == "special" else "zone.none", lang)
+    return t("zone." + (zone or "unknown"), lang)
+
+
+def zone_text(pos: Any, lang: str = "zh") -> str:
+    """The verdict with the road that decides it, the statutory minimum, the half road-land width used (always,
+    with whether it is assumed) and what may make the real line wider. ``pos``: a located position
+    (:class:`gis.linref.RoadPosition`)."""
+    from gis.zones import LEGAL_BASIS_ZONE
+
+    zclass = getattr(pos, "zone_road_class", "") or pos.road_class
+    zcode = getattr(pos, "zone_road_code", "") or pos.road_code
+    parts = [zone_label(pos.zone, zclass, lang)]
+    if zcode != pos.road_code:
+        parts.append(t("zone.decided_by", lang, code=zcode, name=getattr(pos, "zone_road_name", ""),
+                       road_class_text=t("class." + zclass, lang), offset=f"{pos.zone_offset_m:.1f}"))
+    half = t("zone.half", lang, half=f"{pos.half_road_land_m:g}",
+             assumed=t("zone.assumed", lang) if pos.half_road_land_assumed else "")
+    if zclass == "village":
+        parts.append(t("zone.detail_village", lang))
+    elif pos.control_zone_m is None:
+        parts.append(t("zone.detail_special", lang, half=half))
+    else:
+        parts.append(t("zone.detail", lang, road_class_text=t("class." + zclass, lang),
+                       width=f"{pos.control_zone_m:g}", line=f"{pos.control_line_m:g}", half=half,
+                       basis=LEGAL_BASIS_ZONE))
+    if pos.zone == "road_land":
+        parts.append(t("zone.detail_road_land", lang))
+    return " · ".join(parts)
+
+
 def position_text(pos: Any, lang: str = "zh") -> str:
     """One line for a located point: "X012 K3+250 右侧 · 距中线 7.9 米 · 在建筑控制区内 · …"."""
-    zone_text = t("zone." + pos.zone, lang)
-    if pos.control_zone_m is not None:
-        zone_text += " · " + t(
-            "zone.detail", lang, road_class_text=t("class." + pos.road_class, lang), width=f"{pos.control_zone_m:g}",
-            half=f"{pos.half_road_land_m:g}", assumed=t("zone.assumed", lang) if pos.half_road_land_assumed else "",
-            basis=pos.legal_basis)
     return t("cli.located", lang, code=pos.road_code, name=pos.road_name, stake=pos.stake,
-             side_text=t("side." + pos.side, lang), offset=f"{pos.offset_m:.1f}", zone_text=zone_text)
+             side_text=t("side." + pos.side, lang), offset=f"{pos.offset_m:.1f}", zone_text=zone_text(pos, lang))

@@ -157,7 +157,8 @@ INCIDENT_COLUMNS = (Incident.id, _as_text(Incident.found_at), Incident.type_code
                     Incident.party_phone, Incident.measure, _as_text(Incident.deadline), Incident.status,
                     _as_text(Incident.closed_at), Incident.patrol_id, Incident.location_method, Incident.source)
 PATROL_COLUMNS = (Patrol.id, _as_text(Patrol.date), Patrol.start_time, Patrol.end_time, Patrol.vehicles,
-                  Patrol.personnel, Patrol.km, Patrol.crew, Patrol.joint, Patrol.weather, Patrol.notes, Patrol.source)
+                  Patrol.personnel, Patrol.km, Patrol.crew, Patrol.joint, Patrol.weather, Patrol.notes, Patrol.source,
+                  Patrol.flags)
 
 
 def count(session: Session, actor: User, kind: str, flt: ExportFilter = ExportFilter()) -> int:
@@ -229,10 +230,23 @@ class _Labels:
         self.lang = lang
         self.types = {c: v.name(lang) for c, v in BY_CODE.items()}
         self.sides = {s: t("side." + s, lang) for s in ("left", "right")}
-        self.zones = {z: t("zone." + z, lang) for z in ("road_land", "control_zone", "outside", "unknown")}
+        self.zones = {z: t("zone." + z, lang) for z in ("road_land", "control_zone", "outside", "none", "unknown")}
         self.statuses = {s: t("export.status." + s, lang) for s in ("open", "closed")}
+        # no internal code reaches an export: how a point was located and where a record came from, in words
+        self.methods = {m: t("export.method." + m, lang) for m in ("gps", "map", "stake", "lonlat", "ledger", "demo",
+                                                                    "app")}
+        self.sources = {m: t("export.source." + m, lang) for m in ("app", "ledger", "demo")}
+        self._none_special = t("zone.none_special", lang)
         self.yes, self.no = t("export.yes", lang), t("export.no", lang)
         self._measures: dict[str, str] = {"": ""}
+
+    def zone(self, z: str | None, road_code: str | None) -> str:
+        if z == "none" and (road_code or "").startswith("Z"):  # special-purpose roads (专用公路)
+            return self._none_special
+        return self.zones.get(z or "", z or "")
+
+    def flags(self, v: str | None) -> str:
+        return "；".join(t("export.flag." + f, self.lang) for f in (v or "").split(",") if f)
 
     def measure(self, m: str | None) -> str:
         m = m or ""
@@ -260,7 +274,8 @@ def people_view(kind: str, c: Columns, lb: _Labels) -> list[ViewColumn]:
             ("export.col.joint", "str", _text_or_blank(c["joint"])),
             ("export.col.weather", "str", _text_or_blank(c["weather"])),
             ("export.col.notes", "str", _text_or_blank(c["notes"])),
-            ("export.col.source", "str", _text_or_blank(c["source"])),
+            ("export.col.source", "str", [lb.sources.get(v, v or "") for v in c["source"]]),
+            ("export.col.flags", "str", [lb.flags(v) for v in c["flags"]]),
         ]
     return [
         ("export.col.id", "int", c["id"]),
@@ -272,9 +287,9 @@ def people_view(kind: str, c: Columns, lb: _Labels) -> list[ViewColumn]:
         ("export.col.offset_m", "float", c["offset_m"]),
         ("export.col.lon", "float", c["lon"]),
         ("export.col.lat", "float", c["lat"]),
-        ("export.col.zone", "str", [lb.zones.get(v, v or "") for v in c["zone"]]),
-        ("export.col.in_control_zone", "str",
-         ["" if v is None else lb.yes if v else lb.no for v in c["in_control_zone"]]),
+        ("export.col.zone", "str", [lb.zone(v, r) for v, r in zip(c["zone"], c["road_code"])]),
+        ("export.col.in_control_zone", "str",  # from the verdict: road land is not the control zone
+         ["" if z == "unknown" else lb.yes if z == "control_zone" else lb.no for z in c["zone"]]),
         ("export.col.town", "str", _text_or_blank(c["town"])),
         ("export.col.description", "str", _text_or_blank(c["description"])),
         ("export.col.party", "str", _text_or_blank(c["party"])),
@@ -284,8 +299,8 @@ def people_view(kind: str, c: Columns, lb: _Labels) -> list[ViewColumn]:
         ("export.col.status", "str", [lb.statuses.get(v, v) for v in c["status"]]),
         ("export.col.closed_at", "date", [_day(v) for v in c["closed_at"]]),
         ("export.col.patrol_id", "int", c["patrol_id"]),
-        ("export.col.location_method", "str", _text_or_blank(c["location_method"])),
-        ("export.col.source", "str", _text_or_blank(c["source"])),
+        ("export.col.location_method", "str", [lb.methods.get(v, v or "") for v in c["location_method"]]),
+        ("export.col.source", "str", [lb.sources.get(v, v or "") for v in c["source"]]),
     ]
 
 
@@ -305,7 +320,8 @@ def gis_view(kind: str, c: Columns, lb: _Labels) -> list[ViewColumn]:
             ("joint", "str", _text_or_blank(c["joint"])),
             ("weather", "str", _text_or_blank(c["weather"])),
             ("notes", "str", _text_or_blank(c["notes"])),
-            ("source", "str", _text_or_blank(c["source"])),
+            ("source", "str", [lb.sources.get(v, v or "") for v in c["source"]]),
+            ("flags", "str", [lb.flags(v) for v in c["flags"]]),
         ]
     return [
         ("id", "int", c["id"]),
@@ -315,21 +331,21 @@ def gis_view(kind: str, c: Columns, lb: _Labels) -> list[ViewColumn]:
         ("road_code", "str", c["road_code"]),
         ("stake", "str", c["stake"]),
         ("chainage_m", "float", c["chainage_m"]),
-        ("side", "str", _text_or_blank(c["side"])),
+        ("side", "str", [lb.sides.get(v, v or "") for v in c["side"]]),
         ("offset_m", "float", c["offset_m"]),
-        ("zone", "str", _text_or_blank(c["zone"])),
-        ("in_zone", "bool", c["in_control_zone"]),
+        ("zone", "str", [lb.zone(v, r) for v, r in zip(c["zone"], c["road_code"])]),
+        ("in_zone", "bool", [None if z == "unknown" else z == "control_zone" for z in c["zone"]]),
         ("town", "str", _text_or_blank(c["town"])),
         ("descr", "str", _text_or_blank(c["description"])),
         ("party", "str", _text_or_blank(c["party"])),
         ("phone", "str", _text_or_blank(c["party_phone"])),
-        ("measure", "str", _text_or_blank(c["measure"])),
+        ("measure", "str", [lb.measure(v) for v in c["measure"]]),
         ("deadline", "str", [_day(v) for v in c["deadline"]]),
-        ("status", "str", c["status"]),
+        ("status", "str", [lb.statuses.get(v, v) for v in c["status"]]),
         ("closed_at", "str", [_day(v) for v in c["closed_at"]]),
         ("patrol_id", "int", c["patrol_id"]),
-        ("loc_method", "str", _text_or_blank(c["location_method"])),
-        ("source", "str", _text_or_blank(c["source"])),
+        ("loc_method", "str", [lb.methods.get(v, v or "") for v in c["location_method"]]),
+        ("source", "str", [lb.sources.get(v, v or "") for v in c["source"]]),
     ]
 
 

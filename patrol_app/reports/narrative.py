@@ -14,6 +14,7 @@ import datetime as dt
 import math
 
 from patrol_app.domain.catalog import BY_CODE
+from patrol_app.domain.numbers import percent
 from patrol_app.i18n import t
 from patrol_app.reports.rollup import Period, Rollup
 
@@ -52,8 +53,9 @@ def approx_text(value: float, lang: str = "zh") -> str:
 
 
 def percent_text(rate: float) -> str:
-    """A closure rate as a whole percent: 0.966 → "97"; never "100" unless all are closed, never "0" unless none."""
-    pct = round(rate * 100)
+    """A closure rate as a whole percent, rounded half up (0.965 → "97"); never "100" unless all are closed,
+    never "0" unless none."""
+    pct = int(percent(rate))
     if rate < 1 and pct >= 100:
         pct = 99
     if rate > 0 and pct <= 0:
@@ -85,14 +87,13 @@ def _list(items: list[str], lang: str) -> str:
 
 
 def type_label(code: str, lang: str = "zh") -> str:
-    """A type's name for running text: the catalog's name when short (车辆超限行驶, 其他), else its first short form
-    (堆放物品, 摆摊设点, 违章建房 …)."""
+    """A type's name for running text: the catalog's name, the one used everywhere."""
     v = BY_CODE.get(code)
     if v is None:
         return code
     if lang == "en":
         return v.name_en
-    return v.name_zh if len(v.name_zh) <= SHORT_NAME or not v.aliases else v.aliases[0]
+    return v.name_zh  # one name per type, the catalog's, in the report as everywhere
 
 
 def classes_text(classes: list[str], lang: str = "zh") -> str:

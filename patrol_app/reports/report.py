@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from patrol_app.config import get_settings
 from patrol_app.domain.catalog import BY_CODE
+from patrol_app.domain.numbers import percent
 from patrol_app.domain.rules import Perm
 from patrol_app.i18n import t
 from patrol_app.reports.narrative import (
@@ -124,6 +125,7 @@ def report_json(report: Report) -> dict[str, Any]:
         "incidents_by_town": c.incidents_by_town,
         "incidents_by_measure": c.incidents_by_measure,
         "incidents_in_control_zone": c.incidents_in_control_zone,
+        "incidents_on_road_land": c.incidents_on_road_land,
         "months": {k: vars(m).copy() for k, m in c.months.items()},
         "previous": {"period": {"from": p.period.start.isoformat(), "to": p.period.end.isoformat()}, **figures(p)},
         "change": change(c, p),
@@ -229,12 +231,16 @@ def cell_text(value: Any, fmt: str, lang: str = "zh") -> str:
     if fmt == "signed_km":
         return f"{float(value):+.1f}"
     if fmt == "pct":
-        return f"{float(value) * 100:.1f}%"
+        return percent(value, 1) + "%"
     if fmt == "signed_pct":
-        return f"{float(value) * 100:+.1f}%"
+        return _signed(percent(value, 1)) + "%"
     if fmt == "pp":
-        return t("report.pp", lang, v=f"{float(value) * 100:+.1f}")
+        return t("report.pp", lang, v=_signed(percent(value, 1)))
     return str(value)
+
+
+def _signed(text: str) -> str:
+    return text if text.startswith("-") else "+" + text
 
 
 def report_title(report: Report, lang: str = "zh") -> str:

@@ -129,6 +129,7 @@ class Rollup:
     closed_by_town: dict[str, int] = field(default_factory=dict)
     incidents_by_measure: dict[str, int] = field(default_factory=dict)
     incidents_in_control_zone: int = 0
+    incidents_on_road_land: int = 0
     months: dict[str, MonthFigures] = field(default_factory=dict)
 
     @property
@@ -225,20 +226,23 @@ def _incident_figures(session: Session, period: Period, r: Rollup) -> None:
     lo, hi = period.datetime_bounds()
     in_period = (Incident.found_at >= lo, Incident.found_at < hi)
     is_closed = case((Incident.status == Status.CLOSED.value, 1), else_=0)
-    in_zone = func.coalesce(func.sum(case((Incident.in_control_zone.is_(True), 1), else_=0)), 0)
+    # counted from the verdict itself: road land is not the control zone (three verdicts, not two)
+    in_zone = func.coalesce(func.sum(case((Incident.zone == "control_zone", 1), else_=0)), 0)
+    on_land = func.coalesce(func.sum(case((Incident.zone == "road_land", 1), else_=0)), 0)
 
     by_type: dict[str, int] = {}
     closed_type: dict[str, int] = {}
     by_road: dict[str, int] = {}
     closed_road: dict[str, int] = {}
-    for code, road, closed, n, zone in session.execute(
-        select(Incident.type_code, Incident.road_code, is_closed, func.count(), in_zone)
+    for code, road, closed, n, zone, land in session.execute(
+        select(Incident.type_code, Incident.road_code, is_closed, func.count(), in_zone, on_land)
         .where(*in_period).group_by(Incident.type_code, Incident.road_code, is_closed)
     ):
         code, road, n, closed_n = _s(code), _s(road), int(n), int(n) if closed else 0
         r.incidents_total += n
         r.incidents_closed += closed_n
         r.incidents_in_control_zone += int(zone)
+        r.incidents_on_road_land += int(land)
         _add(by_type, code, n)
         _add(closed_type, code, closed_n)
         _add(by_road, road, n)

@@ -11,6 +11,10 @@ The rules enforced on save, and where they come from (``../shared/domain/FACTS.m
   调查、审核、决定三分离; 一律不得独自办案、独自审核、独自决定), not an article of law. "The same person" means the
   same account, or two accounts linked to the same personnel record.
 
+- a major case (重大, one of the four situations of 第五十八条, named when the case is opened) is given a penalty
+  only after its collective discussion has been recorded — date, participants, conclusion — 第五十七条第二款
+  ("对情节复杂或者重大违法行为给予行政处罚，行政机关负责人应当集体讨论决定").
+
 Statuses: ``investigating`` → (review) ``reviewed`` | ``returned`` → ``decided`` → ``closed``. A returned case
 may be reviewed again. Review and decision texts are stored as ``[outcome] text``.
 """
@@ -45,6 +49,9 @@ STATUSES = (INVESTIGATING, RETURNED, REVIEWED, DECIDED, CLOSED)
 REVIEW_OUTCOMES = ("approved", "returned")
 #: 《行政处罚法》第五十七条: the four decisions after an investigation
 DECISION_OUTCOMES = ("penalty", "no_penalty_minor", "not_established", "transfer")
+
+#: 《行政处罚法》第五十八条第一款: the four situations that require legal review before the decision
+MAJOR_GROUNDS = ("public_interest", "hearing", "complex", "statutory")
 
 _TAGGED = re.compile(r"^\[([a-z_]+)\] ?(.*)$", re.DOTALL)
 _TEXT_MAX = 4000
@@ -100,6 +107,10 @@ class CaseView:
     decision_text: str
     decided_at: dt.datetime | None
     incident: dict[str, Any] = field(default_factory=dict)
+    major_grounds: list[str] = field(default_factory=list)
+    collective_at: dt.date | None = None
+    collective_participants: str = ""
+    collective_conclusion: str = ""
 
 
 def _incident_summary(inc: Incident | None, actor: User) -> dict[str, Any]:
@@ -148,6 +159,9 @@ def _views(session: Session, actor: User, cases: list[Case]) -> list[CaseView]:
             decider=names.get(c.decider_id) if c.decider_id else None, decision_outcome=d_out,
             decision_text=d_text, decided_at=c.decided_at,
             incident=_incident_summary(incidents.get(c.incident_id), actor),
+            major_grounds=[g for g in (c.major_grounds or "").split(",") if g], collective_at=c.collective_at,
+            collective_participants=c.collective_participants or "",
+            collective_conclusion=c.collective_conclusion or "",
         ))
     return out
 
@@ -186,6 +200,10 @@ def case_dict(session: Session, c: Case) -> dict[str, Any]:
         "reviewed_at": c.reviewed_at.isoformat(timespec="seconds") if c.reviewed_at else None,
         "decider_id": c.decider_id, "decision": c.decision,
         "decided_at": c.decided_at.isoformat(timespec="seconds") if c.decided_at else None,
+        "major_grounds": c.major_grounds or "",
+        "collective_at": c.collective_at.isoformat() if c.collective_at else None,
+        "collective_participants": c.collective_participants or "",
+        "collective_conclusion": c.collective_conclusion or "",
     }
 
 
@@ -254,12 +272,41 @@ def decide_blockers(session: Session, actor: User, case: Case) -> list[str]:
     return out
 
 
+def record_collective_discussion(
+    session: Session, actor: User, case_id: int, on: dt.date, participants: str, conclusion: str,
+) -> Case:
+    """集体讨论 (《行政处罚法》第五十七条第二款): the date, who took part and the conclusion, recorded before a major
+    case is given a penalty. Recorded by the bureau's responsible persons (the decide permission); kept as typed."""
+    require(actor, Perm.DECIDE_CASE)
+    case = _get(session, case_id)
+    _state(case, (INVESTIGATING, RETURNED, REVIEWED), "case.not_open_for_decision")
+    errors = []
+    if on is None or on > local_today():
+        errors.append("case.collective_bad_date")
+    people = [p for p in re.split(r"[、,，;；\s]+", participants or "") if p]
+    if len(people) < 2:
+        errors.append("case.collective_participants_required")
+    if not (conclusion or "").strip():
+        errors.append("case.collective_conclusion_required")
+    if errors:
+        raise ServiceError(errors[0], id=case.id)
+    if len(conclusion) > _TEXT_MAX or len(participants) > _TEXT_MAX:
+        raise ServiceError("case.text_too_long", n=_TEXT_MAX)
+    before = case_dict(session, case)
+    case.collective_at = on
+    case.collective_participants = participants.strip()
+    case.collective_conclusion = conclusion.strip()
+    session.flush()
+    audit.record(session, actor, "case.collective", "case", case.id, before=before, after=case_dict(session, case))
+    return case
+
+
 # --- the steps ------------------------------------------------------------------------------------------
 
 
 def open_case(
     session: Session, actor: User, incident_id: int, officer_ids: Iterable[int], major: bool = False,
-    on_date: dt.date | None = None,
+    on_date: dt.date | None = None, major_grounds: Iterable[str] = (),
 ) -> Case:
     """立案: open a case on an incident with its investigating officers.
 
@@ -268,6 +315,14 @@ def open_case(
     The incident's measure becomes ``case``. One open case per incident.
     """
     require(actor, Perm.OPEN_CASE)
+    grounds = [g for g in MAJOR_GROUNDS if g in set(major_grounds)]
+    unknown = set(major_grounds) - set(MAJOR_GROUNDS)
+    if unknown:
+        raise ServiceError("case.bad_major_ground", value="、".join(sorted(unknown)))
+    if major and not grounds:
+        raise ServiceError("case.major_grounds_required")
+    if grounds and not major:
+        major = True
     inc = session.get(Incident, incident_id)
     if inc is None:
         raise ServiceError("case.unknown_incident", id=incident_id)
@@ -285,7 +340,7 @@ def open_case(
         raise OfficersRefused("case.officers_not_certified", problems, names=_problem_names(problems))
     now = _utcnow()
     case = Case(incident_id=inc.id, major=bool(major), status=INVESTIGATING, opened_by=actor.id, opened_at=now,
-                review_result="", decision="")
+                review_result="", decision="", major_grounds=",".join(grounds))
     session.add(case)
     session.flush()
     certs = dict(session.execute(select(Personnel.id, Personnel.cert_no).where(Personnel.id.in_(ok_ids))).all())
@@ -351,6 +406,8 @@ def decide_case(session: Session, actor: User, case_id: int, outcome: str, text:
         raise ServiceError("case.review_returned", id=case.id)
     if case.major and case.status != REVIEWED:
         raise ServiceError("case.review_required", id=case.id)
+    if case.major and outcome == "penalty" and case.collective_at is None:
+        raise ServiceError("case.collective_required", id=case.id)
     body = _text(text, "case.decision_required")
     before = case_dict(session, case)
     now = _utcnow()

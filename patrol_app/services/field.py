@@ -47,6 +47,7 @@ from patrol_app.storage.models import (
 )
 
 DUPLICATE_RADIUS_M = 50.0
+FLAG_FEW_OFFICERS = "few_officers"
 GPS_WARN_ACCURACY_M = 30.0
 
 
@@ -88,7 +89,11 @@ def by_client_id(session: Session, actor: User, model: Any, client_id: str | Non
 
 def start_patrol(session: Session, actor: User, data: PatrolStart, client_token: str | None = None,
                  client_id: str | None = None) -> Patrol:
-    """Open a patrol: at least two officers with valid certificates; roads from the network; not in the future.
+    """Open a patrol: roads from the network, a crew, vehicles, not in the future.
+
+    Two officers with valid certificates is the bureau's practice for patrols, not a legal condition (《行政处罚法》
+    第四十二条 governs penalties): a patrol with fewer is accepted and flagged ``few_officers`` — refusing it would
+    lose the record 《公路安全保护条例》第四十七条 requires. :func:`patrol_flags_explained` says why for the page.
 
     ``client_token`` (a page's form) and ``client_id`` (a device's UUID) make saving twice create one patrol."""
     require(actor, Perm.LOG_PATROL)
@@ -108,10 +113,10 @@ def start_patrol(session: Session, actor: User, data: PatrolStart, client_token:
         errors.append(FieldError("roads", "error.unknown_road" if bad else "error.required",
                                  {"code": "、".join(bad)} if bad else {}))
     people = list(session.execute(select(Personnel).where(Personnel.id.in_(data.crew_ids))).scalars())
-    officers, notes = valid_officers(session, data.crew_ids, data.date)
-    if len(officers) < MIN_OFFICERS:  # 协勤 may ride along; the form says who does not count and why
-        errors.append(FieldError("crew", "field.two_officers", {"count": len(officers)}))
-        errors.extend(FieldError("crew", n.key, n.params) for n in notes if n.key != "registry.officer_auxiliary")
+    if not people:
+        errors.append(FieldError("crew", "error.required"))
+    officers, _notes = valid_officers(session, data.crew_ids, data.date)
+    flags = FLAG_FEW_OFFICERS if len(officers) < MIN_OFFICERS else ""  # accepted and flagged, never refused
     vehicles = list(session.execute(select(Vehicle).where(Vehicle.id.in_(data.vehicle_ids))).scalars())
     if not vehicles:
         errors.append(FieldError("vehicles", "error.required"))
@@ -121,6 +126,7 @@ def start_patrol(session: Session, actor: User, data: PatrolStart, client_token:
         date=data.date, start_time=data.start_time, end_time=None, vehicles=len(vehicles), personnel=len(people),
         km=None, crew="、".join(x.name for x in people), joint=data.joint.strip(), weather=data.weather.strip(),
         notes=data.notes.strip(), status="open", source="app", client_token=client_token, client_id=client_id,
+        flags=flags,
         created_by=actor.id, created_at=_utcnow(),
     )
     p.roads = [PatrolRoad(seq=i, road_code=c) for i, c in enumerate(roads)]
@@ -148,6 +154,16 @@ def get_incident(session: Session, actor: User, incident_id: int) -> Incident:
     if inc is None:
         raise ServiceError("field.no_such_incident", id=incident_id)
     return inc
+
+
+def patrol_flags_explained(session: Session, crew_ids: Sequence[int], day: dt.date) -> list[FieldError]:
+    """Why a crew would be flagged: fewer than two officers with certificates valid on ``day``, and who does not
+    count and why (协勤, no or expired certificate). Empty when the crew meets the bureau's practice."""
+    officers, notes = valid_officers(session, crew_ids, day)
+    if len(officers) >= MIN_OFFICERS:
+        return []
+    return [FieldError("crew", "patrol.flag.few_officers", {"count": len(officers)}),
+            *(FieldError("crew", n.key, n.params) for n in notes)]
 
 
 def km_from_roads(net: RoadNetwork, codes: Sequence[str]) -> float:
@@ -268,6 +284,8 @@ def log_incident(
     if pid is not None and session.get(Patrol, pid) is None:
         errors.append(FieldError("patrol_id", "field.no_such_patrol", {"id": pid}))
     errors = verrs + errors
+    if clean and clean[0].get("type_code") == "other" and not clean[0].get("basis_note"):
+        errors.append(FieldError("basis_note", "field.basis_required"))  # never invent a basis: the officer states it
     if errors:
         raise ValidationFailed(errors)
     rec = clean[0]

@@ -425,6 +425,9 @@ def map_labels(lang: str) -> dict[str, str]:
             labels[key[4:]] = text
         elif key.startswith(("class.", "side.")):
             labels[key] = text
+    from patrol_app.domain.catalog import CATALOG  # one name per violation type: the catalog's
+
+    labels.update({"type." + v.code: v.name(lang) for v in CATALOG})
     return labels
 
 

@@ -1,8 +1,10 @@
 """Patrols and incidents: one set of validators for forms and ledgers, and the services that write them.
 
-Ledgers are history: crew names are kept as written, and the two-officer rule is checked on the
-personnel count (人次). Certificate checks apply to what is entered in the app (see
-:mod:`patrol_app.services.field`).
+Ledgers are history: crew names are kept as written. A patrol is not a penalty (《行政处罚法》第四十二条 governs
+who carries out a penalty, not who patrols): two people on a patrol is the bureau's practice, so a patrol with
+fewer is accepted and flagged (``few_personnel``), never refused — 《公路安全保护条例》第四十七条 makes the patrol
+record a duty, and a historical row is a fact to keep. Certificate checks apply to what is entered in the app
+(see :mod:`patrol_app.services.field`).
 """
 
 from __future__ import annotations
@@ -22,11 +24,10 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from gis.errors import GisError
-from gis.linref import locate_arrays, offset_point
+from gis.linref import deciding_verdict, locate_arrays, offset_point, zone_candidates
 from gis.places import nearest_town
 from gis.roads import RoadNetwork, normalise_code
 from gis.stakes import format_stake, parse_stake
-from gis.zones import zone_verdict
 from patrol_app.config import get_settings
 from patrol_app.domain.catalog import resolve_type
 from patrol_app.domain.rules import MEASURE_ALIASES, SIDE_ALIASES, STATUS_ALIASES, Perm, Status
@@ -38,6 +39,7 @@ from patrol_app.services.users import require
 from patrol_app.storage.models import ImportBatch, Incident, Patrol, PatrolRoad, User
 
 MIN_OFFICERS = 2
+FLAG_FEW_PERSONNEL = "few_personnel"
 EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 # China's rough extent: a point outside it is out of the area whatever the network.
 CHINA_LON = (73.0, 136.0)
@@ -199,6 +201,7 @@ class PatrolRecord:
     joint: str = ""
     weather: str = ""
     notes: str = ""
+    flags: str = ""
 
 
 def validate_patrol(
@@ -234,10 +237,6 @@ def validate_patrol(
     check("end", parse_time)
     if "date" in out and out["date"] > now.date():
         errors.append(FieldError(col("date", "date"), "error.future_date", {"value": str(out["date"])}, row, sheet))
-    if "personnel" in out and out["personnel"] < MIN_OFFICERS:
-        errors.append(
-            FieldError(col("personnel", "personnel"), "error.two_officers", {"value": out["personnel"]}, row, sheet)
-        )
     if "km" in out and out["km"] < 0:
         errors.append(FieldError(col("km", "km"), "error.negative", {"value": _text(out["km"])}, row, sheet))
     if errors:
@@ -255,6 +254,7 @@ def validate_patrol(
             joint=free_text(raw.get("joint")),
             weather=free_text(raw.get("weather")),
             notes=free_text(raw.get("notes")),
+            flags=FLAG_FEW_PERSONNEL if out["personnel"] < MIN_OFFICERS else "",
         ),
         [],
     )
@@ -272,6 +272,7 @@ def _patrol_row(rec: PatrolRecord, actor: User, source: str, batch_id: int | Non
         joint=rec.joint,
         weather=rec.weather,
         notes=rec.notes,
+        flags=rec.flags,
         status="closed",
         source=source,
         import_batch_id=batch_id,
@@ -297,6 +298,7 @@ def patrol_dict(p: Patrol) -> dict[str, Any]:
         "weather": p.weather,
         "notes": p.notes,
         "source": p.source,
+        "flags": p.flags,
     }
 
 
@@ -346,6 +348,7 @@ def validate_incidents(
         else:
             try:
                 out["type_code"] = resolve_type(str(t)).code
+                out["_shed"] = "棚" in str(t)  # 搭建棚房: stall on road land, building in the control zone
             except KeyError:
                 err("type", "error.unknown_type", value=_text(t))
         out["status"] = get("status", lambda v: _alias(v, STATUS_ALIASES, "error.bad_status")) or Status.OPEN
@@ -407,6 +410,8 @@ def validate_incidents(
         out["description"] = free_text(raw.get("description"))
         out["party"] = free_text(raw.get("party"))
         out["party_phone"] = _text(raw.get("party_phone"))
+        out["basis_note"] = str(raw.get("basis_note") or "").strip()  # free text: kept as typed
+        out["effects"] = get("effects", _effects) or ""
         out["_side"] = side
         for extra in ("location_method", "gps_accuracy_m", "patrol_id"):
             if extra in raw and not _blank(raw[extra]):
@@ -423,6 +428,7 @@ def validate_incidents(
         lon = np.array([parsed[i]["lon"] for i in idx])
         lat = np.array([parsed[i]["lat"] for i in idx])
         b = locate_arrays(net, lon, lat, max_distance, road)
+        cands = zone_candidates(net, lon, lat, max_distance)
         for j, i in enumerate(idx):
             rec = parsed[i]
             if not b.found[j]:
@@ -434,7 +440,7 @@ def validate_incidents(
                 continue
             route = net.routes[net.codes[int(b.route_index[j])]]
             offset = float(b.offset_m[j])
-            v = zone_verdict(route.road_class, offset, route.half_road_land_m)
+            k, v = deciding_verdict(net, cands[j], int(b.route_index[j]), offset)  # strictest road in reach
             rec.update(
                 road_code=route.code,
                 chainage_m=round(float(b.chainage_m[j]), 1),
@@ -443,13 +449,16 @@ def validate_incidents(
                 offset_m=round(offset, 1),
                 zone=v.zone,
                 in_control_zone=v.in_control_zone,
+                zone_road_code=net.codes[k],
             )
+            if rec.get("_shed") and rec.get("type_code") == "stall" and v.zone == "control_zone":
+                rec["type_code"] = "building"  # a shed outside road land, inside the zone: 公路法 第五十六条
             rec.setdefault("location_method", "lonlat")
     for rec in parsed:
         if "_stake_loc" in rec and not rec["_bad"]:
             road, stake, side = rec["_stake_loc"]
             rec.update(road_code=road, chainage_m=round(stake, 1), stake=format_stake(stake), side=side or "",
-                       offset_m=None, zone="unknown", in_control_zone=None)
+                       offset_m=None, zone="unknown", in_control_zone=None, zone_road_code=None)
             rec.setdefault("location_method", "stake")
     good = [r for r in parsed if not r.get("_bad")]
     if good:
@@ -459,6 +468,28 @@ def validate_incidents(
     clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in good]
     errors.sort(key=lambda e: (e.sheet or "", e.row or 0))
     return clean, errors
+
+
+#: 《公路法》第七十七条's condition: 造成公路路面损坏、污染或者影响公路畅通
+EFFECTS = ("damage", "pollution", "obstruction")
+EFFECT_ALIASES = {"damage": "damage", "路面损坏": "damage", "损坏": "damage", "造成公路路面损坏": "damage",
+                  "pollution": "pollution", "污染": "pollution", "污染公路": "pollution",
+                  "obstruction": "obstruction", "影响公路畅通": "obstruction", "影响畅通": "obstruction",
+                  "妨碍通行": "obstruction"}
+
+
+def _effects(v: Any) -> str:
+    """``["damage", "obstruction"]`` or "路面损坏、影响公路畅通" → ``"damage,obstruction"`` (catalog order)."""
+    items = v if isinstance(v, (list, tuple, set)) else re.split(r"[、,，;；/\s]+", _text(v))
+    found = set()
+    for item in items:
+        if not str(item).strip():
+            continue
+        key = _text(item).lower()
+        if key not in EFFECT_ALIASES:
+            raise _Bad("error.bad_effect", value=_text(item))
+        found.add(EFFECT_ALIASES[key])
+    return ",".join(e for e in EFFECTS if e in found)
 
 
 def _stake(v: Any) -> float:
@@ -494,6 +525,9 @@ def incident_dict(i: Incident) -> dict[str, Any]:
         "lat": i.lat,
         "zone": i.zone,
         "in_control_zone": i.in_control_zone,
+        "zone_road_code": i.zone_road_code,
+        "effects": i.effects,
+        "basis_note": i.basis_note,
         "town": i.town,
         "description": i.description,
         "party": i.party,
@@ -518,6 +552,8 @@ class ImportResult:
     sheets: list[dict[str, Any]] = field(default_factory=list)
     errors: list[FieldError] = field(default_factory=list)
     batch_id: int | None = None
+    #: patrols accepted and flagged: fewer than two personnel (where each is in the file)
+    flagged: list[FieldError] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -546,7 +582,7 @@ def import_ledger(
     patrols: list[PatrolRecord] = []
     incidents: list[dict[str, Any]] = []
     for sh in sheets:
-        info = _validate_sheet(sh, net, now, dist, patrols, incidents, result.errors)
+        info = _validate_sheet(sh, net, now, dist, patrols, incidents, result.errors, result.flagged)
         result.sheets.append(info)
     result.patrols, result.incidents = len(patrols), len(incidents)
     digest = hashlib.sha256(p.read_bytes()).hexdigest()
@@ -596,6 +632,7 @@ def _validate_sheet(
     patrols: list[PatrolRecord],
     incidents: list[dict[str, Any]],
     errors: list[FieldError],
+    flagged: list[FieldError] | None = None,
 ) -> dict[str, Any]:
     info = {"sheet": sh.name, "kind": sh.kind, "rows": len(sh.rows), "columns": sh.columns,
             "ignored_columns": sh.unknown_headers, "skipped_total_rows": sh.skipped_rows}
@@ -604,6 +641,9 @@ def _validate_sheet(
             rec, errs = validate_patrol(r.values, net, now, sh.columns, r.row, sh.name)
             if rec:
                 patrols.append(rec)
+                if rec.flags and flagged is not None:
+                    flagged.append(FieldError(sh.columns.get("personnel", "personnel"), "patrol.flag.few_personnel",
+                                              {"count": rec.personnel}, r.row, sh.name))
             errors.extend(errs)
     else:
         clean, errs = validate_incidents([(r.row, r.values) for r in sh.rows], net, now, dist, sh.columns, sh.name)

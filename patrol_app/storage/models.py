@@ -131,6 +131,9 @@ class Patrol(Base):
     weather: Mapped[str] = mapped_column(String(32), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="closed")  # open while on the road
+    #: comma-separated flags kept with the record, e.g. ``few_personnel``: fewer than two (certified) people —
+    #: accepted and flagged, never refused (a patrol is not a penalty: 《行政处罚法》第四十二条 does not apply)
+    flags: Mapped[str] = mapped_column(String(64), default="", server_default="")
     source: Mapped[str] = mapped_column(String(16), default="app")
     import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), nullable=True)
     client_token: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True, index=True)
@@ -176,8 +179,13 @@ class Incident(Base):
     offset_m: Mapped[float | None] = mapped_column(Float, nullable=True)  # None: located by stake only
     lon: Mapped[float] = mapped_column(Float)
     lat: Mapped[float] = mapped_column(Float)
-    zone: Mapped[str] = mapped_column(String(16))
-    in_control_zone: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    zone: Mapped[str] = mapped_column(String(16))  # road_land | control_zone | outside | none | unknown
+    in_control_zone: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # True only for control_zone
+    zone_road_code: Mapped[str | None] = mapped_column(String(16), nullable=True)  # the road whose verdict decides
+    #: 《公路法》第七十七条's condition, as found: comma-separated damage | pollution | obstruction
+    effects: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    #: the legal basis the officer relies on, for type ``other`` (required there)
+    basis_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     location_method: Mapped[str] = mapped_column(String(16), default="")  # gps | map | stake | ledger
     gps_accuracy_m: Mapped[float | None] = mapped_column(Float, nullable=True)
     town: Mapped[str] = mapped_column(String(32), default="")
@@ -326,6 +334,34 @@ class Case(Base):
     decider_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     decision: Mapped[str] = mapped_column(Text, default="")
     decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    #: which situations of 《行政处罚法》第五十八条 make the case major (comma-separated codes)
+    major_grounds: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    #: 第五十七条第二款: the collective discussion of a major case, recorded before its decision
+    collective_at: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    collective_participants: Mapped[str] = mapped_column(Text, default="", server_default="")
+    collective_conclusion: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class DocumentNumber(Base):
+    """A number given to an issued document (麒路责改〔2026〕第12号): unique per kind, county and year, and
+    never reused — a number once drawn stays with its document even if the document is issued again."""
+
+    __tablename__ = "document_numbers"
+    __table_args__ = (
+        UniqueConstraint("kind", "county_code", "year", "seq", name="uq_document_numbers_seq"),
+        UniqueConstraint("number", name="uq_document_numbers_number"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # stop | rectify
+    county_code: Mapped[str] = mapped_column(String(12))
+    year: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    number: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    issued_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
 class CaseOfficer(Base):
@@ -391,4 +427,5 @@ __all__ = [
     "Draft",
     "Case",
     "CaseOfficer",
+    "DocumentNumber",
 ]

@@ -69,7 +69,8 @@ def location_picker(net, state_key: str) -> tuple[float, float, str, float | Non
         stake = c2.text_input(tr("ui.stake"), placeholder="K3+250", key=f"{state_key}_stake")
         c1, c2, c3 = st.columns([2, 2, 1.4], vertical_alignment="bottom")
         side = c1.segmented_control(tr("field.side"), ["left", "right"], key=f"{state_key}_side",
-                                    format_func=lambda v: tr("side." + v), help=tr("field.side_rule"))
+                                    format_func=lambda v: tr("side." + v))
+        c1.caption(tr("field.side_rule"))
         offset = c2.number_input(tr("field.offset"), min_value=0.0, max_value=200.0, step=1.0, value=0.0,
                                  key=f"{state_key}_offset")
         c3.button(tr("ui.find_stake"), key=f"{state_key}_stake_go", width="stretch")

@@ -32,7 +32,8 @@ def make_case(major: bool = False) -> int:
     incident, officers = an_open_incident(), [pid("李明"), pid("王芳")]  # read first: a write session locks
     with session_scope() as s:
         officer = s.execute(select(User).where(User.username == "officer")).scalar_one()
-        return cases.open_case(s, officer, incident, officers, major=major).id
+        return cases.open_case(s, officer, incident, officers, major=major,
+                               major_grounds=("public_interest",) if major else ()).id
 
 
 def button(at, label: str):  # type: ignore[no-untyped-def]
@@ -74,6 +75,8 @@ def test_officer_opens_a_case_and_a_refusal_is_shown_in_chinese_then_english(sto
 
     at.multiselect(key="case_officers").set_value([pid("李明"), pid("王芳")])
     at.checkbox(key="case_major").check()
+    at.run()
+    at.multiselect(key="case_grounds").set_value(["complex"])  # which situation of art. 58
     button(at, "Open the case").click()
     at.run()
     assert not at.exception
@@ -113,6 +116,16 @@ def test_major_case_review_then_decision_then_close_through_the_page(store):
     assert not at.exception and "法制审核意见" in at.success[0].value
 
     at = run_page(CASES, as_user="manager")
+    assert "第五十七条第二款" in " ".join(c.value for c in at.caption)
+    at.text_area(key=f"case_decision_{case_id}").input("罚款二千元")
+    button(at, "作出决定").click()
+    at.run()  # a penalty in a major case: the collective discussion must be recorded first
+    assert not at.exception and "集体讨论" in at.error[0].value
+    at.text_input(key=f"case_coll_people_{case_id}").input("张局长、李副局长")
+    at.text_area(key=f"case_coll_text_{case_id}").input("同意给予罚款")
+    button(at, "记录集体讨论").click()
+    at.run()
+    assert not at.exception and "集体讨论" in at.success[0].value
     at.text_area(key=f"case_decision_{case_id}").input("罚款二千元")
     button(at, "作出决定").click()
     at.run()

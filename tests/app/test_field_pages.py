@@ -78,7 +78,8 @@ def test_start_and_end_a_patrol_with_two_officers(store):
         assert p.status == "closed" and p.km > 0
 
 
-def test_one_officer_and_an_auxiliary_are_refused_next_to_the_field(store):
+def test_one_officer_and_an_auxiliary_are_saved_and_flagged_with_the_reason(store):
+    """A patrol is not a penalty: fewer than two officers is flagged (the bureau's practice), never refused."""
     at = app(PATROL)
     before = count(Patrol)
     at.multiselect[0].set_value(["X001"])
@@ -86,8 +87,9 @@ def test_one_officer_and_an_auxiliary_are_refused_next_to_the_field(store):
     at.multiselect[2].set_value([1])
     button(at, "开始巡查").click()
     at.run()
-    assert any("至少需要两名持有效执法证的执法人员" in e.value for e in at.error)
-    assert count(Patrol) == before
+    assert not at.error
+    assert "少于两名" in at.success[0].value and "吴刚 是协勤，不计入执法人员" in at.success[0].value
+    assert count(Patrol) == before + 1 and count(Patrol, Patrol.flags == "few_officers") == 1
 
 
 def jpeg_bytes():

@@ -50,7 +50,7 @@ def test_incident_map_draws_offline_and_filters(page):
         " return document.querySelector('.incident-popup').innerText; }"
     )
     assert re.search(r"桩号\s*K\d+\+\d{3} [左右]侧", text), text
-    assert "状态" in text and "街道/镇" in text
+    assert "状态" in text and "乡镇（街道）" in text
 
     # heat map instead of clusters
     page.get_by_text("热力图", exact=True).click()

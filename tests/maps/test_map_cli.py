@@ -78,7 +78,7 @@ def test_patrol_map_filters_and_bad_values(store, tmp_path, capsys):
         "--out",
         tmp_path / "b.html",
     )
-    assert code == 0 and "0 起问题" in out and "街道/镇：越州镇" in out
+    assert code == 0 and "0 起问题" in out and "乡镇（街道）：越州镇" in out
     assert "autonavi.com" in (tmp_path / "b.html").read_text(encoding="utf-8")  # the basemap asked for
     for args, text in (
         (("--type", "超载"), "超载"),

@@ -40,7 +40,7 @@ def add_incidents(session, rows: list[dict[str, Any]]) -> list[int]:  # type: ig
     for r in rows:
         base = {
             "type_code": "materials", "road_code": "X001", "chainage_m": 1000.0, "stake": "K1+000", "side": "left",
-            "offset_m": 6.5, "lon": 103.81, "lat": 25.45, "zone": "road_land", "in_control_zone": True,
+            "offset_m": 6.5, "lon": 103.81, "lat": 25.45, "zone": "road_land", "in_control_zone": False,
             "location_method": "gps", "town": "越州镇", "description": "路肩堆放砂石", "party": "王某某",
             "party_phone": "13812345678", "measure": "persuasion", "status": "closed", "closed_at": None,
             "source": "test", "created_by": uid, "created_at": dt.datetime(2020, 1, 1),

@@ -101,7 +101,7 @@ def test_csv_has_a_bom_ledger_headers_and_imports_back(store, tmp_path):
     assert rows[0][:6] == ["编号", "发现时间", "违法类型", "路线编号", "桩号", "侧别"]
     assert len(rows) == 1 + res.rows
     first = dict(zip(rows[0], rows[1]))
-    assert first["状态"] in ("已办结", "办理中") and first["侧别"] in ("左侧", "右侧")
+    assert first["状态"] in ("已办结", "未办结") and first["侧别"] in ("左侧", "右侧")
     assert len(first["发现时间"]) == 16  # 2025-01-04 09:43
 
     pres = run_export("reviewer", "patrols", "csv", tmp_path / "巡查.csv", flt)

@@ -81,10 +81,11 @@ def test_hand_built_year_reads_like_the_bureau(hand_built):
     paras = text.split("\n")
     assert paras[0] == (f"{Y}年共出动车辆8台次，出动人员17人次，在全区县道、乡道等公路上巡查4次，巡查里程70.7公里，"
                         "覆盖路线3条。与交警大队、镇人民政府等单位联合开展巡查执法3次。")
-    assert paras[1].startswith("共发现侵占公路路产路权等问题10起，其中堆放物品4起、摆摊设点2起、")
-    assert "车辆超限行驶1起" in paras[1] and "违章建房1起" in paras[1]
+    # one name per type, the catalog's, as in the app, the map and the exports
+    assert paras[1].startswith("共发现侵占公路路产路权等问题10起，其中堆放物品4起、摆摊设点或设置障碍2起、")
+    assert "车辆超限行驶1起" in paras[1] and "建筑控制区内修建建筑物或地面构筑物1起" in paras[1]
     assert "现场劝导6起，责令限期改正1起，立案查处1起，移交其他部门1起" in paras[1]
-    assert paras[1].endswith("已办结8起，办结率达80%，其余2起正在办理。")
+    assert paras[1].endswith("已办结8起，办结率达80%，其余2起未办结。")
     assert paras[2] == f"与{Y - 1}年相比，出动人员增加6人次，发现问题增加6起。"
     assert "第" not in text  # no legal article is cited in the narrative
     en = rep.narrative("en")

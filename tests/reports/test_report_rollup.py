@@ -46,7 +46,7 @@ def test_incident_figures_and_closure_rate(hand_built):
     assert r.incidents_by_road == {"X002": 4, "X001": 3, "Y002": 3}
     assert r.incidents_by_town == {"越州镇": 5, "东山镇": 3, "茨营镇": 2}
     assert r.incidents_by_measure == {"persuasion": 6, "order_correct": 1, "case": 1, "transfer": 1, "": 1}
-    assert r.incidents_in_control_zone == 9
+    assert (r.incidents_on_road_land, r.incidents_in_control_zone) == (9, 0)  # road land is not the zone
     assert {k: n for k, n in r.incidents_by_month.items() if n} == {"01": 2, "03": 3, "07": 2, "12": 3}
 
 

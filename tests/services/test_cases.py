@@ -41,7 +41,8 @@ def audit_actions(s, entity_id) -> list[str]:
 
 def new_case(s, opener: str = "officer", officers=("李明", "王芳"), major: bool = False) -> Case:
     inc = open_incident(s)
-    return cases.open_case(s, user(s, opener), inc.id, [person(s, n).id for n in officers], major=major)
+    return cases.open_case(s, user(s, opener), inc.id, [person(s, n).id for n in officers], major=major,
+                           major_grounds=("complex",) if major else ())
 
 
 # --- the two-officer rule ------------------------------------------------------------------------------
@@ -177,6 +178,7 @@ def test_the_reviewer_cannot_also_decide(store):
             cases.decide_case(s, shen, case.id, "penalty", "罚款")
         assert e.value.key == "case.reviewer_cannot_decide"
         assert cases.decide_blockers(s, shen, case) == ["case.reviewer_cannot_decide"]
+        cases.record_collective_discussion(s, user(s, "manager"), case.id, cases.local_today(), "张局长、李副局长", "同意")
         cases.decide_case(s, user(s, "manager"), case.id, "penalty", "罚款二千元")  # a third person decides
 
 
@@ -191,8 +193,46 @@ def test_a_major_case_cannot_be_decided_before_its_legal_review(store):
         assert e.value.key == "case.review_required"
         assert "第五十八条" in error_text(e.value) and "art. 58" in error_text(e.value, "en")
         cases.review_case(s, user(s, "reviewer"), case.id, True, "同意")
+        cases.record_collective_discussion(s, user(s, "manager"), case.id, cases.local_today(), "张局长、李副局长",
+                                           "同意给予罚款")
         decided = cases.decide_case(s, user(s, "manager"), case.id, "penalty", "罚款二千元")
         assert decided.status == "decided" and decided.decision == "[penalty] 罚款二千元"
+
+
+def test_a_major_case_names_its_article_58_situation(store):
+    with session_scope() as s:
+        inc = open_incident(s)
+        ids = [person(s, n).id for n in ("李明", "王芳")]
+        with pytest.raises(ServiceError) as e:
+            cases.open_case(s, user(s, "officer"), inc.id, ids, major=True)
+        assert e.value.key == "case.major_grounds_required" and "第五十八条" in error_text(e.value)
+        case = cases.open_case(s, user(s, "officer"), inc.id, ids, major=True, major_grounds=["hearing", "complex"])
+        assert case.major_grounds == "hearing,complex"
+        assert "经过听证程序" in t("case.ground.hearing") and "第五十八条" in t("case.major")
+
+
+def test_a_major_penalty_needs_the_collective_discussion_recorded_first(store):
+    """《行政处罚法》第五十七条第二款: date, participants and conclusion of the collective discussion."""
+    with session_scope() as s:
+        case = new_case(s, major=True)
+        cases.review_case(s, user(s, "reviewer"), case.id, True, "同意")
+        with pytest.raises(ServiceError) as e:
+            cases.decide_case(s, user(s, "manager"), case.id, "penalty", "罚款二千元")
+        assert e.value.key == "case.collective_required" and "第五十七条第二款" in error_text(e.value)
+        for people, text, key in [("张局长", "同意", "case.collective_participants_required"),
+                                  ("张局长、李副局长", " ", "case.collective_conclusion_required")]:
+            with pytest.raises(ServiceError) as e:
+                cases.record_collective_discussion(s, user(s, "manager"), case.id, cases.local_today(), people, text)
+            assert e.value.key == key
+        with pytest.raises(PermissionDenied):
+            cases.record_collective_discussion(s, user(s, "officer"), case.id, cases.local_today(), "甲、乙", "同意")
+        on = cases.local_today() - dt.timedelta(days=1)
+        cases.record_collective_discussion(s, user(s, "manager"), case.id, on, "张局长、李副局长、王科长", "同意罚款")
+        assert cases.decide_case(s, user(s, "manager"), case.id, "penalty", "罚款二千元").status == "decided"
+        v = cases.get_case(s, user(s, "manager"), case.id)
+        assert (v.collective_at, v.collective_participants, v.collective_conclusion) == (
+            on, "张局长、李副局长、王科长", "同意罚款")
+        assert "case.collective" in audit_actions(s, case.id)
 
 
 def test_a_returned_review_blocks_the_decision_until_a_new_review_passes(store):
@@ -238,11 +278,13 @@ def test_every_step_is_audited_with_timestamps_and_the_chain_stays_intact(store)
     with session_scope() as s:
         cases.review_case(s, user(s, "reviewer"), case_id, True, "同意")
     with session_scope() as s:
+        cases.record_collective_discussion(s, user(s, "manager"), case_id, cases.local_today(), "张局长、李副局长", "同意")
+    with session_scope() as s:
         cases.decide_case(s, user(s, "manager"), case_id, "penalty", "罚款二千元")
     with session_scope() as s:
         cases.close_case(s, user(s, "manager"), case_id, "罚款已缴纳")
     with read_session() as s:
-        assert audit_actions(s, case_id) == ["case.open", "case.review", "case.decide", "case.close"]
+        assert audit_actions(s, case_id) == ["case.open", "case.review", "case.collective", "case.decide", "case.close"]
         view = cases.get_case(s, user(s, "manager"), case_id)
         assert view.opened_at <= view.reviewed_at <= view.decided_at
         assert (view.review_outcome, view.decision_outcome, view.status) == ("approved", "penalty", "closed")

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from gis.linref import offset_point
 from patrol_app.photos import store_photo
 from patrol_app.services import field
+from patrol_app.services.field import patrol_flags_explained
 from patrol_app.services.errors import PermissionDenied, ValidationFailed
 from patrol_app.services.users import get_user
 from patrol_app.storage.db import session_scope
@@ -39,16 +40,19 @@ def test_patrol_counts_trips_and_keeps_certificates(store):
         assert sorted(c.cert_no or "" for c in crew) == ["", "53030201002", "53030201003"]
 
 
-@pytest.mark.parametrize("names, ok", [(("李明", "王芳"), True), (("李明", "吴刚"), False), (("吴刚", "孙丽"), False)])
-def test_two_officer_rule_auxiliaries_do_not_count(store, names, ok):
+@pytest.mark.parametrize("names, flagged", [(("李明", "王芳"), False), (("李明", "吴刚"), True), (("吴刚", "孙丽"), True),
+                                            (("李明",), True)])
+def test_fewer_than_two_officers_is_accepted_and_flagged(store, names, flagged):
+    """A patrol is not a penalty: 《行政处罚法》第四十二条 does not refuse it. Two officers is the bureau's practice:
+    fewer are accepted and flagged; 协勤 do not count."""
     with session_scope() as s:
         user = get_user(s, "officer")
-        if ok:
-            assert start(s, user, names).id
-        else:
-            with pytest.raises(ValidationFailed) as exc:
-                start(s, user, names)
-            assert ("crew", "field.two_officers") in keys(exc)
+        p = start(s, user, names)
+        assert p.id and p.flags == ("few_officers" if flagged else "")
+        why = patrol_flags_explained(s, ids(s, *names), p.date)
+        assert bool(why) is flagged
+        if flagged:
+            assert why[0].key == "patrol.flag.few_officers" and "第四十二条" not in why[0].render()
 
 
 def test_expired_certificate_does_not_count(store):
@@ -56,10 +60,11 @@ def test_expired_certificate_does_not_count(store):
         wang = s.get(Personnel, ids(s, "王芳")[0])
         wang.cert_expiry = dt.date(2026, 1, 31)
     with session_scope() as s:
-        with pytest.raises(ValidationFailed) as exc:
-            start(s, get_user(s, "officer"), date=dt.date(2026, 3, 2))
-        assert ("crew", "registry.officer_cert_expired") in keys(exc)
-        assert start(s, get_user(s, "officer"), date=dt.date(2026, 1, 30)).id  # still valid that day
+        p = start(s, get_user(s, "officer"), date=dt.date(2026, 3, 2))
+        assert p.flags == "few_officers"
+        assert "registry.officer_cert_expired" in [e.key for e in patrol_flags_explained(
+            s, ids(s, "李明", "王芳"), dt.date(2026, 3, 2))]
+        assert start(s, get_user(s, "officer"), date=dt.date(2026, 1, 30)).flags == ""  # still valid that day
 
 
 def test_future_date_and_unknown_road_refused(store):
@@ -194,3 +199,17 @@ def test_drafts_are_per_user(store):
         assert field.load_draft(s, get_user(s, "officer2"), "incident") is None
         field.discard_draft(s, get_user(s, "officer"), "incident")
         assert field.load_draft(s, get_user(s, "officer"), "incident") is None
+
+
+def test_other_needs_the_stated_basis_and_77_types_keep_their_effects(store):
+    net = store.network()
+    lon, lat = offset_point(net, "X002", 2200, 5, "left")
+    raw = {"found_at": dt.datetime(2026, 3, 2, 9, 0), "type": "other", "lon": lon, "lat": lat, "description": "毁坏绿化"}
+    with session_scope() as s:
+        with pytest.raises(ValidationFailed) as exc:
+            field.log_incident(s, get_user(s, "officer"), raw)
+        assert ("basis_note", "field.basis_required") in keys(exc)
+        inc = field.log_incident(s, get_user(s, "officer"), {**raw, "basis_note": "《中华人民共和国森林法》 第x条 "})
+        assert inc.basis_note == "《中华人民共和国森林法》 第x条"  # as typed (trimmed), never invented
+        m = field.log_incident(s, get_user(s, "officer"), {**raw, "type": "materials", "effects": ["pollution", "damage"]})
+        assert (m.effects, m.zone, m.in_control_zone) == ("damage,pollution", "road_land", False)

@@ -13,7 +13,8 @@ def test_logic_never_imports_streamlit():
         "patrol_app.services.records, patrol_app.services.roads, patrol_app.services.audit, patrol_app.demo, "
         "patrol_app.io.ledger, patrol_app.cli, patrol_app.storage.migrate, patrol_app.domain.catalog, "
         "patrol_app.photos, patrol_app.services.field, patrol_app.services.auth, gis.gpx, gis.tracks, "
-        "patrol_app.services.tracks, patrol_app.web.api, patrol_app.web.openapi; "
+        "patrol_app.services.tracks, patrol_app.web.api, patrol_app.web.openapi, patrol_app.documents, "
+        "patrol_app.documents.cli, patrol_app.domain.numbers; "
         "print('streamlit' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)

@@ -15,7 +15,7 @@ def test_statutory_widths(road_class, width):
 @pytest.mark.parametrize(
     "road_class, half, offset, zone, inside",
     [
-        ("county", 8.0, 7.9, "road_land", True),
+        ("county", 8.0, 7.9, "road_land", False),
         ("county", 8.0, 8.1, "control_zone", True),
         ("county", 8.0, 18.0, "control_zone", True),
         ("county", 8.0, 18.1, "outside", False),
@@ -33,7 +33,7 @@ def test_verdicts(road_class, half, offset, zone, inside):
     assert v.in_control_zone is inside
     assert v.control_line_m == half + CONTROL_ZONE_MIN_M[road_class]
     assert v.half_road_land_assumed is False
-    assert "第十一条" in v.legal_basis
+    assert ("第十一条" if zone != "road_land" else "第四十六条") in v.legal_basis
 
 
 def test_default_half_width_is_reported_as_assumption():
@@ -43,6 +43,6 @@ def test_default_half_width_is_reported_as_assumption():
 
 
 def test_village_roads_have_no_statutory_zone():
-    v = zone_verdict("village", 30.0)
-    assert v.control_zone_m is None and v.in_control_zone is None and v.zone == "outside"
-    assert zone_verdict("village", 1.0).zone == "road_land"
+    for offset in (1.0, 30.0):
+        v = zone_verdict("village", offset)
+        assert v.control_zone_m is None and v.in_control_zone is False and v.zone == "none"

@@ -75,14 +75,17 @@ if allowed(user.role, Perm.OPEN_CASE):
         mine = [user.personnel_id] if user.personnel_id in labels else []
         officers = st.multiselect(tr("case.officers"), list(labels), default=mine, format_func=labels.get,
                                   key="case_officers")
-        major = st.checkbox(tr("case.major"), key="case_major")
+        major = st.checkbox(tr("case.major"), key="case_major", help=tr("case.major_help"))
+        ground_labels = {g: tr("case.ground." + g) for g in svc.MAJOR_GROUNDS}
+        grounds = (st.multiselect(tr("case.major_grounds"), list(ground_labels), key="case_grounds",
+                                  format_func=ground_labels.get) if major else [])
         if st.button(tr("case.open_button"), type="primary", key="case_open"):
             try:
                 with session_scope() as s:
-                    case = svc.open_case(s, user, int(incident_id or 0), officers, major=major)
+                    case = svc.open_case(s, user, int(incident_id or 0), officers, major=major, major_grounds=grounds)
                     new_id = case.id
                 state["case_flash"] = tr("case.opened", id=new_id)
-                for k in ("case_incident", "case_officers", "case_major"):  # an empty form for the next case
+                for k in ("case_incident", "case_officers", "case_major", "case_grounds"):  # an empty form for the next case
                     state.pop(k, None)
                 state["case_pick"] = new_id
                 state["case_filter"] = "all"
@@ -150,6 +153,10 @@ if v.reviewed_at:
                     outcome=outcome_text("review_outcome", v.review_outcome), text=v.review_text))
 else:
     lines.append(tr("case.detail_no_review"))
+if v.major:
+    lines.append(tr("case.detail_grounds", grounds="；".join(tr("case.ground." + g) for g in v.major_grounds) or "—"))
+    lines.append(tr("case.detail_collective", at=v.collective_at.isoformat(), people=v.collective_participants,
+                    text=v.collective_conclusion) if v.collective_at else tr("case.detail_no_collective"))
 if v.decided_at:
     lines.append(tr("case.detail_decision", name=v.decider, at=local(v.decided_at),
                     outcome=outcome_text("outcome", v.decision_outcome), text=v.decision_text))
@@ -185,6 +192,19 @@ if allowed(user.role, Perm.REVIEW_CASE) and v.status in open_states:
             act(lambda s: svc.review_case(s, user, v.id, True, opinion), tr("case.reviewed_ok", id=v.id))
         if c2.button(tr("case.return"), key="case_return"):
             act(lambda s: svc.review_case(s, user, v.id, False, opinion), tr("case.reviewed_ok", id=v.id))
+
+if allowed(user.role, Perm.DECIDE_CASE) and v.status in open_states and v.major:
+    st.subheader(tr("case.collective_title"))
+    st.caption(tr("case.collective_caption"))
+    c_on = st.date_input(tr("case.collective_date"), value=v.collective_at or svc.local_today(),
+                         max_value=svc.local_today(), key=f"case_coll_at_{v.id}")
+    c_people = st.text_input(tr("case.collective_participants"), value=v.collective_participants,
+                             key=f"case_coll_people_{v.id}")
+    c_text = st.text_area(tr("case.collective_conclusion"), value=v.collective_conclusion,
+                          key=f"case_coll_text_{v.id}")
+    if st.button(tr("case.collective_button"), key="case_collective"):
+        act(lambda s: svc.record_collective_discussion(s, user, v.id, c_on, c_people, c_text),
+            tr("case.collective_ok", id=v.id))
 
 if allowed(user.role, Perm.DECIDE_CASE) and v.status in open_states:
     st.subheader(tr("case.decide_title"))

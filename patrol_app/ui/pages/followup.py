@@ -14,6 +14,7 @@ from patrol_app.services.field import history, open_incidents, update_status
 from patrol_app.services.records import local_now
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.ui.common import current_user, err, lang, network, tr
+from patrol_app.ui.documents import incident_documents
 from patrol_app.ui.widgets import gps_button
 
 state = st.session_state
@@ -67,7 +68,8 @@ st.text(f"{BY_CODE[inc.type_code].name(lang())} · {inc.road_code} {inc.stake} "
         f"{tr('side.' + inc.side) if inc.side else ''} · {tr('status.' + inc.status)}")
 if inc.description:
     st.text(inc.description)  # free text as typed: text, never Markdown
-st.caption(BY_CODE[inc.type_code].legal_basis)
+st.caption(tr("field.legal_basis", basis=BY_CODE[inc.type_code].legal_basis, penalty=BY_CODE[inc.type_code].penalty))
+incident_documents(user, inc.id, inc.deadline)  # 现场检查（勘验）笔录, numbered notices
 
 with read_session() as s:
     steps = history(s, inc.id)

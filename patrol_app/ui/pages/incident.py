@@ -28,7 +28,7 @@ from patrol_app.ui.common import confirm_button, current_user, err, lang, networ
 from patrol_app.ui.widgets import accepted_distance, location_picker, picked_position
 
 FORM = "incident"
-FIELDS = ("type", "description", "party", "phone", "measure", "deadline", "status")
+FIELDS = ("type", "description", "party", "phone", "measure", "deadline", "status", "effects", "basis_note")
 state = st.session_state
 state.setdefault("inc_gen", 0)
 
@@ -90,6 +90,15 @@ codes = [v.code for v in CATALOG]
 vtype = st.selectbox(tr("field.type"), codes, key=K("type"), format_func=lambda c: BY_CODE[c].name(lang()))
 vt = BY_CODE[vtype]
 st.caption(tr("field.legal_basis", basis=vt.legal_basis, penalty=vt.penalty))
+if vt.note:
+    st.caption(tr("field.type_note", note=vt.note))
+if vtype == "stall" and pos is not None and not stake_only and pos.zone == "control_zone":
+    st.warning(tr("field.stall_in_zone"))
+if vt.condition:  # 《公路法》第七十七条 punishes only where the conduct had one of these effects: record which
+    effect_labels = {e: tr("effect." + e) for e in ("damage", "pollution", "obstruction")}
+    st.multiselect(tr("field.effects"), list(effect_labels), key=K("effects"), format_func=effect_labels.get)
+if vt.needs_basis:
+    st.text_input(tr("field.basis_note"), key=K("basis_note"))
 st.text_area(tr("field.description"), key=K("description"), height=80)
 c1, c2 = st.columns(2)
 c1.text_input(tr("field.party"), key=K("party"))
@@ -162,6 +171,8 @@ def raw_incident() -> dict:
         "status": state.get(K("status")) or "open", "location_method": loc[2], "gps_accuracy_m": loc[3],
         "patrol_id": patrol.id if patrol else None,
         **({"accept_distance_m": far} if (far := accepted_distance("inc_loc")) else {}),
+        "effects": list(state.get(K("effects")) or []) if vt.condition else None,
+        "basis_note": state.get(K("basis_note"), "") if vt.needs_basis else "",
     }
 
 

@@ -15,7 +15,7 @@ from streamlit_folium import st_folium
 from gis import maps
 from gis.places import towns
 from patrol_app.config import get_settings
-from patrol_app.domain.catalog import CATALOG
+from patrol_app.domain.catalog import BY_CODE, CATALOG
 from patrol_app.services import mapdata
 from patrol_app.services.errors import ServiceError
 from patrol_app.services.records import local_now
@@ -23,6 +23,11 @@ from patrol_app.services.roads import network as store_network
 from patrol_app.services.users import get_user
 from patrol_app.storage.db import read_session
 from patrol_app.ui.common import current_user, err, lang, network, tr
+
+
+def type_name(code: str) -> str:
+    """One name per violation type: the catalog's."""
+    return BY_CODE[code].name(lang()) if code in BY_CODE else code
 
 MAP_HEIGHT = 560
 SEGMENTS_M = (200, 500, 1000)
@@ -150,7 +155,7 @@ with st.container(border=True):
     types = c[0].multiselect(
         tr("map.types"),
         [v.code for v in CATALOG],
-        format_func=lambda v: tr("map.type." + v),
+        format_func=lambda v: type_name(v),
         placeholder=tr("map.all"),
         key="map_types",
     )
@@ -272,7 +277,7 @@ with chart_col:
     with tabs[0]:
         bars(charts.incidents_per_month, tr("map.col.month"), incidents, horizontal=False)
     with tabs[1]:
-        bars(charts.by_type, tr("map.col.type"), incidents, names=lambda v: tr("map.type." + v))
+        bars(charts.by_type, tr("map.col.type"), incidents, names=lambda v: type_name(v))
     with tabs[2]:
         bars(mapdata.top(charts.by_road, 15), tr("map.col.road"), incidents)
     with tabs[3]:
@@ -314,7 +319,7 @@ with hotspot_col:
                         h.stakes,
                         h.count,
                         h.open_count,
-                        tr("map.type." + h.top_type) if h.top_type else "",
+                        type_name(h.top_type) if h.top_type else "",
                     )
                     for h in hotspots
                 ],

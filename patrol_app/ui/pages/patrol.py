@@ -7,12 +7,14 @@ from sqlalchemy import func, select
 
 from patrol_app.domain.rules import WEATHER
 from patrol_app.services.errors import ServiceError, ValidationFailed
-from patrol_app.services.field import PatrolStart, end_patrol, km_from_roads, last_patrol_defaults, open_patrol_of, start_patrol
+from patrol_app.services.field import (PatrolStart, end_patrol, km_from_roads, last_patrol_defaults, open_patrol_of,
+                                       patrol_flags_explained, start_patrol)
 from patrol_app.services.records import local_now
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Incident, Personnel, Vehicle
 from patrol_app.i18n import t
 from patrol_app.ui.common import current_user, err, lang, network, tr
+from patrol_app.ui.documents import patrol_documents
 
 user = current_user()
 net = network()
@@ -69,12 +71,13 @@ if patrol is None:
         try:
             with session_scope() as s:
                 # the record keeps the weather as the bureau writes it (Chinese), whatever the UI language
-                start_patrol(s, user, PatrolStart(date=date, start_time=start_time.strftime("%H:%M"), roads=roads,
+                started = start_patrol(s, user, PatrolStart(date=date, start_time=start_time.strftime("%H:%M"), roads=roads,
                                                   crew_ids=crew, vehicle_ids=vehicle_ids, joint=joint,
                                                   weather=t("weather." + weather, "zh")),
                              client_token=token)
+                why = patrol_flags_explained(s, crew, date) if started.flags else []
             st.session_state.pop("patrol_token", None)
-            st.session_state["patrol_flash"] = tr("field.patrol_started")
+            st.session_state["patrol_flash"] = "\n\n".join([tr("field.patrol_started"), *(e.render(lang()) for e in why)])
             st.rerun()
         except ValidationFailed as exc:
             show_errors(exc)
@@ -83,6 +86,8 @@ if patrol is None:
 else:
     st.info(tr("field.open_patrol", date=patrol.date.isoformat(), time=patrol.start_time or "",
                roads="、".join(roads_of_patrol), crew=patrol.crew))
+    if patrol.flags:
+        st.warning(tr("patrol.flagged"))
     st.write(tr("field.incidents_on_patrol", n=n_inc))
     # while a patrol runs, logging what is found is the page's main act: the big button
     if st.button(tr("nav.incident"), type="primary", width="stretch", icon=":material/add_location_alt:",
@@ -129,3 +134,5 @@ else:
             show_errors(exc)
         except ServiceError as exc:
             st.error(err(exc))
+
+patrol_documents(user)  # 巡查记录 of my recent patrols
