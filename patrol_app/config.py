@@ -9,6 +9,8 @@
 ``PATROL_SESSION_MAX_HOURS``    and in any case this long after sign-in; default 12.
 ``PATROL_COOKIE_SECURE``        ``1`` marks the session cookie Secure also behind an HTTPS reverse proxy that talks
                                 plain HTTP to the app (it is Secure anyway when the app itself serves HTTPS).
+``PATROL_BEHIND_PROXY``         ``1``: an HTTPS reverse proxy is in front (implies ``PATROL_COOKIE_SECURE``).
+``PATROL_PRODUCTION``           ``1``: the bureau's server (see ``patrol_app.production``).
 """
 
 from __future__ import annotations
@@ -42,5 +44,6 @@ def get_settings() -> Settings:
         max_distance_m=float(os.environ.get("PATROL_MAX_DISTANCE_M") or 100.0),
         session_idle_minutes=float(os.environ.get("PATROL_SESSION_IDLE_MINUTES") or 30.0),
         session_max_hours=float(os.environ.get("PATROL_SESSION_MAX_HOURS") or 12.0),
-        cookie_secure=(os.environ.get("PATROL_COOKIE_SECURE") or "").lower() in ("1", "true", "yes"),
+        cookie_secure=any((os.environ.get(v) or "").lower() in ("1", "true", "yes")
+                          for v in ("PATROL_COOKIE_SECURE", "PATROL_BEHIND_PROXY")),
     )
