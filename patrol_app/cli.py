@@ -279,8 +279,9 @@ def cmd_serve(cli: Cli) -> int:
     if a.production or prod.production_mode():
         os.environ["PATROL_PRODUCTION"] = "1"
         upgrade(url)
+        lines = prod.prepare(url, proxy)
         cli.err(t("production.mode", cli.lang))
-        for key, params in prod.prepare(url, proxy):
+        for key, params in lines:
             cli.err("  " + t(key, cli.lang, **params))
     cli.err(t("cli.serving", cli.lang, url=f"{'https' if a.tls_cert else 'http'}://{a.host}:{a.port}",
               db=_safe_url(url)))
