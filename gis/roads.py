@@ -440,3 +440,40 @@ class RoadNetwork:
 
 
 assert set(CLASS_BY_LETTER.values()) <= set(ROAD_CLASSES)
+
+
+def device_geojson(net: RoadNetwork, tolerance_m: float = 0.5, version: str = "") -> dict[str, Any]:
+    """The network for a device that computes stakes offline: one LineString per route piece, digitised in the
+    direction of increasing chainage, simplified to ``tolerance_m`` (Douglas-Peucker in metres), lon/lat rounded
+    to 6 decimals (~0.1 m). ``properties.m`` holds the true chainage (metres) at each vertex, so that a device
+    interpolating between vertices gets the server's chainage; the zone widths and defaults that decide the
+    control-zone verdict come along (``zones``)."""
+    from gis.zones import CONTROL_ZONE_MIN_M, DEFAULT_HALF_ROAD_LAND_M, LEGAL_BASIS_ROAD_LAND, LEGAL_BASIS_ZONE
+
+    features = []
+    for code in net.codes:
+        r = net.routes[code]
+        for start, c in r.parts:
+            seg_len = np.hypot(np.diff(c[:, 0]), np.diff(c[:, 1]))
+            m = start + np.concatenate([[0.0], np.cumsum(seg_len)])
+            line = shapely.simplify(shapely.linestrings(c[:, 0], c[:, 1], m), tolerance_m)
+            xyz = shapely.get_coordinates(line, include_z=True)
+            lon, lat = net.to_wgs84(xyz[:, 0], xyz[:, 1])
+            features.append({
+                "type": "Feature",
+                "geometry": {"type": "LineString",
+                             "coordinates": [[round(float(x), 6), round(float(y), 6)] for x, y in zip(lon, lat)]},
+                "properties": {
+                    "code": r.code, "name": r.name, "class": r.road_class,
+                    "start_stake": r.start_stake, "end_stake": r.end_stake,
+                    "half_road_land_m": r.half_road_land_m,
+                    "m": [round(float(v), 1) for v in xyz[:, 2]],
+                },
+            })
+    return {
+        "type": "FeatureCollection",
+        "version": version,
+        "zones": {"control_zone_min_m": CONTROL_ZONE_MIN_M, "default_half_road_land_m": DEFAULT_HALF_ROAD_LAND_M,
+                  "legal_basis_zone": LEGAL_BASIS_ZONE, "legal_basis_road_land": LEGAL_BASIS_ROAD_LAND},
+        "features": features,
+    }

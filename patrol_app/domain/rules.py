@@ -66,6 +66,9 @@ STATUS_ALIASES = {
     "结案": Status.CLOSED, "已处理": Status.CLOSED, "已整改": Status.CLOSED, "已完成": Status.CLOSED,
 }
 
+#: Weather choices of a patrol (labels ``weather.<code>`` in the catalogs; stored as the Chinese label).
+WEATHER = ("sunny", "cloudy", "overcast", "light_rain", "heavy_rain", "fog")
+
 MEASURES = ("persuasion", "order_correct", "case", "transfer")
 MEASURE_ALIASES = {
     "persuasion": "persuasion", "现场劝导": "persuasion", "说服教育": "persuasion", "劝导": "persuasion",

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from patrol_app.domain.catalog import CATALOG
 from patrol_app.domain.rules import MEASURES, Status
-from patrol_app.storage.models import Incident, Patrol, PatrolRoad, RoadPieceRow
+from patrol_app.storage.models import Incident, Patrol, RoadPieceRow
 
 #: Road classes in the order the bureau names them (国道、省道、县道、乡道、村道、专用公路).
 CLASS_ORDER = ("national", "provincial", "county", "township", "village", "special")
@@ -191,11 +191,14 @@ def _patrol_figures(session: Session, period: Period, r: Rollup) -> None:
     ).all()
     r.joint_by_unit = _count_desc({str(u): int(n) for u, n in units})
 
+    from patrol_app.services.tracks import patrol_road_pairs  # here: it loads the geometry libraries
+
+    pairs = patrol_road_pairs()  # the roads a patrol's track covered, else those it declared
     roads = session.execute(
-        select(PatrolRoad.road_code, func.count(distinct(PatrolRoad.patrol_id)))
-        .join(Patrol, Patrol.id == PatrolRoad.patrol_id)
+        select(pairs.c.road_code, func.count(distinct(pairs.c.patrol_id)))
+        .join(Patrol, Patrol.id == pairs.c.patrol_id)
         .where(*in_period)
-        .group_by(PatrolRoad.road_code)
+        .group_by(pairs.c.road_code)
     ).all()
     r.patrols_by_road = _count_desc({str(c): int(n) for c, n in roads})
 

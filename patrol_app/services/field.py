@@ -75,10 +75,24 @@ def _by_token(session: Session, model: Any, token: str | None) -> Any:
     return session.execute(select(model).where(model.client_token == token)).scalar_one_or_none()
 
 
-def start_patrol(session: Session, actor: User, data: PatrolStart, client_token: str | None = None) -> Patrol:
-    """Open a patrol: at least two officers with valid certificates; roads from the network; not in the future."""
+def by_client_id(session: Session, actor: User, model: Any, client_id: str | None) -> Any:
+    """The patrol or incident a device created with this UUID, or None. Someone else's record under the same
+    id is a conflict (``error.client_id_taken``), never an answer."""
+    if not client_id:
+        return None
+    row = session.execute(select(model).where(model.client_id == client_id)).scalar_one_or_none()
+    if row is not None and row.created_by != actor.id:
+        raise ServiceError("error.client_id_taken", client_id=client_id)
+    return row
+
+
+def start_patrol(session: Session, actor: User, data: PatrolStart, client_token: str | None = None,
+                 client_id: str | None = None) -> Patrol:
+    """Open a patrol: at least two officers with valid certificates; roads from the network; not in the future.
+
+    ``client_token`` (a page's form) and ``client_id`` (a device's UUID) make saving twice create one patrol."""
     require(actor, Perm.LOG_PATROL)
-    existing = _by_token(session, Patrol, client_token)
+    existing = _by_token(session, Patrol, client_token) or by_client_id(session, actor, Patrol, client_id)
     if existing is not None:
         return existing
     net = store_network(session)
@@ -106,7 +120,7 @@ def start_patrol(session: Session, actor: User, data: PatrolStart, client_token:
     p = Patrol(
         date=data.date, start_time=data.start_time, end_time=None, vehicles=len(vehicles), personnel=len(people),
         km=None, crew="、".join(x.name for x in people), joint=data.joint.strip(), weather=data.weather.strip(),
-        notes=data.notes.strip(), status="open", source="app", client_token=client_token,
+        notes=data.notes.strip(), status="open", source="app", client_token=client_token, client_id=client_id,
         created_by=actor.id, created_at=_utcnow(),
     )
     p.roads = [PatrolRoad(seq=i, road_code=c) for i, c in enumerate(roads)]
@@ -120,6 +134,22 @@ def start_patrol(session: Session, actor: User, data: PatrolStart, client_token:
     return p
 
 
+def get_patrol(session: Session, actor: User, patrol_id: int) -> Patrol:
+    require(actor, Perm.VIEW)
+    p = session.get(Patrol, patrol_id)
+    if p is None:
+        raise ServiceError("field.no_such_patrol", id=patrol_id)
+    return p
+
+
+def get_incident(session: Session, actor: User, incident_id: int) -> Incident:
+    require(actor, Perm.VIEW)
+    inc = session.get(Incident, incident_id)
+    if inc is None:
+        raise ServiceError("field.no_such_incident", id=incident_id)
+    return inc
+
+
 def km_from_roads(net: RoadNetwork, codes: Sequence[str]) -> float:
     """Mileage of the declared roads, once each way (a patrol drives out and back)."""
     return round(2 * sum(net.routes[c].length_m for c in codes if c in net.routes) / 1000.0, 1)
@@ -129,7 +159,10 @@ def end_patrol(
     session: Session, actor: User, patrol_id: int, end_time: str, km: float | None = None,
     method: str = "typed", gpx: bytes | None = None,
 ) -> Patrol:
-    """Close an open patrol with its mileage: typed, from the declared roads, or from a GPX track."""
+    """Close an open patrol with its mileage: typed, from the declared roads, from a GPX track (stored as the
+    patrol's track) or from the track the field page recorded."""
+    from patrol_app.services import tracks
+
     require(actor, Perm.LOG_PATROL)
     p = session.get(Patrol, patrol_id)
     if p is None:
@@ -143,13 +176,18 @@ def end_patrol(
             raise ValidationFailed([FieldError("gpx", "error.required")])
         try:
             km = round(track_length_km(gpx), 1)
+            tracks.store_gpx(session, actor, p, gpx)
         except ValueError as exc:
             raise ValidationFailed([FieldError("gpx", "error.gpx", {"detail": str(exc)})]) from None
+    elif method == "track":
+        km = tracks.track_km(session, p.id)
+        if km is None:
+            raise ValidationFailed([FieldError("km", "track.none")])
     if km is None or not math.isfinite(km) or km < 0:
         raise ValidationFailed([FieldError("km", "error.negative" if km is not None else "error.required",
                                            {"value": km})])
     before = patrol_dict(p)
-    p.km, p.end_time, p.status = float(km), end_time, "closed"
+    p.km, p.end_time, p.status, p.km_method = float(km), end_time, "closed", method
     session.flush()
     audit.record(session, actor, "patrol.end", "patrol", p.id, before=before, after={**patrol_dict(p), "km_method": method})
     return p
@@ -207,10 +245,13 @@ def _ground_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
 
 def log_incident(
     session: Session, actor: User, raw: dict[str, Any], photos: Sequence[Any] = (), client_token: str | None = None,
+    client_id: str | None = None,
 ) -> Incident:
-    """Save an incident entered in the app, with its photos (``photos.StoredPhoto``), in one transaction."""
+    """Save an incident entered in the app, with its photos (``photos.StoredPhoto``), in one transaction.
+
+    ``client_token`` (a page's form) and ``client_id`` (a device's UUID) make saving twice create one record."""
     require(actor, Perm.LOG_INCIDENT)
-    existing = _by_token(session, Incident, client_token)
+    existing = _by_token(session, Incident, client_token) or by_client_id(session, actor, Incident, client_id)
     if existing is not None:
         return existing
     net = store_network(session)
@@ -218,12 +259,15 @@ def log_incident(
     if raw.get("measure") in ("order_correct", "责令限期改正") and not raw.get("deadline"):
         errors.append(FieldError("deadline", "field.deadline_required"))
     clean, verrs = validate_incidents([(None, raw)], net, local_now(), get_settings().max_distance_m)
+    pid = raw.get("patrol_id")
+    if pid is not None and session.get(Patrol, pid) is None:
+        errors.append(FieldError("patrol_id", "field.no_such_patrol", {"id": pid}))
     errors = verrs + errors
     if errors:
         raise ValidationFailed(errors)
     rec = clean[0]
     now = _utcnow()
-    inc = Incident(**rec, source="app", client_token=client_token, created_by=actor.id, created_at=now, updated_at=now)
+    inc = Incident(**rec, source="app", client_token=client_token, client_id=client_id, created_by=actor.id, created_at=now, updated_at=now)
     session.add(inc)
     session.flush()
     ev = IncidentEvent(incident_id=inc.id, at=now, actor_id=actor.id, action="created", status_before=None,
@@ -245,6 +289,45 @@ def _attach_photos(session: Session, actor: User, incident_id: int, event_id: in
         shas.append(sp.sha256)
     session.flush()
     return shas
+
+
+def attach_photo(session: Session, actor: User, incident_id: int, photo: Any) -> tuple[Photo, bool]:
+    """Add one stored evidence photo (``photos.StoredPhoto``) to an incident. The same picture (SHA-256) sent
+    again for the same incident is kept once: returns (the photo row, whether it is new)."""
+    require(actor, Perm.UPDATE_INCIDENT)
+    inc = session.get(Incident, incident_id)
+    if inc is None:
+        raise ServiceError("field.no_such_incident", id=incident_id)
+    prior = session.execute(select(Photo).where(Photo.incident_id == inc.id, Photo.sha256 == photo.sha256)
+                            .order_by(Photo.id).limit(1)).scalar_one_or_none()
+    if prior is not None:
+        return prior, False
+    ev = session.execute(select(IncidentEvent.id).where(IncidentEvent.incident_id == inc.id,
+                                                        IncidentEvent.action == "created")).scalar()
+    _attach_photos(session, actor, inc.id, ev, [photo])
+    row = session.execute(select(Photo).where(Photo.incident_id == inc.id, Photo.sha256 == photo.sha256)
+                          ).scalar_one()
+    inc.updated_at = _utcnow()
+    audit.record(session, actor, "incident.photo", "incident", inc.id,
+                 after={"photo": photo.sha256, "size": photo.size, "filename": photo.filename})
+    return row, True
+
+
+def incidents_page(
+    session: Session, actor: User, mine: bool = False, since: dt.datetime | None = None, after_id: int = 0,
+    limit: int = 100,
+) -> list[Incident]:
+    """Incidents by id (keyset: those after ``after_id``), optionally only mine and only those created or
+    changed since ``since`` (naive UTC)."""
+    from sqlalchemy import func
+
+    require(actor, Perm.VIEW)
+    q = select(Incident).where(Incident.id > after_id)
+    if mine:
+        q = q.where(Incident.created_by == actor.id)
+    if since is not None:
+        q = q.where(func.coalesce(Incident.updated_at, Incident.created_at) >= since)
+    return list(session.execute(q.order_by(Incident.id).limit(limit)).scalars())
 
 
 def add_follow_up(

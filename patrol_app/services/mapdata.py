@@ -22,6 +22,7 @@ from gis.roads import RoadNetwork
 from patrol_app.domain.rules import Perm
 from patrol_app.i18n import catalog, t
 from patrol_app.services.errors import ServiceError
+from patrol_app.services.tracks import patrol_road_pairs
 from patrol_app.services.users import require
 from patrol_app.storage.models import AuditHead, Incident, Patrol, PatrolRoad, Setting, User
 
@@ -313,7 +314,8 @@ class RoadCoverage:
 
 
 def road_coverage(session: Session, actor: User, network: RoadNetwork, f: MapFilter) -> list[RoadCoverage]:
-    """Times each road of the network was patrolled in the filter's period (``PatrolRoad``), never-patrolled
+    """Times each road of the network was patrolled in the filter's period (by a patrol's track where it has one,
+    else by its declared roads: ``tracks.patrol_road_pairs``), never-patrolled
     roads first, then the least patrolled. Only the filter's roads when it names some."""
     require(actor, Perm.VIEW)
     period = [
@@ -324,11 +326,12 @@ def road_coverage(session: Session, actor: User, network: RoadNetwork, f: MapFil
         )
         if c is not None
     ]
+    pairs = patrol_road_pairs()  # the roads a patrol's track covered, else those it declared
     rows = session.execute(
-        select(PatrolRoad.road_code, func.count(func.distinct(PatrolRoad.patrol_id)), func.max(Patrol.date))
-        .join(Patrol, Patrol.id == PatrolRoad.patrol_id)
+        select(pairs.c.road_code, func.count(func.distinct(pairs.c.patrol_id)), func.max(Patrol.date))
+        .join(Patrol, Patrol.id == pairs.c.patrol_id)
         .where(*period)
-        .group_by(PatrolRoad.road_code)
+        .group_by(pairs.c.road_code)
     )
     seen = {code: (int(n), last) for code, n, last in rows}
     codes = [c for c in network.codes if not f.roads or c in f.roads]

@@ -22,7 +22,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from gis.errors import GisError
-from gis.linref import locate_arrays
+from gis.linref import locate_arrays, offset_point
 from gis.places import nearest_town
 from gis.roads import RoadNetwork, normalise_code
 from gis.stakes import format_stake, parse_stake
@@ -60,11 +60,22 @@ def _blank(v: Any) -> bool:
 
 
 def _text(v: Any) -> str:
+    """A code or number as text: full-width forms folded (NFKC). Never for free text (see ``free_text``)."""
     if _blank(v):
         return ""
     if isinstance(v, float) and v.is_integer():
         v = int(v)  # a phone number or code typed into a number cell
     return unicodedata.normalize("NFKC", str(v)).strip()
+
+
+def free_text(v: Any) -> str:
+    """Free text (descriptions, notes, names, parties) exactly as typed — Chinese punctuation (，（）：) stays —
+    only the surrounding white space trimmed."""
+    if _blank(v):
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return str(v).strip()
 
 
 _DATE_RE = re.compile(
@@ -240,10 +251,10 @@ def validate_patrol(
             km=out.get("km"),
             start_time=out.get("start"),
             end_time=out.get("end"),
-            crew=_text(raw.get("crew")),
-            joint=_text(raw.get("joint")),
-            weather=_text(raw.get("weather")),
-            notes=_text(raw.get("notes")),
+            crew=free_text(raw.get("crew")),
+            joint=free_text(raw.get("joint")),
+            weather=free_text(raw.get("weather")),
+            notes=free_text(raw.get("notes")),
         ),
         [],
     )
@@ -375,15 +386,26 @@ def validate_incidents(
                     err("stake", "error.stake_out_of_range", code=road, stake=format_stake(stake),
                         start=r.start_stake, end=r.end_stake)
                 else:
+                    offset = get("offset_m", parse_number)
+                    if offset is not None and offset < 0:
+                        err("offset_m", "error.negative", value=_text(raw.get("offset_m")))
+                        offset = None
+                    if offset and _blank(raw.get("side")):
+                        err("side", "error.required")
+                        offset = None
                     try:
-                        out["lon"], out["lat"] = net.point_at(road, stake)
-                        out["_stake_loc"] = (road, stake, side)
+                        if offset and side:  # a point beside the road: located like a fix, on this road
+                            out["lon"], out["lat"] = offset_point(net, road, stake, offset, side)
+                            out["_road"] = road
+                        else:  # on the road itself: road + stake (+ side) only, no zone verdict
+                            out["lon"], out["lat"] = net.point_at(road, stake)
+                            out["_stake_loc"] = (road, stake, side)
                     except GisError as exc:
                         err("stake", exc.key, **exc.params)
         else:
             err("lon", "error.no_location")
-        out["description"] = _text(raw.get("description"))
-        out["party"] = _text(raw.get("party"))
+        out["description"] = free_text(raw.get("description"))
+        out["party"] = free_text(raw.get("party"))
         out["party_phone"] = _text(raw.get("party_phone"))
         out["_side"] = side
         for extra in ("location_method", "gps_accuracy_m", "patrol_id"):

@@ -123,7 +123,13 @@ def list_vehicles(session: Session, actor: User, include_inactive: bool = False)
 
 
 def _clean(v: Any) -> str:
+    """Codes (certificate numbers, plates): full-width forms folded."""
     return "" if v is None else unicodedata.normalize("NFKC", str(v)).strip()
+
+
+def _name(v: Any) -> str:
+    """Names and titles exactly as typed (only the surrounding white space trimmed)."""
+    return "" if v is None else str(v).strip()
 
 
 def parse_expiry(v: Any) -> dt.date | None:
@@ -145,7 +151,7 @@ def parse_expiry(v: Any) -> dt.date | None:
 
 
 def _personnel_fields(name: Any, title: Any, cert_no: Any, cert_expiry: Any, auxiliary: bool) -> dict[str, Any]:
-    name_, title_ = _clean(name), _clean(title)
+    name_, title_ = _name(name), _name(title)
     if not name_:
         raise ServiceError("registry.name_required")
     if len(name_) > _NAME_MAX or len(title_) > _NAME_MAX:
@@ -252,7 +258,7 @@ def _vehicle_fields(plate: Any, kind: Any) -> dict[str, str]:
     plate_ = normalise_plate(plate)
     if not plate_:
         raise ServiceError("registry.plate_required")
-    kind_ = _clean(kind)
+    kind_ = _name(kind)
     if len(plate_) > 32 or len(kind_) > 32:
         raise ServiceError("registry.too_long", n=32)
     return {"plate": plate_, "kind": kind_}

@@ -104,3 +104,35 @@ def network(session: Session) -> RoadNetwork:
             _cache[key] = net
     return net
 
+
+
+_device_cache: dict[tuple[str, str], tuple[bytes, str]] = {}
+
+
+def network_version(session: Session) -> str:
+    row = session.get(Setting, _VERSION_KEY)
+    if row is None:
+        raise ServiceError("error.no_roads")
+    return row.value
+
+
+def device_geojson(session: Session) -> tuple[bytes, str]:
+    """The network as compact GeoJSON for devices (``gis.roads.device_geojson``) and its ETag, built once per
+    network version and process."""
+    import hashlib
+    import json
+
+    from gis.roads import device_geojson as build
+
+    version = network_version(session)
+    key = (str(session.get_bind().url), version)
+    hit = _device_cache.get(key)
+    if hit is None:
+        doc = build(network(session), version=version)
+        body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+        hit = (body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+        with _lock:
+            for k in [k for k in _device_cache if k[0] == key[0]]:
+                del _device_cache[k]
+            _device_cache[key] = hit
+    return hit

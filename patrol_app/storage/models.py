@@ -138,6 +138,9 @@ class Patrol(Base):
     source: Mapped[str] = mapped_column(String(16), default="app")
     import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), nullable=True)
     client_token: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True, index=True)
+    # the UUID a device gave the record (JSON API): sending it again answers with this record
+    client_id: Mapped[str | None] = mapped_column(String(36), nullable=True, unique=True, index=True)
+    km_method: Mapped[str | None] = mapped_column(String(8), nullable=True)  # typed | roads | gpx | track
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     roads: Mapped[list["PatrolRoad"]] = relationship(
@@ -194,6 +197,7 @@ class Incident(Base):
     import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), nullable=True)
     follow_up_of: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True)
     client_token: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True, index=True)
+    client_id: Mapped[str | None] = mapped_column(String(36), nullable=True, unique=True, index=True)
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
@@ -212,6 +216,56 @@ class PatrolVehicle(Base):
     __tablename__ = "patrol_vehicles"
     patrol_id: Mapped[int] = mapped_column(ForeignKey("patrols.id", ondelete="CASCADE"), primary_key=True)
     vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id"), primary_key=True)
+
+
+class TrackPoint(Base):
+    """One recorded position of a patrol's track (the field page's GPS, or a GPX file from another device).
+    ``t`` is local wall-clock time (None for GPX points without time); ``seg`` numbers the track's pieces."""
+
+    __tablename__ = "patrol_track_points"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patrol_id: Mapped[int] = mapped_column(ForeignKey("patrols.id", ondelete="CASCADE"), index=True)
+    seg: Mapped[int] = mapped_column(Integer, default=0)
+    t: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    source: Mapped[str] = mapped_column(String(8), default="device")  # device | gpx
+
+
+class TrackBatch(Base):
+    """One batch of track points as a device sent it: the same batch twice is stored once."""
+
+    __tablename__ = "patrol_track_batches"
+    __table_args__ = (UniqueConstraint("patrol_id", "batch_id", name="uq_patrol_track_batch"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patrol_id: Mapped[int] = mapped_column(ForeignKey("patrols.id", ondelete="CASCADE"))
+    batch_id: Mapped[str] = mapped_column(String(64))
+    points: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class PatrolTrack(Base):
+    """What a patrol's track comes to: its line (simplified, WGS-84 [[lon, lat], …] per piece) and length."""
+
+    __tablename__ = "patrol_tracks"
+    patrol_id: Mapped[int] = mapped_column(ForeignKey("patrols.id", ondelete="CASCADE"), primary_key=True)
+    points: Mapped[int] = mapped_column(Integer)
+    km: Mapped[float] = mapped_column(Float)
+    line: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class PatrolCoverage(Base):
+    """A stretch of road a patrol's track covered (chainage from/to, metres)."""
+
+    __tablename__ = "patrol_coverage"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patrol_id: Mapped[int] = mapped_column(ForeignKey("patrols.id", ondelete="CASCADE"), index=True)
+    road_code: Mapped[str] = mapped_column(String(16), index=True)
+    from_m: Mapped[float] = mapped_column(Float)
+    to_m: Mapped[float] = mapped_column(Float)
 
 
 class Photo(Base):
@@ -334,6 +388,10 @@ __all__ = [
     "PatrolVehicle",
     "Photo",
     "IncidentEvent",
+    "TrackPoint",
+    "TrackBatch",
+    "PatrolTrack",
+    "PatrolCoverage",
     "Draft",
     "Case",
     "CaseOfficer",

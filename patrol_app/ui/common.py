@@ -190,3 +190,41 @@ def top_bar(user) -> None:  # type: ignore[no-untyped-def]
     if choice and choice != st.session_state.get("lang"):
         st.session_state["lang"] = choice
         st.rerun()
+
+
+def scroll_to_top() -> None:
+    """Bring the top of the page into view (after a save, where the confirmation is shown)."""
+    st.html("<script>(() => { const m = document.querySelector(\"[data-testid='stMain']\");"
+            " if (m) m.scrollTo({top: 0}); window.scrollTo({top: 0}); })();</script>",
+            unsafe_allow_javascript=True)
+
+
+def saved_banner(state_key: str) -> None:
+    """Show (once) what was just saved — at the top of the page, scrolled into view — with a link to it."""
+    saved = st.session_state.pop(state_key, None)
+    if not saved:
+        return
+    st.success(saved["text"], icon=":material/check_circle:")
+    if saved.get("incident"):
+        st.page_link("patrol_app/ui/pages/records.py", label=tr("field.open_saved", id=saved["incident"]),
+                     icon=":material/open_in_new:", query_params={"incident": str(saved["incident"])})
+    scroll_to_top()
+
+
+def confirm_button(label: str, key: str, question: str, confirm_label: str, **kwargs: Any) -> bool:
+    """A button for a final or destructive act: the first tap asks, the second (on 确认) acts; 取消 backs out."""
+    state = st.session_state
+    if not state.get(f"{key}__ask"):
+        if st.button(label, key=key, **kwargs):
+            state[f"{key}__ask"] = True
+            st.rerun()
+        return False
+    st.warning(question, icon=":material/help:")
+    c1, c2 = st.columns(2)
+    if c1.button(confirm_label, key=f"{key}__yes", type="primary", width="stretch"):
+        state.pop(f"{key}__ask", None)
+        return True
+    if c2.button(tr("ui.cancel"), key=f"{key}__no", width="stretch"):
+        state.pop(f"{key}__ask", None)
+        st.rerun()
+    return False

@@ -23,6 +23,7 @@ PAGES: list[PageSpec] = [
     PageSpec("patrol_app/ui/pages/incident.py", "nav.incident", ":material/add_location_alt:", "incident",
              Perm.LOG_INCIDENT),
     PageSpec("patrol_app/ui/pages/followup.py", "nav.followup", ":material/task_alt:", "followup", Perm.UPDATE_INCIDENT),
+    PageSpec("patrol_app/ui/pages/records.py", "nav.mine", ":material/history:", "records", Perm.LOG_INCIDENT),
     PageSpec("patrol_app/ui/pages/locate.py", "nav.locate", ":material/pin_drop:", "locate", Perm.VIEW),
     PageSpec("patrol_app/ui/pages/roads.py", "nav.roads", ":material/route:", "roads", Perm.VIEW),
     # --- pages of other areas: add one PageSpec line each below ---

@@ -31,10 +31,12 @@ STREAMLIT_OPTIONS: dict[str, Any] = {
 
 
 def routes() -> list[Any]:
+    from patrol_app.web.api import routes as api_routes
     from patrol_app.web.auth_routes import routes as auth_routes
+    from patrol_app.web.field import routes as field_routes
     from patrol_app.web.health import routes as health_routes
 
-    return [*auth_routes, *health_routes]
+    return [*auth_routes, *api_routes, *field_routes, *health_routes]
 
 
 def middleware() -> list[Any]:

@@ -34,8 +34,9 @@ def location_picker(net, state_key: str) -> tuple[float, float, str, float | Non
     """GPS, a tap on the map or road + stake → (lon, lat, method, accuracy) kept in session state."""
     state = st.session_state
     # one method at a time: only the chosen one renders (the map costs most of a rerun)
+    restored = state.get(state_key)
     method = st.segmented_control(tr("field.location"), ["gps", "map", "stake"], key=f"{state_key}_method",
-                                  default="gps", label_visibility="collapsed",
+                                  default=restored[2] if restored else "gps", label_visibility="collapsed",
                                   format_func=lambda m: tr({"gps": "field.loc_gps", "map": "field.loc_map",
                                                             "stake": "field.loc_stake"}[m]))
     if method == "gps":
@@ -67,22 +68,42 @@ def location_picker(net, state_key: str) -> tuple[float, float, str, float | Non
         stake = c2.text_input(tr("ui.stake"), placeholder="K3+250", key=f"{state_key}_stake")
         c1, c2, c3 = st.columns([2, 2, 1.4], vertical_alignment="bottom")
         side = c1.segmented_control(tr("field.side"), ["left", "right"], key=f"{state_key}_side",
-                                    format_func=lambda v: tr("side." + v))
+                                    format_func=lambda v: tr("side." + v), help=tr("field.side_rule"))
         offset = c2.number_input(tr("field.offset"), min_value=0.0, max_value=200.0, step=1.0, value=0.0,
                                  key=f"{state_key}_offset")
-        if c3.button(tr("ui.find_stake"), key=f"{state_key}_stake_go", width="stretch"):
-            try:
-                chainage = parse_stake(stake)
-                if offset and side:  # a point beside the road: the zone verdict can be given
-                    lon, lat = offset_point(net, code, chainage, float(offset), side)
-                    state[f"{state_key}_stake_only"] = None
-                else:  # on the road itself (e.g. an over-limit truck): road + stake only
-                    lon, lat = stake_to_point(net, code, chainage)
-                    state[f"{state_key}_stake_only"] = (code, format_stake(chainage), side or "")
-                state[state_key] = (lon, lat, "stake", None)
-            except GisError as exc:
-                st.error(err(exc))
+        c3.button(tr("ui.find_stake"), key=f"{state_key}_stake_go", width="stretch")
+        _locate_stake(net, state_key, code, stake, side, offset)
+    else:  # no method chosen: nothing picked is shown, so nothing picked is kept
+        state[state_key] = None
+    cur = state.get(state_key)
+    if cur and cur[2] != method:
+        # a position from another method than the one on screen is not what the form shows: never save it
+        state[state_key] = None
     return state.get(state_key)
+
+
+def _locate_stake(net, state_key: str, code, stake: str, side, offset) -> None:  # type: ignore[no-untyped-def]
+    """Road + stake → the point, computed afresh from what the fields show on every run: changing the road, the
+    stake, the side or the offset moves the position at once, and a stake that cannot be found leaves none."""
+    state = st.session_state
+    inputs = (code, (stake or "").strip(), side or "", float(offset or 0.0))
+    if state.get(f"{state_key}_stake_inputs") == inputs and state.get(state_key):
+        return
+    state[f"{state_key}_stake_inputs"] = inputs
+    state[state_key] = None
+    state[f"{state_key}_stake_only"] = None
+    if not inputs[1] or not code:
+        return
+    try:
+        chainage = parse_stake(inputs[1])
+        if inputs[3] and inputs[2]:  # a point beside the road: the zone verdict can be given
+            lon, lat = offset_point(net, code, chainage, inputs[3], inputs[2])
+        else:  # on the road itself (e.g. an over-limit truck): road + stake only
+            lon, lat = stake_to_point(net, code, chainage)
+            state[f"{state_key}_stake_only"] = (code, format_stake(chainage), inputs[2])
+        state[state_key] = (lon, lat, "stake", None)
+    except GisError as exc:
+        st.error(err(exc))
 
 
 @st.fragment

@@ -67,6 +67,11 @@ def test_start_and_end_a_patrol_with_two_officers(store):
     at.run()
     button(at, "结束巡查").click()
     at.run()
+    with read_session() as s:  # one tap only asks
+        assert s.get(Patrol, p.id).status == "open"
+    assert any("确定结束本次巡查吗" in w.value for w in at.warning)
+    button(at, "确认结束巡查").click()
+    at.run()
     assert not at.error, [e.value for e in at.error]
     with read_session() as s:
         p = s.get(Patrol, p.id)
@@ -163,7 +168,7 @@ def test_follow_up_close_needs_outcome_then_closes(store):
     at = app(FOLLOWUP)
     assert at.selectbox(key="fu_pick").value is not None
     iid = at.selectbox(key="fu_pick").value
-    at.segmented_control(key="fu_status").set_value("closed")
+    at.segmented_control(key=f"fu_status_{iid}_0").set_value("closed")
     button(at, "保存").click()
     at.run()
     assert any("办结时须填写处理结果" in e.value for e in at.error)
@@ -175,6 +180,12 @@ def test_follow_up_close_needs_outcome_then_closes(store):
         assert s.get(Incident, iid).status == "closed"
         assert s.execute(select(IncidentEvent).where(IncidentEvent.incident_id == iid,
                                                      IncidentEvent.action == "closed")).scalar_one()
+    # the page moves on to the next open incident, and its form shows that incident's own status
+    nxt = at.selectbox(key="fu_pick").value
+    assert nxt != iid
+    status = [w for w in at.segmented_control if w.key.startswith(f"fu_status_{nxt}_")]
+    assert len(status) == 1 and status[0].value == "open"
+    assert any(f"#{iid}" in m.value for m in at.success)  # what was saved, named
 
 
 def test_stake_only_location_and_form_starts_afresh_after_saving(store):

@@ -12,7 +12,8 @@ def test_logic_never_imports_streamlit():
         "import sys, gis.crs, gis.roads, gis.linref, gis.zones, gis.stakes, gis.places, gis.maps, "
         "patrol_app.services.records, patrol_app.services.roads, patrol_app.services.audit, patrol_app.demo, "
         "patrol_app.io.ledger, patrol_app.cli, patrol_app.storage.migrate, patrol_app.domain.catalog, "
-        "patrol_app.photos, patrol_app.services.field, patrol_app.services.auth, gis.gpx; "
+        "patrol_app.photos, patrol_app.services.field, patrol_app.services.auth, gis.gpx, gis.tracks, "
+        "patrol_app.services.tracks, patrol_app.web.api, patrol_app.web.openapi; "
         "print('streamlit' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)

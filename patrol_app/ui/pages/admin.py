@@ -17,7 +17,7 @@ from patrol_app.services.cases import local_today
 from patrol_app.services.errors import ServiceError
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import AuditEntry
-from patrol_app.ui.common import current_user, err, tr
+from patrol_app.ui.common import confirm_button, current_user, err, tr
 
 state = st.session_state
 user = current_user()
@@ -97,7 +97,8 @@ with t_users:
         picked = st.selectbox(tr("admin.pick_user"), names, key="au_pick")
         target = next(u for u in users if u.username == picked)
         if target.active:
-            if st.button(tr("admin.disable"), key="au_disable"):
+            if confirm_button(tr("admin.disable"), f"au_disable_{picked}",
+                              tr("admin.disable_confirm", username=picked), tr("admin.disable_yes")):
                 write(lambda s: auth.set_active(s, user, picked, False), tr("admin.user_disabled", username=picked))
         elif st.button(tr("admin.enable"), key="au_enable"):
             write(lambda s: auth.set_active(s, user, picked, True), tr("admin.user_enabled", username=picked))

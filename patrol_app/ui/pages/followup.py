@@ -4,6 +4,7 @@ import datetime as dt
 
 import streamlit as st
 
+from patrol_app.clock import local_text
 from patrol_app.config import get_settings
 from patrol_app.domain.catalog import BY_CODE
 from patrol_app.domain.rules import MEASURES
@@ -62,10 +63,10 @@ options = {inc.id: label(inc, d) for inc, d in rows}
 chosen = st.selectbox(tr("field.pick_incident"), list(options), format_func=options.get, key="fu_pick")
 inc = next(i for i, _ in rows if i.id == chosen)
 
-st.markdown(f"**{BY_CODE[inc.type_code].name(lang())}** · {inc.road_code} {inc.stake} "
-            f"{tr('side.' + inc.side) if inc.side else ''} · {tr('status.' + inc.status)}")
+st.text(f"{BY_CODE[inc.type_code].name(lang())} · {inc.road_code} {inc.stake} "
+        f"{tr('side.' + inc.side) if inc.side else ''} · {tr('status.' + inc.status)}")
 if inc.description:
-    st.write(inc.description)
+    st.text(inc.description)  # free text as typed: text, never Markdown
 st.caption(BY_CODE[inc.type_code].legal_basis)
 
 with read_session() as s:
@@ -73,27 +74,32 @@ with read_session() as s:
 st.subheader(tr("field.history"))
 data_dir = get_settings().data_dir
 if not steps:  # imported from a ledger (or the demo): its finding is the only step known
-    st.markdown(f"- {inc.found_at:%Y-%m-%d %H:%M} · {tr('event.created')} · {tr('status.' + inc.status)}")
+    st.text(f"• {inc.found_at:%Y-%m-%d %H:%M} · {tr('event.created')} · {tr('status.' + inc.status)}")
 for ev, who, photos in steps:
-    st.markdown(f"- {ev.at:%Y-%m-%d %H:%M} · {who} · {tr('event.' + ev.action)}"
-                + (f" · {tr('status.' + ev.status_after)}" if ev.status_after else "")
-                + (f" — {ev.note}" if ev.note else ""))
+    st.text(f"• {local_text(ev.at)} · {who} · {tr('event.' + ev.action)}"
+            + (f" · {tr('status.' + ev.status_after)}" if ev.status_after else "")
+            + (f" — {ev.note}" if ev.note else ""))
     if photos:
         cols = st.columns(4)
         for i, ph in enumerate(photos):
             cols[i % 4].image(str(data_dir / ph.display_path), width="stretch")
 
-with st.form(f"status_{inc.id}"):
-    new_status = st.segmented_control(tr("field.new_status"), ["open", "closed"], default=inc.status, key="fu_status",
-                                      format_func=lambda v: tr("status." + v))
+# Every widget of the form belongs to this incident and this round: moving on to another incident, or saving,
+# starts from that record's own values, never from what the last form showed.
+gen = state.setdefault("fu_gen", 0)
+fk = f"{inc.id}_{gen}"
+with st.form(f"status_{fk}"):
+    new_status = st.segmented_control(tr("field.new_status"), ["open", "closed"], default=inc.status,
+                                      key=f"fu_status_{fk}", format_func=lambda v: tr("status." + v))
     c1, c2 = st.columns(2)
-    measure = c1.selectbox(tr("field.measure"), ["", *MEASURES],
+    measure = c1.selectbox(tr("field.measure"), ["", *MEASURES], key=f"fu_measure_{fk}",
                            index=(["", *MEASURES].index(inc.measure) if inc.measure in MEASURES else 0),
                            format_func=lambda m: tr("measure." + (m or "none")))
-    deadline = c2.date_input(tr("field.deadline"), value=inc.deadline or (today + dt.timedelta(days=15)))
-    note = st.text_area(tr("field.note"), height=80)
+    deadline = c2.date_input(tr("field.deadline"), value=inc.deadline or (today + dt.timedelta(days=15)),
+                             key=f"fu_deadline_{fk}")
+    note = st.text_area(tr("field.note"), height=80, key=f"fu_note_{fk}")
     files = st.file_uploader(tr("field.reinspection_photos"), type=["jpg", "jpeg", "png", "heic", "heif"],
-                             accept_multiple_files=True)
+                             accept_multiple_files=True, key=f"fu_files_{fk}")
     go = st.form_submit_button(tr("field.save_status"), type="primary", width="stretch")
 if go:
     try:
@@ -101,7 +107,9 @@ if go:
         with session_scope() as s:
             update_status(s, user, inc.id, new_status or inc.status, note, photos, measure=measure or None,
                           deadline=deadline if measure == "order_correct" else None)
-        state["fu_flash"] = tr("field.status_saved")
+        state["fu_flash"] = tr("field.status_saved_for", id=inc.id, road=inc.road_code, stake=inc.stake,
+                               status=tr("status." + (new_status or inc.status)))
+        state["fu_gen"] = gen + 1
         st.rerun()
     except ValidationFailed as exc:
         for e in exc.errors:

@@ -1,6 +1,7 @@
 """Log an incident: location (GPS / map tap / road + stake) → road, stake, side, zone and legal basis shown
 before saving; type, party, measure, photos. Everything typed is kept as a server-side draft."""
 
+import copy
 import datetime as dt
 import uuid
 
@@ -20,9 +21,10 @@ from patrol_app.services.field import (
     recent_incidents,
     save_draft,
 )
+from patrol_app.services.my_records import declare_road
 from patrol_app.services.records import local_now
 from patrol_app.storage.db import read_session, session_scope
-from patrol_app.ui.common import current_user, err, lang, network, tr
+from patrol_app.ui.common import confirm_button, current_user, err, lang, network, saved_banner, tr
 from patrol_app.ui.widgets import location_picker, picked_position
 
 FORM = "incident"
@@ -40,8 +42,7 @@ user = current_user()
 net = network()
 
 st.title(tr("nav.incident"))
-if "inc_flash" in state:
-    st.success(state.pop("inc_flash"))
+saved_banner("inc_flash")
 
 # restore the server-side draft once per browser session (after a reload, a dropped connection, a restart)
 if not state.get("inc_restored"):
@@ -54,6 +55,10 @@ if not state.get("inc_restored"):
                 state[K(k)] = dt.date.fromisoformat(draft[k]) if k == "deadline" else draft[k]
         if draft.get("loc"):
             state["inc_loc"] = tuple(draft["loc"])
+        if draft.get("loc_stake"):  # the road + stake fields as they were, so the position matches them
+            road_, stake_, side_, offset_ = draft["loc_stake"]
+            state.update(inc_loc_road=road_, inc_loc_stake=stake_, inc_loc_side=side_ or None,
+                         inc_loc_offset=float(offset_))
         state["inc_photos"] = draft.get("photos", [])
         state["inc_token"] = draft.get("token")
         st.info(tr("field.draft_restored"))
@@ -64,6 +69,7 @@ if not state["inc_token"]:
 
 with read_session() as s:
     patrol = open_patrol_of(s, user)
+    patrol_roads = patrol.road_codes if patrol is not None else []
 if patrol is None:
     st.caption(tr("field.no_patrol_hint"))
 
@@ -73,6 +79,11 @@ location_picker(net, "inc_loc")
 loc, pos, stake_only, where_text = picked_position(net, "inc_loc")
 if pos is not None:
     st.success(tr("field.located_preview", text=where_text))
+add_road = False
+if pos is not None and patrol is not None and pos.road_code not in patrol_roads:
+    # accepted, but not silently: the patrol declared other roads
+    st.warning(tr("mine.undeclared_road", road=pos.road_code, roads="、".join(patrol_roads)))
+    add_road = st.checkbox(tr("mine.undeclared_confirm", road=pos.road_code), key=f"inc_addroad_{pos.road_code}")
 
 # --- what --------------------------------------------------------------------------------------------
 codes = [v.code for v in CATALOG]
@@ -121,8 +132,13 @@ def payload() -> dict:
     d = {k: state.get(K(k)) for k in FIELDS}
     if isinstance(d.get("deadline"), dt.date):
         d["deadline"] = d["deadline"].isoformat()
-    return {**d, "loc": list(state["inc_loc"]) if state.get("inc_loc") else None, "photos": state["inc_photos"],
-            "token": state["inc_token"]}
+    stake_inputs = state.get("inc_loc_stake_inputs")
+    # a copy: the snapshot compared below must not share the photo list that the next upload appends to
+    return copy.deepcopy({
+        **d, "loc": list(state["inc_loc"]) if state.get("inc_loc") else None, "photos": state["inc_photos"],
+        "token": state["inc_token"],
+        "loc_stake": list(stake_inputs) if stake_inputs and state.get("inc_loc") and state["inc_loc"][2] == "stake"
+        else None})
 
 
 # autosave: whatever changed since the last run goes to the server-side draft (an untouched form is no draft)
@@ -159,14 +175,15 @@ def photo_objs() -> list:
     return out
 
 
-def finish(message: str) -> None:
+def finish(message: str, incident_id: int | None = None) -> None:
     with session_scope() as s:
         discard_draft(s, user, FORM)
     # (the map's and GPS button's last values are kept: they survive reruns and must not count as new taps)
-    for k in ("inc_loc", "inc_loc_stake_only", "inc_photos", "inc_token", "inc_saved_snapshot", "inc_dups"):
+    for k in ("inc_loc", "inc_loc_stake_only", "inc_loc_stake_inputs", "inc_photos", "inc_token",
+              "inc_saved_snapshot", "inc_dups", "inc_loc_road", "inc_loc_stake", "inc_loc_side", "inc_loc_offset"):
         state.pop(k, None)
     state["inc_gen"] += 1  # fresh widgets: the browser forgets what the saved form showed
-    state["inc_flash"] = message
+    state["inc_flash"] = {"text": message, "incident": incident_id}
     st.rerun()
 
 
@@ -183,7 +200,11 @@ def save(force: bool = False) -> None:
     try:
         with session_scope() as s:
             inc = log_incident(s, user, raw_incident(), photo_objs(), client_token=state["inc_token"])
-            label = f"{inc.road_code} {inc.stake} {tr('side.' + inc.side) if inc.side else ''}"
+            if add_road and patrol is not None:
+                declare_road(s, user, patrol.id, inc.road_code)
+            label = tr("field.saved_detail", road=inc.road_code, stake=inc.stake,
+                       side=tr("side." + inc.side) if inc.side else "", type=BY_CODE[inc.type_code].name(lang()),
+                       time=f"{inc.found_at:%Y-%m-%d %H:%M}", photos=len(state["inc_photos"]))
             iid = inc.id
     except ValidationFailed as exc:
         for e in exc.errors:
@@ -192,14 +213,16 @@ def save(force: bool = False) -> None:
     except ServiceError as exc:
         st.error(err(exc))
         return
-    finish(tr("field.saved", id=iid, label=label))
+    finish(tr("field.saved", id=iid, label=label), iid)
 
 
 c1, c2 = st.columns([3, 1])
 if c1.button(tr("field.save_incident"), type="primary", width="stretch", key="inc_save"):
     save()
-if c2.button(tr("field.discard"), width="stretch", key="inc_discard"):
-    finish(tr("field.discard"))
+with c2:
+    if confirm_button(tr("field.discard"), "inc_discard", tr("field.discard_confirm"), tr("field.discard_yes"),
+                      width="stretch"):
+        finish(tr("field.discarded"))
 
 if state.get("inc_dups"):
     st.warning(tr("field.duplicate_title"))
@@ -209,7 +232,7 @@ if state.get("inc_dups"):
             note = state.get(K("description")) or BY_CODE[vtype].name(lang())
             with session_scope() as s:
                 add_follow_up(s, user, did, note, photo_objs(), client_token=state["inc_token"])
-            finish(tr("field.follow_up_saved", id=did))
+            finish(tr("field.follow_up_saved", id=did), did)
     if st.button(tr("field.save_anyway"), key="inc_save_anyway"):
         save(force=True)
 

@@ -5,6 +5,7 @@ import uuid
 import streamlit as st
 from sqlalchemy import func, select
 
+from patrol_app.domain.rules import WEATHER
 from patrol_app.services.errors import ServiceError, ValidationFailed
 from patrol_app.services.field import PatrolStart, end_patrol, km_from_roads, last_patrol_defaults, open_patrol_of, start_patrol
 from patrol_app.services.records import local_now
@@ -12,8 +13,6 @@ from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Incident, Personnel, Vehicle
 from patrol_app.i18n import t
 from patrol_app.ui.common import current_user, err, lang, network, tr
-
-WEATHER = ("sunny", "cloudy", "overcast", "light_rain", "heavy_rain", "fog")
 
 user = current_user()
 net = network()
@@ -85,7 +84,10 @@ else:
     st.info(tr("field.open_patrol", date=patrol.date.isoformat(), time=patrol.start_time or "",
                roads="、".join(roads_of_patrol), crew=patrol.crew))
     st.write(tr("field.incidents_on_patrol", n=n_inc))
-    st.page_link("patrol_app/ui/pages/incident.py", label=tr("nav.incident"), icon=":material/add_location_alt:")
+    # while a patrol runs, logging what is found is the page's main act: the big button
+    if st.button(tr("nav.incident"), type="primary", width="stretch", icon=":material/add_location_alt:",
+                 key="patrol_log_incident"):
+        st.switch_page("patrol_app/ui/pages/incident.py")
     st.subheader(tr("field.end_title"))
     method = st.radio(tr("field.km_method"), ["roads", "typed", "gpx"], horizontal=True,
                       format_func=lambda m: tr({"roads": "field.km_roads", "typed": "field.km_typed", "gpx": "field.km_gpx"}[m]))
@@ -99,12 +101,27 @@ else:
             st.caption(f"{tr('field.km')}: {km_from_roads(net, roads_of_patrol):.1f}")
         else:
             gpx = st.file_uploader(tr("field.gpx"), type=["gpx"])
-        done = st.form_submit_button(tr("field.end"), type="primary", width="stretch")
-    if done:
+        done = st.form_submit_button(tr("field.end"), width="stretch")
+    if done:  # ending is final: ask first, with what will be recorded
+        st.session_state["patrol_end_pending"] = {"end": end_time.strftime("%H:%M"), "km": km, "method": method,
+                                                  "gpx": gpx.getvalue() if gpx else None}
+    pending = st.session_state.get("patrol_end_pending")
+    confirmed = False
+    if pending:
+        km_text = (f"{pending['km']:.1f}" if pending["km"] is not None
+                   else f"{km_from_roads(net, roads_of_patrol):.1f}" if pending["method"] == "roads" else "GPX")
+        st.warning(tr("field.end_confirm", end=pending["end"], km=km_text, n=n_inc), icon=":material/help:")
+        c1, c2 = st.columns(2)
+        confirmed = c1.button(tr("field.end_yes"), type="primary", width="stretch", key="patrol_end_yes")
+        if c2.button(tr("ui.cancel"), width="stretch", key="patrol_end_no"):
+            st.session_state.pop("patrol_end_pending", None)
+            st.rerun()
+    if confirmed:
+        st.session_state.pop("patrol_end_pending", None)
         try:
             with session_scope() as s:
-                p = end_patrol(s, user, patrol.id, end_time.strftime("%H:%M"), km=km, method=method,
-                               gpx=gpx.getvalue() if gpx else None)
+                p = end_patrol(s, user, patrol.id, pending["end"], km=pending["km"], method=pending["method"],
+                               gpx=pending["gpx"])
                 msg = tr("field.patrol_ended", km=f"{p.km:.1f}", vehicles=p.vehicles, personnel=p.personnel)
             st.session_state["patrol_flash"] = msg
             st.rerun()
