@@ -34,14 +34,15 @@ run-https: install
 	  -keyout var/tls/key.pem -out var/tls/cert.pem -subj "/CN=$$(hostname)" >/dev/null 2>&1
 	$(BIN)/patrol serve --host 0.0.0.0 --port $(PORT) --tls-cert var/tls/cert.pem --tls-key var/tls/key.pem
 
-# Debian's Chromium and a CJK font for the browser tests, and a PostgreSQL server, installed when missing.
+# Debian's Chromium and a CJK font for the browser tests, a PostgreSQL server (pg_dump/pg_restore for backups)
+# and nginx (the shipped reverse-proxy config is tested), installed when missing.
 system-deps:
 	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi 'CJK' \
-	    || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-	  echo "installing chromium, fonts-noto-cjk and postgresql"; \
+	    || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! [ -x /usr/sbin/nginx ]; then \
+	  echo "installing chromium, fonts-noto-cjk, postgresql and nginx"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk postgresql >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk postgresql nginx-light >/dev/null; \
 	fi
 
 # The whole suite; PostgreSQL tests run against a throwaway server on 127.0.0.1:55432 (scripts/pgtest.sh).

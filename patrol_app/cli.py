@@ -57,7 +57,7 @@ def _actor(session, cli: Cli):  # type: ignore[no-untyped-def]
 
 def cmd_db_upgrade(cli: Cli) -> int:
     _store()
-    cli.out(get_settings().db_url)
+    cli.out(_safe_url(get_settings().db_url))
     return 0
 
 
@@ -204,18 +204,30 @@ def cmd_import(cli: Cli) -> int:
 
 
 def cmd_demo(cli: Cli) -> int:
-    from patrol_app.demo import build_demo, reset_store, store_is_empty
+    from patrol_app.demo import build_demo, real_data, reset_store, store_is_empty
+    from patrol_app.production import production_mode
+    from patrol_app.services import audit
 
+    if production_mode():
+        cli.err(t("demo.refused_production", cli.lang))
+        return 1
     _store()
     with _session() as s:
         actor = _actor(s, cli)
         if not store_is_empty(s):
             if cli.args.if_empty:
                 return 0
+            real = real_data(s)
+            if real:
+                sep = t("demo.kind_separator", cli.lang)
+                what = sep.join(t("demo.kind." + k, cli.lang, n=n) for k, n in real.items())
+                cli.err(t("demo.refused_real_data", cli.lang, what=what))
+                return 1
             if not cli.args.reset:
                 cli.err(t("cli.demo_exists", cli.lang))
                 return 1
             reset_store(s)
+            audit.record(s, actor, "demo.reset", "store", "")
         summary = build_demo(s, actor)
     cli.out(t("cli.demo_loaded", cli.lang, **summary.__dict__))
     return 0
@@ -258,23 +270,36 @@ def cmd_audit_verify(cli: Cli) -> int:
 
 
 def cmd_serve(cli: Cli) -> int:
+    import os
+
+    from patrol_app import production as prod
+    from patrol_app.storage.migrate import upgrade
     from patrol_app.ui.server import serve
 
     a = cli.args
+    proxy = a.behind_proxy or prod.behind_proxy()
+    prod.check_listen(a.host, a.tls_cert, a.tls_key, proxy)
+    if proxy:
+        os.environ["PATROL_BEHIND_PROXY"] = "1"  # the session cookie is Secure (patrol_app.config)
+    url = get_settings().db_url
+    if a.production or prod.production_mode():
+        os.environ["PATROL_PRODUCTION"] = "1"
+        upgrade(url)
+        lines = prod.prepare(url, proxy)
+        cli.err(t("production.mode", cli.lang))
+        for key, params in lines:
+            cli.err("  " + t(key, cli.lang, **params))
     cli.err(t("cli.serving", cli.lang, url=f"{'https' if a.tls_cert else 'http'}://{a.host}:{a.port}",
-              db=_safe_url(get_settings().db_url)))
+              db=_safe_url(url)))
     serve(a.host, a.port, a.tls_cert, a.tls_key)
     return 0
 
 
 def _safe_url(url: str) -> str:
     """A database URL fit to print: never its password."""
-    from sqlalchemy.engine import make_url
+    from patrol_app.production import safe_url
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparsable URL is reported elsewhere
-        return "?"
+    return safe_url(url)
 
 
 def _read_password(cli: Cli) -> str:
@@ -400,6 +425,11 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=8501, help="port (default 8501)")
     sv.add_argument("--tls-cert", help="certificate file (PEM) to serve HTTPS")
     sv.add_argument("--tls-key", help="private key file (PEM) for --tls-cert")
+    sv.add_argument("--production", action="store_true",
+                    help="the bureau's server (also PATROL_PRODUCTION=1): no demo, keys from the environment or files")
+    sv.add_argument("--behind-proxy", action="store_true",
+                    help="an HTTPS reverse proxy is in front (also PATROL_BEHIND_PROXY=1): Secure cookie, plain HTTP "
+                         "allowed on a non-loopback address")
     sv.set_defaults(fn=cmd_serve)
 
     # --- verbs of other areas register here: one line each, `module.register(sub, common)` ---
@@ -409,6 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
     _reports(sub, common)
     from patrol_app.documents.cli import register as _documents
     _documents(sub, common)
+    from patrol_app.backup import register as _backup
+    _backup(sub, common)
     return p
 
 
@@ -417,8 +449,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `patrol roads list | head` ends quietly
     args = build_parser().parse_args(argv)
     cli = Cli(args)
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
+    from patrol_app.production import ConfigError, preflight, scrub
+
     try:
+        preflight()  # a bad URL, an unreachable database, an unwritable data directory: one line, exit 1
         return int(args.fn(cli) or 0)
+    except ConfigError as exc:
+        cli.err(error_text(exc, cli.lang))
+        return 1
+    except ArgumentError:
+        cli.err(t("config.bad_db_url", cli.lang))
+        return 1
+    except DBAPIError as exc:  # the database failed mid-way: the driver's reason, never the password
+        url = get_settings().db_url
+        reason = scrub(str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__, url)
+        cli.err(t("config.db_failed", cli.lang, url=_safe_url(url), reason=reason))
+        return 1
     except ValidationFailed as exc:
         cli.err(t("error.validation_failed", cli.lang, count=len(exc.errors)))
         for e in exc.errors:

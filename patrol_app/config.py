@@ -12,6 +12,8 @@
 ``PATROL_ISSUER``   the issuing body printed on documents; default 曲靖市麒麟区交通运输局.
 ``PATROL_DOC_PREFIX`` the prefix of document numbers (麒路责改〔2026〕第12号); default 麒路.
 ``PATROL_COUNTY_CODE`` the county (区划代码) documents are numbered for when a road carries none; default 530302.
+``PATROL_BEHIND_PROXY``         ``1``: an HTTPS reverse proxy is in front (implies ``PATROL_COOKIE_SECURE``).
+``PATROL_PRODUCTION``           ``1``: the bureau's server (see ``patrol_app.production``).
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ def get_settings() -> Settings:
         max_distance_m=float(os.environ.get("PATROL_MAX_DISTANCE_M") or 100.0),
         session_idle_minutes=float(os.environ.get("PATROL_SESSION_IDLE_MINUTES") or 30.0),
         session_max_hours=float(os.environ.get("PATROL_SESSION_MAX_HOURS") or 12.0),
-        cookie_secure=(os.environ.get("PATROL_COOKIE_SECURE") or "").lower() in ("1", "true", "yes"),
+        cookie_secure=any((os.environ.get(v) or "").lower() in ("1", "true", "yes")
+                          for v in ("PATROL_COOKIE_SECURE", "PATROL_BEHIND_PROXY")),
         issuer=os.environ.get("PATROL_ISSUER") or "曲靖市麒麟区交通运输局",
         doc_prefix=os.environ.get("PATROL_DOC_PREFIX") or "麒路",
         county_code=os.environ.get("PATROL_COUNTY_CODE") or "530302",

@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from gis.linref import offset_point
@@ -23,7 +23,8 @@ from patrol_app.services import audit
 from patrol_app.services.auth import hash_password
 from patrol_app.services.records import PatrolRecord, local_now, store_records, validate_incidents
 from patrol_app.services.roads import import_roads, network
-from patrol_app.services.users import ensure_user, require
+from patrol_app.services.errors import ServiceError
+from patrol_app.services.users import CLI_USER, ensure_user, require
 from patrol_app.storage import models as m
 
 SEED = 530302
@@ -76,19 +77,59 @@ class DemoSummary:
     incidents: int
 
 
+def _count(session: Session, table: Any, *where: Any) -> int:
+    return session.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+
+
+def _demo_user_ids(session: Session) -> Any:
+    return select(m.User.id).where(m.User.demo.is_(True))
+
+
 def store_is_empty(session: Session) -> bool:
-    return not any(
-        session.execute(select(func.count()).select_from(t)).scalar_one()
-        for t in (m.RoadPieceRow, m.Patrol, m.Incident)
+    """No account (but the command line's ``cli``), no road, register entry or record: the demo may load."""
+    return not (
+        _count(session, m.User, m.User.username != CLI_USER)
+        or any(_count(session, t) for t in (m.RoadPieceRow, m.Patrol, m.Incident, m.Personnel, m.Vehicle))
     )
 
 
+def real_data(session: Session) -> dict[str, int]:
+    """What in the store is not the demo's: the bureau's own accounts, people, vehicles, roads and records.
+
+    Demo accounts, personnel and vehicles carry ``demo``; the demo's roads come from a ``demo:`` source and its
+    patrols and incidents have source ``demo``. What the demo accounts did in the app (trying it out) counts as
+    demo; anything done by another account (the command line's ``cli`` included) is real."""
+    demo_users = _demo_user_ids(session)
+    by_real = lambda col: col.not_in(demo_users)  # noqa: E731
+    found = {
+        "accounts": _count(session, m.User, m.User.demo.is_(False), m.User.username != CLI_USER),
+        "personnel": _count(session, m.Personnel, m.Personnel.demo.is_(False)),
+        "vehicles": _count(session, m.Vehicle, m.Vehicle.demo.is_(False)),
+        "roads": _count(session, m.RoadPieceRow, m.RoadPieceRow.source.not_like("demo:%")),
+        "patrols": _count(session, m.Patrol, m.Patrol.source != "demo", by_real(m.Patrol.created_by)),
+        "incidents": _count(session, m.Incident, m.Incident.source != "demo", by_real(m.Incident.created_by)),
+        "photos": _count(session, m.Photo, by_real(m.Photo.created_by)),
+        "cases": _count(session, m.Case, by_real(m.Case.opened_by)),
+        "imports": _count(session, m.ImportBatch, by_real(m.ImportBatch.created_by)),
+    }
+    return {k: v for k, v in found.items() if v}
+
+
 def reset_store(session: Session) -> None:
-    """Remove records (not the audit trail): for ``patrol demo --reset`` and tests."""
-    for t in (m.Incident, m.PatrolRoad, m.Patrol, m.ImportBatch, m.RoadPieceRow, m.Vehicle):
+    """Remove the demo and what was done with it (not the audit trail): for ``patrol demo --reset`` and tests.
+    The caller has made sure that the store holds nothing else (:func:`real_data`)."""
+    demo_users = _demo_user_ids(session)
+    for t in (m.DocumentNumber, m.CaseOfficer, m.Case, m.Photo, m.IncidentEvent, m.PatrolCrew, m.PatrolVehicle,
+              m.TrackPoint, m.TrackBatch, m.PatrolTrack, m.PatrolCoverage):
         session.execute(delete(t))
-    session.execute(delete(m.User).where(m.User.username.in_([a[0] for a in ACCOUNTS])))
-    session.execute(delete(m.Personnel))
+    session.execute(update(m.Incident).values(follow_up_of=None))
+    for t in (m.Incident, m.PatrolRoad, m.Patrol, m.ImportBatch, m.RoadPieceRow):
+        session.execute(delete(t))
+    session.execute(delete(m.Draft).where(m.Draft.user_id.in_(demo_users)))
+    session.execute(delete(m.WebSession).where(m.WebSession.user_id.in_(demo_users)))
+    session.execute(delete(m.User).where(m.User.demo.is_(True)))
+    session.execute(delete(m.Personnel).where(m.Personnel.demo.is_(True)))
+    session.execute(delete(m.Vehicle).where(m.Vehicle.demo.is_(True)))
     session.execute(delete(m.Setting).where(m.Setting.key == "network_version"))
 
 
@@ -98,6 +139,10 @@ def build_demo(session: Session, actor: m.User, today: dt.date | None = None, ye
     The last year runs up to yesterday; earlier years are whole calendar years.
     """
     require(actor, Perm.LOAD_DEMO)
+    taken = session.execute(select(m.User.username).where(m.User.username.in_([a[0] for a in ACCOUNTS]))).scalars()
+    taken = sorted(taken)
+    if taken:  # never take over (or re-password) an existing account
+        raise ServiceError("demo.account_exists", usernames=", ".join(taken))
     today = today or local_now().date()
     rng = random.Random(SEED)
     pieces = read_road_file(DEMO_ROADS_FILE)
@@ -105,18 +150,19 @@ def build_demo(session: Session, actor: m.User, today: dt.date | None = None, ye
     net = network(session)
     staff = []
     for name, title, cert, aux in PERSONNEL:
-        p = m.Personnel(name=name, title=title, cert_no=cert, auxiliary=aux, active=True,
+        p = m.Personnel(name=name, title=title, cert_no=cert, auxiliary=aux, active=True, demo=True,
                         cert_expiry=None if aux else dt.date(today.year + 2, 12, 31))
         session.add(p)
         staff.append(p)
     for plate, kind in VEHICLES:
-        session.add(m.Vehicle(plate=plate, kind=kind, active=True))
+        session.add(m.Vehicle(plate=plate, kind=kind, active=True, demo=True))
     session.flush()
     by_name = {p.name: p for p in staff}
     demo_hash = hash_password(DEMO_PASSWORD)
     for username, role, display in ACCOUNTS:
         user = ensure_user(session, username, role, display, by_name[display].id if display in by_name else None)
-        user.password_hash = demo_hash
+        user.password_hash = demo_hash  # a new account: existing ones were refused above
+        user.demo = True
 
     officers = [p.name for p in staff if not p.auxiliary]
     aux = [p.name for p in staff if p.auxiliary]

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -44,6 +45,7 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # made by `patrol demo`
 
 
 class WebSession(Base):
@@ -76,6 +78,7 @@ class Personnel(Base):
     cert_expiry: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     auxiliary: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # made by `patrol demo`
 
 
 class Vehicle(Base):
@@ -84,6 +87,7 @@ class Vehicle(Base):
     plate: Mapped[str] = mapped_column(String(32), unique=True)
     kind: Mapped[str] = mapped_column(String(32), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # made by `patrol demo`
 
 
 class RoadPieceRow(Base):

@@ -34,12 +34,21 @@ def routes() -> list[Any]:
     from patrol_app.web.api import routes as api_routes
     from patrol_app.web.auth_routes import routes as auth_routes
     from patrol_app.web.field import routes as field_routes
+    from patrol_app.web.health import routes as health_routes
 
-    return [*auth_routes, *api_routes, *field_routes]
+    return [*auth_routes, *api_routes, *field_routes, *health_routes]
+
+
+def middleware() -> list[Any]:
+    from starlette.middleware import Middleware
+
+    from patrol_app.web.health import MetricsMiddleware
+
+    return [Middleware(MetricsMiddleware)]
 
 
 def build_app() -> App:
-    return App(str(SCRIPT), routes=routes())
+    return App(str(SCRIPT), routes=routes(), middleware=middleware())
 
 
 def serve(host: str = "127.0.0.1", port: int = 8501, cert: str | None = None, key: str | None = None) -> None:

@@ -42,8 +42,9 @@ def demo_store(tmp_path_factory) -> Path:
 class Server:
     """``patrol serve`` on a free port, over a data directory of its own."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, env: dict[str, str] | None = None) -> None:
         self.data = data
+        self.extra_env = env or {}  # e.g. PATROL_DB_URL, PATROL_PRODUCTION
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -51,6 +52,8 @@ class Server:
     def start(self) -> "Server":
         env = {**os.environ, "PATROL_DATA_DIR": str(self.data), "PATROL_LANG": "zh"}
         env.pop("PATROL_DB_URL", None)
+        env.update(self.extra_env)
+        self.data.mkdir(parents=True, exist_ok=True)
         self.log = (self.data / "server.log").open("a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "patrol_app.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
