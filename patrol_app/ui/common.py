@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import json
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -171,11 +174,27 @@ def sign_out(idle: bool = False) -> None:
         st.stop()
 
 
+@functools.cache
+def _field_css() -> str:
+    return (Path(__file__).parent / "assets" / "field.css").read_text(encoding="utf-8")
+
+
+def _streamlit_texts_css(lng: str) -> str:
+    """Streamlit's file uploader prints its button and limits in English and has no option to change them: in the
+    Chinese UI the catalog's words are shown in their place (see the README for what Streamlit still prints)."""
+    if lng != "zh":
+        return ""
+    up, limit = (json.dumps(tr(k), ensure_ascii=False) for k in ("ui.uploader_button", "ui.uploader_limit"))
+    return ("[data-testid='stFileUploaderDropzone'] [data-testid='stBaseButton-secondary'] p{font-size:0}"
+            f"[data-testid='stFileUploaderDropzone'] [data-testid='stBaseButton-secondary'] p::after{{content:{up};"
+            "font-size:1rem}"
+            "[data-testid='stFileUploaderDropzoneInstructions'] span{font-size:0}"
+            f"[data-testid='stFileUploaderDropzoneInstructions'] span::after{{content:{limit};font-size:.875rem}}")
+
+
 def top_bar(user) -> None:  # type: ignore[no-untyped-def]
     """Language switch and, when signed in, who I am and sign-out — top right of every page."""
-    # tablet density: less empty space above the page, titles that leave room for the form
-    st.html("<style>[data-testid='stMainBlockContainer']{padding-top:4.2rem}"
-            "h1{font-size:2rem!important;padding:.25rem 0 .5rem!important}</style>")
+    st.html(f"<style>{_field_css()}{_streamlit_texts_css(lang())}</style>")  # density, touch targets, texts
     _, mid, right = st.columns([3, 3, 1.8], vertical_alignment="center")
     if user is not None:
         who = tr("auth.signed_in_as", name=user.display_name, role=tr("role." + user.role))

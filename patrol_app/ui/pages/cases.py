@@ -74,11 +74,11 @@ if allowed(user.role, Perm.OPEN_CASE):
         }
         mine = [user.personnel_id] if user.personnel_id in labels else []
         officers = st.multiselect(tr("case.officers"), list(labels), default=mine, format_func=labels.get,
-                                  key="case_officers")
+                                  key="case_officers", placeholder=tr("ui.choose"))
         major = st.checkbox(tr("case.major"), key="case_major", help=tr("case.major_help"))
         ground_labels = {g: tr("case.ground." + g) for g in svc.MAJOR_GROUNDS}
         grounds = (st.multiselect(tr("case.major_grounds"), list(ground_labels), key="case_grounds",
-                                  format_func=ground_labels.get) if major else [])
+                                  format_func=ground_labels.get, placeholder=tr("ui.choose")) if major else [])
         if st.button(tr("case.open_button"), type="primary", key="case_open"):
             try:
                 with session_scope() as s:

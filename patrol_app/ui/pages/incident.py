@@ -96,7 +96,8 @@ if vtype == "stall" and pos is not None and not stake_only and pos.zone == "cont
     st.warning(tr("field.stall_in_zone"))
 if vt.condition:  # 《公路法》第七十七条 punishes only where the conduct had one of these effects: record which
     effect_labels = {e: tr("effect." + e) for e in ("damage", "pollution", "obstruction")}
-    st.multiselect(tr("field.effects"), list(effect_labels), key=K("effects"), format_func=effect_labels.get)
+    st.multiselect(tr("field.effects"), list(effect_labels), key=K("effects"), format_func=effect_labels.get,
+                   placeholder=tr("ui.choose"))
 if vt.needs_basis:
     st.text_input(tr("field.basis_note"), key=K("basis_note"))
 st.text_area(tr("field.description"), key=K("description"), height=80)
@@ -113,9 +114,14 @@ state.setdefault(K("status"), "open")
 st.segmented_control(tr("field.status"), ["open", "closed"], key=K("status"), format_func=lambda v: tr("status." + v))
 
 # --- photos: stored the moment they are uploaded, so a dropped connection loses none ------------------
+# The uploader only takes photos in: once stored they are listed below, each with one remove control, and the
+# uploader starts empty again (its own file list would be a second, disconnected remove control).
+state.setdefault("inc_upl_n", 0)
 uploads = st.file_uploader(tr("field.photos"), type=["jpg", "jpeg", "png", "heic", "heif"],
-                           accept_multiple_files=True, key=f"inc_upl_{state['inc_token']}")
+                           accept_multiple_files=True, key=f"inc_upl_{state['inc_token']}_{state['inc_upl_n']}",
+                           help=tr("field.photos_help"))
 known = {p["sha256"] for p in state["inc_photos"]}
+added = False
 for f in uploads or []:
     try:
         sp = store_photo(f.getvalue(), f.name)
@@ -125,6 +131,9 @@ for f in uploads or []:
     if sp.sha256 not in known:
         state["inc_photos"].append({**sp.__dict__, "taken_at": sp.taken_at.isoformat() if sp.taken_at else None})
         known.add(sp.sha256)
+    added = True
+if added:
+    state["inc_upl_n"] += 1
 if state["inc_photos"]:
     from patrol_app.config import get_settings
 
@@ -132,7 +141,8 @@ if state["inc_photos"]:
     for i, ph in enumerate(list(state["inc_photos"])):
         with cols[i % 4]:
             st.image(str(get_settings().data_dir / ph["display_path"]), width="stretch")
-            if st.button("✕", key=f"rm_{ph['sha256'][:12]}"):
+            if st.button(tr("field.remove_photo"), key=f"rm_{ph['sha256'][:12]}", icon=":material/delete:",
+                         width="stretch"):
                 state["inc_photos"] = [p for p in state["inc_photos"] if p["sha256"] != ph["sha256"]]
                 st.rerun()
 
@@ -258,3 +268,6 @@ if mine:
           tr("field.date"): i.found_at.strftime("%m-%d %H:%M")} for i in mine],
         hide_index=True, width="stretch",
     )
+
+if added:  # the photos are stored and in the draft: show the uploader empty again
+    st.rerun()

@@ -56,13 +56,13 @@ if patrol is None:
         date = c1.date_input(tr("field.date"), value=today.date(), max_value=today.date())
         start_time = c2.time_input(tr("field.start_time"), value=today.time().replace(second=0, microsecond=0), step=300)
         roads = st.multiselect(tr("field.roads"), net.codes, default=[c for c in defaults["roads"] if c in net.codes],
-                               format_func=lambda c: f"{c} {net.routes[c].name}")
+                               format_func=lambda c: f"{c} {net.routes[c].name}", placeholder=tr("ui.choose"))
         crew = st.multiselect(tr("field.crew"), [p.id for p in people],
                               default=[c for c in defaults["crew"] if any(p.id == c for p in people)],
-                              format_func=person_label)
+                              format_func=person_label, placeholder=tr("ui.choose"))
         vehicle_ids = st.multiselect(tr("field.vehicles"), [v.id for v in vehicles],
                                      default=[v for v in defaults["vehicles"] if any(x.id == v for x in vehicles)],
-                                     format_func=lambda vid: next(f"{v.plate} {v.kind}" for v in vehicles if v.id == vid))
+                                     format_func=lambda vid: next(f"{v.plate} {v.kind}" for v in vehicles if v.id == vid), placeholder=tr("ui.choose"))
         c1, c2 = st.columns(2)
         joint = c1.text_input(tr("field.joint"))
         weather = c2.selectbox(tr("field.weather"), WEATHER, format_func=lambda w: tr("weather." + w))
