@@ -176,7 +176,7 @@ def sign_out(idle: bool = False) -> None:
 
 @functools.cache
 def _field_css() -> str:
-    return (Path(__file__).parent / "assets" / "field.css").read_text(encoding="utf-8")
+    return (Path(__file__).parent / "assets" / "tablet.css").read_text(encoding="utf-8")
 
 
 def _streamlit_texts_css(lng: str) -> str:
