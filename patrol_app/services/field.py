@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from gis.gpx import track_length_km
 from gis.roads import RoadNetwork
 from patrol_app.config import get_settings
-from patrol_app.domain.rules import Perm, Status
+from patrol_app.domain.rules import Perm, Status, allowed
 from patrol_app.services import audit
 from patrol_app.services.errors import FieldError, ServiceError, ValidationFailed
 from patrol_app.services.records import (
@@ -33,6 +33,7 @@ from patrol_app.services.roads import network as store_network
 from patrol_app.services.registry import valid_officers
 from patrol_app.services.users import require
 from patrol_app.storage.models import (
+    Case,
     Draft,
     Incident,
     IncidentEvent,
@@ -125,6 +126,51 @@ def km_from_roads(net: RoadNetwork, codes: Sequence[str]) -> float:
     return round(2 * sum(net.routes[c].length_m for c in codes if c in net.routes) / 1000.0, 1)
 
 
+# --- who may change a record -------------------------------------------------------------------------
+
+
+def _same_person(session: Session, actor: User, user_id: int | None) -> bool:
+    """The actor is that account, or another account of the same person (same personnel record)."""
+    if user_id is None:
+        return False
+    if actor.id == user_id:
+        return True
+    if actor.personnel_id is None:
+        return False
+    other = session.get(User, user_id)
+    return other is not None and other.personnel_id == actor.personnel_id
+
+
+def _on_patrol(session: Session, actor: User, patrol_id: int | None) -> bool:
+    """The actor (through its personnel record) rode on that patrol."""
+    if patrol_id is None or actor.personnel_id is None:
+        return False
+    return session.execute(
+        select(PatrolCrew.patrol_id).where(PatrolCrew.patrol_id == patrol_id,
+                                           PatrolCrew.personnel_id == actor.personnel_id)
+    ).first() is not None
+
+
+def is_patrol_crew(session: Session, actor: User, p: Patrol) -> bool:
+    """Whoever opened the patrol, or an officer on its crew."""
+    return _same_person(session, actor, p.created_by) or _on_patrol(session, actor, p.id)
+
+
+def is_incident_crew(session: Session, actor: User, inc: Incident) -> bool:
+    """The incident's reporting crew: whoever logged it, or an officer on the patrol it was logged on."""
+    return _same_person(session, actor, inc.created_by) or _on_patrol(session, actor, inc.patrol_id)
+
+
+def _require_patrol_crew(session: Session, actor: User, p: Patrol) -> None:
+    if not allowed(actor.role, Perm.SUPERVISE) and not is_patrol_crew(session, actor, p):
+        raise ServiceError("field.not_your_patrol", id=p.id)
+
+
+def _require_incident_crew(session: Session, actor: User, inc: Incident) -> None:
+    if not allowed(actor.role, Perm.SUPERVISE) and not is_incident_crew(session, actor, inc):
+        raise ServiceError("field.not_your_incident", id=inc.id)
+
+
 def end_patrol(
     session: Session, actor: User, patrol_id: int, end_time: str, km: float | None = None,
     method: str = "typed", gpx: bytes | None = None,
@@ -134,6 +180,7 @@ def end_patrol(
     p = session.get(Patrol, patrol_id)
     if p is None:
         raise ServiceError("field.no_such_patrol", id=patrol_id)
+    _require_patrol_crew(session, actor, p)
     if p.status != "open":
         return p  # closing twice (double tap) changes nothing
     if method == "roads":
@@ -279,7 +326,11 @@ def update_status(
     session: Session, actor: User, incident_id: int, status: str, note: str = "", photos: Sequence[Any] = (),
     measure: str | None = None, deadline: dt.date | None = None,
 ) -> Incident:
-    """Re-inspect or change an incident's status. Closing asks for the outcome (``note``)."""
+    """Re-inspect or change an incident's status. Closing asks for the outcome (``note``).
+
+    Only the incident's reporting crew or a squad leader (``Perm.SUPERVISE``) may change it; reopening a closed
+    incident is a leader's act; an incident under a case changes status only through the case.
+    """
     require(actor, Perm.UPDATE_INCIDENT)
     inc = session.get(Incident, incident_id)
     if inc is None:
@@ -288,6 +339,14 @@ def update_status(
         new = Status(status).value
     except ValueError:
         raise ValidationFailed([FieldError("status", "error.bad_status", {"value": status})]) from None
+    _require_incident_crew(session, actor, inc)
+    if new != inc.status:
+        case_id = session.execute(select(Case.id).where(Case.incident_id == inc.id).order_by(Case.id.desc())
+                                  ).scalars().first()
+        if case_id is not None:
+            raise ServiceError("field.under_case", id=inc.id, case=case_id)
+        if inc.status == Status.CLOSED.value and not allowed(actor.role, Perm.SUPERVISE):
+            raise ServiceError("field.reopen_leader_only", id=inc.id)
     errors = []
     if new == Status.CLOSED.value and not note.strip():
         errors.append(FieldError("note", "field.outcome_required"))
