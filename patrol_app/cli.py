@@ -229,7 +229,7 @@ def cmd_audit_verify(cli: Cli) -> int:
     with read_session() as s:
         res = verify(s, actor)
         photos_checked = s.scalar(select(func.count(Photo.id))) or 0
-        problems = verify_photos(s)
+        problems = verify_photos(s, actor)
     ok = res.ok and not problems
     if cli.args.json:
         cli.dump({**res.__dict__, "ok": ok, "chain_ok": res.ok, "photos_checked": photos_checked,

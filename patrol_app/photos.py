@@ -36,7 +36,8 @@ from sqlalchemy.orm import Session
 
 from patrol_app.config import get_settings
 from patrol_app.services.errors import ServiceError
-from patrol_app.storage.models import Photo
+from patrol_app.domain.rules import Perm
+from patrol_app.storage.models import Photo, User
 
 MAX_MB = 30
 MAX_BYTES = MAX_MB * 1024 * 1024
@@ -375,10 +376,13 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def verify_photos(session: Session, data_dir: Path | None = None) -> list[PhotoProblem]:
+def verify_photos(session: Session, actor: User, data_dir: Path | None = None) -> list[PhotoProblem]:
     """Re-hash every photo's original and list those missing, altered or unreadable, by photo id.
 
-    A file shared by several rows (the same picture attached twice) is hashed once."""
+    A file shared by several rows (the same picture attached twice) is hashed once. Needs ``Perm.VERIFY_AUDIT``."""
+    from patrol_app.services.users import require
+
+    require(actor, Perm.VERIFY_AUDIT)
     root = _root(data_dir)
     problems: list[PhotoProblem] = []
     seen: dict[str, tuple[str, str | None]] = {}

@@ -179,7 +179,7 @@ def _stream(session: Session, stmt: Select, keys: Sequence[str]) -> Iterator[Col
             yield dict(zip(keys, (list(c) for c in zip(*part))))
 
 
-def incident_chunks(session: Session, flt: ExportFilter, visible: bool) -> Iterator[Columns]:
+def _incident_chunks(session: Session, flt: ExportFilter, visible: bool) -> Iterator[Columns]:
     """Incidents ordered by time found, ``CHUNK`` at a time, parties masked unless ``visible``."""
     stmt = _incident_where(select(*INCIDENT_COLUMNS), flt).order_by(Incident.found_at, Incident.id)
     for c in _stream(session, stmt, [col.key for col in INCIDENT_COLUMNS]):
@@ -190,7 +190,7 @@ def incident_chunks(session: Session, flt: ExportFilter, visible: bool) -> Itera
         yield c
 
 
-def patrol_chunks(session: Session, flt: ExportFilter) -> Iterator[Columns]:
+def _patrol_chunks(session: Session, flt: ExportFilter) -> Iterator[Columns]:
     """Patrols ordered by date, ``CHUNK`` at a time, with ``roads``: the tuple of road codes of each."""
     stmt = _patrol_where(select(*PATROL_COLUMNS), flt).order_by(Patrol.date, Patrol.id)
     for c in _stream(session, stmt, [col.key for col in PATROL_COLUMNS]):
@@ -795,7 +795,7 @@ def export(session: Session, actor: User, kind: str, fmt: str, out: str | Path,
         out = out.with_suffix(".zip") if out.suffix.lower() == ".shp" else out.with_name(out.name + ".zip")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.part{out.suffix}")  # the suffix tells GDAL the format
-    chunks = incident_chunks(session, flt, visible) if kind == "incidents" else patrol_chunks(session, flt)
+    chunks = _incident_chunks(session, flt, visible) if kind == "incidents" else _patrol_chunks(session, flt)
     w = _Writer(kind, chunks, lang, _Geometry(session, kind))
     try:
         with contextlib.suppress(FileNotFoundError):

@@ -173,7 +173,7 @@ def _get(session: Session, case_id: int) -> Case:
     return c
 
 
-def case_dict(session: Session, c: Case) -> dict[str, Any]:
+def _case_dict(session: Session, c: Case) -> dict[str, Any]:
     officers = session.execute(
         select(CaseOfficer.personnel_id, CaseOfficer.cert_no).where(CaseOfficer.case_id == c.id)
         .order_by(CaseOfficer.personnel_id)
@@ -230,6 +230,7 @@ def _state(case: Case, allowed_states: tuple[str, ...], key: str) -> None:
 def review_blockers(session: Session, actor: User, case: Case) -> list[str]:
     """Catalog keys of the separation rules that keep ``actor`` from reviewing ``case`` (the permission itself
     is checked by :func:`review_case`); for the page to explain before anyone tries."""
+    require(actor, Perm.FOLLOW_CASES)
     out = []
     if _is_investigator(session, actor, case):
         out.append("case.investigator_cannot_review")
@@ -240,6 +241,7 @@ def review_blockers(session: Session, actor: User, case: Case) -> list[str]:
 
 def decide_blockers(session: Session, actor: User, case: Case) -> list[str]:
     """Catalog keys of the rules that keep ``actor`` from deciding ``case`` (permission aside), for the page."""
+    require(actor, Perm.FOLLOW_CASES)
     out = []
     if _is_investigator(session, actor, case):
         out.append("case.investigator_cannot_decide")
@@ -277,7 +279,7 @@ def open_case(
     if running is not None:
         raise ServiceError("case.already_open", incident=inc.id, id=running)
     day = on_date or local_today()
-    ok_ids, problems = valid_officers(session, officer_ids, day)
+    ok_ids, problems = valid_officers(session, actor, officer_ids, day)
     if len(ok_ids) < MIN_OFFICERS:
         raise OfficersRefused("case.two_officers", problems, count=len(ok_ids), n=MIN_OFFICERS,
                               names=_problem_names(problems))
@@ -295,7 +297,7 @@ def open_case(
     inc.updated_at = now
     session.flush()
     audit.record(session, actor, "case.open", "case", case.id,
-                 after={**case_dict(session, case), "certificates_checked_on": day.isoformat(),
+                 after={**_case_dict(session, case), "certificates_checked_on": day.isoformat(),
                         "incident_before": incident_before})
     return case
 
@@ -318,7 +320,7 @@ def review_case(session: Session, actor: User, case_id: int, approve: bool, opin
     if _same_person(session, actor, case.opened_by):
         raise ServiceError("case.opener_cannot_review", id=case.id)
     text = _text(opinion, "case.opinion_required")
-    before = case_dict(session, case)
+    before = _case_dict(session, case)
     outcome = "approved" if approve else "returned"
     case.reviewer_id = actor.id
     case.review_result = f"[{outcome}] {text}"
@@ -326,7 +328,7 @@ def review_case(session: Session, actor: User, case_id: int, approve: bool, opin
     case.status = REVIEWED if approve else RETURNED
     session.flush()
     audit.record(session, actor, "case.review", "case", case.id, before=before,
-                 after={**case_dict(session, case), "outcome": outcome})
+                 after={**_case_dict(session, case), "outcome": outcome})
     return case
 
 
@@ -352,7 +354,7 @@ def decide_case(session: Session, actor: User, case_id: int, outcome: str, text:
     if case.major and case.status != REVIEWED:
         raise ServiceError("case.review_required", id=case.id)
     body = _text(text, "case.decision_required")
-    before = case_dict(session, case)
+    before = _case_dict(session, case)
     now = _utcnow()
     case.decider_id = actor.id
     case.decision = f"[{outcome}] {body}"
@@ -364,7 +366,7 @@ def decide_case(session: Session, actor: User, case_id: int, outcome: str, text:
         inc.updated_at = now
     session.flush()
     audit.record(session, actor, "case.decide", "case", case.id, before=before,
-                 after={**case_dict(session, case), "outcome": outcome})
+                 after={**_case_dict(session, case), "outcome": outcome})
     return case
 
 
@@ -373,7 +375,7 @@ def close_case(session: Session, actor: User, case_id: int, note: str = "") -> C
     require(actor, Perm.DECIDE_CASE)
     case = _get(session, case_id)
     _state(case, (DECIDED,), "case.not_decided")
-    before = case_dict(session, case)
+    before = _case_dict(session, case)
     now = _utcnow()
     case.status = CLOSED
     inc = session.get(Incident, case.incident_id)
@@ -391,5 +393,5 @@ def close_case(session: Session, actor: User, case_id: int, note: str = "") -> C
         inc.updated_at = now
     session.flush()
     audit.record(session, actor, "case.close", "case", case.id, before=before,
-                 after={**case_dict(session, case), "note": note.strip(), "incident_before": incident_before})
+                 after={**_case_dict(session, case), "note": note.strip(), "incident_before": incident_before})
     return case

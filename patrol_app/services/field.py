@@ -95,7 +95,7 @@ def start_patrol(session: Session, actor: User, data: PatrolStart, client_token:
         errors.append(FieldError("roads", "error.unknown_road" if bad else "error.required",
                                  {"code": "、".join(bad)} if bad else {}))
     people = list(session.execute(select(Personnel).where(Personnel.id.in_(data.crew_ids))).scalars())
-    officers, notes = valid_officers(session, data.crew_ids, data.date)
+    officers, notes = valid_officers(session, actor, data.crew_ids, data.date)
     if len(officers) < MIN_OFFICERS:  # 协勤 may ride along; the form says who does not count and why
         errors.append(FieldError("crew", "field.two_officers", {"count": len(officers)}))
         errors.extend(FieldError("crew", n.key, n.params) for n in notes if n.key != "registry.officer_auxiliary")
@@ -151,23 +151,23 @@ def _on_patrol(session: Session, actor: User, patrol_id: int | None) -> bool:
     ).first() is not None
 
 
-def is_patrol_crew(session: Session, actor: User, p: Patrol) -> bool:
+def _is_patrol_crew(session: Session, actor: User, p: Patrol) -> bool:
     """Whoever opened the patrol, or an officer on its crew."""
     return _same_person(session, actor, p.created_by) or _on_patrol(session, actor, p.id)
 
 
-def is_incident_crew(session: Session, actor: User, inc: Incident) -> bool:
+def _is_incident_crew(session: Session, actor: User, inc: Incident) -> bool:
     """The incident's reporting crew: whoever logged it, or an officer on the patrol it was logged on."""
     return _same_person(session, actor, inc.created_by) or _on_patrol(session, actor, inc.patrol_id)
 
 
 def _require_patrol_crew(session: Session, actor: User, p: Patrol) -> None:
-    if not allowed(actor.role, Perm.SUPERVISE) and not is_patrol_crew(session, actor, p):
+    if not allowed(actor.role, Perm.SUPERVISE) and not _is_patrol_crew(session, actor, p):
         raise ServiceError("field.not_your_patrol", id=p.id)
 
 
 def _require_incident_crew(session: Session, actor: User, inc: Incident) -> None:
-    if not allowed(actor.role, Perm.SUPERVISE) and not is_incident_crew(session, actor, inc):
+    if not allowed(actor.role, Perm.SUPERVISE) and not _is_incident_crew(session, actor, inc):
         raise ServiceError("field.not_your_incident", id=inc.id)
 
 
@@ -203,6 +203,7 @@ def end_patrol(
 
 
 def open_patrol_of(session: Session, actor: User) -> Patrol | None:
+    require(actor, Perm.LOG_PATROL)
     return session.execute(
         select(Patrol).where(Patrol.created_by == actor.id, Patrol.status == "open").order_by(Patrol.id.desc()).limit(1)
     ).scalar_one_or_none()
@@ -210,6 +211,7 @@ def open_patrol_of(session: Session, actor: User) -> Patrol | None:
 
 def last_patrol_defaults(session: Session, actor: User) -> dict[str, list[Any]]:
     """My crew, vehicles and roads of my last patrol — the defaults of the next one."""
+    require(actor, Perm.LOG_PATROL)
     last = session.execute(
         select(Patrol).where(Patrol.created_by == actor.id, Patrol.source == "app").order_by(Patrol.id.desc()).limit(1)
     ).scalar_one_or_none()
@@ -229,10 +231,11 @@ def last_patrol_defaults(session: Session, actor: User) -> dict[str, list[Any]]:
 
 
 def find_duplicates(
-    session: Session, type_code: str, road_code: str, chainage_m: float, lon: float, lat: float,
+    session: Session, actor: User, type_code: str, road_code: str, chainage_m: float, lon: float, lat: float,
     radius_m: float = DUPLICATE_RADIUS_M,
 ) -> list[Incident]:
     """Open incidents of the same type on the same road within ``radius_m`` (along the road and on the ground)."""
+    require(actor, Perm.VIEW)
     rows = session.execute(
         select(Incident).where(
             Incident.status == Status.OPEN.value, Incident.type_code == type_code, Incident.road_code == road_code,
@@ -376,8 +379,9 @@ def update_status(
     return inc
 
 
-def history(session: Session, incident_id: int) -> list[tuple[IncidentEvent, str, list[Photo]]]:
+def history(session: Session, actor: User, incident_id: int) -> list[tuple[IncidentEvent, str, list[Photo]]]:
     """The incident's events, oldest first, with who did it and the photos of each step."""
+    require(actor, Perm.VIEW)
     rows = session.execute(
         select(IncidentEvent, User.display_name).join(User, User.id == IncidentEvent.actor_id)
         .where(IncidentEvent.incident_id == incident_id).order_by(IncidentEvent.at, IncidentEvent.id)
@@ -390,10 +394,11 @@ def history(session: Session, incident_id: int) -> list[tuple[IncidentEvent, str
 
 
 def open_incidents(
-    session: Session, order: str = "road", near: tuple[float, float] | None = None, road: str | None = None,
+    session: Session, actor: User, order: str = "road", near: tuple[float, float] | None = None, road: str | None = None,
     today: dt.date | None = None, limit: int = 200,
 ) -> list[tuple[Incident, float | None]]:
     """Open incidents for follow-up: by road and stake, by distance from ``near``, or overdue first."""
+    require(actor, Perm.VIEW)
     today = today or local_now().date()
     q = select(Incident).where(Incident.status == Status.OPEN.value, Incident.follow_up_of.is_(None))
     if road:
@@ -415,6 +420,8 @@ def open_incidents(
 
 
 def recent_incidents(session: Session, actor: User, limit: int = 10) -> list[Incident]:
+    """The incidents this user logged, newest first."""
+    require(actor, Perm.VIEW)
     return list(session.execute(
         select(Incident).where(Incident.created_by == actor.id).order_by(Incident.id.desc()).limit(limit)
     ).scalars())
@@ -424,7 +431,8 @@ def recent_incidents(session: Session, actor: User, limit: int = 10) -> list[Inc
 
 
 def save_draft(session: Session, actor: User, form: str, payload: dict[str, Any]) -> None:
-    """Keep what the user has typed, server-side (no permission beyond being signed in: it is their own)."""
+    """Keep what the user has typed, server-side (no permission beyond being an active account: it is their own)."""
+    require(actor, Perm.VIEW)
     row = session.execute(select(Draft).where(Draft.user_id == actor.id, Draft.form == form)).scalar_one_or_none()
     if row is None:
         session.add(Draft(user_id=actor.id, form=form, payload=payload, updated_at=_utcnow()))
@@ -434,10 +442,12 @@ def save_draft(session: Session, actor: User, form: str, payload: dict[str, Any]
 
 
 def load_draft(session: Session, actor: User, form: str) -> dict[str, Any] | None:
+    require(actor, Perm.VIEW)
     row = session.execute(select(Draft).where(Draft.user_id == actor.id, Draft.form == form)).scalar_one_or_none()
     return None if row is None else dict(row.payload)
 
 
 def discard_draft(session: Session, actor: User, form: str) -> None:
+    require(actor, Perm.VIEW)
     session.execute(delete(Draft).where(Draft.user_id == actor.id, Draft.form == form))
 

@@ -129,12 +129,13 @@ def _where(session: Session, f: MapFilter) -> list[ColumnElement[bool]]:
     return f.incident_conditions(found_at=literal_column("+incidents.found_at", DateTime()))
 
 
-def data_stamp(session: Session) -> str:
+def data_stamp(session: Session, actor: User) -> str:
     """A value that changes whenever records or the road network change — the cache key of maps and charts.
 
     Every write through the services appends an audit entry (the audit head's ``last_id``); the largest ids of
     incidents and patrols also catch rows written around the services (bulk loads, benchmarks).
     """
+    require(actor, Perm.VIEW)
     head = session.execute(select(AuditHead.last_id).where(AuditHead.id == 1)).scalar_one_or_none()
     version = session.execute(
         select(Setting.value).where(Setting.key == "network_version")
@@ -200,17 +201,18 @@ def incident_points(session: Session, actor: User, f: MapFilter, descriptions: b
     if descriptions and len(a) <= DESCRIPTION_ROW_LIMIT:
         texts = dict(session.connection().execute(select(Incident.id, Incident.description).where(*where)).all())
         points.description = [texts.get(i) or "" for i in points.ids.tolist()]
-    points.thumbnails = photo_thumbnails(session, points.ids)
+    points.thumbnails = photo_thumbnails(session, actor, points.ids)
     return points
 
 
-def photo_thumbnails(session: Session, incident_ids: Sequence[int] | np.ndarray) -> dict[int, str]:
+def photo_thumbnails(session: Session, actor: User, incident_ids: Sequence[int] | np.ndarray) -> dict[int, str]:
     """PHOTO HOOK — incident id → URL of a small thumbnail the app serves, for the map popups.
 
     The evidence photo store is being built separately; until it lands there are no photos and this returns
     an empty mapping. It should return only incidents that have a photo (first photo, ≤ 200 px display copy),
     in one query for all ``incident_ids``.
     """
+    require(actor, Perm.VIEW)
     return {}
 
 

@@ -554,7 +554,9 @@ def store_records(
     source: str,
     batch_id: int | None = None,
 ) -> None:
-    """Bulk-write validated patrols and incidents in the caller's transaction (the caller audits)."""
+    """Bulk-write validated patrols and incidents in the caller's transaction (the caller audits). Needs
+    ``Perm.IMPORT_LEDGER`` (ledgers and the demo load records in bulk)."""
+    require(actor, Perm.IMPORT_LEDGER)
     created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     if patrols:
         session.add_all(_patrol_row(r, actor, source, batch_id, created) for r in patrols)

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from patrol_app.storage.models import Incident, Patrol
+from patrol_app.domain.rules import Perm
+from patrol_app.services.users import require
+from patrol_app.storage.models import Incident, Patrol, User
 
 
 @dataclass
@@ -22,7 +24,8 @@ class YearTotals:
     open_incidents: int
 
 
-def year_totals(session: Session, year: int) -> YearTotals:
+def year_totals(session: Session, actor: User, year: int) -> YearTotals:
+    require(actor, Perm.VIEW)
     start, end = dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
     p = session.execute(
         select(func.count(), func.coalesce(func.sum(Patrol.vehicles), 0), func.coalesce(func.sum(Patrol.personnel), 0),
@@ -37,7 +40,8 @@ def year_totals(session: Session, year: int) -> YearTotals:
     return YearTotals(year, int(p[0]), int(p[1]), int(p[2]), float(p[3]), int(i[0]), int(i[1]))
 
 
-def years_with_data(session: Session) -> list[int]:
+def years_with_data(session: Session, actor: User) -> list[int]:
+    require(actor, Perm.VIEW)
     years = {d.year for d in session.execute(select(func.min(Patrol.date), func.max(Patrol.date))).one() if d}
     if not years:
         return [dt.date.today().year]

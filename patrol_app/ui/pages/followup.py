@@ -42,7 +42,7 @@ if order == "distance":
 
 today = local_now().date()
 with read_session() as s:
-    rows = open_incidents(s, order=order or "road", near=near, road=road or None, today=today)
+    rows = open_incidents(s, user, order=order or "road", near=near, road=road or None, today=today)
 if not rows:
     st.info(tr("field.no_open"))
     st.stop()
@@ -69,7 +69,7 @@ if inc.description:
 st.caption(BY_CODE[inc.type_code].legal_basis)
 
 with read_session() as s:
-    steps = history(s, inc.id)
+    steps = history(s, user, inc.id)
 st.subheader(tr("field.history"))
 data_dir = get_settings().data_dir
 if not steps:  # imported from a ledger (or the demo): its finding is the only step known

@@ -176,7 +176,7 @@ def save(force: bool = False) -> None:
         return
     if not force:
         with read_session() as s:
-            dups = find_duplicates(s, vtype, pos.road_code, pos.chainage_m, loc[0], loc[1])
+            dups = find_duplicates(s, user, vtype, pos.road_code, pos.chainage_m, loc[0], loc[1])
             if dups:
                 state["inc_dups"] = [(d.id, d.stake, d.found_at.strftime("%Y-%m-%d"), d.description) for d in dups]
                 return

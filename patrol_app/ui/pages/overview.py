@@ -2,13 +2,15 @@ import streamlit as st
 
 from patrol_app.services.stats import year_totals, years_with_data
 from patrol_app.storage.db import read_session
-from patrol_app.ui.common import tr
+from patrol_app.ui.common import current_user, tr
+
+user = current_user()
 
 st.title(tr("app.title"))
 with read_session() as s:
-    years = years_with_data(s)
+    years = years_with_data(s, user)
     year = st.selectbox(tr("ui.year"), years, index=0)
-    tot = year_totals(s, year)
+    tot = year_totals(s, user, year)
 
 c = st.columns(3)
 c[0].metric(tr("ui.patrols"), f"{tot.patrols}")

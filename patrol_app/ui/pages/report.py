@@ -71,7 +71,7 @@ if user is None or not allowed(user.role, Perm.EXPORT):
 
 url = get_settings().db_url
 with read_session() as s:
-    years = years_with_data(s)
+    years = years_with_data(s, user)
 left, right = st.columns([1, 3])
 year = left.selectbox(tr("ui.year"), years, index=min(1, len(years) - 1) if len(years) > 1 else 0, key="report_year")
 custom = right.toggle(tr("report.ui.custom_range"), key="report_custom")
