@@ -28,7 +28,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from patrol_app.config import get_settings
-from patrol_app.domain.rules import Perm, Status, allowed
+from patrol_app.domain.masking import party_fields
+from patrol_app.domain.rules import Perm, Status
 from patrol_app.services import audit
 from patrol_app.services.errors import FieldError, ServiceError
 from patrol_app.services.registry import MIN_OFFICERS, valid_officers
@@ -106,10 +107,9 @@ def _incident_summary(inc: Incident | None, actor: User) -> dict[str, Any]:
     if inc is None:
         return {}
     out = {"id": inc.id, "found_at": inc.found_at, "type": inc.type_code, "road_code": inc.road_code,
-           "stake": inc.stake, "side": inc.side, "town": inc.town, "description": inc.description,
-           "status": inc.status, "measure": inc.measure}
-    if allowed(actor.role, Perm.VIEW_PARTY):  # parties' personal data only for roles that need it
-        out.update(party=inc.party, party_phone=inc.party_phone)
+           "stake": inc.stake, "side": inc.side, "town": inc.town, "status": inc.status, "measure": inc.measure}
+    # parties' personal data in clear only for roles that need it (masked for the others)
+    out.update(party_fields(actor, inc.party, inc.party_phone, inc.description))
     return out
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from gis import maps
 from gis.maps import Basemap, CoverageRow, HotspotRow, IncidentPoints
 from gis.roads import RoadNetwork
+from patrol_app.domain.masking import can_see_parties, mask_text
 from patrol_app.domain.rules import Perm
 from patrol_app.i18n import catalog, t
 from patrol_app.services.errors import ServiceError
@@ -185,7 +186,8 @@ def _fetch(session: Session, stmt: Any, dtype: np.dtype) -> np.ndarray:
 def incident_points(session: Session, actor: User, f: MapFilter, descriptions: bool = True) -> IncidentPoints:
     """The filtered incidents as columns for :func:`gis.maps.incident_payload`, in id order.
 
-    Descriptions come along while there are at most :data:`DESCRIPTION_ROW_LIMIT` incidents.
+    Descriptions come along while there are at most :data:`DESCRIPTION_ROW_LIMIT` incidents, with parties'
+    names and phone numbers masked for roles without ``Perm.VIEW_PARTY``.
     """
     require(actor, Perm.VIEW)
     where = _where(session, f)
@@ -199,7 +201,11 @@ def incident_points(session: Session, actor: User, f: MapFilter, descriptions: b
         type_code=a["type"], status=a["status"], road_code=a["road"], side=a["side"], town=a["town"],
     )
     if descriptions and len(a) <= DESCRIPTION_ROW_LIMIT:
-        texts = dict(session.connection().execute(select(Incident.id, Incident.description).where(*where)).all())
+        if can_see_parties(actor):
+            texts = dict(session.connection().execute(select(Incident.id, Incident.description).where(*where)).all())
+        else:  # a party's name or phone written into the description is masked for roles that may not see it
+            texts = {i: mask_text(d, p) for i, d, p in session.connection().execute(
+                select(Incident.id, Incident.description, Incident.party).where(*where))}
         points.description = [texts.get(i) or "" for i in points.ids.tolist()]
     points.thumbnails = photo_thumbnails(session, actor, points.ids)
     return points

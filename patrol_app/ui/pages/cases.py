@@ -12,6 +12,7 @@ import streamlit as st
 
 from patrol_app.config import get_settings
 from patrol_app.domain.catalog import BY_CODE
+from patrol_app.domain.masking import party_fields
 from patrol_app.domain.rules import Perm, allowed
 from patrol_app.services import cases as svc
 from patrol_app.services.errors import ServiceError
@@ -66,7 +67,9 @@ if allowed(user.role, Perm.OPEN_CASE):
             options = officer_options(s, user, today)
         if inc is not None:
             st.caption(tr("case.incident_preview", id=inc.id, place=f"{inc.road_code} {inc.stake}",
-                          type=type_name(inc.type_code), description=inc.description or "—"))
+                          type=type_name(inc.type_code),
+                          description=party_fields(user, inc.party, inc.party_phone, inc.description)["description"]
+                          or "—"))
         labels = {
             o.id: tr("case.officer_ok", name=o.name, cert=o.cert_no, date=o.cert_expiry.isoformat())
             if o.problem is None else tr("case.officer_bad", name=o.name, reason=o.problem.render(lang()))
