@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import streamlit as st
@@ -20,8 +21,19 @@ def tr(key: str, **params: Any) -> str:
     return t(key, lang(), **params)
 
 
+_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def md_escape(text: object) -> str:
+    """Text typed by users (or read from files), made inert for Streamlit's Markdown: every ASCII punctuation
+    character is backslash-escaped, so no link, remote image, autolink, emphasis, colour directive or formula
+    can come out of it; it shows exactly as typed. Line breaks stay."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text if text is not None else ""))
+
+
 def err(exc: Exception) -> str:
-    return error_text(exc, lang())
+    """An error in the user's language, safe to pass to ``st.error``/``st.warning`` (values in it are escaped)."""
+    return md_escape(error_text(exc, lang()))
 
 
 @st.cache_resource(show_spinner=False)

@@ -34,6 +34,11 @@ def app_server(tmp_path_factory):
     env.pop("PATROL_DB_URL", None)
     subprocess.run([sys.executable, "-m", "patrol_app.cli", "demo"], env=env, check=True, cwd=ROOT,
                    capture_output=True)
+    yield from _start_app(data, env)
+
+
+def _start_app(data: Path, env: dict[str, str]):  # type: ignore[no-untyped-def]
+    """Run the app on a free port over the store in ``data``; yields its URL, stops it afterwards."""
     port = _free_port()
     log = (data / "server.log").open("w")
     proc = subprocess.Popen(

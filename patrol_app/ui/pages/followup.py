@@ -12,7 +12,7 @@ from patrol_app.services.errors import ServiceError, ValidationFailed
 from patrol_app.services.field import history, open_incidents, update_status
 from patrol_app.services.records import local_now
 from patrol_app.storage.db import read_session, session_scope
-from patrol_app.ui.common import current_user, err, lang, network, tr
+from patrol_app.ui.common import current_user, err, lang, md_escape, network, tr
 from patrol_app.ui.widgets import gps_button
 
 state = st.session_state
@@ -65,7 +65,7 @@ inc = next(i for i, _ in rows if i.id == chosen)
 st.markdown(f"**{BY_CODE[inc.type_code].name(lang())}** · {inc.road_code} {inc.stake} "
             f"{tr('side.' + inc.side) if inc.side else ''} · {tr('status.' + inc.status)}")
 if inc.description:
-    st.write(inc.description)
+    st.text(inc.description)  # as typed: never Markdown
 st.caption(BY_CODE[inc.type_code].legal_basis)
 
 with read_session() as s:
@@ -75,9 +75,9 @@ data_dir = get_settings().data_dir
 if not steps:  # imported from a ledger (or the demo): its finding is the only step known
     st.markdown(f"- {inc.found_at:%Y-%m-%d %H:%M} · {tr('event.created')} · {tr('status.' + inc.status)}")
 for ev, who, photos in steps:
-    st.markdown(f"- {ev.at:%Y-%m-%d %H:%M} · {who} · {tr('event.' + ev.action)}"
+    st.markdown(f"- {ev.at:%Y-%m-%d %H:%M} · {md_escape(who)} · {tr('event.' + ev.action)}"
                 + (f" · {tr('status.' + ev.status_after)}" if ev.status_after else "")
-                + (f" — {ev.note}" if ev.note else ""))
+                + (f" — {md_escape(ev.note)}" if ev.note else ""))
     if photos:
         cols = st.columns(4)
         for i, ph in enumerate(photos):
@@ -105,6 +105,6 @@ if go:
         st.rerun()
     except ValidationFailed as exc:
         for e in exc.errors:
-            st.error(e.render(lang()))
+            st.error(md_escape(e.render(lang())))
     except ServiceError as exc:
         st.error(err(exc))

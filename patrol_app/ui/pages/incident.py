@@ -22,7 +22,7 @@ from patrol_app.services.field import (
 )
 from patrol_app.services.records import local_now
 from patrol_app.storage.db import read_session, session_scope
-from patrol_app.ui.common import current_user, err, lang, network, tr
+from patrol_app.ui.common import current_user, err, lang, md_escape, network, tr
 from patrol_app.ui.widgets import location_picker, picked_position
 
 FORM = "incident"
@@ -72,7 +72,7 @@ st.subheader(tr("field.location"))
 location_picker(net, "inc_loc")
 loc, pos, stake_only, where_text = picked_position(net, "inc_loc")
 if pos is not None:
-    st.success(tr("field.located_preview", text=where_text))
+    st.success(tr("field.located_preview", text=md_escape(where_text)))
 
 # --- what --------------------------------------------------------------------------------------------
 codes = [v.code for v in CATALOG]
@@ -187,7 +187,7 @@ def save(force: bool = False) -> None:
             iid = inc.id
     except ValidationFailed as exc:
         for e in exc.errors:
-            st.error(e.render(lang()))
+            st.error(md_escape(e.render(lang())))
         return
     except ServiceError as exc:
         st.error(err(exc))
@@ -204,7 +204,7 @@ if c2.button(tr("field.discard"), width="stretch", key="inc_discard"):
 if state.get("inc_dups"):
     st.warning(tr("field.duplicate_title"))
     for did, stake, found, desc in state["inc_dups"]:
-        st.write(tr("field.duplicate_item", id=did, stake=stake, found=found, description=desc or ""))
+        st.markdown(tr("field.duplicate_item", id=did, stake=stake, found=found, description=md_escape(desc or "")))
         if st.button(tr("field.attach_follow_up", id=did), key=f"attach_{did}"):
             note = state.get(K("description")) or BY_CODE[vtype].name(lang())
             with session_scope() as s:

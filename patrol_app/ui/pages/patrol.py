@@ -11,7 +11,7 @@ from patrol_app.services.records import local_now
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Incident, Personnel, Vehicle
 from patrol_app.i18n import t
-from patrol_app.ui.common import current_user, err, lang, network, tr
+from patrol_app.ui.common import current_user, err, lang, md_escape, network, tr
 
 WEATHER = ("sunny", "cloudy", "overcast", "light_rain", "heavy_rain", "fog")
 
@@ -37,7 +37,7 @@ today = local_now()
 
 def show_errors(exc: ValidationFailed) -> None:
     for e in exc.errors:
-        st.error(e.render(lang()))
+        st.error(md_escape(e.render(lang())))
 
 
 def person_label(pid: int) -> str:
@@ -83,7 +83,7 @@ if patrol is None:
             st.error(err(exc))
 else:
     st.info(tr("field.open_patrol", date=patrol.date.isoformat(), time=patrol.start_time or "",
-               roads="、".join(roads_of_patrol), crew=patrol.crew))
+               roads="、".join(roads_of_patrol), crew=md_escape(patrol.crew)))
     st.write(tr("field.incidents_on_patrol", n=n_inc))
     st.page_link("patrol_app/ui/pages/incident.py", label=tr("nav.incident"), icon=":material/add_location_alt:")
     st.subheader(tr("field.end_title"))

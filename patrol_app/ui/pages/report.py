@@ -24,7 +24,7 @@ from patrol_app.reports.writers import MIME as REPORT_MIME
 from patrol_app.services.errors import ServiceError
 from patrol_app.services.stats import years_with_data
 from patrol_app.storage.db import read_session
-from patrol_app.ui.common import current_user, err, lang, tr
+from patrol_app.ui.common import current_user, err, lang, md_escape, tr
 
 
 @st.cache_data(ttl=120, show_spinner=False)
@@ -105,7 +105,7 @@ cols[2].metric(tr("report.figure.closure_rate"), cell_text(c.closure_rate, "pct"
 
 st.subheader(tr("report.ui.narrative"))
 for para in report.paragraphs(lng):
-    st.markdown(para)
+    st.markdown(md_escape(para))
 
 st.subheader(tr("report.ui.tables"))
 tables = report_tables(report, lng)
