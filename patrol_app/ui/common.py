@@ -21,14 +21,16 @@ def tr(key: str, **params: Any) -> str:
     return t(key, lang(), **params)
 
 
-_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+# Characters that can start Markdown that matters (links, images, HTML, emphasis, code, tables, strikethrough,
+# formulas, Streamlit's :colour[...] directives), and the starts of autolinks (http://, www., e-mail).
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$!{}@])|(?<=[A-Za-z]):(?=//)|(?<=www)\.", re.IGNORECASE)
 
 
 def md_escape(text: object) -> str:
-    """Text typed by users (or read from files), made inert for Streamlit's Markdown: every ASCII punctuation
-    character is backslash-escaped, so no link, remote image, autolink, emphasis, colour directive or formula
-    can come out of it; it shows exactly as typed. Line breaks stay."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text if text is not None else ""))
+    """Text typed by users (or read from files), made inert for Streamlit's Markdown: the characters that could
+    make a link, a remote image, HTML, emphasis, a formula or an autolink are backslash-escaped, so it shows
+    exactly as typed and nothing is fetched or linked."""
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), str(text if text is not None else ""))
 
 
 def err(exc: Exception) -> str:
