@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from patrol_app.config import get_settings
 from patrol_app.domain.catalog import BY_CODE
+from patrol_app.io.cells import neutralise_column
 from patrol_app.domain.masking import can_see_parties, mask_name, mask_phone, mask_text  # noqa: F401
 from patrol_app.domain.rules import Perm
 from patrol_app.i18n import t
@@ -213,7 +214,13 @@ class _Labels:
 
 
 def people_view(kind: str, c: Columns, lb: _Labels) -> list[ViewColumn]:
-    """CSV/XLSX columns: catalog header keys, values in the export's language (the ledger's headers)."""
+    """CSV/XLSX columns: catalog header keys, values in the export's language (the ledger's headers). Text
+    cells that a spreadsheet could run as a formula are neutralised (:mod:`patrol_app.io.cells`)."""
+    return [(key, kind_, neutralise_column(vals) if kind_ == "str" else vals)
+            for key, kind_, vals in _people_columns(kind, c, lb)]
+
+
+def _people_columns(kind: str, c: Columns, lb: _Labels) -> list[ViewColumn]:
     if kind == "patrols":
         return [
             ("export.col.id", "int", c["id"]),

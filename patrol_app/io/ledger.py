@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from patrol_app.io.cells import restore
+
 PATROL_FIELDS: dict[str, tuple[str, ...]] = {
     "date": ("date", "日期", "巡查日期"),
     "start": ("start", "开始时间", "出发时间"),
@@ -196,7 +198,7 @@ def read_ledger(path: str | Path, kind: str | None = None) -> list[LedgerSheet]:
             if any(isinstance(v, str) and v.strip() in ("合计", "总计", "小计") for v in r):
                 sheet.skipped_rows.append(ri)  # a totals row under the table, not a record
                 continue
-            values = {f: (r[i] if i < len(r) else None) for i, f in mapping.items()}
+            values = {f: (restore(r[i]) if i < len(r) else None) for i, f in mapping.items()}
             sheet.rows.append(LedgerRow(ri, values))
         sheets.append(sheet)
     if not sheets:
