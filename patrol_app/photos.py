@@ -27,6 +27,7 @@ import os
 import re
 import struct
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,12 @@ MAX_MB = 30
 MAX_BYTES = MAX_MB * 1024 * 1024
 #: Pillow's own decompression-bomb limit (images above it are refused before decoding).
 MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
+#: Photos are refused above this many pixels, read from the header before anything is decoded (a phone's
+#: largest sensor is 200 MP in a special mode; evidence photos are 12–50 MP).
+MAX_DECODE_PIXELS = 50_000_000
+#: Photos decoded at the same time, across all users of this process.
+DECODE_CONCURRENCY = 2
+_DECODE_SLOTS = threading.BoundedSemaphore(DECODE_CONCURRENCY)
 DISPLAY_MAX_PX = 1600
 DISPLAY_QUALITY = 85
 THUMB_MAX_PX = 320
@@ -150,15 +157,18 @@ def store_photo(data: bytes, filename: str, data_dir: Path | None = None) -> Sto
 
     img = _open(data, ext, name)
     with img:
+        w, h = img.size  # from the header: nothing decoded yet
+        if w * h > MAX_DECODE_PIXELS:
+            raise ServiceError("photo.too_many_pixels", file=name, max_mp=MAX_DECODE_PIXELS // 1_000_000)
         exif = _exif(img)
         orientation = _orientation(exif) if ext in ("jpg", "png") else 1  # pillow-heif applies HEIF rotation
-        w, h = img.size
         width, height = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
         taken_at = _taken_at(exif)
         # An original already stored was decoded when it came in: only a lost derived copy needs decoding
         # again. Otherwise decode fully (corrupt or truncated files fail here) before writing anything.
         if not (orig.exists() and disp.exists() and thumb.exists()):
-            display_jpg, thumb_jpg = _derive(img, ext, orientation, name)
+            with _DECODE_SLOTS:  # a decoded 50 MP photo takes ~200 MB: a few at a time, whatever the uploads
+                display_jpg, thumb_jpg = _derive(img, ext, orientation, name)
             if not orig.exists():
                 _write_atomic(orig, data, read_only=True, sync=True)
             _write_atomic(disp, display_jpg)

@@ -43,6 +43,9 @@ EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 CHINA_LON = (73.0, 136.0)
 CHINA_LAT = (3.0, 54.0)
 AREA_MARGIN_DEG = 0.2  # beyond the network's bbox by more than this (~20 km): out of the area
+#: Longest text per field (characters), as the columns hold them: a longer value is refused, never cut.
+MAX_CHARS = {"crew": 2000, "joint": 500, "weather": 32, "notes": 4000, "description": 4000, "party": 128,
+             "party_phone": 32}
 
 
 class _Bad(Exception):
@@ -229,6 +232,11 @@ def validate_patrol(
         )
     if "km" in out and out["km"] < 0:
         errors.append(FieldError(col("km", "km"), "error.negative", {"value": _text(out["km"])}, row, sheet))
+    for name in ("crew", "joint", "weather", "notes"):
+        n = len(_text(raw.get(name)))
+        if n > MAX_CHARS[name]:
+            errors.append(FieldError(col(name, name), "error.too_long", {"length": n, "max": MAX_CHARS[name]}, row,
+                                     sheet))
     if errors:
         return None, errors
     return (
@@ -385,6 +393,9 @@ def validate_incidents(
         out["description"] = _text(raw.get("description"))
         out["party"] = _text(raw.get("party"))
         out["party_phone"] = _text(raw.get("party_phone"))
+        for name in ("description", "party", "party_phone"):
+            if len(out[name]) > MAX_CHARS[name]:
+                err(name, "error.too_long", length=len(out[name]), max=MAX_CHARS[name])
         out["_side"] = side
         for extra in ("location_method", "gps_accuracy_m", "patrol_id"):
             if extra in raw and not _blank(raw[extra]):
