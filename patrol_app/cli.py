@@ -175,9 +175,10 @@ def cmd_import(cli: Cli) -> int:
 
     a = cli.args
     _store()
-    with _session() as s:
-        res = import_ledger(s, _actor(s, cli), a.path, kind=a.kind, dry_run=a.dry_run,
-                            max_distance=a.max_distance)
+    with _session() as s:  # a short transaction of its own (the built-in account may be created)
+        actor = _actor(s, cli)
+    with _session() as s:  # the import takes the write lock only to insert
+        res = import_ledger(s, actor, a.path, kind=a.kind, dry_run=a.dry_run, max_distance=a.max_distance)
         if not res.ok:
             s.rollback()
     if a.json:

@@ -341,10 +341,16 @@ def _jpeg(img: Image.Image, quality: int, icc: bytes | None) -> bytes:
     return buf.getvalue()
 
 
+def private_dirs(path: Path) -> None:
+    from patrol_app.storage.db import private_dir
+
+    private_dir(path)
+
+
 def _write_atomic(path: Path, data: bytes, *, read_only: bool = False, sync: bool = False) -> None:
     """Write ``data`` under ``path`` all at once: a temporary file in the same directory, then
     ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dirs(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -352,7 +358,7 @@ def _write_atomic(path: Path, data: bytes, *, read_only: bool = False, sync: boo
             if sync:
                 f.flush()
                 os.fsync(f.fileno())
-        os.chmod(tmp, 0o444 if read_only else 0o644)
+        os.chmod(tmp, 0o400 if read_only else 0o600)  # the service user's only (evidence: originals read-only)
         try:
             os.replace(tmp, path)
         except PermissionError:

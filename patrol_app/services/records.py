@@ -12,9 +12,10 @@ import hashlib
 import math
 import re
 import unicodedata
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -521,14 +522,21 @@ def import_ledger(
     dry_run: bool = False,
     max_distance: float | None = None,
 ) -> ImportResult:
-    """Import a ledger all or nothing. With any bad row nothing is written and every problem is listed."""
+    """Import a ledger all or nothing. With any bad row nothing is written and every problem is listed.
+
+    The file is read and validated on a read-only session of its own (on SQLite: no write lock, so the app's
+    users keep saving meanwhile); ``session`` — the caller's transaction — is used only to insert, so the write
+    lock is held for the inserts alone."""
     require(actor, Perm.IMPORT_LEDGER)
     p = Path(path)
     try:
         sheets = read_ledger(p, kind)
     except LedgerFormatError as exc:
         raise ServiceError(exc.key, **exc.params) from exc
-    net = store_network(session)
+    digest = hashlib.sha256(p.read_bytes()).hexdigest()
+    with _reading(session) as rs:
+        net = store_network(rs)
+        _refuse_duplicate(rs, digest, p.name)
     now = local_now()
     dist = get_settings().max_distance_m if max_distance is None else max_distance
     result = ImportResult(file=p.name, dry_run=dry_run)
@@ -538,13 +546,9 @@ def import_ledger(
         info = _validate_sheet(sh, net, now, dist, patrols, incidents, result.errors)
         result.sheets.append(info)
     result.patrols, result.incidents = len(patrols), len(incidents)
-    digest = hashlib.sha256(p.read_bytes()).hexdigest()
-    dup = session.execute(select(ImportBatch).where(ImportBatch.sha256 == digest)).scalar_one_or_none()
-    if dup is not None:
-        raise ServiceError("error.already_imported", file=p.name, batch=dup.id,
-                           when=dup.created_at.strftime("%Y-%m-%d %H:%M"))
     if result.errors or dry_run:
         return result
+    _refuse_duplicate(session, digest, p.name)  # again, inside the write transaction (and a unique index)
     created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     batch = ImportBatch(kind="+".join(sorted({s.kind for s in sheets})), filename=p.name, sha256=digest,
                        rows=len(patrols) + len(incidents), created_by=actor.id, created_at=created)
@@ -555,6 +559,26 @@ def import_ledger(
     audit.record(session, actor, "ledger.import", "import_batch", batch.id,
                  after={"file": p.name, "sha256": digest, "patrols": len(patrols), "incidents": len(incidents)})
     return result
+
+
+@contextmanager
+def _reading(session: Session) -> Iterator[Session]:
+    """A read-only session on the store of ``session`` (the same one for an in-memory SQLite database)."""
+    from patrol_app.storage.db import read_session
+
+    url = session.get_bind().url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        yield session
+        return
+    with read_session(url.render_as_string(hide_password=False)) as rs:
+        yield rs
+
+
+def _refuse_duplicate(session: Session, digest: str, name: str) -> None:
+    dup = session.execute(select(ImportBatch).where(ImportBatch.sha256 == digest)).scalar_one_or_none()
+    if dup is not None:
+        raise ServiceError("error.already_imported", file=name, batch=dup.id,
+                           when=dup.created_at.strftime("%Y-%m-%d %H:%M"))
 
 
 def store_records(
