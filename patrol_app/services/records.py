@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gis.errors import GisError
@@ -553,7 +554,11 @@ def import_ledger(
     batch = ImportBatch(kind="+".join(sorted({s.kind for s in sheets})), filename=p.name, sha256=digest,
                        rows=len(patrols) + len(incidents), created_by=actor.id, created_at=created)
     session.add(batch)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # the same file, imported meanwhile by someone else (unique index on sha256)
+        session.rollback()
+        raise ServiceError("error.already_imported", file=p.name, batch="?", when="—") from None
     result.batch_id = batch.id
     store_records(session, actor, patrols, incidents, "ledger", batch.id)
     audit.record(session, actor, "ledger.import", "import_batch", batch.id,
