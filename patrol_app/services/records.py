@@ -40,6 +40,7 @@ from patrol_app.services.users import require
 from patrol_app.storage.models import ImportBatch, Incident, Patrol, PatrolRoad, User
 
 MIN_OFFICERS = 2
+MAX_COUNT = 10_000
 EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 # China's rough extent: a point outside it is out of the area whatever the network.
 CHINA_LON = (73.0, 136.0)
@@ -132,6 +133,8 @@ def parse_count(v: Any) -> int:
         raise _Bad("error.bad_count", value=_text(v))
     if f < 0:
         raise _Bad("error.negative", value=_text(v))
+    if f > MAX_COUNT:  # vehicle or person trips of one patrol: a typo (or a hostile cell), not a count
+        raise _Bad("error.count_too_large", value=_text(v), max=MAX_COUNT)
     return int(f)
 
 

@@ -118,3 +118,12 @@ def test_field_lengths_per_column_are_refused_not_cut(store, tmp_path):
     assert ("party", "error.too_long") in [(e.column, e.key) for e in exc.value.errors]
     with session_scope() as s:
         assert s.execute(select(func.count()).select_from(Incident).where(Incident.source == "app")).scalar_one() == 0
+
+
+def test_a_huge_count_is_refused_not_a_crash(store, tmp_path):
+    """Found by the fuzzer: 1e19 vehicles overflowed SQLite's INTEGER and crashed the import."""
+    path = tmp_path / "huge.csv"
+    path.write_text("日期,巡查路线,出动车辆,出动人员\n2025-03-05,X001,1e19,2\n", encoding="utf-8")
+    with session_scope() as s:
+        res = records.import_ledger(s, get_user(s, "leader"), path)
+    assert [(e.column, e.key) for e in res.errors] == [("出动车辆", "error.count_too_large")]
