@@ -5,9 +5,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import numpy as np
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as _parse
 from pyproj import Geod
 
 _GEOD = Geod(ellps="WGS84")
+#: A day's track logged every second is ~10 MB of GPX.
+MAX_GPX_MB = 20
 
 
 class GpxError(ValueError):
@@ -19,11 +23,16 @@ class GpxError(ValueError):
 
 
 def track_points(data: bytes) -> list[np.ndarray]:
-    """(lon, lat) arrays, one per track segment (or route), from GPX 1.0/1.1 bytes."""
+    """(lon, lat) arrays, one per track segment (or route), from GPX 1.0/1.1 bytes. Parsed with defusedxml (no
+    entities, no external references: an XML bomb is refused, not expanded); at most ``MAX_GPX_MB``."""
+    if len(data) > MAX_GPX_MB * 1024 * 1024:
+        raise GpxError(f"the GPX file is larger than {MAX_GPX_MB} MB")
     try:
-        root = ET.fromstring(data)
+        root = _parse(data, forbid_dtd=True)
     except ET.ParseError as exc:
         raise GpxError(f"not a GPX file: {exc}") from None
+    except DefusedXmlException:
+        raise GpxError("the GPX file declares a DTD or entities, which are not allowed") from None
     segs: list[np.ndarray] = []
     for seg in [e for e in root.iter() if e.tag.endswith("trkseg") or e.tag.endswith("rte")]:
         pts = [(float(p.get("lon")), float(p.get("lat"))) for p in seg

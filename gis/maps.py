@@ -120,7 +120,7 @@ def road_layer(network: RoadNetwork, labels: dict[str, str] | None = None) -> fo
         style_function=lambda f: {**ROAD_STYLE.get(f["properties"]["road_class"], ROAD_STYLE["village"]),
                                   "opacity": 0.9},
         highlight_function=lambda _f: {"weight": 7},
-        tooltip=folium.GeoJsonTooltip(fields=list(labels), aliases=list(labels.values()), sticky=True),
+        tooltip=SafeGeoJsonTooltip(fields=list(labels), aliases=list(labels.values()), sticky=True),
     ).add_to(fg)
     return fg
 
@@ -130,7 +130,7 @@ def point_layer(points: Iterable[tuple[float, float, str]], color: str = "#e74c3
     fg = folium.FeatureGroup(name="points")
     for lon, lat, tip in points:
         folium.CircleMarker([lat, lon], radius=9, color="#fff", weight=3, fill=True, fill_color=color,
-                            fill_opacity=1.0, tooltip=tip).add_to(fg)
+                            fill_opacity=1.0, tooltip=folium.Tooltip(_esc(tip))).add_to(fg)
     return fg
 
 
@@ -269,8 +269,36 @@ def _label(labels: Labels, key: str, **params: Any) -> str:
 
 
 def _esc(text: Any) -> str:
-    """HTML-escaped; braces too, so that no text can ever read as a Jinja tag where folium re-templates."""
-    return html.escape(str(text), quote=True).replace("{", "&#123;").replace("}", "&#125;")
+    """HTML-escaped; braces too, so that no text can ever read as a Jinja tag where folium re-templates, and
+    backticks and backslashes, so that no text can close or bend a JavaScript template literal."""
+    return (html.escape(str(text), quote=True).replace("{", "&#123;").replace("}", "&#125;")
+            .replace("`", "&#96;").replace("\\", "&#92;"))
+
+
+class SafeGeoJsonTooltip(folium.GeoJsonTooltip):
+    """folium's ``GeoJsonTooltip``, but every property value and alias is HTML-escaped in the browser before it
+    goes into the tooltip (folium's own puts them into ``innerHTML`` as they are: a road named
+    ``<img src=x onerror=alert(1)>`` would run). Used for every tooltip on every map."""
+
+    _template = Template(
+        """
+    {% macro script(this, kwargs) %}
+    {{ this._parent.get_name() }}.bindTooltip(function (layer) {
+        let div = L.DomUtil.create('div');
+        {% if this.fields %}
+        let esc = v => String(v === null || v === undefined ? '' : (typeof v == 'object' ? JSON.stringify(v) : v))
+            .replace(/[&<>"'`]/g, c => '&#' + c.charCodeAt(0) + ';');
+        let fields = {{ this.fields | tojson | safe }};
+        let aliases = {{ this.aliases | tojson | safe }};
+        div.innerHTML = '<table>' + fields.map((v, i) =>
+            '<tr>{% if this.labels %}<th>' + esc(aliases[i]) + '</th>{% endif %}'
+            + '<td>' + esc(layer.feature.properties[v]) + '</td></tr>').join('') + '</table>';
+        {% endif %}
+        return div;
+    }, {{ this.tooltip_options | tojavascript }});
+    {% endmacro %}
+    """
+    )
 
 
 def _style_from_properties(feature: dict[str, Any]) -> dict[str, Any]:
@@ -375,7 +403,7 @@ def classed_road_layer(network: RoadNetwork, labels: Labels, bm: Basemap = NO_BA
         {"type": "FeatureCollection", "features": feats},
         style_function=_road_style,
         highlight_function=_road_highlight,
-        tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases, sticky=True),
+        tooltip=SafeGeoJsonTooltip(fields=fields, aliases=aliases, sticky=True),
     ).add_to(fg)
     return fg
 
@@ -898,7 +926,7 @@ def zone_band_layer(
 ) -> folium.FeatureGroup:
     band = control_zone_band(network, code)
     r = network.routes[band.code]
-    fg = folium.FeatureGroup(name=_label(labels, "layer.zone", code=band.code))
+    fg = folium.FeatureGroup(name=_esc(_label(labels, "layer.zone", code=band.code)))
     assumed = _label(labels, "tip.assumed") if band.half_road_land_assumed else ""
     tip_land = _label(
         labels,
@@ -948,7 +976,7 @@ def zone_band_layer(
     folium.GeoJson(
         {"type": "FeatureCollection", "features": feats},
         style_function=_style_from_properties,
-        tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
+        tooltip=SafeGeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
     ).add_to(fg)
     rows = [(ROAD_LAND_COLOR, _label(labels, "legend.road_land"), "band")]
     if band.control_zone is not None:
@@ -1037,7 +1065,7 @@ def coverage_layer(
         folium.GeoJson(
             {"type": "FeatureCollection", "features": feats},
             style_function=_style_from_properties,
-            tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
+            tooltip=SafeGeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
         ).add_to(fg)
     rows = [
         (COVERAGE_NONE_COLOR, _label(labels, "legend.unpatrolled"), "dash"),
@@ -1128,7 +1156,7 @@ def hotspot_layer(
         folium.GeoJson(
             {"type": "FeatureCollection", "features": feats},
             style_function=_style_from_properties,
-            tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
+            tooltip=SafeGeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
         ).add_to(fg)
     MapLegend(
         _label(labels, "layer.hotspots"),

@@ -175,9 +175,10 @@ def cmd_import(cli: Cli) -> int:
 
     a = cli.args
     _store()
-    with _session() as s:
-        res = import_ledger(s, _actor(s, cli), a.path, kind=a.kind, dry_run=a.dry_run,
-                            max_distance=a.max_distance)
+    with _session() as s:  # a short transaction of its own (the built-in account may be created)
+        actor = _actor(s, cli)
+    with _session() as s:  # the import takes the write lock only to insert
+        res = import_ledger(s, actor, a.path, kind=a.kind, dry_run=a.dry_run, max_distance=a.max_distance)
         if not res.ok:
             s.rollback()
     if a.json:
@@ -247,7 +248,7 @@ def cmd_audit_verify(cli: Cli) -> int:
     with read_session() as s:
         res = verify(s, actor)
         photos_checked = s.scalar(select(func.count(Photo.id))) or 0
-        problems = verify_photos(s)
+        problems = verify_photos(s, actor)
     ok = res.ok and not problems
     if cli.args.json:
         cli.dump({**res.__dict__, "ok": ok, "chain_ok": res.ok, "photos_checked": photos_checked,

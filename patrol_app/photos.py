@@ -27,6 +27,7 @@ import os
 import re
 import struct
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,12 +37,19 @@ from sqlalchemy.orm import Session
 
 from patrol_app.config import get_settings
 from patrol_app.services.errors import ServiceError
-from patrol_app.storage.models import Photo
+from patrol_app.domain.rules import Perm
+from patrol_app.storage.models import Photo, User
 
 MAX_MB = 30
 MAX_BYTES = MAX_MB * 1024 * 1024
 #: Pillow's own decompression-bomb limit (images above it are refused before decoding).
 MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
+#: Photos are refused above this many pixels, read from the header before anything is decoded (a phone's
+#: largest sensor is 200 MP in a special mode; evidence photos are 12–50 MP).
+MAX_DECODE_PIXELS = 50_000_000
+#: Photos decoded at the same time, across all users of this process.
+DECODE_CONCURRENCY = 2
+_DECODE_SLOTS = threading.BoundedSemaphore(DECODE_CONCURRENCY)
 DISPLAY_MAX_PX = 1600
 DISPLAY_QUALITY = 85
 THUMB_MAX_PX = 320
@@ -149,15 +157,18 @@ def store_photo(data: bytes, filename: str, data_dir: Path | None = None) -> Sto
 
     img = _open(data, ext, name)
     with img:
+        w, h = img.size  # from the header: nothing decoded yet
+        if w * h > MAX_DECODE_PIXELS:
+            raise ServiceError("photo.too_many_pixels", file=name, max_mp=MAX_DECODE_PIXELS // 1_000_000)
         exif = _exif(img)
         orientation = _orientation(exif) if ext in ("jpg", "png") else 1  # pillow-heif applies HEIF rotation
-        w, h = img.size
         width, height = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
         taken_at = _taken_at(exif)
         # An original already stored was decoded when it came in: only a lost derived copy needs decoding
         # again. Otherwise decode fully (corrupt or truncated files fail here) before writing anything.
         if not (orig.exists() and disp.exists() and thumb.exists()):
-            display_jpg, thumb_jpg = _derive(img, ext, orientation, name)
+            with _DECODE_SLOTS:  # a decoded 50 MP photo takes ~200 MB: a few at a time, whatever the uploads
+                display_jpg, thumb_jpg = _derive(img, ext, orientation, name)
             if not orig.exists():
                 _write_atomic(orig, data, read_only=True, sync=True)
             _write_atomic(disp, display_jpg)
@@ -330,10 +341,16 @@ def _jpeg(img: Image.Image, quality: int, icc: bytes | None) -> bytes:
     return buf.getvalue()
 
 
+def private_dirs(path: Path) -> None:
+    from patrol_app.storage.db import private_dir
+
+    private_dir(path)
+
+
 def _write_atomic(path: Path, data: bytes, *, read_only: bool = False, sync: bool = False) -> None:
     """Write ``data`` under ``path`` all at once: a temporary file in the same directory, then
     ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dirs(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -341,7 +358,7 @@ def _write_atomic(path: Path, data: bytes, *, read_only: bool = False, sync: boo
             if sync:
                 f.flush()
                 os.fsync(f.fileno())
-        os.chmod(tmp, 0o444 if read_only else 0o644)
+        os.chmod(tmp, 0o400 if read_only else 0o600)  # the service user's only (evidence: originals read-only)
         try:
             os.replace(tmp, path)
         except PermissionError:
@@ -375,10 +392,13 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def verify_photos(session: Session, data_dir: Path | None = None) -> list[PhotoProblem]:
+def verify_photos(session: Session, actor: User, data_dir: Path | None = None) -> list[PhotoProblem]:
     """Re-hash every photo's original and list those missing, altered or unreadable, by photo id.
 
-    A file shared by several rows (the same picture attached twice) is hashed once."""
+    A file shared by several rows (the same picture attached twice) is hashed once. Needs ``Perm.VERIFY_AUDIT``."""
+    from patrol_app.services.users import require
+
+    require(actor, Perm.VERIFY_AUDIT)
     root = _root(data_dir)
     problems: list[PhotoProblem] = []
     seen: dict[str, tuple[str, str | None]] = {}

@@ -30,6 +30,7 @@ class Perm(StrEnum):
     REVIEW_CASE = "review_case"  # 法制审核
     DECIDE_CASE = "decide_case"  # 决定
     FOLLOW_CASES = "follow_cases"  # see the case list
+    SUPERVISE = "supervise"  # change any crew's patrols and incidents; reopen a closed incident (中队长)
 
 
 PERMISSIONS: dict[Role, frozenset[Perm]] = {
@@ -37,13 +38,13 @@ PERMISSIONS: dict[Role, frozenset[Perm]] = {
                              Perm.OPEN_CASE, Perm.FOLLOW_CASES}),
     Role.SQUAD_LEADER: frozenset(
         {Perm.VIEW, Perm.LOG_PATROL, Perm.LOG_INCIDENT, Perm.UPDATE_INCIDENT, Perm.VIEW_PARTY, Perm.IMPORT_LEDGER,
-         Perm.EXPORT, Perm.OPEN_CASE, Perm.FOLLOW_CASES}
+         Perm.EXPORT, Perm.OPEN_CASE, Perm.FOLLOW_CASES, Perm.SUPERVISE}
     ),
     Role.REVIEWER: frozenset({Perm.VIEW, Perm.VIEW_PARTY, Perm.EXPORT, Perm.REVIEW_CASE, Perm.FOLLOW_CASES}),
     Role.MANAGER: frozenset({Perm.VIEW, Perm.EXPORT, Perm.IMPORT_LEDGER, Perm.DECIDE_CASE, Perm.FOLLOW_CASES}),
     # administrators run the system (accounts, roads, registries, backups); they do not enforce
     Role.ADMIN: frozenset(set(Perm) - {Perm.LOG_PATROL, Perm.LOG_INCIDENT, Perm.UPDATE_INCIDENT, Perm.OPEN_CASE,
-                                       Perm.REVIEW_CASE, Perm.DECIDE_CASE, Perm.VIEW_PARTY}),
+                                       Perm.REVIEW_CASE, Perm.DECIDE_CASE, Perm.VIEW_PARTY, Perm.SUPERVISE}),
 }
 
 

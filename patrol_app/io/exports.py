@@ -13,7 +13,7 @@ writer; XLSX through a small streaming writer of its own (see ``_XlsxStream``).
   points; patrols are the lines of the roads they patrolled (empty geometry when no road is in the network).
   In KML the record number is ``record_id`` (KML readers keep ``id`` for the placemark's own id).
 - Parties' names and phone numbers are masked (王某某 → 王**, 13812345678 → 138****5678) unless the acting user's
-  role holds ``Perm.VIEW_PARTY``; :func:`mask_name` and :func:`mask_phone` are the one place that masks.
+  role holds ``Perm.VIEW_PARTY``; :mod:`patrol_app.domain.masking` is the one place that masks.
 
 A failed export leaves nothing at ``out`` (files are written beside it and moved into place at the end).
 """
@@ -41,7 +41,9 @@ from sqlalchemy.orm import Session
 
 from patrol_app.config import get_settings
 from patrol_app.domain.catalog import BY_CODE
-from patrol_app.domain.rules import Perm, allowed
+from patrol_app.io.cells import neutralise_column
+from patrol_app.domain.masking import can_see_parties, mask_name, mask_phone, mask_text  # noqa: F401
+from patrol_app.domain.rules import Perm
 from patrol_app.i18n import t
 from patrol_app.services.users import require
 from patrol_app.storage.models import Incident, Patrol, PatrolRoad, User
@@ -59,42 +61,9 @@ CHUNK = 5000
 XLSX_MAX_ROWS = 1_048_575  # data rows per sheet below the header; more continue on the next sheet
 
 
-# --- masking: the one place -----------------------------------------------------------------------------
+# --- masking: patrol_app.domain.masking is the one place --------------------------------------------------
 
-
-def can_see_parties(actor: User) -> bool:
-    return allowed(actor.role, Perm.VIEW_PARTY)
-
-
-def mask_name(name: str | None) -> str:
-    """Keep the first character (the surname): 王某某 → 王**, 欧阳娜娜 → 欧***, 李 → *."""
-    s = (name or "").strip()
-    if not s:
-        return ""
-    if len(s) == 1:
-        return "*"
-    return s[0] + "*" * (len(s) - 1)
-
-
-def mask_phone(phone: str | None) -> str:
-    """Keep the first three and last four characters: 13812345678 → 138****5678; short numbers keep the last two."""
-    s = (phone or "").strip()
-    if not s:
-        return ""
-    if len(s) >= 8:
-        return s[:3] + "*" * (len(s) - 7) + s[-4:]
-    return "*" * max(1, len(s) - 2) + s[-2:] if len(s) > 2 else "*" * len(s)
-
-
-_PHONE_IN_TEXT = re.compile(r"(?<!\d)1\d{10}(?!\d)|(?<!\d)0\d{2,3}-?\d{7,8}(?!\d)")
-
-
-def mask_text(text: str | None, party: str | None = None) -> str:
-    """Free text (a description) with the party's name and any phone number in it masked."""
-    s = text or ""
-    if party and len(party.strip()) > 1:
-        s = s.replace(party.strip(), mask_name(party))
-    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)), s)
+# can_see_parties, mask_name, mask_phone and mask_text are imported above and stay importable from here.
 
 
 # --- filters ------------------------------------------------------------------------------------------------
@@ -180,7 +149,7 @@ def _stream(session: Session, stmt: Select, keys: Sequence[str]) -> Iterator[Col
             yield dict(zip(keys, (list(c) for c in zip(*part))))
 
 
-def incident_chunks(session: Session, flt: ExportFilter, visible: bool) -> Iterator[Columns]:
+def _incident_chunks(session: Session, flt: ExportFilter, visible: bool) -> Iterator[Columns]:
     """Incidents ordered by time found, ``CHUNK`` at a time, parties masked unless ``visible``."""
     stmt = _incident_where(select(*INCIDENT_COLUMNS), flt).order_by(Incident.found_at, Incident.id)
     for c in _stream(session, stmt, [col.key for col in INCIDENT_COLUMNS]):
@@ -191,7 +160,7 @@ def incident_chunks(session: Session, flt: ExportFilter, visible: bool) -> Itera
         yield c
 
 
-def patrol_chunks(session: Session, flt: ExportFilter) -> Iterator[Columns]:
+def _patrol_chunks(session: Session, flt: ExportFilter) -> Iterator[Columns]:
     """Patrols ordered by date, ``CHUNK`` at a time, with ``roads``: the tuple of road codes of each."""
     stmt = _patrol_where(select(*PATROL_COLUMNS), flt).order_by(Patrol.date, Patrol.id)
     for c in _stream(session, stmt, [col.key for col in PATROL_COLUMNS]):
@@ -259,7 +228,13 @@ class _Labels:
 
 
 def people_view(kind: str, c: Columns, lb: _Labels) -> list[ViewColumn]:
-    """CSV/XLSX columns: catalog header keys, values in the export's language (the ledger's headers)."""
+    """CSV/XLSX columns: catalog header keys, values in the export's language (the ledger's headers). Text
+    cells that a spreadsheet could run as a formula are neutralised (:mod:`patrol_app.io.cells`)."""
+    return [(key, kind_, neutralise_column(vals) if kind_ == "str" else vals)
+            for key, kind_, vals in _people_columns(kind, c, lb)]
+
+
+def _people_columns(kind: str, c: Columns, lb: _Labels) -> list[ViewColumn]:
     if kind == "patrols":
         return [
             ("export.col.id", "int", c["id"]),
@@ -811,7 +786,7 @@ def export(session: Session, actor: User, kind: str, fmt: str, out: str | Path,
         out = out.with_suffix(".zip") if out.suffix.lower() == ".shp" else out.with_name(out.name + ".zip")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.part{out.suffix}")  # the suffix tells GDAL the format
-    chunks = incident_chunks(session, flt, visible) if kind == "incidents" else patrol_chunks(session, flt)
+    chunks = _incident_chunks(session, flt, visible) if kind == "incidents" else _patrol_chunks(session, flt)
     w = _Writer(kind, chunks, lang, _Geometry(session, kind))
     try:
         with contextlib.suppress(FileNotFoundError):

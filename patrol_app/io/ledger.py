@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from patrol_app.io.cells import restore
+
 PATROL_FIELDS: dict[str, tuple[str, ...]] = {
     "date": ("date", "日期", "巡查日期"),
     "start": ("start", "开始时间", "出发时间"),
@@ -51,6 +53,14 @@ _PATROL_ONLY = {"vehicles", "personnel", "km", "crew", "roads", "joint"}
 _INCIDENT_ONLY = {"type", "stake", "lon", "lat", "party", "measure", "status", "closed_at", "description"}
 
 REQUIRED = {"patrols": ("date", "vehicles", "personnel", "roads"), "incidents": ("found_at", "type")}
+
+# Limits on a ledger file, each checked before the part it guards is read: a refusal names the limit.
+MAX_FILE_MB = 50  # the file itself
+MAX_ROWS = 200_000  # rows of all sheets together (the bureau's largest yearly ledger: ~100,000)
+MAX_COLUMNS = 200  # columns of a sheet
+MAX_CELL_CHARS = 32_767  # Excel's own limit for one cell
+MAX_SHEETS = 50
+MAX_CELLS = 5_000_000  # rows × columns of a sheet's grid (100,000 rows × 25 columns: 2.5 million)
 
 
 def norm_header(text: Any) -> str:
@@ -99,6 +109,23 @@ class LedgerFormatError(Exception):
         super().__init__(f"{key} {params}")
 
 
+def _check_rows(rows: Any, name: str, state: dict[str, int]) -> list[list[Any]]:
+    """Rows of a table, refused as soon as one limit is passed (so a hostile file never fills memory)."""
+    out = []
+    for r in rows:
+        state["rows"] += 1
+        if state["rows"] > MAX_ROWS:
+            raise LedgerFormatError("error.ledger_too_many_rows", file=name, max=MAX_ROWS)
+        if len(r) > MAX_COLUMNS:
+            raise LedgerFormatError("error.ledger_too_many_columns", file=name, row=state["rows"], max=MAX_COLUMNS)
+        for v in r:
+            if isinstance(v, str) and len(v) > MAX_CELL_CHARS:
+                raise LedgerFormatError("error.ledger_cell_too_long", file=name, row=state["rows"],
+                                        max=MAX_CELL_CHARS)
+        out.append(list(r))
+    return out
+
+
 def _read_csv(path: Path) -> list[tuple[str | None, list[list[Any]]]]:
     raw = path.read_bytes()
     for enc in ("utf-8-sig", "gb18030"):
@@ -114,7 +141,14 @@ def _read_csv(path: Path) -> list[tuple[str | None, list[list[Any]]]]:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")  # type: ignore[assignment]
     except csv.Error:
         pass
-    return [(None, [list(r) for r in csv.reader(io.StringIO(text), dialect)])]
+    csv.field_size_limit(MAX_CELL_CHARS + 1)
+    try:
+        return [(None, _check_rows(csv.reader(io.StringIO(text), dialect), path.name, {"rows": 0}))]
+    except csv.Error as exc:  # a field over the size limit, a NUL byte …
+        if "larger than field limit" in str(exc):
+            raise LedgerFormatError("error.ledger_cell_too_long", file=path.name, row="?", max=MAX_CELL_CHARS
+                                    ) from None
+        raise LedgerFormatError("error.ledger_unreadable", file=path.name, detail=str(exc)) from None
 
 
 def _read_xlsx(path: Path) -> list[tuple[str | None, list[list[Any]]]]:
@@ -122,13 +156,108 @@ def _read_xlsx(path: Path) -> list[tuple[str | None, list[list[Any]]]]:
     # datetime/date objects, blank cells as "". skip_empty_area=False keeps Excel's row numbers.
     from python_calamine import CalamineWorkbook
 
+    check_xlsx_extent(path)  # before calamine allocates the sheet's grid
+    state = {"rows": 0}
     try:
         wb = CalamineWorkbook.from_path(str(path))
-        return [
-            (name, wb.get_sheet_by_name(name).to_python(skip_empty_area=False)) for name in wb.sheet_names
-        ]
+        sheets = [(name, wb.get_sheet_by_name(name).to_python(skip_empty_area=False)) for name in wb.sheet_names]
     except Exception as exc:
         raise LedgerFormatError("error.ledger_unreadable", file=path.name, detail=str(exc)) from exc
+    return [(name, _check_rows(rows, path.name, state)) for name, rows in sheets]
+
+
+_CELL_REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d{1,7})$")
+
+
+def _ref(ref: str) -> tuple[int, int] | None:
+    """"XFD1048576" → (1048576, 16384) (row, column), 1-based; None when not a cell reference."""
+    m = _CELL_REF.match(ref.strip())
+    if not m:
+        return None
+    col = 0
+    for ch in m.group(1).upper():
+        col = col * 26 + ord(ch) - 64
+    return int(m.group(2)), col
+
+
+class _Refused(Exception):
+    pass
+
+
+def check_xlsx_extent(path: Path) -> None:
+    """Refuse an XLSX whose sheets reach beyond :data:`MAX_ROWS` rows or :data:`MAX_COLUMNS` columns, or hold a
+    cell longer than :data:`MAX_CELL_CHARS` — read from the sheet XML with a streaming parser (expat, no DTD or
+    entities: what defusedxml forbids), before anything builds the sheet's grid. Both the declared dimension and
+    every row and cell reference count: a 5 KB file with one cell at XFD1048576 would otherwise make the
+    spreadsheet reader allocate 17 billion cells."""
+    import zipfile
+    from xml.parsers import expat
+
+    name = path.name
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise LedgerFormatError("error.ledger_unreadable", file=name, detail=str(exc)) from None
+    with zf:
+        sheets = [i for i in zf.infolist() if i.filename.startswith("xl/worksheets/") and i.filename.endswith(".xml")]
+        sheets += [i for i in zf.infolist() if i.filename == "xl/sharedStrings.xml"]  # long texts live here
+        if len(sheets) > MAX_SHEETS:
+            raise LedgerFormatError("error.ledger_too_many_sheets", file=name, max=MAX_SHEETS)
+        total_rows = 0
+        for info in sheets:
+            extent = [0, 0]  # max row, max column
+            text = [0]
+
+            def start(tag: str, attrs: dict[str, str]) -> None:
+                local = tag.rsplit("}", 1)[-1]
+                if local in ("c", "dimension") and not info.filename.endswith("sharedStrings.xml"):
+                    for part in attrs.get("r" if local == "c" else "ref", "").split(":"):
+                        rc = _ref(part)
+                        if rc:
+                            extent[0], extent[1] = max(extent[0], rc[0]), max(extent[1], rc[1])
+                elif local == "row":
+                    r = attrs.get("r", "")
+                    if r.isdigit():
+                        extent[0] = max(extent[0], int(r))
+                if extent[0] > MAX_ROWS or extent[1] > MAX_COLUMNS:
+                    raise _Refused()
+                text[0] = 0
+
+            def chars(data: str) -> None:
+                text[0] += len(data)
+                if text[0] > MAX_CELL_CHARS:
+                    raise _Refused("cell")
+
+            def forbidden(*_: Any) -> None:
+                raise LedgerFormatError("error.ledger_unreadable", file=name, detail="DTD or entity in sheet XML")
+
+            p = expat.ParserCreate(namespace_separator="}")
+            p.StartElementHandler = start
+            p.CharacterDataHandler = chars
+            p.StartDoctypeDeclHandler = forbidden
+            p.EntityDeclHandler = forbidden
+            p.ExternalEntityRefHandler = forbidden  # type: ignore[assignment]
+            try:
+                with zf.open(info) as fh:
+                    while chunk := fh.read(1 << 16):
+                        p.Parse(chunk, False)
+                    p.Parse(b"", True)
+            except _Refused as exc:
+                if exc.args:
+                    raise LedgerFormatError("error.ledger_cell_too_long", file=name, row="?", max=MAX_CELL_CHARS
+                                            ) from None
+                if extent[1] > MAX_COLUMNS:
+                    raise LedgerFormatError("error.ledger_too_many_columns", file=name, row=extent[0],
+                                            max=MAX_COLUMNS) from None
+                raise LedgerFormatError("error.ledger_too_many_rows", file=name, max=MAX_ROWS) from None
+            except (expat.ExpatError, zipfile.BadZipFile, OSError, EOFError) as exc:
+                raise LedgerFormatError("error.ledger_unreadable", file=name, detail=str(exc)) from None
+            total_rows += extent[0]
+            if extent[0] * extent[1] > MAX_CELLS:
+                raise LedgerFormatError("error.ledger_too_many_cells", file=name, rows=extent[0], columns=extent[1],
+                                        max=f"{MAX_CELLS:,}")
+            if total_rows > MAX_ROWS:
+                raise LedgerFormatError("error.ledger_too_many_rows", file=name, max=MAX_ROWS)
 
 
 def _detect(header: list[Any], forced: str | None) -> tuple[str, dict[int, str]] | None:
@@ -156,6 +285,9 @@ def read_ledger(path: str | Path, kind: str | None = None) -> list[LedgerSheet]:
     p = Path(path)
     if not p.exists():
         raise LedgerFormatError("error.file_not_found", file=str(p))
+    size = p.stat().st_size
+    if size > MAX_FILE_MB * 1024 * 1024:
+        raise LedgerFormatError("error.ledger_too_big", file=p.name, mb=f"{size / 1024 / 1024:.0f}", max=MAX_FILE_MB)
     suffix = p.suffix.lower()
     if suffix in (".csv", ".txt", ".tsv"):
         tables = _read_csv(p)
@@ -196,7 +328,7 @@ def read_ledger(path: str | Path, kind: str | None = None) -> list[LedgerSheet]:
             if any(isinstance(v, str) and v.strip() in ("合计", "总计", "小计") for v in r):
                 sheet.skipped_rows.append(ri)  # a totals row under the table, not a record
                 continue
-            values = {f: (r[i] if i < len(r) else None) for i, f in mapping.items()}
+            values = {f: (restore(r[i]) if i < len(r) else None) for i, f in mapping.items()}
             sheet.rows.append(LedgerRow(ri, values))
         sheets.append(sheet)
     if not sheets:

@@ -10,7 +10,7 @@ import functools
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from patrol_app.domain.rules import Perm, Role
@@ -71,8 +71,12 @@ def sign_in(session: Session, username: str, password: str) -> User:
     try:
         _hasher().verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
-        user.failed_logins = (user.failed_logins or 0) + 1
-        locked = user.failed_logins >= MAX_FAILED
+        # one atomic increment in the database: parallel wrong passwords each count (no lost update)
+        failed = session.execute(
+            update(User).where(User.id == user.id)
+            .values(failed_logins=func.coalesce(User.failed_logins, 0) + 1).returning(User.failed_logins)
+        ).scalar_one()
+        locked = failed >= MAX_FAILED
         if locked:
             user.locked_until = now + LOCKOUT
             user.failed_logins = 0

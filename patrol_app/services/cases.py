@@ -32,7 +32,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from patrol_app.config import get_settings
-from patrol_app.domain.rules import Perm, Status, allowed
+from patrol_app.domain.masking import party_fields
+from patrol_app.domain.rules import Perm, Status
 from patrol_app.services import audit
 from patrol_app.services.errors import FieldError, ServiceError
 from patrol_app.services.registry import MIN_OFFICERS, valid_officers
@@ -117,10 +118,9 @@ def _incident_summary(inc: Incident | None, actor: User) -> dict[str, Any]:
     if inc is None:
         return {}
     out = {"id": inc.id, "found_at": inc.found_at, "type": inc.type_code, "road_code": inc.road_code,
-           "stake": inc.stake, "side": inc.side, "town": inc.town, "description": inc.description,
-           "status": inc.status, "measure": inc.measure}
-    if allowed(actor.role, Perm.VIEW_PARTY):  # parties' personal data only for roles that need it
-        out.update(party=inc.party, party_phone=inc.party_phone)
+           "stake": inc.stake, "side": inc.side, "town": inc.town, "status": inc.status, "measure": inc.measure}
+    # parties' personal data in clear only for roles that need it (masked for the others)
+    out.update(party_fields(actor, inc.party, inc.party_phone, inc.description))
     return out
 
 
@@ -187,7 +187,7 @@ def _get(session: Session, case_id: int) -> Case:
     return c
 
 
-def case_dict(session: Session, c: Case) -> dict[str, Any]:
+def _case_dict(session: Session, c: Case) -> dict[str, Any]:
     officers = session.execute(
         select(CaseOfficer.personnel_id, CaseOfficer.cert_no).where(CaseOfficer.case_id == c.id)
         .order_by(CaseOfficer.personnel_id)
@@ -248,6 +248,7 @@ def _state(case: Case, allowed_states: tuple[str, ...], key: str) -> None:
 def review_blockers(session: Session, actor: User, case: Case) -> list[str]:
     """Catalog keys of the separation rules that keep ``actor`` from reviewing ``case`` (the permission itself
     is checked by :func:`review_case`); for the page to explain before anyone tries."""
+    require(actor, Perm.FOLLOW_CASES)
     out = []
     if _is_investigator(session, actor, case):
         out.append("case.investigator_cannot_review")
@@ -258,6 +259,7 @@ def review_blockers(session: Session, actor: User, case: Case) -> list[str]:
 
 def decide_blockers(session: Session, actor: User, case: Case) -> list[str]:
     """Catalog keys of the rules that keep ``actor`` from deciding ``case`` (permission aside), for the page."""
+    require(actor, Perm.FOLLOW_CASES)
     out = []
     if _is_investigator(session, actor, case):
         out.append("case.investigator_cannot_decide")
@@ -292,12 +294,12 @@ def record_collective_discussion(
         raise ServiceError(errors[0], id=case.id)
     if len(conclusion) > _TEXT_MAX or len(participants) > _TEXT_MAX:
         raise ServiceError("case.text_too_long", n=_TEXT_MAX)
-    before = case_dict(session, case)
+    before = _case_dict(session, case)
     case.collective_at = on
     case.collective_participants = participants.strip()
     case.collective_conclusion = conclusion.strip()
     session.flush()
-    audit.record(session, actor, "case.collective", "case", case.id, before=before, after=case_dict(session, case))
+    audit.record(session, actor, "case.collective", "case", case.id, before=before, after=_case_dict(session, case))
     return case
 
 
@@ -332,7 +334,7 @@ def open_case(
     if running is not None:
         raise ServiceError("case.already_open", incident=inc.id, id=running)
     day = on_date or local_today()
-    ok_ids, problems = valid_officers(session, officer_ids, day)
+    ok_ids, problems = valid_officers(session, actor, officer_ids, day)
     if len(ok_ids) < MIN_OFFICERS:
         raise OfficersRefused("case.two_officers", problems, count=len(ok_ids), n=MIN_OFFICERS,
                               names=_problem_names(problems))
@@ -350,7 +352,7 @@ def open_case(
     inc.updated_at = now
     session.flush()
     audit.record(session, actor, "case.open", "case", case.id,
-                 after={**case_dict(session, case), "certificates_checked_on": day.isoformat(),
+                 after={**_case_dict(session, case), "certificates_checked_on": day.isoformat(),
                         "incident_before": incident_before})
     return case
 
@@ -373,7 +375,7 @@ def review_case(session: Session, actor: User, case_id: int, approve: bool, opin
     if _same_person(session, actor, case.opened_by):
         raise ServiceError("case.opener_cannot_review", id=case.id)
     text = _text(opinion, "case.opinion_required")
-    before = case_dict(session, case)
+    before = _case_dict(session, case)
     outcome = "approved" if approve else "returned"
     case.reviewer_id = actor.id
     case.review_result = f"[{outcome}] {text}"
@@ -381,7 +383,7 @@ def review_case(session: Session, actor: User, case_id: int, approve: bool, opin
     case.status = REVIEWED if approve else RETURNED
     session.flush()
     audit.record(session, actor, "case.review", "case", case.id, before=before,
-                 after={**case_dict(session, case), "outcome": outcome})
+                 after={**_case_dict(session, case), "outcome": outcome})
     return case
 
 
@@ -409,7 +411,7 @@ def decide_case(session: Session, actor: User, case_id: int, outcome: str, text:
     if case.major and outcome == "penalty" and case.collective_at is None:
         raise ServiceError("case.collective_required", id=case.id)
     body = _text(text, "case.decision_required")
-    before = case_dict(session, case)
+    before = _case_dict(session, case)
     now = _utcnow()
     case.decider_id = actor.id
     case.decision = f"[{outcome}] {body}"
@@ -421,7 +423,7 @@ def decide_case(session: Session, actor: User, case_id: int, outcome: str, text:
         inc.updated_at = now
     session.flush()
     audit.record(session, actor, "case.decide", "case", case.id, before=before,
-                 after={**case_dict(session, case), "outcome": outcome})
+                 after={**_case_dict(session, case), "outcome": outcome})
     return case
 
 
@@ -430,7 +432,7 @@ def close_case(session: Session, actor: User, case_id: int, note: str = "") -> C
     require(actor, Perm.DECIDE_CASE)
     case = _get(session, case_id)
     _state(case, (DECIDED,), "case.not_decided")
-    before = case_dict(session, case)
+    before = _case_dict(session, case)
     now = _utcnow()
     case.status = CLOSED
     inc = session.get(Incident, case.incident_id)
@@ -448,5 +450,5 @@ def close_case(session: Session, actor: User, case_id: int, note: str = "") -> C
         inc.updated_at = now
     session.flush()
     audit.record(session, actor, "case.close", "case", case.id, before=before,
-                 after={**case_dict(session, case), "note": note.strip(), "incident_before": incident_before})
+                 after={**_case_dict(session, case), "note": note.strip(), "incident_before": incident_before})
     return case

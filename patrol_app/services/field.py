@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from gis.gpx import track_length_km
 from gis.roads import RoadNetwork
 from patrol_app.config import get_settings
-from patrol_app.domain.rules import Perm, Status
+from patrol_app.domain.rules import Perm, Status, allowed
 from patrol_app.services import audit
 from patrol_app.services.errors import FieldError, ServiceError, ValidationFailed
 from patrol_app.services.records import (
@@ -33,6 +33,7 @@ from patrol_app.services.roads import network as store_network
 from patrol_app.services.registry import valid_officers
 from patrol_app.services.users import require
 from patrol_app.storage.models import (
+    Case,
     Draft,
     Incident,
     IncidentEvent,
@@ -79,6 +80,7 @@ def _by_token(session: Session, model: Any, token: str | None) -> Any:
 def by_client_id(session: Session, actor: User, model: Any, client_id: str | None) -> Any:
     """The patrol or incident a device created with this UUID, or None. Someone else's record under the same
     id is a conflict (``error.client_id_taken``), never an answer."""
+    require(actor, Perm.VIEW)
     if not client_id:
         return None
     row = session.execute(select(model).where(model.client_id == client_id)).scalar_one_or_none()
@@ -115,7 +117,7 @@ def start_patrol(session: Session, actor: User, data: PatrolStart, client_token:
     people = list(session.execute(select(Personnel).where(Personnel.id.in_(data.crew_ids))).scalars())
     if not people:
         errors.append(FieldError("crew", "error.required"))
-    officers, _notes = valid_officers(session, data.crew_ids, data.date)
+    officers, _notes = valid_officers(session, actor, data.crew_ids, data.date)
     flags = FLAG_FEW_OFFICERS if len(officers) < MIN_OFFICERS else ""  # accepted and flagged, never refused
     vehicles = list(session.execute(select(Vehicle).where(Vehicle.id.in_(data.vehicle_ids))).scalars())
     if not vehicles:
@@ -156,10 +158,11 @@ def get_incident(session: Session, actor: User, incident_id: int) -> Incident:
     return inc
 
 
-def patrol_flags_explained(session: Session, crew_ids: Sequence[int], day: dt.date) -> list[FieldError]:
+def patrol_flags_explained(session: Session, actor: User, crew_ids: Sequence[int], day: dt.date) -> list[FieldError]:
     """Why a crew would be flagged: fewer than two officers with certificates valid on ``day``, and who does not
     count and why (协勤, no or expired certificate). Empty when the crew meets the bureau's practice."""
-    officers, notes = valid_officers(session, crew_ids, day)
+    require(actor, Perm.LOG_PATROL)
+    officers, notes = valid_officers(session, actor, crew_ids, day)
     if len(officers) >= MIN_OFFICERS:
         return []
     return [FieldError("crew", "patrol.flag.few_officers", {"count": len(officers)}),
@@ -169,6 +172,51 @@ def patrol_flags_explained(session: Session, crew_ids: Sequence[int], day: dt.da
 def km_from_roads(net: RoadNetwork, codes: Sequence[str]) -> float:
     """Mileage of the declared roads, once each way (a patrol drives out and back)."""
     return round(2 * sum(net.routes[c].length_m for c in codes if c in net.routes) / 1000.0, 1)
+
+
+# --- who may change a record -------------------------------------------------------------------------
+
+
+def _same_person(session: Session, actor: User, user_id: int | None) -> bool:
+    """The actor is that account, or another account of the same person (same personnel record)."""
+    if user_id is None:
+        return False
+    if actor.id == user_id:
+        return True
+    if actor.personnel_id is None:
+        return False
+    other = session.get(User, user_id)
+    return other is not None and other.personnel_id == actor.personnel_id
+
+
+def _on_patrol(session: Session, actor: User, patrol_id: int | None) -> bool:
+    """The actor (through its personnel record) rode on that patrol."""
+    if patrol_id is None or actor.personnel_id is None:
+        return False
+    return session.execute(
+        select(PatrolCrew.patrol_id).where(PatrolCrew.patrol_id == patrol_id,
+                                           PatrolCrew.personnel_id == actor.personnel_id)
+    ).first() is not None
+
+
+def _is_patrol_crew(session: Session, actor: User, p: Patrol) -> bool:
+    """Whoever opened the patrol, or an officer on its crew."""
+    return _same_person(session, actor, p.created_by) or _on_patrol(session, actor, p.id)
+
+
+def _is_incident_crew(session: Session, actor: User, inc: Incident) -> bool:
+    """The incident's reporting crew: whoever logged it, or an officer on the patrol it was logged on."""
+    return _same_person(session, actor, inc.created_by) or _on_patrol(session, actor, inc.patrol_id)
+
+
+def _require_patrol_crew(session: Session, actor: User, p: Patrol) -> None:
+    if not allowed(actor.role, Perm.SUPERVISE) and not _is_patrol_crew(session, actor, p):
+        raise ServiceError("field.not_your_patrol", id=p.id)
+
+
+def _require_incident_crew(session: Session, actor: User, inc: Incident) -> None:
+    if not allowed(actor.role, Perm.SUPERVISE) and not _is_incident_crew(session, actor, inc):
+        raise ServiceError("field.not_your_incident", id=inc.id)
 
 
 def end_patrol(
@@ -183,6 +231,7 @@ def end_patrol(
     p = session.get(Patrol, patrol_id)
     if p is None:
         raise ServiceError("field.no_such_patrol", id=patrol_id)
+    _require_patrol_crew(session, actor, p)
     if p.status != "open":
         return p  # closing twice (double tap) changes nothing
     if method == "roads":
@@ -210,6 +259,7 @@ def end_patrol(
 
 
 def open_patrol_of(session: Session, actor: User) -> Patrol | None:
+    require(actor, Perm.LOG_PATROL)
     return session.execute(
         select(Patrol).where(Patrol.created_by == actor.id, Patrol.status == "open").order_by(Patrol.id.desc()).limit(1)
     ).scalar_one_or_none()
@@ -217,6 +267,7 @@ def open_patrol_of(session: Session, actor: User) -> Patrol | None:
 
 def last_patrol_defaults(session: Session, actor: User) -> dict[str, list[Any]]:
     """My crew, vehicles and roads of my last patrol — the defaults of the next one."""
+    require(actor, Perm.LOG_PATROL)
     last = session.execute(
         select(Patrol).where(Patrol.created_by == actor.id, Patrol.source == "app").order_by(Patrol.id.desc()).limit(1)
     ).scalar_one_or_none()
@@ -236,10 +287,11 @@ def last_patrol_defaults(session: Session, actor: User) -> dict[str, list[Any]]:
 
 
 def find_duplicates(
-    session: Session, type_code: str, road_code: str, chainage_m: float, lon: float, lat: float,
+    session: Session, actor: User, type_code: str, road_code: str, chainage_m: float, lon: float, lat: float,
     radius_m: float = DUPLICATE_RADIUS_M,
 ) -> list[Incident]:
     """Open incidents of the same type on the same road within ``radius_m`` (along the road and on the ground)."""
+    require(actor, Perm.VIEW)
     rows = session.execute(
         select(Incident).where(
             Incident.status == Status.OPEN.value, Incident.type_code == type_code, Incident.road_code == road_code,
@@ -385,7 +437,11 @@ def update_status(
     session: Session, actor: User, incident_id: int, status: str, note: str = "", photos: Sequence[Any] = (),
     measure: str | None = None, deadline: dt.date | None = None,
 ) -> Incident:
-    """Re-inspect or change an incident's status. Closing asks for the outcome (``note``)."""
+    """Re-inspect or change an incident's status. Closing asks for the outcome (``note``).
+
+    Only the incident's reporting crew or a squad leader (``Perm.SUPERVISE``) may change it; reopening a closed
+    incident is a leader's act; an incident under a case changes status only through the case.
+    """
     require(actor, Perm.UPDATE_INCIDENT)
     inc = session.get(Incident, incident_id)
     if inc is None:
@@ -394,6 +450,14 @@ def update_status(
         new = Status(status).value
     except ValueError:
         raise ValidationFailed([FieldError("status", "error.bad_status", {"value": status})]) from None
+    _require_incident_crew(session, actor, inc)
+    if new != inc.status:
+        case_id = session.execute(select(Case.id).where(Case.incident_id == inc.id).order_by(Case.id.desc())
+                                  ).scalars().first()
+        if case_id is not None:
+            raise ServiceError("field.under_case", id=inc.id, case=case_id)
+        if inc.status == Status.CLOSED.value and not allowed(actor.role, Perm.SUPERVISE):
+            raise ServiceError("field.reopen_leader_only", id=inc.id)
     errors = []
     if new == Status.CLOSED.value and not note.strip():
         errors.append(FieldError("note", "field.outcome_required"))
@@ -423,8 +487,9 @@ def update_status(
     return inc
 
 
-def history(session: Session, incident_id: int) -> list[tuple[IncidentEvent, str, list[Photo]]]:
+def history(session: Session, actor: User, incident_id: int) -> list[tuple[IncidentEvent, str, list[Photo]]]:
     """The incident's events, oldest first, with who did it and the photos of each step."""
+    require(actor, Perm.VIEW)
     rows = session.execute(
         select(IncidentEvent, User.display_name).join(User, User.id == IncidentEvent.actor_id)
         .where(IncidentEvent.incident_id == incident_id).order_by(IncidentEvent.at, IncidentEvent.id)
@@ -437,10 +502,11 @@ def history(session: Session, incident_id: int) -> list[tuple[IncidentEvent, str
 
 
 def open_incidents(
-    session: Session, order: str = "road", near: tuple[float, float] | None = None, road: str | None = None,
+    session: Session, actor: User, order: str = "road", near: tuple[float, float] | None = None, road: str | None = None,
     today: dt.date | None = None, limit: int = 200,
 ) -> list[tuple[Incident, float | None]]:
     """Open incidents for follow-up: by road and stake, by distance from ``near``, or overdue first."""
+    require(actor, Perm.VIEW)
     today = today or local_now().date()
     q = select(Incident).where(Incident.status == Status.OPEN.value, Incident.follow_up_of.is_(None))
     if road:
@@ -462,6 +528,8 @@ def open_incidents(
 
 
 def recent_incidents(session: Session, actor: User, limit: int = 10) -> list[Incident]:
+    """The incidents this user logged, newest first."""
+    require(actor, Perm.VIEW)
     return list(session.execute(
         select(Incident).where(Incident.created_by == actor.id).order_by(Incident.id.desc()).limit(limit)
     ).scalars())
@@ -471,7 +539,8 @@ def recent_incidents(session: Session, actor: User, limit: int = 10) -> list[Inc
 
 
 def save_draft(session: Session, actor: User, form: str, payload: dict[str, Any]) -> None:
-    """Keep what the user has typed, server-side (no permission beyond being signed in: it is their own)."""
+    """Keep what the user has typed, server-side (no permission beyond being an active account: it is their own)."""
+    require(actor, Perm.VIEW)
     row = session.execute(select(Draft).where(Draft.user_id == actor.id, Draft.form == form)).scalar_one_or_none()
     if row is None:
         session.add(Draft(user_id=actor.id, form=form, payload=payload, updated_at=_utcnow()))
@@ -481,10 +550,12 @@ def save_draft(session: Session, actor: User, form: str, payload: dict[str, Any]
 
 
 def load_draft(session: Session, actor: User, form: str) -> dict[str, Any] | None:
+    require(actor, Perm.VIEW)
     row = session.execute(select(Draft).where(Draft.user_id == actor.id, Draft.form == form)).scalar_one_or_none()
     return None if row is None else dict(row.payload)
 
 
 def discard_draft(session: Session, actor: User, form: str) -> None:
+    require(actor, Perm.VIEW)
     session.execute(delete(Draft).where(Draft.user_id == actor.id, Draft.form == form))
 

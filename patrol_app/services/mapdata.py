@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from gis import maps
 from gis.maps import Basemap, CoverageRow, HotspotRow, IncidentPoints
 from gis.roads import RoadNetwork
+from patrol_app.domain.masking import can_see_parties, mask_text
 from patrol_app.domain.rules import Perm
 from patrol_app.i18n import catalog, t
 from patrol_app.services.errors import ServiceError
@@ -130,12 +131,13 @@ def _where(session: Session, f: MapFilter) -> list[ColumnElement[bool]]:
     return f.incident_conditions(found_at=literal_column("+incidents.found_at", DateTime()))
 
 
-def data_stamp(session: Session) -> str:
+def data_stamp(session: Session, actor: User) -> str:
     """A value that changes whenever records or the road network change — the cache key of maps and charts.
 
     Every write through the services appends an audit entry (the audit head's ``last_id``); the largest ids of
     incidents and patrols also catch rows written around the services (bulk loads, benchmarks).
     """
+    require(actor, Perm.VIEW)
     head = session.execute(select(AuditHead.last_id).where(AuditHead.id == 1)).scalar_one_or_none()
     version = session.execute(
         select(Setting.value).where(Setting.key == "network_version")
@@ -185,7 +187,8 @@ def _fetch(session: Session, stmt: Any, dtype: np.dtype) -> np.ndarray:
 def incident_points(session: Session, actor: User, f: MapFilter, descriptions: bool = True) -> IncidentPoints:
     """The filtered incidents as columns for :func:`gis.maps.incident_payload`, in id order.
 
-    Descriptions come along while there are at most :data:`DESCRIPTION_ROW_LIMIT` incidents.
+    Descriptions come along while there are at most :data:`DESCRIPTION_ROW_LIMIT` incidents, with parties'
+    names and phone numbers masked for roles without ``Perm.VIEW_PARTY``.
     """
     require(actor, Perm.VIEW)
     where = _where(session, f)
@@ -199,19 +202,24 @@ def incident_points(session: Session, actor: User, f: MapFilter, descriptions: b
         type_code=a["type"], status=a["status"], road_code=a["road"], side=a["side"], town=a["town"],
     )
     if descriptions and len(a) <= DESCRIPTION_ROW_LIMIT:
-        texts = dict(session.connection().execute(select(Incident.id, Incident.description).where(*where)).all())
+        if can_see_parties(actor):
+            texts = dict(session.connection().execute(select(Incident.id, Incident.description).where(*where)).all())
+        else:  # a party's name or phone written into the description is masked for roles that may not see it
+            texts = {i: mask_text(d, p) for i, d, p in session.connection().execute(
+                select(Incident.id, Incident.description, Incident.party).where(*where))}
         points.description = [texts.get(i) or "" for i in points.ids.tolist()]
-    points.thumbnails = photo_thumbnails(session, points.ids)
+    points.thumbnails = photo_thumbnails(session, actor, points.ids)
     return points
 
 
-def photo_thumbnails(session: Session, incident_ids: Sequence[int] | np.ndarray) -> dict[int, str]:
+def photo_thumbnails(session: Session, actor: User, incident_ids: Sequence[int] | np.ndarray) -> dict[int, str]:
     """PHOTO HOOK — incident id → URL of a small thumbnail the app serves, for the map popups.
 
     The evidence photo store is being built separately; until it lands there are no photos and this returns
     an empty mapping. It should return only incidents that have a photo (first photo, ≤ 200 px display copy),
     in one query for all ``incident_ids``.
     """
+    require(actor, Perm.VIEW)
     return {}
 
 

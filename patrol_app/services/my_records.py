@@ -77,6 +77,7 @@ def _edit_refusal(actor: User, inc: Incident, in_case: bool) -> str | None:
 
 def why_not_editable(session: Session, actor: User, inc: Incident) -> str | None:
     """The catalog key of why ``actor`` may not edit ``inc`` now, or None when they may."""
+    require(actor, Perm.VIEW)
     return _edit_refusal(actor, inc, bool(_in_case(session, [inc.id])))
 
 
@@ -113,7 +114,7 @@ def edit_incident(session: Session, actor: User, incident_id: int, changes: dict
 # --- roads a running patrol did not declare ---------------------------------------------------------------
 
 
-def undeclared_road(session: Session, patrol_id: int | None, road_code: str | None) -> bool:
+def _undeclared_road(session: Session, patrol_id: int | None, road_code: str | None) -> bool:
     """True when an incident on ``road_code`` lies off the roads the running patrol declared."""
     if not patrol_id or not road_code:
         return False
@@ -129,7 +130,7 @@ def declare_road(session: Session, actor: User, patrol_id: int, road_code: str) 
         raise ServiceError("field.no_such_patrol", id=patrol_id)
     if patrol.status != "open":
         raise ServiceError("mine.patrol_not_running", id=patrol_id)
-    if not undeclared_road(session, patrol_id, road_code):
+    if not _undeclared_road(session, patrol_id, road_code):
         return patrol
     before = patrol_dict(patrol)
     seq = max((r.seq for r in patrol.roads), default=-1) + 1
@@ -148,6 +149,6 @@ def nearby_open_incidents(session: Session, actor: User, near: tuple[float, floa
     from patrol_app.services.field import open_incidents
 
     require(actor, Perm.VIEW)
-    rows = open_incidents(session, order="distance" if near else "road", near=near, limit=limit)
+    rows = open_incidents(session, actor, order="distance" if near else "road", near=near, limit=limit)
     return [(inc.lon, inc.lat, f"#{inc.id} {BY_CODE[inc.type_code].name('zh')} {inc.road_code} {inc.stake}")
             for inc, _ in rows]

@@ -14,13 +14,15 @@ import hashlib
 import math
 import re
 import unicodedata
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gis.errors import GisError
@@ -40,11 +42,15 @@ from patrol_app.storage.models import ImportBatch, Incident, Patrol, PatrolRoad,
 
 MIN_OFFICERS = 2
 FLAG_FEW_PERSONNEL = "few_personnel"
+MAX_COUNT = 10_000
 EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 # China's rough extent: a point outside it is out of the area whatever the network.
 CHINA_LON = (73.0, 136.0)
 CHINA_LAT = (3.0, 54.0)
 AREA_MARGIN_DEG = 0.2  # beyond the network's bbox by more than this (~20 km): out of the area
+#: Longest text per field (characters), as the columns hold them: a longer value is refused, never cut.
+MAX_CHARS = {"crew": 2000, "joint": 500, "weather": 32, "notes": 4000, "description": 4000, "party": 128,
+             "party_phone": 32}
 
 
 class _Bad(Exception):
@@ -140,6 +146,8 @@ def parse_count(v: Any) -> int:
         raise _Bad("error.bad_count", value=_text(v))
     if f < 0:
         raise _Bad("error.negative", value=_text(v))
+    if f > MAX_COUNT:  # vehicle or person trips of one patrol: a typo (or a hostile cell), not a count
+        raise _Bad("error.count_too_large", value=_text(v), max=MAX_COUNT)
     return int(f)
 
 
@@ -239,6 +247,11 @@ def validate_patrol(
         errors.append(FieldError(col("date", "date"), "error.future_date", {"value": str(out["date"])}, row, sheet))
     if "km" in out and out["km"] < 0:
         errors.append(FieldError(col("km", "km"), "error.negative", {"value": _text(out["km"])}, row, sheet))
+    for name in ("crew", "joint", "weather", "notes"):
+        n = len(_text(raw.get(name)))
+        if n > MAX_CHARS[name]:
+            errors.append(FieldError(col(name, name), "error.too_long", {"length": n, "max": MAX_CHARS[name]}, row,
+                                     sheet))
     if errors:
         return None, errors
     return (
@@ -412,6 +425,9 @@ def validate_incidents(
         out["party_phone"] = _text(raw.get("party_phone"))
         out["basis_note"] = str(raw.get("basis_note") or "").strip()  # free text: kept as typed
         out["effects"] = get("effects", _effects) or ""
+        for name in ("description", "party", "party_phone"):
+            if len(out[name]) > MAX_CHARS[name]:
+                err(name, "error.too_long", length=len(out[name]), max=MAX_CHARS[name])
         out["_side"] = side
         for extra in ("location_method", "gps_accuracy_m", "patrol_id"):
             if extra in raw and not _blank(raw[extra]):
@@ -568,14 +584,21 @@ def import_ledger(
     dry_run: bool = False,
     max_distance: float | None = None,
 ) -> ImportResult:
-    """Import a ledger all or nothing. With any bad row nothing is written and every problem is listed."""
+    """Import a ledger all or nothing. With any bad row nothing is written and every problem is listed.
+
+    The file is read and validated on a read-only session of its own (on SQLite: no write lock, so the app's
+    users keep saving meanwhile); ``session`` — the caller's transaction — is used only to insert, so the write
+    lock is held for the inserts alone."""
     require(actor, Perm.IMPORT_LEDGER)
     p = Path(path)
     try:
         sheets = read_ledger(p, kind)
     except LedgerFormatError as exc:
         raise ServiceError(exc.key, **exc.params) from exc
-    net = store_network(session)
+    digest = hashlib.sha256(p.read_bytes()).hexdigest()
+    with _reading(session) as rs:
+        net = store_network(rs)
+        _refuse_duplicate(rs, digest, p.name)
     now = local_now()
     dist = get_settings().max_distance_m if max_distance is None else max_distance
     result = ImportResult(file=p.name, dry_run=dry_run)
@@ -585,23 +608,43 @@ def import_ledger(
         info = _validate_sheet(sh, net, now, dist, patrols, incidents, result.errors, result.flagged)
         result.sheets.append(info)
     result.patrols, result.incidents = len(patrols), len(incidents)
-    digest = hashlib.sha256(p.read_bytes()).hexdigest()
-    dup = session.execute(select(ImportBatch).where(ImportBatch.sha256 == digest)).scalar_one_or_none()
-    if dup is not None:
-        raise ServiceError("error.already_imported", file=p.name, batch=dup.id,
-                           when=dup.created_at.strftime("%Y-%m-%d %H:%M"))
     if result.errors or dry_run:
         return result
+    _refuse_duplicate(session, digest, p.name)  # again, inside the write transaction (and a unique index)
     created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     batch = ImportBatch(kind="+".join(sorted({s.kind for s in sheets})), filename=p.name, sha256=digest,
                        rows=len(patrols) + len(incidents), created_by=actor.id, created_at=created)
     session.add(batch)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # the same file, imported meanwhile by someone else (unique index on sha256)
+        session.rollback()
+        raise ServiceError("error.already_imported", file=p.name, batch="?", when="—") from None
     result.batch_id = batch.id
     store_records(session, actor, patrols, incidents, "ledger", batch.id)
     audit.record(session, actor, "ledger.import", "import_batch", batch.id,
                  after={"file": p.name, "sha256": digest, "patrols": len(patrols), "incidents": len(incidents)})
     return result
+
+
+@contextmanager
+def _reading(session: Session) -> Iterator[Session]:
+    """A read-only session on the store of ``session`` (the same one for an in-memory SQLite database)."""
+    from patrol_app.storage.db import read_session
+
+    url = session.get_bind().url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        yield session
+        return
+    with read_session(url.render_as_string(hide_password=False)) as rs:
+        yield rs
+
+
+def _refuse_duplicate(session: Session, digest: str, name: str) -> None:
+    dup = session.execute(select(ImportBatch).where(ImportBatch.sha256 == digest)).scalar_one_or_none()
+    if dup is not None:
+        raise ServiceError("error.already_imported", file=name, batch=dup.id,
+                           when=dup.created_at.strftime("%Y-%m-%d %H:%M"))
 
 
 def store_records(
@@ -612,7 +655,9 @@ def store_records(
     source: str,
     batch_id: int | None = None,
 ) -> None:
-    """Bulk-write validated patrols and incidents in the caller's transaction (the caller audits)."""
+    """Bulk-write validated patrols and incidents in the caller's transaction (the caller audits). Needs
+    ``Perm.IMPORT_LEDGER`` (ledgers and the demo load records in bulk)."""
+    require(actor, Perm.IMPORT_LEDGER)
     created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     if patrols:
         session.add_all(_patrol_row(r, actor, source, batch_id, created) for r in patrols)

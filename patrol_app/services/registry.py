@@ -56,7 +56,7 @@ def officer_problem(p: Personnel | None, on_date: dt.date, personnel_id: int | N
 
 
 def valid_officers(
-    session: Session, personnel_ids: Iterable[int], on_date: dt.date
+    session: Session, actor: User, personnel_ids: Iterable[int], on_date: dt.date
 ) -> tuple[list[int], list[FieldError]]:
     """Split ``personnel_ids`` into those who count as enforcement officers on ``on_date`` and the problems of
     the others.
@@ -67,8 +67,9 @@ def valid_officers(
     on record, expired. Duplicates are ignored. ``ok_ids`` keeps the order given.
 
     The caller decides what to do with the problems (a case refuses any; a patrol may carry 协勤 along) and
-    checks ``len(ok_ids) >= MIN_OFFICERS``. Reads only; no permission needed.
+    checks ``len(ok_ids) >= MIN_OFFICERS``. Reads only; any role that may view records may ask.
     """
+    require(actor, Perm.VIEW)
     ids: list[int] = []
     for pid in personnel_ids:
         pid = int(pid)

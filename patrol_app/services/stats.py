@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from patrol_app.storage.models import Incident, Patrol
+from patrol_app.domain.rules import Perm
+from patrol_app.services.users import require
+from patrol_app.storage.models import Incident, Patrol, User
 
 
 @dataclass
@@ -31,8 +33,10 @@ def default_year(years: list[int], today: dt.date | None = None) -> int:
     return today.year if today.year in years else years[0]
 
 
-def year_totals(session: Session, year: int, start: dt.date | None = None, end: dt.date | None = None) -> YearTotals:
+def year_totals(session: Session, actor: User, year: int, start: dt.date | None = None,
+                end: dt.date | None = None) -> YearTotals:
     """Totals of a year, or of the dates ``start``..``end`` (inclusive) within it."""
+    require(actor, Perm.VIEW)
     start = start or dt.date(year, 1, 1)
     end = (end + dt.timedelta(days=1)) if end else dt.date(year + 1, 1, 1)
     p = session.execute(
@@ -48,7 +52,8 @@ def year_totals(session: Session, year: int, start: dt.date | None = None, end: 
     return YearTotals(year, int(p[0]), int(p[1]), int(p[2]), float(p[3]), int(i[0]), int(i[1]))
 
 
-def years_with_data(session: Session) -> list[int]:
+def years_with_data(session: Session, actor: User) -> list[int]:
+    require(actor, Perm.VIEW)
     years = {d.year for d in session.execute(select(func.min(Patrol.date), func.max(Patrol.date))).one() if d}
     if not years:
         from patrol_app.clock import local_now

@@ -94,8 +94,9 @@ def _check_points(points: Sequence[dict[str, Any]]) -> list[FieldError]:
     return errors
 
 
-def batch_summary(session: Session, patrol_id: int, batch_id: str) -> TrackSummary | None:
+def batch_summary(session: Session, actor: User, patrol_id: int, batch_id: str) -> TrackSummary | None:
     """The track as it is, if this batch was already received (None otherwise)."""
+    require(actor, Perm.VIEW)
     hit = session.execute(select(TrackBatch.id).where(TrackBatch.patrol_id == patrol_id,
                                                       TrackBatch.batch_id == batch_id)).first()
     return None if hit is None else summary(session, patrol_id)
@@ -110,7 +111,7 @@ def add_points(session: Session, actor: User, patrol_id: int, batch_id: str,
     p = _patrol(session, patrol_id)
     if not batch_id or len(batch_id) > 64:
         raise ValidationFailed([FieldError("batch_id", "error.required")])
-    done = batch_summary(session, p.id, batch_id)
+    done = batch_summary(session, actor, p.id, batch_id)
     if done is not None:
         return done, False
     errors = _check_points(points)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -14,13 +15,46 @@ from sqlalchemy.orm import Session, sessionmaker
 from patrol_app.config import get_settings
 
 
+#: How long a writer waits for SQLite's write lock before giving up with "busy, try again".
+BUSY_TIMEOUT_MS = 15000
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=15000")
+    cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_MS)}")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def private_dir(path: Path) -> None:
+    """Create ``path`` (and missing parents) readable by the service user only (0700); an existing directory
+    is left as it is unless this process created it."""
+    missing = []
+    p = Path(path)
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(d, 0o700)  # mkdir's mode is masked by the umask
+
+
+def private_file(path: Path) -> None:
+    """Create an empty database file readable by the service user only (0600) before SQLite opens it; SQLite
+    gives its -wal and -shm files the same permissions."""
+    private_dir(path.parent)
+    if not path.exists():
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            return
+        os.close(fd)
+        os.chmod(path, 0o600)
 
 
 def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
@@ -37,7 +71,7 @@ def get_engine(url: str | None = None, reading: bool = False) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False, "isolation_level": None},
                                json_serializer=canonical_json)
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -66,16 +100,36 @@ def _factory(url: str, reading: bool = False) -> sessionmaker[Session]:
 
 @contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
-    """One transaction: commit on success, roll back on any error."""
+    """One transaction: commit on success, roll back on any error. A store too busy to take the write (SQLite's
+    "database is locked" after the busy timeout; a lock timeout, deadlock or serialization failure on
+    PostgreSQL) becomes ``ServiceError("error.busy")``: "busy, try again", nothing saved."""
     session = _factory(url or get_settings().db_url)()
     try:
         yield session
         session.commit()
-    except BaseException:
+    except BaseException as exc:
         session.rollback()
+        busy = busy_error(exc)
+        if busy is not None:
+            raise busy from exc
         raise
     finally:
         session.close()
+
+
+_BUSY_MESSAGES = ("database is locked", "database table is locked", "could not obtain lock",
+                  "deadlock detected", "could not serialize access", "lock timeout")
+
+
+def busy_error(exc: BaseException) -> Exception | None:
+    """The "busy, try again" error for a database error that only means "someone else holds the lock"."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError) and any(m in str(exc.orig).lower() for m in _BUSY_MESSAGES):
+        from patrol_app.services.errors import ServiceError
+
+        return ServiceError("error.busy")
+    return None
 
 
 @contextmanager

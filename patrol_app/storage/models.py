@@ -110,6 +110,7 @@ class ImportBatch(Base):
     """One ledger or road file import, for provenance."""
 
     __tablename__ = "import_batches"
+    __table_args__ = (Index("uq_import_batches_sha256", "sha256", unique=True),)  # a file is imported once
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     filename: Mapped[str] = mapped_column(String(255))

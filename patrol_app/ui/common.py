@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
+import re
 from typing import Any
 
 import streamlit as st
@@ -23,8 +24,21 @@ def tr(key: str, **params: Any) -> str:
     return t(key, lang(), **params)
 
 
+# Characters that can start Markdown that matters (links, images, HTML, emphasis, code, tables, strikethrough,
+# formulas, Streamlit's :colour[...] directives), and the starts of autolinks (http://, www., e-mail).
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$!{}@])|(?<=[A-Za-z]):(?=//)|(?<=www)\.", re.IGNORECASE)
+
+
+def md_escape(text: object) -> str:
+    """Text typed by users (or read from files), made inert for Streamlit's Markdown: the characters that could
+    make a link, a remote image, HTML, emphasis, a formula or an autolink are backslash-escaped, so it shows
+    exactly as typed and nothing is fetched or linked."""
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), str(text if text is not None else ""))
+
+
 def err(exc: Exception) -> str:
-    return error_text(exc, lang())
+    """An error in the user's language, safe to pass to ``st.error``/``st.warning`` (values in it are escaped)."""
+    return md_escape(error_text(exc, lang()))
 
 
 @st.cache_resource(show_spinner=False)

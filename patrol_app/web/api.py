@@ -45,7 +45,7 @@ from starlette.routing import Mount, Route
 from patrol_app.config import get_settings
 from patrol_app.i18n import t
 from patrol_app.services import sessions
-from patrol_app.services.errors import FieldError, PermissionDenied, ServiceError, ValidationFailed
+from patrol_app.services.errors import PermissionDenied, ServiceError, ValidationFailed
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Incident, Patrol, User
 from patrol_app.web.cookies import clear_session_cookie, set_session_cookie
@@ -754,7 +754,7 @@ async def incident_create(request: Request) -> Response:
         inc = fs.log_incident(s, c.user, raw, client_id=cid)
         out = incident_json(s, inc, c.user, lang)
         out["relocated"] = _relocated(inc, device_road, device_chainage)
-        dups = fs.find_duplicates(s, inc.type_code, inc.road_code, inc.chainage_m, inc.lon, inc.lat)
+        dups = fs.find_duplicates(s, c.user, inc.type_code, inc.road_code, inc.chainage_m, inc.lon, inc.lat)
         out["possible_duplicates"] = [d.id for d in dups if d.id != inc.id]
         return 201, out
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from patrol_app.storage.db import read_session
 from patrol_app.storage.models import AuditEntry, Incident, Patrol, Photo
 
-from .conftest import incident_body, jpeg, now_iso, officer_ids, patrol_body, point_beside
+from .conftest import incident_body, jpeg, now_iso, officer_ids, patrol_body
 
 
 def count(model, *where) -> int:  # type: ignore[no-untyped-def]

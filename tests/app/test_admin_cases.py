@@ -9,7 +9,9 @@ import sqlite3
 import pytest
 from sqlalchemy import select
 
+from patrol_app.domain.masking import mask_name, mask_phone
 from patrol_app.services import cases
+from patrol_app.ui.common import md_escape
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Case, Incident, Personnel, User
 from tests.app.test_pages import run_page, user_id
@@ -154,12 +156,20 @@ def test_an_investigator_with_a_reviewer_account_is_told_why_they_cannot_review(
     assert f"case_opinion_{case_id}" not in {t.key for t in at.text_area}
 
 
-def test_manager_sees_no_party_details(store):
-    make_case()
+def test_manager_sees_party_details_masked(store):
+    case_id = make_case()
+    with read_session() as s:
+        inc = s.get(Incident, s.get(Case, case_id).incident_id)
+        party, phone = inc.party, inc.party_phone
+    assert party and phone
     at = run_page(CASES, as_user="manager")
-    assert not any("当事人" in m.value for m in at.markdown)
+    shown = " ".join(m.value for m in at.markdown)
+    assert party not in shown and phone not in shown
+    # the masks are escaped so that their asterisks show as asterisks, not as bold text
+    assert md_escape(mask_name(party)) in shown and md_escape(mask_phone(phone)) in shown
     at = run_page(CASES, as_user="reviewer")
-    assert any("当事人" in m.value for m in at.markdown)
+    shown = " ".join(m.value for m in at.markdown)
+    assert party in shown and phone in shown
 
 
 # --- administration ------------------------------------------------------------------------------------

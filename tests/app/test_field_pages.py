@@ -166,8 +166,20 @@ def test_duplicate_within_50m_offers_follow_up(store):
     assert count(IncidentEvent, IncidentEvent.action == "follow_up") == 1
 
 
-def test_follow_up_close_needs_outcome_then_closes(store):
+def test_follow_up_of_another_crews_incident_is_refused_for_an_officer(store):
     at = app(FOLLOWUP)
+    iid = at.selectbox(key="fu_pick").value  # a ledger incident: not this officer's crew
+    at.segmented_control(key=f"fu_status_{iid}_0").set_value("closed")
+    at.text_area[0].input("已清除")
+    button(at, "保存").click()
+    at.run()
+    assert any("不是本组上报的" in e.value for e in at.error), [e.value for e in at.error]
+    with read_session() as s:
+        assert s.get(Incident, iid).status == "open"
+
+
+def test_follow_up_close_needs_outcome_then_closes(store):
+    at = app(FOLLOWUP, "leader")  # a squad leader may close any crew's incident
     assert at.selectbox(key="fu_pick").value is not None
     iid = at.selectbox(key="fu_pick").value
     at.segmented_control(key=f"fu_status_{iid}_0").set_value("closed")

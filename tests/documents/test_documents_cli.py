@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import shutil
 
 from docx import Document
-from sqlalchemy import select
 
 from patrol_app.i18n import t
 from patrol_app.services.records import local_now
-from patrol_app.storage.db import read_session
-from patrol_app.storage.models import Incident, Patrol
 from tests.documents.test_documents import records, texts  # noqa: F401 - the fixture
 
 

@@ -72,7 +72,7 @@ def test_changing_the_stake_moves_the_position_that_is_saved(page, server):
 
 
 def test_the_next_incident_does_not_inherit_closed(page, server):
-    open_page(page, "followup", "officer")
+    open_page(page, "followup", "leader")  # a squad leader may close any crew's incident
     wait_idle(page)
     page.get_by_role("radiogroup", name="新状态").get_by_role("radio", name="已办结").click()
     page.get_by_label("复查情况 / 处理结果").fill("已清除，复查无遗留")

@@ -249,8 +249,8 @@ def test_basemap_from_env():
 
 def test_data_stamp_changes_with_records(store, hand_built):
     with read_session(store.url) as s:
-        before = mapdata.data_stamp(s)
-        assert mapdata.data_stamp(s) == before
+        before = mapdata.data_stamp(s, cli_actor(s))
+        assert mapdata.data_stamp(s, cli_actor(s)) == before
     with session_scope(store.url) as s:
         s.execute(delete(Incident).where(Incident.road_code == "Y002"))
         s.add(
@@ -263,7 +263,7 @@ def test_data_stamp_changes_with_records(store, hand_built):
             )
         )
     with read_session(store.url) as s:
-        assert mapdata.data_stamp(s) != before
+        assert mapdata.data_stamp(s, cli_actor(s)) != before
 
 
 def test_labels_and_summary_come_from_the_catalogs():

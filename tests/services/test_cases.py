@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from patrol_app.i18n import error_text, t
+from patrol_app.domain.masking import mask_name, mask_phone
 from patrol_app.services import audit, auth, cases, registry
 from patrol_app.services.errors import PermissionDenied, ServiceError
 from patrol_app.storage.db import read_session, session_scope
@@ -289,9 +290,11 @@ def test_every_step_is_audited_with_timestamps_and_the_chain_stays_intact(store)
         assert view.opened_at <= view.reviewed_at <= view.decided_at
         assert (view.review_outcome, view.decision_outcome, view.status) == ("approved", "penalty", "closed")
         assert [o.cert_no for o in view.officers] and view.reviewer == "法制审核员" and view.decider == "局领导"
-        assert "party" not in view.incident  # the manager does not see parties' personal data
-        assert "party" in cases.get_case(s, user(s, "reviewer"), case_id).incident
         inc = s.get(Incident, incident_id)
+        # the manager sees parties' personal data masked; the reviewer in clear
+        assert (view.incident["party"], view.incident["party_phone"]) == (mask_name(inc.party), mask_phone(inc.party_phone))
+        clear = cases.get_case(s, user(s, "reviewer"), case_id).incident
+        assert (clear["party"], clear["party_phone"]) == (inc.party, inc.party_phone)
         assert (inc.status, inc.measure, inc.closed_at) == ("closed", "case", cases.local_today())
         ev = s.execute(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
                        .order_by(IncidentEvent.id.desc())).scalars().first()

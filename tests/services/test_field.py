@@ -49,7 +49,7 @@ def test_fewer_than_two_officers_is_accepted_and_flagged(store, names, flagged):
         user = get_user(s, "officer")
         p = start(s, user, names)
         assert p.id and p.flags == ("few_officers" if flagged else "")
-        why = patrol_flags_explained(s, ids(s, *names), p.date)
+        why = patrol_flags_explained(s, get_user(s, "officer"), ids(s, *names), p.date)
         assert bool(why) is flagged
         if flagged:
             assert why[0].key == "patrol.flag.few_officers" and "第四十二条" not in why[0].render()
@@ -63,7 +63,7 @@ def test_expired_certificate_does_not_count(store):
         p = start(s, get_user(s, "officer"), date=dt.date(2026, 3, 2))
         assert p.flags == "few_officers"
         assert "registry.officer_cert_expired" in [e.key for e in patrol_flags_explained(
-            s, ids(s, "李明", "王芳"), dt.date(2026, 3, 2))]
+            s, get_user(s, "officer"), ids(s, "李明", "王芳"), dt.date(2026, 3, 2))]
         assert start(s, get_user(s, "officer"), date=dt.date(2026, 1, 30)).flags == ""  # still valid that day
 
 
@@ -135,7 +135,7 @@ def test_incident_with_photos_history_and_closing(store):
         field.update_status(s, user, iid, "open", note="复查：仍未拆除", photos=[store_photo(jpeg((1, 2, 3)), "re.jpg")])
         field.update_status(s, user, iid, "closed", note="已自行拆除")
     with session_scope() as s:
-        steps = field.history(s, iid)
+        steps = field.history(s, get_user(s, "officer"), iid)
         assert [ev.action for ev, _, _ in steps] == ["created", "reinspected", "closed"]
         assert len(steps[0][2]) == 2 and len(steps[1][2]) == 1
         assert s.get(Incident, iid).closed_at is not None
@@ -159,9 +159,9 @@ def test_duplicates_and_follow_up(store):
     with session_scope() as s:
         user = get_user(s, "officer")
         first = field.log_incident(s, user, {"found_at": dt.datetime(2026, 3, 2), "type": "materials", "lon": a[0], "lat": a[1]})
-        assert [d.id for d in field.find_duplicates(s, "materials", "X005", 3040, *b)] == [first.id]
-        assert field.find_duplicates(s, "stall", "X005", 3040, *b) == []
-        assert field.find_duplicates(s, "materials", "X005", 3100, *far) == []
+        assert [d.id for d in field.find_duplicates(s, user, "materials", "X005", 3040, *b)] == [first.id]
+        assert field.find_duplicates(s, user, "stall", "X005", 3040, *b) == []
+        assert field.find_duplicates(s, user, "materials", "X005", 3100, *far) == []
         field.add_follow_up(s, user, first.id, "again", client_token="t1")
         field.add_follow_up(s, user, first.id, "again", client_token="t1")
         n = s.execute(select(func.count()).select_from(IncidentEvent).where(IncidentEvent.action == "follow_up")).scalar()
@@ -171,14 +171,14 @@ def test_duplicates_and_follow_up(store):
 def test_open_incidents_orders(store):
     net = store.network()
     with session_scope() as s:
-        rows = field.open_incidents(s, order="road")
+        rows = field.open_incidents(s, get_user(s, "officer"), order="road")
         keys_ = [(r.road_code, r.chainage_m) for r, _ in rows]
         assert keys_ == sorted(keys_)
         here = offset_point(net, "Y010", 100, 0, "left")
-        near = field.open_incidents(s, order="distance", near=here)
+        near = field.open_incidents(s, get_user(s, "officer"), order="distance", near=here)
         dists = [d for _, d in near]
         assert dists == sorted(dists)
-        overdue = field.open_incidents(s, order="overdue", today=dt.date(2030, 1, 1))
+        overdue = field.open_incidents(s, get_user(s, "officer"), order="overdue", today=dt.date(2030, 1, 1))
         assert all(r.deadline and r.deadline < dt.date(2030, 1, 1) for r, _ in overdue)
 
 

@@ -216,6 +216,10 @@ def test_default_data_dir_is_patrol_data_dir(tmp_path, monkeypatch):
 # --- verifying -------------------------------------------------------------------------------------------
 
 
+def admin(s):
+    return cli_actor(s)
+
+
 def add_photo_rows(store, photos: list[StoredPhoto]) -> list[int]:
     with session_scope(store.url) as s:
         actor = cli_actor(s)
@@ -240,14 +244,14 @@ def test_verify_photos_finds_altered_and_missing_originals(store):
     photos = [store_photo(jpeg_bytes((64 + i, 48)), f"p{i}.jpg", store.data_dir) for i in range(3)]
     ids = add_photo_rows(store, photos)
     with read_session(store.url) as s:
-        assert verify_photos(s, store.data_dir) == []
-        assert verify_photos(s) == []  # PATROL_DATA_DIR by default
+        assert verify_photos(s, admin(s), store.data_dir) == []
+        assert verify_photos(s, admin(s)) == []  # PATROL_DATA_DIR by default
 
     flip_a_byte(store.data_dir / photos[0].path)
     (store.data_dir / photos[2].path).unlink()
 
     with read_session(store.url) as s:
-        problems = verify_photos(s, store.data_dir)
+        problems = verify_photos(s, admin(s), store.data_dir)
     assert [(p.id, p.kind, p.path, p.expected) for p in problems] == [
         (ids[0], "altered", photos[0].path, photos[0].sha256),
         (ids[2], "missing", photos[2].path, photos[2].sha256),

@@ -48,7 +48,7 @@ def test_migrations_match_models_on_postgres(pg):
 
 def test_demo_figures_and_audit_chain(pg):
     with db.read_session(pg) as s:
-        t = year_totals(s, 2025)
+        t = year_totals(s, cli_actor(s), 2025)
         assert (t.patrols, t.vehicle_trips, t.person_trips) == (130, 263, 734)
         assert audit.verify(s).ok
 

@@ -31,7 +31,7 @@ def test_valid_officers_counts_only_certified_active_staff_on_the_day(store):
         gone = registry.add_personnel(s, admin, "郑退", "路政员", "53030201098", "2030-01-01")
         registry.set_personnel_active(s, admin, gone.id, False)
         ids = [pid(s, "李明"), pid(s, "吴刚"), new.id, nocert.id, gone.id, 999_999, pid(s, "李明"), pid(s, "王芳")]
-        ok, problems = registry.valid_officers(s, ids, DAY)
+        ok, problems = registry.valid_officers(s, user(s, "officer"), ids, DAY)
         assert ok == [pid(s, "李明"), pid(s, "王芳")]  # order kept, duplicates dropped
         assert [p.key for p in problems] == [
             "registry.officer_auxiliary", "registry.officer_cert_expired", "registry.officer_no_cert",
@@ -39,7 +39,7 @@ def test_valid_officers_counts_only_certified_active_staff_on_the_day(store):
         assert problems[1].params == {"id": new.id, "name": "钱进", "cert": "53030201099", "date": "2026-05-31"}
         assert problems[1].render("en") == "钱进's certificate 53030201099 expired on 2026-05-31"
         # the day before expiry it still counts
-        ok, _ = registry.valid_officers(s, [new.id], dt.date(2026, 5, 31))
+        ok, _ = registry.valid_officers(s, user(s, "officer"), [new.id], dt.date(2026, 5, 31))
         assert ok == [new.id]
 
 

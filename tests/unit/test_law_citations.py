@@ -83,7 +83,6 @@ def citations(text: str) -> tuple[list[tuple[str, str, str | None, str | None]],
     laws named without a copy here (their articles cannot be verified)."""
     cited, unknown = [], []
     law = None
-    pos = 0
     events = sorted([(m.start(), "law", m) for m in LAW.finditer(text)] +
                     [(m.start(), "art", m) for m in ARTICLE.finditer(text)], key=lambda e: e[0])
     for _, kind, m in events:
@@ -95,7 +94,7 @@ def citations(text: str) -> tuple[list[tuple[str, str, str | None, str | None]],
             cited.append(("?", m.group(1), m.group(2), m.group(3)))
         else:
             cited.append((law, m.group(1), m.group(2), m.group(3)))
-        pos = m.end()
+
     return cited, unknown
 
 

@@ -217,7 +217,7 @@ with t_audit:
                 except ImportError:  # the photo store is not part of this installation
                     verify_photos = None
                 if verify_photos is not None:
-                    problems = verify_photos(s)
+                    problems = verify_photos(s, user)
                     total = s.execute(select(func.count()).select_from(Photo)).scalar_one()
                     if not problems:
                         st.success(tr("admin.photos_ok", count=total))

@@ -12,13 +12,14 @@ import streamlit as st
 
 from patrol_app.config import get_settings
 from patrol_app.domain.catalog import BY_CODE
+from patrol_app.domain.masking import party_fields
 from patrol_app.domain.rules import Perm, allowed
 from patrol_app.services import cases as svc
 from patrol_app.services.errors import ServiceError
 from patrol_app.services.registry import officer_options
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Case, Incident
-from patrol_app.ui.common import current_user, err, lang, tr
+from patrol_app.ui.common import current_user, err, lang, md_escape, tr
 
 state = st.session_state
 user = current_user()
@@ -45,7 +46,7 @@ def place(inc: dict) -> str:
 def show_refusal(exc: ServiceError) -> None:
     st.error(err(exc))
     for p in getattr(exc, "problems", []):
-        st.markdown("- " + p.render(lang()))
+        st.markdown("- " + md_escape(p.render(lang())))
 
 
 st.title(tr("case.title"))
@@ -66,7 +67,9 @@ if allowed(user.role, Perm.OPEN_CASE):
             options = officer_options(s, user, today)
         if inc is not None:
             st.caption(tr("case.incident_preview", id=inc.id, place=f"{inc.road_code} {inc.stake}",
-                          type=type_name(inc.type_code), description=inc.description or "—"))
+                          type=type_name(inc.type_code),
+                          description=md_escape(party_fields(user, inc.party, inc.party_phone,
+                                                             inc.description)["description"] or "—")))
         labels = {
             o.id: tr("case.officer_ok", name=o.name, cert=o.cert_no, date=o.cert_expiry.isoformat())
             if o.problem is None else tr("case.officer_bad", name=o.name, reason=o.problem.render(lang()))
@@ -145,12 +148,12 @@ if inc:
     lines.append(tr("case.detail_incident", id=inc["id"], place=place(inc), type=type_name(inc["type"]),
                     found=f"{inc['found_at']:%Y-%m-%d %H:%M}"))
     if inc.get("party"):
-        lines.append(tr("case.detail_party", party=inc["party"], phone=inc.get("party_phone", "")))
-lines.append(tr("case.detail_opened", name=v.opened_by, at=local(v.opened_at)))
-lines.append(tr("case.detail_officers", officers="、".join(f"{o.name}（{o.cert_no}）" for o in v.officers)))
+        lines.append(tr("case.detail_party", party=md_escape(inc["party"]), phone=md_escape(inc.get("party_phone", ""))))
+lines.append(tr("case.detail_opened", name=md_escape(v.opened_by), at=local(v.opened_at)))
+lines.append(tr("case.detail_officers", officers="、".join(md_escape(f"{o.name}（{o.cert_no}）") for o in v.officers)))
 if v.reviewed_at:
-    lines.append(tr("case.detail_review", name=v.reviewer, at=local(v.reviewed_at),
-                    outcome=outcome_text("review_outcome", v.review_outcome), text=v.review_text))
+    lines.append(tr("case.detail_review", name=md_escape(v.reviewer), at=local(v.reviewed_at),
+                    outcome=outcome_text("review_outcome", v.review_outcome), text=md_escape(v.review_text)))
 else:
     lines.append(tr("case.detail_no_review"))
 if v.major:
@@ -158,8 +161,8 @@ if v.major:
     lines.append(tr("case.detail_collective", at=v.collective_at.isoformat(), people=v.collective_participants,
                     text=v.collective_conclusion) if v.collective_at else tr("case.detail_no_collective"))
 if v.decided_at:
-    lines.append(tr("case.detail_decision", name=v.decider, at=local(v.decided_at),
-                    outcome=outcome_text("outcome", v.decision_outcome), text=v.decision_text))
+    lines.append(tr("case.detail_decision", name=md_escape(v.decider), at=local(v.decided_at),
+                    outcome=outcome_text("outcome", v.decision_outcome), text=md_escape(v.decision_text)))
 else:
     lines.append(tr("case.detail_no_decision"))
 st.markdown("\n".join("- " + line for line in lines))

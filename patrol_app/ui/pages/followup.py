@@ -13,7 +13,7 @@ from patrol_app.services.errors import ServiceError, ValidationFailed
 from patrol_app.services.field import history, open_incidents, update_status
 from patrol_app.services.records import local_now
 from patrol_app.storage.db import read_session, session_scope
-from patrol_app.ui.common import current_user, err, lang, network, tr
+from patrol_app.ui.common import current_user, err, lang, md_escape, network, tr
 from patrol_app.ui.documents import incident_documents
 from patrol_app.ui.widgets import gps_button
 
@@ -44,7 +44,7 @@ if order == "distance":
 
 today = local_now().date()
 with read_session() as s:
-    rows = open_incidents(s, order=order or "road", near=near, road=road or None, today=today)
+    rows = open_incidents(s, user, order=order or "road", near=near, road=road or None, today=today)
 if not rows:
     st.info(tr("field.no_open"))
     st.stop()
@@ -72,7 +72,7 @@ st.caption(tr("field.legal_basis", basis=BY_CODE[inc.type_code].legal_basis, pen
 incident_documents(user, inc.id, inc.deadline)  # 现场检查（勘验）笔录, numbered notices
 
 with read_session() as s:
-    steps = history(s, inc.id)
+    steps = history(s, user, inc.id)
 st.subheader(tr("field.history"))
 data_dir = get_settings().data_dir
 if not steps:  # imported from a ledger (or the demo): its finding is the only step known
@@ -115,6 +115,6 @@ if go:
         st.rerun()
     except ValidationFailed as exc:
         for e in exc.errors:
-            st.error(e.render(lang()))
+            st.error(md_escape(e.render(lang())))
     except ServiceError as exc:
         st.error(err(exc))

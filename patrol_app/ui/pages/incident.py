@@ -24,7 +24,7 @@ from patrol_app.services.field import (
 from patrol_app.services.my_records import declare_road
 from patrol_app.services.records import local_now
 from patrol_app.storage.db import read_session, session_scope
-from patrol_app.ui.common import confirm_button, current_user, err, lang, network, saved_banner, tr
+from patrol_app.ui.common import confirm_button, current_user, err, lang, md_escape, network, saved_banner, tr
 from patrol_app.ui.widgets import accepted_distance, location_picker, picked_position
 
 FORM = "incident"
@@ -78,7 +78,7 @@ st.subheader(tr("field.location"))
 location_picker(net, "inc_loc")
 loc, pos, stake_only, where_text = picked_position(net, "inc_loc")
 if pos is not None:
-    st.success(tr("field.located_preview", text=where_text))
+    st.success(tr("field.located_preview", text=md_escape(where_text)))
 add_road = False
 if pos is not None and patrol is not None and pos.road_code not in patrol_roads:
     # accepted, but not silently: the patrol declared other roads
@@ -215,7 +215,7 @@ def save(force: bool = False) -> None:
         return
     if not force:
         with read_session() as s:
-            dups = find_duplicates(s, vtype, pos.road_code, pos.chainage_m, loc[0], loc[1])
+            dups = find_duplicates(s, user, vtype, pos.road_code, pos.chainage_m, loc[0], loc[1])
             if dups:
                 state["inc_dups"] = [(d.id, d.stake, d.found_at.strftime("%Y-%m-%d"), d.description) for d in dups]
                 return
@@ -230,7 +230,7 @@ def save(force: bool = False) -> None:
             iid = inc.id
     except ValidationFailed as exc:
         for e in exc.errors:
-            st.error(e.render(lang()))
+            st.error(md_escape(e.render(lang())))
         return
     except ServiceError as exc:
         st.error(err(exc))
@@ -249,7 +249,7 @@ with c2:
 if state.get("inc_dups"):
     st.warning(tr("field.duplicate_title"))
     for did, stake, found, desc in state["inc_dups"]:
-        st.write(tr("field.duplicate_item", id=did, stake=stake, found=found, description=desc or ""))
+        st.markdown(tr("field.duplicate_item", id=did, stake=stake, found=found, description=md_escape(desc or "")))
         if st.button(tr("field.attach_follow_up", id=did), key=f"attach_{did}"):
             note = state.get(K("description")) or BY_CODE[vtype].name(lang())
             with session_scope() as s:

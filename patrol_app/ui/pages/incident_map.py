@@ -176,7 +176,7 @@ f = mapdata.MapFilter(
     tuple(town_names),
 )
 with read_session() as s:
-    stamp = mapdata.data_stamp(s)
+    stamp = mapdata.data_stamp(s, user)
 
 # Map and charts side by side on a desk screen; stacked (map full width) on a portrait tablet.
 st.html(

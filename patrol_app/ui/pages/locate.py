@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from patrol_app.ui.common import err, network, tr
+from patrol_app.ui.common import err, md_escape, network, tr
 from patrol_app.ui.widgets import location_picker, picked_position
 
 st.title(tr("nav.locate"))
@@ -15,7 +15,7 @@ except Exception as exc:  # no network yet: say so, plainly
 location_picker(net, "locate_point")
 loc, pos, _, text = picked_position(net, "locate_point")
 if pos is not None:
-    st.success(text)
+    st.success(md_escape(text))
     st.caption(f"{loc[0]:.6f}, {loc[1]:.6f}")
 elif loc is None:
     st.caption(tr("ui.tap_hint"))

@@ -3,16 +3,18 @@ import streamlit as st
 from patrol_app.reports.rollup import Period
 from patrol_app.services.stats import default_year, year_totals, years_with_data
 from patrol_app.storage.db import read_session
-from patrol_app.ui.common import tr
+from patrol_app.ui.common import current_user, tr
+
+user = current_user()
 
 st.title(tr("app.title"))
 with read_session() as s:
-    years = years_with_data(s)
+    years = years_with_data(s, user)
     year = st.selectbox(tr("ui.year"), years, index=years.index(default_year(years)), key="overview_year")
     period = Period.year_to_date(int(year))
     prev = period.previous()
-    tot = year_totals(s, year, period.start, period.end)
-    before = year_totals(s, prev.start.year, prev.start, prev.end)
+    tot = year_totals(s, user, year, period.start, period.end)
+    before = year_totals(s, user, prev.start.year, prev.start, prev.end)
 has_before = before.patrols > 0 or before.incidents > 0
 
 

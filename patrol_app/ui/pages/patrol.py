@@ -13,7 +13,7 @@ from patrol_app.services.records import local_now
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Incident, Personnel, Vehicle
 from patrol_app.i18n import t
-from patrol_app.ui.common import current_user, err, lang, network, tr
+from patrol_app.ui.common import current_user, err, lang, md_escape, network, tr
 from patrol_app.ui.documents import patrol_documents
 
 user = current_user()
@@ -38,7 +38,7 @@ today = local_now()
 
 def show_errors(exc: ValidationFailed) -> None:
     for e in exc.errors:
-        st.error(e.render(lang()))
+        st.error(md_escape(e.render(lang())))
 
 
 def person_label(pid: int) -> str:
@@ -75,7 +75,7 @@ if patrol is None:
                                                   crew_ids=crew, vehicle_ids=vehicle_ids, joint=joint,
                                                   weather=t("weather." + weather, "zh")),
                              client_token=token)
-                why = patrol_flags_explained(s, crew, date) if started.flags else []
+                why = patrol_flags_explained(s, user, crew, date) if started.flags else []
             st.session_state.pop("patrol_token", None)
             st.session_state["patrol_flash"] = "\n\n".join([tr("field.patrol_started"), *(e.render(lang()) for e in why)])
             st.rerun()
@@ -85,7 +85,7 @@ if patrol is None:
             st.error(err(exc))
 else:
     st.info(tr("field.open_patrol", date=patrol.date.isoformat(), time=patrol.start_time or "",
-               roads="、".join(roads_of_patrol), crew=patrol.crew))
+               roads="、".join(roads_of_patrol), crew=md_escape(patrol.crew)))
     if patrol.flags:
         st.warning(tr("patrol.flagged"))
     st.write(tr("field.incidents_on_patrol", n=n_inc))

@@ -59,7 +59,7 @@ if mine.incidents:
     st.query_params["incident"] = str(chosen)
     with read_session() as s:
         inc = s.get(Incident, chosen)
-        steps = history(s, chosen)
+        steps = history(s, user, chosen)
         refusal = why_not_editable(s, user, inc)
     st.text(f"{BY_CODE[inc.type_code].name(lang())} · {inc.road_code} {inc.stake} "
             f"{tr('side.' + inc.side) if inc.side else ''} · {tr('status.' + inc.status)}")

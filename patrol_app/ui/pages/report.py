@@ -24,7 +24,7 @@ from patrol_app.reports.writers import MIME as REPORT_MIME
 from patrol_app.services.errors import ServiceError
 from patrol_app.services.stats import default_year, years_with_data
 from patrol_app.storage.db import read_session
-from patrol_app.ui.common import current_user, err, lang, tr
+from patrol_app.ui.common import current_user, err, lang, md_escape, tr
 
 
 @st.cache_data(ttl=120, show_spinner=False)
@@ -71,7 +71,7 @@ if user is None or not allowed(user.role, Perm.EXPORT):
 
 url = get_settings().db_url
 with read_session() as s:
-    years = years_with_data(s)
+    years = years_with_data(s, user)
 left, right = st.columns([1, 3])
 year = left.selectbox(tr("ui.year"), years, index=years.index(default_year(years)), key="report_year")
 custom = right.toggle(tr("report.ui.custom_range"), key="report_custom")
@@ -105,7 +105,7 @@ cols[2].metric(tr("report.figure.closure_rate"), cell_text(c.closure_rate, "pct"
 
 st.subheader(tr("report.ui.narrative"))
 for para in report.paragraphs(lng):
-    st.markdown(para)
+    st.markdown(md_escape(para))
 
 st.subheader(tr("report.ui.tables"))
 tables = report_tables(report, lng)
