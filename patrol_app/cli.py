@@ -209,7 +209,7 @@ def cmd_demo(cli: Cli) -> int:
             if not cli.args.reset:
                 cli.err(t("cli.demo_exists", cli.lang))
                 return 1
-            reset_store(s)
+            reset_store(s, actor)
         summary = build_demo(s, actor)
     cli.out(t("cli.demo_loaded", cli.lang, **summary.__dict__))
     return 0

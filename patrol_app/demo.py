@@ -83,13 +83,30 @@ def store_is_empty(session: Session) -> bool:
     )
 
 
-def reset_store(session: Session) -> None:
-    """Remove records (not the audit trail): for ``patrol demo --reset`` and tests."""
+def reset_store(session: Session, actor: m.User | None = None) -> None:
+    """Remove records (not the audit trail, which is append-only): for ``patrol demo --reset`` and tests.
+    Each record removed is recorded as deleted in the trail (by ``actor``, default the command line)."""
+    from patrol_app.services.users import cli_actor
+
+    actor = actor or cli_actor(session)
+    require(actor, Perm.LOAD_DEMO)
+    gone: dict[str, list[int]] = {
+        "incident": list(session.execute(select(m.Incident.id)).scalars()),
+        "patrol": list(session.execute(select(m.Patrol.id)).scalars()),
+        "import_batch": list(session.execute(select(m.ImportBatch.id)).scalars()),
+        "road_piece": list(session.execute(select(m.RoadPieceRow.id)).scalars()),
+        "vehicle": list(session.execute(select(m.Vehicle.id)).scalars()),
+        "user": list(session.execute(select(m.User.id).where(m.User.username.in_([a[0] for a in ACCOUNTS])))
+                     .scalars()),
+        "personnel": list(session.execute(select(m.Personnel.id)).scalars()),
+    }
     for t in (m.Incident, m.PatrolRoad, m.Patrol, m.ImportBatch, m.RoadPieceRow, m.Vehicle):
         session.execute(delete(t))
     session.execute(delete(m.User).where(m.User.username.in_([a[0] for a in ACCOUNTS])))
     session.execute(delete(m.Personnel))
     session.execute(delete(m.Setting).where(m.Setting.key == "network_version"))
+    for entity, ids in gone.items():
+        audit.record_rows(session, actor, "demo.reset", entity, ids)
 
 
 def build_demo(session: Session, actor: m.User, today: dt.date | None = None, years: int = 2) -> DemoSummary:
@@ -112,11 +129,18 @@ def build_demo(session: Session, actor: m.User, today: dt.date | None = None, ye
     for plate, kind in VEHICLES:
         session.add(m.Vehicle(plate=plate, kind=kind, active=True))
     session.flush()
+    audit.record_rows(session, actor, "demo.load", "personnel", [p.id for p in staff])
+    audit.record_rows(session, actor, "demo.load", "vehicle",
+                      session.execute(select(m.Vehicle.id).where(m.Vehicle.plate.in_([v[0] for v in VEHICLES])))
+                      .scalars().all())
     by_name = {p.name: p for p in staff}
     demo_hash = hash_password(DEMO_PASSWORD)
+    accounts = []
     for username, role, display in ACCOUNTS:
         user = ensure_user(session, username, role, display, by_name[display].id if display in by_name else None)
         user.password_hash = demo_hash
+        accounts.append(user.id)
+    audit.record_rows(session, actor, "demo.load", "user", accounts)  # with their (demo) passwords set
 
     officers = [p.name for p in staff if not p.auxiliary]
     aux = [p.name for p in staff if p.auxiliary]

@@ -41,7 +41,17 @@ def ensure_user(session: Session, username: str, role: Role, display_name: str =
         )
         session.add(user)
         session.flush()
+        from patrol_app.services import audit
+
+        audit.record(session, user if username == CLI_USER else cli_or_self(session, user), "user.create", "user",
+                     user.id)
     return user
+
+
+def cli_or_self(session: Session, user: User) -> User:
+    """Who creates a built-in account: the command line's own account when it exists, else the account itself."""
+    cli = session.execute(select(User).where(User.username == CLI_USER)).scalar_one_or_none()
+    return cli if cli is not None else user
 
 
 def cli_actor(session: Session, username: str | None = None) -> User:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 
+from tests.tamper import tamper
+
 import pytest
 from sqlalchemy import select
 
@@ -229,7 +231,7 @@ def test_audit_check_on_the_admin_page_names_the_changed_entry(store):
     button(at, "开始核查").click()
     at.run()
     assert at.success[0].value.startswith("审计链完整")
-    db = sqlite3.connect(store.db_path)
+    db = tamper(store.db_path)
     db.execute("update audit_log set actor = 'nobody' where id = 2")
     db.commit()
     db.close()

@@ -10,6 +10,8 @@ import csv
 import json
 import os
 import sqlite3
+
+from tests.tamper import tamper
 import zipfile
 from pathlib import Path
 
@@ -389,7 +391,7 @@ def test_audit_verify_then_tampered_entry_is_named(store, run_patrol):
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == t("cli.audit_ok", entries=entries)
 
-    con = sqlite3.connect(store.db_path)
+    con = tamper(store.db_path)
     (after,) = con.execute('SELECT "after" FROM audit_log WHERE id = 2').fetchone()
     doc = json.loads(after)
     doc["patrols"] = doc.get("patrols", 0) + 1  # someone "corrects" the demo summary afterwards
