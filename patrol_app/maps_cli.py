@@ -157,6 +157,7 @@ def _write_map(cli: Any, bm: Any) -> int:
     from patrol_app.i18n import error_text
     from patrol_app.services.mapdata import filter_summary, standalone_map_html
     from patrol_app.services.roads import network
+    from patrol_app.cli import os_user
     from patrol_app.services.users import cli_actor
     from patrol_app.storage.db import session_scope
 
@@ -172,7 +173,7 @@ def _write_map(cli: Any, bm: Any) -> int:
             cli.err(error_text(exc, cli.lang))
             return 2
         html, count = standalone_map_html(
-            s, cli_actor(s, a.user), net, f, lang=cli.lang, color_by=a.color_by, bm=bm
+            s, cli_actor(s, a.user, os_user()), net, f, lang=cli.lang, color_by=a.color_by, bm=bm
         )
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -112,6 +112,20 @@ def record(
     return session.get(AuditEntry, new_id)
 
 
+def record_sign_in_refused(session: Session, username: str, user: User | None, locked: bool = False) -> None:
+    """A refused sign-in that the password check did not count (unknown, disabled or built-in account, or one
+    locked out): recorded and committed at once, since the caller's sign-in fails. The name typed is kept as
+    typed (cut to 64 characters); the password never."""
+    from patrol_app.services.audit_key import load_key
+
+    reason = ("locked" if locked else "unknown_user" if user is None else "disabled" if not user.active
+              else "no_password")
+    append_entries(session.connection(), load_key(), None if user is None else user.id, "anonymous",
+                   "user.sign_in_failed", [("user", "" if user is None else str(user.id), None,
+                                            {"username": username.strip()[:64], "reason": reason}, None)])
+    session.commit()
+
+
 def record_rows(session: Session, actor: User, action: str, entity: str, ids: Any, after: Any = None) -> int:
     """Record the state of many records of ``entity`` at once (bulk imports, the demo, deletions): one entry
     each, ``DELETED`` for those that no longer exist. Returns the number of entries written."""
