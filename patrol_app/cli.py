@@ -273,6 +273,8 @@ def cmd_audit_verify(cli: Cli) -> int:
                 cli.out(t("photo.verify_ok", cli.lang, count=photos_checked))
         return 0
     if res.reason == "records":
+        from patrol_app.services.audit_log import record_problem_text
+
         cli.err(t("cli.audit_records", cli.lang, count=len(res.records)))
         for r in res.records:
             cli.err("  " + record_problem_text(r, cli.lang))
@@ -286,13 +288,6 @@ def cmd_audit_verify(cli: Cli) -> int:
         if len(problems) > 1:
             cli.err(t("photo.verify_more", cli.lang, count=len(problems) - 1))
     return 1
-
-
-def record_problem_text(r, lang: str) -> str:  # type: ignore[no-untyped-def]
-    """One record changed behind the app's back, e.g. "incidents #12：被改动（字段 status）"."""
-    fields = t("audit.record_fields", lang, fields=", ".join(r.fields)) if r.fields else ""
-    return t("audit.record_problem", lang, table=t("audit.table." + r.table, lang), id=r.id,
-             kind=t("audit.record_kind." + r.kind, lang), fields=fields)
 
 
 def _read_password(cli: Cli) -> str:

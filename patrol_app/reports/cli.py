@@ -92,8 +92,14 @@ def cmd_report(cli: Any) -> int:
     upgrade()
     period = resolve_period(a.year, a.date_from, a.date_to, today=local_now().date())
     with session_scope() as s:
-        report = build_report(s, cli_actor(s, getattr(a, "user", None), os_user()), period)
+        actor = cli_actor(s, getattr(a, "user", None), os_user())
+        report = build_report(s, actor, period)
         data = render(report, fmt, cli.lang, session=s)
+        from patrol_app.services import audit
+
+        audit.record(s, actor, "report.download", "report", "", after={
+            "period": f"{period.start.isoformat()}–{period.end.isoformat()}", "format": fmt,
+            "file": "-" if a.out == "-" else Path(a.out).name})
     if a.out == "-":
         sys.stdout.write(data.decode("utf-8"))
         if not data.endswith(b"\n"):

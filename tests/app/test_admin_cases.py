@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 
-from tests.tamper import tamper
-
 import pytest
 from sqlalchemy import select
 
@@ -15,6 +13,7 @@ from patrol_app.services import cases
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Case, Incident, Personnel, User
 from tests.app.test_pages import run_page, user_id
+from tests.tamper import tamper
 
 CASES = "patrol_app/ui/pages/cases.py"
 ADMIN = "patrol_app/ui/pages/admin.py"
@@ -259,6 +258,9 @@ def test_audit_check_names_altered_and_missing_photos(store):
             s.add(Photo(incident_id=inc, sha256=sha, path=str(path.relative_to(store.data_dir)), display_path="",
                         filename=path.name, content_type="image/jpeg", size=len(original), created_by=admin.id,
                         created_at=now))
+        from patrol_app.services import audit
+
+        audit.record_rows(s, admin, "incident.follow_up", "incident", [inc])  # the rows as the app records them
     at = run_page(ADMIN, as_user="admin")
     button(at, "开始核查").click()
     at.run()
