@@ -35,21 +35,21 @@ def entry_hash(
     entity_id: str,
     before: Any,
     after: Any,
+    state: Any = None,
 ) -> str:
-    payload = json.dumps(
-        [id_, ts.isoformat(timespec="microseconds"), actor_id, actor, action, entity, entity_id, before, after],
-        ensure_ascii=False,
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+    """The unkeyed link: SHA-256 over the previous hash and the canonical entry. The recorded ``state`` (when
+    there is one) is the payload's tenth element; entries without one hash exactly as before it existed."""
+    fields = [id_, ts.isoformat(timespec="microseconds"), actor_id, actor, action, entity, entity_id, before, after]
+    if state is not None:
+        fields.append(state)
+    payload = json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256((prev_hash + payload).encode("utf-8")).hexdigest()
 
 
-def entry_mac(key: bytes, prev_mac: str, hash_: str, state_text: str | None) -> str:
-    """The entry's seal: HMAC-SHA256 with the key kept outside the database over the previous entry's MAC, the
-    entry's hash (which covers every other field, see ``entry_hash``) and its recorded state (canonical JSON)."""
-    msg = prev_mac + hash_ + (state_text if state_text is not None else "null")
-    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).hexdigest()
+def entry_mac(key: bytes, prev_mac: str, hash_: str) -> str:
+    """The entry's seal: HMAC-SHA256, with the key kept outside the database, over the previous entry's MAC and
+    the entry's hash (which covers every field of the entry, its state included: see ``entry_hash``)."""
+    return hmac.new(key, (prev_mac + hash_).encode("ascii"), hashlib.sha256).hexdigest()
 
 
 def actor_label(actor: User) -> str:
@@ -72,8 +72,9 @@ def append_entries(conn: Connection, key: bytes, actor_id: int | None, label: st
     for entity, entity_id, before, after, state in items:
         before_j, after_j, state_j = _jsonable(before), _jsonable(after), _jsonable(state)
         last_id += 1
-        hh = entry_hash(last_hash, last_id, ts, actor_id, label, action, entity, entity_id, before_j, after_j)
-        mac = entry_mac(key, last_mac, hh, None if state_j is None else canonical_json(state_j))
+        hh = entry_hash(last_hash, last_id, ts, actor_id, label, action, entity, entity_id, before_j, after_j,
+                        state_j)
+        mac = entry_mac(key, last_mac, hh)
         rows.append({"id": last_id, "ts": ts, "actor_id": actor_id, "actor": label, "action": action,
                      "entity": entity, "entity_id": entity_id, "before": before_j, "after": after_j,
                      "state": state_j, "prev_hash": last_hash, "hash": hh, "mac": mac})
@@ -355,10 +356,11 @@ def _verify_in_session(session: Session, key: bytes | None = None) -> VerifyResu
             return VerifyResult(False, n, expected_id, "missing")
         if r.prev_hash != prev:
             return VerifyResult(False, n, r.id, "prev_hash")
-        h = entry_hash(prev, r.id, r.ts, r.actor_id, r.actor, r.action, r.entity, r.entity_id, r.before, r.after)
+        h = entry_hash(prev, r.id, r.ts, r.actor_id, r.actor, r.action, r.entity, r.entity_id, r.before, r.after,
+                       r.state)
         if h != r.hash:
             return VerifyResult(False, n, r.id, "altered")
-        mac = entry_mac(key, prev_mac, h, None if r.state is None else canonical_json(r.state))
+        mac = entry_mac(key, prev_mac, h)
         if r.mac != mac:
             return VerifyResult(False, n, r.id, "sealed")
         prev, prev_mac = r.hash, r.mac

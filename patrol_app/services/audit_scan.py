@@ -11,10 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
-import hmac
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -72,23 +71,36 @@ def _json_value(v: Any) -> Any:
 
 def _exact_hash(row: Sequence[Any]) -> str | None:
     """``entry_hash`` of a raw row, as SQLAlchemy would have read it; None when the row cannot be read."""
-    id_, ts, actor_id, actor, action, entity, entity_id, before, after, prev_hash = row[:10]
+    id_, ts, actor_id, actor, action, entity, entity_id, before, after, prev_hash, _, state = row[:12]
     try:
         when = ts if isinstance(ts, dt.datetime) else dt.datetime.fromisoformat(ts)
         payload = [id_, when.isoformat(timespec="microseconds"), actor_id, actor, action, entity, entity_id,
                    _json_value(before), _json_value(after)]
+        state = None if state is None or state == "null" else _json_value(state)
+        if state is not None:
+            payload.append(state)
         return hashlib.sha256((prev_hash + _canonical_exact(payload)).encode("utf-8")).hexdigest()
     except (TypeError, ValueError, UnicodeError):
         return None
 
 
-def _exact_mac(key: bytes, prev_mac: str, h: str, state: Any) -> str | None:
-    """``audit.entry_mac`` of a raw row's state, re-encoded canonically; None when it cannot be read."""
-    try:
-        text = None if state is None or state == "null" else _canonical_exact(_json_value(state))
-        return hmac.new(key, (prev_mac + h + (text or "null")).encode("utf-8"), hashlib.sha256).hexdigest()
-    except (TypeError, ValueError, UnicodeError):
-        return None
+def mac_function(key: bytes) -> Callable[[str], str]:
+    """``text -> HMAC-SHA256(key, text)`` in hex, with the key's pads hashed once (the same value as
+    ``hmac.new(key, text, sha256)``; several times faster for millions of short texts)."""
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def mac(text: str) -> str:
+        i = inner.copy()
+        i.update(text.encode("ascii"))
+        o = outer.copy()
+        o.update(i.digest())
+        return o.hexdigest()
+
+    return mac
 
 
 def scan(batches: Iterable[Sequence[Sequence[Any]]], key: bytes, prev_mac: str) -> Chunk:
@@ -100,7 +112,7 @@ def scan(batches: Iterable[Sequence[Sequence[Any]]], key: bytes, prev_mac: str) 
     prev: str | None = None
     count = 0
     pmac = prev_mac
-    hdigest = hmac.digest
+    seal = mac_function(key)
     sha = hashlib.sha256
     loads = json.loads
     enc = _ENCODER
@@ -120,38 +132,34 @@ def scan(batches: Iterable[Sequence[Sequence[Any]]], key: bytes, prev_mac: str) 
                 elif prev_hash != prev:
                     out.count, out.bad_id, out.bad_index, out.reason = count, i, count, "prev_hash"
                     return out
-                # the fastest path: before/after stored in canonical form (storage.db.canonical_json) are hashed
-                # as the text they are, with no parsing
+                hashed = False
+                # the fastest path: before/after/state stored in canonical form (storage.db.canonical_json) are
+                # hashed as the text they are, with no parsing
                 try:
-                    head = join(enc([i, ts[:10] + "T" + ts[11:], actor_id, actor, action, entity, entity_id], 0))
-                    text = (prev_hash + head[:-1] + "," + (before if before is not None else "null") + ","
-                            + (after if after is not None else "null") + "]")
                     if isinstance(before, (str, type(None))) and isinstance(after, (str, type(None))) and \
-                            sha(text.encode("utf-8")).hexdigest() == h:
-                        ok = False
-                        if isinstance(state, (str, type(None))) and isinstance(mac, str):
-                            ok = hdigest(key, (pmac + h + (state if state is not None else "null")).encode("utf-8"),
-                                         "sha256").hex() == mac
-                        if not ok and (mac is None or _exact_mac(key, pmac, h, state) != mac):
-                            out.count, out.bad_id, out.bad_index, out.reason = count, i, count, "sealed"
-                            return out
-                        pmac = mac
-                        prev = h
-                        expected = i + 1
-                        continue
+                            isinstance(state, (str, type(None))):
+                        head = join(enc([i, ts[:10] + "T" + ts[11:], actor_id, actor, action, entity, entity_id], 0))
+                        text = (prev_hash + head[:-1] + "," + (before if before is not None else "null") + ","
+                                + (after if after is not None else "null")
+                                + ("]" if state is None or state == "null" else "," + state + "]"))
+                        hashed = sha(text.encode("utf-8")).hexdigest() == h
                 except (TypeError, ValueError, UnicodeError):
                     pass
-                try:  # the fast path: text as SQLite stores it, the C encoder built once
-                    fast = sha((prev_hash + join(enc([
-                        i, ts[:10] + "T" + ts[11:], actor_id, actor, action, entity, entity_id,
-                        None if before is None or before == "null" else loads(before),
-                        None if after is None or after == "null" else loads(after)], 0))).encode("utf-8")).hexdigest()
-                except (TypeError, ValueError, UnicodeError):
-                    fast = None
-                if fast != h and _exact_hash(row) != h:
-                    out.count, out.bad_id, out.bad_index, out.reason = count, i, count, "altered"
-                    return out
-                if mac is None or _exact_mac(key, pmac, h, state) != mac:
+                if not hashed:
+                    try:  # the fast path: text as SQLite stores it, the C encoder built once
+                        payload = [i, ts[:10] + "T" + ts[11:], actor_id, actor, action, entity, entity_id,
+                                   None if before is None or before == "null" else loads(before),
+                                   None if after is None or after == "null" else loads(after)]
+                        if state is not None and state != "null":
+                            payload.append(loads(state))
+                        fast = sha((prev_hash + join(enc(payload, 0))).encode("utf-8")).hexdigest()
+                    except (TypeError, ValueError, UnicodeError):
+                        fast = None
+                    if fast != h and _exact_hash(row) != h:
+                        out.count, out.bad_id, out.bad_index, out.reason = count, i, count, "altered"
+                        return out
+                # the keyed seal: only someone holding the key could have written it
+                if not isinstance(mac, str) or not isinstance(h, str) or seal(pmac + h) != mac:
                     out.count, out.bad_id, out.bad_index, out.reason = count, i, count, "sealed"
                     return out
                 pmac = mac

@@ -265,7 +265,7 @@ class CaseOfficer(Base):
 
 class AuditEntry(Base):
     """Append-only audit trail, chained twice: ``hash = sha256(prev_hash + canonical entry)`` (anyone can
-    recompute it) and ``mac = HMAC-SHA256(key, previous mac + hash + state)`` with a key kept outside the
+    recompute it) and ``mac = HMAC-SHA256(key, previous mac + hash)`` with a key kept outside the
     database (``patrol_app.services.audit_key``). ``state``: the audited record's full state after the action."""
 
     __tablename__ = "audit_log"

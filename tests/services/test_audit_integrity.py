@@ -31,13 +31,14 @@ def verdict(url=None, **kw):  # type: ignore[no-untyped-def]
 
 def rehash_from(con: sqlite3.Connection, first_id: int) -> None:
     """Recompute every unkeyed hash from ``first_id`` on and the head, as the old scheme allowed."""
-    rows = con.execute("SELECT id, ts, actor_id, actor, action, entity, entity_id, before, after FROM audit_log "
-                       "WHERE id >= ? ORDER BY id", (first_id,)).fetchall()
+    rows = con.execute("SELECT id, ts, actor_id, actor, action, entity, entity_id, before, after, state "
+                       "FROM audit_log WHERE id >= ? ORDER BY id", (first_id,)).fetchall()
     prev = con.execute("SELECT hash FROM audit_log WHERE id = ?", (first_id - 1,)).fetchone()[0]
-    for id_, ts, actor_id, actor, action, entity, entity_id, before, after in rows:
+    for id_, ts, actor_id, actor, action, entity, entity_id, before, after, state in rows:
         h = audit.entry_hash(prev, id_, dt.datetime.fromisoformat(ts), actor_id, actor, action, entity, entity_id,
                              None if before is None else json.loads(before),
-                             None if after is None else json.loads(after))
+                             None if after is None else json.loads(after),
+                             None if state is None else json.loads(state))
         con.execute("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE id = ?", (prev, h, id_))
         prev = h
     con.execute("UPDATE audit_head SET last_hash = ? WHERE id = 1", (prev,))

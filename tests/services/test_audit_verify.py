@@ -175,3 +175,14 @@ def test_workers_that_cannot_start_fall_back_to_one_pass(trail, monkeypatch):
     with read_session(url) as s:
         res = audit.verify(s, workers=2)
     assert (res.ok, res.first_bad_id, res.reason, res.entries) == (False, 120, "altered", 120)
+
+
+def test_the_fast_seal_is_hmac_sha256():
+    import hashlib
+    import hmac
+
+    for key in (b"k" * 32, b"x" * 100, bytes(range(64))):
+        seal = audit_scan.mac_function(key)
+        for text in ("", "0" * 128, "ab" * 64):
+            assert seal(text) == hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+            assert seal(text) == audit.entry_mac(key, text[:64], text[64:])

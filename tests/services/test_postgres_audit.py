@@ -67,7 +67,8 @@ def test_edit_rehashed_with_the_old_scheme_wipe_and_records_are_detected(pg):
     with db.read_session(pg) as s:
         rows = s.execute(select(AuditEntry.id, AuditEntry.ts, AuditEntry.actor_id, AuditEntry.actor,
                                 AuditEntry.action, AuditEntry.entity, AuditEntry.entity_id, AuditEntry.before,
-                                AuditEntry.after, AuditEntry.prev_hash).order_by(AuditEntry.id)).all()
+                                AuditEntry.after, AuditEntry.prev_hash, AuditEntry.state)
+                         .order_by(AuditEntry.id)).all()
     target = rows[len(rows) // 2].id
     updates = []
     prev = next(r for r in rows if r.id == target).prev_hash
@@ -75,7 +76,8 @@ def test_edit_rehashed_with_the_old_scheme_wipe_and_records_are_detected(pg):
         if r.id < target:
             continue
         actor = "someone_else" if r.id == target else r.actor
-        h = audit.entry_hash(prev, r.id, r.ts, r.actor_id, actor, r.action, r.entity, r.entity_id, r.before, r.after)
+        h = audit.entry_hash(prev, r.id, r.ts, r.actor_id, actor, r.action, r.entity, r.entity_id, r.before, r.after,
+                             r.state)
         updates.append(f"UPDATE audit_log SET actor = '{actor}', prev_hash = '{prev}', hash = '{h}' WHERE id = {r.id}")
         prev = h
     attacker(pg, *updates, f"UPDATE audit_head SET last_hash = '{prev}'")

@@ -5,7 +5,7 @@ Revises: 0002
 
 The upgrade of an existing trail adds and rewrites nothing of what is there: every entry keeps its id, content,
 ``prev_hash`` and ``hash`` (the unkeyed chain stays checkable as before). It only *adds* to each entry a seal,
-``mac = HMAC-SHA256(key, previous mac + hash + state)``, with the key kept outside the database, then appends an
+``mac = HMAC-SHA256(key, previous mac + hash)``, with the key kept outside the database, then appends an
 ``audit.sealed`` entry (how many entries were sealed, the unkeyed head they were sealed at, the key's public
 fingerprint) and one ``audit.baseline`` entry per existing record, recording its state at the upgrade: from then
 on every record is checked against the trail. Entries written before the upgrade were protected only by the
@@ -122,7 +122,7 @@ def _seal_existing(bind) -> None:  # type: ignore[no-untyped-def]
     prev_mac = GENESIS
     seals = []
     for id_, h in rows:
-        prev_mac = audit.entry_mac(key, prev_mac, h, None)
+        prev_mac = audit.entry_mac(key, prev_mac, h)
         seals.append({"i": id_, "m": prev_mac})
     if seals:
         bind.execute(sa.text("UPDATE audit_log SET mac = :m WHERE id = :i"), seals)
