@@ -172,9 +172,13 @@ def _write_map(cli: Any, bm: Any) -> int:
         except UnknownRoadError as exc:
             cli.err(error_text(exc, cli.lang))
             return 2
-        html, count = standalone_map_html(
-            s, cli_actor(s, a.user, os_user()), net, f, lang=cli.lang, color_by=a.color_by, bm=bm
-        )
+        actor = cli_actor(s, a.user, os_user())
+        html, count = standalone_map_html(s, actor, net, f, lang=cli.lang, color_by=a.color_by, bm=bm)
+        from patrol_app.services import audit
+
+        # a map file carries records (and, for roles that see them, parties' details): recorded like an export
+        audit.record(s, actor, "map.export", "map", "", after={"file": Path(a.out).name, "rows": count,
+                                                                "filters": filter_summary(f, "en")})
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Date, DateTime, String, Table, Text, cast, select, type_coerce
 
 from patrol_app.storage import models as m
 
@@ -110,6 +110,25 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
         yield ids[i:i + _CHUNK]
 
 
+def _select_columns(conn: Connection, spec: Spec, cols: list[str]) -> tuple[list[Any], list[Any]]:
+    """The columns to select and a converter per column (None: the value as read). SQLite's date and time
+    text is already the ISO form a state holds: read as text, not parsed and formatted again."""
+    sqlite = conn.dialect.name == "sqlite"
+    exprs, conv = [], []
+    for c in cols:
+        col = spec.table.c[c]
+        if c in spec.digests:
+            exprs.append(col)
+            conv.append(_digest)
+        elif isinstance(col.type, (DateTime, Date)):
+            exprs.append(type_coerce(col, String) if sqlite else col)
+            conv.append(None if sqlite else _value)
+        else:
+            exprs.append(col)
+            conv.append(None)
+    return exprs, conv
+
+
 def states(conn: Connection, entity: str, ids: Sequence[int] | None = None) -> dict[str, dict[str, Any]]:
     """The current state of the records ``ids`` of ``entity`` (all of them when None), by id as text.
     Records that do not exist are absent."""
@@ -117,16 +136,18 @@ def states(conn: Connection, entity: str, ids: Sequence[int] | None = None) -> d
     cols = _columns(spec)
     t = spec.table
     pk = t.c.id
+    exprs, conv = _select_columns(conn, spec, cols)
+    pairs = [(k, c, f) for k, (c, f) in enumerate(zip(cols, conv)) if f is not None]
     out: dict[int, dict[str, Any]] = {}
     batches = [None] if ids is None else list(_chunks(sorted(set(int(i) for i in ids))))
     for batch in batches:
-        q = select(*[t.c[c] for c in cols])
+        q = select(*exprs)
         if batch is not None:
             q = q.where(pk.in_(batch))
         for row in conn.execute(q):
-            d = {}
-            for c, v in zip(cols, row):
-                d[c] = _digest(v) if c in spec.digests else _value(v)
+            d = dict(zip(cols, row))
+            for k, c, f in pairs:
+                d[c] = f(row[k])
             out[d["id"]] = d
         for ch in spec.children:
             for d in out.values():
@@ -161,7 +182,9 @@ def recorded_states(conn: Connection) -> dict[tuple[str, str], str]:
 
     last = (select(a.c.entity, a.c.entity_id, func.max(a.c.id).label("last_id"))
             .where(a.c.state.is_not(None)).group_by(a.c.entity, a.c.entity_id).subquery())
-    rows = conn.execute(select(a.c.entity, a.c.entity_id, a.c.state).join(last, a.c.id == last.c.last_id))
+    # the stored text itself (canonical JSON, see storage.db.canonical_json), not parsed and encoded again
+    rows = conn.execute(select(a.c.entity, a.c.entity_id, cast(a.c.state, Text))
+                        .join(last, a.c.id == last.c.last_id))
     out: dict[tuple[str, str], str] = {}
     for entity, entity_id, state in rows:
         out[(entity, entity_id)] = state if isinstance(state, str) else canonical(state)

@@ -123,12 +123,17 @@ def test_data_exports_and_report_downloads_are_audited(store, run_patrol, tmp_pa
     assert p.returncode == 0, p.stderr
     p = run_patrol(["report", "--year", "2025", "--out", str(tmp_path / "r.md")], store.env)
     assert p.returncode == 0, p.stderr
+    p = run_patrol(["map", "--out", str(tmp_path / "m.html")], store.env)
+    assert p.returncode == 0, p.stderr
     with read_session() as s:
         ex = s.execute(select(AuditEntry).where(AuditEntry.action == "export.incidents")).scalar_one()
         rep = s.execute(select(AuditEntry).where(AuditEntry.action == "report.download")).scalar_one()
     assert ex.actor.endswith(" as leader") and ex.after["rows"] > 0 and ex.after["format"] == "csv"
     assert ex.after["filters"] == {"date_from": "2025-01-01", "date_to": "2025-12-31", "status": "open"}
     assert rep.after["format"] == "md" and rep.after["period"] == "2025-01-01–2025-12-31"
+    with read_session() as s:
+        mp = s.execute(select(AuditEntry).where(AuditEntry.action == "map.export")).scalar_one()
+    assert mp.after["file"] == "m.html" and mp.after["rows"] > 0
 
 
 def test_audit_log_page(store):
