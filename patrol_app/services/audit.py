@@ -218,7 +218,17 @@ def verify(session: Session, actor: User | None = None, *, workers: int | None =
 
     key = load_key()
     path = _sqlite_file(session)
+    pending = None
+    if path is not None and records:
+        # the records check reads its own snapshot (recorded states and current rows in one transaction) in a
+        # thread, while worker processes re-hash the chain: the two overlap instead of adding up
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=1)
+        pending = pool.submit(_check_records_on_own_connection, session)
+        pool.shutdown(wait=False)
     res = _verify_in_session(session, key) if path is None else _verify_sqlite_file(path, key, workers)
+    problems = pending.result() if pending is not None else None
     if not res.ok:
         return res
     if res.entries == 0:
@@ -231,12 +241,23 @@ def verify(session: Session, actor: User | None = None, *, workers: int | None =
         if mac is None or not mac.startswith(checkpoint.mac):
             return VerifyResult(False, res.entries, checkpoint.id, "checkpoint", res.last_id, res.last_mac)
     if records:
-        from patrol_app.services.audit_state import check_records
+        if problems is None:
+            from patrol_app.services.audit_state import check_records
 
-        problems = check_records(session.connection())
+            problems = check_records(session.connection())
         if problems:
             return VerifyResult(False, res.entries, None, "records", res.last_id, res.last_mac, problems)
     return res
+
+
+def _check_records_on_own_connection(session: Session) -> list[Any]:
+    from patrol_app.services.audit_state import check_records
+
+    from patrol_app.storage.db import get_engine
+
+    url = session.get_bind().engine.url.render_as_string(hide_password=False)
+    with get_engine(url, reading=True).connect() as conn:  # never the write lock (plain BEGIN on SQLite)
+        return check_records(conn)
 
 
 def _sqlite_file(session: Session) -> str | None:
