@@ -177,7 +177,7 @@ def _write_map(cli: Any, bm: Any) -> int:
         from patrol_app.services import audit
 
         # a map file carries records (and, for roles that see them, parties' details): recorded like an export
-        audit.record(s, actor, "map.export", "map", "", after={"file": Path(a.out).name, "rows": count,
+        audit.record(s, actor, "download.map", "map", "", after={"file": Path(a.out).name, "rows": count,
                                                                 "filters": filter_summary(f, "en")})
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -97,7 +97,7 @@ def cmd_report(cli: Any) -> int:
         data = render(report, fmt, cli.lang, session=s)
         from patrol_app.services import audit
 
-        audit.record(s, actor, "report.download", "report", "", after={
+        audit.record(s, actor, "download.report", "report", "", after={
             "period": f"{period.start.isoformat()}–{period.end.isoformat()}", "format": fmt,
             "file": "-" if a.out == "-" else Path(a.out).name})
     if a.out == "-":

@@ -77,7 +77,7 @@ def test_every_action_the_app_records_has_a_name_in_both_catalogs():
         src = path.read_text(encoding="utf-8")
         found |= set(re.findall(r'audit\.record(?:_rows)?\(\s*\w+,\s*\w+,\s*"([a-z_.]+)"', src))
         found |= set(re.findall(r'"(user\.[a-z_]+|export\.[a-z]+|report\.download|audit\.[a-z]+)",\s*"', src)) & {
-            "user.sign_in_failed", "report.download", "audit.sealed", "audit.baseline", "audit.export"}
+            "user.sign_in_failed", "download.report", "audit.sealed", "audit.baseline", "audit.export"}
     found |= {f"incident.{a}" for a in ("closed", "reopened", "reinspected")} | {"export.incidents", "export.patrols"}
     assert len(found) > 25
     for lang in ("zh", "en"):
@@ -127,12 +127,12 @@ def test_data_exports_and_report_downloads_are_audited(store, run_patrol, tmp_pa
     assert p.returncode == 0, p.stderr
     with read_session() as s:
         ex = s.execute(select(AuditEntry).where(AuditEntry.action == "export.incidents")).scalar_one()
-        rep = s.execute(select(AuditEntry).where(AuditEntry.action == "report.download")).scalar_one()
+        rep = s.execute(select(AuditEntry).where(AuditEntry.action == "download.report")).scalar_one()
     assert ex.actor.endswith(" as leader") and ex.after["rows"] > 0 and ex.after["format"] == "csv"
     assert ex.after["filters"] == {"date_from": "2025-01-01", "date_to": "2025-12-31", "status": "open"}
     assert rep.after["format"] == "md" and rep.after["period"] == "2025-01-01–2025-12-31"
     with read_session() as s:
-        mp = s.execute(select(AuditEntry).where(AuditEntry.action == "map.export")).scalar_one()
+        mp = s.execute(select(AuditEntry).where(AuditEntry.action == "download.map")).scalar_one()
     assert mp.after["file"] == "m.html" and mp.after["rows"] > 0
 
 

@@ -134,7 +134,7 @@ for col, fmt in zip(cols, report_formats):
     col.download_button(
         tr("report.ui.download", format=tr("report.format." + fmt)),
         data=lambda fmt=fmt, key=key, lng=lng: _downloaded(
-            _report_file(*key, fmt, lng), key[0], key[3], "report.download", "report",
+            _report_file(*key, fmt, lng), key[0], key[3], "download.report", "report",
             {"period": f"{key[1].isoformat()}–{key[2].isoformat()}", "format": fmt,
              "file": f"{stem}.{fmt}"}),
         file_name=f"{stem}.{fmt}", mime=REPORT_MIME[fmt], on_click="ignore", key=f"report_dl_{fmt}",
