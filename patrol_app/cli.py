@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from gis.errors import GisError, NoRoadInReachError
 from patrol_app.config import get_settings
 from patrol_app.i18n import error_text, position_text, t
+from patrol_app.services.audit_key import AuditKeyError
 from patrol_app.services.errors import ServiceError, ValidationFailed
 
 LOCATE_KEYS = ("road_code", "road_name", "road_class", "chainage_m", "stake", "side", "offset_m",
@@ -49,10 +50,22 @@ def _session():  # type: ignore[no-untyped-def]
     return session_scope()
 
 
+def os_user() -> str:
+    """The operating-system account running this command (recorded in the audit trail with ``--user``)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (containers)
+        import os
+
+        return f"uid{os.getuid()}" if hasattr(os, "getuid") else "?"
+
+
 def _actor(session, cli: Cli):  # type: ignore[no-untyped-def]
     from patrol_app.services.users import cli_actor
 
-    return cli_actor(session, cli.args.user)
+    return cli_actor(session, getattr(cli.args, "user", None), os_user())
 
 
 def cmd_db_upgrade(cli: Cli) -> int:
@@ -207,7 +220,6 @@ def cmd_import(cli: Cli) -> int:
 def cmd_demo(cli: Cli) -> int:
     from patrol_app.demo import build_demo, real_data, reset_store, store_is_empty
     from patrol_app.production import production_mode
-    from patrol_app.services import audit
 
     if production_mode():
         cli.err(t("demo.refused_production", cli.lang))
@@ -227,10 +239,25 @@ def cmd_demo(cli: Cli) -> int:
             if not cli.args.reset:
                 cli.err(t("cli.demo_exists", cli.lang))
                 return 1
-            reset_store(s)
-            audit.record(s, actor, "demo.reset", "store", "")
+            reset_store(s, actor)
         summary = build_demo(s, actor)
     cli.out(t("cli.demo_loaded", cli.lang, **summary.__dict__))
+    return 0
+
+
+def cmd_audit_checkpoint(cli: Cli) -> int:
+    from patrol_app.services.audit import checkpoint
+    from patrol_app.storage.db import read_session
+
+    _store()
+    with _session() as s:
+        actor = _actor(s, cli)
+    with read_session() as s:
+        cp = checkpoint(s, actor)
+    if cli.args.json:
+        cli.dump({"id": cp.id, "mac": cp.mac})
+    else:
+        cli.out(str(cp))
     return 0
 
 
@@ -238,29 +265,39 @@ def cmd_audit_verify(cli: Cli) -> int:
     from sqlalchemy import func, select
 
     from patrol_app.photos import verify_photos
-    from patrol_app.services.audit import verify
+    from patrol_app.services.audit import Checkpoint, verify
     from patrol_app.storage.db import read_session
     from patrol_app.storage.models import Photo
 
+    cp = Checkpoint.parse(cli.args.checkpoint) if cli.args.checkpoint else None
     _store()
     with _session() as s:
         actor = _actor(s, cli)  # the check itself needs VERIFY_AUDIT
     with read_session() as s:
-        res = verify(s, actor)
+        res = verify(s, actor, checkpoint=cp)
         photos_checked = s.scalar(select(func.count(Photo.id))) or 0
         problems = verify_photos(s, actor)
     ok = res.ok and not problems
     if cli.args.json:
-        cli.dump({**res.__dict__, "ok": ok, "chain_ok": res.ok, "photos_checked": photos_checked,
-                  "photos": [p.__dict__ for p in problems]})
+        cli.dump({**res.__dict__, "records": [r.__dict__ for r in res.records], "ok": ok, "chain_ok": res.ok,
+                  "photos_checked": photos_checked, "photos": [p.__dict__ for p in problems]})
     if ok:
         if not cli.args.json:
             cli.out(t("cli.audit_ok", cli.lang, entries=res.entries))
+            if cp is not None:
+                cli.out(t("cli.audit_checkpoint_ok", cli.lang, id=cp.id))
             if photos_checked:
                 cli.out(t("photo.verify_ok", cli.lang, count=photos_checked))
         return 0
-    if not res.ok:
-        cli.err(t("cli.audit_broken", cli.lang, id=res.first_bad_id, reason=res.reason))
+    if res.reason == "records":
+        from patrol_app.services.audit_log import record_problem_text
+
+        cli.err(t("cli.audit_records", cli.lang, count=len(res.records)))
+        for r in res.records:
+            cli.err("  " + record_problem_text(r, cli.lang))
+    elif not res.ok:
+        cli.err(t("cli.audit_broken", cli.lang, id=res.first_bad_id,
+                  reason=t("admin.audit_reason." + res.reason, cli.lang)))
     if problems:
         first = problems[0]
         cli.err(t("photo.verify_" + first.kind, cli.lang, id=first.id, path=first.path,
@@ -401,9 +438,17 @@ def build_parser() -> argparse.ArgumentParser:
     de.set_defaults(fn=cmd_demo)
 
     au = sub.add_parser("audit", help="audit trail").add_subparsers(dest="audit_cmd", required=True)
-    av = au.add_parser("verify", help="check the hash chain", parents=[common])
+    av = au.add_parser("verify", help="check the keyed chain, the records against it and the evidence photos",
+                       parents=[common])
     av.add_argument("--json", action="store_true")
+    av.add_argument("--checkpoint", metavar="N:MAC",
+                    help="prove that nothing up to this checkpoint (from `patrol audit checkpoint`) was removed "
+                         "or rewritten")
     av.set_defaults(fn=cmd_audit_verify)
+    ac = au.add_parser("checkpoint", help="print the last entry's number and MAC, to write down elsewhere",
+                       parents=[common])
+    ac.add_argument("--json", action="store_true")
+    ac.set_defaults(fn=cmd_audit_checkpoint)
     us = sub.add_parser("users", help="accounts").add_subparsers(dest="users_cmd", required=True)
     ul = us.add_parser("list", help="list accounts", parents=[common])
     ul.add_argument("--json", action="store_true")
@@ -474,6 +519,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             cli.err("  " + e.render(cli.lang))
         return 1
     except (ServiceError, GisError) as exc:
+        cli.err(error_text(exc, cli.lang))
+        return 1
+    except AuditKeyError as exc:
         cli.err(error_text(exc, cli.lang))
         return 1
 

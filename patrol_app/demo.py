@@ -115,10 +115,24 @@ def real_data(session: Session) -> dict[str, int]:
     return {k: v for k, v in found.items() if v}
 
 
-def reset_store(session: Session) -> None:
-    """Remove the demo and what was done with it (not the audit trail): for ``patrol demo --reset`` and tests.
-    The caller has made sure that the store holds nothing else (:func:`real_data`)."""
+def reset_store(session: Session, actor: m.User | None = None) -> None:
+    """Remove the demo and what was done with it (not the audit trail, which is append-only): for ``patrol demo
+    --reset`` and tests. The caller has made sure that the store holds nothing else (:func:`real_data`). Each
+    record removed is recorded as deleted in the trail (by ``actor``, default the command line)."""
+    from patrol_app.services.users import cli_actor
+
+    actor = actor or cli_actor(session)
+    require(actor, Perm.LOAD_DEMO)
     demo_users = _demo_user_ids(session)
+    gone: dict[str, list[int]] = {
+        "incident": list(session.execute(select(m.Incident.id)).scalars()),
+        "patrol": list(session.execute(select(m.Patrol.id)).scalars()),
+        "import_batch": list(session.execute(select(m.ImportBatch.id)).scalars()),
+        "road_piece": list(session.execute(select(m.RoadPieceRow.id)).scalars()),
+        "vehicle": list(session.execute(select(m.Vehicle.id).where(m.Vehicle.demo.is_(True))).scalars()),
+        "user": list(session.execute(select(m.User.id).where(m.User.demo.is_(True))).scalars()),
+        "personnel": list(session.execute(select(m.Personnel.id).where(m.Personnel.demo.is_(True))).scalars()),
+    }
     for t in (m.DocumentNumber, m.CaseOfficer, m.Case, m.Photo, m.IncidentEvent, m.PatrolCrew, m.PatrolVehicle,
               m.TrackPoint, m.TrackBatch, m.PatrolTrack, m.PatrolCoverage):
         session.execute(delete(t))
@@ -131,6 +145,9 @@ def reset_store(session: Session) -> None:
     session.execute(delete(m.Personnel).where(m.Personnel.demo.is_(True)))
     session.execute(delete(m.Vehicle).where(m.Vehicle.demo.is_(True)))
     session.execute(delete(m.Setting).where(m.Setting.key == "network_version"))
+    session.flush()
+    for entity, ids in gone.items():
+        audit.record_rows(session, actor, "demo.reset", entity, ids)
 
 
 def build_demo(session: Session, actor: m.User, today: dt.date | None = None, years: int = 2) -> DemoSummary:
@@ -157,12 +174,19 @@ def build_demo(session: Session, actor: m.User, today: dt.date | None = None, ye
     for plate, kind in VEHICLES:
         session.add(m.Vehicle(plate=plate, kind=kind, active=True, demo=True))
     session.flush()
+    audit.record_rows(session, actor, "demo.load", "personnel", [p.id for p in staff])
+    audit.record_rows(session, actor, "demo.load", "vehicle",
+                      session.execute(select(m.Vehicle.id).where(m.Vehicle.plate.in_([v[0] for v in VEHICLES])))
+                      .scalars().all())
     by_name = {p.name: p for p in staff}
     demo_hash = hash_password(DEMO_PASSWORD)
+    accounts = []
     for username, role, display in ACCOUNTS:
         user = ensure_user(session, username, role, display, by_name[display].id if display in by_name else None)
         user.password_hash = demo_hash  # a new account: existing ones were refused above
         user.demo = True
+        accounts.append(user.id)
+    audit.record_rows(session, actor, "demo.load", "user", accounts)  # with their (demo) passwords set
 
     officers = [p.name for p in staff if not p.auxiliary]
     aux = [p.name for p in staff if p.auxiliary]

@@ -157,6 +157,7 @@ def _write_map(cli: Any, bm: Any) -> int:
     from patrol_app.i18n import error_text
     from patrol_app.services.mapdata import filter_summary, standalone_map_html
     from patrol_app.services.roads import network
+    from patrol_app.cli import os_user
     from patrol_app.services.users import cli_actor
     from patrol_app.storage.db import session_scope
 
@@ -171,9 +172,13 @@ def _write_map(cli: Any, bm: Any) -> int:
         except UnknownRoadError as exc:
             cli.err(error_text(exc, cli.lang))
             return 2
-        html, count = standalone_map_html(
-            s, cli_actor(s, a.user), net, f, lang=cli.lang, color_by=a.color_by, bm=bm
-        )
+        actor = cli_actor(s, a.user, os_user())
+        html, count = standalone_map_html(s, actor, net, f, lang=cli.lang, color_by=a.color_by, bm=bm)
+        from patrol_app.services import audit
+
+        # a map file carries records (and, for roles that see them, parties' details): recorded like an export
+        audit.record(s, actor, "download.map", "map", "", after={"file": Path(a.out).name, "rows": count,
+                                                                "filters": filter_summary(f, "en")})
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")

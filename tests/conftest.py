@@ -25,6 +25,12 @@ CLI_TIMEOUT_S = 120
 #: Tables that hold records (what an import or a refused command must or must not touch).
 RECORD_TABLES = ("road_pieces", "patrols", "patrol_roads", "incidents", "import_batches", "audit_log")
 
+#: The audit key of every test store (kept outside the database, as in production; see services.audit_key).
+#: Set for the whole session so that the demo template and its copies, and subprocesses, share it.
+TEST_AUDIT_KEY = "5e" * 32
+os.environ["PATROL_AUDIT_KEY"] = TEST_AUDIT_KEY
+os.environ.pop("PATROL_AUDIT_KEY_FILE", None)
+
 #: Settings read from the environment (patrol_app.config) that a test must not inherit from the shell.
 _SETTING_VARS = ("PATROL_DATA_DIR", "PATROL_DB_URL", "PATROL_LANG", "PATROL_MAX_DISTANCE_M")
 

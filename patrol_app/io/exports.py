@@ -772,9 +772,10 @@ class ExportResult:
 
 
 def export(session: Session, actor: User, kind: str, fmt: str, out: str | Path,
-           flt: ExportFilter = ExportFilter(), lang: str = "zh") -> ExportResult:
+           flt: ExportFilter = ExportFilter(), lang: str = "zh", audited: bool = True) -> ExportResult:
     """Write ``kind`` (incidents or patrols) matching ``flt`` to ``out`` in ``fmt``. Needs ``Perm.EXPORT``;
-    parties are masked unless the actor also holds ``Perm.VIEW_PARTY``."""
+    parties are masked unless the actor also holds ``Perm.VIEW_PARTY``. Recorded in the audit trail (who, what,
+    filters, rows) unless ``audited`` is False (the app records each download click itself)."""
     require(actor, Perm.EXPORT)
     if kind not in KINDS:
         raise ValueError(f"unknown export kind {kind!r}")
@@ -800,15 +801,27 @@ def export(session: Session, actor: User, kind: str, fmt: str, out: str | Path,
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+    if audited:
+        from patrol_app.services.audit_log import record_access
+
+        record_access(session, actor, f"export.{kind}", "export", "", after=export_audit(kind, fmt, flt, n, not visible,
+                                                                                       out.name))
     return ExportResult(kind, fmt, n, out, not visible, flt)
 
 
+def export_audit(kind: str, fmt: str, flt: ExportFilter, rows: int, masked: bool, file: str) -> dict[str, Any]:
+    """What the audit trail records of an export: what, which filters, how many rows, to which file."""
+    filters = {k: (v.isoformat() if isinstance(v, dt.date) else list(v) if isinstance(v, tuple) else v)
+               for k, v in vars(flt).items() if v}
+    return {"kind": kind, "format": fmt, "filters": filters, "rows": rows, "masked": masked, "file": file}
+
+
 def export_bytes(session: Session, actor: User, kind: str, fmt: str, flt: ExportFilter = ExportFilter(),
-                 lang: str = "zh") -> bytes:
+                 lang: str = "zh", audited: bool = True) -> bytes:
     """The export as bytes (for a download button), through a temporary file."""
     tmp = Path(tempfile.mkdtemp(prefix="patrol-export-"))
     try:
-        res = export(session, actor, kind, fmt, tmp / f"{kind}{SUFFIX[fmt]}", flt, lang)
+        res = export(session, actor, kind, fmt, tmp / f"{kind}{SUFFIX[fmt]}", flt, lang, audited)
         return res.path.read_bytes()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

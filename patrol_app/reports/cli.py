@@ -84,6 +84,7 @@ def cmd_report(cli: Any) -> int:
         return 2
     from patrol_app.reports.report import build_report, local_now, resolve_period
     from patrol_app.reports.writers import render
+    from patrol_app.cli import os_user
     from patrol_app.services.users import cli_actor
     from patrol_app.storage.db import session_scope
     from patrol_app.storage.migrate import upgrade
@@ -91,8 +92,14 @@ def cmd_report(cli: Any) -> int:
     upgrade()
     period = resolve_period(a.year, a.date_from, a.date_to, today=local_now().date())
     with session_scope() as s:
-        report = build_report(s, cli_actor(s, getattr(a, "user", None)), period)
+        actor = cli_actor(s, getattr(a, "user", None), os_user())
+        report = build_report(s, actor, period)
         data = render(report, fmt, cli.lang, session=s)
+        from patrol_app.services import audit
+
+        audit.record(s, actor, "download.report", "report", "", after={
+            "period": f"{period.start.isoformat()}–{period.end.isoformat()}", "format": fmt,
+            "file": "-" if a.out == "-" else Path(a.out).name})
     if a.out == "-":
         sys.stdout.write(data.decode("utf-8"))
         if not data.endswith(b"\n"):
@@ -121,6 +128,7 @@ def cmd_export(cli: Any) -> int:
     from gis.roads import normalise_code
     from patrol_app.domain.catalog import resolve_type
     from patrol_app.io.exports import ExportFilter, export
+    from patrol_app.cli import os_user
     from patrol_app.services.users import cli_actor
     from patrol_app.storage.db import session_scope
     from patrol_app.storage.migrate import upgrade
@@ -144,7 +152,7 @@ def cmd_export(cli: Any) -> int:
     flt = ExportFilter(date_from, date_to, roads, tuple(types), a.status, tuple(_split(a.town)))
     upgrade()
     with session_scope() as s:
-        res = export(s, cli_actor(s, getattr(a, "user", None)), a.kind, fmt, a.out, flt, cli.lang)
+        res = export(s, cli_actor(s, getattr(a, "user", None), os_user()), a.kind, fmt, a.out, flt, cli.lang)
     cli.out(t("export.cli.written", cli.lang, rows=res.rows, kind=t("export.sheet." + a.kind, cli.lang),
               path=res.path, format=fmt))
     if res.masked:

@@ -39,6 +39,9 @@ class Report:
     previous: Rollup
     generated_at: dt.datetime  # local time
     tz: str
+    #: the audit trail's checkpoint (last entry's number and MAC) when the report was made: printed in the
+    #: appendix, it later proves that nothing up to it was removed or rewritten (``patrol audit verify``)
+    audit_checkpoint: tuple[int, str] | None = None
     _narratives: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def paragraphs(self, lang: str = "zh") -> list[str]:
@@ -74,8 +77,11 @@ def build_report(session: Session, actor: User, period: Period) -> Report:
     """Everything a report shows, for ``period`` and the same dates a year earlier. Needs ``Perm.EXPORT``."""
     require(actor, Perm.EXPORT)
     tz = get_settings().tz
+    from patrol_app.services.audit import checkpoint
+
+    cp = checkpoint(session)
     return Report(period=period, current=rollup(session, period), previous=rollup(session, period.previous()),
-                  generated_at=local_now(tz).replace(microsecond=0), tz=tz)
+                  generated_at=local_now(tz).replace(microsecond=0), tz=tz, audit_checkpoint=(cp.id, cp.mac))
 
 
 def local_now(tz: str | None = None) -> dt.datetime:
@@ -131,7 +137,17 @@ def report_json(report: Report) -> dict[str, Any]:
         "change": change(c, p),
         "generated_at": report.generated_at.isoformat(),
     }
+    if report.audit_checkpoint is not None:
+        out["audit_checkpoint"] = {"id": report.audit_checkpoint[0], "mac": report.audit_checkpoint[1]}
     return out
+
+
+def checkpoint_text(report: Report, lang: str = "zh") -> str | None:
+    """The appendix line with the audit checkpoint, or None."""
+    if report.audit_checkpoint is None:
+        return None
+    id_, mac = report.audit_checkpoint
+    return t("report.appendix.checkpoint", lang, id=id_, mac=mac)
 
 
 # --- tables: one definition for the page, xlsx, docx and md --------------------------------------------

@@ -20,6 +20,7 @@ from patrol_app.reports.report import (
     Report,
     Table,
     cell_text,
+    checkpoint_text,
     notes_text,
     report_json,
     report_tables,
@@ -67,8 +68,11 @@ def to_markdown(report: Report, lang: str = "zh") -> str:
             lines.append("| " + " | ".join(_md_cell(cell_text(v, table.fmt(r, j), lang)) for j, v in enumerate(row))
                          + " |")
         lines.append("")
-    lines += [f"*{notes_text(report, lang)}*", "", t("report.issuer", lang),
-              date_text(report.generated_at.date(), lang), ""]
+    lines += [f"*{notes_text(report, lang)}*", ""]
+    cp = checkpoint_text(report, lang)
+    if cp:
+        lines += [cp, ""]
+    lines += [t("report.issuer", lang), date_text(report.generated_at.date(), lang), ""]
     return "\n".join(lines)
 
 
@@ -339,6 +343,9 @@ def write_docx(report: Report, out: str | Path | IO[bytes], lang: str = "zh", ma
 
     level1("report.section.notes")
     _body(doc, notes_text(report, lang))
+    cp_text = checkpoint_text(report, lang)
+    if cp_text:
+        _body(doc, cp_text, size=12)
 
     doc.add_paragraph()
     for text in (t("report.issuer", lang), date_text(report.generated_at.date(), lang)):

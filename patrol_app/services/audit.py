@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
 
 from patrol_app.storage.models import AuditEntry, AuditHead, User
@@ -33,14 +34,60 @@ def entry_hash(
     entity_id: str,
     before: Any,
     after: Any,
+    state: Any = None,
 ) -> str:
-    payload = json.dumps(
-        [id_, ts.isoformat(timespec="microseconds"), actor_id, actor, action, entity, entity_id, before, after],
-        ensure_ascii=False,
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+    """The unkeyed link: SHA-256 over the previous hash and the canonical entry. The recorded ``state`` (when
+    there is one) is the payload's tenth element; entries without one hash exactly as before it existed."""
+    fields = [id_, ts.isoformat(timespec="microseconds"), actor_id, actor, action, entity, entity_id, before, after]
+    if state is not None:
+        fields.append(state)
+    payload = json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256((prev_hash + payload).encode("utf-8")).hexdigest()
+
+
+def entry_mac(key: bytes, prev_mac: str, hash_: str) -> str:
+    """The entry's seal: HMAC-SHA256, with the key kept outside the database, over the previous entry's MAC and
+    the entry's hash (which covers every field of the entry, its state included: see ``entry_hash``)."""
+    return hmac.new(key, (prev_mac + hash_).encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def actor_label(actor: User) -> str:
+    """Who acted, as the trail shows it: the account, or ``cli(root) as leader`` on the command line."""
+    return getattr(actor, "audit_label", None) or actor.username
+
+
+def append_entries(conn: Connection, key: bytes, actor_id: int | None, label: str, action: str,
+                   items: list[tuple[str, str, Any, Any, Any]]) -> int:
+    """Append entries ``(entity, entity_id, before, after, state)`` in order on ``conn`` (the caller's
+    transaction); returns the last id. The app's one insert path: the entries first, then the head."""
+    h = AuditHead.__table__
+    head = conn.execute(select(h.c.last_id, h.c.last_hash, h.c.last_mac).where(h.c.id == 1).with_for_update()).first()
+    if head is None:
+        conn.execute(insert(h).values(id=1, last_id=0, last_hash=GENESIS, last_mac=GENESIS))
+        head = (0, GENESIS, GENESIS)
+    last_id, last_hash, last_mac = head[0], head[1], head[2] or GENESIS
+    ts = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rows = []
+    for entity, entity_id, before, after, state in items:
+        before_j, after_j, state_j = _jsonable(before), _jsonable(after), _jsonable(state)
+        last_id += 1
+        hh = entry_hash(last_hash, last_id, ts, actor_id, label, action, entity, entity_id, before_j, after_j,
+                        state_j)
+        mac = entry_mac(key, last_mac, hh)
+        rows.append({"id": last_id, "ts": ts, "actor_id": actor_id, "actor": label, "action": action,
+                     "entity": entity, "entity_id": entity_id, "before": before_j, "after": after_j,
+                     "state": state_j, "prev_hash": last_hash, "hash": hh, "mac": mac})
+        last_hash, last_mac = hh, mac
+    if rows:
+        conn.execute(insert(AuditEntry.__table__), rows)
+        conn.execute(update(h).where(h.c.id == 1).values(last_id=last_id, last_hash=last_hash, last_mac=last_mac))
+    return last_id
+
+
+def _append(session: Session, actor: User, action: str, items: list[tuple[str, str, Any, Any, Any]]) -> int:
+    from patrol_app.services.audit_key import load_key
+
+    return append_entries(session.connection(), load_key(), actor.id, actor_label(actor), action, items)
 
 
 def record(
@@ -52,42 +99,82 @@ def record(
     before: Any = None,
     after: Any = None,
 ) -> AuditEntry:
-    """Append one audit entry in the caller's transaction."""
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(id=1, last_id=0, last_hash=GENESIS)
-        session.add(head)
-    ts = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    before_j, after_j = _jsonable(before), _jsonable(after)
-    new_id = head.last_id + 1
-    h = entry_hash(head.last_hash, new_id, ts, actor.id, actor.username, action, entity, str(entity_id),
-                   before_j, after_j)
-    entry = AuditEntry(
-        id=new_id,
-        ts=ts,
-        actor_id=actor.id,
-        actor=actor.username,
-        action=action,
-        entity=entity,
-        entity_id=str(entity_id),
-        before=before_j,
-        after=after_j,
-        prev_hash=head.last_hash,
-        hash=h,
-    )
-    session.add(entry)
-    head.last_id = new_id
-    head.last_hash = h
+    """Append one audit entry in the caller's transaction. An entry about an audited record (see
+    ``audit_state.SPECS``) also records the record's full state as it is now (``DELETED`` when it is gone)."""
+    from patrol_app.services import audit_state
+
     session.flush()
-    return entry
+    state = None
+    if entity in audit_state.SPECS and str(entity_id).isdigit():
+        found = audit_state.states(session.connection(), entity, [int(entity_id)])
+        state = found.get(str(int(entity_id)), audit_state.DELETED)
+    new_id = _append(session, actor, action, [(entity, str(entity_id), before, after, state)])
+    return session.get(AuditEntry, new_id)
+
+
+def record_sign_in_refused(session: Session, username: str, user: User | None, locked: bool = False) -> None:
+    """A refused sign-in that the password check did not count (unknown, disabled or built-in account, or one
+    locked out): recorded and committed at once, since the caller's sign-in fails. The name typed is kept as
+    typed (cut to 64 characters); the password never."""
+    from patrol_app.services.audit_key import load_key
+
+    reason = ("locked" if locked else "unknown_user" if user is None else "disabled" if not user.active
+              else "no_password")
+    append_entries(session.connection(), load_key(), None if user is None else user.id, "anonymous",
+                   "user.sign_in_failed", [("user", "" if user is None else str(user.id), None,
+                                            {"username": username.strip()[:64], "reason": reason}, None)])
+    session.commit()
+
+
+def record_rows(session: Session, actor: User, action: str, entity: str, ids: Any, after: Any = None) -> int:
+    """Record the state of many records of ``entity`` at once (bulk imports, the demo, deletions): one entry
+    each, ``DELETED`` for those that no longer exist. Returns the number of entries written."""
+    from patrol_app.services import audit_state
+
+    session.flush()
+    ids = sorted({int(i) for i in ids})
+    if not ids:
+        return 0
+    found = audit_state.states(session.connection(), entity, ids)
+    items = [(entity, str(i), None, after, found.get(str(i), audit_state.DELETED)) for i in ids]
+    _append(session, actor, action, items)
+    return len(items)
 
 
 @dataclass
 class VerifyResult:
+    """``reason``: missing | prev_hash | altered | sealed (the keyed MAC does not match: rewritten by someone
+    without the key) | truncated | no_head | empty (no trail on a store with records) | checkpoint (the
+    checkpoint entry is gone or differs) | records (records changed behind the app's back: ``records``)."""
+
     ok: bool
     entries: int
     first_bad_id: int | None = None
     reason: str = ""
+    last_id: int = 0
+    last_mac: str = ""
+    records: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    id: int
+    mac: str
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.mac}"
+
+    @classmethod
+    def parse(cls, text: str) -> "Checkpoint":
+        """``N:MAC`` (or ``#N MAC``); MAC in full or its first 16 or more hex digits."""
+        raw = text.strip().lstrip("#").replace(" ", ":")
+        num, _, mac = raw.partition(":")
+        mac = mac.strip().lower().rstrip("…")
+        if not num.strip().isdigit() or len(mac) < 16 or len(mac) > 64 or any(c not in "0123456789abcdef" for c in mac):
+            from patrol_app.services.errors import ServiceError
+
+            raise ServiceError("audit.bad_checkpoint", text=text)
+        return cls(int(num), mac)
 
 
 #: From this many entries on (SQLite file stores), ``verify`` spreads the work over worker processes.
@@ -95,8 +182,25 @@ PARALLEL_MIN_ENTRIES = 200_000
 _MAX_WORKERS = 8
 
 
-def verify(session: Session, actor: User | None = None, *, workers: int | None = None) -> VerifyResult:
-    """Recompute the chain; report the first broken link (edited, deleted or inserted rows).
+def checkpoint(session: Session, actor: User | None = None) -> Checkpoint:
+    """The last entry's number and MAC: written down elsewhere (the annual report, a notebook), it later proves
+    that nothing up to it was removed or rewritten (``verify(checkpoint=…)``)."""
+    if actor is not None:
+        from patrol_app.domain.rules import Perm
+        from patrol_app.services.users import require
+
+        require(actor, Perm.VERIFY_AUDIT)
+    row = session.execute(select(AuditHead.last_id, AuditHead.last_mac).where(AuditHead.id == 1)).first()
+    if row is None:
+        return Checkpoint(0, GENESIS)
+    return Checkpoint(int(row[0]), row[1] or GENESIS)
+
+
+def verify(session: Session, actor: User | None = None, *, workers: int | None = None,
+           checkpoint: Checkpoint | None = None, records: bool = True) -> VerifyResult:
+    """Recompute the chain and its keyed seals; report the first broken link (edited, deleted or inserted rows,
+    rows rewritten without the key); then, with ``records``, check every audited record against the state its
+    last entry recorded. A missing head row, or no trail at all on a store with records, is a failure.
 
     ``entries`` counts the rows read up to and including the first bad one. With ``actor`` the call needs
     ``Perm.VERIFY_AUDIT``. On a SQLite file the committed trail is read on read-only connections of its own
@@ -109,10 +213,50 @@ def verify(session: Session, actor: User | None = None, *, workers: int | None =
         from patrol_app.services.users import require
 
         require(actor, Perm.VERIFY_AUDIT)
+    from patrol_app.services.audit_key import load_key
+
+    key = load_key()
     path = _sqlite_file(session)
-    if path is None:
-        return _verify_in_session(session)
-    return _verify_sqlite_file(path, workers)
+    pending = None
+    if path is not None and records:
+        # the records check reads its own snapshot (recorded states and current rows in one transaction) in a
+        # thread, while worker processes re-hash the chain: the two overlap instead of adding up
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=1)
+        pending = pool.submit(_check_records_on_own_connection, session)
+        pool.shutdown(wait=False)
+    res = _verify_in_session(session, key) if path is None else _verify_sqlite_file(path, key, workers)
+    problems = pending.result() if pending is not None else None
+    if not res.ok:
+        return res
+    if res.entries == 0:
+        from patrol_app.services.audit_state import has_records
+
+        if has_records(session.connection()):
+            return VerifyResult(False, 0, 1, "empty")
+    if checkpoint is not None and checkpoint.id > 0:
+        mac = session.execute(select(AuditEntry.mac).where(AuditEntry.id == checkpoint.id)).scalar_one_or_none()
+        if mac is None or not mac.startswith(checkpoint.mac):
+            return VerifyResult(False, res.entries, checkpoint.id, "checkpoint", res.last_id, res.last_mac)
+    if records:
+        if problems is None:
+            from patrol_app.services.audit_state import check_records
+
+            problems = check_records(session.connection())
+        if problems:
+            return VerifyResult(False, res.entries, None, "records", res.last_id, res.last_mac, problems)
+    return res
+
+
+def _check_records_on_own_connection(session: Session) -> list[Any]:
+    from patrol_app.services.audit_state import check_records
+
+    from patrol_app.storage.db import get_engine
+
+    url = session.get_bind().engine.url.render_as_string(hide_password=False)
+    with get_engine(url, reading=True).connect() as conn:  # never the write lock (plain BEGIN on SQLite)
+        return check_records(conn)
 
 
 def _sqlite_file(session: Session) -> str | None:
@@ -128,9 +272,9 @@ def _sqlite_file(session: Session) -> str | None:
     return db if os.path.exists(db) else None
 
 
-def _stitch(chunks: list[Any], head: tuple[int, str] | None) -> VerifyResult:
+def _stitch(chunks: list[Any], head: tuple[int, str, str | None] | None) -> VerifyResult:
     """Join consecutive chunk scans into the verdict a single pass over all rows gives."""
-    expected_id, prev, n = 1, GENESIS, 0
+    expected_id, prev, prev_mac, n = 1, GENESIS, GENESIS, 0
     for c in chunks:
         if c.count == 0:
             continue
@@ -140,14 +284,28 @@ def _stitch(chunks: list[Any], head: tuple[int, str] | None) -> VerifyResult:
             return VerifyResult(False, n + 1, c.first_id, "prev_hash")
         if c.bad_id is not None:
             return VerifyResult(False, n + c.bad_index, c.bad_id, c.reason)
+        if c.first_prev_mac != prev_mac:
+            return VerifyResult(False, n + 1, c.first_id, "sealed")
         n += c.count
-        prev, expected_id = c.last_hash, c.last_id + 1
-    if head is not None and (head[0] != expected_id - 1 or head[1] != prev):
+        prev, prev_mac, expected_id = c.last_hash, c.last_mac, c.last_id + 1
+    return _check_head(head, n, expected_id, prev, prev_mac)
+
+
+def _check_head(head: tuple[int, str, str | None] | None, n: int, expected_id: int, prev: str,
+                prev_mac: str) -> VerifyResult:
+    if head is None:
+        if n:
+            return VerifyResult(False, n, expected_id, "no_head")
+        return VerifyResult(True, 0, last_id=0, last_mac=GENESIS)
+    if head[0] != expected_id - 1 or head[1] != prev or (head[2] or GENESIS) != prev_mac:
         return VerifyResult(False, n, expected_id, "truncated")
-    return VerifyResult(True, n)
+    return VerifyResult(True, n, last_id=expected_id - 1, last_mac=prev_mac)
 
 
-def _verify_sqlite_file(path: str, workers: int | None) -> VerifyResult:
+_HEAD_SQL = "SELECT last_id, last_hash, last_mac FROM audit_head WHERE id = 1"
+
+
+def _verify_sqlite_file(path: str, key: bytes, workers: int | None) -> VerifyResult:
     import os
 
     from patrol_app.services import audit_scan
@@ -155,14 +313,14 @@ def _verify_sqlite_file(path: str, workers: int | None) -> VerifyResult:
     con = audit_scan.connect_read_only(path)
     try:
         con.execute("BEGIN")  # one snapshot for the head, the id range and the tail scanned here
-        row = con.execute("SELECT last_id, last_hash FROM audit_head WHERE id = 1").fetchone()
-        head = (row[0], row[1]) if row else None
+        row = con.execute(_HEAD_SQL).fetchone()
+        head = (row[0], row[1], row[2]) if row else None
         lo, hi = con.execute("SELECT min(id), max(id) FROM audit_log").fetchone()
         estimate = 0 if hi is None else hi - min(lo, 1) + 1
         if workers is None:
             workers = min(os.cpu_count() or 1, _MAX_WORKERS) if estimate >= PARALLEL_MIN_ENTRIES else 1
         if workers <= 1 or estimate < 4 * workers:
-            return _stitch([audit_scan.scan_connection(con)], head)
+            return _stitch([audit_scan.scan_connection(con, key)], head)
         # Rows below the snapshot's last id are committed and never rewritten by the app: worker processes read
         # them on snapshots of their own, two chunks each (a slow one does not hold up the rest); a thin newest
         # slice is scanned here, in the snapshot the head was read in.
@@ -172,13 +330,13 @@ def _verify_sqlite_file(path: str, workers: int | None) -> VerifyResult:
         step = max(1, (tail_from - first) // n_chunks)
         bounds = [first + k * step for k in range(n_chunks)] + [tail_from]
         ranges = [(None if k == 0 else bounds[k], bounds[k + 1]) for k in range(n_chunks)]
-        futures, pool = _submit(path, ranges, workers)
+        futures, pool = _submit(path, key, ranges, workers)
         try:
-            tail = audit_scan.scan_connection(con, tail_from, None)
+            tail = audit_scan.scan_connection(con, key, tail_from, None)
             try:
                 chunks = [f.result() for f in futures] + [tail]
             except (OSError, RuntimeError, ValueError, TypeError):  # no worker processes here: one pass instead
-                chunks = [audit_scan.scan_connection(con)]
+                chunks = [audit_scan.scan_connection(con, key)]
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         return _stitch(chunks, head)
@@ -186,25 +344,30 @@ def _verify_sqlite_file(path: str, workers: int | None) -> VerifyResult:
         con.close()
 
 
-def _submit(path: str, ranges: list[tuple[int | None, int]], workers: int):  # type: ignore[no-untyped-def]
+def _submit(path: str, key: bytes, ranges: list[tuple[int | None, int]], workers: int):  # type: ignore[no-untyped-def]
     """Scan ``ranges`` in worker processes, at most ``workers`` at a time: (futures in order, the pool)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from patrol_app.services.audit_scan import scan_in_subprocess
+    from patrol_app.services import audit_scan
 
     pool = ThreadPoolExecutor(max_workers=workers)  # threads only wait for their process
-    return [pool.submit(scan_in_subprocess, path, lo, hi) for lo, hi in ranges], pool
+    return [pool.submit(audit_scan.scan_in_subprocess, path, key, lo, hi) for lo, hi in ranges], pool
 
 
-def _verify_in_session(session: Session) -> VerifyResult:
+def _verify_in_session(session: Session, key: bytes | None = None) -> VerifyResult:
+    if key is None:
+        from patrol_app.services.audit_key import load_key
+
+        key = load_key()
     prev = GENESIS
+    prev_mac = GENESIS
     expected_id = 1
     n = 0
     rows = session.execute(
         select(
             AuditEntry.id, AuditEntry.ts, AuditEntry.actor_id, AuditEntry.actor, AuditEntry.action,
             AuditEntry.entity, AuditEntry.entity_id, AuditEntry.before, AuditEntry.after,
-            AuditEntry.prev_hash, AuditEntry.hash,
+            AuditEntry.prev_hash, AuditEntry.hash, AuditEntry.state, AuditEntry.mac,
         ).order_by(AuditEntry.id).execution_options(yield_per=5000)
     )
     for r in rows:
@@ -213,12 +376,16 @@ def _verify_in_session(session: Session) -> VerifyResult:
             return VerifyResult(False, n, expected_id, "missing")
         if r.prev_hash != prev:
             return VerifyResult(False, n, r.id, "prev_hash")
-        h = entry_hash(prev, r.id, r.ts, r.actor_id, r.actor, r.action, r.entity, r.entity_id, r.before, r.after)
+        h = entry_hash(prev, r.id, r.ts, r.actor_id, r.actor, r.action, r.entity, r.entity_id, r.before, r.after,
+                       r.state)
         if h != r.hash:
             return VerifyResult(False, n, r.id, "altered")
-        prev = r.hash
+        mac = entry_mac(key, prev_mac, h)
+        if r.mac != mac:
+            return VerifyResult(False, n, r.id, "sealed")
+        prev, prev_mac = r.hash, r.mac
         expected_id += 1
-    head = session.get(AuditHead, 1)
-    if head is not None and (head.last_id != expected_id - 1 or head.last_hash != prev):
-        return VerifyResult(False, n, expected_id, "truncated")
-    return VerifyResult(True, n)
+    row = session.execute(select(AuditHead.last_id, AuditHead.last_hash, AuditHead.last_mac)
+                          .where(AuditHead.id == 1)).first()
+    head = None if row is None else (row[0], row[1], row[2])
+    return _check_head(head, n, expected_id, prev, prev_mac)

@@ -59,14 +59,16 @@ def sign_in(session: Session, username: str, password: str) -> User:
     """
     user = session.execute(select(User).where(User.username == username.strip())).scalar_one_or_none()
     now = _now()
-    if user is None or not user.password_hash or not user.active:
+    if user is None or not user.password_hash or not user.active or user.username == CLI_USER:
         try:
             _hasher().verify(_dummy_hash(), password or "-")
         except VerificationError:
             pass
+        audit.record_sign_in_refused(session, username, user)
         raise ServiceError("auth.bad_credentials")
     if user.locked_until and user.locked_until > now:
         minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
+        audit.record_sign_in_refused(session, username, user, locked=True)
         raise ServiceError("auth.locked", minutes=minutes)
     try:
         _hasher().verify(user.password_hash, password)
@@ -159,6 +161,8 @@ def set_active(session: Session, actor: User, username: str, active: bool) -> Us
 def reset_password(session: Session, actor: User, username: str, password: str) -> User:
     require(actor, Perm.MANAGE_USERS)
     user = _get(session, username)
+    if user.username == CLI_USER:  # the command line's own account never signs in to the web app
+        raise ServiceError("auth.bad_username", username=username)
     user.password_hash = hash_password(password)
     user.failed_logins = 0
     user.locked_until = None

@@ -354,6 +354,7 @@ def open_case(
     audit.record(session, actor, "case.open", "case", case.id,
                  after={**_case_dict(session, case), "certificates_checked_on": day.isoformat(),
                         "incident_before": incident_before})
+    audit.record_rows(session, actor, "case.incident_update", "incident", [inc.id])  # its measure changed with the case
     return case
 
 
@@ -424,6 +425,8 @@ def decide_case(session: Session, actor: User, case_id: int, outcome: str, text:
     session.flush()
     audit.record(session, actor, "case.decide", "case", case.id, before=before,
                  after={**_case_dict(session, case), "outcome": outcome})
+    if inc is not None:
+        audit.record_rows(session, actor, "case.incident_update", "incident", [inc.id])
     return case
 
 
@@ -451,4 +454,6 @@ def close_case(session: Session, actor: User, case_id: int, note: str = "") -> C
     session.flush()
     audit.record(session, actor, "case.close", "case", case.id, before=before,
                  after={**_case_dict(session, case), "note": note.strip(), "incident_before": incident_before})
+    if inc is not None:
+        audit.record_rows(session, actor, "case.incident_update", "incident", [inc.id])
     return case

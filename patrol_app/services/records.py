@@ -667,6 +667,13 @@ def store_records(
             rec.setdefault("location_method", source)
         session.execute(insert(Incident), incidents)
     session.flush()
+    # one audit entry per record, with its full state: the trail can tell later if any of them is changed
+    action = "ledger.import" if source == "ledger" else f"{source}.load"
+    mine = {"source": source, "batch": batch_id}
+    for model, entity in ((Patrol, "patrol"), (Incident, "incident")):
+        ids = session.execute(select(model.id).where(model.created_at == created, model.source == source,
+                                                     model.created_by == actor.id)).scalars().all()
+        audit.record_rows(session, actor, action, entity, ids, after=mine)
 
 
 def _validate_sheet(

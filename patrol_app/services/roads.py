@@ -29,7 +29,9 @@ def import_roads(
     require(actor, Perm.MANAGE_ROADS)
     codes = sorted({p.code for p in pieces})
     existing = set(session.execute(select(RoadPieceRow.code).distinct()).scalars())
+    old_ids: list[int] = []
     if replace:
+        old_ids = list(session.execute(select(RoadPieceRow.id)).scalars())
         session.execute(delete(RoadPieceRow))
     else:
         clash = sorted(existing & set(codes))
@@ -56,6 +58,8 @@ def import_roads(
     RoadNetwork(list(pieces) if replace else _pieces(session))
     result = {"routes": len(codes), "pieces": len(pieces), "replaced": len(existing) if replace else 0}
     audit.record(session, actor, "roads.import", "road_network", source, after={**result, "codes": codes})
+    new_ids = session.execute(select(RoadPieceRow.id).where(RoadPieceRow.imported_at == now)).scalars().all()
+    audit.record_rows(session, actor, "roads.import", "road_piece", [*old_ids, *new_ids], after={"source": source})
     return result
 
 

@@ -41,10 +41,25 @@ def ensure_user(session: Session, username: str, role: Role, display_name: str =
         )
         session.add(user)
         session.flush()
+        from patrol_app.services import audit
+
+        audit.record(session, user if username == CLI_USER else cli_or_self(session, user), "user.create", "user",
+                     user.id)
     return user
 
 
-def cli_actor(session: Session, username: str | None = None) -> User:
-    if username:
-        return get_user(session, username)
-    return ensure_user(session, CLI_USER, Role.ADMIN, "命令行 / command line")
+def cli_or_self(session: Session, user: User) -> User:
+    """Who creates a built-in account: the command line's own account when it exists, else the account itself."""
+    cli = session.execute(select(User).where(User.username == CLI_USER)).scalar_one_or_none()
+    return cli if cli is not None else user
+
+
+def cli_actor(session: Session, username: str | None = None, os_user: str | None = None) -> User:
+    """The account a command acts as: ``--user NAME``, else the built-in ``cli`` administrator. With ``os_user``
+    the audit trail shows who ran it: ``cli(root)``, or ``cli(root) as leader`` with ``--user leader``."""
+    user = get_user(session, username) if username else ensure_user(session, CLI_USER, Role.ADMIN,
+                                                                     "命令行 / command line")
+    if os_user is not None:
+        label = f"{CLI_USER}({os_user})" + (f" as {user.username}" if user.username != CLI_USER else "")
+        user.audit_label = label[:64]  # not a column: read by audit.actor_label
+    return user

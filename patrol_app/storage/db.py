@@ -137,6 +137,7 @@ def read_session(url: str | None = None) -> Iterator[Session]:
     """A session for reading only (never commits; never takes SQLite's write lock). Objects read stay usable
     after it closes (detached, with what was loaded)."""
     session = _factory(url or get_settings().db_url, True)()
+    session.info["reading"] = True  # never commits: a write it needs (an audit entry) goes elsewhere
     try:
         yield session
     finally:

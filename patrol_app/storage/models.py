@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -377,9 +378,18 @@ class CaseOfficer(Base):
 
 
 class AuditEntry(Base):
-    """Append-only, hash-chained audit trail: ``hash = sha256(prev_hash + canonical entry)``."""
+    """Append-only audit trail, chained twice: ``hash = sha256(prev_hash + canonical entry)`` (anyone can
+    recompute it) and ``mac = HMAC-SHA256(key, previous mac + hash)`` with a key kept outside the
+    database (``patrol_app.services.audit_key``). ``state``: the audited record's full state after the action."""
 
     __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_state_of", "entity", "entity_id", "id", sqlite_where=text("state IS NOT NULL"),
+              postgresql_where=text("state IS NOT NULL")),
+        Index("ix_audit_log_actor_id", "actor_id"),
+        Index("ix_audit_log_action", "action"),
+        Index("ix_audit_log_ts", "ts"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ts: Mapped[dt.datetime] = mapped_column(DateTime)
     actor_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -391,6 +401,8 @@ class AuditEntry(Base):
     after: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    state: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    mac: Mapped[str | None] = mapped_column(String(64), nullable=True)  # NULL only if written behind the app
 
 
 class AuditHead(Base):
@@ -400,6 +412,7 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_id: Mapped[int] = mapped_column(Integer, default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
+    last_mac: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Setting(Base):

@@ -4,7 +4,6 @@ and the administrator's audit check catching a record changed behind the app's b
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +14,7 @@ from patrol_app.ui.common import md_escape
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Case, Incident, Personnel, User
 from tests.app.test_pages import run_page, user_id
+from tests.tamper import tamper
 
 CASES = "patrol_app/ui/pages/cases.py"
 ADMIN = "patrol_app/ui/pages/admin.py"
@@ -252,7 +252,7 @@ def test_audit_check_on_the_admin_page_names_the_changed_entry(store):
     button(at, "开始核查").click()
     at.run()
     assert at.success[0].value.startswith("审计链完整")
-    db = sqlite3.connect(store.db_path)
+    db = tamper(store.db_path)
     db.execute("update audit_log set actor = 'nobody' where id = 2")
     db.commit()
     db.close()
@@ -280,6 +280,9 @@ def test_audit_check_names_altered_and_missing_photos(store):
             s.add(Photo(incident_id=inc, sha256=sha, path=str(path.relative_to(store.data_dir)), display_path="",
                         filename=path.name, content_type="image/jpeg", size=len(original), created_by=admin.id,
                         created_at=now))
+        from patrol_app.services import audit
+
+        audit.record_rows(s, admin, "incident.follow_up", "incident", [inc])  # the rows as the app records them
     at = run_page(ADMIN, as_user="admin")
     button(at, "开始核查").click()
     at.run()

@@ -24,6 +24,7 @@ from gis.linref import locate, offset_point
 from gis.stakes import format_stake
 from patrol_app.cli import LOCATE_KEYS
 from patrol_app.i18n import t
+from tests.tamper import tamper
 
 GEOD = pyproj.Geod(ellps="WGS84")
 DEMO_ROAD_COUNT = 30
@@ -332,7 +333,7 @@ def test_import_dry_run_then_import_then_duplicate_refused(store, run_patrol, tm
     assert after["patrols"] == before["patrols"] + 2
     assert after["patrol_roads"] == before["patrol_roads"] + 3
     assert after["import_batches"] == before["import_batches"] + 1
-    assert after["audit_log"] == before["audit_log"] + 1
+    assert after["audit_log"] == before["audit_log"] + 1 + 2  # the import, and the state of each patrol it wrote
     con = sqlite3.connect(store.db_path)
     sums = con.execute("SELECT sum(vehicles), sum(personnel) FROM patrols WHERE import_batch_id = 1").fetchone()
     con.close()
@@ -390,7 +391,7 @@ def test_audit_verify_then_tampered_entry_is_named(store, run_patrol):
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == t("cli.audit_ok", entries=entries)
 
-    con = sqlite3.connect(store.db_path)
+    con = tamper(store.db_path)
     (after,) = con.execute('SELECT "after" FROM audit_log WHERE id = 2').fetchone()
     doc = json.loads(after)
     doc["patrols"] = doc.get("patrols", 0) + 1  # someone "corrects" the demo summary afterwards
@@ -401,7 +402,7 @@ def test_audit_verify_then_tampered_entry_is_named(store, run_patrol):
     p = run_patrol(["audit", "verify"], store.env)
 
     assert p.returncode == 1
-    assert p.stderr.strip() == t("cli.audit_broken", id=2, reason="altered")
+    assert p.stderr.strip() == t("cli.audit_broken", id=2, reason=t("admin.audit_reason.altered"))
 
 
 # --- language --------------------------------------------------------------------------------------

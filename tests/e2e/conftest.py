@@ -42,7 +42,7 @@ def demo_store(tmp_path_factory) -> Path:
 class Server:
     """``patrol serve`` on a free port, over a data directory of its own."""
 
-    def __init__(self, data: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data: Path, env: dict[str, str | None] | None = None) -> None:
         self.data = data
         self.extra_env = env or {}  # e.g. PATROL_DB_URL, PATROL_PRODUCTION
         self.port = _free_port()
@@ -52,7 +52,11 @@ class Server:
     def start(self) -> "Server":
         env = {**os.environ, "PATROL_DATA_DIR": str(self.data), "PATROL_LANG": "zh"}
         env.pop("PATROL_DB_URL", None)
-        env.update(self.extra_env)
+        for k, v in self.extra_env.items():  # None: unset (e.g. the suite's fixed audit key)
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
         self.data.mkdir(parents=True, exist_ok=True)
         self.log = (self.data / "server.log").open("a")
         self.proc = subprocess.Popen(

@@ -136,7 +136,9 @@ def test_postgres_backup_and_restore(run_patrol, tmp_path):
         data = tmp_path / "data"
         photos = [store_photo(jpeg_bytes((70, 50)), "p.jpg", data)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PATROL_")}
-        env.update(PATROL_DATA_DIR=str(data), PATROL_DB_URL=url, PYTHONIOENCODING="utf-8")
+        # the audit key travels apart from the backup (as the README says): the restored store is checked with it
+        env.update(PATROL_DATA_DIR=str(data), PATROL_DB_URL=url, PYTHONIOENCODING="utf-8",
+                   PATROL_AUDIT_KEY=os.environ["PATROL_AUDIT_KEY"])
         archive = tmp_path / "pg.tar.gz"
 
         p = run_patrol(["backup", "--out", archive], env)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import sqlite3
 
 import pytest
 
@@ -17,6 +16,7 @@ from patrol_app.services import audit, audit_scan
 from patrol_app.services.users import cli_actor
 from patrol_app.storage.db import get_engine, read_session, session_scope
 from patrol_app.storage.migrate import upgrade
+from tests.tamper import tamper
 
 N = 300
 SCALARS = [None, "", 0, -0.0, 0.1, 1e16, 1.5e-7, 2**70, -(2**63), True, False, "plain string"]
@@ -37,8 +37,8 @@ def trail_template(tmp_path_factory):
     upgrade(url)
     rng = random.Random(7)
     with session_scope(url) as s:
-        actor = cli_actor(s)
-        for i in range(N):
+        actor = cli_actor(s)  # creating the command line's account is entry 1
+        for i in range(N - 1):
             audit.record(s, actor, "test.write", "thing", i, before=rng.choice(TRICKY), after=rng.choice(TRICKY))
     raw = get_engine(url).raw_connection()  # fold the WAL into the file, so that copying the file copies all
     try:
@@ -106,7 +106,7 @@ def workers_in_process(monkeypatch):
 @pytest.mark.parametrize("kind,k", CASES)
 def test_tampering_same_verdict_on_every_path(trail, workers_in_process, kind, k):
     url, path = trail
-    db = sqlite3.connect(path)
+    db = tamper(path)
     db.execute(TAMPER[kind].replace("{k}", str(k)))
     db.commit()
     db.close()
@@ -117,7 +117,7 @@ def test_tampering_same_verdict_on_every_path(trail, workers_in_process, kind, k
 
 def test_unreadable_json_is_an_altered_entry_not_a_crash(trail, workers_in_process):
     url, path = trail
-    db = sqlite3.connect(path)
+    db = tamper(path)
     db.execute("update audit_log set before = 'not json' where id = 38")
     db.commit()
     db.close()
@@ -130,9 +130,9 @@ def test_unreadable_json_is_an_altered_entry_not_a_crash(trail, workers_in_proce
 
 
 def test_a_forged_row_inserted_with_recomputed_hash_is_caught_by_the_next_link(trail):
-    """An attacker who rewrites one entry and recomputes its hash still breaks the next entry's link."""
+    """An attacker who rewrites one entry and recomputes its hash is caught at that entry: its keyed seal."""
     url, path = trail
-    db = sqlite3.connect(path)
+    db = tamper(path)
     row = db.execute("select id, ts, actor_id, actor, action, entity, entity_id, before, after, prev_hash "
                      "from audit_log where id = 100").fetchone()
     from datetime import datetime
@@ -143,7 +143,7 @@ def test_a_forged_row_inserted_with_recomputed_hash_is_caught_by_the_next_link(t
     db.commit()
     db.close()
     plain, one, two = verdicts(url)
-    assert (plain.ok, plain.first_bad_id, plain.reason) == (False, 101, "prev_hash")
+    assert (plain.ok, plain.first_bad_id, plain.reason) == (False, 100, "sealed")
     assert one == plain and two == plain
 
 
@@ -167,10 +167,21 @@ def test_workers_that_cannot_start_fall_back_to_one_pass(trail, monkeypatch):
         raise RuntimeError("no processes here")
 
     monkeypatch.setattr(audit_scan, "scan_in_subprocess", broken)
-    db = sqlite3.connect(path)
+    db = tamper(path)
     db.execute("update audit_log set actor = 'x' where id = 120")
     db.commit()
     db.close()
     with read_session(url) as s:
         res = audit.verify(s, workers=2)
     assert (res.ok, res.first_bad_id, res.reason, res.entries) == (False, 120, "altered", 120)
+
+
+def test_the_fast_seal_is_hmac_sha256():
+    import hashlib
+    import hmac
+
+    for key in (b"k" * 32, b"x" * 100, bytes(range(64))):
+        seal = audit_scan.mac_function(key)
+        for text in ("", "0" * 128, "ab" * 64):
+            assert seal(text) == hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+            assert seal(text) == audit.entry_mac(key, text[:64], text[64:])

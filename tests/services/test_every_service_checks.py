@@ -35,6 +35,11 @@ ALLOWED = {
     ("patrol_app.services.auth", "create_first_admin"): "first run only; refuses once an admin exists",
     # helpers that run inside a service after its own check
     ("patrol_app.services.audit", "record"): "writes the audit entry of an act its caller has checked",
+    ("patrol_app.services.audit", "record_rows"): "writes the audit entries (with full state) of records its caller "
+                                                  "has written after its own check",
+    ("patrol_app.services.audit", "record_sign_in_refused"): "a refused sign-in: nobody is acting yet",
+    ("patrol_app.services.audit_log", "record_access"): "records an export or download its caller has checked",
+    ("patrol_app.services.users", "cli_or_self"): "resolves who creates a built-in account (the acting account)",
     ("patrol_app.services.roads", "network"): "the cached road geometry (public map data) every service uses "
                                               "after its own check; no records",
     ("patrol_app.services.roads", "network_version"): "the network's version stamp (public map data); no records",

@@ -230,6 +230,9 @@ def add_photo_rows(store, photos: list[StoredPhoto]) -> list[int]:
                       created_at=dt.datetime(2025, 3, 8, 1, 0)) for sp in photos]
         s.add_all(rows)
         s.flush()
+        from patrol_app.services import audit
+
+        audit.record_rows(s, actor, "incident.follow_up", "incident", [incident_id])  # as the app records them
         return [r.id for r in rows]
 
 

@@ -73,7 +73,8 @@ def test_personnel_edits_are_audited_with_before_and_after(store):
         registry.update_personnel(s, admin, pid(s, "王芳"), cert_expiry=dt.date(2031, 3, 1), title="副中队长")
         registry.set_personnel_active(s, admin, pid(s, "吴刚"), False)
     with read_session() as s:
-        rows = s.execute(select(AuditEntry).where(AuditEntry.entity == "personnel").order_by(AuditEntry.id)).scalars().all()
+        rows = s.execute(select(AuditEntry).where(AuditEntry.entity == "personnel",
+                                                  AuditEntry.action.like("registry.%")).order_by(AuditEntry.id)).scalars().all()
         assert [r.action for r in rows] == ["registry.personnel.update", "registry.personnel.deactivate"]
         assert rows[0].before["title"] == "路政员" and rows[0].after["cert_expiry"] == "2031-03-01"
         assert rows[1].after["active"] is False
@@ -96,7 +97,8 @@ def test_vehicles_add_edit_deactivate_with_unique_plates(store):
         registry.set_vehicle_active(s, admin, v.id, False)
         assert [x.plate for x in registry.list_vehicles(s, admin)].count("云DL0309") == 0
         assert "云DL0309" in [x.plate for x in registry.list_vehicles(s, admin, include_inactive=True)]
-        actions = s.execute(select(AuditEntry.action).where(AuditEntry.entity == "vehicle")).scalars().all()
+        actions = s.execute(select(AuditEntry.action).where(AuditEntry.entity == "vehicle",
+                                                           AuditEntry.action.like("registry.%"))).scalars().all()
         assert actions == ["registry.vehicle.create", "registry.vehicle.update", "registry.vehicle.deactivate"]
 
 

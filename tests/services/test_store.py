@@ -1,6 +1,5 @@
 """The store itself: migrations from empty, SQLite settings, the audit chain, all-or-nothing writes."""
 
-import sqlite3
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -12,6 +11,7 @@ from patrol_app.services.users import cli_actor
 from patrol_app.storage.db import get_engine, session_scope
 from patrol_app.storage.migrate import upgrade
 from patrol_app.storage.models import AuditEntry, Base
+from tests.tamper import tamper
 
 
 @pytest.fixture
@@ -67,9 +67,9 @@ def test_audit_chain_detects_edit_delete_and_truncation(empty_db, tmp_path):
             audit.record(s, actor, "test.write", "thing", i, before={"n": i}, after={"n": i + 1, "名": "张三"})
     with session_scope(empty_db) as s:
         res = audit.verify(s)
-        assert res.ok and res.entries == 5
+        assert res.ok and res.entries == 6  # creating the command line's account, then the five
 
-    db = sqlite3.connect(tmp_path / "patrol.db")
+    db = tamper(tmp_path / "patrol.db")
     db.execute("""update audit_log set after = '{"n": 99}' where id = 3""")
     db.commit()
     with session_scope(empty_db) as s:

@@ -84,7 +84,7 @@ def test_metrics_count_requests_by_route_and_status(served):
 def test_production_server_on_an_empty_store_says_where_things_are(tmp_path):
     """`patrol serve --production` on a new server: no demo, keys made 0600, store and photos named, ready."""
     data = tmp_path / "data"
-    srv = Server(data, {"PATROL_PRODUCTION": "1"}).start()
+    srv = Server(data, {"PATROL_PRODUCTION": "1", "PATROL_AUDIT_KEY": None}).start()
     try:
         log = (data / "server.log").read_text()
         assert str(data / "photos") in log and str(data / "patrol.db") in log

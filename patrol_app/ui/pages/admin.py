@@ -17,7 +17,7 @@ from patrol_app.services.cases import local_today
 from patrol_app.services.errors import ServiceError
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import AuditEntry
-from patrol_app.ui.common import confirm_button, current_user, err, tr
+from patrol_app.ui.common import confirm_button, current_user, err, lang, tr
 
 state = st.session_state
 user = current_user()
@@ -198,6 +198,13 @@ with t_vehicles:
 # --- audit ----------------------------------------------------------------------------------------------
 with t_audit:
     st.caption(tr("admin.audit_hint"))
+    try:
+        with read_session() as s:
+            cp = audit.checkpoint(s, user)
+        st.markdown(tr("admin.audit_checkpoint", id=cp.id, mac=f"`{cp.mac}`"))
+        st.caption(tr("admin.audit_checkpoint_hint"))
+    except ServiceError as exc:
+        st.error(err(exc))
     if st.button(tr("admin.audit_run"), type="primary", key="audit_run"):
         try:
             with st.spinner(tr("admin.audit_run")), read_session() as s:
@@ -205,6 +212,11 @@ with t_audit:
                 bad = s.get(AuditEntry, res.first_bad_id) if res.first_bad_id else None
                 if res.ok:
                     st.success(tr("admin.audit_ok", entries=f"{res.entries:,}"))
+                elif res.reason == "records":
+                    from patrol_app.services.audit_log import record_problem_text
+
+                    st.error(tr("admin.audit_records", count=len(res.records)))
+                    st.text("\n".join(record_problem_text(r, lang()) for r in res.records[:200]))
                 else:
                     st.error(tr("admin.audit_broken", id=res.first_bad_id,
                                 reason=tr("admin.audit_reason." + res.reason)))

@@ -14,7 +14,7 @@ import streamlit as st
 from patrol_app.config import get_settings
 from patrol_app.domain.rules import Perm, allowed
 from patrol_app.io.exports import FORMATS as EXPORT_FORMATS
-from patrol_app.io.exports import KINDS, ExportFilter, can_see_parties, file_name
+from patrol_app.io.exports import KINDS, ExportFilter, can_see_parties, export_audit, file_name
 from patrol_app.io.exports import MIME as EXPORT_MIME
 from patrol_app.io.exports import count as export_count
 from patrol_app.reports.report import Report, build_report, cell_text, report_tables, report_title
@@ -50,8 +50,16 @@ def _export_file(url: str, start: dt.date, end: dt.date, username: str, role: st
     from patrol_app.io.exports import export_bytes
     from patrol_app.services.users import get_user
 
-    with read_session(url) as s:
-        return export_bytes(s, get_user(s, username), kind, fmt, ExportFilter(start, end), lng)
+    with read_session(url) as s:  # each click is recorded by _downloaded, not this cached build
+        return export_bytes(s, get_user(s, username), kind, fmt, ExportFilter(start, end), lng, audited=False)
+
+
+def _downloaded(data: bytes, url: str, username: str, action: str, entity: str, after: dict) -> bytes:  # type: ignore[type-arg]
+    """Record a download click in the audit trail (who, what, filters, rows), then hand the file over."""
+    from patrol_app.services.audit_log import record_download
+
+    record_download(url, username, action, entity, after)
+    return data
 
 
 @st.cache_data(ttl=120, show_spinner=False)
@@ -125,7 +133,10 @@ cols = st.columns(len(report_formats))
 for col, fmt in zip(cols, report_formats):
     col.download_button(
         tr("report.ui.download", format=tr("report.format." + fmt)),
-        data=lambda fmt=fmt, key=key, lng=lng: _report_file(*key, fmt, lng),
+        data=lambda fmt=fmt, key=key, lng=lng: _downloaded(
+            _report_file(*key, fmt, lng), key[0], key[3], "download.report", "report",
+            {"period": f"{key[1].isoformat()}–{key[2].isoformat()}", "format": fmt,
+             "file": f"{stem}.{fmt}"}),
         file_name=f"{stem}.{fmt}", mime=REPORT_MIME[fmt], on_click="ignore", key=f"report_dl_{fmt}",
         icon=":material/download:",
     )
@@ -135,14 +146,17 @@ kind = st.segmented_control(tr("report.ui.kind"), KINDS, default=KINDS[0], key="
                             format_func=lambda k: tr("export.sheet." + k)) or KINDS[0]
 flt = ExportFilter(period.start, period.end)
 with read_session() as s:
-    st.caption(tr("report.ui.count", n=export_count(s, user, kind, flt), kind=tr("export.sheet." + kind)))
+    n_rows = export_count(s, user, kind, flt)
+    st.caption(tr("report.ui.count", n=n_rows, kind=tr("export.sheet." + kind)))
 if not can_see_parties(user):
     st.caption(tr("report.ui.masked"))
 cols = st.columns(4)
 for i, fmt in enumerate(EXPORT_FORMATS):
     cols[i % 4].download_button(
         tr("report.ui.download", format=tr("export.format." + fmt)),
-        data=lambda fmt=fmt, kind=kind, key=key, lng=lng: _export_file(*key, kind, fmt, lng),
+        data=lambda fmt=fmt, kind=kind, key=key, lng=lng: _downloaded(
+            _export_file(*key, kind, fmt, lng), key[0], key[3], f"export.{kind}", "export",
+            export_audit(kind, fmt, flt, n_rows, not can_see_parties(user), file_name(kind, fmt, flt, lng))),
         file_name=file_name(kind, fmt, flt, lng), mime=EXPORT_MIME[fmt], on_click="ignore",
         key=f"export_dl_{kind}_{fmt}", icon=":material/download:",
     )

@@ -1,0 +1,239 @@
+"""What the audit trail records of each audited record, and the check of the records against it.
+
+Every audit entry about an audited record (an incident, a patrol, a case, a user, …) carries the record's full
+state as the app left it (``audit_log.state``: canonical JSON, sealed by the entry's MAC). ``check_records``
+compares every current row with the state its last entry recorded, and names each record changed, added or
+deleted behind the app's back (table, id, field).
+
+A record's state is its row (a few volatile columns left out) with its dependent rows: a patrol's roads, crew
+and vehicles; an incident's history and photos; a case's officers. A user's password hash is represented by a
+fingerprint (never the hash itself). Road geometry by its SHA-256.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Date, DateTime, String, Table, Text, cast, select, type_coerce
+
+from patrol_app.storage import models as m
+
+#: the state of a deleted record
+DELETED: dict[str, Any] = {"deleted": True}
+
+
+@dataclass(frozen=True)
+class Child:
+    key: str  # name in the parent's state
+    table: Table
+    fk: str  # column holding the parent's id
+    columns: tuple[str, ...]
+    order: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Spec:
+    entity: str  # the audit entries' ``entity``
+    table: Table
+    exclude: frozenset[str] = frozenset()
+    only: tuple[str, ...] | None = None
+    children: tuple[Child, ...] = ()
+    digests: frozenset[str] = frozenset()  # columns represented by their SHA-256 (binary, secrets)
+
+
+SPECS: dict[str, Spec] = {s.entity: s for s in (
+    Spec("incident", m.Incident.__table__, exclude=frozenset({"updated_at"}), children=(
+        Child("events", m.IncidentEvent.__table__, "incident_id",
+              ("id", "at", "actor_id", "action", "status_before", "status_after", "note"), ("id",)),
+        Child("photos", m.Photo.__table__, "incident_id",
+              ("id", "event_id", "sha256", "path", "display_path", "size", "created_by"), ("id",)),
+    )),
+    Spec("patrol", m.Patrol.__table__, children=(
+        Child("road_rows", m.PatrolRoad.__table__, "patrol_id", ("seq", "road_code"), ("seq",)),
+        Child("crew_rows", m.PatrolCrew.__table__, "patrol_id", ("personnel_id", "cert_no"), ("personnel_id",)),
+        Child("vehicle_rows", m.PatrolVehicle.__table__, "patrol_id", ("vehicle_id",), ("vehicle_id",)),
+    )),
+    Spec("case", m.Case.__table__, children=(
+        Child("officers", m.CaseOfficer.__table__, "case_id", ("personnel_id", "cert_no"), ("personnel_id",)),
+    )),
+    Spec("personnel", m.Personnel.__table__),
+    Spec("vehicle", m.Vehicle.__table__),
+    # sign-in bookkeeping (failed_logins, locked_until, last_login_at) changes with every sign-in
+    Spec("user", m.User.__table__, only=("id", "username", "display_name", "role", "password_hash", "personnel_id",
+                                         "active", "created_at"), digests=frozenset({"password_hash"})),
+    Spec("import_batch", m.ImportBatch.__table__),
+    Spec("road_piece", m.RoadPieceRow.__table__, digests=frozenset({"geometry_wkb"})),
+)}
+
+#: audit entity → table name, for messages
+TABLES = {e: s.table.name for e, s in SPECS.items()}
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, dt.datetime):
+        return v.isoformat(sep=" ", timespec="microseconds")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v).hex()
+    return v
+
+
+def _digest(v: Any) -> str | None:
+    if v is None:
+        return None
+    data = bytes(v) if isinstance(v, (bytes, bytearray, memoryview)) else str(v).encode("utf-8")
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _columns(spec: Spec) -> list[str]:
+    names = [c.name for c in spec.table.columns]
+    if spec.only is not None:
+        names = [n for n in names if n in spec.only]
+    return [n for n in names if n not in spec.exclude]
+
+
+_CHUNK = 500
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    for i in range(0, len(ids), _CHUNK):
+        yield ids[i:i + _CHUNK]
+
+
+def _select_columns(conn: Connection, spec: Spec, cols: list[str]) -> tuple[list[Any], list[Any]]:
+    """The columns to select and a converter per column (None: the value as read). SQLite's date and time
+    text is already the ISO form a state holds: read as text, not parsed and formatted again."""
+    sqlite = conn.dialect.name == "sqlite"
+    exprs, conv = [], []
+    for c in cols:
+        col = spec.table.c[c]
+        if c in spec.digests:
+            exprs.append(col)
+            conv.append(_digest)
+        elif isinstance(col.type, (DateTime, Date)):
+            exprs.append(type_coerce(col, String) if sqlite else col)
+            conv.append(None if sqlite else _value)
+        else:
+            exprs.append(col)
+            conv.append(None)
+    return exprs, conv
+
+
+def states(conn: Connection, entity: str, ids: Sequence[int] | None = None) -> dict[str, dict[str, Any]]:
+    """The current state of the records ``ids`` of ``entity`` (all of them when None), by id as text.
+    Records that do not exist are absent."""
+    spec = SPECS[entity]
+    cols = _columns(spec)
+    t = spec.table
+    pk = t.c.id
+    exprs, conv = _select_columns(conn, spec, cols)
+    pairs = [(k, c, f) for k, (c, f) in enumerate(zip(cols, conv)) if f is not None]
+    out: dict[int, dict[str, Any]] = {}
+    batches = [None] if ids is None else list(_chunks(sorted(set(int(i) for i in ids))))
+    for batch in batches:
+        q = select(*exprs)
+        if batch is not None:
+            q = q.where(pk.in_(batch))
+        for row in conn.execute(q):
+            d = dict(zip(cols, row))
+            for k, c, f in pairs:
+                d[c] = f(row[k])
+            out[d["id"]] = d
+        for ch in spec.children:
+            for d in out.values():
+                d.setdefault(ch.key, [])
+            ct = ch.table
+            q = select(ct.c[ch.fk], *[ct.c[c] for c in ch.columns]).order_by(
+                ct.c[ch.fk], *[ct.c[c] for c in ch.order])
+            if batch is not None:
+                q = q.where(ct.c[ch.fk].in_(batch))
+            for row in conn.execute(q):
+                parent = out.get(row[0])
+                if parent is not None:
+                    parent[ch.key].append([_value(v) for v in row[1:]])
+    return {str(k): v for k, v in out.items()}
+
+
+@dataclass
+class RecordProblem:
+    table: str
+    id: str
+    kind: str  # changed | deleted | unrecorded
+    fields: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return f"{self.table} #{self.id} {self.kind}" + (f": {', '.join(self.fields)}" if self.fields else "")
+
+
+def recorded_states(conn: Connection) -> dict[tuple[str, str], str]:
+    """The state text of the last audit entry of every audited record: (entity, id) → canonical JSON text."""
+    a = m.AuditEntry.__table__
+    from sqlalchemy import func
+
+    last = (select(a.c.entity, a.c.entity_id, func.max(a.c.id).label("last_id"))
+            .where(a.c.state.is_not(None)).group_by(a.c.entity, a.c.entity_id).subquery())
+    # the stored text itself (canonical JSON, see storage.db.canonical_json), not parsed and encoded again
+    rows = conn.execute(select(a.c.entity, a.c.entity_id, cast(a.c.state, Text))
+                        .join(last, a.c.id == last.c.last_id))
+    out: dict[tuple[str, str], str] = {}
+    for entity, entity_id, state in rows:
+        out[(entity, entity_id)] = state if isinstance(state, str) else canonical(state)
+    return out
+
+
+def has_records(conn: Connection) -> bool:
+    for spec in SPECS.values():
+        if spec.entity == "user":
+            continue  # the command line's own account exists in every store that was ever used
+        if conn.execute(select(spec.table.c.id).limit(1)).first() is not None:
+            return True
+    return False
+
+
+def check_records(conn: Connection, recorded: dict[tuple[str, str], str] | None = None) -> list[RecordProblem]:
+    """Every audited record's current state against its last audit entry."""
+    if recorded is None:
+        recorded = _recorded_raw(conn)
+    problems: list[RecordProblem] = []
+    for entity, spec in SPECS.items():
+        current = states(conn, entity)
+        for rid, state in current.items():
+            text = recorded.get((entity, rid))
+            if text is None:
+                problems.append(RecordProblem(spec.table.name, rid, "unrecorded"))
+                continue
+            if text == canonical(state):
+                continue
+            was = json.loads(text)
+            if was == DELETED:
+                problems.append(RecordProblem(spec.table.name, rid, "unrecorded"))
+                continue
+            fields = sorted(k for k in set(was) | set(state) if was.get(k, _MISSING) != state.get(k, _MISSING))
+            problems.append(RecordProblem(spec.table.name, rid, "changed", fields))
+        for (ent, rid), text in recorded.items():
+            if ent == entity and rid not in current and text != _DELETED_TEXT:
+                problems.append(RecordProblem(spec.table.name, rid, "deleted"))
+    problems.sort(key=lambda p: (p.table, _num(p.id)))
+    return problems
+
+
+def _recorded_raw(conn: Connection) -> dict[tuple[str, str], str]:
+    return recorded_states(conn)
+
+
+def _num(s: str) -> tuple[int, str]:
+    return (int(s), "") if s.isdigit() else (0, s)
+
+
+_MISSING = object()
+_DELETED_TEXT = canonical(DELETED)
