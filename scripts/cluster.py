@@ -84,6 +84,7 @@ class Cluster:
         self.dir = Path(directory).resolve()
         self.state_file = self.dir / "cluster.json"
         self.state: dict = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
+        self.timings: dict[str, float] = {}
 
     # --- layout -----------------------------------------------------------------------------------------------
 
@@ -222,6 +223,9 @@ class Cluster:
     # --- app servers and proxy -----------------------------------------------------------------------------------
 
     def start_app(self, name: str, timeout: float = 90) -> None:
+        self.wait_ready(name, timeout, self.spawn_app(name))
+
+    def spawn_app(self, name: str) -> subprocess.Popen:
         log = self.log(name).open("a")
         proc = subprocess.Popen(
             [sys.executable, "-m", "patrol_app.cli", "serve", "--host", "127.0.0.1", "--port", str(self.ports[name])],
@@ -229,7 +233,7 @@ class Cluster:
             start_new_session=True)
         log.close()
         self.pid_file(name).write_text(f"{proc.pid}\n")
-        self.wait_ready(name, timeout, proc)
+        return proc
 
     def wait_ready(self, name: str, timeout: float = 90, proc: subprocess.Popen | None = None) -> None:
         url = f"http://127.0.0.1:{self.ports[name]}/readyz"
@@ -371,12 +375,19 @@ http {{
         self.state["pg_root"] = str(self._make_pg_root())
         self._save()
         try:
+            t = time.time()
             self.init_pg()
+            self.timings["postgresql"] = time.time() - t
+            t = time.time()
             self.patrol("db", "upgrade")
             if demo:
                 self.patrol("demo", "--if-empty")
-            for name in APPS:
-                self.start_app(name)
+            self.timings["demo"] = time.time() - t
+            t = time.time()
+            procs = [self.spawn_app(name) for name in APPS]  # both start at once
+            for name, proc in zip(APPS, procs):
+                self.wait_ready(name, 120, proc)
+            self.timings["app servers"] = time.time() - t
             self.start_proxy()
         except BaseException:
             self.down()
@@ -447,7 +458,8 @@ def main(argv: list[str] | None = None) -> int:
         if a.command == "up":
             t0 = time.time()
             c.up(a.base_port, a.proxy_port, demo=not a.no_demo)
-            print(f"cluster up in {time.time() - t0:.0f} s ({c.dir}):")
+            steps = ", ".join(f"{k} {v:.0f} s" for k, v in c.timings.items())
+            print(f"cluster up in {time.time() - t0:.0f} s ({steps}) in {c.dir}:")
             for name, pid in c.status().items():
                 print(f"  {name:8} pid {pid}  port {c.ports[name]}")
             print("demo accounts (officer, officer2, leader, reviewer, manager, admin), password patrol-demo")
