@@ -74,5 +74,5 @@ bench-cluster: install system-deps
 lint: install
 	$(BIN)/python -m ruff check gis patrol_app tests
 
-clean:
+clean: cluster-down
 	rm -rf $(VENV) var .pytest_cache

@@ -131,7 +131,7 @@ def run(a: argparse.Namespace) -> int:
     cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "scripts" / "locustfile.py"), "--headless",
            "-u", str(a.users + a.managers), "-r", str(a.spawn_rate), "-t", f"{a.seconds}s", "--stop-timeout", "15",
            "--host", c.proxy_url, "--csv", str(prefix), "--only-summary", "--exit-code-on-error", "0",
-           "--loglevel", "WARNING"]
+           "--loglevel", "WARNING", *([] if a.managers else ["FieldUser"])]
     fault_log: list[str] = []
     stop = threading.Event()
     with (c.dir / "log" / "locust.log").open("w") as log:
@@ -163,6 +163,10 @@ def run(a: argparse.Namespace) -> int:
         audit = c.patrol("audit", "verify", "--lang", "en", check=False)
         result["audit_verify"] = {"exit": audit.returncode, "out": (audit.stdout + audit.stderr).strip()[-500:]}
         result["stats"] = stats(prefix)
+        fails = prefix.parent / f"{prefix.name}_failures.csv"
+        result["errors"] = [{"request": f"{r['Method']} {r['Name']}", "error": r["Error"][:300],
+                             "count": int(r["Occurrences"])} for r in csv.DictReader(fails.open())] \
+            if fails.exists() else []
     except ClusterError as exc:
         failures.append(str(exc))
     rec = result.get("records", {})
@@ -212,6 +216,8 @@ def report(r: dict) -> None:
         print(f"standby caught up: primary {r['lsn']['primary']}, replayed {r['lsn']['standby_replayed']}")
     if "audit_verify" in r:
         print(f"patrol audit verify: exit {r['audit_verify']['exit']}: {r['audit_verify']['out'].splitlines()[0]}")
+    for e in r.get("errors", []):
+        print(f"error x{e['count']}: {e['request']}: {e['error']}")
     print(f"API requests served since start: {r.get('served_since_start')}")
     print("RESULT: " + ("FAIL: " + "; ".join(r["failures"]) if r["failures"] else "PASS"))
 

@@ -139,7 +139,7 @@ class FieldUser(ApiUser):
 
 class Manager(ApiUser):
     accounts = MANAGER_ACCOUNTS
-    fixed_count = int(os.environ.get("LOAD_MANAGERS") or 4)
+    fixed_count = max(1, int(os.environ.get("LOAD_MANAGERS") or 4))  # 0 managers: loadtest.py leaves them out
     wait_time = between(1, 3)
 
     def on_start(self) -> None:
