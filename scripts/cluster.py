@@ -60,7 +60,7 @@ def _as_pg() -> list[str]:
 
 
 def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
-    res = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)
     if res.returncode != 0:
         raise ClusterError(f"{' '.join(map(str, cmd))} failed ({res.returncode}): {res.stderr.strip()[-2000:]}")
     return res
@@ -142,7 +142,7 @@ class Cluster:
 
     def patrol(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-m", "patrol_app.cli", *args]
-        res = subprocess.run(cmd, cwd=ROOT, env=self.env(), capture_output=True, text=True)
+        res = subprocess.run(cmd, cwd=ROOT, env=self.env(), capture_output=True, text=True, check=False)
         if check and res.returncode != 0:
             raise ClusterError(f"patrol {' '.join(args)} failed: {(res.stderr or res.stdout).strip()[-2000:]}")
         return res
@@ -155,8 +155,8 @@ class Cluster:
     def _pg_start(self, name: str) -> None:
         data = self._pg_dir(name)
         _run([*_as_pg(), str(pg_bin() / "pg_ctl"), "-D", str(data), "-l", str(self.pg_root / f"{name}.log"),
-              "-w", "-t", "60", "-o", f"-p {self.ports[name]} -c listen_addresses=127.0.0.1 "
-              "-c unix_socket_directories=''", "start"])
+              "-w", "-t", "60", "-o", (f"-p {self.ports[name]} -c listen_addresses=127.0.0.1 "
+                                       "-c unix_socket_directories=''"), "start"])
         pid = (data / "postmaster.pid").read_text().split()[0]
         self.pid_file(name).write_text(pid + "\n")
 
@@ -164,7 +164,7 @@ class Cluster:
         data = self._pg_dir(name)
         if (data / "postmaster.pid").exists():
             subprocess.run([*_as_pg(), str(pg_bin() / "pg_ctl"), "-D", str(data), "-m", mode, "-w", "-t", "60",
-                            "stop"], capture_output=True)
+                            "stop"], capture_output=True, check=False)
         pid = self.pid(name)
         if pid and _alive(pid):
             os.kill(pid, signal.SIGKILL)
@@ -177,7 +177,7 @@ class Cluster:
         wanted.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(wanted, "postgres")
-            if subprocess.run(["runuser", "-u", "postgres", "--", "test", "-w", str(wanted)]).returncode != 0:
+            if subprocess.run(["runuser", "-u", "postgres", "--", "test", "-w", str(wanted)], check=False).returncode:
                 wanted.rmdir()
                 tmp = Path(tempfile.mkdtemp(prefix="patrol-cluster-"))
                 shutil.chown(tmp, "postgres")
@@ -475,7 +475,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, pid in c.status().items():
                 print(f"{name:8} {'pid ' + str(pid) if pid else 'stopped'}")
         elif a.command == "lsn":
-            print("primary %s, standby replayed %s" % c.lsn())
+            primary, replayed = c.lsn()
+            print(f"primary {primary}, standby replayed {replayed}")
         else:
             if not a.name:
                 p.error(f"{a.command} needs a process name")

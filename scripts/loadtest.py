@@ -27,7 +27,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cluster import ROOT, Cluster, ClusterError  # noqa: E402
+from cluster import ROOT, Cluster, ClusterError
 
 
 def faults(c: Cluster, seconds: float, t0: float, log: list[str], stop: threading.Event) -> None:

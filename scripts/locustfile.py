@@ -38,7 +38,7 @@ def _open_acks(environment, **_kw):  # type: ignore[no-untyped-def]
     global _acks_file
     path = os.environ.get("LOAD_ACKS")
     if path:
-        _acks_file = open(path, "a", buffering=1)
+        _acks_file = open(path, "a", buffering=1)  # noqa: SIM115 - open for the whole run
 
 
 @events.quitting.add_listener
