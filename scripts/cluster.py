@@ -408,6 +408,10 @@ http {{
             if self.pid(name) or (self.state.get("pg_root") and (self._pg_dir(name) / "postmaster.pid").exists()):
                 self._pg_stop(name)
                 stopped.append(name)
+        pg = self.dir / "pg"
+        if pg.is_symlink():  # data outside the checkout (in /tmp): nothing in it is kept after a stop
+            shutil.rmtree(pg.resolve(), ignore_errors=True)
+            pg.unlink()
         return stopped
 
     def _save(self) -> None:
@@ -462,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cluster up in {time.time() - t0:.0f} s ({steps}) in {c.dir}:")
             for name, pid in c.status().items():
                 print(f"  {name:8} pid {pid}  port {c.ports[name]}")
-            print("demo accounts (officer, officer2, leader, reviewer, manager, admin), password patrol-demo")
+            if not a.no_demo:
+                print("demo accounts (officer, officer2, leader, reviewer, manager, admin), password patrol-demo")
             print(c.proxy_url)
         elif a.command == "down":
             stopped = c.down()
