@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 export PATROL_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: run run-https test install system-deps bench lint clean
+.PHONY: run run-https test install system-deps bench lint clean cluster-up cluster-down bench-cluster
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -52,8 +52,27 @@ test: install system-deps
 bench: install
 	$(BIN)/python -m pytest bench -o addopts="" --benchmark-only --benchmark-columns=min,median,max,rounds -p no:cacheprovider $(PYTEST_ARGS)
 
+# A local cluster on loopback (scripts/cluster.py): PostgreSQL primary + streaming hot standby, two app servers
+# (app1, app2) and nginx with sticky routing by cookie, the demo loaded; PIDs in var/cluster/<name>.pid.
+CLUSTER_PROXY_PORT ?= 8600
+CLUSTER_BASE_PORT ?= 56500
+cluster-up: install system-deps
+	$(BIN)/python scripts/cluster.py up --dir var/cluster --base-port $(CLUSTER_BASE_PORT) --proxy-port $(CLUSTER_PROXY_PORT)
+
+cluster-down:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python scripts/cluster.py down --dir var/cluster; \
+	 else $(PY) scripts/cluster.py down --dir var/cluster; fi
+
+# The load + fault test, long version, on a cluster of its own (var/bench-cluster, other ports): prints
+# throughput, latency percentiles and errors, then checks that nothing acknowledged was lost.
+BENCH_SECONDS ?= 180
+BENCH_USERS ?= 50
+bench-cluster: install system-deps
+	$(BIN)/python scripts/loadtest.py --dir var/bench-cluster --base-port 56540 --proxy-port 8640 \
+	  --seconds $(BENCH_SECONDS) --users $(BENCH_USERS)
+
 lint: install
 	$(BIN)/python -m ruff check gis patrol_app tests
 
-clean:
+clean: cluster-down
 	rm -rf $(VENV) var .pytest_cache

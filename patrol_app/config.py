@@ -1,6 +1,8 @@
 """Settings from the environment.
 
 ``PATROL_DB_URL``   SQLAlchemy URL; default a SQLite file ``patrol.db`` in the data directory.
+``PATROL_DB_READ_URL`` a read replica (hot standby) of ``PATROL_DB_URL`` for reads that may be a second stale
+                    (reports, maps, exports); unset: everything reads the primary.
 ``PATROL_DATA_DIR`` photos, exports and the default database; default ``./var`` (outside the package source).
 ``PATROL_LANG``     ``zh`` (default) or ``en``.
 ``PATROL_TZ``       the bureau's time zone for local dates and times; default ``Asia/Shanghai``.
@@ -36,6 +38,7 @@ class Settings:
     issuer: str = "曲靖市麒麟区交通运输局"
     doc_prefix: str = "麒路"
     county_code: str = "530302"
+    db_read_url: str | None = None
 
 
 def get_settings() -> Settings:
@@ -55,4 +58,5 @@ def get_settings() -> Settings:
         issuer=os.environ.get("PATROL_ISSUER") or "曲靖市麒麟区交通运输局",
         doc_prefix=os.environ.get("PATROL_DOC_PREFIX") or "麒路",
         county_code=os.environ.get("PATROL_COUNTY_CODE") or "530302",
+        db_read_url=os.environ.get("PATROL_DB_READ_URL") or None,
     )

@@ -5,14 +5,18 @@ from __future__ import annotations
 import functools
 import json
 import os
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from patrol_app.config import get_settings
+
+log = logging.getLogger(__name__)
 
 
 #: How long a writer waits for SQLite's write lock before giving up with "busy, try again".
@@ -132,11 +136,42 @@ def busy_error(exc: BaseException) -> Exception | None:
     return None
 
 
+def replica_url(url: str | None = None) -> str | None:
+    """The read replica's URL for reads of ``url`` (default the primary) that may be a second stale, or None."""
+    settings = get_settings()
+    read_url = settings.db_read_url
+    if not read_url or (url is not None and url != settings.db_url):
+        return None
+    return read_url
+
+
+def _replica_session(read_url: str) -> Session | None:
+    """A reading session on the replica, or None when it does not answer (stopped, restarting): the caller reads
+    the primary instead, so a replica's outage costs only load on the primary."""
+    session = _factory(read_url, True)()
+    try:
+        session.connection()
+    except OperationalError:
+        session.close()
+        log.warning("read replica unreachable; reading from the primary")
+        return None
+    return session
+
+
 @contextmanager
-def read_session(url: str | None = None) -> Iterator[Session]:
+def read_session(url: str | None = None, stale_ok: bool = False) -> Iterator[Session]:
     """A session for reading only (never commits; never takes SQLite's write lock). Objects read stay usable
-    after it closes (detached, with what was loaded)."""
-    session = _factory(url or get_settings().db_url, True)()
+    after it closes (detached, with what was loaded).
+
+    ``stale_ok=True`` marks reads that may be a second behind the latest write — reports, maps, exports: they go
+    to the read replica when ``PATROL_DB_READ_URL`` is set (and to the primary while the replica is down).
+    Everything else (sessions, a record just saved, anything a write depends on) reads the primary."""
+    session = None
+    read_url = replica_url(url) if stale_ok else None
+    if read_url:
+        session = _replica_session(read_url)
+    if session is None:
+        session = _factory(url or get_settings().db_url, True)()
     session.info["reading"] = True  # never commits: a write it needs (an audit entry) goes elsewhere
     try:
         yield session

@@ -887,6 +887,40 @@ async def photo_create(request: Request) -> Response:
     return json_response(body, status)
 
 
+# --- reports (read from the replica) ---------------------------------------------------------------------
+
+
+@api
+async def report(request: Request) -> Response:
+    """A year's report as JSON (the report service, its permission check): the caller is resolved on the primary
+    (a session just started may not be on the replica yet); the report reads the replica (``stale_ok``)."""
+    from patrol_app.reports.report import build_report
+    from patrol_app.reports.rollup import Period
+    from patrol_app.reports.writers import render
+    from patrol_app.services.records import local_now
+
+    q = request.query_params
+    raw = q.get("year")
+    year = local_now().year if raw is None else None
+    if raw is not None and raw.isdigit() and 2000 <= int(raw) <= 2100:
+        year = int(raw)
+
+    def work(s: Any, c: Caller) -> bytes:
+        if year is None:
+            raise ApiError(422, "error.validation_failed", [Bad("year", "api.bad_year", {"value": (raw or "")[:20]})],
+                           count=1)
+        from patrol_app.domain.rules import Perm
+        from patrol_app.services.users import get_user, require
+
+        require(c.user, Perm.EXPORT)  # on the primary's view of the account, before any work
+        username = c.user.username
+        with read_session(stale_ok=True) as r:
+            return render(build_report(r, get_user(r, username), Period.year_to_date(year)), "json")
+
+    body = await run_in_threadpool(reading(work), request)
+    return Response(body, media_type="application/json", headers={"Cache-Control": "private, no-cache"})
+
+
 # --- the OpenAPI description and the sub-application ----------------------------------------------------
 
 
@@ -922,6 +956,7 @@ ROUTES = [
     Route("/incidents", incident_list, methods=["GET"]),
     Route("/incidents/{ref}", incident_get, methods=["GET"]),
     Route("/incidents/{ref}/photos", photo_create, methods=["POST"]),
+    Route("/report", report, methods=["GET"]),
 ]
 
 

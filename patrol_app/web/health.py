@@ -157,8 +157,11 @@ def _pool_stats() -> list[tuple[str, str, int]]:
         return rows
     from patrol_app.config import get_settings
 
-    url = get_settings().db_url
-    for name, reading in (("write", False), ("read", True)):
+    settings = get_settings()
+    engines = [("write", settings.db_url, False), ("read", settings.db_url, True)]
+    if settings.db_read_url:
+        engines.append(("replica", settings.db_read_url, True))
+    for name, url, reading in engines:
         pool = get_engine(url, reading).pool
         for metric in ("size", "checkedin", "checkedout", "overflow"):
             fn = getattr(pool, metric, None)

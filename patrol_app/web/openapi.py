@@ -211,6 +211,12 @@ def document() -> dict[str, Any]:
                 "properties": {"file": {"type": "string", "format": "binary"},
                                "sha256": {"type": "string", "description": "hex SHA-256 the device computed"}}}}}},
         }},
+        "/report": {"get": op("A year's report as JSON (needs the export permission; may be a second stale: "
+                              "read from the replica when there is one)", {
+            "200": _json({"type": "object"}, "The report"), **_errors(401, 403, 422)}, write=False,
+            params=[{"name": "year", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 2000, "maximum": 2100},
+                     "description": "the year (default this year, to today)"}])},
     }
     return {
         "openapi": "3.1.0",

@@ -35,7 +35,7 @@ SEGMENTS_M = (200, 500, 1000)
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
 def figures(stamp: str, db_url: str, username: str, f: mapdata.MapFilter, segment_m: int):
-    with read_session(db_url) as s:
+    with read_session(db_url, stale_ok=True) as s:
         actor, net = get_user(s, username), store_network(s)
         return (
             mapdata.charts(s, actor, f),
@@ -58,7 +58,7 @@ def map_layers(
     lang_: str,
     bm: maps.Basemap,
 ):
-    with read_session(db_url) as s:
+    with read_session(db_url, stale_ok=True) as s:
         points = mapdata.incident_points(s, get_user(s, username), f)
         net = store_network(s)
     layers = maps.incident_layers(
@@ -175,7 +175,7 @@ f = mapdata.MapFilter(
     tuple(statuses),
     tuple(town_names),
 )
-with read_session() as s:
+with read_session(stale_ok=True) as s:  # the stamp of the data the figures read (the replica's)
     stamp = mapdata.data_stamp(s, user)
 
 # Map and charts side by side on a desk screen; stacked (map full width) on a portrait tablet.

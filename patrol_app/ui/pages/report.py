@@ -31,7 +31,7 @@ from patrol_app.ui.common import current_user, err, lang, md_escape, tr
 def _report(url: str, start: dt.date, end: dt.date, username: str, role: str) -> Report:
     from patrol_app.services.users import get_user
 
-    with read_session(url) as s:
+    with read_session(url, stale_ok=True) as s:
         return build_report(s, get_user(s, username), Period(start, end))
 
 
@@ -40,7 +40,7 @@ def _report_file(url: str, start: dt.date, end: dt.date, username: str, role: st
     from patrol_app.reports.writers import render
 
     report = _report(url, start, end, username, role)
-    with read_session(url) as s:
+    with read_session(url, stale_ok=True) as s:
         return render(report, fmt, lng, session=s)
 
 
@@ -50,7 +50,7 @@ def _export_file(url: str, start: dt.date, end: dt.date, username: str, role: st
     from patrol_app.io.exports import export_bytes
     from patrol_app.services.users import get_user
 
-    with read_session(url) as s:  # each click is recorded by _downloaded, not this cached build
+    with read_session(url, stale_ok=True) as s:  # each click is recorded by _downloaded, not this cached build
         return export_bytes(s, get_user(s, username), kind, fmt, ExportFilter(start, end), lng, audited=False)
 
 
@@ -67,7 +67,7 @@ def _map_png(url: str, start: dt.date, end: dt.date, username: str, role: str, l
     from patrol_app.reports.figure import report_map_png
 
     report = _report(url, start, end, username, role)
-    with read_session(url) as s:
+    with read_session(url, stale_ok=True) as s:
         return report_map_png(s, report, lng)
 
 
@@ -78,7 +78,7 @@ if user is None or not allowed(user.role, Perm.EXPORT):
     st.stop()
 
 url = get_settings().db_url
-with read_session() as s:
+with read_session(stale_ok=True) as s:
     years = years_with_data(s, user)
 left, right = st.columns([1, 3])
 year = left.selectbox(tr("ui.year"), years, index=years.index(default_year(years)), key="report_year")
@@ -145,7 +145,7 @@ st.subheader(tr("report.ui.data"))
 kind = st.segmented_control(tr("report.ui.kind"), KINDS, default=KINDS[0], key="report_kind",
                             format_func=lambda k: tr("export.sheet." + k)) or KINDS[0]
 flt = ExportFilter(period.start, period.end)
-with read_session() as s:
+with read_session(stale_ok=True) as s:
     n_rows = export_count(s, user, kind, flt)
     st.caption(tr("report.ui.count", n=n_rows, kind=tr("export.sheet." + kind)))
 if not can_see_parties(user):
