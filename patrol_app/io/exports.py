@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, String, cast, exists, func, select
 from sqlalchemy.orm import Session
 
-from patrol_app.config import get_settings
+from patrol_app import clock
 from patrol_app.domain.catalog import BY_CODE
 from patrol_app.domain.rules import Perm, allowed
 from patrol_app.i18n import t
@@ -541,7 +541,7 @@ class _Writer:
         return n
 
     def kml_to(self, fh: IO[str]) -> int:
-        tz = ZoneInfo(get_settings().tz)
+        tz = clock.tz()
         fh.write('<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2">\n<Document>\n')
         fh.write(f"<name>{_xml(t('export.sheet.' + self.kind, self.lang))}</name>\n")
         for code, color in _KML_COLORS.items():

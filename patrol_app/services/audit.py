@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from patrol_app.clock import utc_now
 from patrol_app.storage.models import AuditEntry, AuditHead, User
 
 GENESIS = "0" * 64
@@ -57,7 +58,7 @@ def record(
     if head is None:
         head = AuditHead(id=1, last_id=0, last_hash=GENESIS)
         session.add(head)
-    ts = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    ts = utc_now()
     before_j, after_j = _jsonable(before), _jsonable(after)
     new_id = head.last_id + 1
     h = entry_hash(head.last_hash, new_id, ts, actor.id, actor.username, action, entity, str(entity_id),

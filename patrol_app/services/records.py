@@ -17,7 +17,6 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import insert, select
@@ -28,6 +27,8 @@ from gis.linref import deciding_verdict, locate_arrays, offset_point, zone_candi
 from gis.places import nearest_town
 from gis.roads import RoadNetwork, normalise_code
 from gis.stakes import format_stake, parse_stake
+from patrol_app import clock
+from patrol_app.clock import local_now, utc_now
 from patrol_app.config import get_settings
 from patrol_app.domain.catalog import resolve_type
 from patrol_app.domain.rules import MEASURE_ALIASES, SIDE_ALIASES, STATUS_ALIASES, Perm, Status
@@ -40,7 +41,6 @@ from patrol_app.storage.models import ImportBatch, Incident, Patrol, PatrolRoad,
 
 MIN_OFFICERS = 2
 FLAG_FEW_PERSONNEL = "few_personnel"
-EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 # China's rough extent: a point outside it is out of the area whatever the network.
 CHINA_LON = (73.0, 136.0)
 CHINA_LAT = (3.0, 54.0)
@@ -53,8 +53,6 @@ class _Bad(Exception):
         self.params = params
 
 
-def local_now() -> dt.datetime:
-    return dt.datetime.now(ZoneInfo(get_settings().tz)).replace(tzinfo=None)
 
 
 def _blank(v: Any) -> bool:
@@ -80,29 +78,13 @@ def free_text(v: Any) -> str:
     return str(v).strip()
 
 
-_DATE_RE = re.compile(
-    r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
-    r"(?:[\sT]*(\d{1,2})\s*[:：时]\s*(\d{1,2})(?:\s*[:：分]\s*(\d{1,2}))?\s*秒?)?\s*$"
-)
-
-
 def parse_datetime(v: Any) -> dt.datetime:
-    """Excel date cells, Excel serial numbers and text dates (2021-03-05, 2021/3/5, 2021年3月5日 [09:30])."""
-    if isinstance(v, dt.datetime):
-        return v.replace(tzinfo=None) if v.tzinfo is None else v.astimezone(ZoneInfo(get_settings().tz)).replace(tzinfo=None)
-    if isinstance(v, dt.date):
-        return dt.datetime(v.year, v.month, v.day)
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and 20000 < v < 80000:
-        return EXCEL_EPOCH + dt.timedelta(days=float(v))
-    s = unicodedata.normalize("NFKC", str(v)).strip()
-    m = _DATE_RE.match(s)
-    if not m:
-        raise _Bad("error.bad_date", value=s)
-    y, mo, d, hh, mm, ss = (int(g) if g else 0 for g in m.groups())
+    """Excel date cells, Excel serial numbers and text dates (2021-03-05, 2021/3/5, 2021年3月5日 [09:30]):
+    :func:`patrol_app.clock.parse_datetime`, with the ledger's error."""
     try:
-        return dt.datetime(y, mo, d, hh, mm, ss)
-    except ValueError:
-        raise _Bad("error.bad_date", value=s) from None
+        return clock.parse_datetime(v)
+    except clock.BadDate as exc:
+        raise _Bad("error.bad_date", value=exc.value) from None
 
 
 def parse_date(v: Any) -> dt.date:
@@ -592,7 +574,7 @@ def import_ledger(
                            when=dup.created_at.strftime("%Y-%m-%d %H:%M"))
     if result.errors or dry_run:
         return result
-    created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    created = utc_now()
     batch = ImportBatch(kind="+".join(sorted({s.kind for s in sheets})), filename=p.name, sha256=digest,
                        rows=len(patrols) + len(incidents), created_by=actor.id, created_at=created)
     session.add(batch)
@@ -613,7 +595,7 @@ def store_records(
     batch_id: int | None = None,
 ) -> None:
     """Bulk-write validated patrols and incidents in the caller's transaction (the caller audits)."""
-    created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    created = utc_now()
     if patrols:
         session.add_all(_patrol_row(r, actor, source, batch_id, created) for r in patrols)
     if incidents:
