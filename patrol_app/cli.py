@@ -196,13 +196,13 @@ def cmd_stake(cli: Cli) -> int:
 
 
 def cmd_import(cli: Cli) -> int:
-    from patrol_app.services.records import import_ledger
+    from patrol_app.services.ledger_import import import_ledger_streamed
 
     a = cli.args
     _store()
-    with _session() as s:
-        res = import_ledger(s, _actor(s, cli), a.path, kind=a.kind, dry_run=a.dry_run,
-                            max_distance=a.max_distance)
+    with _session() as s:  # read in chunks: bounded memory at any size, still one transaction
+        res = import_ledger_streamed(s, _actor(s, cli), a.path, kind=a.kind, dry_run=a.dry_run,
+                                     max_distance=a.max_distance)
         if not res.ok:
             s.rollback()
     if a.json:
