@@ -25,9 +25,9 @@ from patrol_app.config import get_settings
 from patrol_app.domain.rules import Perm
 from patrol_app.io.ledger import LedgerFormatError
 from patrol_app.io.ledger_stream import CHUNK_ROWS, file_sha256, iter_ledger
-from patrol_app.services import audit
+from patrol_app.services import audit, records
 from patrol_app.services.errors import ServiceError
-from patrol_app.services.records import ImportResult, PatrolRecord, _validate_sheet, store_records
+from patrol_app.services.records import ImportResult, PatrolRecord, _validate_sheet
 from patrol_app.services.roads import network as store_network
 from patrol_app.services.users import require
 from patrol_app.storage.models import ImportBatch, User
@@ -84,7 +84,7 @@ def import_ledger_streamed(
         session.flush()
         result.batch_id = batch.id
         for patrols, incidents in _spilled(spill, chunks):
-            store_records(session, actor, patrols, incidents, "ledger", batch.id)
+            records.store_records(session, actor, patrols, incidents, "ledger", batch.id)
     audit.record(session, actor, "ledger.import", "import_batch", batch.id,
                  after={"file": p.name, "sha256": digest, "patrols": result.patrols, "incidents": result.incidents})
     return result

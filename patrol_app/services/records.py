@@ -10,7 +10,6 @@ record a duty, and a historical row is a fact to keep. Certificate checks apply 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
 import re
 import unicodedata
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from gis.errors import GisError
@@ -28,16 +27,12 @@ from gis.places import nearest_town
 from gis.roads import RoadNetwork, normalise_code
 from gis.stakes import format_stake, parse_stake
 from patrol_app import clock
-from patrol_app.clock import local_now, utc_now
-from patrol_app.config import get_settings
+from patrol_app.clock import local_now, utc_now  # noqa: F401 - local_now: pages and tests import it from here
 from patrol_app.domain.catalog import resolve_type
-from patrol_app.domain.rules import MEASURE_ALIASES, SIDE_ALIASES, STATUS_ALIASES, Perm, Status
-from patrol_app.io.ledger import LedgerFormatError, LedgerSheet, read_ledger
-from patrol_app.services import audit
-from patrol_app.services.errors import FieldError, ServiceError
-from patrol_app.services.roads import network as store_network
-from patrol_app.services.users import require
-from patrol_app.storage.models import ImportBatch, Incident, Patrol, PatrolRoad, User
+from patrol_app.domain.rules import MEASURE_ALIASES, SIDE_ALIASES, STATUS_ALIASES, Status
+from patrol_app.io.ledger import LedgerSheet
+from patrol_app.services.errors import FieldError
+from patrol_app.storage.models import Incident, Patrol, PatrolRoad, User
 
 MIN_OFFICERS = 2
 FLAG_FEW_PERSONNEL = "few_personnel"
@@ -550,40 +545,12 @@ def import_ledger(
     dry_run: bool = False,
     max_distance: float | None = None,
 ) -> ImportResult:
-    """Import a ledger all or nothing. With any bad row nothing is written and every problem is listed."""
-    require(actor, Perm.IMPORT_LEDGER)
-    p = Path(path)
-    try:
-        sheets = read_ledger(p, kind)
-    except LedgerFormatError as exc:
-        raise ServiceError(exc.key, **exc.params) from exc
-    net = store_network(session)
-    now = local_now()
-    dist = get_settings().max_distance_m if max_distance is None else max_distance
-    result = ImportResult(file=p.name, dry_run=dry_run)
-    patrols: list[PatrolRecord] = []
-    incidents: list[dict[str, Any]] = []
-    for sh in sheets:
-        info = _validate_sheet(sh, net, now, dist, patrols, incidents, result.errors, result.flagged)
-        result.sheets.append(info)
-    result.patrols, result.incidents = len(patrols), len(incidents)
-    digest = hashlib.sha256(p.read_bytes()).hexdigest()
-    dup = session.execute(select(ImportBatch).where(ImportBatch.sha256 == digest)).scalar_one_or_none()
-    if dup is not None:
-        raise ServiceError("error.already_imported", file=p.name, batch=dup.id,
-                           when=dup.created_at.strftime("%Y-%m-%d %H:%M"))
-    if result.errors or dry_run:
-        return result
-    created = utc_now()
-    batch = ImportBatch(kind="+".join(sorted({s.kind for s in sheets})), filename=p.name, sha256=digest,
-                       rows=len(patrols) + len(incidents), created_by=actor.id, created_at=created)
-    session.add(batch)
-    session.flush()
-    result.batch_id = batch.id
-    store_records(session, actor, patrols, incidents, "ledger", batch.id)
-    audit.record(session, actor, "ledger.import", "import_batch", batch.id,
-                 after={"file": p.name, "sha256": digest, "patrols": len(patrols), "incidents": len(incidents)})
-    return result
+    """Import a ledger all or nothing. With any bad row nothing is written and every problem is listed.
+
+    Read and checked in chunks (bounded memory at any size): :mod:`patrol_app.services.ledger_import`."""
+    from patrol_app.services.ledger_import import import_ledger_streamed
+
+    return import_ledger_streamed(session, actor, path, kind=kind, dry_run=dry_run, max_distance=max_distance)
 
 
 def store_records(
