@@ -31,11 +31,17 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
-from sqlalchemy.engine import make_url
-
 from patrol_app.clock import utc_now
 from patrol_app.config import get_settings
 from patrol_app.production import ConfigError, scrub
+
+
+def make_url(url: str) -> Any:
+    """SQLAlchemy's URL parser, imported on first use (``patrol --help`` loads this module: it must stay cheap)."""
+    from sqlalchemy.engine import make_url as parse
+
+    return parse(url)
+
 
 FORMAT = "patrol-backup"
 VERSION = 1

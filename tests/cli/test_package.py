@@ -229,3 +229,14 @@ def test_every_help_key_in_the_code_exists():
     for name in ("cli.py", "maps_cli.py", "reports/cli.py", "documents/cli.py", "backup.py"):  # where h = HelpText
         used |= set(re.findall(r'\bh\("([a-z_.]+)"', (ROOT / "patrol_app" / name).read_text(encoding="utf-8")))
     assert used and sorted(k for k in used if "help." + k not in keys and not k.endswith(".")) == []
+
+
+def test_help_imports_nothing_heavy():
+    """``patrol --help`` stays fast (< 0.3 s, bench/test_bench_commands.py): building the parser imports no
+    database, GIS, document or numeric library."""
+    code = ("import sys; from patrol_app.cli import build_parser; build_parser('zh'); "
+            "print(sorted(m for m in ('sqlalchemy', 'numpy', 'pandas', 'shapely', 'docx', 'PIL', 'streamlit', 'folium')"
+            " if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
+                         env=_clean_env(PYTHONPATH=str(ROOT))).stdout.strip()
+    assert out == "[]"
