@@ -553,6 +553,9 @@ def import_ledger(
     return import_ledger_streamed(session, actor, path, kind=kind, dry_run=dry_run, max_distance=max_distance)
 
 
+_DEFAULTED = frozenset(c.key for c in Incident.__table__.columns if c.default is not None or c.server_default is not None)
+
+
 def store_records(
     session: Session,
     actor: User,
@@ -569,7 +572,12 @@ def store_records(
         for rec in incidents:
             rec.update(source=source, import_batch_id=batch_id, created_by=actor.id, created_at=created)
             rec.setdefault("location_method", source)
-        session.execute(insert(Incident), incidents)
+            for k in _DEFAULTED & rec.keys():  # None where a column has a default: the default, as ever
+                if rec[k] is None:
+                    del rec[k]
+        # render_nulls: None is NULL in the statement, so rows share their columns and go in large batches
+        # (without it, the ORM leaves None out and splits the rows into a batch per pattern of blanks)
+        session.execute(insert(Incident).execution_options(render_nulls=True), incidents)
     session.flush()
 
 
