@@ -6,7 +6,7 @@ from gis.roads import RoadNetwork, RoadPiece
 
 
 @pytest.fixture(scope="session")
-def big_network():
+def big_pieces():
     """5,000 segments: 50 county/township roads of 100 segments each, wandering over the district."""
     rng = np.random.default_rng(7)
     pieces = []
@@ -18,7 +18,12 @@ def big_network():
         xy = np.column_stack([lon0 + np.concatenate([[0], dx.cumsum()]), lat0 + np.concatenate([[0], dy.cumsum()])])
         code = f"X{k + 1:03d}" if k < 20 else f"Y{k + 1:03d}"
         pieces.append(RoadPiece(code, LineString(xy), "", "county" if k < 20 else "township"))
-    net = RoadNetwork(pieces)
+    return pieces
+
+
+@pytest.fixture(scope="session")
+def big_network(big_pieces):
+    net = RoadNetwork(big_pieces)
     assert net.segment_count == 5000
     return net
 

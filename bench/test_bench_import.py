@@ -89,3 +89,62 @@ def test_import_100k_incident_xlsx(benchmark, ledger_rows, tmp_path, monkeypatch
     wb.save(path)
     n = benchmark.pedantic(_import, args=(url, path), rounds=1, iterations=1)
     assert n == N
+
+
+# --- whole commands ----------------------------------------------------------------------------------------------
+
+
+def _patrol_import(data_dir, path, peak: bool = False):  # type: ignore[no-untyped-def]
+    """``patrol import PATH`` in a fresh process; with ``peak``, its peak RSS in MB (ru_maxrss of a parent whose
+    only child is the import)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PATROL_DATA_DIR": str(data_dir), "PYTHONPATH": str(root)}
+    env.pop("PATROL_DB_URL", None)
+    code = ("import resource, subprocess, sys; "
+            "p = subprocess.run([sys.executable, '-m', 'patrol_app.cli', 'import', sys.argv[1]]); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024, file=sys.stderr); "
+            "sys.exit(p.returncode)")
+    p = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True, cwd=root)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return int(p.stderr.strip().splitlines()[-1])
+
+
+def test_patrol_import_command_100k_csv(benchmark, ledger_rows, tmp_path, monkeypatch):
+    """``patrol import`` of a 100,000-row CSV ledger as a user waits for it. Target (issue 13): < 15 s."""
+    url = _fresh_store(tmp_path, monkeypatch)
+    path = tmp_path / "问题台账.csv"
+    with path.open("w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(HEADER)
+        w.writerows(ledger_rows)
+    rss = benchmark.pedantic(_patrol_import, args=(tmp_path, path), rounds=1, iterations=1)
+    with session_scope(url) as s:
+        assert s.execute(select(func.count()).select_from(Incident).where(Incident.source == "ledger")).scalar() == N
+    benchmark.extra_info["peak_rss_mb"] = rss
+    print(f"\npatrol import 100k CSV: {benchmark.stats.stats.max:.1f} s, peak RSS {rss} MB")
+
+
+def test_patrol_import_command_1m_csv_memory(benchmark, ledger_rows, tmp_path, monkeypatch):
+    """``patrol import`` of a 1,000,000-row CSV ledger (the 100,000 rows ten times, a year apart): peak RSS
+    < 1 GB (issue 13), all rows written in one batch."""
+    url = _fresh_store(tmp_path, monkeypatch)
+    path = tmp_path / "问题台账-1m.csv"
+    with path.open("w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(HEADER)
+        for k in range(10):
+            for r in ledger_rows:
+                w.writerow([r[0].replace("2025/", f"{2015 + k}/"), *r[1:10],
+                            r[10].replace("2025-", f"{2015 + k}-") if r[10] else ""])
+    rss = benchmark.pedantic(_patrol_import, args=(tmp_path, path), rounds=1, iterations=1)
+    with session_scope(url) as s:
+        assert s.execute(select(func.count()).select_from(Incident).where(Incident.source == "ledger")).scalar() \
+            == 10 * N
+    benchmark.extra_info["peak_rss_mb"] = rss
+    print(f"\npatrol import 1M CSV: {benchmark.stats.stats.max:.1f} s, peak RSS {rss} MB")
+    assert rss < 1024

@@ -175,3 +175,30 @@ def test_export_memory_is_bounded(benchmark, big_store):
     print(f"process peak RSS (store built, every report and export run): {peak_rss() / 1e6:.0f} MB")
     assert max(peaks.values()) * 1e6 < GB
     assert peak_rss() < GB
+
+
+def test_patrol_report_json_command_100k(benchmark, big_store):
+    """``patrol report --year Y --format json`` as a user waits for it: a fresh process, start-up included.
+    Target (issue 13): < 0.5 s."""
+    import os
+    import subprocess
+    import time
+    from pathlib import Path
+
+    _, d = big_store
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PATROL_DATA_DIR": str(d), "PYTHONPATH": str(root)}
+    env.pop("PATROL_DB_URL", None)
+    times: list[float] = []
+
+    def run() -> bytes:
+        t0 = time.perf_counter()
+        p = subprocess.run([sys.executable, "-m", "patrol_app.cli", "--user", "manager", "report", "--year", str(YEAR),
+                            "--format", "json"], env=env, capture_output=True, cwd=root)
+        times.append(time.perf_counter() - t0)
+        assert p.returncode == 0, p.stderr.decode()[-2000:]
+        return p.stdout
+
+    out = benchmark.pedantic(run, rounds=5, iterations=1, warmup_rounds=1)
+    assert b'"incidents_total": 100000' in out
+    print(f"\npatrol report --format json, 100k incidents: best {min(times):.2f} s of {[round(t, 2) for t in times]}")

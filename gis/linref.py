@@ -19,7 +19,21 @@ import shapely
 from gis.errors import NoRoadInReachError
 from gis.roads import RoadNetwork
 from gis.stakes import format_stake, parse_stake
-from gis.zones import ZoneVerdict, strictest, zone_verdict
+from gis.zones import (
+    CLASS_RANK,
+    CONTROL_ZONE_MIN_M,
+    LEGAL_BASIS_ROAD_LAND,
+    LEGAL_BASIS_VILLAGE,
+    LEGAL_BASIS_ZONE,
+    ZONE_CONTROL,
+    ZONE_NONE,
+    ZONE_OUTSIDE,
+    ZONE_ROAD_LAND,
+    ZoneVerdict,
+    half_road_land,
+    strictest,
+    zone_verdict,
+)
 
 DEFAULT_MAX_DISTANCE_M = 100.0
 
@@ -254,34 +268,136 @@ def locate_columns(
     network: RoadNetwork, lon: np.ndarray, lat: np.ndarray, max_distance: float = DEFAULT_MAX_DISTANCE_M
 ) -> dict[str, list[Any]]:
     """Batch locate into columns (the ``patrol locate --batch`` output); empty values where no road is in
-    reach. Same fields and rules as :func:`locate`."""
-    b = locate_arrays(network, lon, lat, max_distance)
-    n = len(b.found)
+    reach. Same fields and rules as :func:`locate` (the deciding road: :func:`deciding_verdict`), vectorised over
+    the points: one spatial query for the nearest segment and every road in reach, no Python work per point except
+    turning the columns into lists."""
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    n = lon.shape[0]
     routes = [network.routes[c] for c in network.codes]
-    cols: dict[str, list[Any]] = {k: [None] * n for k in LOCATE_COLUMNS}
-    cands = zone_candidates(network, lon, lat, max_distance)
-    for i in np.flatnonzero(b.found):
-        r = routes[int(b.route_index[i])]
-        off = float(b.offset_m[i])
-        k, v = deciding_verdict(network, cands[i], int(b.route_index[i]), off)
-        ch = float(b.chainage_m[i])
-        cols["road_code"][i] = r.code
-        cols["road_name"][i] = r.name
-        cols["road_class"][i] = r.road_class
-        cols["chainage_m"][i] = round(ch, 1)
-        cols["stake"][i] = format_stake(ch)
-        cols["side"][i] = "left" if b.side_left[i] else "right"
-        cols["offset_m"][i] = round(off, 1)
-        cols["zone"][i] = v.zone
-        cols["in_control_zone"][i] = v.in_control_zone
-        cols["control_zone_m"][i] = v.control_zone_m
-        cols["legal_basis"][i] = v.legal_basis
-        cols["half_road_land_m"][i] = v.half_road_land_m
-        cols["half_road_land_assumed"][i] = v.half_road_land_assumed
-        cols["control_line_m"][i] = v.control_line_m
-        cols["zone_road_code"][i] = routes[k].code
-        cols["zone_offset_m"][i] = round(v.offset_m, 1)
-    return cols
+    px, py = (np.asarray(v, dtype=float) for v in network.to_metric(lon, lat))
+    ok = np.flatnonzero(np.isfinite(px) & np.isfinite(py))
+    pts = shapely.points(px[ok], py[ok])
+    ip, iseg = network.tree.query(pts, predicate="dwithin", distance=max_distance)
+    d = shapely.distance(pts[ip], network.segments[iseg])
+    # the nearest segment of each point in reach (as query_nearest finds it; exact ties are asked of it)
+    order = np.lexsort((d, ip))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = ip[order][1:] != ip[order][:-1]
+    best = order[first]
+    seg = np.full(len(ok), -1, dtype=np.int64)
+    seg[ip[best]] = iseg[best]
+    tied = np.zeros(len(ok), dtype=bool)
+    second = order[np.flatnonzero(~first)]
+    tied[ip[second][d[second] == d[best][np.searchsorted(ip[best], ip[second])]]] = True
+    if tied.any():
+        t_idx = np.flatnonzero(tied)
+        (tp, tseg), _ = network.tree.query_nearest(pts[t_idx], max_distance=max_distance, return_distance=True,
+                                                    all_matches=False)
+        seg[t_idx[tp]] = tseg
+    in_reach = seg >= 0
+    hit = ok[in_reach]
+    s_ = seg[in_reach]
+    qx, qy = px[hit], py[hit]
+    ax, ay, bx, by = network.sx1[s_], network.sy1[s_], network.sx2[s_], network.sy2[s_]
+    dx, dy = bx - ax, by - ay
+    seglen2 = dx * dx + dy * dy
+    t = np.clip(((qx - ax) * dx + (qy - ay) * dy) / np.where(seglen2 > 0, seglen2, 1.0), 0.0, 1.0)
+    offset = np.hypot(qx - (ax + t * dx), qy - (ay + t * dy))
+    ch = network.sch0[s_] + t * np.sqrt(seglen2)
+    side_left = dx * (qy - ay) - dy * (qx - ax) > 0
+    nearest = network.sroute[s_].astype(np.int64)
+
+    # the deciding road: every (point, road) pair in reach, plus (point, nearest road)
+    pos = np.full(len(ok), -1, dtype=np.int64)
+    pos[np.flatnonzero(in_reach)] = np.arange(len(hit))
+    keep = pos[ip] >= 0
+    zroute, zoff = _deciding(routes, pos[ip[keep]], network.sroute[iseg[keep]].astype(np.int64), d[keep],
+                             nearest, offset)
+
+    # per-route constants of the verdict rule (gis.zones.zone_verdict), then per point by fancy indexing
+    halves, assumed = zip(*(half_road_land(r.road_class, r.half_road_land_m) for r in routes))
+    half = np.asarray(halves, dtype=float)
+    width = np.asarray([CONTROL_ZONE_MIN_M.get(r.road_class, np.nan) for r in routes], dtype=float)
+    line = half + width
+    village = np.asarray([r.road_class == "village" for r in routes])
+    zone = _zone_codes(village[zroute], half[zroute], line[zroute], zoff)
+    zone_names = np.asarray([ZONE_ROAD_LAND, ZONE_CONTROL, ZONE_OUTSIDE, ZONE_NONE], dtype=object)
+    basis = np.where(village[zroute], LEGAL_BASIS_VILLAGE,
+                     np.where(zone == 0, LEGAL_BASIS_ROAD_LAND, LEGAL_BASIS_ZONE)).astype(object)
+
+    def column(values: Any) -> list[Any]:
+        out = np.full(n, None, dtype=object)
+        out[hit] = values
+        return out.tolist()
+
+    def nullable(values: np.ndarray) -> list[Any]:
+        out = values.astype(object)
+        out[np.isnan(values)] = None
+        return column(out)
+
+    codes = np.asarray([r.code for r in routes], dtype=object)
+    return {
+        "road_code": column(codes[nearest]),
+        "road_name": column(np.asarray([r.name for r in routes], dtype=object)[nearest]),
+        "road_class": column(np.asarray([r.road_class for r in routes], dtype=object)[nearest]),
+        "chainage_m": column(np.round(ch, 1)),
+        "stake": column(np.asarray(format_stakes(ch), dtype=object)),
+        "side": column(np.where(side_left, "left", "right").astype(object)),
+        "offset_m": column(np.round(offset, 1)),
+        "zone": column(zone_names[zone]),
+        "in_control_zone": column(zone == 1),
+        "control_zone_m": nullable(width[zroute]),
+        "legal_basis": column(basis),
+        "half_road_land_m": column(half[zroute]),
+        "half_road_land_assumed": column(np.asarray(assumed, dtype=bool)[zroute]),
+        "control_line_m": nullable(line[zroute]),
+        "zone_road_code": column(codes[zroute]),
+        "zone_offset_m": column(np.round(zoff, 1)),
+    }
+
+
+def _zone_codes(village: np.ndarray, half: np.ndarray, line: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """0 road land, 1 control zone, 2 outside, 3 none — :func:`gis.zones.zone_verdict`, vectorised."""
+    with np.errstate(invalid="ignore"):
+        return np.where(village, 3, np.where(offset <= half, 0, np.where(np.isnan(line), 3,
+                                                                        np.where(offset <= line, 1, 2))))
+
+
+def _deciding(
+    routes: list[Any], p: np.ndarray, r: np.ndarray, d: np.ndarray, nearest: np.ndarray, nearest_offset: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each located point, the route whose verdict decides and the point's distance to it, from the pairs
+    ``(point p, route r, distance d)`` in reach plus each point's nearest route — :func:`deciding_verdict`,
+    vectorised."""
+    m = len(nearest)
+    p_all = np.concatenate([np.arange(m), p])
+    r_all = np.concatenate([nearest, r])
+    d_all = np.concatenate([np.asarray(nearest_offset, dtype=float), d])
+    halves = np.asarray([half_road_land(x.road_class, x.half_road_land_m)[0] for x in routes], dtype=float)
+    width = np.asarray([CONTROL_ZONE_MIN_M.get(x.road_class, np.nan) for x in routes], dtype=float)
+    village = np.asarray([x.road_class == "village" for x in routes])
+    rank = np.asarray([CLASS_RANK.get(x.road_class, 99) for x in routes])
+    zone = _zone_codes(village[r_all], halves[r_all], halves[r_all] + width[r_all], d_all)
+    severity = np.select([zone == 0, zone == 1], [2, 1], 0)
+    # verdict_key: strictest first; among equals the more senior road, then the nearer; where nothing restricts
+    # the point, the nearest road. Ties: the nearest road first, then in route order (as deciding_verdict).
+    k_rank = np.where(severity > 0, rank[r_all], 0)
+    tie = np.where(r_all == nearest[p_all], -1, r_all)
+    order = np.lexsort((tie, d_all, k_rank, -severity, p_all))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = p_all[order][1:] != p_all[order][:-1]
+    best = order[first]
+    return r_all[best], d_all[best]
+
+
+def format_stakes(chainage_m: np.ndarray) -> list[str]:
+    """:func:`gis.stakes.format_stake` for many chainages at once (whole metres)."""
+    value = np.round(np.abs(np.asarray(chainage_m, dtype=float)))
+    km = (value // 1000).astype(np.int64)
+    metres = (value - km * 1000).astype(np.int64)
+    sign = np.asarray(chainage_m) < 0
+    return [f"{'-' if s else ''}K{k}+{mm:03d}" for s, k, mm in zip(sign.tolist(), km.tolist(), metres.tolist())]
 
 
 LOCATE_COLUMNS = ("road_code", "road_name", "road_class", "chainage_m", "stake", "side", "offset_m", "zone",

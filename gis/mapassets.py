@@ -29,7 +29,9 @@ __all__ = [
     "static_url",
 ]
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+#: The app's copy of the files, shipped as package data beside ``patrol_app`` (Streamlit serves the ``static/``
+#: folder next to the page script, ``patrol_app/streamlit_app.py``).
+STATIC_DIR = Path(__file__).resolve().parent.parent / "patrol_app" / "static"
 #: Where Streamlit serves ``static/`` (``[server] enableStaticServing = true``).
 STATIC_PREFIX = "/app/static"
 

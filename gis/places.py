@@ -10,7 +10,7 @@ import numpy as np
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = Path(__file__).resolve().parent.parent / "patrol_app" / "data"  # shipped as package data
 PLACES_FILE = DATA_DIR / "qilin_places_wgs84.geojson"
 BOUNDARY_FILE = DATA_DIR / "qilin_boundary_wgs84.geojson"
 DEMO_ROADS_FILE = DATA_DIR / "demo_roads_wgs84.geojson"

@@ -218,7 +218,11 @@ def _present(v: Any) -> bool:
 
 
 def read_road_file(path: str | Path, **kwargs: Any) -> list[RoadPiece]:
-    """Read GeoJSON, GeoPackage or Shapefile (also a zipped one) into road pieces in WGS-84."""
+    """Read GeoJSON, GeoPackage or Shapefile (also a zipped one) into road pieces in WGS-84.
+
+    Read through pyogrio's Arrow interface (no geopandas needed at run time): geometries as WKB, reprojected
+    with pyproj when the file's CRS is not WGS-84.
+    """
     import pyogrio
 
     p = Path(path)
@@ -226,19 +230,27 @@ def read_road_file(path: str | Path, **kwargs: Any) -> list[RoadPiece]:
         raise RoadFileError(detail=f"file not found: {p}")
     src = f"/vsizip/{p}" if p.suffix.lower() == ".zip" else str(p)
     try:
-        info = pyogrio.read_info(src)
-        gdf = pyogrio.read_dataframe(src)
+        meta, table = pyogrio.read_arrow(src)
     except Exception as exc:  # pyogrio raises several types for unreadable files
         raise RoadFileError(detail=f"cannot read {p.name}: {exc}") from exc
-    crs = info.get("crs")
-    if gdf.crs is not None and not gdf.crs.equals("EPSG:4326") and gdf.crs.to_epsg() != 4326:
-        gdf = gdf.to_crs("EPSG:4326")
-    elif crs is None:
-        b = gdf.total_bounds
+    geom_col = meta.get("geometry_name") or "wkb_geometry"
+    if geom_col not in table.column_names:
+        raise RoadFileError(detail=f"{p.name} holds no geometries")
+    geoms = shapely.from_wkb(table.column(geom_col).to_numpy(zero_copy_only=False))
+    crs = meta.get("crs")
+    if crs is not None:
+        from pyproj import CRS, Transformer
+
+        src_crs = CRS.from_user_input(crs)
+        if src_crs.to_epsg() != 4326 and not src_crs.equals("OGC:CRS84"):
+            to_wgs84 = Transformer.from_crs(src_crs, "EPSG:4326", always_xy=True)
+            geoms = shapely.transform(geoms, lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1])))
+    else:
+        b = shapely.total_bounds(geoms)
         if not (-180 <= b[0] <= 180 and -90 <= b[1] <= 90):
             raise RoadFileError(detail=f"{p.name} has no CRS and its coordinates are not longitude/latitude")
-    props = gdf.drop(columns="geometry").to_dict(orient="records")
-    return pieces_from_features(zip(gdf.geometry, props), **kwargs)
+    props = table.drop_columns([geom_col]).to_pylist()
+    return pieces_from_features(zip(geoms, props), **kwargs)
 
 
 def _assemble(code: str, parts_xy: list[np.ndarray], starts: list[float | None]) -> list[tuple[float, np.ndarray]]:

@@ -31,10 +31,17 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
-from sqlalchemy.engine import make_url
-
+from patrol_app.clock import utc_now
 from patrol_app.config import get_settings
 from patrol_app.production import ConfigError, scrub
+
+
+def make_url(url: str) -> Any:
+    """SQLAlchemy's URL parser, imported on first use (``patrol --help`` loads this module: it must stay cheap)."""
+    from sqlalchemy.engine import make_url as parse
+
+    return parse(url)
+
 
 FORMAT = "patrol-backup"
 VERSION = 1
@@ -154,7 +161,7 @@ def backup(out: Path, url: str | None = None, data_dir: Path | None = None) -> S
         files = [{"path": name, "sha256": _sha256(path), "size": path.stat().st_size} for name, path in members]
         manifest = {
             "format": FORMAT, "version": VERSION, "engine": engine, "schema": _schema_revision(url),
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "created_at": utc_now().replace(tzinfo=dt.UTC).isoformat(timespec="seconds"),
             "database": DB_MEMBER[engine], "files": files,
         }
         partial = Path(tmp) / "archive.tar.gz"
@@ -343,11 +350,11 @@ def cmd_restore(cli: Any) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    b = sub.add_parser("backup", help="write the database and the photos to one archive (.tar.gz)", parents=[common])
-    b.add_argument("--out", required=True, metavar="FILE")
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, h: Any) -> None:
+    b = sub.add_parser("backup", help=h("backup"), parents=[common])
+    b.add_argument("--out", required=True, metavar="FILE", help=h("backup.out"))
     b.set_defaults(fn=cmd_backup)
-    r = sub.add_parser("restore", help="restore a backup into an empty store (--force: overwrite)", parents=[common])
-    r.add_argument("path", metavar="FILE")
-    r.add_argument("--force", action="store_true", help="overwrite a store that holds data")
+    r = sub.add_parser("restore", help=h("restore"), parents=[common])
+    r.add_argument("path", metavar="FILE", help=h("restore.path"))
+    r.add_argument("--force", action="store_true", help=h("restore.force"))
     r.set_defaults(fn=cmd_restore)

@@ -74,6 +74,31 @@ def cmd_db_upgrade(cli: Cli) -> int:
     return 0
 
 
+def cmd_info(cli: Cli) -> int:
+    """What this ``patrol`` is and where its store lives; touches nothing."""
+    import os
+
+    from patrol_app import __version__
+    from patrol_app.config import default_data_dir
+    from patrol_app.photos import PHOTOS_DIR
+
+    settings = get_settings()
+    source = "env" if os.environ.get("PATROL_DATA_DIR") else "default"
+    info = {"version": __version__, "db_url": _safe_url(settings.db_url), "data_dir": str(settings.data_dir),
+            "data_dir_source": source, "photo_dir": str(settings.data_dir / PHOTOS_DIR),
+            "default_data_dir": str(default_data_dir()), "lang": cli.lang, "tz": settings.tz}
+    if cli.args.json:
+        cli.dump(info)
+        return 0
+    lines = [("info.version", info["version"]), ("info.db", info["db_url"]),
+             ("info.data_dir", f"{info['data_dir']}  ({t('info.data_dir_source.' + source, cli.lang)})"),
+             ("info.photos", info["photo_dir"]), ("info.lang", info["lang"]), ("info.tz", info["tz"])]
+    width = max(len(t(k, cli.lang)) for k, _ in lines)
+    for key, value in lines:
+        cli.out(f"{t(key, cli.lang):<{width}}  {value}")
+    return 0
+
+
 def cmd_roads_import(cli: Cli) -> int:
     from gis.roads import read_road_file
     from patrol_app.services.roads import import_roads
@@ -141,8 +166,8 @@ def cmd_locate(cli: Cli) -> int:
 
 
 def _locate_batch(cli: Cli, net, dist: float) -> int:  # type: ignore[no-untyped-def]
+    """CSV in, CSV out with the csv module and NumPy (no pandas: its import alone costs a third of a second)."""
     import numpy as np
-    import pandas as pd
 
     from gis.linref import locate_columns
 
@@ -150,22 +175,42 @@ def _locate_batch(cli: Cli, net, dist: float) -> int:  # type: ignore[no-untyped
     if not a.out:
         cli.err("--batch needs --out OUT.csv")
         return 2
-    df = pd.read_csv(a.batch, encoding="utf-8-sig", dtype=str, keep_default_na=False)
-    cols = {c.strip().lower(): c for c in df.columns}
-    lon_c = cols.get("lon") or cols.get("经度")
-    lat_c = cols.get("lat") or cols.get("纬度")
-    if not lon_c or not lat_c:
+    with open(a.batch, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, [])
+        rows = [r + [""] * (len(header) - len(r)) if len(r) < len(header) else r[:len(header)]
+                for r in reader if r]
+    cols = {c.strip().lower(): i for i, c in enumerate(header)}
+    lon_i = cols.get("lon", cols.get("经度"))
+    lat_i = cols.get("lat", cols.get("纬度"))
+    if lon_i is None or lat_i is None:
         cli.err(t("error.ledger_missing_columns", cli.lang, sheet=a.batch, kind="locate", columns="lon, lat"))
         return 1
-    lon = pd.to_numeric(df[lon_c], errors="coerce").to_numpy(dtype=float)
-    lat = pd.to_numeric(df[lat_c], errors="coerce").to_numpy(dtype=float)
+    lon = np.array([_number(r[lon_i]) for r in rows], dtype=float)
+    lat = np.array([_number(r[lat_i]) for r in rows], dtype=float)
     res = locate_columns(net, lon, lat, dist)
+    out_header = list(header)
+    columns = [[r[i] for r in rows] for i in range(len(header))]
     for k in LOCATE_KEYS + ("zone", "zone_road_code"):
-        df[k] = res[k]
-    df.to_csv(a.out, index=False, encoding="utf-8-sig", quoting=csv.QUOTE_MINIMAL)
-    found = int(np.count_nonzero(pd.notna(df["road_code"])))
-    cli.out(t("cli.batch_done", cli.lang, found=found, total=len(df), out=a.out))
+        if k in out_header:  # a column of that name in the input is replaced, where it stands
+            columns[out_header.index(k)] = res[k]
+        else:
+            out_header.append(k)
+            columns.append(res[k])
+    with open(a.out, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(out_header)
+        w.writerows(zip(*columns))  # None is written as an empty field
+    found = sum(v is not None for v in res["road_code"])
+    cli.out(t("cli.batch_done", cli.lang, found=found, total=len(rows), out=a.out))
     return 0
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
 
 
 def cmd_stake(cli: Cli) -> int:
@@ -383,124 +428,195 @@ def cmd_users(cli: Cli) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="patrol", description="路政巡查日志 road patrol log")
-    p.add_argument("--user", help="act as this account (default: the built-in command-line administrator)")
-    p.add_argument("--lang", choices=["zh", "en"], help="message language (default PATROL_LANG or zh)")
+class HelpText:
+    """Help strings in the user's language: ``h("locate")`` is the catalog's ``help.locate``."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+
+    def __call__(self, key: str, **params: Any) -> str:
+        return t("help." + key, self.lang, **params)
+
+
+#: argparse's own words (``usage:``, ``options``, its error messages) → catalog keys. A test checks that each
+#: of these is still a message of the running Python's argparse.
+ARGPARSE_TEXT = {
+    "usage: ": "usage",
+    "positional arguments": "positional",
+    "options": "options",
+    "show this help message and exit": "help",
+    "show program's version number and exit": "version",
+    "%(prog)s: error: %(message)s\n": "error",
+    "argument %(argument_name)s: %(message)s": "argument",
+    "the following arguments are required: %s": "required",
+    "unrecognized arguments: %s": "unrecognized",
+    "invalid choice: %(value)r (choose from %(choices)s)": "invalid_choice",
+    "invalid %(type)s value: %(value)r": "invalid_value",
+    "expected one argument": "expected_one",
+    "ambiguous option: %(option)s could match %(matches)s": "ambiguous",
+    "one of the arguments %s is required": "one_of",
+    "not allowed with argument %s": "not_allowed",
+    "ignored explicit argument %r": "ignored",
+}
+
+
+def _speak_argparse(lang: str) -> None:
+    """Make argparse's own words (it reads them through ``gettext``) come from the catalog."""
+
+    def text(message: str) -> str:
+        key = ARGPARSE_TEXT.get(message)
+        return t("help.argparse." + key, lang) if key else message
+
+    argparse._ = text  # type: ignore[attr-defined]  # argparse looks ``_`` up at call time
+
+
+def help_lang(argv: Sequence[str]) -> str:
+    """The language of help and usage errors: ``--lang`` when given (anywhere), else ``PATROL_LANG``."""
+    for i, arg in enumerate(argv):
+        value = argv[i + 1] if arg == "--lang" and i + 1 < len(argv) else arg.removeprefix("--lang=")
+        if (arg == "--lang" or arg.startswith("--lang=")) and value in ("zh", "en"):
+            return value
+    return get_settings().lang
+
+
+def _version() -> str:
+    from patrol_app import __version__
+
+    return f"patrol {__version__}"
+
+
+def build_parser(lang: str = "zh") -> argparse.ArgumentParser:
+    h = HelpText(lang)
+    _speak_argparse(lang)
+    p = argparse.ArgumentParser(prog="patrol", description=h("description"), epilog=h("epilog"))
+    p.add_argument("--version", action="version", version=_version(), help=h("version"))
+    p.add_argument("--user", help=h("user"))
+    p.add_argument("--lang", choices=["zh", "en"], help=h("lang"))
     common = argparse.ArgumentParser(add_help=False)  # the global options also work after the verb
     common.add_argument("--user", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     common.add_argument("--lang", choices=["zh", "en"], default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, title=h("commands"), metavar="COMMAND")
 
-    db = sub.add_parser("db", help="database").add_subparsers(dest="db_cmd", required=True)
-    db.add_parser("upgrade", help="create or migrate the database", parents=[common]).set_defaults(fn=cmd_db_upgrade)
+    inf = sub.add_parser("info", help=h("info"), parents=[common])
+    inf.add_argument("--json", action="store_true", help=h("json"))
+    inf.set_defaults(fn=cmd_info)
 
-    roads = sub.add_parser("roads", help="road network").add_subparsers(dest="roads_cmd", required=True)
-    ri = roads.add_parser("import", help="import GeoJSON, GeoPackage or Shapefile road lines", parents=[common])
-    ri.add_argument("path")
-    ri.add_argument("--code-field")
-    ri.add_argument("--name-field")
-    ri.add_argument("--class-field")
-    ri.add_argument("--start-field")
-    ri.add_argument("--gcj02", action="store_true", help="coordinates are GCJ-02 (AMap/DataV): convert to WGS-84")
-    ri.add_argument("--replace", action="store_true", help="replace the whole network")
+    db = sub.add_parser("db", help=h("db")).add_subparsers(dest="db_cmd", required=True)
+    db.add_parser("upgrade", help=h("db.upgrade"), parents=[common]).set_defaults(fn=cmd_db_upgrade)
+
+    roads = sub.add_parser("roads", help=h("roads")).add_subparsers(dest="roads_cmd", required=True)
+    ri = roads.add_parser("import", help=h("roads.import"), parents=[common])
+    ri.add_argument("path", help=h("roads.path"))
+    ri.add_argument("--code-field", help=h("roads.code_field"))
+    ri.add_argument("--name-field", help=h("roads.name_field"))
+    ri.add_argument("--class-field", help=h("roads.class_field"))
+    ri.add_argument("--start-field", help=h("roads.start_field"))
+    ri.add_argument("--gcj02", action="store_true", help=h("roads.gcj02"))
+    ri.add_argument("--replace", action="store_true", help=h("roads.replace"))
     ri.set_defaults(fn=cmd_roads_import)
-    rl = roads.add_parser("list", help="list roads", parents=[common])
-    rl.add_argument("--json", action="store_true")
+    rl = roads.add_parser("list", help=h("roads.list"), parents=[common])
+    rl.add_argument("--json", action="store_true", help=h("json"))
     rl.set_defaults(fn=cmd_roads_list)
 
-    lo = sub.add_parser("locate", help="point → road, stake, side, offset, control-zone verdict", parents=[common])
-    lo.add_argument("lon", type=float, nargs="?")
-    lo.add_argument("lat", type=float, nargs="?")
-    lo.add_argument("--json", action="store_true")
-    lo.add_argument("--max-distance", type=float, help="metres (default 100)")
-    lo.add_argument("--batch", metavar="IN.csv", help="CSV with lon,lat columns")
-    lo.add_argument("--out", metavar="OUT.csv")
+    lo = sub.add_parser("locate", help=h("locate"), parents=[common])
+    lo.add_argument("lon", type=float, nargs="?", help=h("locate.lon"))
+    lo.add_argument("lat", type=float, nargs="?", help=h("locate.lat"))
+    lo.add_argument("--json", action="store_true", help=h("json"))
+    lo.add_argument("--max-distance", type=float, metavar="M", help=h("max_distance"))
+    lo.add_argument("--batch", metavar="IN.csv", help=h("locate.batch"))
+    lo.add_argument("--out", metavar="OUT.csv", help=h("locate.out"))
     lo.set_defaults(fn=cmd_locate)
 
-    st = sub.add_parser("stake", help="road + stake → lon,lat", parents=[common])
-    st.add_argument("road")
-    st.add_argument("stake")
-    st.add_argument("--json", action="store_true")
+    st = sub.add_parser("stake", help=h("stake"), parents=[common])
+    st.add_argument("road", help=h("stake.road"))
+    st.add_argument("stake", help=h("stake.stake"))
+    st.add_argument("--json", action="store_true", help=h("json"))
     st.set_defaults(fn=cmd_stake)
 
-    im = sub.add_parser("import", help="import a ledger (台账), CSV or XLSX, all or nothing", parents=[common])
-    im.add_argument("path")
-    im.add_argument("--kind", choices=["patrols", "incidents"])
-    im.add_argument("--dry-run", action="store_true", help="check only; write nothing")
-    im.add_argument("--max-distance", type=float)
-    im.add_argument("--json", action="store_true")
+    im = sub.add_parser("import", help=h("import"), parents=[common])
+    im.add_argument("path", help=h("import.path"))
+    im.add_argument("--kind", choices=["patrols", "incidents"], help=h("import.kind"))
+    im.add_argument("--dry-run", action="store_true", help=h("import.dry_run"))
+    im.add_argument("--max-distance", type=float, metavar="M", help=h("max_distance"))
+    im.add_argument("--json", action="store_true", help=h("json"))
     im.set_defaults(fn=cmd_import)
 
-    de = sub.add_parser("demo", help="load the demo network, registries and two years of records", parents=[common])
-    de.add_argument("--reset", action="store_true", help="replace existing records with the demo")
-    de.add_argument("--if-empty", action="store_true", help="load only into an empty store")
+    de = sub.add_parser("demo", help=h("demo"), parents=[common])
+    de.add_argument("--reset", action="store_true", help=h("demo.reset"))
+    de.add_argument("--if-empty", action="store_true", help=h("demo.if_empty"))
     de.set_defaults(fn=cmd_demo)
 
-    au = sub.add_parser("audit", help="audit trail").add_subparsers(dest="audit_cmd", required=True)
-    av = au.add_parser("verify", help="check the keyed chain, the records against it and the evidence photos",
-                       parents=[common])
-    av.add_argument("--json", action="store_true")
-    av.add_argument("--checkpoint", metavar="N:MAC",
-                    help="prove that nothing up to this checkpoint (from `patrol audit checkpoint`) was removed "
-                         "or rewritten")
+    au = sub.add_parser("audit", help=h("audit")).add_subparsers(dest="audit_cmd", required=True)
+    av = au.add_parser("verify", help=h("audit.verify"), parents=[common])
+    av.add_argument("--json", action="store_true", help=h("json"))
+    av.add_argument("--checkpoint", metavar="N:MAC", help=h("audit.verify_checkpoint"))
     av.set_defaults(fn=cmd_audit_verify)
-    ac = au.add_parser("checkpoint", help="print the last entry's number and MAC, to write down elsewhere",
-                       parents=[common])
-    ac.add_argument("--json", action="store_true")
+    ac = au.add_parser("checkpoint", help=h("audit.checkpoint"), parents=[common])
+    ac.add_argument("--json", action="store_true", help=h("json"))
     ac.set_defaults(fn=cmd_audit_checkpoint)
-    us = sub.add_parser("users", help="accounts").add_subparsers(dest="users_cmd", required=True)
-    ul = us.add_parser("list", help="list accounts", parents=[common])
-    ul.add_argument("--json", action="store_true")
-    ua = us.add_parser("add", help="add an account (the password is asked for, never given as an argument)",
-                       parents=[common])
-    ua.add_argument("username")
-    ua.add_argument("--role", required=True, choices=["officer", "squad_leader", "reviewer", "manager", "admin"])
-    ua.add_argument("--name", help="display name")
-    ua.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    us = sub.add_parser("users", help=h("users")).add_subparsers(dest="users_cmd", required=True)
+    ul = us.add_parser("list", help=h("users.list"), parents=[common])
+    ul.add_argument("--json", action="store_true", help=h("json"))
+    ua = us.add_parser("add", help=h("users.add"), parents=[common])
+    ua.add_argument("username", help=h("users.username"))
+    ua.add_argument("--role", required=True, choices=["officer", "squad_leader", "reviewer", "manager", "admin"],
+                    help=h("users.role"))
+    ua.add_argument("--name", help=h("users.name"))
+    ua.add_argument("--password-stdin", action="store_true", help=h("users.password_stdin"))
     for verb in ("disable", "enable"):
-        us.add_parser(verb, help=f"{verb} an account", parents=[common]).add_argument("username")
-    ur = us.add_parser("reset-password", help="set a new password and lift a lockout", parents=[common])
-    ur.add_argument("username")
-    ur.add_argument("--password-stdin", action="store_true")
+        us.add_parser(verb, help=h("users." + verb), parents=[common]).add_argument("username",
+                                                                                  help=h("users.username"))
+    ur = us.add_parser("reset-password", help=h("users.reset_password"), parents=[common])
+    ur.add_argument("username", help=h("users.username"))
+    ur.add_argument("--password-stdin", action="store_true", help=h("users.password_stdin"))
     for name, p_ in us.choices.items():
         p_.set_defaults(fn=cmd_users)
 
-    sv = sub.add_parser("serve", help="serve the app: pages and HTTP routes on one port", parents=[common])
-    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    sv.add_argument("--port", type=int, default=8501, help="port (default 8501)")
-    sv.add_argument("--tls-cert", help="certificate file (PEM) to serve HTTPS")
-    sv.add_argument("--tls-key", help="private key file (PEM) for --tls-cert")
-    sv.add_argument("--production", action="store_true",
-                    help="the bureau's server (also PATROL_PRODUCTION=1): no demo, keys from the environment or files")
-    sv.add_argument("--behind-proxy", action="store_true",
-                    help="an HTTPS reverse proxy is in front (also PATROL_BEHIND_PROXY=1): Secure cookie, plain HTTP "
-                         "allowed on a non-loopback address")
+    sv = sub.add_parser("serve", help=h("serve"), parents=[common])
+    sv.add_argument("--host", default="127.0.0.1", help=h("serve.host"))
+    sv.add_argument("--port", type=int, default=8501, help=h("serve.port"))
+    sv.add_argument("--tls-cert", help=h("serve.tls_cert"))
+    sv.add_argument("--tls-key", help=h("serve.tls_key"))
+    sv.add_argument("--production", action="store_true", help=h("serve.production"))
+    sv.add_argument("--behind-proxy", action="store_true", help=h("serve.behind_proxy"))
     sv.set_defaults(fn=cmd_serve)
 
-    # --- verbs of other areas register here: one line each, `module.register(sub, common)` ---
+    # --- verbs of other areas register here: one line each, `module.register(sub, common, h)` ---
     from patrol_app.maps_cli import register as _maps
-    _maps(sub, common)
+    _maps(sub, common, h)
     from patrol_app.reports.cli import register as _reports
-    _reports(sub, common)
+    _reports(sub, common, h)
     from patrol_app.documents.cli import register as _documents
-    _documents(sub, common)
+    _documents(sub, common, h)
     from patrol_app.backup import register as _backup
-    _backup(sub, common)
+    _backup(sub, common, h)
+    _translate_help_flags(p, h)
     return p
+
+
+def _translate_help_flags(parser: argparse.ArgumentParser, h: HelpText) -> None:
+    """Every parser's ``-h/--help`` line (argparse writes it before our catalog is asked), recursively."""
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            action.help = h("help")
+        elif isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                _translate_help_flags(child, h)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `patrol roads list | head` ends quietly
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(help_lang(argv)).parse_args(argv)
     cli = Cli(args)
     from sqlalchemy.exc import ArgumentError, DBAPIError
 
     from patrol_app.production import ConfigError, preflight, scrub
 
     try:
-        preflight()  # a bad URL, an unreachable database, an unwritable data directory: one line, exit 1
+        if args.fn is not cmd_info:  # info describes even a store that does not work yet
+            preflight()  # a bad URL, an unreachable database, an unwritable data directory: one line, exit 1
         return int(args.fn(cli) or 0)
     except ConfigError as exc:
         cli.err(error_text(exc, cli.lang))

@@ -3,7 +3,9 @@
 ``PATROL_DB_URL``   SQLAlchemy URL; default a SQLite file ``patrol.db`` in the data directory.
 ``PATROL_DB_READ_URL`` a read replica (hot standby) of ``PATROL_DB_URL`` for reads that may be a second stale
                     (reports, maps, exports); unset: everything reads the primary.
-``PATROL_DATA_DIR`` photos, exports and the default database; default ``./var`` (outside the package source).
+``PATROL_DATA_DIR`` photos, exports and the default database; default ``$XDG_DATA_HOME/patrol`` (that is
+                    ``~/.local/share/patrol``): the same store from whatever directory ``patrol`` runs. A checkout's
+                    ``make run`` / ``make test`` set it to the checkout's ``./var``. ``patrol info`` prints it.
 ``PATROL_LANG``     ``zh`` (default) or ``en``.
 ``PATROL_TZ``       the bureau's time zone for local dates and times; default ``Asia/Shanghai``.
 ``PATROL_MAX_DISTANCE_M`` how far from a road a point may be and still be located; default 100.
@@ -41,8 +43,16 @@ class Settings:
     db_read_url: str | None = None
 
 
+def default_data_dir() -> Path:
+    """Where the store lives without ``PATROL_DATA_DIR``: ``$XDG_DATA_HOME/patrol``, else ``~/.local/share/patrol``
+    (the XDG base-directory default), never a path relative to the current directory."""
+    xdg = os.environ.get("XDG_DATA_HOME") or ""
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "patrol"
+
+
 def get_settings() -> Settings:
-    data_dir = Path(os.environ.get("PATROL_DATA_DIR") or "var").expanduser().resolve()
+    data_dir = Path(os.environ.get("PATROL_DATA_DIR") or default_data_dir()).expanduser().resolve()
     db_url = os.environ.get("PATROL_DB_URL") or f"sqlite:///{data_dir / 'patrol.db'}"
     lang = (os.environ.get("PATROL_LANG") or "zh").lower()
     return Settings(

@@ -1,7 +1,7 @@
 """The one function that builds all demo data: used by ``patrol demo``, ``make run``, tests and browser tests.
 
-Everything is deterministic (seeded) and synthetic: the road network in ``data/demo_roads_wgs84.geojson``
-is invented (see ``data/README.md``); the places and boundary are real. Year ``Y-1`` mirrors the bureau's
+Everything is deterministic (seeded) and synthetic: the road network in ``patrol_app/data/demo_roads_wgs84.geojson``
+is invented (see ``patrol_app/data/README.md``); the places and boundary are real. Year ``Y-1`` mirrors the bureau's
 2021 report in size: 130 patrols, 263 vehicle trips (台次) and 734 person trips (人次).
 """
 
@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 from gis.linref import offset_point
 from gis.places import DEMO_ROADS_FILE
 from gis.roads import read_road_file
+from patrol_app.clock import local_now
 from patrol_app.domain.rules import Perm, Role
 from patrol_app.services import audit
 from patrol_app.services.auth import hash_password
-from patrol_app.services.records import PatrolRecord, local_now, store_records, validate_incidents
-from patrol_app.services.roads import import_roads, network
 from patrol_app.services.errors import ServiceError
+from patrol_app.services.records import PatrolRecord, store_records, validate_incidents
+from patrol_app.services.roads import import_roads, network
 from patrol_app.services.users import CLI_USER, ensure_user, require
 from patrol_app.storage import models as m
 

@@ -3,12 +3,12 @@
 No open road network of the district exists, so the demo roads are drawn here: county roads (县道, X…)
 join the district seat with the outlying towns, township roads (乡道, Y…) join towns with villages and
 communities, and a few village-to-village links close loops. Their ends are REAL places
-(``data/qilin_places_wgs84.geojson``, Vonng/adcode, CC BY 4.0) and every vertex lies inside the REAL
-district boundary (``data/qilin_boundary_wgs84.geojson``), but the codes, names and geometry are invented:
+(``patrol_app/data/qilin_places_wgs84.geojson``, Vonng/adcode, CC BY 4.0) and every vertex lies inside the REAL
+district boundary (``patrol_app/data/qilin_boundary_wgs84.geojson``), but the codes, names and geometry are invented:
 they are not the district's real 县道/乡道. Every feature carries ``synthetic: true``.
 
 The build is fully deterministic (one ``random.Random`` per road and attempt, seeded with a fixed string),
-so ``build_demo_network()`` always returns the same FeatureCollection and ``data/demo_roads_wgs84.geojson``
+so ``build_demo_network()`` always returns the same FeatureCollection and ``patrol_app/data/demo_roads_wgs84.geojson``
 is just its output, regenerated with::
 
     python -m patrol_app.demo_network
@@ -45,7 +45,7 @@ __all__ = [
     "write_demo_network",
 ]
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = Path(__file__).resolve().parent / "data"  # shipped as package data
 BOUNDARY_FILE = DATA_DIR / "qilin_boundary_wgs84.geojson"
 PLACES_FILE = DATA_DIR / "qilin_places_wgs84.geojson"
 DEMO_ROADS_FILE = DATA_DIR / "demo_roads_wgs84.geojson"

@@ -20,41 +20,19 @@ from typing import Any
 from patrol_app.i18n import t
 
 
-def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``map`` to the ``patrol`` command's verbs."""
-    p = sub.add_parser(
-        "map", help="write the incident map as one standalone HTML file (opens offline)", parents=[common]
-    )
-    p.add_argument("--year", type=int, help="calendar year (default: all time, or --from/--to)")
-    p.add_argument("--from", dest="date_from", metavar="DATE", help="first day, e.g. 2025-01-01")
-    p.add_argument("--to", dest="date_to", metavar="DATE", help="last day (included)")
-    p.add_argument(
-        "--type",
-        dest="types",
-        action="append",
-        default=[],
-        metavar="T",
-        help="violation type (code, Chinese name or short form); repeat or comma-separate",
-    )
-    p.add_argument(
-        "--road", dest="roads", action="append", default=[], metavar="R", help="road code, e.g. X001"
-    )
-    p.add_argument(
-        "--status",
-        dest="statuses",
-        action="append",
-        default=[],
-        metavar="S",
-        help="open | closed (未办结 | 已办结)",
-    )
-    p.add_argument(
-        "--town", dest="towns", action="append", default=[], metavar="T", help="街道/镇, e.g. 越州镇"
-    )
-    p.add_argument("--color-by", choices=["type", "status"], default="type")
-    p.add_argument(
-        "--basemap", help="none | osm | tianditu | amap | tile URL template (default: PATROL_BASEMAP)"
-    )
-    p.add_argument("--out", required=True, metavar="FILE.html")
+def register(sub: Any, common: argparse.ArgumentParser, h: Any) -> None:
+    """Add ``map`` to the ``patrol`` command's verbs (``h``: help text in the user's language)."""
+    p = sub.add_parser("map", help=h("map"), parents=[common])
+    p.add_argument("--year", type=int, help=h("year"))
+    p.add_argument("--from", dest="date_from", metavar="DATE", help=h("date_from"))
+    p.add_argument("--to", dest="date_to", metavar="DATE", help=h("date_to"))
+    p.add_argument("--type", dest="types", action="append", default=[], metavar="T", help=h("map.type"))
+    p.add_argument("--road", dest="roads", action="append", default=[], metavar="R", help=h("road"))
+    p.add_argument("--status", dest="statuses", action="append", default=[], metavar="S", help=h("status"))
+    p.add_argument("--town", dest="towns", action="append", default=[], metavar="T", help=h("town"))
+    p.add_argument("--color-by", choices=["type", "status"], default="type", help=h("map.color_by"))
+    p.add_argument("--basemap", help=h("map.basemap"))
+    p.add_argument("--out", required=True, metavar="FILE.html", help=h("map.out"))
     p.set_defaults(fn=cmd_map)
 
 
@@ -77,9 +55,11 @@ def _split(values: list[str]) -> list[str]:
 def _date(text: str | None) -> dt.date | None:
     if not text:
         return None
+    from patrol_app.clock import BadDate, parse_date
+
     try:
-        return dt.date.fromisoformat(unicodedata.normalize("NFKC", text).strip().replace("/", "-"))
-    except ValueError:
+        return parse_date(text)
+    except BadDate:
         raise _BadValue("map.cli.bad_date", value=text) from None
 
 

@@ -88,11 +88,15 @@ def check_db_url(url: str) -> Any:
     except ArgumentError:
         raise ConfigError("config.bad_db_url") from None
     try:
-        parsed.get_dialect()
+        dialect = parsed.get_dialect()
     except NoSuchModuleError:
         raise ConfigError("config.bad_db_driver", scheme=parsed.drivername) from None
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise ConfigError("config.bad_db_driver", scheme=parsed.drivername)
+    try:
+        dialect.import_dbapi()
+    except ImportError:  # psycopg is the ``postgres`` extra
+        raise ConfigError("config.driver_missing", driver=dialect.driver) from None
     return parsed
 
 

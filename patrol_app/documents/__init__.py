@@ -8,16 +8,16 @@
 Each is laid out as FACTS §7 describes the bureau's documents (A4, 公文 margins, 方正小标宋 title, 仿宋 body, 黑体 /
 楷体 headings, the issuing body and date at the end), filled from the records; the only blanks are the signatures
 the law needs. Issuing a document checks the actor's permission and writes an audit entry with its number and
-SHA-256, in the caller's transaction. No Streamlit here.
+SHA-256, in the caller's transaction. No Streamlit here; importing this package imports nothing heavy.
 """
 
-from patrol_app.documents.issue import (
-    NOTICE_KINDS,
-    IssuedDocument,
-    issue_inspection,
-    issue_notice,
-    issue_patrol_record,
-    to_pdf,
-)
-
 __all__ = ["NOTICE_KINDS", "IssuedDocument", "issue_inspection", "issue_notice", "issue_patrol_record", "to_pdf"]
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    """Imported on first use: ``patrol --help`` loads ``patrol_app.documents.cli``, which must stay cheap."""
+    if name in __all__:
+        from patrol_app.documents import issue
+
+        return getattr(issue, name)
+    raise AttributeError(name)

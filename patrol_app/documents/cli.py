@@ -11,28 +11,24 @@ command: 0 written; 1 refused (nothing numbered, nothing written, the reason on 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import unicodedata
 from pathlib import Path
 from typing import Any
 
 
-def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``doc`` to the ``patrol`` command's verbs."""
-    doc = sub.add_parser("doc", help="documents from the records (Word; PDF with LibreOffice)")
+def register(sub: Any, common: argparse.ArgumentParser, h: Any) -> None:
+    """Add ``doc`` to the ``patrol`` command's verbs (``h``: help text in the user's language)."""
+    doc = sub.add_parser("doc", help=h("doc"))
     verbs = doc.add_subparsers(dest="doc_cmd", required=True)
-    pr = verbs.add_parser("patrol-record", help="巡查记录 of a patrol", parents=[common])
-    pr.add_argument("id", type=int, metavar="PATROL_ID")
-    ins = verbs.add_parser("inspection", help="现场检查（勘验）笔录 of an incident", parents=[common])
-    ins.add_argument("id", type=int, metavar="INCIDENT_ID")
-    no = verbs.add_parser("notice", help="责令限期改正 / 责令停止违法行为 notice for an incident, numbered",
-                          parents=[common])
-    no.add_argument("id", type=int, metavar="INCIDENT_ID")
-    no.add_argument("--kind", choices=["rectify", "stop"], default="rectify",
-                    help="rectify: 责令限期改正通知书 (default); stop: 责令停止违法行为通知书")
-    no.add_argument("--deadline", metavar="DATE", help="the deadline of a rectify notice (default: the incident's)")
+    pr = verbs.add_parser("patrol-record", help=h("doc.patrol_record"), parents=[common])
+    pr.add_argument("id", type=int, metavar="PATROL_ID", help=h("doc.patrol_id"))
+    ins = verbs.add_parser("inspection", help=h("doc.inspection"), parents=[common])
+    ins.add_argument("id", type=int, metavar="INCIDENT_ID", help=h("doc.incident_id"))
+    no = verbs.add_parser("notice", help=h("doc.notice"), parents=[common])
+    no.add_argument("id", type=int, metavar="INCIDENT_ID", help=h("doc.incident_id"))
+    no.add_argument("--kind", choices=["rectify", "stop"], default="rectify", help=h("doc.kind"))
+    no.add_argument("--deadline", metavar="DATE", help=h("doc.deadline"))
     for p in (pr, ins, no):
-        p.add_argument("--out", required=True, metavar="FILE.docx", help=".docx, or .pdf (needs LibreOffice)")
+        p.add_argument("--out", required=True, metavar="FILE.docx", help=h("doc.out"))
         p.set_defaults(fn=cmd_doc)
 
 
@@ -51,9 +47,11 @@ def cmd_doc(cli: Any) -> int:
         return 2
     deadline = None
     if getattr(a, "deadline", None):
+        from patrol_app.clock import BadDate, parse_date
+
         try:
-            deadline = dt.date.fromisoformat(unicodedata.normalize("NFKC", a.deadline).strip().replace("/", "-"))
-        except ValueError:
+            deadline = parse_date(a.deadline)
+        except BadDate:
             cli.err(t("doc.cli.bad_date", cli.lang, value=a.deadline))
             return 2
     upgrade()

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from patrol_app.clock import local_now, utc_now
 from patrol_app.config import get_settings
 from patrol_app.documents.layout import Doc
 from patrol_app.domain.catalog import BY_CODE
@@ -30,7 +31,6 @@ from patrol_app.i18n import t, zone_label, zone_text
 from patrol_app.photos import thumb_path
 from patrol_app.services import audit
 from patrol_app.services.errors import ServiceError
-from patrol_app.services.records import local_now
 from patrol_app.services.roads import network as store_network
 from patrol_app.services.users import require
 from patrol_app.storage.models import (
@@ -317,7 +317,7 @@ def _draw_number(session: Session, actor: User, kind: str, county: str, year: in
                  year=year, seq=seq)
         row = DocumentNumber(kind=kind, county_code=county, year=year, seq=seq, number=text, entity="incident",
                              entity_id=incident_id, sha256="", issued_by=actor.id,
-                             issued_at=dt.datetime.now(dt.UTC).replace(tzinfo=None))
+                             issued_at=utc_now())
         try:
             with session.begin_nested():  # another writer drew the same number: draw the next one
                 session.add(row)

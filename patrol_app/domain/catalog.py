@@ -1,6 +1,6 @@
 """The violation catalog — the one place that knows violation types, their legal basis and penalty.
 
-Verified against ``shared/domain/FACTS.md`` §1 and the law texts (copies in ``data/laws/``; a test checks every
+Verified against ``shared/domain/FACTS.md`` §1 and the law texts (copies in ``patrol_app/data/laws/``; a test checks every
 article cited here exists there with the words quoted in “”). 公路法 = 《中华人民共和国公路法》 (2017),
 条例 = 《公路安全保护条例》 (国务院令第593号, 2011). One name per type, used everywhere (forms, maps, exports, report).
 """

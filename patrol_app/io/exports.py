@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, String, cast, exists, func, select
 from sqlalchemy.orm import Session
 
-from patrol_app.config import get_settings
+from patrol_app import clock
 from patrol_app.domain.catalog import BY_CODE
 from patrol_app.io.cells import neutralise_column
 from patrol_app.domain.masking import can_see_parties, mask_name, mask_phone, mask_text  # noqa: F401
@@ -516,7 +516,7 @@ class _Writer:
         return n
 
     def kml_to(self, fh: IO[str]) -> int:
-        tz = ZoneInfo(get_settings().tz)
+        tz = clock.tz()
         fh.write('<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2">\n<Document>\n')
         fh.write(f"<name>{_xml(t('export.sheet.' + self.kind, self.lang))}</name>\n")
         for code, color in _KML_COLORS.items():

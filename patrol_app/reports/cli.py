@@ -21,44 +21,43 @@ EXPORT_FORMATS = ("csv", "xlsx", "geojson", "gpkg", "kml", "kmz", "shp")
 _REPORT_SUFFIX = {".json": "json", ".md": "md", ".markdown": "md", ".xlsx": "xlsx", ".docx": "docx"}
 _EXPORT_SUFFIX = {".csv": "csv", ".xlsx": "xlsx", ".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg",
                   ".kml": "kml", ".kmz": "kmz", ".zip": "shp", ".shp": "shp"}
-_DATE_RE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*$")
+def _date_type(h: Any) -> Any:
+    """argparse ``type=`` for a date (:func:`patrol_app.clock.parse_date`), its error in the user's language."""
+
+    def date(text: str) -> dt.date:
+        from patrol_app.clock import BadDate, parse_date
+
+        try:
+            return parse_date(text)
+        except BadDate:
+            raise argparse.ArgumentTypeError(h("not_a_date", value=text)) from None
+
+    return date
 
 
-def _date(text: str) -> dt.date:
-    """``2021-03-05``, ``2021/3/5`` or ``2021年3月5日``."""
-    m = _DATE_RE.match(text)
-    try:
-        if not m:
-            raise ValueError
-        return dt.date(*(int(g) for g in m.groups()))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date: {text!r} (YYYY-MM-DD)") from None
+def _period_args(p: argparse.ArgumentParser, h: Any) -> None:
+    p.add_argument("--year", type=int, help=h("year"))
+    p.add_argument("--from", dest="date_from", type=_date_type(h), metavar="DATE", help=h("date_from"))
+    p.add_argument("--to", dest="date_to", type=_date_type(h), metavar="DATE", help=h("date_to"))
 
 
-def _period_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--year", type=int, help="calendar year (local dates, PATROL_TZ)")
-    p.add_argument("--from", dest="date_from", type=_date, metavar="DATE", help="first day, YYYY-MM-DD")
-    p.add_argument("--to", dest="date_to", type=_date, metavar="DATE", help="last day (inclusive), YYYY-MM-DD")
-
-
-def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    rp = sub.add_parser("report", parents=[common],
-                        help="the year's (or a date range's) patrol report: json, md, xlsx or docx")
-    _period_args(rp)
-    rp.add_argument("--format", choices=REPORT_FORMATS, help="default: from --out's suffix, else json")
-    rp.add_argument("--out", default="-", metavar="PATH", help="file to write, or - for standard output (json, md)")
+def register(sub: Any, common: argparse.ArgumentParser, h: Any) -> None:
+    """Add ``report`` and ``export`` (``h``: help text in the user's language)."""
+    rp = sub.add_parser("report", parents=[common], help=h("report"))
+    _period_args(rp, h)
+    rp.add_argument("--format", choices=REPORT_FORMATS, help=h("report.format"))
+    rp.add_argument("--out", default="-", metavar="PATH", help=h("report.out"))
     rp.set_defaults(fn=cmd_report)
 
-    ex = sub.add_parser("export", parents=[common],
-                        help="incidents or patrols as csv, xlsx, geojson, gpkg, kml, kmz or shp (zipped)")
-    ex.add_argument("kind", choices=EXPORT_KINDS)
-    _period_args(ex)
-    ex.add_argument("--format", choices=EXPORT_FORMATS, help="default: from --out's suffix")
-    ex.add_argument("--out", required=True, metavar="PATH")
-    ex.add_argument("--road", action="append", metavar="CODE", help="only these roads (repeat, or X001,Y002)")
-    ex.add_argument("--type", action="append", metavar="TYPE", help="incidents: only these types (code or name)")
-    ex.add_argument("--status", choices=["open", "closed"], help="incidents: only open or only closed")
-    ex.add_argument("--town", action="append", metavar="TOWN", help="incidents: only these towns")
+    ex = sub.add_parser("export", parents=[common], help=h("export"))
+    ex.add_argument("kind", choices=EXPORT_KINDS, help=h("export.kind"))
+    _period_args(ex, h)
+    ex.add_argument("--format", choices=EXPORT_FORMATS, help=h("export.format"))
+    ex.add_argument("--out", required=True, metavar="PATH", help=h("export.out"))
+    ex.add_argument("--road", action="append", metavar="CODE", help=h("road"))
+    ex.add_argument("--type", action="append", metavar="TYPE", help=h("export.type"))
+    ex.add_argument("--status", choices=["open", "closed"], help=h("export.status"))
+    ex.add_argument("--town", action="append", metavar="TOWN", help=h("export.town"))
     ex.set_defaults(fn=cmd_export)
 
 
@@ -82,7 +81,8 @@ def cmd_report(cli: Any) -> int:
         return 2
     if not _check_dates(cli):
         return 2
-    from patrol_app.reports.report import build_report, local_now, resolve_period
+    from patrol_app.clock import local_today
+    from patrol_app.reports.report import build_report, resolve_period
     from patrol_app.reports.writers import render
     from patrol_app.cli import os_user
     from patrol_app.services.users import cli_actor
@@ -90,7 +90,7 @@ def cmd_report(cli: Any) -> int:
     from patrol_app.storage.migrate import upgrade
 
     upgrade()
-    period = resolve_period(a.year, a.date_from, a.date_to, today=local_now().date())
+    period = resolve_period(a.year, a.date_from, a.date_to, today=local_today())
     with session_scope() as s:
         actor = cli_actor(s, getattr(a, "user", None), os_user())
         report = build_report(s, actor, period)

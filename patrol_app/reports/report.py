@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from patrol_app.clock import local_now, local_today
 from patrol_app.config import get_settings
 from patrol_app.domain.catalog import BY_CODE
 from patrol_app.domain.numbers import percent
@@ -63,12 +63,12 @@ def resolve_period(year: int | None = None, date_from: dt.date | None = None,
     Nothing given: the last calendar year (the annual report is written after the year ends)."""
     if date_from is None and date_to is None:
         if year is None:
-            return Period.year((today or dt.date.today()).year - 1)
+            return Period.year((today or local_today()).year - 1)
         return Period.year_to_date(year, today)
     if year is not None:
         date_from = date_from or dt.date(year, 1, 1)
         date_to = date_to or dt.date(year, 12, 31)
-    start = date_from or dt.date((date_to or dt.date.today()).year, 1, 1)
+    start = date_from or dt.date((date_to or local_today()).year, 1, 1)
     end = date_to or dt.date(start.year, 12, 31)
     return Period(start, end)
 
@@ -81,12 +81,7 @@ def build_report(session: Session, actor: User, period: Period) -> Report:
 
     cp = checkpoint(session)
     return Report(period=period, current=rollup(session, period), previous=rollup(session, period.previous()),
-                  generated_at=local_now(tz).replace(microsecond=0), tz=tz, audit_checkpoint=(cp.id, cp.mac))
-
-
-def local_now(tz: str | None = None) -> dt.datetime:
-    """Now as a naive local time in ``PATROL_TZ``, as records store times."""
-    return dt.datetime.now(ZoneInfo(tz or get_settings().tz)).replace(tzinfo=None)
+                  generated_at=local_now().replace(microsecond=0), tz=tz, audit_checkpoint=(cp.id, cp.mac))
 
 
 def _rate(x: float | None) -> float | None:

@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from patrol_app.clock import utc_now
 from patrol_app.domain.rules import Perm, Role
 from patrol_app.services import audit, sessions
 from patrol_app.services.errors import ServiceError
@@ -36,8 +37,6 @@ def hash_password(password: str) -> str:
     return _hasher().hash(password)
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 # A hash to verify against when the user does not exist, so that timing does not tell who exists.
@@ -58,7 +57,7 @@ def sign_in(session: Session, username: str, password: str) -> User:
     ``ServiceError("auth.locked", minutes=…)``.
     """
     user = session.execute(select(User).where(User.username == username.strip())).scalar_one_or_none()
-    now = _now()
+    now = utc_now()
     if user is None or not user.password_hash or not user.active or user.username == CLI_USER:
         try:
             _hasher().verify(_dummy_hash(), password or "-")
@@ -121,7 +120,7 @@ def _new_user(session: Session, username: str, role: Role, password: str, displa
         raise ServiceError("auth.user_exists", username=username)
     user = User(username=username, display_name=display_name or username, role=Role(role).value,
                 password_hash=hash_password(password), active=True, personnel_id=personnel_id,
-                created_at=_now(), failed_logins=0)
+                created_at=utc_now(), failed_logins=0)
     session.add(user)
     session.flush()
     return user

@@ -26,12 +26,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from patrol_app.config import get_settings
+from patrol_app.clock import local_today  # the one clock (call sites keep their names)
+from patrol_app.clock import utc_now as _utcnow
 from patrol_app.domain.masking import party_fields
 from patrol_app.domain.rules import Perm, Status
 from patrol_app.services import audit
@@ -66,12 +66,6 @@ class OfficersRefused(ServiceError):
         self.problems = problems
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def local_today() -> dt.date:
-    return dt.datetime.now(ZoneInfo(get_settings().tz)).date()
 
 
 def split_tagged(text: str) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from gis.gpx import track_length_km
 from gis.roads import RoadNetwork
+from patrol_app.clock import utc_now as _utcnow  # the one clock; call sites keep their name
 from patrol_app.config import get_settings
 from patrol_app.domain.rules import Perm, Status, allowed
 from patrol_app.services import audit
@@ -52,8 +53,6 @@ FLAG_FEW_OFFICERS = "few_officers"
 GPS_WARN_ACCURACY_M = 30.0
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 # --- patrols ------------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import insert, select
@@ -30,6 +29,8 @@ from gis.linref import deciding_verdict, locate_arrays, offset_point, zone_candi
 from gis.places import nearest_town
 from gis.roads import RoadNetwork, normalise_code
 from gis.stakes import format_stake, parse_stake
+from patrol_app import clock
+from patrol_app.clock import local_now, utc_now  # noqa: F401 - local_now: pages and tests import it from here
 from patrol_app.config import get_settings
 from patrol_app.domain.catalog import resolve_type
 from patrol_app.domain.rules import MEASURE_ALIASES, SIDE_ALIASES, STATUS_ALIASES, Perm, Status
@@ -59,8 +60,6 @@ class _Bad(Exception):
         self.params = params
 
 
-def local_now() -> dt.datetime:
-    return dt.datetime.now(ZoneInfo(get_settings().tz)).replace(tzinfo=None)
 
 
 def _blank(v: Any) -> bool:
@@ -86,29 +85,13 @@ def free_text(v: Any) -> str:
     return str(v).strip()
 
 
-_DATE_RE = re.compile(
-    r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
-    r"(?:[\sT]*(\d{1,2})\s*[:：时]\s*(\d{1,2})(?:\s*[:：分]\s*(\d{1,2}))?\s*秒?)?\s*$"
-)
-
-
 def parse_datetime(v: Any) -> dt.datetime:
-    """Excel date cells, Excel serial numbers and text dates (2021-03-05, 2021/3/5, 2021年3月5日 [09:30])."""
-    if isinstance(v, dt.datetime):
-        return v.replace(tzinfo=None) if v.tzinfo is None else v.astimezone(ZoneInfo(get_settings().tz)).replace(tzinfo=None)
-    if isinstance(v, dt.date):
-        return dt.datetime(v.year, v.month, v.day)
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and 20000 < v < 80000:
-        return EXCEL_EPOCH + dt.timedelta(days=float(v))
-    s = unicodedata.normalize("NFKC", str(v)).strip()
-    m = _DATE_RE.match(s)
-    if not m:
-        raise _Bad("error.bad_date", value=s)
-    y, mo, d, hh, mm, ss = (int(g) if g else 0 for g in m.groups())
+    """Excel date cells, Excel serial numbers and text dates (2021-03-05, 2021/3/5, 2021年3月5日 [09:30]):
+    :func:`patrol_app.clock.parse_datetime`, with the ledger's error."""
     try:
-        return dt.datetime(y, mo, d, hh, mm, ss)
-    except ValueError:
-        raise _Bad("error.bad_date", value=s) from None
+        return clock.parse_datetime(v)
+    except clock.BadDate as exc:
+        raise _Bad("error.bad_date", value=exc.value) from None
 
 
 def parse_date(v: Any) -> dt.date:
@@ -647,6 +630,10 @@ def _refuse_duplicate(session: Session, digest: str, name: str) -> None:
                            when=dup.created_at.strftime("%Y-%m-%d %H:%M"))
 
 
+_DEFAULTED = frozenset(c.key for c in Incident.__table__.columns
+                       if c.default is not None or c.server_default is not None)
+
+
 def store_records(
     session: Session,
     actor: User,
@@ -658,14 +645,19 @@ def store_records(
     """Bulk-write validated patrols and incidents in the caller's transaction (the caller audits). Needs
     ``Perm.IMPORT_LEDGER`` (ledgers and the demo load records in bulk)."""
     require(actor, Perm.IMPORT_LEDGER)
-    created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    created = utc_now()
     if patrols:
         session.add_all(_patrol_row(r, actor, source, batch_id, created) for r in patrols)
     if incidents:
         for rec in incidents:
             rec.update(source=source, import_batch_id=batch_id, created_by=actor.id, created_at=created)
             rec.setdefault("location_method", source)
-        session.execute(insert(Incident), incidents)
+            for k in _DEFAULTED & rec.keys():  # None where a column has a default: the default, as ever
+                if rec[k] is None:
+                    del rec[k]
+        # render_nulls: None is NULL in the statement, so rows share their columns and go in large batches
+        # (without it, the ORM leaves None out and splits the rows into a batch per pattern of blanks)
+        session.execute(insert(Incident).execution_options(render_nulls=True), incidents)
     session.flush()
     # one audit entry per record, with its full state: the trail can tell later if any of them is changed
     action = "ledger.import" if source == "ledger" else f"{source}.load"

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from patrol_app.clock import BadDate, parse_date
 from patrol_app.domain.rules import Perm
 from patrol_app.services import audit
 from patrol_app.services.errors import FieldError, ServiceError
@@ -31,7 +32,6 @@ MIN_OFFICERS = 2
 EXPIRY_WARNING_DAYS = 30
 
 _NAME_MAX = 64
-_DATE_RE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
 
 
 # --- the two-officer rule -----------------------------------------------------------------------------
@@ -142,13 +142,10 @@ def parse_expiry(v: Any) -> dt.date | None:
     if isinstance(v, dt.date):
         return v
     s = _clean(v)
-    m = _DATE_RE.match(s)
-    if m:
-        try:
-            return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-        except ValueError:
-            pass
-    raise ServiceError("registry.bad_expiry", value=s)
+    try:
+        return parse_date(s)
+    except BadDate:
+        raise ServiceError("registry.bad_expiry", value=s) from None
 
 
 def _personnel_fields(name: Any, title: Any, cert_no: Any, cert_expiry: Any, auxiliary: bool) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from typing import Sequence
 
@@ -11,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from gis.roads import RoadNetwork, RoadPiece
+from patrol_app.clock import utc_now, utc_stamp
 from patrol_app.domain.rules import Perm
 from patrol_app.services import audit
 from patrol_app.services.errors import ServiceError
@@ -37,7 +37,7 @@ def import_roads(
         clash = sorted(existing & set(codes))
         if clash:
             raise ServiceError("error.roads_exist", codes="、".join(clash))
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = utc_now()
     session.add_all(
         RoadPieceRow(
             code=p.code,
@@ -65,7 +65,7 @@ def import_roads(
 
 def _bump_version(session: Session) -> None:
     row = session.get(Setting, _VERSION_KEY)
-    stamp = dt.datetime.now(dt.UTC).isoformat()
+    stamp = utc_stamp()
     if row is None:
         session.add(Setting(key=_VERSION_KEY, value=stamp))
     else:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from patrol_app.clock import utc_now
 from patrol_app.config import get_settings
 from patrol_app.storage.models import User, WebSession
 
@@ -28,8 +29,6 @@ TICKET_LIFETIME = dt.timedelta(seconds=60)
 TOUCH_EVERY = dt.timedelta(seconds=30)
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _hash(secret: str) -> str:
@@ -59,7 +58,7 @@ def start(session: Session, user: User, user_agent: str = "", with_ticket: bool 
     JSON API, which sets the cookie itself) it gets its token at once."""
     if user.username == "cli":
         raise ValueError("the command-line account has no web sessions")
-    now = _now()
+    now = utc_now()
     ticket = secrets.token_urlsafe(32) if with_ticket else None
     token = None if with_ticket else secrets.token_urlsafe(32)
     row = WebSession(
@@ -79,7 +78,7 @@ def redeem(session: Session, ticket: str) -> str | None:
     if not ticket:
         return None
     row = session.execute(select(WebSession).where(WebSession.ticket_hash == _hash(ticket))).scalar_one_or_none()
-    now = _now()
+    now = utc_now()
     if row is None:
         return None
     row.ticket_hash = None  # one use only, whatever happens next
@@ -107,7 +106,7 @@ class Resolved:
 def _check(session: Session, row: WebSession | None, touch: bool) -> Resolved:
     if row is None:
         return Resolved(None)
-    now = _now()
+    now = utc_now()
     if row.revoked_at is not None:
         return Resolved(None, row.id, ended="revoked")
     if row.expires_at <= now:
@@ -126,7 +125,7 @@ def _check(session: Session, row: WebSession | None, touch: bool) -> Resolved:
 
 def mark_used(session: Session, session_id: int) -> None:
     """Record a use of the session (the idle timeout counts from the last one)."""
-    session.execute(update(WebSession).where(WebSession.id == session_id).values(last_seen_at=_now()))
+    session.execute(update(WebSession).where(WebSession.id == session_id).values(last_seen_at=utc_now()))
 
 
 def resolve_token(session: Session, token: str | None, touch: bool = True) -> Resolved:
@@ -151,18 +150,18 @@ def revoke(session: Session, session_id: int | None = None, token: str | None = 
         q = q.where(WebSession.token_hash == _hash(token))
     else:
         return
-    session.execute(q.values(revoked_at=_now(), ticket_hash=None))
+    session.execute(q.values(revoked_at=utc_now(), ticket_hash=None))
 
 
 def revoke_all(session: Session, user_id: int) -> int:
     """End every session of a user (password reset, account disabled, sign-out everywhere)."""
     res = session.execute(update(WebSession).where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
-                          .values(revoked_at=_now(), ticket_hash=None))
+                          .values(revoked_at=utc_now(), ticket_hash=None))
     return int(res.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def active_sessions(session: Session, user_id: int) -> list[WebSession]:
-    now = _now()
+    now = utc_now()
     return list(session.execute(
         select(WebSession).where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None),
                                  WebSession.expires_at > now, WebSession.token_hash.is_not(None))
@@ -173,6 +172,6 @@ def purge(session: Session, older_than: dt.timedelta = dt.timedelta(days=30)) ->
     """Delete sessions that ended long ago (they are not evidence; sign-ins are in the audit trail)."""
     from sqlalchemy import delete
 
-    cut = _now() - older_than
+    cut = utc_now() - older_than
     res = session.execute(delete(WebSession).where(WebSession.expires_at < cut))
     return int(res.rowcount or 0)  # type: ignore[attr-defined]

@@ -11,14 +11,13 @@ import datetime as dt
 import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select, union_all
 from sqlalchemy.orm import Session
 
 from gis.gpx import track_points
 from gis.tracks import Fix, Stretch, coverage, length_km, pieces, simplified_line
-from patrol_app.config import get_settings
+from patrol_app.clock import to_local, utc_now
 from patrol_app.domain.rules import Perm
 from patrol_app.services import audit
 from patrol_app.services.errors import FieldError, ServiceError, ValidationFailed
@@ -40,8 +39,6 @@ MAX_POINTS_PER_BATCH = 5000
 GPX_SEG_BASE = 1000  # GPX pieces are numbered from here; the field page's points are piece 0
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 @dataclass
@@ -71,7 +68,7 @@ def _patrol(session: Session, patrol_id: int) -> Patrol:
 def _local(t: dt.datetime | None) -> dt.datetime | None:
     if t is None or t.tzinfo is None:
         return t
-    return t.astimezone(ZoneInfo(get_settings().tz)).replace(tzinfo=None)
+    return to_local(t)
 
 
 def _check_points(points: Sequence[dict[str, Any]]) -> list[FieldError]:
@@ -118,7 +115,7 @@ def add_points(session: Session, actor: User, patrol_id: int, batch_id: str,
     if errors:
         raise ValidationFailed(errors)
     session.add(TrackBatch(patrol_id=p.id, batch_id=batch_id, points=len(points), created_by=actor.id,
-                           received_at=_utcnow()))
+                           received_at=utc_now()))
     session.add_all(TrackPoint(patrol_id=p.id, seg=0, t=_local(pt["t"]), lon=float(pt["lon"]),
                                lat=float(pt["lat"]), source="device",
                                accuracy_m=None if pt.get("accuracy_m") is None else float(pt["accuracy_m"]))
@@ -160,9 +157,9 @@ def rebuild(session: Session, patrol: Patrol) -> TrackSummary:
     row = session.get(PatrolTrack, patrol.id)
     line = simplified_line(track)
     if row is None:
-        session.add(PatrolTrack(patrol_id=patrol.id, points=len(rows), km=km, line=line, updated_at=_utcnow()))
+        session.add(PatrolTrack(patrol_id=patrol.id, points=len(rows), km=km, line=line, updated_at=utc_now()))
     else:
-        row.points, row.km, row.line, row.updated_at = len(rows), km, line, _utcnow()
+        row.points, row.km, row.line, row.updated_at = len(rows), km, line, utc_now()
     session.execute(delete(PatrolCoverage).where(PatrolCoverage.patrol_id == patrol.id))
     session.add_all(PatrolCoverage(patrol_id=patrol.id, road_code=c.road_code, from_m=round(c.from_m, 1),
                                    to_m=round(c.to_m, 1)) for c in stretches)

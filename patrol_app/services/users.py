@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from patrol_app.clock import utc_now
 from patrol_app.domain.rules import Perm, Role, allowed
 from patrol_app.services.errors import PermissionDenied, ServiceError
 from patrol_app.storage.models import User
@@ -37,7 +36,7 @@ def ensure_user(session: Session, username: str, role: Role, display_name: str =
             role=role.value,
             active=True,
             personnel_id=personnel_id,
-            created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            created_at=utc_now(),
         )
         session.add(user)
         session.flush()

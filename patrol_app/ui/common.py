@@ -10,6 +10,7 @@ from typing import Any
 
 import streamlit as st
 
+from patrol_app.clock import utc_now
 from patrol_app.config import get_settings
 from patrol_app.i18n import error_text, t
 
@@ -106,8 +107,6 @@ def _cookie_token() -> str | None:
 
 def _page_only_user():  # type: ignore[no-untyped-def]
     """A user put into this page session by server code without a web session (AppTest); never from a browser."""
-    import datetime as dt
-
     from patrol_app.services.sessions import idle_timeout
     from patrol_app.storage.db import read_session
     from patrol_app.storage.models import User
@@ -115,7 +114,7 @@ def _page_only_user():  # type: ignore[no-untyped-def]
     user_id = st.session_state.get("user_id")
     if not user_id:
         return None
-    now = dt.datetime.now()
+    now = utc_now()
     last = st.session_state.get("last_seen")
     if last is not None and now - last > idle_timeout():
         _forget_user()

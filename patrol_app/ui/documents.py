@@ -8,10 +8,10 @@ import datetime as dt
 import streamlit as st
 from sqlalchemy import select
 
+from patrol_app.clock import local_now
 from patrol_app.documents import NOTICE_KINDS, issue_inspection, issue_notice, issue_patrol_record
 from patrol_app.domain.rules import Perm, allowed
 from patrol_app.services.errors import ServiceError
-from patrol_app.services.records import local_now
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Patrol
 from patrol_app.ui.common import err, lang, tr

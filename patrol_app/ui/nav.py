@@ -9,7 +9,7 @@ from patrol_app.domain.rules import Perm
 
 @dataclass(frozen=True)
 class PageSpec:
-    path: str  # relative to the repository root
+    path: str  # relative to the folder holding patrol_app (a checkout, or site-packages)
     title_key: str  # catalog key
     icon: str
     url_path: str

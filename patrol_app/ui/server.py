@@ -1,6 +1,7 @@
 """``patrol serve``: one ASGI server (Streamlit's ``st.App`` run by uvicorn) for the pages and every HTTP route.
 
-The pages are ``streamlit_app.py``; the routes come from ``patrol_app.web`` (no Streamlit there). Streamlit's
+The pages are ``patrol_app/streamlit_app.py`` (package data beside it: ``static/``, served at ``/app/static/``);
+the routes come from ``patrol_app.web`` (no Streamlit there). Streamlit's
 settings that the app relies on are passed here, so the server behaves the same from any working directory.
 """
 
@@ -12,8 +13,7 @@ from typing import Any
 
 from streamlit.starlette import App
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "streamlit_app.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "streamlit_app.py"
 
 # What .streamlit/config.toml says, applied whatever the working directory (an installed package has no
 # project folder to read it from).

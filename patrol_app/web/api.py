@@ -30,7 +30,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +41,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from patrol_app import clock
 from patrol_app.config import get_settings
 from patrol_app.i18n import t
 from patrol_app.services import sessions
@@ -290,14 +290,14 @@ def parse_instant(v: str, name: str, bad: list[Bad]) -> dt.datetime | None:
 
 def local(when: dt.datetime) -> dt.datetime:
     """An aware instant as the store keeps local times (naive wall clock in PATROL_TZ)."""
-    return when.astimezone(ZoneInfo(get_settings().tz)).replace(tzinfo=None)
+    return clock.to_local(when)
 
 
 def iso_local(value: dt.datetime | None) -> str | None:
     """A stored local time as ISO 8601 with the bureau's offset."""
     if value is None:
         return None
-    return value.replace(tzinfo=ZoneInfo(get_settings().tz)).isoformat(timespec="seconds")
+    return value.replace(tzinfo=clock.tz()).isoformat(timespec="seconds")
 
 
 def iso_utc(value: dt.datetime | None) -> str | None:

@@ -1,6 +1,6 @@
 """``/field/``: the offline field page (外业模式), an installable web app beside the Streamlit pages.
 
-Static files live in ``field_static/`` (shipped with the package); Leaflet is the project's copy in ``static/``.
+Static files live in ``field_static/`` (shipped with the package); Leaflet is the app's copy in ``patrol_app/static/``.
 The service worker is served from ``/field/sw.js`` (so its scope is ``/field/``) with the precache manifest
 (URL + content hash of every file the page needs) written into it, so any change to a file installs a new
 worker and refreshes the device's copy. No Streamlit here.
@@ -19,7 +19,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 STATIC = Path(__file__).resolve().parent / "field_static"
-LEAFLET = Path(__file__).resolve().parents[2] / "static" / "leaflet"
+LEAFLET = Path(__file__).resolve().parents[1] / "static" / "leaflet"
 
 PREFIX = "/field/"
 

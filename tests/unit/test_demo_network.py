@@ -14,7 +14,7 @@ from shapely.geometry import LineString, Point, shape
 from patrol_app.demo_network import DEMO_ROADS_FILE, build_demo_network
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DATA = PROJECT_ROOT / "data"
+DATA = PROJECT_ROOT / "patrol_app" / "data"
 GEOD = pyproj.Geod(ellps="WGS84")
 PROPERTY_KEYS = {"code", "name", "class", "county_code", "start_stake", "half_road_land_m", "synthetic"}
 

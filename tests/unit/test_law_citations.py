@@ -1,7 +1,7 @@
 """Every law article the app cites exists in the law texts, and every phrase quoted from the law in “…” is the
 law's own words (issue 12). The texts checked: the zh_CN catalogs, the violation catalog, the zone verdicts' bases.
 
-The law texts are public; a copy lives in ``data/laws/`` (from ``shared/domain/laws/``), so that this test runs
+The law texts are public; a copy lives in ``patrol_app/data/laws/`` (from ``shared/domain/laws/``), so that this test runs
 wherever the repository is cloned. Convention in the catalogs: “…” quotes the law, 「…」 quotes anything else.
 """
 
@@ -17,7 +17,7 @@ from gis import zones
 from patrol_app.domain.catalog import CATALOG
 
 ROOT = Path(__file__).resolve().parents[2]
-LAWS = ROOT / "data" / "laws"
+LAWS = ROOT / "patrol_app" / "data" / "laws"
 SHARED = ROOT.parent / "shared" / "domain" / "laws"
 
 FILES = {

@@ -4,13 +4,13 @@ Thin wiring over ``patrol_app.services.auth``, ``registry`` and ``audit``, which
 """
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
 from sqlalchemy import func, select
 
-from patrol_app.config import get_settings
+from patrol_app.clock import local_text as local
+from patrol_app.clock import utc_now
 from patrol_app.domain.rules import Role
 from patrol_app.services import audit, auth, registry
 from patrol_app.services.cases import local_today
@@ -40,13 +40,6 @@ def write(fn, done: str) -> None:  # type: ignore[no-untyped-def]
         st.error(err(exc))
 
 
-def local(ts: dt.datetime | None) -> str:
-    """Stored UTC → the bureau's local time."""
-    if ts is None:
-        return ""
-    return ts.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(get_settings().tz)).strftime("%Y-%m-%d %H:%M")
-
-
 def yes_no(v: bool) -> str:
     return tr("admin.yes") if v else tr("admin.no")
 
@@ -64,7 +57,7 @@ person_name = {p.id: p.name for p in people}
 
 # --- accounts -------------------------------------------------------------------------------------------
 with t_users:
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = utc_now()
     st.dataframe(pd.DataFrame([{
         tr("admin.col.username"): u.username,
         tr("admin.col.name"): u.display_name,

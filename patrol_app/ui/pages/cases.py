@@ -4,13 +4,11 @@ Thin wiring: every rule (two certified officers, separation, review before a maj
 ``patrol_app.services.cases``. Forms are shown by role, and the service refuses anyway.
 """
 
-import datetime as dt
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
 
-from patrol_app.config import get_settings
+from patrol_app.clock import local_text as local
 from patrol_app.domain.catalog import BY_CODE
 from patrol_app.domain.masking import party_fields
 from patrol_app.domain.rules import Perm, allowed
@@ -23,14 +21,6 @@ from patrol_app.ui.common import current_user, err, lang, md_escape, tr
 
 state = st.session_state
 user = current_user()
-TZ = ZoneInfo(get_settings().tz)
-
-
-def local(ts: dt.datetime | None) -> str:
-    """Stored UTC → the bureau's local time."""
-    if ts is None:
-        return ""
-    return ts.replace(tzinfo=dt.UTC).astimezone(TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def type_name(code: str) -> str:

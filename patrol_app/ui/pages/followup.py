@@ -4,14 +4,13 @@ import datetime as dt
 
 import streamlit as st
 
-from patrol_app.clock import local_text
+from patrol_app.clock import local_now, local_text
 from patrol_app.config import get_settings
 from patrol_app.domain.catalog import BY_CODE
 from patrol_app.domain.rules import MEASURES
 from patrol_app.photos import store_photo
 from patrol_app.services.errors import ServiceError, ValidationFailed
 from patrol_app.services.field import history, open_incidents, update_status
-from patrol_app.services.records import local_now
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.ui.common import current_user, err, lang, md_escape, network, tr
 from patrol_app.ui.documents import incident_documents

@@ -7,6 +7,7 @@ import uuid
 
 import streamlit as st
 
+from patrol_app.clock import local_now
 from patrol_app.domain.catalog import BY_CODE, CATALOG
 from patrol_app.domain.rules import MEASURES
 from patrol_app.photos import store_photo
@@ -22,7 +23,6 @@ from patrol_app.services.field import (
     save_draft,
 )
 from patrol_app.services.my_records import declare_road
-from patrol_app.services.records import local_now
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.ui.common import confirm_button, current_user, err, lang, md_escape, network, saved_banner, tr
 from patrol_app.ui.widgets import accepted_distance, location_picker, picked_position

@@ -14,11 +14,11 @@ from streamlit_folium import st_folium
 
 from gis import maps
 from gis.places import towns
+from patrol_app.clock import local_now
 from patrol_app.config import get_settings
 from patrol_app.domain.catalog import BY_CODE, CATALOG
 from patrol_app.services import mapdata
 from patrol_app.services.errors import ServiceError
-from patrol_app.services.records import local_now
 from patrol_app.services.roads import network as store_network
 from patrol_app.services.users import get_user
 from patrol_app.storage.db import read_session

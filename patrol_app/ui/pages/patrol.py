@@ -5,11 +5,11 @@ import uuid
 import streamlit as st
 from sqlalchemy import func, select
 
+from patrol_app.clock import local_now
 from patrol_app.domain.rules import WEATHER
 from patrol_app.services.errors import ServiceError, ValidationFailed
 from patrol_app.services.field import (PatrolStart, end_patrol, km_from_roads, last_patrol_defaults, open_patrol_of,
                                        patrol_flags_explained, start_patrol)
-from patrol_app.services.records import local_now
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Incident, Personnel, Vehicle
 from patrol_app.i18n import t

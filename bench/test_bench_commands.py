@@ -1,0 +1,125 @@
+"""Whole commands as a user waits for them (a fresh process each, start-up imports included), side by side with
+the obvious geopandas script where there is one.
+
+Targets (issue 13): ``patrol --help`` < 0.3 s; ``patrol locate --batch`` of 100,000 points against 5,000 segments no
+slower than geopandas ``sjoin_nearest`` + ``line_locate_point`` with CSV in and out.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GEOPANDAS_SCRIPT = textwrap.dedent('''
+    """The obvious geopandas script: sjoin_nearest within 100 m, project (= line_locate_point), CSV in and out."""
+    import sys
+
+    import geopandas as gpd
+    import pandas as pd
+
+    src, roads_path, out = sys.argv[1:4]
+    df = pd.read_csv(src, encoding="utf-8-sig")
+    crs = "EPSG:4544"  # CGCS2000 3-degree Gauss-Krüger CM 105°E: metres over the district
+    pts = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"]), crs="EPSG:4326").to_crs(crs)
+    roads = gpd.read_file(roads_path).to_crs(crs)
+    j = gpd.sjoin_nearest(pts, roads[["code", "start_m", "geometry"]], how="left", max_distance=100.0,
+                          distance_col="offset_m")
+    j = j[~j.index.duplicated(keep="first")]
+    hit = j["index_right"].notna()
+    idx = j.loc[hit, "index_right"].astype(int).to_numpy()
+    lines = gpd.GeoSeries(roads.geometry.values[idx], crs=crs)
+    points = gpd.GeoSeries(j.loc[hit, "geometry"].values, crs=crs)
+    chain = pd.Series(index=j.index, dtype=float)
+    chain[hit] = lines.project(points, align=False).to_numpy() + roads["start_m"].to_numpy()[idx]
+    km = (chain // 1000)
+    df["road_code"] = j["code"]
+    df["chainage_m"] = chain.round(1)
+    df["stake"] = ("K" + km.astype("Int64").astype(str) + "+" + (chain - km * 1000).round().astype("Int64")
+                   .astype(str).str.zfill(3)).where(hit)
+    df["offset_m"] = j["offset_m"].round(1)
+    df.to_csv(out, index=False, encoding="utf-8-sig")
+''')
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    env = {**os.environ, "PATROL_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)}
+    env.pop("PATROL_DB_URL", None)
+    return env
+
+
+def _timed(cmd: list[str], env: dict[str, str], times: list[float]) -> subprocess.CompletedProcess[str]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
+    times.append(time.perf_counter() - t0)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+def test_patrol_help(benchmark, tmp_path):
+    times: list[float] = []
+    proc = benchmark.pedantic(_timed, args=([sys.executable, "-m", "patrol_app.cli", "--help"], _env(tmp_path), times),
+                              rounds=5, iterations=1, warmup_rounds=1)
+    assert "用法" in proc.stdout
+    print(f"\npatrol --help: best {min(times):.3f} s")
+    assert min(times) < 0.3
+
+
+@pytest.fixture(scope="module")
+def locate_inputs(tmp_path_factory, big_pieces, points_100k):
+    """A store holding the 5,000-segment network, the same network as a GeoPackage, 100,000 points as CSV."""
+    import geopandas as gpd
+
+    from patrol_app.services.roads import import_roads
+    from patrol_app.services.users import cli_actor
+    from patrol_app.storage.db import session_scope
+    from patrol_app.storage.migrate import upgrade
+
+    d = tmp_path_factory.mktemp("locate-cli")
+    url = f"sqlite:///{d / 'patrol.db'}"
+    upgrade(url)
+    with session_scope(url) as s:
+        import_roads(s, cli_actor(s), big_pieces, source="bench")
+    gpd.GeoDataFrame(
+        {"code": [p.code for p in big_pieces], "start_m": [p.start_m or 0.0 for p in big_pieces]},
+        geometry=[p.geometry for p in big_pieces], crs="EPSG:4326",
+    ).to_file(d / "roads.gpkg", driver="GPKG")
+    lon, lat = points_100k
+    pd.DataFrame({"id": np.arange(len(lon)), "lon": np.round(lon, 7), "lat": np.round(lat, 7)}).to_csv(
+        d / "points.csv", index=False, encoding="utf-8-sig")
+    (d / "reference.py").write_text(GEOPANDAS_SCRIPT, encoding="utf-8")
+    return d
+
+
+def test_locate_batch_100k_against_geopandas(benchmark, locate_inputs):
+    """Both as a user runs them, interleaved in one run: ``patrol locate --batch`` and the geopandas script."""
+    d = locate_inputs
+    env = _env(d)
+    ours: list[float] = []
+    ref: list[float] = []
+
+    def both() -> None:
+        _timed([sys.executable, "-m", "patrol_app.cli", "locate", "--batch", str(d / "points.csv"),
+                "--out", str(d / "ours.csv")], env, ours)
+        _timed([sys.executable, str(d / "reference.py"), str(d / "points.csv"), str(d / "roads.gpkg"),
+                str(d / "geopandas.csv")], env, ref)
+
+    benchmark.pedantic(both, rounds=3, iterations=1)
+    a = pd.read_csv(d / "ours.csv", encoding="utf-8-sig")
+    b = pd.read_csv(d / "geopandas.csv", encoding="utf-8-sig")
+    assert len(a) == len(b) == 100_000
+    same = (a["road_code"] == b["road_code"]).mean()
+    assert same > 0.99, same  # the same nearest road (ties and the 100 m edge aside)
+    benchmark.extra_info.update(patrol_s=round(min(ours), 2), geopandas_s=round(min(ref), 2))
+    print(f"\nlocate --batch 100k: patrol best {min(ours):.2f} s (of {[round(t, 2) for t in ours]}), "
+          f"geopandas script best {min(ref):.2f} s (of {[round(t, 2) for t in ref]})")
+    assert min(ours) <= min(ref)
