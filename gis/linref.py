@@ -16,7 +16,6 @@ import shapely
 from gis.errors import NoRoadInReachError
 from gis.roads import RoadNetwork
 from gis.stakes import format_stake, parse_stake
-from gis.zones import zone_verdict
 
 DEFAULT_MAX_DISTANCE_M = 100.0
 
@@ -41,6 +40,8 @@ class RoadPosition:
     lat: float
     road_lon: float
     road_lat: float
+    published_doc: str = ""  # the government notice whose control line decided ("" : statutory minimum)
+    published_date: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,9 +139,9 @@ def locate(
 def _position(network: RoadNetwork, b: LocateBatch, i: int, lon: float, lat: float) -> RoadPosition:
     route = network.routes[network.codes[int(b.route_index[i])]]
     offset = float(b.offset_m[i])
-    verdict = zone_verdict(route.road_class, offset, route.half_road_land_m)
-    rlon, rlat = network.to_wgs84(b.foot_x[i], b.foot_y[i])
     chain = float(b.chainage_m[i])
+    verdict = route.verdict(chain, offset)
+    rlon, rlat = network.to_wgs84(b.foot_x[i], b.foot_y[i])
     return RoadPosition(
         road_code=route.code,
         road_name=route.name,
@@ -160,6 +161,8 @@ def _position(network: RoadNetwork, b: LocateBatch, i: int, lon: float, lat: flo
         lat=float(lat),
         road_lon=round(float(rlon), 7),
         road_lat=round(float(rlat), 7),
+        published_doc=verdict.published_doc,
+        published_date=verdict.published_date,
     )
 
 
@@ -208,9 +211,9 @@ def locate_columns(
     for i in np.flatnonzero(b.found):
         r = routes[int(b.route_index[i])]
         off = float(b.offset_m[i])
-        v = zone_verdict(r.road_class, off, r.half_road_land_m)
-        verdicts[i] = v
         ch = float(b.chainage_m[i])
+        v = r.verdict(ch, off)
+        verdicts[i] = v
         cols["road_code"][i] = r.code
         cols["road_name"][i] = r.name
         cols["road_class"][i] = r.road_class

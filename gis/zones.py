@@ -38,6 +38,8 @@ DEFAULT_HALF_ROAD_LAND_M: dict[str, float] = {
 }
 
 LEGAL_BASIS_ZONE = "《公路安全保护条例》第十一条"
+#: A control line published by the county-level government prevails over the statutory minimum.
+LEGAL_BASIS_PUBLISHED = "《公路安全保护条例》第十一条、第十二条"
 LEGAL_BASIS_ROAD_LAND = "《中华人民共和国公路法》第三十四条"
 
 ZONE_ROAD_LAND = "road_land"
@@ -56,13 +58,43 @@ class ZoneVerdict:
     half_road_land_assumed: bool  # True when the class default was used
     control_line_m: float | None  # distance of the control line from the centreline
     legal_basis: str
+    published_doc: str = ""  # the government notice whose control line was used ("" : the statutory minimum)
+    published_date: str = ""
 
 
-def zone_verdict(road_class: str, offset_m: float, half_road_land_m: float | None = None) -> ZoneVerdict:
-    """Verdict for a point ``offset_m`` metres from the centreline of a road of ``road_class``."""
+@dataclass(frozen=True)
+class ControlLine:
+    """A building control line published by the county government (条例 第十一条、第十二条) for a stake range of a
+    road: ``distance_m`` from the centreline, on both sides, from chainage ``from_m`` to ``to_m``."""
+
+    from_m: float
+    to_m: float
+    distance_m: float
+    doc_no: str
+    doc_date: str  # ISO date of the notice
+
+    def covers(self, chainage_m: float) -> bool:
+        return self.from_m <= chainage_m <= self.to_m
+
+
+def zone_verdict(
+    road_class: str, offset_m: float, half_road_land_m: float | None = None, published: ControlLine | None = None
+) -> ZoneVerdict:
+    """Verdict for a point ``offset_m`` metres from the centreline of a road of ``road_class``; a published
+    control line (``published``) replaces the statutory minimum."""
     assumed = half_road_land_m is None
     half = DEFAULT_HALF_ROAD_LAND_M.get(road_class, 6.0) if assumed else float(half_road_land_m)
     width = CONTROL_ZONE_MIN_M.get(road_class)
+    if published is not None:
+        line = float(published.distance_m)
+        if offset_m <= half:
+            zone = ZONE_ROAD_LAND
+        elif offset_m <= line:
+            zone = ZONE_CONTROL
+        else:
+            zone = ZONE_OUTSIDE
+        return ZoneVerdict(zone, zone != ZONE_OUTSIDE, width, half, assumed, line, LEGAL_BASIS_PUBLISHED,
+                           published.doc_no, published.doc_date)
     if offset_m <= half:
         zone = ZONE_ROAD_LAND
     elif width is not None and offset_m <= half + width:

@@ -46,7 +46,12 @@ def error_text(exc: Exception, lang: str = "zh") -> str:
 def position_text(pos: Any, lang: str = "zh") -> str:
     """One line for a located point: "X012 K3+250 右侧 · 距中线 7.9 米 · 在建筑控制区内 · …"."""
     zone_text = t("zone." + pos.zone, lang)
-    if pos.control_zone_m is not None:
+    if getattr(pos, "published_doc", ""):
+        zone_text += " · " + t(
+            "zone.detail_published", lang, line=f"{pos.control_line_m:g}", doc=pos.published_doc,
+            date=pos.published_date, half=f"{pos.half_road_land_m:g}",
+            assumed=t("zone.assumed", lang) if pos.half_road_land_assumed else "", basis=pos.legal_basis)
+    elif pos.control_zone_m is not None:
         zone_text += " · " + t(
             "zone.detail", lang, road_class_text=t("class." + pos.road_class, lang), width=f"{pos.control_zone_m:g}",
             half=f"{pos.half_road_land_m:g}", assumed=t("zone.assumed", lang) if pos.half_road_land_assumed else "",

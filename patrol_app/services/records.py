@@ -26,7 +26,6 @@ from gis.linref import locate_arrays
 from gis.places import nearest_town
 from gis.roads import RoadNetwork, normalise_code
 from gis.stakes import format_stake, parse_stake
-from gis.zones import zone_verdict
 from patrol_app.config import get_settings
 from patrol_app.domain.catalog import resolve_type
 from patrol_app.domain.rules import MEASURE_ALIASES, SIDE_ALIASES, STATUS_ALIASES, Perm, Status
@@ -412,7 +411,7 @@ def validate_incidents(
                 continue
             route = net.routes[net.codes[int(b.route_index[j])]]
             offset = float(b.offset_m[j])
-            v = zone_verdict(route.road_class, offset, route.half_road_land_m)
+            v = route.verdict(float(b.chainage_m[j]), offset)
             rec.update(
                 road_code=route.code,
                 chainage_m=round(float(b.chainage_m[j]), 1),
