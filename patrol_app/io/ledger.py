@@ -13,7 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 PATROL_FIELDS: dict[str, tuple[str, ...]] = {
     "date": ("date", "日期", "巡查日期"),
@@ -78,6 +78,7 @@ def _match(header: str, kind: str) -> str | None:
 class LedgerRow:
     row: int  # spreadsheet row number (1-based, as Excel shows it)
     values: dict[str, Any]
+    cells: list[Any] | None = None  # the whole row as read (for the workbook of bad rows)
 
 
 @dataclass
@@ -88,6 +89,7 @@ class LedgerSheet:
     rows: list[LedgerRow] = field(default_factory=list)
     unknown_headers: list[str] = field(default_factory=list)
     skipped_rows: list[int] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)  # the header row as written
 
 
 class LedgerFormatError(Exception):
@@ -117,16 +119,41 @@ def _read_csv(path: Path) -> list[tuple[str | None, list[list[Any]]]]:
     return [(None, [list(r) for r in csv.reader(io.StringIO(text), dialect)])]
 
 
-def _read_xlsx(path: Path) -> list[tuple[str | None, list[list[Any]]]]:
+#: Rows read between two progress reports.
+PROGRESS_EVERY = 5000
+
+Progress = Callable[[int, int], None]  # (rows read so far, rows in the file)
+
+
+def _read_xlsx(path: Path, progress: Progress | None = None) -> list[tuple[str | None, list[list[Any]]]]:
     # calamine (Rust) reads a 100,000-row ledger several times faster than openpyxl; date cells come back as
     # datetime/date objects, blank cells as "". skip_empty_area=False keeps Excel's row numbers.
     from python_calamine import CalamineWorkbook
 
     try:
         wb = CalamineWorkbook.from_path(str(path))
-        return [
-            (name, wb.get_sheet_by_name(name).to_python(skip_empty_area=False)) for name in wb.sheet_names
-        ]
+        sheets = [(name, wb.get_sheet_by_name(name)) for name in wb.sheet_names]
+        if progress is None:
+            return [(name, sh.to_python(skip_empty_area=False)) for name, sh in sheets]
+        total = sum(sh.total_height or sh.height for _, sh in sheets)
+        out: list[tuple[str | None, list[list[Any]]]] = []
+        done = 0
+        progress(0, total)
+        for name, sh in sheets:
+            rows: list[list[Any]] = []
+            # iter_rows() yields rows from the first row but columns from the first used column: pad so that
+            # the cells stand where to_python(skip_empty_area=False) puts them
+            pad = [""] * (sh.start[1] if sh.start else 0)
+            for r in sh.iter_rows():
+                rows.append(pad + r if pad else r)
+                done += 1
+                if done % PROGRESS_EVERY == 0:
+                    progress(done, total)
+            out.append((name, rows))
+        progress(done, max(total, done))
+        return out
+    except LedgerFormatError:
+        raise
     except Exception as exc:
         raise LedgerFormatError("error.ledger_unreadable", file=path.name, detail=str(exc)) from exc
 
@@ -150,19 +177,28 @@ def _detect(header: list[Any], forced: str | None) -> tuple[str, dict[int, str]]
     return best[1], best[2]
 
 
-def read_ledger(path: str | Path, kind: str | None = None) -> list[LedgerSheet]:
+def read_ledger(
+    path: str | Path, kind: str | None = None, progress: Progress | None = None, name: str | None = None,
+    keep_cells: bool = False,
+) -> list[LedgerSheet]:
     """Read every ledger sheet in a CSV or XLSX file. Sheets that hold no ledger are skipped; a file with
-    none raises :class:`LedgerFormatError`."""
+    none raises :class:`LedgerFormatError`. ``progress(rows_read, rows_total)`` is called while reading;
+    ``name`` is the file name to show (an upload's, not the stored copy's); ``keep_cells`` keeps every row's
+    cells as read."""
     p = Path(path)
+    shown = name or p.name
     if not p.exists():
         raise LedgerFormatError("error.file_not_found", file=str(p))
     suffix = p.suffix.lower()
     if suffix in (".csv", ".txt", ".tsv"):
         tables = _read_csv(p)
+        if progress:
+            n = sum(len(r) for _, r in tables)
+            progress(n, n)
     elif suffix in (".xlsx", ".xlsm"):
-        tables = _read_xlsx(p)
+        tables = _read_xlsx(p, progress)
     else:
-        raise LedgerFormatError("error.ledger_format", file=p.name)
+        raise LedgerFormatError("error.ledger_format", file=shown)
     sheets: list[LedgerSheet] = []
     for name, rows in tables:
         found = None
@@ -182,13 +218,14 @@ def read_ledger(path: str | Path, kind: str | None = None) -> list[LedgerSheet]:
             missing.append("lon/lat | road/stake")
         if missing:
             raise LedgerFormatError(
-                "error.ledger_missing_columns", sheet=name or p.name, kind=k, columns=", ".join(missing)
+                "error.ledger_missing_columns", sheet=name or shown, kind=k, columns=", ".join(missing)
             )
         sheet = LedgerSheet(
             name=name,
             kind=k,
             columns={f: str(header[i]).strip() for i, f in mapping.items()},
             unknown_headers=[str(h) for i, h in enumerate(header) if i not in mapping and h not in (None, "")],
+            header=["" if h is None else str(h) for h in header],
         )
         for ri, r in enumerate(rows[hi + 1 :], start=hi + 2):
             if all(v is None or (isinstance(v, str) and not v.strip()) for v in r):
@@ -197,8 +234,8 @@ def read_ledger(path: str | Path, kind: str | None = None) -> list[LedgerSheet]:
                 sheet.skipped_rows.append(ri)  # a totals row under the table, not a record
                 continue
             values = {f: (r[i] if i < len(r) else None) for i, f in mapping.items()}
-            sheet.rows.append(LedgerRow(ri, values))
+            sheet.rows.append(LedgerRow(ri, values, list(r) if keep_cells else None))
         sheets.append(sheet)
     if not sheets:
-        raise LedgerFormatError("error.ledger_no_sheet", file=p.name)
+        raise LedgerFormatError("error.ledger_no_sheet", file=shown)
     return sheets

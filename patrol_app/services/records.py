@@ -14,7 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -483,7 +483,14 @@ def incident_dict(i: Incident) -> dict[str, Any]:
     }
 
 
-# --- ledger import ----------------------------------------------------------------------------------
+# --- ledger import ----------------------------------------------------------------------------------------
+
+#: ``progress(stage, done, total)`` with stage ``read``, ``validate`` or ``write``.
+Progress = Callable[[str, int, int], None]
+#: Rows validated or written between two progress reports.
+CHUNK = 5000
+#: Rows of each kind shown "as they will be stored" after a check.
+PREVIEW_ROWS = 20
 
 
 @dataclass
@@ -495,10 +502,148 @@ class ImportResult:
     sheets: list[dict[str, Any]] = field(default_factory=list)
     errors: list[FieldError] = field(default_factory=list)
     batch_id: int | None = None
+    rows: int = 0  # ledger rows read (records and bad rows)
+    preview: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # first rows as they will be stored
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def bad_rows(self) -> int:
+        return len({(e.sheet, e.row) for e in self.errors})
+
+
+@dataclass
+class LedgerCheck:
+    """A checked ledger: what would be written (kept for :func:`write_ledger`), and the result to show."""
+
+    result: ImportResult
+    patrols: list[PatrolRecord]
+    incidents: list[dict[str, Any]]
+    digest: str
+    kinds: str
+
+
+def file_digest(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def imported_batch(session: Session, digest: str) -> ImportBatch | None:
+    """The batch (not rolled back) that imported a file with this SHA-256, if any."""
+    return session.execute(
+        select(ImportBatch).where(ImportBatch.sha256 == digest, ImportBatch.rolled_back_at.is_(None))
+        .order_by(ImportBatch.id.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def check_ledger(
+    session: Session,
+    actor: User,
+    path: str | Path,
+    kind: str | None = None,
+    max_distance: float | None = None,
+    progress: Progress | None = None,
+    name: str | None = None,
+) -> LedgerCheck:
+    """Read and validate a ledger without writing: counts, the first rows as they would be stored, and every
+    problem of every bad row. Raises ServiceError for a file that is no ledger or was imported already."""
+    require(actor, Perm.IMPORT_LEDGER)
+    p = Path(path)
+    shown = name or p.name
+    try:
+        sheets = read_ledger(p, kind, progress=(lambda d, t: progress("read", d, t)) if progress else None,
+                             name=shown)
+    except LedgerFormatError as exc:
+        raise ServiceError(exc.key, **exc.params) from exc
+    digest = file_digest(p)
+    dup = imported_batch(session, digest)
+    if dup is not None:
+        raise ServiceError("error.already_imported", file=shown, batch=dup.id,
+                           when=dup.created_at.strftime("%Y-%m-%d %H:%M"))
+    net = store_network(session)
+    now = local_now()
+    dist = get_settings().max_distance_m if max_distance is None else max_distance
+    result = ImportResult(file=shown, dry_run=True)
+    result.rows = sum(len(sh.rows) for sh in sheets)
+    patrols: list[PatrolRecord] = []
+    incidents: list[dict[str, Any]] = []
+    done = 0
+    if progress:
+        progress("validate", 0, result.rows)
+    for sh in sheets:
+        info = {"sheet": sh.name, "kind": sh.kind, "rows": len(sh.rows), "columns": sh.columns,
+                "ignored_columns": sh.unknown_headers, "skipped_total_rows": sh.skipped_rows}
+        for i in range(0, len(sh.rows), CHUNK):
+            chunk = sh.rows[i:i + CHUNK]
+            if sh.kind == "patrols":
+                for r in chunk:
+                    rec, errs = validate_patrol(r.values, net, now, sh.columns, r.row, sh.name)
+                    if rec:
+                        patrols.append(rec)
+                    result.errors.extend(errs)
+            else:
+                clean, errs = validate_incidents([(r.row, r.values) for r in chunk], net, now, dist, sh.columns,
+                                                 sh.name)
+                incidents.extend(clean)
+                result.errors.extend(errs)
+            done += len(chunk)
+            if progress:
+                progress("validate", done, result.rows)
+        result.sheets.append(info)
+    order = {sh.name: k for k, sh in enumerate(sheets)}
+    result.errors.sort(key=lambda e: (order.get(e.sheet, 0), e.row or 0))
+    result.patrols, result.incidents = len(patrols), len(incidents)
+    result.preview = {
+        "patrols": [{**r.__dict__, "date": r.date.isoformat(), "roads": "、".join(r.roads)}
+                    for r in patrols[:PREVIEW_ROWS]],
+        "incidents": [dict(r) for r in incidents[:PREVIEW_ROWS]],
+    }
+    kinds = "+".join(sorted({s.kind for s in sheets}))
+    return LedgerCheck(result, patrols, incidents, digest, kinds)
+
+
+def write_ledger(session: Session, actor: User, check: LedgerCheck, progress: Progress | None = None) -> ImportResult:
+    """Write a checked ledger (no bad rows) as one batch, in the caller's transaction; audited."""
+    require(actor, Perm.IMPORT_LEDGER)
+    result = check.result
+    if result.errors:
+        raise ServiceError("error.validation_failed", count=len(result.errors))
+    dup = imported_batch(session, check.digest)
+    if dup is not None:
+        raise ServiceError("error.already_imported", file=result.file, batch=dup.id,
+                           when=dup.created_at.strftime("%Y-%m-%d %H:%M"))
+    created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    total = len(check.patrols) + len(check.incidents)
+    batch = ImportBatch(kind=check.kinds, filename=result.file, sha256=check.digest, rows=total,
+                        created_by=actor.id, created_at=created)
+    session.add(batch)
+    session.flush()
+    result.batch_id = batch.id
+    result.dry_run = False
+    written = 0
+    if progress:
+        progress("write", 0, total)
+    for i in range(0, len(check.patrols), CHUNK):
+        part = check.patrols[i:i + CHUNK]
+        store_records(session, actor, part, [], "ledger", batch.id)
+        written += len(part)
+        if progress:
+            progress("write", written, total)
+    for i in range(0, len(check.incidents), CHUNK):
+        part = check.incidents[i:i + CHUNK]
+        store_records(session, actor, [], part, "ledger", batch.id)
+        written += len(part)
+        if progress:
+            progress("write", written, total)
+    audit.record(session, actor, "ledger.import", "import_batch", batch.id,
+                 after={"file": result.file, "sha256": check.digest, "patrols": len(check.patrols),
+                        "incidents": len(check.incidents)})
+    return result
 
 
 def import_ledger(
@@ -508,41 +653,13 @@ def import_ledger(
     kind: str | None = None,
     dry_run: bool = False,
     max_distance: float | None = None,
+    progress: Progress | None = None,
 ) -> ImportResult:
     """Import a ledger all or nothing. With any bad row nothing is written and every problem is listed."""
-    require(actor, Perm.IMPORT_LEDGER)
-    p = Path(path)
-    try:
-        sheets = read_ledger(p, kind)
-    except LedgerFormatError as exc:
-        raise ServiceError(exc.key, **exc.params) from exc
-    net = store_network(session)
-    now = local_now()
-    dist = get_settings().max_distance_m if max_distance is None else max_distance
-    result = ImportResult(file=p.name, dry_run=dry_run)
-    patrols: list[PatrolRecord] = []
-    incidents: list[dict[str, Any]] = []
-    for sh in sheets:
-        info = _validate_sheet(sh, net, now, dist, patrols, incidents, result.errors)
-        result.sheets.append(info)
-    result.patrols, result.incidents = len(patrols), len(incidents)
-    digest = hashlib.sha256(p.read_bytes()).hexdigest()
-    dup = session.execute(select(ImportBatch).where(ImportBatch.sha256 == digest)).scalar_one_or_none()
-    if dup is not None:
-        raise ServiceError("error.already_imported", file=p.name, batch=dup.id,
-                           when=dup.created_at.strftime("%Y-%m-%d %H:%M"))
-    if result.errors or dry_run:
-        return result
-    created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    batch = ImportBatch(kind="+".join(sorted({s.kind for s in sheets})), filename=p.name, sha256=digest,
-                       rows=len(patrols) + len(incidents), created_by=actor.id, created_at=created)
-    session.add(batch)
-    session.flush()
-    result.batch_id = batch.id
-    store_records(session, actor, patrols, incidents, "ledger", batch.id)
-    audit.record(session, actor, "ledger.import", "import_batch", batch.id,
-                 after={"file": p.name, "sha256": digest, "patrols": len(patrols), "incidents": len(incidents)})
-    return result
+    check = check_ledger(session, actor, path, kind, max_distance, progress)
+    if check.result.errors or dry_run:
+        return check.result
+    return write_ledger(session, actor, check, progress)
 
 
 def store_records(
@@ -563,27 +680,3 @@ def store_records(
             rec.setdefault("location_method", source)
         session.execute(insert(Incident), incidents)
     session.flush()
-
-
-def _validate_sheet(
-    sh: LedgerSheet,
-    net: RoadNetwork,
-    now: dt.datetime,
-    dist: float,
-    patrols: list[PatrolRecord],
-    incidents: list[dict[str, Any]],
-    errors: list[FieldError],
-) -> dict[str, Any]:
-    info = {"sheet": sh.name, "kind": sh.kind, "rows": len(sh.rows), "columns": sh.columns,
-            "ignored_columns": sh.unknown_headers, "skipped_total_rows": sh.skipped_rows}
-    if sh.kind == "patrols":
-        for r in sh.rows:
-            rec, errs = validate_patrol(r.values, net, now, sh.columns, r.row, sh.name)
-            if rec:
-                patrols.append(rec)
-            errors.extend(errs)
-    else:
-        clean, errs = validate_incidents([(r.row, r.values) for r in sh.rows], net, now, dist, sh.columns, sh.name)
-        incidents.extend(clean)
-        errors.extend(errs)
-    return info
