@@ -30,6 +30,7 @@ class Perm(StrEnum):
     REVIEW_CASE = "review_case"  # 法制审核
     DECIDE_CASE = "decide_case"  # 决定
     FOLLOW_CASES = "follow_cases"  # see the case list
+    ROLLBACK_IMPORT = "rollback_import"  # remove a whole imported ledger batch
 
 
 PERMISSIONS: dict[Role, frozenset[Perm]] = {

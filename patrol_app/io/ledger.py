@@ -50,6 +50,9 @@ INCIDENT_FIELDS: dict[str, tuple[str, ...]] = {
 _PATROL_ONLY = {"vehicles", "personnel", "km", "crew", "roads", "joint"}
 _INCIDENT_ONLY = {"type", "stake", "lon", "lat", "party", "measure", "status", "closed_at", "description"}
 
+#: A cell holding exactly this marks the template's example row: such a row is skipped, never imported.
+EXAMPLE_MARK = "示例"
+
 REQUIRED = {"patrols": ("date", "vehicles", "personnel", "roads"), "incidents": ("found_at", "type")}
 
 
@@ -90,6 +93,7 @@ class LedgerSheet:
     unknown_headers: list[str] = field(default_factory=list)
     skipped_rows: list[int] = field(default_factory=list)
     header: list[str] = field(default_factory=list)  # the header row as written
+    example_rows: list[int] = field(default_factory=list)  # the template's example rows (skipped)
 
 
 class LedgerFormatError(Exception):
@@ -232,6 +236,9 @@ def read_ledger(
                 continue  # blank line
             if any(isinstance(v, str) and v.strip() in ("合计", "总计", "小计") for v in r):
                 sheet.skipped_rows.append(ri)  # a totals row under the table, not a record
+                continue
+            if any(isinstance(v, str) and v.strip() == EXAMPLE_MARK for v in r):
+                sheet.example_rows.append(ri)  # the template's example, not a record
                 continue
             values = {f: (r[i] if i < len(r) else None) for i, f in mapping.items()}
             sheet.rows.append(LedgerRow(ri, values, list(r) if keep_cells else None))

@@ -577,7 +577,8 @@ def check_ledger(
         progress("validate", 0, result.rows)
     for sh in sheets:
         info = {"sheet": sh.name, "kind": sh.kind, "rows": len(sh.rows), "columns": sh.columns,
-                "ignored_columns": sh.unknown_headers, "skipped_total_rows": sh.skipped_rows}
+                "ignored_columns": sh.unknown_headers, "skipped_total_rows": sh.skipped_rows,
+                "example_rows": sh.example_rows}
         for i in range(0, len(sh.rows), CHUNK):
             chunk = sh.rows[i:i + CHUNK]
             if sh.kind == "patrols":

@@ -95,3 +95,21 @@ def top_bar(user) -> None:  # type: ignore[no-untyped-def]
     if choice and choice != st.session_state.get("lang"):
         st.session_state["lang"] = choice
         st.rerun()
+
+
+def batch_filter():  # type: ignore[no-untyped-def]
+    """The imported ledger batch named by the page's ``?batch=N`` (a link from the import page), or None."""
+    raw = st.query_params.get("batch")
+    if not raw:
+        return None
+    from patrol_app.services.ledger_jobs import batch_info
+    from patrol_app.storage.db import read_session
+
+    try:
+        with read_session() as s:
+            info = batch_info(s, int(raw))
+    except ValueError:
+        return None
+    if info is None or info.rolled_back_at is not None:
+        return None
+    return info
