@@ -171,27 +171,40 @@ def relocations(
     this is for the administrator to know before confirming. Returns (list, incidents checked)."""
     rows = session.execute(
         select(Incident.id, Incident.lon, Incident.lat, Incident.road_code, Incident.chainage_m, Incident.stake,
-               Incident.found_at, Incident.type_code).order_by(Incident.id)
+               Incident.found_at, Incident.type_code, Incident.offset_m).order_by(Incident.id)
     ).all()
     if not rows:
         return [], 0
     dist = get_settings().max_distance_m if max_distance is None else max_distance
+    n = len(rows)
     lon = np.array([r[1] for r in rows], dtype=float)
     lat = np.array([r[2] for r in rows], dtype=float)
-    b = locate_arrays(new, lon, lat, dist)
+    found = np.zeros(n, dtype=bool)
+    chain = np.full(n, np.nan)
+    new_road = np.full(n, None, dtype=object)
+    # an incident recorded by road + stake (no offset) sits on its road's centreline: look for it on that road;
+    # the others on the nearest road, as when they were logged
+    groups: dict[str | None, list[int]] = {}
+    for i, r in enumerate(rows):
+        on_road = r[8] is None and r[3] in new.routes
+        groups.setdefault(r[3] if on_road else None, []).append(i)
+    for road, idx in groups.items():
+        ix = np.array(idx)
+        b = locate_arrays(new, lon[ix], lat[ix], dist, road)
+        found[ix] = b.found
+        chain[ix] = b.chainage_m
+        codes = np.array(new.codes, dtype=object)
+        new_road[ix] = np.where(b.found, codes[np.where(b.found, b.route_index, 0)], None)
     old_ch = np.array([r[4] for r in rows], dtype=float)
-    new_codes = np.array(new.codes, dtype=object)
-    new_road = np.where(b.found, new_codes[np.where(b.found, b.route_index, 0)], None)
     old_road = np.array([r[3] for r in rows], dtype=object)
-    differs = ~b.found | (new_road != old_road) | (np.abs(np.nan_to_num(b.chainage_m) - old_ch) > RELOCATE_TOLERANCE_M)
+    differs = ~found | (new_road != old_road) | (np.abs(np.nan_to_num(chain) - old_ch) > RELOCATE_TOLERANCE_M)
     out = []
     for i in np.flatnonzero(differs):
         r = rows[int(i)]
-        found = bool(b.found[i])
+        ok = bool(found[i])
         out.append(Relocation(int(r[0]), r[6], str(r[7]), str(r[3]), str(r[5]),
-                              str(new_road[i]) if found else None,
-                              format_stake(float(b.chainage_m[i])) if found else None))
-    return out, len(rows)
+                              str(new_road[i]) if ok else None, format_stake(float(chain[i])) if ok else None))
+    return out, n
 
 
 def confirm_network(session: Session, actor: User, pv: NetworkPreview, skip_bad: bool = False) -> dict[str, Any]:
