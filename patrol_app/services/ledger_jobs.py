@@ -114,8 +114,9 @@ class _Live:
     thread: threading.Thread | None = None
 
 
-_live: dict[int, _Live] = {}
-_lock = threading.Lock()
+#: Jobs this process runs or ran, by (id, start time): ids alone repeat across databases.
+_live: dict[tuple[int, dt.datetime], _Live] = {}
+_lock = threading.RLock()
 
 
 def _utcnow() -> dt.datetime:
@@ -148,9 +149,13 @@ def _view(job: ImportJob, user: User | None = None) -> JobView:
                    (user.display_name or user.username) if user else "", job.created_by)
 
 
+def _key(v: JobView) -> tuple[int, dt.datetime]:
+    return (v.id, v.started_at)
+
+
 def _with_live(v: JobView) -> JobView:
     with _lock:
-        live = _live.get(v.id)
+        live = _live.get(_key(v))
         return replace(live.view, user=v.user, user_id=v.user_id) if live else v
 
 
@@ -167,7 +172,8 @@ def running_job(session: Session) -> JobView | None:
     rows = session.execute(select(ImportJob).where(ImportJob.status == "running").order_by(ImportJob.id)).scalars()
     for row in rows:
         with _lock:
-            mine = row.id in _live and _live[row.id].view.running
+            live = _live.get((row.id, row.started_at))
+            mine = live is not None and live.view.running
         if mine or _utcnow() - row.updated_at < STALE_AFTER:
             return _with_live(_view(row, session.get(User, row.created_by)))
     return None
@@ -180,16 +186,17 @@ def recent_jobs(session: Session, user: User, limit: int = 5) -> list[JobView]:
     return [_with_live(_view(r, user)) for r in rows]
 
 
-def job_result(job_id: int) -> ImportResult | None:
+def job_result(v: JobView) -> ImportResult | None:
     """The check's full result (counts, first rows, every bad row) while this process remembers it."""
     with _lock:
-        live = _live.get(job_id)
+        live = _live.get(_key(v))
         return live.result if live else None
 
 
-def job_file(job_id: int) -> Path | None:
+def job_file(v: JobView) -> Path | None:
+    """The uploaded file of a job, while this process remembers it."""
     with _lock:
-        live = _live.get(job_id)
+        live = _live.get(_key(v))
         return live.path if live else None
 
 
@@ -227,8 +234,8 @@ def start_job(
                          after={"file": name, "sha256": digest})
             view = _view(job, actor)
         live = _Live(view, p)
-        _live[view.id] = live
-    t = threading.Thread(target=_run, args=(view.id, actor.id, p, name, dry_run, url, kind), daemon=True,
+        _live[_key(view)] = live
+    t = threading.Thread(target=_run, args=(live, actor.id, p, name, dry_run, url, kind), daemon=True,
                          name=f"ledger-job-{view.id}")
     live.thread = t
     t.start()
@@ -237,23 +244,20 @@ def start_job(
     return view.id
 
 
-def wait_for(job_id: int, timeout: float | None = None) -> None:
+def wait_for(v: JobView, timeout: float | None = None) -> None:
     with _lock:
-        live = _live.get(job_id)
+        live = _live.get(_key(v))
     if live and live.thread:
         live.thread.join(timeout)
 
 
 def _mark_interrupted(session: Session) -> None:
-    with_threads = set()
-    for jid, live in _live.items():
-        if live.view.running:
-            with_threads.add(jid)
+    with_threads = {key for key, live in _live.items() if live.view.running}
     stale = session.execute(
         select(ImportJob).where(ImportJob.status == "running", ImportJob.updated_at < _utcnow() - STALE_AFTER)
     ).scalars()
     for row in stale:
-        if row.id not in with_threads:
+        if (row.id, row.started_at) not in with_threads:
             row.status, row.error, row.finished_at = "failed", {"key": "imports.error.interrupted", "params": {}}, \
                 _utcnow()
 
@@ -268,8 +272,8 @@ def _persist(job_id: int, url: str, view: JobView) -> None:
         log.exception("could not store the progress of import job %s", job_id)
 
 
-def _run(job_id: int, user_id: int, path: Path, name: str, dry_run: bool, url: str, kind: str | None) -> None:
-    live = _live[job_id]
+def _run(live: _Live, user_id: int, path: Path, name: str, dry_run: bool, url: str, kind: str | None) -> None:
+    job_id = live.view.id
     sqlite = url.startswith("sqlite")
     last = [0.0]
 
@@ -329,28 +333,26 @@ def _run(job_id: int, user_id: int, path: Path, name: str, dry_run: bool, url: s
                 live.view.rows_written = len(check.patrols) + len(check.incidents)
             finish(s, result, None)
     except ServiceError as exc:
-        _fail(job_id, url, finish, {"key": exc.key, "params": {k: str(v) for k, v in exc.params.items()}})
+        _fail(live, url, finish, {"key": exc.key, "params": {k: str(v) for k, v in exc.params.items()}})
     except Exception as exc:  # reported on the page, logged with its traceback
         log.exception("import job %s failed", job_id)
-        _fail(job_id, url, finish, {"key": "imports.error.internal", "params": {"detail": str(exc)[:300]}})
+        _fail(live, url, finish, {"key": "imports.error.internal", "params": {"detail": str(exc)[:300]}})
 
 
-def _fail(job_id: int, url: str, finish: Any, error: dict[str, Any]) -> None:
+def _fail(live: _Live, url: str, finish: Any, error: dict[str, Any]) -> None:
     try:
         with session_scope(url) as s:
             finish(s, None, error)
     except Exception:
-        log.exception("could not record the failure of import job %s", job_id)
+        log.exception("could not record the failure of import job %s", live.view.id)
         with _lock:
-            live = _live.get(job_id)
-            if live:
-                live.view.status, live.view.error = "failed", error
+            live.view.status, live.view.error = "failed", error
 
 
-def forget(job_id: int) -> None:
+def forget(v: JobView) -> None:
     """Drop a finished job's in-process result and its uploaded copy."""
     with _lock:
-        live = _live.pop(job_id, None)
+        live = _live.pop(_key(v), None)
     if live and not live.view.running:
         shutil.rmtree(live.path.parent, ignore_errors=True)
 

@@ -120,7 +120,7 @@ live_panel()
 
 
 def show_check(v: jobs.JobView) -> None:
-    res = jobs.job_result(v.id)
+    res = jobs.job_result(v)
     if res is None:
         st.info(tr("imports.ui.result_gone"))
         return
@@ -154,7 +154,7 @@ def show_check(v: jobs.JobView) -> None:
             [(e.sheet or v.filename, e.row, e.column, t(e.key, lng, **e.params)) for e in shown],
             columns=[tr("imports.col." + k) for k in ("sheet", "row", "column", "reason")],
         ), hide_index=True, width="stretch", height=300, key="imports_errors")
-        path = jobs.job_file(v.id)
+        path = jobs.job_file(v)
         if path is not None and path.exists():
             errors = res.errors
             st.download_button(
@@ -167,7 +167,7 @@ def show_check(v: jobs.JobView) -> None:
     st.success(tr("imports.ui.check_ok", patrols=f"{res.patrols:,}", incidents=f"{res.incidents:,}"))
     if st.button(tr("imports.ui.import", n=f"{res.patrols + res.incidents:,}"), type="primary", key="imports_go",
                  icon=":material/upload:"):
-        path = jobs.job_file(v.id)
+        path = jobs.job_file(v)
         try:
             with read_session() as s:
                 actor = s.get(User, user.id)
@@ -189,7 +189,7 @@ def show_import(v: jobs.JobView) -> None:
         c[1].page_link("patrol_app/ui/pages/report.py", label=tr("imports.ui.to_report"), icon=":material/summarize:",
                        query_params={"batch": str(v.batch_id)})
     if st.button(tr("imports.ui.another"), key="imports_another"):
-        jobs.forget(v.id)
+        jobs.forget(v)
         st.session_state.pop("imports_job", None)
         st.session_state["imports_upload_n"] = n + 1
         st.rerun()
