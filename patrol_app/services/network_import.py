@@ -156,7 +156,8 @@ def route_changes(old: RoadNetwork | None, new: RoadNetwork) -> list[RouteChange
             out.append(RouteChange(code, o.name, o.road_class, "removed", old_km, None, old_st, ""))
         elif n is not None and o is not None:
             moved = (abs(n.start_m - o.start_m) > CHANGE_TOLERANCE_M or abs(n.end_m - o.end_m) > CHANGE_TOLERANCE_M
-                     or n.road_class != o.road_class or n.name != o.name or len(n.parts) != len(o.parts))
+                     or n.road_class != o.road_class or n.name != o.name or len(n.parts) != len(o.parts)
+                     or n.half_road_land_m != o.half_road_land_m)
             out.append(RouteChange(code, n.name, n.road_class, "changed" if moved else "same", old_km, new_km,
                                    old_st, new_st))
     order = {"added": 0, "changed": 1, "removed": 2, "same": 3}

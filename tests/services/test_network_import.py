@@ -38,7 +38,8 @@ def chinese(features: list[dict]) -> dict:
         p = f["properties"]
         out.append({"type": "Feature", "geometry": f["geometry"],
                     "properties": {"路线编号": p["code"], "路线名称": p["name"], "行政等级": CLASS_ZH[p["class"]],
-                                   "起点桩号": p.get("start_stake") or "", "备注": "x"}})
+                                   "起点桩号": p.get("start_stake") or "", "用地半宽": p.get("half_road_land_m"),
+                                   "备注": "x"}})
     return {"type": "FeatureCollection", "features": out}
 
 
@@ -120,7 +121,8 @@ def test_zipped_shapefile_with_chinese_fields_previews_and_diffs(store, tmp_path
             f["properties"]["start_stake"] = "K2+000"
     fc = chinese(kept)
     far_away = {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[104.9, 26.4], [104.92, 26.41]]},
-                "properties": {"路线编号": "X901", "路线名称": "新建公路", "行政等级": "县道", "起点桩号": "", "备注": ""}}
+                "properties": {"路线编号": "X901", "路线名称": "新建公路", "行政等级": "县道", "起点桩号": "", "用地半宽": 9.0,
+                               "备注": ""}}
     fc["features"].append(far_away)
     path = zipped_shapefile(tmp_path, fc)
     rf = ni.read_road_upload(path)
@@ -166,7 +168,8 @@ def test_confirm_replaces_the_network_in_one_audited_transaction(store, tmp_path
     feats = [f for f in demo_features() if f["properties"]["code"] != "X003"]
     fc = chinese(feats)
     fc["features"].append({"type": "Feature", "geometry": None,
-                           "properties": {"路线编号": "X950", "路线名称": "", "行政等级": "县道", "起点桩号": "", "备注": ""}})
+                           "properties": {"路线编号": "X950", "路线名称": "", "行政等级": "县道", "起点桩号": "", "用地半宽": None,
+                                          "备注": ""}})
     rf = ni.read_road_upload(write_geojson(tmp_path / "roads.geojson", fc))
     stakes_before = {i: s_ for i, s_ in _stakes()}
     with read_session() as s:
