@@ -527,6 +527,7 @@ class RoadNetwork:
         self.segments = segs
         self.tree = shapely.STRtree(segs)
         self._classes = np.array([self.routes[c].road_class for c in self.codes], dtype=object)
+        self._cum: dict[tuple[str, int], np.ndarray] = {}
 
     # --- basic accessors -------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -567,21 +568,31 @@ class RoadNetwork:
             raise StakeOutOfRangeError(
                 code=r.code, stake=format_stake(chainage_m), start=r.start_stake, end=r.end_stake
             )
-        best: tuple[float, np.ndarray] | None = None
-        for start, c in r.parts:
-            length = _length(c)
-            if start - tol <= chainage_m <= start + length + tol:
-                best = (start, c)
+        best: tuple[float, np.ndarray, np.ndarray] | None = None
+        for k, (start, c) in enumerate(r.parts):
+            cum = self._cumulative(r.code, k, c)
+            if start - tol <= chainage_m <= start + cum[-1] + tol:
+                best = (start, c, cum)
                 break
         if best is None:  # in a gap between pieces with explicit stakes
             raise StakeOutOfRangeError(
                 code=r.code, stake=format_stake(chainage_m), start=r.start_stake, end=r.end_stake
             )
-        start, c = best
-        line = LineString(c)
-        pt = line.interpolate(min(max(chainage_m - start, 0.0), line.length))
-        lon, lat = self.to_wgs84(pt.x, pt.y)
+        start, c, cum = best
+        along = min(max(chainage_m - start, 0.0), float(cum[-1]))
+        x = float(np.interp(along, cum, c[:, 0]))
+        y = float(np.interp(along, cum, c[:, 1]))
+        lon, lat = self.to_wgs84(x, y)
         return float(lon), float(lat)
+
+    def _cumulative(self, code: str, k: int, c: np.ndarray) -> np.ndarray:
+        """Distance along piece ``k`` of a route at each vertex (cached: ledgers locate many stakes)."""
+        key = (code, k)
+        cum = self._cum.get(key)
+        if cum is None:
+            cum = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(c[:, 0]), np.diff(c[:, 1])))])
+            self._cum[key] = cum
+        return cum
 
     def describe(self) -> list[dict[str, Any]]:
         return [
