@@ -279,3 +279,32 @@ def test_rollback_is_refused_while_its_records_are_used(store, tmp_path):
     assert exc.value.blockers == {"events": 1}
     assert "1 条处理记录" in jobs.blockers_text(exc.value.blockers, "zh")
     assert store.counts() == before
+
+
+# --- on PostgreSQL ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_background_import_progress_and_rollback_on_postgres(tmp_path, monkeypatch):
+    from tests.conftest import postgres_demo_store
+
+    with postgres_demo_store("imports", local_now().date()) as url:
+        monkeypatch.setenv("PATROL_DB_URL", url)
+        monkeypatch.setenv("PATROL_DATA_DIR", str(tmp_path))
+        from patrol_app.services.roads import network
+
+        with read_session(url) as s:
+            codes = network(s).codes
+            leader, admin = get_user(s, "leader"), get_user(s, "admin")
+        path = big_ledger(tmp_path, codes, 12_000)
+        jid = jobs.start_job(leader, path, url=url, dry_run=False, wait=True)
+        with read_session(url) as s:
+            v = jobs.job_view(s, jid)
+            row = s.get(ImportJob, jid)
+        assert v.status == "done" and v.incidents == 12_000 and row.rows_written == 12_000 and row.batch_id
+        with session_scope(url) as s:
+            assert jobs.rollback_batch(s, get_user(s, "admin"), row.batch_id) == {"patrols": 0, "incidents": 12_000}
+        with read_session(url) as s:
+            assert s.scalar(select(func.count()).select_from(Incident)
+                            .where(Incident.import_batch_id == row.batch_id)) == 0
+        assert admin.role == "admin"
