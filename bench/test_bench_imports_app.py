@@ -9,7 +9,6 @@ import time
 
 import pytest
 import xlsxwriter
-from shapely.geometry import mapping
 
 from gis.maps import network_preview_map
 from gis.roads import RoadFile
@@ -109,4 +108,3 @@ def test_preview_5000_segment_network(benchmark, big_network, tmp_path, monkeypa
     pv, html = benchmark.pedantic(preview, rounds=3, iterations=1)
     assert pv.network.segment_count == 5000 and not pv.errors
     assert pv.incidents_checked > 0 and len(html) > 100_000
-    assert mapping  # noqa: the import is for readers building features by hand
