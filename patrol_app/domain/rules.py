@@ -31,6 +31,7 @@ class Perm(StrEnum):
     DECIDE_CASE = "decide_case"  # 决定
     FOLLOW_CASES = "follow_cases"  # see the case list
     SUPERVISE = "supervise"  # change any crew's patrols and incidents; reopen a closed incident (中队长)
+    ROLLBACK_IMPORT = "rollback_import"  # remove a whole imported ledger batch
 
 
 PERMISSIONS: dict[Role, frozenset[Perm]] = {

@@ -31,4 +31,5 @@ PAGES: list[PageSpec] = [
     PageSpec("patrol_app/ui/pages/admin.py", "nav.admin", ":material/admin_panel_settings:", "admin", Perm.MANAGE_USERS),
     PageSpec("patrol_app/ui/pages/report.py", "nav.report", ":material/summarize:", "report", Perm.EXPORT),
     PageSpec("patrol_app/ui/pages/incident_map.py", "nav.incident_map", ":material/map:", "map", Perm.VIEW),
+    PageSpec("patrol_app/ui/pages/imports.py", "nav.imports", ":material/upload_file:", "imports", Perm.IMPORT_LEDGER),
 ]
