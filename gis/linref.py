@@ -32,7 +32,6 @@ from gis.zones import (
     ZoneVerdict,
     half_road_land,
     strictest,
-    zone_verdict,
 )
 
 DEFAULT_MAX_DISTANCE_M = 100.0
@@ -62,6 +61,8 @@ class RoadPosition:
     zone_road_name: str = ""
     zone_road_class: str = ""
     zone_offset_m: float = 0.0  # distance from that road's centreline
+    published_doc: str = ""  # the government notice whose control line decided ("" : statutory minimum)
+    published_date: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -158,12 +159,13 @@ def locate(
 
 def zone_candidates(
     network: RoadNetwork, lon: np.ndarray, lat: np.ndarray, reach: float = DEFAULT_MAX_DISTANCE_M
-) -> list[list[tuple[int, float]]]:
-    """For each point, every route within ``reach`` metres as ``(route index, distance to its centreline)``."""
+) -> list[list[tuple[int, float, float]]]:
+    """For each point, every route within ``reach`` metres as ``(route index, distance to its centreline,
+    chainage of the nearest point on it)`` — the chainage picks a published control line on that road."""
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
     n = lon.shape[0]
-    out: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    out: list[list[tuple[int, float, float]]] = [[] for _ in range(n)]
     px, py = network.to_metric(lon, lat)
     px, py = np.asarray(px, dtype=float), np.asarray(py, dtype=float)
     ok = np.flatnonzero(np.isfinite(px) & np.isfinite(py))
@@ -180,21 +182,34 @@ def zone_candidates(
     first = np.ones(len(order), dtype=bool)
     first[1:] = key[order][1:] != key[order][:-1]
     for j in order[first]:
-        out[int(ok[ip[j]])].append((int(r[j]), float(d[j])))
+        s = int(iseg[j])
+        ax, ay, bx, by = network.sx1[s], network.sy1[s], network.sx2[s], network.sy2[s]
+        qx, qy = px[ok[ip[j]]], py[ok[ip[j]]]
+        dx, dy = bx - ax, by - ay
+        seglen2 = dx * dx + dy * dy
+        t = min(max(((qx - ax) * dx + (qy - ay) * dy) / seglen2, 0.0), 1.0) if seglen2 > 0 else 0.0
+        chain = float(network.sch0[s] + t * np.sqrt(seglen2))
+        out[int(ok[ip[j]])].append((int(r[j]), float(d[j]), chain))
     return out
 
 
 def deciding_verdict(
-    network: RoadNetwork, candidates: list[tuple[int, float]], nearest: int, nearest_offset: float
+    network: RoadNetwork,
+    candidates: list[tuple[int, float, float]],
+    nearest: int,
+    nearest_offset: float,
+    nearest_chainage: float | None = None,
 ) -> tuple[int, ZoneVerdict]:
-    """The strictest verdict over the roads in reach (the nearest road always among them)."""
-    pairs = {nearest: nearest_offset}
-    for k, d in candidates:
-        pairs[k] = min(d, pairs.get(k, d))
+    """The strictest verdict over the roads in reach (the nearest road always among them); on each road a
+    control line published for that chainage replaces the statutory minimum."""
+    pairs: dict[int, tuple[float, float | None]] = {nearest: (nearest_offset, nearest_chainage)}
+    for k, d, ch in candidates:
+        if k not in pairs or d < pairs[k][0] or pairs[k][1] is None:
+            pairs[k] = (min(d, pairs[k][0]) if k in pairs else d, ch)
     verdicts = []
-    for k, d in pairs.items():
+    for k, (d, ch) in pairs.items():
         r = network.routes[network.codes[k]]
-        verdicts.append((k, zone_verdict(r.road_class, d, r.half_road_land_m)))
+        verdicts.append((k, r.verdict(r.start_m if ch is None else ch, d)))
     return strictest(verdicts)
 
 
@@ -203,11 +218,11 @@ def _position(
 ) -> RoadPosition:
     route = network.routes[network.codes[int(b.route_index[i])]]
     offset = float(b.offset_m[i])
+    chain = float(b.chainage_m[i])
     cands = zone_candidates(network, np.array([lon]), np.array([lat]), reach)[0]
-    k, verdict = deciding_verdict(network, cands, int(b.route_index[i]), offset)
+    k, verdict = deciding_verdict(network, cands, int(b.route_index[i]), offset, chain)
     zroute = network.routes[network.codes[k]]
     rlon, rlat = network.to_wgs84(b.foot_x[i], b.foot_y[i])
-    chain = float(b.chainage_m[i])
     return RoadPosition(
         road_code=route.code,
         road_name=route.name,
@@ -231,6 +246,8 @@ def _position(
         zone_road_name=zroute.name,
         zone_road_class=zroute.road_class,
         zone_offset_m=round(verdict.offset_m, 1),
+        published_doc=verdict.published_doc,
+        published_date=verdict.published_date,
     )
 
 
@@ -270,7 +287,9 @@ def locate_columns(
     """Batch locate into columns (the ``patrol locate --batch`` output); empty values where no road is in
     reach. Same fields and rules as :func:`locate` (the deciding road: :func:`deciding_verdict`), vectorised over
     the points: one spatial query for the nearest segment and every road in reach, no Python work per point except
-    turning the columns into lists."""
+    turning the columns into lists. Where roads carry published control lines, point by point."""
+    if any(network.routes[c].control_lines for c in network.codes):
+        return _locate_columns_per_point(network, lon, lat, max_distance)
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
     n = lon.shape[0]
@@ -398,6 +417,40 @@ def format_stakes(chainage_m: np.ndarray) -> list[str]:
     metres = (value - km * 1000).astype(np.int64)
     sign = np.asarray(chainage_m) < 0
     return [f"{'-' if s else ''}K{k}+{mm:03d}" for s, k, mm in zip(sign.tolist(), km.tolist(), metres.tolist())]
+
+
+def _locate_columns_per_point(
+    network: RoadNetwork, lon: np.ndarray, lat: np.ndarray, max_distance: float = DEFAULT_MAX_DISTANCE_M
+) -> dict[str, list[Any]]:
+    """:func:`locate_columns` point by point, through :func:`deciding_verdict`: used when roads carry control lines
+    published by the county government, whose stake ranges the vectorised rule does not know."""
+    b = locate_arrays(network, lon, lat, max_distance)
+    n = len(b.found)
+    routes = [network.routes[c] for c in network.codes]
+    cols: dict[str, list[Any]] = {k: [None] * n for k in LOCATE_COLUMNS}
+    cands = zone_candidates(network, lon, lat, max_distance)
+    for i in np.flatnonzero(b.found):
+        r = routes[int(b.route_index[i])]
+        off = float(b.offset_m[i])
+        ch = float(b.chainage_m[i])
+        k, v = deciding_verdict(network, cands[i], int(b.route_index[i]), off, ch)
+        cols["road_code"][i] = r.code
+        cols["road_name"][i] = r.name
+        cols["road_class"][i] = r.road_class
+        cols["chainage_m"][i] = round(ch, 1)
+        cols["stake"][i] = format_stake(ch)
+        cols["side"][i] = "left" if b.side_left[i] else "right"
+        cols["offset_m"][i] = round(off, 1)
+        cols["zone"][i] = v.zone
+        cols["in_control_zone"][i] = v.in_control_zone
+        cols["control_zone_m"][i] = v.control_zone_m
+        cols["legal_basis"][i] = v.legal_basis
+        cols["half_road_land_m"][i] = v.half_road_land_m
+        cols["half_road_land_assumed"][i] = v.half_road_land_assumed
+        cols["control_line_m"][i] = v.control_line_m
+        cols["zone_road_code"][i] = routes[k].code
+        cols["zone_offset_m"][i] = round(v.offset_m, 1)
+    return cols
 
 
 LOCATE_COLUMNS = ("road_code", "road_name", "road_class", "chainage_m", "stake", "side", "offset_m", "zone",

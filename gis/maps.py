@@ -1373,3 +1373,71 @@ def nearby_layer(points: Iterable[tuple[float, float, str]], chosen: tuple[float
         folium.CircleMarker([lat, lon], radius=9, color="#fff", weight=3, fill=True, fill_color="#e74c3c",
                             fill_opacity=1.0, tooltip=folium.Tooltip(_esc(tip))).add_to(fg)
     return fg
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Road network preview (before a network replaces the store's)
+# ------------------------------------------------------------------------------------------------------------
+
+
+def stake_marks(network: RoadNetwork, every_m: float = 1000.0) -> list[tuple[float, float, str]]:
+    """(lon, lat, "K12") at every whole ``every_m`` of chainage on every route, vectorised per route piece."""
+    out: list[tuple[float, float, str]] = []
+    for code in network.codes:
+        r = network.routes[code]
+        for start, c in r.parts:
+            seg = np.hypot(np.diff(c[:, 0]), np.diff(c[:, 1]))
+            cum = start + np.concatenate([[0.0], np.cumsum(seg)])
+            first = np.ceil(cum[0] / every_m) * every_m
+            marks = np.arange(first, cum[-1] + 1e-6, every_m)
+            if not len(marks):
+                continue
+            x = np.interp(marks, cum, c[:, 0])
+            y = np.interp(marks, cum, c[:, 1])
+            lon, lat = network.to_wgs84(x, y)
+            for lo, la, m in zip(np.atleast_1d(lon), np.atleast_1d(lat), marks):
+                out.append((float(lo), float(la), f"K{int(round(m / 1000.0))}"))
+    return out
+
+
+class StakeLabels(Layer):
+    """Small stake labels ("K12") drawn in the browser from one compact array (no per-label Python objects)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = L.layerGroup();
+            (function (group, data) {
+                for (var i = 0; i < data.length; i++) {
+                    L.marker([data[i][1], data[i][0]], {interactive: false, keyboard: false,
+                        icon: L.divIcon({className: "stake-label", iconSize: null,
+                            html: '<span style="font:10px/1 sans-serif;color:#333;background:rgba(255,255,255,.8);'
+                                + 'padding:0 2px;border:1px solid #999;border-radius:2px">' + data[i][2] + '</span>'})
+                    }).addTo(group);
+                }
+            })({{ this.get_name() }}, {{ this.data|tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, marks: Sequence[tuple[float, float, str]], name: str = "stakes") -> None:
+        super().__init__(name=name, overlay=True, control=False, show=True)
+        self._name = "StakeLabels"
+        self.data = [[round(lo, 6), round(la, 6), text] for lo, la, text in marks]
+
+
+def network_preview_map(
+    network: RoadNetwork, labels: Labels, every_m: float = 1000.0, height: str = "100%"
+) -> folium.Map:
+    """A road network as it would be imported: routes by class (tooltip: code, name, stakes), a stake label every
+    ``every_m`` metres, a class legend; fitted to the network (which may lie outside the demo district)."""
+    m = OfflineMap(location=[(network.bounds[1] + network.bounds[3]) / 2, (network.bounds[0] + network.bounds[2]) / 2],
+                   zoom_start=10, tiles=None, control_scale=True, height=height)
+    fields = {"code": _label(labels, "info.road"), "name": _label(labels, "info.name"),
+              "stakes": _label(labels, "info.stakes")}
+    road_layer(network, fields).add_to(m)
+    StakeLabels(stake_marks(network, every_m)).add_to(m)
+    road_class_legend(network, labels).add_to(m)
+    x0, y0, x1, y1 = network.bounds
+    m.fit_bounds([[y0, x0], [y1, x1]])
+    return m

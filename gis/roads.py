@@ -22,7 +22,7 @@ from shapely.geometry.base import BaseGeometry
 from gis.crs import gcj02_to_wgs84, local_metric_crs, transformers
 from gis.errors import RoadFileError, StakeOutOfRangeError, UnknownRoadError
 from gis.stakes import format_stake, parse_stake
-from gis.zones import ROAD_CLASSES, is_expressway_code
+from gis.zones import ROAD_CLASSES, ControlLine, ZoneVerdict, is_expressway_code, zone_verdict
 
 CLASS_BY_LETTER = {
     "G": "national",
@@ -113,6 +113,20 @@ class Route:
     start_m: float
     end_m: float
     parts: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (start chainage, metric coords)
+    control_lines: list[ControlLine] = field(default_factory=list)  # published by the county government
+
+    def control_line_at(self, chainage_m: float) -> ControlLine | None:
+        """The published control line covering a chainage (the newest notice wins where ranges overlap)."""
+        best = None
+        for c in self.control_lines:
+            if c.covers(chainage_m) and (best is None or c.doc_date >= best.doc_date):
+                best = c
+        return best
+
+    def verdict(self, chainage_m: float, offset_m: float) -> ZoneVerdict:
+        """Road land / control zone / outside at this chainage: a published control line there wins over the
+        statutory minimum."""
+        return zone_verdict(self.road_class, offset_m, self.half_road_land_m, self.control_line_at(chainage_m))
 
     @property
     def length_m(self) -> float:
@@ -127,16 +141,55 @@ class Route:
         return format_stake(self.end_m)
 
 
-def _pick(props: dict[str, Any], explicit: str | None, candidates: Sequence[str]) -> str | None:
-    if explicit:
-        if explicit not in props:
-            raise RoadFileError(detail=f"field {explicit!r} not found; fields are: {', '.join(props)}")
-        return explicit
-    lowered = {unicodedata.normalize("NFKC", k).strip().lower(): k for k in props}
-    for c in candidates:
-        if c in lowered:
-            return lowered[c]
-    return None
+#: What each column of a road file may hold, with the field names recognised without being told.
+FIELD_ROLES: dict[str, tuple[str, ...]] = {
+    "code": CODE_FIELDS,
+    "name": NAME_FIELDS,
+    "class": CLASS_FIELDS,
+    "start": START_FIELDS,
+    "half": HALF_LAND_FIELDS,
+    "county": COUNTY_FIELDS,
+}
+
+#: A piece farther than this from every other piece of its route is reported (a code typed on the wrong line?).
+FAR_PIECE_M = 2000.0
+
+
+def propose_mapping(field_names: Sequence[str], **explicit: str | None) -> dict[str, str | None]:
+    """Which field holds what (role → field name or None), recognising common names (code/ref/路线编号 …).
+
+    ``explicit`` (e.g. ``code="ROUTE_NO"``) names a field for a role; a name not among ``field_names`` raises
+    :class:`RoadFileError`. This is the one recognition used by ``patrol roads import`` and by the app.
+    """
+    names = list(field_names)
+    lowered = {unicodedata.normalize("NFKC", str(k)).strip().lower(): k for k in names}
+    out: dict[str, str | None] = {}
+    for role, candidates in FIELD_ROLES.items():
+        given = explicit.get(role)
+        if given:
+            if given not in names:
+                raise RoadFileError(detail=f"field {given!r} not found; fields are: {', '.join(map(str, names))}")
+            out[role] = given
+            continue
+        out[role] = next((lowered[c] for c in candidates if c in lowered), None)
+    return out
+
+
+@dataclass(frozen=True)
+class RoadProblem:
+    """Something wrong with one feature (1-based, in file order) of a road file.
+
+    ``kind`` is a stable key (``missing_code``, ``bad_code``, ``unknown_class``, ``bad_start``, ``bad_half``,
+    ``empty_geometry``, ``not_line``, ``zero_length``, ``self_crossing``, ``far_piece``); ``error`` problems keep
+    the feature out of the network, warnings do not. ``detail`` is English (the command line's message).
+    """
+
+    feature: int
+    code: str
+    kind: str
+    error: bool
+    detail: str
+    params: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 def _lines(geom: BaseGeometry) -> list[LineString]:
@@ -149,6 +202,128 @@ def _lines(geom: BaseGeometry) -> list[LineString]:
     raise RoadFileError(detail=f"expected line geometries, got {geom.geom_type}")
 
 
+def _approx_length_m(xy: np.ndarray) -> float:
+    """Length of a lon/lat line in metres (equirectangular: good to a fraction of a percent over a county)."""
+    if len(xy) < 2:
+        return 0.0
+    k = math.cos(math.radians(float(np.mean(xy[:, 1]))))
+    dx = np.diff(xy[:, 0]) * k * 111_320.0
+    dy = np.diff(xy[:, 1]) * 110_574.0
+    return float(np.hypot(dx, dy).sum())
+
+
+def parse_features(
+    features: Iterable[tuple[BaseGeometry, dict[str, Any]]],
+    mapping: dict[str, str | None],
+    gcj02: bool = False,
+) -> tuple[list[RoadPiece], list[RoadProblem]]:
+    """(geometry, properties) pairs → road pieces, and every problem found (nothing raised for a bad feature).
+
+    Features with an error (no code, unknown class, no usable line …) are left out; warnings (self-crossing,
+    far from the rest of the route) keep the piece. See :func:`check_pieces` for the geometric checks.
+    """
+    pieces: list[RoadPiece] = []
+    feature_of: list[int] = []
+    problems: list[RoadProblem] = []
+    f = mapping
+    for i, (geom, props) in enumerate(features, start=1):
+        raw_code = props.get(f["code"]) if f.get("code") else None
+        if not _present(raw_code):
+            problems.append(RoadProblem(i, "", "missing_code", True, f"feature {i}: no road code"))
+            continue
+        try:
+            code = normalise_code(raw_code)
+        except ValueError as exc:
+            problems.append(RoadProblem(i, str(raw_code), "bad_code", True, f"feature {i}: {exc}",
+                                        {"value": str(raw_code)}))
+            continue
+        bad = False
+        raw_class = props.get(f["class"]) if f.get("class") else None
+        try:
+            rclass = normalise_class(raw_class, code)
+        except ValueError as exc:
+            problems.append(RoadProblem(i, code, "unknown_class", True, f"feature {i}: {exc}",
+                                        {"value": str(raw_class)}))
+            bad = True
+        start = None
+        if f.get("start") and _present(props.get(f["start"])):
+            try:
+                start = parse_stake(props[f["start"]])
+            except ValueError as exc:
+                problems.append(RoadProblem(i, code, "bad_start", True, f"feature {i}: {exc}",
+                                            {"value": str(props[f["start"]])}))
+                bad = True
+        half = None
+        if f.get("half") and _present(props.get(f["half"])):
+            try:
+                half = float(props[f["half"]])
+                if not math.isfinite(half) or half <= 0:
+                    raise ValueError(f"half road-land width must be a positive number, got {props[f['half']]!r}")
+            except ValueError as exc:
+                problems.append(RoadProblem(i, code, "bad_half", True, f"feature {i}: {exc}",
+                                            {"value": str(props[f["half"]])}))
+                bad = True
+        try:
+            lines = _lines(geom)
+        except RoadFileError as exc:
+            problems.append(RoadProblem(i, code, "not_line", True, f"feature {i}: {exc}",
+                                        {"value": getattr(geom, "geom_type", "")}))
+            continue
+        if not lines:
+            problems.append(RoadProblem(i, code, "empty_geometry", True, f"feature {i}: empty geometry"))
+            continue
+        if bad:
+            continue
+        name = str(props.get(f["name"]) or "") if f.get("name") else ""
+        county = str(props.get(f["county"]) or "") if f.get("county") else ""
+        if name.lower() == "nan":
+            name = ""
+        for line in lines:
+            xy = np.asarray(line.coords)[:, :2]
+            if gcj02:
+                lon, lat = gcj02_to_wgs84(xy[:, 0], xy[:, 1])
+                xy = np.column_stack([lon, lat])
+            if _approx_length_m(xy) < 0.01:
+                problems.append(RoadProblem(i, code, "zero_length", True, f"feature {i}: a zero-length line"))
+                continue
+            pieces.append(RoadPiece(code, LineString(xy), name, rclass, start, half, county))
+            feature_of.append(i)
+    problems.extend(check_pieces(pieces, feature_of))
+    problems.sort(key=lambda p: (p.feature, not p.error))
+    return pieces, problems
+
+
+def check_pieces(pieces: Sequence[RoadPiece], feature_of: Sequence[int] | None = None) -> list[RoadProblem]:
+    """Geometric warnings: self-crossing pieces, and pieces far (> :data:`FAR_PIECE_M`) from the rest of their
+    route."""
+    feature_of = list(feature_of) if feature_of is not None else list(range(1, len(pieces) + 1))
+    out: list[RoadProblem] = []
+    simple = shapely.is_simple(np.array([p.geometry for p in pieces], dtype=object)) if pieces else []
+    for p, ok, i in zip(pieces, simple, feature_of):
+        if not ok:
+            out.append(RoadProblem(i, p.code, "self_crossing", False, f"feature {i}: the line crosses itself"))
+    by_code: dict[str, list[int]] = {}
+    for k, p in enumerate(pieces):
+        by_code.setdefault(p.code, []).append(k)
+    for code, idx in by_code.items():
+        if len(idx) < 2:
+            continue
+        geoms = [pieces[k].geometry for k in idx]
+        lat = float(np.mean([g.centroid.y for g in geoms]))
+        kx = math.cos(math.radians(lat)) * 111_320.0
+        metric = [shapely.transform(g, lambda xy, kx=kx: xy * np.array([kx, 110_574.0])) for g in geoms]
+        tree = shapely.STRtree(metric)
+        for j, (k, g) in enumerate(zip(idx, metric)):
+            near = [n for n in tree.query(g, predicate="dwithin", distance=FAR_PIECE_M) if n != j]
+            if near:
+                continue
+            d = min(g.distance(metric[n]) for n in range(len(metric)) if n != j)
+            out.append(RoadProblem(feature_of[k], code, "far_piece", False,
+                                   f"feature {feature_of[k]}: {d:.0f} m from the rest of route {code}",
+                                   {"distance": f"{d:,.0f}"}))
+    return out
+
+
 def pieces_from_features(
     features: Iterable[tuple[BaseGeometry, dict[str, Any]]],
     *,
@@ -158,50 +333,20 @@ def pieces_from_features(
     start_field: str | None = None,
     gcj02: bool = False,
 ) -> list[RoadPiece]:
-    """Turn (geometry, properties) pairs into road pieces, recognising common field names."""
-    pieces: list[RoadPiece] = []
-    errors: list[str] = []
-    fields: dict[str, str | None] | None = None
-    for i, (geom, props) in enumerate(features, start=1):
-        if fields is None:
-            fields = {
-                "code": _pick(props, code_field, CODE_FIELDS),
-                "name": _pick(props, name_field, NAME_FIELDS),
-                "class": _pick(props, class_field, CLASS_FIELDS),
-                "start": _pick(props, start_field, START_FIELDS),
-                "half": _pick(props, None, HALF_LAND_FIELDS),
-                "county": _pick(props, None, COUNTY_FIELDS),
-            }
-            if fields["code"] is None:
-                raise RoadFileError(
-                    detail="no road-code field found (tried code/ref/路线编号 …); name it with --code-field. "
-                    f"Fields are: {', '.join(props)}"
-                )
-        try:
-            code = normalise_code(props.get(fields["code"]))
-            rclass = normalise_class(props.get(fields["class"]) if fields["class"] else None, code)
-            start = None
-            if fields["start"] and _present(props.get(fields["start"])):
-                start = parse_stake(props[fields["start"]])
-            half = None
-            if fields["half"] and _present(props.get(fields["half"])):
-                half = float(props[fields["half"]])
-            lines = _lines(geom)
-            if not lines:
-                raise ValueError("empty geometry")
-        except ValueError as exc:
-            errors.append(f"feature {i}: {exc}")
-            continue
-        name = str(props.get(fields["name"]) or "") if fields["name"] else ""
-        county = str(props.get(fields["county"]) or "") if fields["county"] else ""
-        for line in lines:
-            if gcj02:
-                xy = np.asarray(line.coords)[:, :2]
-                lon, lat = gcj02_to_wgs84(xy[:, 0], xy[:, 1])
-                line = LineString(np.column_stack([lon, lat]))
-            elif line.has_z:
-                line = LineString(np.asarray(line.coords)[:, :2])
-            pieces.append(RoadPiece(code, line, name, rclass, start, half, county))
+    """Turn (geometry, properties) pairs into road pieces, recognising common field names; any error (not a
+    warning) raises :class:`RoadFileError` naming every bad feature."""
+    feats = list(features)
+    if not feats:
+        raise RoadFileError(detail="the file holds no road lines")
+    mapping = propose_mapping(list(feats[0][1]), code=code_field, name=name_field, **{"class": class_field},
+                              start=start_field)
+    if mapping["code"] is None:
+        raise RoadFileError(
+            detail="no road-code field found (tried code/ref/路线编号 …); name it with --code-field. "
+            f"Fields are: {', '.join(map(str, feats[0][1]))}"
+        )
+    pieces, problems = parse_features(feats, mapping, gcj02)
+    errors = [p.detail for p in problems if p.error]
     if errors:
         raise RoadFileError(detail="; ".join(errors))
     if not pieces:
@@ -217,8 +362,17 @@ def _present(v: Any) -> bool:
     return str(v).strip() != ""
 
 
-def read_road_file(path: str | Path, **kwargs: Any) -> list[RoadPiece]:
-    """Read GeoJSON, GeoPackage or Shapefile (also a zipped one) into road pieces in WGS-84.
+@dataclass
+class RoadFile:
+    """The features of a road file (WGS-84 unless GCJ-02 is declared later) and its field names."""
+
+    name: str
+    fields: list[str]
+    features: list[tuple[BaseGeometry, dict[str, Any]]]
+
+
+def read_road_features(path: str | Path, name: str | None = None) -> RoadFile:
+    """Read GeoJSON, GeoPackage or Shapefile (also a zipped one) into WGS-84 features and their field names.
 
     Read through pyogrio's Arrow interface (no geopandas needed at run time): geometries as WKB, reprojected
     with pyproj when the file's CRS is not WGS-84.
@@ -228,14 +382,15 @@ def read_road_file(path: str | Path, **kwargs: Any) -> list[RoadPiece]:
     p = Path(path)
     if not p.exists():
         raise RoadFileError(detail=f"file not found: {p}")
+    shown = name or p.name
     src = f"/vsizip/{p}" if p.suffix.lower() == ".zip" else str(p)
     try:
         meta, table = pyogrio.read_arrow(src)
     except Exception as exc:  # pyogrio raises several types for unreadable files
-        raise RoadFileError(detail=f"cannot read {p.name}: {exc}") from exc
+        raise RoadFileError(detail=f"cannot read {shown}: {exc}") from exc
     geom_col = meta.get("geometry_name") or "wkb_geometry"
     if geom_col not in table.column_names:
-        raise RoadFileError(detail=f"{p.name} holds no geometries")
+        raise RoadFileError(detail=f"{shown} holds no geometries")
     geoms = shapely.from_wkb(table.column(geom_col).to_numpy(zero_copy_only=False))
     crs = meta.get("crs")
     if crs is not None:
@@ -245,12 +400,17 @@ def read_road_file(path: str | Path, **kwargs: Any) -> list[RoadPiece]:
         if src_crs.to_epsg() != 4326 and not src_crs.equals("OGC:CRS84"):
             to_wgs84 = Transformer.from_crs(src_crs, "EPSG:4326", always_xy=True)
             geoms = shapely.transform(geoms, lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1])))
-    else:
+    elif len(geoms):
         b = shapely.total_bounds(geoms)
         if not (-180 <= b[0] <= 180 and -90 <= b[1] <= 90):
-            raise RoadFileError(detail=f"{p.name} has no CRS and its coordinates are not longitude/latitude")
-    props = table.drop_columns([geom_col]).to_pylist()
-    return pieces_from_features(zip(geoms, props), **kwargs)
+            raise RoadFileError(detail=f"{shown} has no CRS and its coordinates are not longitude/latitude")
+    attrs = table.drop_columns([geom_col])
+    return RoadFile(shown, [str(c) for c in attrs.column_names], list(zip(geoms, attrs.to_pylist())))
+
+
+def read_road_file(path: str | Path, **kwargs: Any) -> list[RoadPiece]:
+    """Read GeoJSON, GeoPackage or Shapefile (also a zipped one) into road pieces in WGS-84."""
+    return pieces_from_features(read_road_features(path).features, **kwargs)
 
 
 def _assemble(code: str, parts_xy: list[np.ndarray], starts: list[float | None]) -> list[tuple[float, np.ndarray]]:
@@ -391,6 +551,7 @@ class RoadNetwork:
         self.segments = segs
         self.tree = shapely.STRtree(segs)
         self._classes = np.array([self.routes[c].road_class for c in self.codes], dtype=object)
+        self._cum: dict[tuple[str, int], np.ndarray] = {}
 
     # --- basic accessors -------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -431,21 +592,31 @@ class RoadNetwork:
             raise StakeOutOfRangeError(
                 code=r.code, stake=format_stake(chainage_m), start=r.start_stake, end=r.end_stake
             )
-        best: tuple[float, np.ndarray] | None = None
-        for start, c in r.parts:
-            length = _length(c)
-            if start - tol <= chainage_m <= start + length + tol:
-                best = (start, c)
+        best: tuple[float, np.ndarray, np.ndarray] | None = None
+        for k, (start, c) in enumerate(r.parts):
+            cum = self._cumulative(r.code, k, c)
+            if start - tol <= chainage_m <= start + cum[-1] + tol:
+                best = (start, c, cum)
                 break
         if best is None:  # in a gap between pieces with explicit stakes
             raise StakeOutOfRangeError(
                 code=r.code, stake=format_stake(chainage_m), start=r.start_stake, end=r.end_stake
             )
-        start, c = best
-        line = LineString(c)
-        pt = line.interpolate(min(max(chainage_m - start, 0.0), line.length))
-        lon, lat = self.to_wgs84(pt.x, pt.y)
+        start, c, cum = best
+        along = min(max(chainage_m - start, 0.0), float(cum[-1]))
+        x = float(np.interp(along, cum, c[:, 0]))
+        y = float(np.interp(along, cum, c[:, 1]))
+        lon, lat = self.to_wgs84(x, y)
         return float(lon), float(lat)
+
+    def _cumulative(self, code: str, k: int, c: np.ndarray) -> np.ndarray:
+        """Distance along piece ``k`` of a route at each vertex (cached: ledgers locate many stakes)."""
+        key = (code, k)
+        cum = self._cum.get(key)
+        if cum is None:
+            cum = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(c[:, 0]), np.diff(c[:, 1])))])
+            self._cum[key] = cum
+        return cum
 
     def describe(self) -> list[dict[str, Any]]:
         return [

@@ -60,6 +60,8 @@ CLASS_RANK = {c: i for i, c in enumerate(("expressway", "national", "provincial"
 LEGAL_BASIS_ZONE = "《公路安全保护条例》第十一条"
 LEGAL_BASIS_ROAD_LAND = "《中华人民共和国公路法》第三十四条、第四十四条、第四十六条"
 LEGAL_BASIS_VILLAGE = "《公路安全保护条例》第十一条、第七十五条"
+#: A control line published by the county-level government (条例 第十二条) prevails over the statutory minimum.
+LEGAL_BASIS_PUBLISHED = "《公路安全保护条例》第十一条、第十二条"
 
 ZONE_ROAD_LAND = "road_land"
 ZONE_CONTROL = "control_zone"
@@ -92,10 +94,27 @@ class ZoneVerdict:
     legal_basis: str
     road_class: str = ""
     offset_m: float = 0.0
+    published_doc: str = ""  # the government notice whose control line was used ("" : the statutory minimum)
+    published_date: str = ""
 
     @property
     def severity(self) -> int:
         return _SEVERITY[self.zone]
+
+
+@dataclass(frozen=True)
+class ControlLine:
+    """A building control line published by the county government (条例 第十一条、第十二条) for a stake range of a
+    road: ``distance_m`` from the centreline, on both sides, from chainage ``from_m`` to ``to_m``."""
+
+    from_m: float
+    to_m: float
+    distance_m: float
+    doc_no: str
+    doc_date: str  # ISO date of the notice
+
+    def covers(self, chainage_m: float) -> bool:
+        return self.from_m <= chainage_m <= self.to_m
 
 
 def half_road_land(road_class: str, half_road_land_m: float | None) -> tuple[float, bool]:
@@ -105,11 +124,28 @@ def half_road_land(road_class: str, half_road_land_m: float | None) -> tuple[flo
     return float(half_road_land_m), False
 
 
-def zone_verdict(road_class: str, offset_m: float, half_road_land_m: float | None = None) -> ZoneVerdict:
-    """Verdict for a point ``offset_m`` metres from the centreline of one road of ``road_class``."""
+def has_statutory_zone(road_class: str) -> bool:
+    """Whether 条例 第十一条 gives the class a building control zone (not village or special-purpose roads)."""
+    return CONTROL_ZONE_MIN_M.get(road_class) is not None
+
+
+def zone_verdict(
+    road_class: str, offset_m: float, half_road_land_m: float | None = None, published: ControlLine | None = None
+) -> ZoneVerdict:
+    """Verdict for a point ``offset_m`` metres from the centreline of one road of ``road_class``.
+
+    A control line published by the county government (``published``, 条例 第十二条) replaces the statutory
+    minimum as the control line's distance; road land stays road land. It applies only to classes with a
+    statutory control zone (a village road has none, whatever is published)."""
     half, assumed = half_road_land(road_class, half_road_land_m)
     width = CONTROL_ZONE_MIN_M.get(road_class)
-    line = None if width is None else half + width
+    if width is None:
+        published = None
+    if published is not None:
+        line: float | None = float(published.distance_m)
+    else:
+        line = None if width is None else half + width
+    zone_basis = LEGAL_BASIS_ZONE if published is None else LEGAL_BASIS_PUBLISHED
     if road_class == "village":
         zone, basis = ZONE_NONE, LEGAL_BASIS_VILLAGE
     elif offset_m <= half:
@@ -117,10 +153,13 @@ def zone_verdict(road_class: str, offset_m: float, half_road_land_m: float | Non
     elif line is None:
         zone, basis = ZONE_NONE, LEGAL_BASIS_ZONE
     elif offset_m <= line:
-        zone, basis = ZONE_CONTROL, LEGAL_BASIS_ZONE
+        zone, basis = ZONE_CONTROL, zone_basis
     else:
-        zone, basis = ZONE_OUTSIDE, LEGAL_BASIS_ZONE
-    return ZoneVerdict(zone, zone == ZONE_CONTROL, width, half, assumed, line, basis, road_class, float(offset_m))
+        zone, basis = ZONE_OUTSIDE, zone_basis
+    doc, date = (published.doc_no, published.doc_date) if published is not None and zone != ZONE_ROAD_LAND \
+        else ("", "")
+    return ZoneVerdict(zone, zone == ZONE_CONTROL, width, half, assumed, line, basis, road_class, float(offset_m),
+                       doc, date)
 
 
 def verdict_key(v: ZoneVerdict) -> tuple[Any, ...]:

@@ -32,6 +32,7 @@ class Perm(StrEnum):
     FOLLOW_CASES = "follow_cases"  # see the case list
     SUPERVISE = "supervise"  # change any crew's patrols and incidents; reopen a closed incident (中队长)
     VIEW_AUDIT_LOG = "view_audit_log"  # the audit-log page (administrators)
+    ROLLBACK_IMPORT = "rollback_import"  # remove a whole imported ledger batch
 
 
 PERMISSIONS: dict[Role, frozenset[Perm]] = {

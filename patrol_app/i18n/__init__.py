@@ -69,9 +69,14 @@ def zone_text(pos: Any, lang: str = "zh") -> str:
     elif pos.control_zone_m is None:
         parts.append(t("zone.detail_special", lang, half=half))
     else:
+        doc = getattr(pos, "published_doc", "")
+        statutory = pos.half_road_land_m + pos.control_zone_m if doc else pos.control_line_m
         parts.append(t("zone.detail", lang, road_class_text=t("class." + zclass, lang),
-                       width=f"{pos.control_zone_m:g}", line=f"{pos.control_line_m:g}", half=half,
+                       width=f"{pos.control_zone_m:g}", line=f"{statutory:g}", half=half,
                        basis=LEGAL_BASIS_ZONE))
+        if doc:  # a control line published by the county government decided (条例 第十一条、第十二条)
+            parts.append(t("zone.detail_published", lang, line=f"{pos.control_line_m:g}", doc=doc,
+                           date=getattr(pos, "published_date", ""), basis=pos.legal_basis))
     if pos.zone == "road_land":
         parts.append(t("zone.detail_road_land", lang))
     return " · ".join(parts)

@@ -80,6 +80,7 @@ class ExportFilter:
     types: tuple[str, ...] = ()
     status: str | None = None
     towns: tuple[str, ...] = ()
+    batch: int | None = None  # only the records of this imported ledger batch
 
     @classmethod
     def year(cls, year: int, **kw: Any) -> ExportFilter:
@@ -99,6 +100,8 @@ def _incident_where(stmt: Select, f: ExportFilter) -> Select:
         stmt = stmt.where(Incident.status == f.status)
     if f.towns:
         stmt = stmt.where(Incident.town.in_(f.towns))
+    if f.batch is not None:
+        stmt = stmt.where(Incident.import_batch_id == f.batch)
     return stmt
 
 
@@ -109,6 +112,8 @@ def _patrol_where(stmt: Select, f: ExportFilter) -> Select:
         stmt = stmt.where(Patrol.date <= f.date_to)
     if f.roads:
         stmt = stmt.where(exists().where(PatrolRoad.patrol_id == Patrol.id, PatrolRoad.road_code.in_(f.roads)))
+    if f.batch is not None:
+        stmt = stmt.where(Patrol.import_batch_id == f.batch)
     return stmt
 
 

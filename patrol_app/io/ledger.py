@@ -13,7 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from patrol_app.io.cells import restore
 
@@ -52,6 +52,9 @@ INCIDENT_FIELDS: dict[str, tuple[str, ...]] = {
 _PATROL_ONLY = {"vehicles", "personnel", "km", "crew", "roads", "joint"}
 _INCIDENT_ONLY = {"type", "stake", "lon", "lat", "party", "measure", "status", "closed_at", "description"}
 
+#: A cell holding exactly this marks the template's example row: such a row is skipped, never imported.
+EXAMPLE_MARK = "示例"
+
 REQUIRED = {"patrols": ("date", "vehicles", "personnel", "roads"), "incidents": ("found_at", "type")}
 
 # Limits on a ledger file, each checked before the part it guards is read: a refusal names the limit.
@@ -88,6 +91,7 @@ def _match(header: str, kind: str) -> str | None:
 class LedgerRow:
     row: int  # spreadsheet row number (1-based, as Excel shows it)
     values: dict[str, Any]
+    cells: list[Any] | None = None  # the whole row as read (for the workbook of bad rows)
 
 
 @dataclass
@@ -98,6 +102,8 @@ class LedgerSheet:
     rows: list[LedgerRow] = field(default_factory=list)
     unknown_headers: list[str] = field(default_factory=list)
     skipped_rows: list[int] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)  # the header row as written
+    example_rows: list[int] = field(default_factory=list)  # the template's example rows (skipped)
 
 
 class LedgerFormatError(Exception):
@@ -151,19 +157,70 @@ def _read_csv(path: Path) -> list[tuple[str | None, list[list[Any]]]]:
         raise LedgerFormatError("error.ledger_unreadable", file=path.name, detail=str(exc)) from None
 
 
-def _read_xlsx(path: Path) -> list[tuple[str | None, list[list[Any]]]]:
+#: Rows read between two progress reports.
+PROGRESS_EVERY = 5000
+
+Progress = Callable[[int, int], None]  # (rows read so far, rows in the file)
+
+
+_DIMENSION = re.compile(rb'<dimension ref="[A-Z]+\d+:?[A-Z]*(\d*)"')
+
+
+def _declared_rows(path: Path) -> int:
+    """The rows a workbook's sheets declare (their ``<dimension>``), read from the first bytes of each sheet —
+    an estimate of the work ahead that costs a millisecond; 0 when a sheet does not say."""
+    import zipfile
+
+    total = 0
+    try:
+        with zipfile.ZipFile(path) as z:
+            for name in z.namelist():
+                if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+                    with z.open(name) as f:
+                        m = _DIMENSION.search(f.read(4096))
+                    if m and m.group(1):
+                        total += int(m.group(1))
+    except (OSError, zipfile.BadZipFile):
+        return 0
+    return total
+
+
+def _read_xlsx(path: Path, progress: Progress | None = None) -> list[tuple[str | None, list[list[Any]]]]:
     # calamine (Rust) reads a 100,000-row ledger several times faster than openpyxl; date cells come back as
     # datetime/date objects, blank cells as "". skip_empty_area=False keeps Excel's row numbers.
     from python_calamine import CalamineWorkbook
 
     check_xlsx_extent(path)  # before calamine allocates the sheet's grid
     state = {"rows": 0}
+    if progress is not None:
+        progress(0, _declared_rows(path))  # at once: loading the sheets below takes a second per 100,000 rows
     try:
         wb = CalamineWorkbook.from_path(str(path))
-        sheets = [(name, wb.get_sheet_by_name(name).to_python(skip_empty_area=False)) for name in wb.sheet_names]
+        sheets = [(name, wb.get_sheet_by_name(name)) for name in wb.sheet_names]
+        if progress is None:
+            grids = [(name, sh.to_python(skip_empty_area=False)) for name, sh in sheets]
+        else:
+            total = sum(sh.total_height or sh.height for _, sh in sheets)
+            grids = []
+            done = 0
+            progress(0, total)
+            for name, sh in sheets:
+                rows: list[list[Any]] = []
+                # iter_rows() yields rows from the first row but columns from the first used column: pad so that
+                # the cells stand where to_python(skip_empty_area=False) puts them
+                pad = [""] * (sh.start[1] if sh.start else 0)
+                for r in sh.iter_rows():
+                    rows.append(pad + r if pad else r)
+                    done += 1
+                    if done % PROGRESS_EVERY == 0:
+                        progress(done, total)
+                grids.append((name, rows))
+            progress(done, max(total, done))
+    except LedgerFormatError:
+        raise
     except Exception as exc:
         raise LedgerFormatError("error.ledger_unreadable", file=path.name, detail=str(exc)) from exc
-    return [(name, _check_rows(rows, path.name, state)) for name, rows in sheets]
+    return [(name, _check_rows(rows, path.name, state)) for name, rows in grids]
 
 
 _CELL_REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d{1,7})$")
@@ -279,10 +336,35 @@ def _detect(header: list[Any], forced: str | None) -> tuple[str, dict[int, str]]
     return best[1], best[2]
 
 
-def read_ledger(path: str | Path, kind: str | None = None) -> list[LedgerSheet]:
+_MARKS = frozenset(("合计", "总计", "小计", EXAMPLE_MARK))
+
+
+def _scan(row: list[Any]) -> tuple[bool, str | None]:
+    """(row holds a value, the totals or example mark it holds) in one pass over its cells."""
+    filled = False
+    mark = None
+    for v in row:
+        if v.__class__ is str:
+            text = v.strip()
+            if text:
+                filled = True
+                if text in _MARKS:
+                    mark = text
+        elif v is not None:
+            filled = True
+    return filled, mark
+
+
+def read_ledger(
+    path: str | Path, kind: str | None = None, progress: Progress | None = None, name: str | None = None,
+    keep_cells: bool = False,
+) -> list[LedgerSheet]:
     """Read every ledger sheet in a CSV or XLSX file. Sheets that hold no ledger are skipped; a file with
-    none raises :class:`LedgerFormatError`."""
+    none raises :class:`LedgerFormatError`. ``progress(rows_read, rows_total)`` is called while reading;
+    ``name`` is the file name to show (an upload's, not the stored copy's); ``keep_cells`` keeps every row's
+    cells as read."""
     p = Path(path)
+    shown = name or p.name
     if not p.exists():
         raise LedgerFormatError("error.file_not_found", file=str(p))
     size = p.stat().st_size
@@ -291,10 +373,13 @@ def read_ledger(path: str | Path, kind: str | None = None) -> list[LedgerSheet]:
     suffix = p.suffix.lower()
     if suffix in (".csv", ".txt", ".tsv"):
         tables = _read_csv(p)
+        if progress:
+            n = sum(len(r) for _, r in tables)
+            progress(n, n)
     elif suffix in (".xlsx", ".xlsm"):
-        tables = _read_xlsx(p)
+        tables = _read_xlsx(p, progress)
     else:
-        raise LedgerFormatError("error.ledger_format", file=p.name)
+        raise LedgerFormatError("error.ledger_format", file=shown)
     sheets: list[LedgerSheet] = []
     for name, rows in tables:
         found = None
@@ -314,23 +399,28 @@ def read_ledger(path: str | Path, kind: str | None = None) -> list[LedgerSheet]:
             missing.append("lon/lat | road/stake")
         if missing:
             raise LedgerFormatError(
-                "error.ledger_missing_columns", sheet=name or p.name, kind=k, columns=", ".join(missing)
+                "error.ledger_missing_columns", sheet=name or shown, kind=k, columns=", ".join(missing)
             )
         sheet = LedgerSheet(
             name=name,
             kind=k,
             columns={f: str(header[i]).strip() for i, f in mapping.items()},
             unknown_headers=[str(h) for i, h in enumerate(header) if i not in mapping and h not in (None, "")],
+            header=["" if h is None else str(h) for h in header],
         )
         for ri, r in enumerate(rows[hi + 1 :], start=hi + 2):
-            if all(v is None or (isinstance(v, str) and not v.strip()) for v in r):
+            filled, mark = _scan(r)
+            if not filled:
                 continue  # blank line
-            if any(isinstance(v, str) and v.strip() in ("合计", "总计", "小计") for v in r):
+            if mark == EXAMPLE_MARK:
+                sheet.example_rows.append(ri)  # the template's example, not a record
+                continue
+            if mark:
                 sheet.skipped_rows.append(ri)  # a totals row under the table, not a record
                 continue
             values = {f: (restore(r[i]) if i < len(r) else None) for i, f in mapping.items()}
-            sheet.rows.append(LedgerRow(ri, values))
+            sheet.rows.append(LedgerRow(ri, values, list(r) if keep_cells else None))
         sheets.append(sheet)
     if not sheets:
-        raise LedgerFormatError("error.ledger_no_sheet", file=p.name)
+        raise LedgerFormatError("error.ledger_no_sheet", file=shown)
     return sheets

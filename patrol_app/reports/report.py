@@ -73,14 +73,16 @@ def resolve_period(year: int | None = None, date_from: dt.date | None = None,
     return Period(start, end)
 
 
-def build_report(session: Session, actor: User, period: Period) -> Report:
-    """Everything a report shows, for ``period`` and the same dates a year earlier. Needs ``Perm.EXPORT``."""
+def build_report(session: Session, actor: User, period: Period, batch: int | None = None) -> Report:
+    """Everything a report shows, for ``period`` and the same dates a year earlier (with ``batch``: only the
+    records of that imported ledger batch). Needs ``Perm.EXPORT``."""
     require(actor, Perm.EXPORT)
     tz = get_settings().tz
     from patrol_app.services.audit import checkpoint
 
     cp = checkpoint(session)
-    return Report(period=period, current=rollup(session, period), previous=rollup(session, period.previous()),
+    return Report(period=period, current=rollup(session, period, batch),
+                  previous=rollup(session, period.previous(), batch),
                   generated_at=local_now().replace(microsecond=0), tz=tz, audit_checkpoint=(cp.id, cp.mac))
 
 

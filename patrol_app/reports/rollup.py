@@ -171,17 +171,20 @@ def _count_desc(d: dict[str, int]) -> dict[str, int]:
     return dict(sorted(d.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def rollup(session: Session, period: Period) -> Rollup:
-    """All figures of ``period`` from aggregate queries (no permission check: see ``build_report``)."""
+def rollup(session: Session, period: Period, batch: int | None = None) -> Rollup:
+    """All figures of ``period`` from aggregate queries (no permission check: see ``build_report``); with
+    ``batch``, only the records of that imported ledger batch."""
     r = Rollup(period=period)
-    _patrol_figures(session, period, r)
-    _incident_figures(session, period, r)
+    _patrol_figures(session, period, r, batch)
+    _incident_figures(session, period, r, batch)
     _road_facts(session, r)
     return r
 
 
-def _patrol_figures(session: Session, period: Period, r: Rollup) -> None:
-    in_period = (Patrol.date >= period.start, Patrol.date <= period.end)
+def _patrol_figures(session: Session, period: Period, r: Rollup, batch: int | None = None) -> None:
+    in_period: tuple[Any, ...] = (Patrol.date >= period.start, Patrol.date <= period.end)
+    if batch is not None:
+        in_period += (Patrol.import_batch_id == batch,)
     joint = case((func.coalesce(Patrol.joint, "") != "", 1), else_=0)
     row = session.execute(
         select(func.count(), func.coalesce(func.sum(Patrol.vehicles), 0), func.coalesce(func.sum(Patrol.personnel), 0),
@@ -219,12 +222,14 @@ def _patrol_figures(session: Session, period: Period, r: Rollup) -> None:
     r.patrols_by_road = _count_desc({str(c): int(n) for c, n in roads})
 
 
-def _incident_figures(session: Session, period: Period, r: Rollup) -> None:
+def _incident_figures(session: Session, period: Period, r: Rollup, batch: int | None = None) -> None:
     """Two scans of the period's incidents, each grouped by a few low-cardinality columns (types × roads ×
     status; towns × measures × months × status): the database returns at most a few thousand groups whatever
     the number of incidents, and every figure is summed from those."""
     lo, hi = period.datetime_bounds()
-    in_period = (Incident.found_at >= lo, Incident.found_at < hi)
+    in_period: tuple[Any, ...] = (Incident.found_at >= lo, Incident.found_at < hi)
+    if batch is not None:
+        in_period += (Incident.import_batch_id == batch,)
     is_closed = case((Incident.status == Status.CLOSED.value, 1), else_=0)
     # counted from the verdict itself: road land is not the control zone (three verdicts, not two)
     in_zone = func.coalesce(func.sum(case((Incident.zone == "control_zone", 1), else_=0)), 0)

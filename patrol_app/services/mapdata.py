@@ -62,6 +62,7 @@ class MapFilter:
     roads: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
     towns: tuple[str, ...] = ()
+    batch: int | None = None  # only the records of this imported ledger batch
 
     @classmethod
     def for_year(cls, year: int, **kwargs: Any) -> MapFilter:
@@ -86,6 +87,8 @@ class MapFilter:
         ):
             if values:
                 cond.append(column.in_(values))
+        if self.batch is not None:
+            cond.append(Incident.import_batch_id == self.batch)
         return cond
 
     def patrol_conditions(self) -> list[ColumnElement[bool]]:
@@ -99,6 +102,8 @@ class MapFilter:
             cond.append(
                 exists().where(PatrolRoad.patrol_id == Patrol.id, PatrolRoad.road_code.in_(self.roads))
             )
+        if self.batch is not None:
+            cond.append(Patrol.import_batch_id == self.batch)
         return cond
 
 
@@ -482,6 +487,8 @@ def filter_summary(f: MapFilter, lang: str) -> str:
         )
     if f.towns:
         parts.append(t("map.summary.towns", lang, values="、".join(f.towns)))
+    if f.batch is not None:
+        parts.append(t("imports.map.summary_batch", lang, batch=f.batch))
     return " · ".join(parts)
 
 

@@ -17,7 +17,7 @@ import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 from sqlalchemy import insert, select
@@ -63,7 +63,14 @@ class _Bad(Exception):
 
 
 def _blank(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
+    if v is None:
+        return True
+    cls = v.__class__
+    if cls is str:
+        return not v.strip()
+    if cls is float:
+        return math.isnan(v)
+    return (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
 
 
 def _text(v: Any) -> str:
@@ -439,7 +446,8 @@ def validate_incidents(
                 continue
             route = net.routes[net.codes[int(b.route_index[j])]]
             offset = float(b.offset_m[j])
-            k, v = deciding_verdict(net, cands[j], int(b.route_index[j]), offset)  # strictest road in reach
+            # the strictest road in reach; on each road a published control line replaces the statutory minimum
+            k, v = deciding_verdict(net, cands[j], int(b.route_index[j]), offset, float(b.chainage_m[j]))
             rec.update(
                 road_code=route.code,
                 chainage_m=round(float(b.chainage_m[j]), 1),
@@ -464,7 +472,10 @@ def validate_incidents(
         towns = nearest_town(np.array([r["lon"] for r in good]), np.array([r["lat"] for r in good]))
         for r, town in zip(good, towns):
             r["town"] = town
-    clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in good]
+    for r in good:  # drop the private keys in place (no copy of 100,000 dicts)
+        for k in [k for k in r if k.startswith("_")]:
+            del r[k]
+    clean = good
     errors.sort(key=lambda e: (e.sheet or "", e.row or 0))
     return clean, errors
 
@@ -539,7 +550,14 @@ def incident_dict(i: Incident) -> dict[str, Any]:
     }
 
 
-# --- ledger import ----------------------------------------------------------------------------------
+# --- ledger import ----------------------------------------------------------------------------------------
+
+#: ``progress(stage, done, total)`` with stage ``read``, ``validate`` or ``write``.
+Progress = Callable[[str, int, int], None]
+#: Rows validated or written between two progress reports.
+CHUNK = 5000
+#: Rows of each kind shown "as they will be stored" after a check.
+PREVIEW_ROWS = 20
 
 
 @dataclass
@@ -553,10 +571,136 @@ class ImportResult:
     batch_id: int | None = None
     #: patrols accepted and flagged: fewer than two personnel (where each is in the file)
     flagged: list[FieldError] = field(default_factory=list)
+    rows: int = 0  # ledger rows read (records and bad rows)
+    preview: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # first rows as they will be stored
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def bad_rows(self) -> int:
+        return len({(e.sheet, e.row) for e in self.errors})
+
+
+@dataclass
+class LedgerCheck:
+    """A checked ledger: what would be written (kept for :func:`write_ledger`), and the result to show."""
+
+    result: ImportResult
+    patrols: list[PatrolRecord]
+    incidents: list[dict[str, Any]]
+    digest: str
+    kinds: str
+
+
+def file_digest(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def imported_batch(session: Session, digest: str) -> ImportBatch | None:
+    """The batch (not rolled back) that imported a file with this SHA-256, if any."""
+    return session.execute(
+        select(ImportBatch).where(ImportBatch.sha256 == digest, ImportBatch.rolled_back_at.is_(None))
+        .order_by(ImportBatch.id.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def check_ledger(
+    session: Session,
+    actor: User,
+    path: str | Path,
+    kind: str | None = None,
+    max_distance: float | None = None,
+    progress: Progress | None = None,
+    name: str | None = None,
+) -> LedgerCheck:
+    """Read and validate a ledger without writing: counts, the first rows as they would be stored, and every
+    problem of every bad row. Raises ServiceError for a file that is no ledger or was imported already."""
+    require(actor, Perm.IMPORT_LEDGER)
+    p = Path(path)
+    shown = name or p.name
+    try:
+        sheets = read_ledger(p, kind, progress=(lambda d, t: progress("read", d, t)) if progress else None,
+                             name=shown)
+    except LedgerFormatError as exc:
+        raise ServiceError(exc.key, **exc.params) from exc
+    digest = file_digest(p)
+    with _reading(session) as rs:  # no write lock while the rows are checked
+        net = store_network(rs)
+        _refuse_duplicate(rs, digest, shown)
+    now = local_now()
+    dist = get_settings().max_distance_m if max_distance is None else max_distance
+    result = ImportResult(file=shown, dry_run=True)
+    result.rows = sum(len(sh.rows) for sh in sheets)
+    patrols: list[PatrolRecord] = []
+    incidents: list[dict[str, Any]] = []
+    done = [0]
+    if progress:
+        progress("validate", 0, result.rows)
+
+    def on_chunk(n: int) -> None:
+        done[0] += n
+        if progress:
+            progress("validate", done[0], result.rows)
+
+    for sh in sheets:
+        result.sheets.append(_validate_sheet(sh, net, now, dist, patrols, incidents, result.errors, result.flagged,
+                                             on_chunk))
+    order = {sh.name: k for k, sh in enumerate(sheets)}
+    result.errors.sort(key=lambda e: (order.get(e.sheet, 0), e.row or 0))
+    result.patrols, result.incidents = len(patrols), len(incidents)
+    result.preview = {
+        "patrols": [{**r.__dict__, "date": r.date.isoformat(), "roads": "、".join(r.roads)}
+                    for r in patrols[:PREVIEW_ROWS]],
+        "incidents": [dict(r) for r in incidents[:PREVIEW_ROWS]],
+    }
+    kinds = "+".join(sorted({s.kind for s in sheets}))
+    return LedgerCheck(result, patrols, incidents, digest, kinds)
+
+
+def write_ledger(session: Session, actor: User, check: LedgerCheck, progress: Progress | None = None) -> ImportResult:
+    """Write a checked ledger (no bad rows) as one batch, in the caller's transaction; audited."""
+    require(actor, Perm.IMPORT_LEDGER)
+    result = check.result
+    if result.errors:
+        raise ServiceError("error.validation_failed", count=len(result.errors))
+    _refuse_duplicate(session, check.digest, result.file)  # again, inside the write transaction
+    created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    total = len(check.patrols) + len(check.incidents)
+    batch = ImportBatch(kind=check.kinds, filename=result.file, sha256=check.digest, rows=total,
+                        created_by=actor.id, created_at=created)
+    session.add(batch)
+    try:
+        session.flush()
+    except IntegrityError:  # the same file, imported meanwhile by someone else (unique index on sha256)
+        session.rollback()
+        raise ServiceError("error.already_imported", file=result.file, batch="?", when="—") from None
+    result.batch_id = batch.id
+    result.dry_run = False
+    written = 0
+    if progress:
+        progress("write", 0, total)
+    for i in range(0, len(check.patrols), CHUNK):
+        part = check.patrols[i:i + CHUNK]
+        store_records(session, actor, part, [], "ledger", batch.id)
+        written += len(part)
+        if progress:
+            progress("write", written, total)
+    for i in range(0, len(check.incidents), CHUNK):
+        part = check.incidents[i:i + CHUNK]
+        store_records(session, actor, [], part, "ledger", batch.id)
+        written += len(part)
+        if progress:
+            progress("write", written, total)
+    audit.record(session, actor, "ledger.import", "import_batch", batch.id,
+                 after={"file": result.file, "sha256": check.digest, "patrols": len(check.patrols),
+                        "incidents": len(check.incidents)})
+    return result
 
 
 def import_ledger(
@@ -566,48 +710,18 @@ def import_ledger(
     kind: str | None = None,
     dry_run: bool = False,
     max_distance: float | None = None,
+    progress: Progress | None = None,
 ) -> ImportResult:
     """Import a ledger all or nothing. With any bad row nothing is written and every problem is listed.
 
     The file is read and validated on a read-only session of its own (on SQLite: no write lock, so the app's
     users keep saving meanwhile); ``session`` — the caller's transaction — is used only to insert, so the write
     lock is held for the inserts alone."""
-    require(actor, Perm.IMPORT_LEDGER)
-    p = Path(path)
-    try:
-        sheets = read_ledger(p, kind)
-    except LedgerFormatError as exc:
-        raise ServiceError(exc.key, **exc.params) from exc
-    digest = hashlib.sha256(p.read_bytes()).hexdigest()
-    with _reading(session) as rs:
-        net = store_network(rs)
-        _refuse_duplicate(rs, digest, p.name)
-    now = local_now()
-    dist = get_settings().max_distance_m if max_distance is None else max_distance
-    result = ImportResult(file=p.name, dry_run=dry_run)
-    patrols: list[PatrolRecord] = []
-    incidents: list[dict[str, Any]] = []
-    for sh in sheets:
-        info = _validate_sheet(sh, net, now, dist, patrols, incidents, result.errors, result.flagged)
-        result.sheets.append(info)
-    result.patrols, result.incidents = len(patrols), len(incidents)
-    if result.errors or dry_run:
-        return result
-    _refuse_duplicate(session, digest, p.name)  # again, inside the write transaction (and a unique index)
-    created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    batch = ImportBatch(kind="+".join(sorted({s.kind for s in sheets})), filename=p.name, sha256=digest,
-                       rows=len(patrols) + len(incidents), created_by=actor.id, created_at=created)
-    session.add(batch)
-    try:
-        session.flush()
-    except IntegrityError:  # the same file, imported meanwhile by someone else (unique index on sha256)
-        session.rollback()
-        raise ServiceError("error.already_imported", file=p.name, batch="?", when="—") from None
-    result.batch_id = batch.id
-    store_records(session, actor, patrols, incidents, "ledger", batch.id)
-    audit.record(session, actor, "ledger.import", "import_batch", batch.id,
-                 after={"file": p.name, "sha256": digest, "patrols": len(patrols), "incidents": len(incidents)})
-    return result
+    check = check_ledger(session, actor, path, kind, max_distance, progress)
+    if check.result.errors or dry_run:
+        check.result.dry_run = dry_run
+        return check.result
+    return write_ledger(session, actor, check, progress)
 
 
 @contextmanager
@@ -624,7 +738,8 @@ def _reading(session: Session) -> Iterator[Session]:
 
 
 def _refuse_duplicate(session: Session, digest: str, name: str) -> None:
-    dup = session.execute(select(ImportBatch).where(ImportBatch.sha256 == digest)).scalar_one_or_none()
+    """Refuse a file whose batch is in the store (a rolled-back batch does not count)."""
+    dup = imported_batch(session, digest)
     if dup is not None:
         raise ServiceError("error.already_imported", file=name, batch=dup.id,
                            when=dup.created_at.strftime("%Y-%m-%d %H:%M"))
@@ -677,20 +792,29 @@ def _validate_sheet(
     incidents: list[dict[str, Any]],
     errors: list[FieldError],
     flagged: list[FieldError] | None = None,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
+    """Validate one sheet in chunks of :data:`CHUNK` rows (``on_chunk(rows)`` after each)."""
     info = {"sheet": sh.name, "kind": sh.kind, "rows": len(sh.rows), "columns": sh.columns,
-            "ignored_columns": sh.unknown_headers, "skipped_total_rows": sh.skipped_rows}
-    if sh.kind == "patrols":
-        for r in sh.rows:
-            rec, errs = validate_patrol(r.values, net, now, sh.columns, r.row, sh.name)
-            if rec:
-                patrols.append(rec)
-                if rec.flags and flagged is not None:
-                    flagged.append(FieldError(sh.columns.get("personnel", "personnel"), "patrol.flag.few_personnel",
-                                              {"count": rec.personnel}, r.row, sh.name))
+            "ignored_columns": sh.unknown_headers, "skipped_total_rows": sh.skipped_rows,
+            "example_rows": sh.example_rows}
+    for i in range(0, len(sh.rows), CHUNK):
+        chunk = sh.rows[i:i + CHUNK]
+        if sh.kind == "patrols":
+            for r in chunk:
+                rec, errs = validate_patrol(r.values, net, now, sh.columns, r.row, sh.name)
+                if rec:
+                    patrols.append(rec)
+                    if rec.flags and flagged is not None:
+                        flagged.append(FieldError(sh.columns.get("personnel", "personnel"),
+                                                  "patrol.flag.few_personnel", {"count": rec.personnel}, r.row,
+                                                  sh.name))
+                errors.extend(errs)
+        else:
+            clean, errs = validate_incidents([(r.row, r.values) for r in chunk], net, now, dist, sh.columns,
+                                             sh.name)
+            incidents.extend(clean)
             errors.extend(errs)
-    else:
-        clean, errs = validate_incidents([(r.row, r.values) for r in sh.rows], net, now, dist, sh.columns, sh.name)
-        incidents.extend(clean)
-        errors.extend(errs)
+        if on_chunk is not None:
+            on_chunk(len(chunk))
     return info

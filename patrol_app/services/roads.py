@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from typing import Sequence
 
@@ -9,13 +10,19 @@ import shapely
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from gis.errors import GisError
 from gis.roads import RoadNetwork, RoadPiece
 from patrol_app.clock import utc_now, utc_stamp
+from gis.stakes import format_stake, parse_stake
+from gis.zones import ControlLine, has_statutory_zone
 from patrol_app.domain.rules import Perm
 from patrol_app.services import audit
 from patrol_app.services.errors import ServiceError
 from patrol_app.services.users import require
-from patrol_app.storage.models import RoadPieceRow, Setting, User
+from patrol_app.storage.models import ControlLineRow, RoadPieceRow, RoadSetting, Setting, User
+
+#: A half road-land width or control-line distance beyond this many metres is a typing error.
+MAX_WIDTH_M = 500.0
 
 _VERSION_KEY = "network_version"
 _cache: dict[tuple[str, str], RoadNetwork] = {}
@@ -103,6 +110,7 @@ def network(session: Session) -> RoadNetwork:
             if not pieces:
                 raise ServiceError("error.no_roads")
             net = RoadNetwork(pieces)
+            _apply_settings(session, net)
             for k in [k for k in _cache if k[0] == url]:
                 del _cache[k]
             _cache[key] = net
@@ -140,3 +148,127 @@ def device_geojson(session: Session) -> tuple[bytes, str]:
                 del _device_cache[k]
             _device_cache[key] = hit
     return hit
+
+
+def _apply_settings(session: Session, net: RoadNetwork) -> None:
+    """What the bureau set in the app: half road-land widths and published control lines."""
+    for row in session.execute(select(RoadSetting)).scalars():
+        if row.code in net.routes and row.half_road_land_m is not None:
+            net.routes[row.code].half_road_land_m = row.half_road_land_m
+    for c in session.execute(
+        select(ControlLineRow).where(ControlLineRow.active.is_(True)).order_by(ControlLineRow.id)
+    ).scalars():
+        if c.road_code in net.routes:
+            net.routes[c.road_code].control_lines.append(
+                ControlLine(c.from_m, c.to_m, c.distance_m, c.doc_no, c.doc_date.isoformat())
+            )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _route(session: Session, code: str):  # type: ignore[no-untyped-def]
+    try:
+        return network(session).route(code)
+    except GisError as exc:
+        raise ServiceError(exc.key, **exc.params) from exc
+
+
+def set_half_width(session: Session, actor: User, code: str, half_road_land_m: float | None) -> None:
+    """Set a road's half road-land width (metres from the centreline to the outer edge of road land), or clear
+    it (None: the road file's value, else the class default). Verdicts use it from then on. Audited."""
+    require(actor, Perm.MANAGE_ROADS)
+    route = _route(session, code)
+    if half_road_land_m is not None and not (0 < float(half_road_land_m) <= MAX_WIDTH_M):
+        raise ServiceError("roads.error.bad_width", value=f"{half_road_land_m:g}", max=f"{MAX_WIDTH_M:g}")
+    row = session.get(RoadSetting, route.code)
+    before = row.half_road_land_m if row else None
+    if row is None:
+        row = RoadSetting(code=route.code, updated_by=actor.id, updated_at=_now())
+        session.add(row)
+    row.half_road_land_m = None if half_road_land_m is None else float(half_road_land_m)
+    row.updated_by, row.updated_at = actor.id, _now()
+    _bump_version(session)
+    session.flush()
+    audit.record(session, actor, "roads.half_width", "road", route.code, before={"half_road_land_m": before},
+                 after={"half_road_land_m": row.half_road_land_m})
+
+
+def add_control_line(
+    session: Session,
+    actor: User,
+    code: str,
+    from_stake: str | float,
+    to_stake: str | float,
+    distance_m: float,
+    doc_no: str,
+    doc_date: dt.date,
+    today: dt.date | None = None,
+) -> int:
+    """Record a control line published by the county government for a stake range of a road (条例 第十一条、
+    第十二条): ``distance_m`` from the centreline on both sides. Verdicts use it from then on. Audited."""
+    require(actor, Perm.MANAGE_ROADS)
+    route = _route(session, code)
+    if not has_statutory_zone(route.road_class):  # village and special-purpose roads: 条例 第十一条 sets no zone
+        raise ServiceError("roads.error.no_statutory_zone", code=route.code)
+    try:
+        a = parse_stake(from_stake) if isinstance(from_stake, str) else float(from_stake)
+        b = parse_stake(to_stake) if isinstance(to_stake, str) else float(to_stake)
+    except GisError as exc:
+        raise ServiceError(exc.key, **exc.params) from exc
+    if b <= a:
+        raise ServiceError("roads.error.bad_range", start=format_stake(a), end=format_stake(b))
+    if a < route.start_m - 0.5 or b > route.end_m + 0.5:
+        raise ServiceError("error.stake_out_of_range", code=route.code, stake=format_stake(a if a < route.start_m
+                           else b), start=route.start_stake, end=route.end_stake)
+    half = route.verdict(a, 0.0).half_road_land_m
+    if not (half < float(distance_m) <= MAX_WIDTH_M):
+        raise ServiceError("roads.error.bad_line", value=f"{float(distance_m):g}", half=f"{half:g}",
+                           max=f"{MAX_WIDTH_M:g}")
+    doc = (doc_no or "").strip()
+    if not doc:
+        raise ServiceError("roads.error.doc_required")
+    if doc_date > (today or dt.date.today()):
+        raise ServiceError("error.future_date", value=doc_date.isoformat())
+    row = ControlLineRow(road_code=route.code, from_m=round(a, 1), to_m=round(b, 1), distance_m=float(distance_m),
+                         doc_no=doc, doc_date=doc_date, active=True, created_by=actor.id, created_at=_now())
+    session.add(row)
+    _bump_version(session)
+    session.flush()
+    audit.record(session, actor, "roads.control_line", "control_line", row.id,
+                 after={"road": route.code, "from": format_stake(a), "to": format_stake(b),
+                        "distance_m": row.distance_m, "doc_no": doc, "doc_date": doc_date.isoformat()})
+    return row.id
+
+
+def withdraw_control_line(session: Session, actor: User, line_id: int) -> None:
+    """Withdraw a recorded control line (kept for the record, no longer used). Audited."""
+    require(actor, Perm.MANAGE_ROADS)
+    row = session.get(ControlLineRow, line_id)
+    if row is None or not row.active:
+        raise ServiceError("roads.error.no_line", id=line_id)
+    row.active = False
+    _bump_version(session)
+    session.flush()
+    audit.record(session, actor, "roads.control_line_withdrawn", "control_line", row.id,
+                 before={"road": row.road_code, "doc_no": row.doc_no, "distance_m": row.distance_m})
+
+
+def control_lines(session: Session, actor: User, code: str | None = None) -> list[dict[str, object]]:
+    """The control lines in force, newest notice first."""
+    require(actor, Perm.VIEW)
+    stmt = select(ControlLineRow).where(ControlLineRow.active.is_(True))
+    if code:
+        stmt = stmt.where(ControlLineRow.road_code == code)
+    rows = session.execute(stmt.order_by(ControlLineRow.doc_date.desc(), ControlLineRow.id.desc())).scalars()
+    return [{"id": r.id, "road_code": r.road_code, "from_stake": format_stake(r.from_m),
+             "to_stake": format_stake(r.to_m), "distance_m": r.distance_m, "doc_no": r.doc_no,
+             "doc_date": r.doc_date.isoformat()} for r in rows]
+
+
+def half_width_set(session: Session, actor: User, code: str) -> float | None:
+    """The half road-land width set in the app for a road (None: not set)."""
+    require(actor, Perm.VIEW)
+    row = session.get(RoadSetting, code)
+    return row.half_road_land_m if row else None

@@ -111,7 +111,10 @@ class ImportBatch(Base):
     """One ledger or road file import, for provenance."""
 
     __tablename__ = "import_batches"
-    __table_args__ = (Index("uq_import_batches_sha256", "sha256", unique=True),)  # a file is imported once
+    # a file is imported once (again only after its batch was rolled back)
+    __table_args__ = (Index("uq_import_batches_sha256", "sha256", unique=True,
+                            sqlite_where=text("rolled_back_at IS NULL"),
+                            postgresql_where=text("rolled_back_at IS NULL")),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     filename: Mapped[str] = mapped_column(String(255))
@@ -119,6 +122,8 @@ class ImportBatch(Base):
     rows: Mapped[int] = mapped_column(Integer)
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    rolled_back_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)  # its records removed
+    rolled_back_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Patrol(Base):
@@ -415,6 +420,58 @@ class AuditHead(Base):
     last_mac: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
+class RoadSetting(Base):
+    """What the bureau set for a road in the app (outlives a network re-import): the half road-land width."""
+
+    __tablename__ = "road_settings"
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    half_road_land_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    updated_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class ControlLineRow(Base):
+    """A building control line published by the county government (条例 第十一条、第十二条) for a stake range:
+    ``distance_m`` from the centreline. Withdrawn lines are kept (``active`` false) for the record."""
+
+    __tablename__ = "control_lines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    road_code: Mapped[str] = mapped_column(String(16), index=True)
+    from_m: Mapped[float] = mapped_column(Float)
+    to_m: Mapped[float] = mapped_column(Float)
+    distance_m: Mapped[float] = mapped_column(Float)
+    doc_no: Mapped[str] = mapped_column(String(128))
+    doc_date: Mapped[dt.date] = mapped_column(Date)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class ImportJob(Base):
+    """A ledger check or import running in the background: its progress, polled by the page (any tab)."""
+
+    __tablename__ = "import_jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    filename: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="running", index=True)  # running | done | failed
+    stage: Mapped[str] = mapped_column(String(16), default="read")  # read | validate | write | done
+    rows_total: Mapped[int] = mapped_column(Integer, default=0)
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    rows_validated: Mapped[int] = mapped_column(Integer, default=0)
+    rows_written: Mapped[int] = mapped_column(Integer, default=0)
+    bad_rows: Mapped[int] = mapped_column(Integer, default=0)
+    patrols: Mapped[int] = mapped_column(Integer, default=0)
+    incidents: Mapped[int] = mapped_column(Integer, default=0)
+    batch_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # {"key": …, "params": {…}}
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
 class Setting(Base):
     __tablename__ = "settings"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -446,4 +503,7 @@ __all__ = [
     "Case",
     "CaseOfficer",
     "DocumentNumber",
+    "RoadSetting",
+    "ControlLineRow",
+    "ImportJob",
 ]

@@ -260,3 +260,23 @@ def confirm_button(label: str, key: str, question: str, confirm_label: str, **kw
         state.pop(f"{key}__ask", None)
         st.rerun()
     return False
+
+
+def batch_filter():  # type: ignore[no-untyped-def]
+    """The imported ledger batch named by the page's ``?batch=N`` (a link from the import page), or None."""
+    raw = st.query_params.get("batch")
+    user = current_user()
+    if not raw or user is None:
+        return None
+    from patrol_app.services.errors import PermissionDenied
+    from patrol_app.services.ledger_jobs import batch_info
+    from patrol_app.storage.db import read_session
+
+    try:
+        with read_session() as s:
+            info = batch_info(s, user, int(raw))
+    except (ValueError, PermissionDenied):
+        return None
+    if info is None or info.rolled_back_at is not None:
+        return None
+    return info

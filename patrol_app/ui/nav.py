@@ -31,6 +31,7 @@ PAGES: list[PageSpec] = [
     PageSpec("patrol_app/ui/pages/admin.py", "nav.admin", ":material/admin_panel_settings:", "admin", Perm.MANAGE_USERS),
     PageSpec("patrol_app/ui/pages/report.py", "nav.report", ":material/summarize:", "report", Perm.EXPORT),
     PageSpec("patrol_app/ui/pages/incident_map.py", "nav.incident_map", ":material/map:", "map", Perm.VIEW),
+    PageSpec("patrol_app/ui/pages/imports.py", "nav.imports", ":material/upload_file:", "imports", Perm.IMPORT_LEDGER),
     PageSpec("patrol_app/ui/pages/audit_log.py", "nav.audit_log", ":material/history:", "audit_log",
              Perm.VIEW_AUDIT_LOG),
 ]

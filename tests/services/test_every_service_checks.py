@@ -45,6 +45,8 @@ ALLOWED = {
     ("patrol_app.services.roads", "network_version"): "the network's version stamp (public map data); no records",
     ("patrol_app.services.roads", "device_geojson"): "the road network for field devices (public map data, "
                                                      "served only to signed-in users); no records",
+    ("patrol_app.services.records", "imported_batch"): "finds a live batch by file hash inside check_ledger, "
+                                                      "write_ledger and start_job, after their check",
     ("patrol_app.services.tracks", "rebuild"): "derives a patrol's line and km inside add_points/store_gpx, "
                                                "after their check",
     ("patrol_app.services.tracks", "summary"): "a patrol's stored track, read by callers that have checked",
@@ -89,6 +91,9 @@ SAMPLE = {
     "changes": {}, "near": None, "model": None, "client_id": "x", "crew_ids": [1, 2], "day": dt.date(2025, 1, 1),
     "photo": None, "on": dt.date(2025, 1, 1), "participants": "x", "conclusion": "x", "batch_id": "b",
     "points": [], "inc": None, "patrol": None,
+    "code": "X001", "line_id": 1, "half_road_land_m": 8.0, "from_stake": "K0+000", "to_stake": "K1+000",
+    "distance_m": 30.0, "doc_no": "x", "doc_date": dt.date(2025, 1, 1), "job_id": 1, "rf": None, "mapping": {},
+    "pv": None, "check": None, "old": None, "new": None,
 }
 
 

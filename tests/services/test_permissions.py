@@ -49,6 +49,9 @@ MATRIX: dict[str, set[str]] = {
     "case.close": {"manager"},
     "case.list": {"officer", "squad_leader", "reviewer", "manager", "admin"},
     "audit.verify": {"admin"},
+    "roads.half_width": {"admin"},
+    "roads.control_line": {"admin"},
+    "ledger.rollback": {"admin"},
 }
 
 PATROL_CSV = "日期,巡查路线,出动车辆(台次),出动人员(人次)\n2025-03-05,X001,1,2\n"
@@ -96,6 +99,19 @@ def act(action: str, s, actor: User, tmp_path) -> object:  # type: ignore[no-unt
         res = records.import_ledger(s, actor, path, dry_run=True)
         assert res.ok, [e.render() for e in res.errors]
         return res
+    if action == "roads.half_width":
+        return roads.set_half_width(s, actor, "X001", 9.0)
+    if action == "roads.control_line":
+        return roads.add_control_line(s, actor, "X001", "K1+000", "K2+000", 30.0, "测试文号", dt.date(2024, 1, 1))
+    if action == "ledger.rollback":
+        from patrol_app.services import ledger_jobs
+        from patrol_app.storage.models import ImportBatch
+
+        batch = ImportBatch(kind="incidents", filename="t.csv", sha256="0" * 64, rows=0,
+                            created_by=get_user(s, "admin").id, created_at=dt.datetime(2025, 1, 1))
+        s.add(batch)
+        s.flush()
+        return ledger_jobs.rollback_batch(s, actor, batch.id)
     if action == "patrol.log":
         fn = _field_or_records("log_patrol", "start_patrol")
         if fn.__name__ == "start_patrol":
@@ -148,7 +164,9 @@ def test_the_matrix_agrees_with_the_role_table():
 
     perm_of = {"roads.import": "manage_roads", "ledger.import": "import_ledger", "patrol.log": "log_patrol",
                "incident.log": "log_incident", "case.open": "open_case", "case.review": "review_case",
-               "case.decide": "decide_case", "case.list": "follow_cases", "audit.verify": "verify_audit"}
+               "case.decide": "decide_case", "case.list": "follow_cases", "audit.verify": "verify_audit",
+               "roads.half_width": "manage_roads", "roads.control_line": "manage_roads",
+               "ledger.rollback": "rollback_import"}
     from patrol_app.domain.rules import Perm
 
     for action, roles in MATRIX.items():

@@ -22,7 +22,7 @@ from patrol_app.services.errors import ServiceError
 from patrol_app.services.roads import network as store_network
 from patrol_app.services.users import get_user
 from patrol_app.storage.db import read_session
-from patrol_app.ui.common import current_user, err, lang, network, tr
+from patrol_app.ui.common import batch_filter, current_user, err, lang, network, tr
 
 
 def type_name(code: str) -> str:
@@ -135,11 +135,23 @@ except ServiceError as exc:
     bm = maps.NO_BASEMAP
 db_url = get_settings().db_url
 today = local_now().date()
+default_period = (dt.date(today.year, 1, 1), today)
+
+# ?batch=N (from the ledger import page): only that imported batch, over its dates
+batch = batch_filter()
+if batch is not None:
+    default_period = (batch.first_date or default_period[0], batch.last_date or default_period[1])
+    c1, c2 = st.columns([4, 1], vertical_alignment="center")
+    c1.info(tr("imports.map.batch_only", batch=batch.id, file=batch.filename))
+    if c2.button(tr("imports.map.show_all"), key="map_batch_clear"):
+        st.query_params.pop("batch", None)
+        st.session_state.pop("map_period", None)
+        st.rerun()
 
 with st.container(border=True):
     c = st.columns([2, 1.3, 1.3])
     period = c[0].date_input(
-        tr("map.period"), value=(dt.date(today.year, 1, 1), today), format="YYYY-MM-DD", key="map_period"
+        tr("map.period"), value=default_period, format="YYYY-MM-DD", key="map_period"
     )
     statuses = c[1].multiselect(
         tr("map.statuses"),
@@ -174,6 +186,7 @@ f = mapdata.MapFilter(
     tuple(roads),
     tuple(statuses),
     tuple(town_names),
+    batch.id if batch is not None else None,
 )
 with read_session(stale_ok=True) as s:  # the stamp of the data the figures read (the replica's)
     stamp = mapdata.data_stamp(s, user)

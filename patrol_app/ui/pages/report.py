@@ -24,15 +24,15 @@ from patrol_app.reports.writers import MIME as REPORT_MIME
 from patrol_app.services.errors import ServiceError
 from patrol_app.services.stats import default_year, years_with_data
 from patrol_app.storage.db import read_session
-from patrol_app.ui.common import current_user, err, lang, md_escape, tr
+from patrol_app.ui.common import batch_filter, current_user, err, lang, md_escape, tr
 
 
 @st.cache_data(ttl=120, show_spinner=False)
-def _report(url: str, start: dt.date, end: dt.date, username: str, role: str) -> Report:
+def _report(url: str, start: dt.date, end: dt.date, username: str, role: str, batch: int | None = None) -> Report:
     from patrol_app.services.users import get_user
 
     with read_session(url, stale_ok=True) as s:
-        return build_report(s, get_user(s, username), Period(start, end))
+        return build_report(s, get_user(s, username), Period(start, end), batch)
 
 
 @st.cache_data(ttl=120, show_spinner=False, max_entries=32)
@@ -46,12 +46,13 @@ def _report_file(url: str, start: dt.date, end: dt.date, username: str, role: st
 
 @st.cache_data(ttl=120, show_spinner=False, max_entries=16)
 def _export_file(url: str, start: dt.date, end: dt.date, username: str, role: str, kind: str, fmt: str,
-                 lng: str) -> bytes:
+                 lng: str, batch: int | None = None) -> bytes:
     from patrol_app.io.exports import export_bytes
     from patrol_app.services.users import get_user
 
     with read_session(url, stale_ok=True) as s:  # each click is recorded by _downloaded, not this cached build
-        return export_bytes(s, get_user(s, username), kind, fmt, ExportFilter(start, end), lng, audited=False)
+        return export_bytes(s, get_user(s, username), kind, fmt, ExportFilter(start, end, batch=batch), lng,
+                            audited=False)
 
 
 def _downloaded(data: bytes, url: str, username: str, action: str, entity: str, after: dict) -> bytes:  # type: ignore[type-arg]
@@ -80,10 +81,19 @@ if user is None or not allowed(user.role, Perm.EXPORT):
 url = get_settings().db_url
 with read_session(stale_ok=True) as s:
     years = years_with_data(s, user)
+batch = batch_filter()  # ?batch=N (from the ledger import page): only that imported batch, over its dates
+if batch is not None:
+    c1, c2 = st.columns([4, 1], vertical_alignment="center")
+    c1.info(tr("imports.report.batch_only", batch=batch.id, file=batch.filename))
+    if c2.button(tr("imports.map.show_all"), key="report_batch_clear"):
+        st.query_params.pop("batch", None)
+        st.rerun()
 left, right = st.columns([1, 3])
 year = left.selectbox(tr("ui.year"), years, index=years.index(default_year(years)), key="report_year")
 custom = right.toggle(tr("report.ui.custom_range"), key="report_custom")
 period = Period.year_to_date(int(year))
+if batch is not None and batch.first_date and not custom:
+    period = Period(batch.first_date, batch.last_date or batch.first_date)
 if custom:
     picked = right.date_input(tr("report.ui.range"), value=(period.start, period.end), key="report_range")
     if isinstance(picked, (tuple, list)) and len(picked) == 2:
@@ -93,9 +103,10 @@ if custom:
         st.stop()
 
 key = (url, period.start, period.end, user.username, user.role)
+batch_id = batch.id if batch is not None else None
 lng = lang()  # read here: the download callables run on another thread, without the session
 try:
-    report = _report(*key)
+    report = _report(*key, batch_id)
 except ServiceError as exc:  # shown in the user's language, not as a traceback
     st.error(err(exc))
     st.stop()
@@ -123,13 +134,14 @@ for tab, table in zip(st.tabs([tb.title(lng) for tb in tables]), tables):
                            for i, row in enumerate(table.rows)], columns=table.columns)
         st.dataframe(df, hide_index=True, width="stretch")
 
-if st.toggle(tr("report.ui.show_map"), key="report_show_map"):
+if batch is None and st.toggle(tr("report.ui.show_map"), key="report_show_map"):
     st.image(_map_png(*key, lng), caption=tr("report.map.caption", period=report_title(report, lng)))
 
-st.subheader(tr("report.ui.downloads"))
 stem = f"report_{period.start:%Y%m%d}_{period.end:%Y%m%d}" if not period.is_calendar_year else f"report_{year}"
-report_formats = sorted(REPORT_FORMATS, key=("docx", "xlsx", "json", "md").index)
-cols = st.columns(len(report_formats))
+report_formats = sorted(REPORT_FORMATS, key=("docx", "xlsx", "json", "md").index) if batch is None else []
+if report_formats:  # the formal report covers all records of a period, not one imported batch
+    st.subheader(tr("report.ui.downloads"))
+cols = st.columns(max(len(report_formats), 1))
 for col, fmt in zip(cols, report_formats):
     col.download_button(
         tr("report.ui.download", format=tr("report.format." + fmt)),
@@ -144,7 +156,7 @@ for col, fmt in zip(cols, report_formats):
 st.subheader(tr("report.ui.data"))
 kind = st.segmented_control(tr("report.ui.kind"), KINDS, default=KINDS[0], key="report_kind",
                             format_func=lambda k: tr("export.sheet." + k)) or KINDS[0]
-flt = ExportFilter(period.start, period.end)
+flt = ExportFilter(period.start, period.end, batch=batch_id)
 with read_session(stale_ok=True) as s:
     n_rows = export_count(s, user, kind, flt)
     st.caption(tr("report.ui.count", n=n_rows, kind=tr("export.sheet." + kind)))
@@ -155,9 +167,8 @@ for i, fmt in enumerate(EXPORT_FORMATS):
     cols[i % 4].download_button(
         tr("report.ui.download", format=tr("export.format." + fmt)),
         data=lambda fmt=fmt, kind=kind, key=key, lng=lng: _downloaded(
-            _export_file(*key, kind, fmt, lng), key[0], key[3], f"export.{kind}", "export",
+            _export_file(*key, kind, fmt, lng, batch_id), key[0], key[3], f"export.{kind}", "export",
             export_audit(kind, fmt, flt, n_rows, not can_see_parties(user), file_name(kind, fmt, flt, lng))),
         file_name=file_name(kind, fmt, flt, lng), mime=EXPORT_MIME[fmt], on_click="ignore",
         key=f"export_dl_{kind}_{fmt}", icon=":material/download:",
     )
-st.caption(tr("report.ui.cli_hint"))
