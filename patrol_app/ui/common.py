@@ -224,6 +224,12 @@ def top_bar(user) -> None:  # type: ignore[no-untyped-def]
         st.rerun()
 
 
+def page_file(rel: str) -> str:
+    """A page's script by its path from the repository root (as ``nav.PAGES`` names it), for ``st.page_link`` and
+    ``st.switch_page`` — absolute, so it works whichever entry script runs the app."""
+    return str(Path(__file__).resolve().parents[2] / rel)
+
+
 def scroll_to_top() -> None:
     """Bring the top of the page into view (after a save, where the confirmation is shown)."""
     st.html("<script>(() => { const m = document.querySelector(\"[data-testid='stMain']\");"
@@ -238,7 +244,7 @@ def saved_banner(state_key: str) -> None:
         return
     st.success(saved["text"], icon=":material/check_circle:")
     if saved.get("incident"):
-        st.page_link("patrol_app/ui/pages/records.py", label=tr("field.open_saved", id=saved["incident"]),
+        st.page_link(page_file("patrol_app/ui/pages/records.py"), label=tr("field.open_saved", id=saved["incident"]),
                      icon=":material/open_in_new:", query_params={"incident": str(saved["incident"])})
     scroll_to_top()
 

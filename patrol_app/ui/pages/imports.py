@@ -14,7 +14,7 @@ from patrol_app.services import ledger_jobs as jobs
 from patrol_app.services.errors import ServiceError
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import User
-from patrol_app.ui.common import current_user, err, lang, network, tr
+from patrol_app.ui.common import current_user, err, lang, network, page_file, tr
 
 POLL_S = 0.5
 MAX_ERRORS_SHOWN = 100_000
@@ -184,10 +184,10 @@ def show_import(v: jobs.JobView) -> None:
     st.success(tr("imports.ui.imported", file=v.filename, patrols=f"{v.patrols:,}", incidents=f"{v.incidents:,}",
                   batch=v.batch_id))
     c = st.columns(2)
-    c[0].page_link("patrol_app/ui/pages/incident_map.py", label=tr("imports.ui.to_map"), icon=":material/map:",
+    c[0].page_link(page_file("patrol_app/ui/pages/incident_map.py"), label=tr("imports.ui.to_map"), icon=":material/map:",
                    query_params={"batch": str(v.batch_id)})
     if allowed(user.role, Perm.EXPORT):
-        c[1].page_link("patrol_app/ui/pages/report.py", label=tr("imports.ui.to_report"), icon=":material/summarize:",
+        c[1].page_link(page_file("patrol_app/ui/pages/report.py"), label=tr("imports.ui.to_report"), icon=":material/summarize:",
                        query_params={"batch": str(v.batch_id)})
     if st.button(tr("imports.ui.another"), key="imports_another"):
         jobs.forget(v)

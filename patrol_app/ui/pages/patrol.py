@@ -13,7 +13,7 @@ from patrol_app.services.field import (PatrolStart, end_patrol, km_from_roads, l
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Incident, Personnel, Vehicle
 from patrol_app.i18n import t
-from patrol_app.ui.common import current_user, err, lang, md_escape, network, tr
+from patrol_app.ui.common import current_user, err, lang, md_escape, network, page_file, tr
 from patrol_app.ui.documents import patrol_documents
 
 user = current_user()
@@ -92,7 +92,7 @@ else:
     # while a patrol runs, logging what is found is the page's main act: the big button
     if st.button(tr("nav.incident"), type="primary", width="stretch", icon=":material/add_location_alt:",
                  key="patrol_log_incident"):
-        st.switch_page("patrol_app/ui/pages/incident.py")
+        st.switch_page(page_file("patrol_app/ui/pages/incident.py"))
     st.subheader(tr("field.end_title"))
     method = st.radio(tr("field.km_method"), ["roads", "typed", "gpx"], horizontal=True,
                       format_func=lambda m: tr({"roads": "field.km_roads", "typed": "field.km_typed", "gpx": "field.km_gpx"}[m]))
