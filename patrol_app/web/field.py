@@ -76,6 +76,7 @@ def config_script() -> str:
         "default_half_road_land_m": zones.DEFAULT_HALF_ROAD_LAND_M,
         "legal_basis_zone": zones.LEGAL_BASIS_ZONE,
         "legal_basis_road_land": zones.LEGAL_BASIS_ROAD_LAND,
+        "legal_basis_village": zones.LEGAL_BASIS_VILLAGE,
         "max_distance_m": get_settings().max_distance_m,
         "gps_warn_accuracy_m": GPS_WARN_ACCURACY_M,
     }

@@ -22,8 +22,11 @@ def db(server):  # type: ignore[no-untyped-def]
     return sqlite3.connect(server.data / "patrol.db")
 
 
-def preview_text(pg) -> str:  # type: ignore[no-untyped-def]
+def preview_text(pg, expect_text: str | None = None) -> str:  # type: ignore[no-untyped-def]
+    """The 保存前核对 box's text — once it shows ``expect_text`` (the page reruns after each change)."""
     box = pg.locator(PREVIEW).filter(has_text="保存前核对")
+    if expect_text:
+        expect(box).to_contain_text(expect_text, timeout=30_000)
     box.wait_for(timeout=30_000)
     return box.inner_text()
 
@@ -46,10 +49,10 @@ def test_changing_the_stake_moves_the_position_that_is_saved(page, server):
     type_stake(page, "K1+000")
     page.get_by_role("button", name="定位桩号").click()
     wait_idle(page)
-    assert "K1+000" in preview_text(page)
+    assert "K1+000" in preview_text(page, "K1+000")
     type_stake(page, "K2+300")  # changed after locating: no second tap on 定位桩号
     wait_idle(page)
-    text = preview_text(page)
+    text = preview_text(page, "K2+300")
     assert "K2+300" in text and "K1+000" not in text
     page.get_by_text("左侧", exact=True).first.click()  # side and offset change the point too
     wait_idle(page)
@@ -57,14 +60,14 @@ def test_changing_the_stake_moves_the_position_that_is_saved(page, server):
     offset.fill("12")
     offset.press("Enter")
     wait_idle(page)
-    text = preview_text(page)
+    text = preview_text(page, "距中线 12")
     assert "K2+300 左侧" in text and "距中线 12" in text
     type_stake(page, "K99+999")  # beyond the road's end: no position at all, nothing stale
     page.locator("[data-testid='stAlertContentError']").filter(has_text="K99+999").wait_for(timeout=30_000)
     wait_idle(page)
     assert page.locator(PREVIEW).filter(has_text="保存前核对").count() == 0
     type_stake(page, "K2+350")
-    assert "K2+350" in preview_text(page)
+    assert "K2+350" in preview_text(page, "K2+350")
     iid = save_incident(page)
     with db(server) as con:
         stake, side = con.execute("SELECT stake, side FROM incidents WHERE id = ?", (iid,)).fetchone()
@@ -114,6 +117,7 @@ def test_free_text_is_kept_as_typed_and_times_are_local(page, server):
     open_page(page, "incident", "officer")
     by_stake(page)
     type_stake(page, "K3+100")
+    preview_text(page, "K3+100")
     page.get_by_label("问题描述").fill(text)
     page.get_by_label("当事人", exact=True).fill("张三（砂场）")
     page.get_by_label("当事人", exact=True).press("Tab")

@@ -67,27 +67,20 @@
     return (root.FIELD_CONFIG && root.FIELD_CONFIG.rules) || {};
   }
 
-  /* gis.zones.zone_verdict */
+  /* gis.zones.zone_verdict (statutory minimum; a published control line is the server's answer) */
   function zoneVerdict(roadClass, offset, halfRoadLand) {
     const r = rules();
     const assumed = halfRoadLand === null || halfRoadLand === undefined;
     const half = assumed ? (r.default_half_road_land_m[roadClass] ?? 6.0) : Number(halfRoadLand);
     const width = r.control_zone_min_m[roadClass] ?? null;
-    let zone;
-    if (offset <= half) zone = "road_land";
-    else if (width !== null && offset <= half + width) zone = "control_zone";
-    else zone = "outside";
-    let inZone, basis, line;
-    if (width === null) {
-      inZone = zone !== "road_land" ? null : true;
-      basis = r.legal_basis_road_land;
-      line = null;
-    } else {
-      inZone = zone === "road_land" || zone === "control_zone";
-      basis = r.legal_basis_zone;
-      line = half + width;
-    }
-    return { zone, in_control_zone: inZone, control_zone_m: width, half_road_land_m: half,
+    const line = width === null ? null : half + width;
+    let zone, basis;
+    if (roadClass === "village") { zone = "none"; basis = r.legal_basis_village; }
+    else if (offset <= half) { zone = "road_land"; basis = r.legal_basis_road_land; }
+    else if (line === null) { zone = "none"; basis = r.legal_basis_zone; }
+    else if (offset <= line) { zone = "control_zone"; basis = r.legal_basis_zone; }
+    else { zone = "outside"; basis = r.legal_basis_zone; }
+    return { zone, in_control_zone: zone === "control_zone", control_zone_m: width, half_road_land_m: half,
       half_road_land_assumed: assumed, control_line_m: line, legal_basis: basis };
   }
 
