@@ -129,6 +129,7 @@ def test_app_map_and_follow_up_page_run_nothing(ctx, hostile_app):
     assert ctx.dialogs == [] and res["injected"] == 0, (ctx.dialogs, res)
     assert res["tooltips"] > 30 and res["seen"] > 0
 
+    ctx.clear_cookies()  # sign in as somebody else (the session cookie would keep the manager signed in)
     open_page(pg, "followup", "leader")
     pg.get_by_text("<img src=x onerror=alert(2)>", exact=False).first.wait_for(timeout=30_000)
     wait_idle(pg)
