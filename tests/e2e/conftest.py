@@ -150,9 +150,9 @@ DEMO_PASSWORD = "patrol-demo"
 def sign_in(pg, username: str = "leader", password: str = DEMO_PASSWORD) -> None:  # type: ignore[no-untyped-def]
     """Fill the sign-in form of the page that is open; the app then shows the page of the URL."""
     wait_idle(pg)
-    pg.get_by_role("textbox", name="用户名").fill(username)
-    pg.get_by_role("textbox", name="密码").fill(password)
-    pg.get_by_role("button", name="登录").click()
+    pg.get_by_role("textbox", name="用户名").last.fill(username)
+    pg.get_by_role("textbox", name="密码").last.fill(password)
+    pg.get_by_role("button", name="登录").last.click()
     pg.get_by_role("button", name=re.compile("退出登录")).wait_for(timeout=30_000)
     wait_idle(pg)
 
@@ -181,7 +181,15 @@ def page(request, browser, app_server):
 
 
 def wait_idle(pg) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the page's script has finished — giving a rerun that an action just asked for a moment to
+    start first (otherwise "not running" can be read before the rerun begins)."""
     pg.wait_for_selector("[data-testid='stApp']", timeout=30_000)
+    try:
+        pg.wait_for_function(
+            "() => { const a = document.querySelector(\"[data-testid='stApp']\");"
+            " return a && a.getAttribute('data-test-script-state') === 'running'; }", timeout=400)
+    except Exception:  # noqa: BLE001 - no rerun came: the page is idle already
+        pass
     pg.wait_for_function(
         "() => { const a = document.querySelector(\"[data-testid='stApp']\");"
         " return a && a.getAttribute('data-test-script-state') === 'notRunning'; }",

@@ -156,7 +156,7 @@ def test_discarding_a_draft_asks_first(page, server):
     page.get_by_role("button", name="放弃草稿").click()
     page.get_by_role("button", name="确认放弃").click()
     wait_idle(page)
-    expect(page.get_by_label("问题描述")).to_have_value("", timeout=30_000)
+    expect(page.get_by_label("问题描述").last).to_have_value("", timeout=30_000)
     with db(server) as con:
         assert con.execute("SELECT count(*) FROM drafts").fetchone()[0] == 0
 

@@ -51,8 +51,12 @@ def test_sign_out_then_reload_shows_the_sign_in_form(page):
     cookie = session_cookie(page)["value"]
     page.get_by_role("button", name=SIGN_OUT).click()
     page.get_by_role("button", name="登录").wait_for(timeout=30_000)
-    page.wait_for_function("() => !document.cookie.includes('patrol_session')")
-    page.wait_for_timeout(500)
+    for _ in range(60):  # the browser drops the HttpOnly cookie on its way through /auth/sign-out
+        if all(c["name"] != "patrol_session" for c in page.context.cookies()):
+            break
+        page.wait_for_timeout(250)
+    page.wait_for_load_state("load")
+    wait_idle(page)
     assert all(c["name"] != "patrol_session" for c in page.context.cookies())
     page.reload()
     wait_idle(page)
@@ -77,12 +81,13 @@ def test_password_reset_elsewhere_ends_the_old_session(page, server):
     page.get_by_role("button", name="登录").wait_for(timeout=30_000)
     assert "请重新登录" in page.locator("[data-testid='stAlert']").first.inner_text()
     # the old password no longer works, the new one does
-    page.get_by_role("textbox", name="用户名").fill("officer")
-    page.get_by_role("textbox", name="密码").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.locator("[data-testid='stAlertContentError']").wait_for(timeout=30_000)
-    page.get_by_role("textbox", name="密码").fill("brand-new-password")
-    page.get_by_role("button", name="登录").click()
+    page.get_by_role("textbox", name="用户名").last.fill("officer")
+    page.get_by_role("textbox", name="密码").last.fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="登录").last.click()
+    page.locator("[data-testid='stAlertContentError']").first.wait_for(timeout=30_000)
+    wait_idle(page)
+    page.get_by_role("textbox", name="密码").last.fill("brand-new-password")
+    page.get_by_role("button", name="登录").last.click()
     page.get_by_role("button", name=SIGN_OUT).wait_for(timeout=30_000)
 
 
