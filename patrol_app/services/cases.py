@@ -38,6 +38,7 @@ from patrol_app.services import audit
 from patrol_app.services.errors import FieldError, ServiceError
 from patrol_app.services.registry import MIN_OFFICERS, valid_officers
 from patrol_app.services.users import require
+from patrol_app.services.users import same_person as _same_person
 from patrol_app.storage.models import Case, CaseOfficer, Incident, IncidentEvent, Personnel, User
 
 INVESTIGATING = "investigating"
@@ -202,18 +203,6 @@ def _case_dict(session: Session, c: Case) -> dict[str, Any]:
 
 
 # --- who may act ----------------------------------------------------------------------------------------
-
-
-def _same_person(session: Session, actor: User, user_id: int | None) -> bool:
-    """The actor is that account, or another account of the same person (same personnel record)."""
-    if user_id is None:
-        return False
-    if actor.id == user_id:
-        return True
-    if actor.personnel_id is None:
-        return False
-    other = session.get(User, user_id)
-    return other is not None and other.personnel_id == actor.personnel_id
 
 
 def _is_investigator(session: Session, actor: User, case: Case) -> bool:

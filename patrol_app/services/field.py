@@ -33,6 +33,7 @@ from patrol_app.services.records import (
 from patrol_app.services.roads import network as store_network
 from patrol_app.services.registry import valid_officers
 from patrol_app.services.users import require
+from patrol_app.services.users import same_person as _same_person
 from patrol_app.storage.models import (
     Case,
     Draft,
@@ -174,18 +175,6 @@ def km_from_roads(net: RoadNetwork, codes: Sequence[str]) -> float:
 
 
 # --- who may change a record -------------------------------------------------------------------------
-
-
-def _same_person(session: Session, actor: User, user_id: int | None) -> bool:
-    """The actor is that account, or another account of the same person (same personnel record)."""
-    if user_id is None:
-        return False
-    if actor.id == user_id:
-        return True
-    if actor.personnel_id is None:
-        return False
-    other = session.get(User, user_id)
-    return other is not None and other.personnel_id == actor.personnel_id
 
 
 def _on_patrol(session: Session, actor: User, patrol_id: int | None) -> bool:

@@ -62,3 +62,15 @@ def cli_actor(session: Session, username: str | None = None, os_user: str | None
         label = f"{CLI_USER}({os_user})" + (f" as {user.username}" if user.username != CLI_USER else "")
         user.audit_label = label[:64]  # not a column: read by audit.actor_label
     return user
+
+
+def same_person(session: Session, actor: User, user_id: int | None) -> bool:
+    """The actor is that account, or another account of the same person (same personnel record)."""
+    if user_id is None:
+        return False
+    if actor.id == user_id:
+        return True
+    if actor.personnel_id is None:
+        return False
+    other = session.get(User, user_id)
+    return other is not None and other.personnel_id == actor.personnel_id

@@ -39,6 +39,8 @@ ALLOWED = {
                                                   "has written after its own check",
     ("patrol_app.services.audit", "record_sign_in_refused"): "a refused sign-in: nobody is acting yet",
     ("patrol_app.services.audit_log", "record_access"): "records an export or download its caller has checked",
+    ("patrol_app.services.users", "same_person"): "who the acting user is (the same person's other account), "
+                                                  "asked by services after their own check",
     ("patrol_app.services.users", "cli_or_self"): "resolves who creates a built-in account (the acting account)",
     ("patrol_app.services.roads", "network"): "the cached road geometry (public map data) every service uses "
                                               "after its own check; no records",
