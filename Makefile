@@ -45,8 +45,9 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk postgresql nginx-light >/dev/null; \
 	fi
 
-# The whole suite; PostgreSQL tests run against a throwaway server on 127.0.0.1:55432 (scripts/pgtest.sh).
-test: install system-deps
+# The whole suite, after the linters; PostgreSQL tests run against a throwaway server on 127.0.0.1:55432
+# (scripts/pgtest.sh).
+test: install system-deps lint
 	PATROL_TEST_PG_URL=$$(scripts/pgtest.sh) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
@@ -72,7 +73,8 @@ bench-cluster: install system-deps
 	  --seconds $(BENCH_SECONDS) --users $(BENCH_USERS)
 
 lint: install
-	$(BIN)/python -m ruff check gis patrol_app tests
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
 
 clean: cluster-down
 	rm -rf $(VENV) var .pytest_cache

@@ -15,7 +15,9 @@ def big_pieces():
         ang = rng.uniform(0, 2 * np.pi)
         steps = rng.normal(0, 0.15, 100).cumsum() + ang
         dx, dy = 0.0025 * np.cos(steps), 0.0025 * np.sin(steps)  # ~250 m steps
-        xy = np.column_stack([lon0 + np.concatenate([[0], dx.cumsum()]), lat0 + np.concatenate([[0], dy.cumsum()])])
+        xy = np.column_stack(
+            [lon0 + np.concatenate([[0], dx.cumsum()]), lat0 + np.concatenate([[0], dy.cumsum()])]
+        )
         code = f"X{k + 1:03d}" if k < 20 else f"Y{k + 1:03d}"
         pieces.append(RoadPiece(code, LineString(xy), "", "county" if k < 20 else "township"))
     return pieces

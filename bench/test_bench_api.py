@@ -57,8 +57,9 @@ def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("api-bench")
     env = {**os.environ, "PATROL_DATA_DIR": str(data)}
     env.pop("PATROL_DB_URL", None)
-    subprocess.run([sys.executable, "-m", "patrol_app.cli", "demo"], env=env, check=True, cwd=ROOT,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "patrol_app.cli", "demo"], env=env, check=True, cwd=ROOT, capture_output=True
+    )
     srv = Server(data).start()
     yield srv
     srv.stop()
@@ -78,14 +79,25 @@ def test_sync_200_incidents_with_3mb_photos(benchmark, server):
     found = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
 
     def send(i: int) -> tuple[int, int]:
-        with httpx.Client(base_url=server.url + "/api/v1", timeout=120, cookies=cookies,
-                          headers={"X-CSRF-Token": csrf}) as c:
-            body = {"client_id": str(uuid.uuid4()), "type": "materials", "found_at": found,
-                    "lon": lon0 + 0.0001, "lat": lat0, "accuracy_m": 5.0, "description": f"记录 {i}"}
+        with httpx.Client(
+            base_url=server.url + "/api/v1", timeout=120, cookies=cookies, headers={"X-CSRF-Token": csrf}
+        ) as c:
+            body = {
+                "client_id": str(uuid.uuid4()),
+                "type": "materials",
+                "found_at": found,
+                "lon": lon0 + 0.0001,
+                "lat": lat0,
+                "accuracy_m": 5.0,
+                "description": f"记录 {i}",
+            }
             a = c.post("/incidents", json=body)
             data = photos[i]
-            b = c.post(f"/incidents/{a.json()['id']}/photos", files={"file": (f"p{i}.jpg", data, "image/jpeg")},
-                       data={"sha256": hashlib.sha256(data).hexdigest()})
+            b = c.post(
+                f"/incidents/{a.json()['id']}/photos",
+                files={"file": (f"p{i}.jpg", data, "image/jpeg")},
+                data={"sha256": hashlib.sha256(data).hexdigest()},
+            )
             return a.status_code, b.status_code
 
     def sync() -> list[tuple[int, int]]:
@@ -102,8 +114,10 @@ def test_roads_document_for_5000_segments(benchmark, big_network: RoadNetwork):
     doc = benchmark(device_geojson, big_network)
     raw = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
     packed = gzip.compress(raw, 6)
-    print(f"\nroads for {big_network.segment_count} segments: {len(raw) / 1e6:.3f} MB, "
-          f"gzipped {len(packed) / 1e6:.3f} MB")
+    print(
+        f"\nroads for {big_network.segment_count} segments: {len(raw) / 1e6:.3f} MB, "
+        f"gzipped {len(packed) / 1e6:.3f} MB"
+    )
     assert len(raw) <= 1_000_000
     # the device's chainage at each vertex is the server's
     f = doc["features"][0]

@@ -67,8 +67,13 @@ def _timed(cmd: list[str], env: dict[str, str], times: list[float]) -> subproces
 
 def test_patrol_help(benchmark, tmp_path):
     times: list[float] = []
-    proc = benchmark.pedantic(_timed, args=([sys.executable, "-m", "patrol_app.cli", "--help"], _env(tmp_path), times),
-                              rounds=5, iterations=1, warmup_rounds=1)
+    proc = benchmark.pedantic(
+        _timed,
+        args=([sys.executable, "-m", "patrol_app.cli", "--help"], _env(tmp_path), times),
+        rounds=5,
+        iterations=1,
+        warmup_rounds=1,
+    )
     assert "用法" in proc.stdout
     print(f"\npatrol --help: best {min(times):.3f} s")
     assert min(times) < 0.3
@@ -91,11 +96,13 @@ def locate_inputs(tmp_path_factory, big_pieces, points_100k):
         import_roads(s, cli_actor(s), big_pieces, source="bench")
     gpd.GeoDataFrame(
         {"code": [p.code for p in big_pieces], "start_m": [p.start_m or 0.0 for p in big_pieces]},
-        geometry=[p.geometry for p in big_pieces], crs="EPSG:4326",
+        geometry=[p.geometry for p in big_pieces],
+        crs="EPSG:4326",
     ).to_file(d / "roads.gpkg", driver="GPKG")
     lon, lat = points_100k
     pd.DataFrame({"id": np.arange(len(lon)), "lon": np.round(lon, 7), "lat": np.round(lat, 7)}).to_csv(
-        d / "points.csv", index=False, encoding="utf-8-sig")
+        d / "points.csv", index=False, encoding="utf-8-sig"
+    )
     (d / "reference.py").write_text(GEOPANDAS_SCRIPT, encoding="utf-8")
     return d
 
@@ -108,10 +115,31 @@ def test_locate_batch_100k_against_geopandas(benchmark, locate_inputs):
     ref: list[float] = []
 
     def both() -> None:
-        _timed([sys.executable, "-m", "patrol_app.cli", "locate", "--batch", str(d / "points.csv"),
-                "--out", str(d / "ours.csv")], env, ours)
-        _timed([sys.executable, str(d / "reference.py"), str(d / "points.csv"), str(d / "roads.gpkg"),
-                str(d / "geopandas.csv")], env, ref)
+        _timed(
+            [
+                sys.executable,
+                "-m",
+                "patrol_app.cli",
+                "locate",
+                "--batch",
+                str(d / "points.csv"),
+                "--out",
+                str(d / "ours.csv"),
+            ],
+            env,
+            ours,
+        )
+        _timed(
+            [
+                sys.executable,
+                str(d / "reference.py"),
+                str(d / "points.csv"),
+                str(d / "roads.gpkg"),
+                str(d / "geopandas.csv"),
+            ],
+            env,
+            ref,
+        )
 
     benchmark.pedantic(both, rounds=3, iterations=1)
     a = pd.read_csv(d / "ours.csv", encoding="utf-8-sig")
@@ -120,6 +148,8 @@ def test_locate_batch_100k_against_geopandas(benchmark, locate_inputs):
     same = (a["road_code"] == b["road_code"]).mean()
     assert same > 0.99, same  # the same nearest road (ties and the 100 m edge aside)
     benchmark.extra_info.update(patrol_s=round(min(ours), 2), geopandas_s=round(min(ref), 2))
-    print(f"\nlocate --batch 100k: patrol best {min(ours):.2f} s (of {[round(t, 2) for t in ours]}), "
-          f"geopandas script best {min(ref):.2f} s (of {[round(t, 2) for t in ref]})")
+    print(
+        f"\nlocate --batch 100k: patrol best {min(ours):.2f} s (of {[round(t, 2) for t in ours]}), "
+        f"geopandas script best {min(ref):.2f} s (of {[round(t, 2) for t in ref]})"
+    )
     assert min(ours) <= min(ref)

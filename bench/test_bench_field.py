@@ -48,14 +48,32 @@ def full_store(tmp_path_factory):
         n_pat = s.execute(select(func.count()).select_from(Patrol)).scalar_one()
         rng = np.random.default_rng(1)
         now = dt.datetime(2026, 11, 1)
-        pats = [{"date": dt.date(2020, 1, 1) + dt.timedelta(days=int(rng.integers(0, 2000))), "vehicles": 2,
-                 "personnel": 5, "km": 40.0, "crew": "李明、王芳", "joint": "", "weather": "晴", "notes": "",
-                 "status": "closed", "source": "bench", "created_by": officer.id, "created_at": now}
-                for _ in range(20_000 - n_pat)]
+        pats = [
+            {
+                "date": dt.date(2020, 1, 1) + dt.timedelta(days=int(rng.integers(0, 2000))),
+                "vehicles": 2,
+                "personnel": 5,
+                "km": 40.0,
+                "crew": "李明、王芳",
+                "joint": "",
+                "weather": "晴",
+                "notes": "",
+                "status": "closed",
+                "source": "bench",
+                "created_by": officer.id,
+                "created_at": now,
+            }
+            for _ in range(20_000 - n_pat)
+        ]
         s.execute(insert(Patrol), pats)
         first = s.execute(select(func.min(Patrol.id)).where(Patrol.source == "bench")).scalar_one()
-        s.execute(insert(PatrolRoad), [{"patrol_id": first + i, "seq": 0, "road_code": net.codes[i % len(net.codes)]}
-                                      for i in range(len(pats))])
+        s.execute(
+            insert(PatrolRoad),
+            [
+                {"patrol_id": first + i, "seq": 0, "road_code": net.codes[i % len(net.codes)]}
+                for i in range(len(pats))
+            ],
+        )
     with read_session(url) as s:
         assert s.execute(select(func.count()).select_from(Incident)).scalar_one() == 100_000
         assert s.execute(select(func.count()).select_from(Patrol)).scalar_one() == 20_000
@@ -109,7 +127,11 @@ def test_save_incident_with_4mb_photo(benchmark, full_store, monkeypatch, tmp_pa
         lon, lat = offset_point(net, "Y004", 300.0 + 50 * i, 6.0, "right")
         sp = store_photo(photos[i % len(photos)] + bytes([i]), f"IMG_{i}.jpg")  # new bytes: no cache hit
         with session_scope(url) as s:
-            return log_incident(s, get_user(s, "officer"), {"found_at": dt.datetime(2026, 10, 1, 9, 0), "type": "stall",
-                                                             "lon": lon, "lat": lat}, [sp]).id
+            return log_incident(
+                s,
+                get_user(s, "officer"),
+                {"found_at": dt.datetime(2026, 10, 1, 9, 0), "type": "stall", "lon": lon, "lat": lat},
+                [sp],
+            ).id
 
     benchmark.pedantic(save, rounds=4, iterations=1)

@@ -29,8 +29,9 @@ def field_server(tmp_path_factory):
     data = tmp_path_factory.mktemp("field-bench")
     env = {**os.environ, "PATROL_DATA_DIR": str(data), "PATROL_LANG": "zh"}
     env.pop("PATROL_DB_URL", None)
-    subprocess.run([sys.executable, "-m", "patrol_app.cli", "demo"], env=env, check=True, cwd=ROOT,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "patrol_app.cli", "demo"], env=env, check=True, cwd=ROOT, capture_output=True
+    )
     srv = Server(data).start()
     yield srv
     srv.stop()
@@ -60,13 +61,22 @@ def test_field_page_first_load_under_1mb(benchmark, field_server):
             ctx = browser.new_context(service_workers="allow")
             pg = ctx.new_page()
             seen: list[tuple[str, int]] = []
-            pg.on("requestfinished", lambda req: seen.append(
-                (req.url, (lambda s: s["responseBodySize"] + s["responseHeadersSize"])(req.sizes()))))
+            pg.on(
+                "requestfinished",
+                lambda req: seen.append(
+                    (req.url, (lambda s: s["responseBodySize"] + s["responseHeadersSize"])(req.sizes()))
+                ),
+            )
             pg.goto(field_server.url + "/field/", wait_until="load")
             pg.wait_for_selector("#sign-in")
             pg.wait_for_function("navigator.serviceWorker.ready.then(() => true)")
-            results.append({"requests": len(seen), "page_bytes": sum(n for _, n in seen),
-                            "api": [u for u, _ in seen if "/api/" in u]})
+            results.append(
+                {
+                    "requests": len(seen),
+                    "page_bytes": sum(n for _, n in seen),
+                    "api": [u for u, _ in seen if "/api/" in u],
+                }
+            )
             ctx.close()
 
         benchmark.pedantic(first_load, rounds=3, iterations=1)
@@ -74,9 +84,16 @@ def test_field_page_first_load_under_1mb(benchmark, field_server):
 
     files, shell = precache_bytes(field_server.url)
     page = max(r["page_bytes"] for r in results)
-    benchmark.extra_info.update(page_requests=results[0]["requests"], page_bytes=page, precache_files=files,
-                                precache_bytes=shell, first_visit_bytes=page + shell)
-    print(f"\nfield page first load: {results[0]['requests']} requests, {page / 1024:.0f} KiB; service worker "
-          f"precache: {files} files, {shell / 1024:.0f} KiB; first visit total {(page + shell) / 1024:.0f} KiB")
+    benchmark.extra_info.update(
+        page_requests=results[0]["requests"],
+        page_bytes=page,
+        precache_files=files,
+        precache_bytes=shell,
+        first_visit_bytes=page + shell,
+    )
+    print(
+        f"\nfield page first load: {results[0]['requests']} requests, {page / 1024:.0f} KiB; service worker "
+        f"precache: {files} files, {shell / 1024:.0f} KiB; first visit total {(page + shell) / 1024:.0f} KiB"
+    )
     assert results[0]["api"] == []  # before signing in, no network data
     assert page + shell < LIMIT

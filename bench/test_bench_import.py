@@ -17,7 +17,19 @@ from patrol_app.storage.migrate import upgrade
 from patrol_app.storage.models import Incident
 
 N = 100_000
-HEADER = ["发现时间", "违法类型", "路线编号", "桩号", "经度", "纬度", "问题描述", "当事人", "处理措施", "办结情况", "办结日期"]
+HEADER = [
+    "发现时间",
+    "违法类型",
+    "路线编号",
+    "桩号",
+    "经度",
+    "纬度",
+    "问题描述",
+    "当事人",
+    "处理措施",
+    "办结情况",
+    "办结日期",
+]
 TYPES = ["堆放物品", "摆摊设点", "违章建房", "砍伐行道树", "超限运输", "倾倒垃圾"]
 
 
@@ -43,8 +55,18 @@ def ledger_rows(tmp_path_factory):
             lon, lat = offset_point(net, code, ch, float(rng.uniform(1, 40)), "left" if i % 2 else "right")
             loc = ["", "", f"{lon:.7f}", f"{lat:.7f}"]
         closed = i % 10 != 0
-        rows.append([f"{day:%Y/%-m/%-d}", TYPES[i % len(TYPES)], *loc, "路肩堆放砂石", "王某某", "现场劝导",
-                     "已办结" if closed else "办理中", f"{day:%Y-%m-%d}" if closed else ""])
+        rows.append(
+            [
+                f"{day:%Y/%-m/%-d}",
+                TYPES[i % len(TYPES)],
+                *loc,
+                "路肩堆放砂石",
+                "王某某",
+                "现场劝导",
+                "已办结" if closed else "办理中",
+                f"{day:%Y-%m-%d}" if closed else "",
+            ]
+        )
     return rows
 
 
@@ -62,7 +84,9 @@ def _import(url, path):
         res = import_ledger(s, cli_actor(s), path)
     assert res.ok, [e.render("en") for e in res.errors[:5]]
     with session_scope(url) as s:
-        return s.execute(select(func.count()).select_from(Incident).where(Incident.source == "ledger")).scalar()
+        return s.execute(
+            select(func.count()).select_from(Incident).where(Incident.source == "ledger")
+        ).scalar()
 
 
 def test_import_100k_incident_csv(benchmark, ledger_rows, tmp_path, monkeypatch):
@@ -105,11 +129,15 @@ def _patrol_import(data_dir, path, peak: bool = False):  # type: ignore[no-untyp
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PATROL_DATA_DIR": str(data_dir), "PYTHONPATH": str(root)}
     env.pop("PATROL_DB_URL", None)
-    code = ("import resource, subprocess, sys; "
-            "p = subprocess.run([sys.executable, '-m', 'patrol_app.cli', 'import', sys.argv[1]]); "
-            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024, file=sys.stderr); "
-            "sys.exit(p.returncode)")
-    p = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True, cwd=root)
+    code = (
+        "import resource, subprocess, sys; "
+        "p = subprocess.run([sys.executable, '-m', 'patrol_app.cli', 'import', sys.argv[1]]); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024, file=sys.stderr); "
+        "sys.exit(p.returncode)"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True, cwd=root
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     return int(p.stderr.strip().splitlines()[-1])
 
@@ -124,7 +152,10 @@ def test_patrol_import_command_100k_csv(benchmark, ledger_rows, tmp_path, monkey
         w.writerows(ledger_rows)
     rss = benchmark.pedantic(_patrol_import, args=(tmp_path, path), rounds=1, iterations=1)
     with session_scope(url) as s:
-        assert s.execute(select(func.count()).select_from(Incident).where(Incident.source == "ledger")).scalar() == N
+        assert (
+            s.execute(select(func.count()).select_from(Incident).where(Incident.source == "ledger")).scalar()
+            == N
+        )
     benchmark.extra_info["peak_rss_mb"] = rss
     print(f"\npatrol import 100k CSV: {benchmark.stats.stats.max:.1f} s, peak RSS {rss} MB")
 
@@ -139,12 +170,19 @@ def test_patrol_import_command_1m_csv_memory(benchmark, ledger_rows, tmp_path, m
         w.writerow(HEADER)
         for k in range(10):
             for r in ledger_rows:
-                w.writerow([r[0].replace("2025/", f"{2015 + k}/"), *r[1:10],
-                            r[10].replace("2025-", f"{2015 + k}-") if r[10] else ""])
+                w.writerow(
+                    [
+                        r[0].replace("2025/", f"{2015 + k}/"),
+                        *r[1:10],
+                        r[10].replace("2025-", f"{2015 + k}-") if r[10] else "",
+                    ]
+                )
     rss = benchmark.pedantic(_patrol_import, args=(tmp_path, path), rounds=1, iterations=1)
     with session_scope(url) as s:
-        assert s.execute(select(func.count()).select_from(Incident).where(Incident.source == "ledger")).scalar() \
+        assert (
+            s.execute(select(func.count()).select_from(Incident).where(Incident.source == "ledger")).scalar()
             == 10 * N
+        )
     benchmark.extra_info["peak_rss_mb"] = rss
     print(f"\npatrol import 1M CSV: {benchmark.stats.stats.max:.1f} s, peak RSS {rss} MB")
     assert rss < 1024

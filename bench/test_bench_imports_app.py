@@ -8,6 +8,7 @@
 import time
 
 import xlsxwriter
+from test_bench_import import HEADER, N, _fresh_store, ledger_rows  # noqa: F401  (the same 100,000 rows)
 
 from gis.maps import network_preview_map
 from gis.roads import RoadFile
@@ -17,7 +18,6 @@ from patrol_app.services.mapdata import map_labels
 from patrol_app.services.records import check_ledger
 from patrol_app.services.users import cli_actor
 from patrol_app.storage.db import read_session
-from test_bench_import import HEADER, N, _fresh_store, ledger_rows  # noqa: F401  (the same 100,000 rows)
 
 BAD_EVERY = 10  # one row in ten is bad (a tenth of them twice)
 
@@ -80,10 +80,15 @@ def test_import_100k_rows_in_the_background_with_progress(benchmark, ledger_rows
     v = benchmark.pedantic(run, rounds=1, iterations=1)
     assert v.status == "done" and v.incidents == N and v.rows_written == N, v.error
     states = len({p[1:] for p in polls})
-    benchmark.extra_info.update(first_update_s=round(firsts["update"], 3), first_rows_read_s=round(firsts["rows"], 3),
-                                progress_states=states)
-    print(f"\nfirst progress update after {firsts['update']:.3f} s (rows to read known), first rows read after "
-          f"{firsts['rows']:.3f} s; {states} distinct progress states over {polls[-1][0]:.1f} s")
+    benchmark.extra_info.update(
+        first_update_s=round(firsts["update"], 3),
+        first_rows_read_s=round(firsts["rows"], 3),
+        progress_states=states,
+    )
+    print(
+        f"\nfirst progress update after {firsts['update']:.3f} s (rows to read known), first rows read after "
+        f"{firsts['rows']:.3f} s; {states} distinct progress states over {polls[-1][0]:.1f} s"
+    )
     assert firsts["update"] < 1.0
     assert [p for p in polls if 0 < p[5] < N], "the written count moved during the write"
 
@@ -93,8 +98,16 @@ def test_preview_5000_segment_network(benchmark, big_network, tmp_path, monkeypa
     feats = []
     for code in big_network.codes:
         r = big_network.routes[code]
-        feats.append((big_network.route_geometry_wgs84(code).geoms[0],
-                      {"路线编号": code, "行政等级": "县道" if r.road_class == "county" else "乡道", "路线名称": ""}))
+        feats.append(
+            (
+                big_network.route_geometry_wgs84(code).geoms[0],
+                {
+                    "路线编号": code,
+                    "行政等级": "县道" if r.road_class == "county" else "乡道",
+                    "路线名称": "",
+                },
+            )
+        )
     rf = RoadFile("big.geojson", ["路线编号", "行政等级", "路线名称"], feats)
     labels = map_labels("zh")
 

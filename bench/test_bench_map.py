@@ -138,7 +138,10 @@ def test_page_map_100k(benchmark, store_100k):
     """The issue's target: the map (query + HTML) < 1.5 s server time, < 6 MB to the browser."""
     _, url = store_100k
     n, size = benchmark.pedantic(
-        _page_server, args=(url, mapdata.MapFilter.for_year(YEAR), False), rounds=3, iterations=1,
+        _page_server,
+        args=(url, mapdata.MapFilter.for_year(YEAR), False),
+        rounds=3,
+        iterations=1,
         warmup_rounds=1,
     )
     benchmark.extra_info["html_bytes"] = size

@@ -48,8 +48,13 @@ def _fresh_dirs(tmp_path):
 def test_store_4mb_jpeg(benchmark, jpeg_4mb, tmp_path):
     """A new photo each round (its own empty data directory): hash, decode, display copy, thumbnail, fsync."""
     setup = _fresh_dirs(tmp_path)
-    sp = benchmark.pedantic(lambda data_dir: store_photo(jpeg_4mb, "IMG_0001.jpg", data_dir),
-                            setup=setup, rounds=8, iterations=1, warmup_rounds=1)
+    sp = benchmark.pedantic(
+        lambda data_dir: store_photo(jpeg_4mb, "IMG_0001.jpg", data_dir),
+        setup=setup,
+        rounds=8,
+        iterations=1,
+        warmup_rounds=1,
+    )
     assert (sp.width, sp.height) == (4000, 3000)
     benchmark.extra_info["bytes"] = len(jpeg_4mb)
     assert benchmark.stats.stats.min < TARGET_S  # min: the median swings with whatever else runs on the box
@@ -64,7 +69,12 @@ def test_store_same_4mb_jpeg_again(benchmark, jpeg_4mb, tmp_path):
 def test_store_12mp_heic(benchmark, heic_12mp, tmp_path):
     """HEIC has no reduced-size decode (unlike JPEG), so a full 12 MP decode is part of the cost."""
     setup = _fresh_dirs(tmp_path)
-    sp = benchmark.pedantic(lambda data_dir: store_photo(heic_12mp, "IMG_0001.HEIC", data_dir),
-                            setup=setup, rounds=5, iterations=1, warmup_rounds=1)
+    sp = benchmark.pedantic(
+        lambda data_dir: store_photo(heic_12mp, "IMG_0001.HEIC", data_dir),
+        setup=setup,
+        rounds=5,
+        iterations=1,
+        warmup_rounds=1,
+    )
     assert (sp.width, sp.height) == (4000, 3000)
     benchmark.extra_info["bytes"] = len(heic_12mp)

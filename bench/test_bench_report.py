@@ -65,16 +65,37 @@ def big_store(tmp_path_factory):
         for lo in range(0, N_PATROLS, CHUNK):
             ids = range(first_id + lo, first_id + min(lo + CHUNK, N_PATROLS))
             days = rng.integers(0, 365, len(ids))
-            s.execute(insert(Patrol), [
-                {"id": pid, "date": dt.date(YEAR, 1, 1) + dt.timedelta(days=int(day)), "start_time": "09:00",
-                 "end_time": "12:00", "vehicles": int(rng.integers(1, 4)), "personnel": int(rng.integers(2, 7)),
-                 "km": float(round(rng.uniform(10, 90), 1)), "crew": "张建华、李明、王芳",
-                 "joint": "交警大队" if pid % 7 == 0 else "", "weather": "晴", "notes": "", "status": "closed",
-                 "source": "bench", "created_by": uid, "created_at": created}
-                for pid, day in zip(ids, days)])
-            s.execute(insert(PatrolRoad), [
-                {"patrol_id": pid, "seq": k, "road_code": codes[(pid * 7 + k * 13) % len(codes)]}
-                for pid in ids for k in range(1 + pid % 2)])
+            s.execute(
+                insert(Patrol),
+                [
+                    {
+                        "id": pid,
+                        "date": dt.date(YEAR, 1, 1) + dt.timedelta(days=int(day)),
+                        "start_time": "09:00",
+                        "end_time": "12:00",
+                        "vehicles": int(rng.integers(1, 4)),
+                        "personnel": int(rng.integers(2, 7)),
+                        "km": float(round(rng.uniform(10, 90), 1)),
+                        "crew": "张建华、李明、王芳",
+                        "joint": "交警大队" if pid % 7 == 0 else "",
+                        "weather": "晴",
+                        "notes": "",
+                        "status": "closed",
+                        "source": "bench",
+                        "created_by": uid,
+                        "created_at": created,
+                    }
+                    for pid, day in zip(ids, days)
+                ],
+            )
+            s.execute(
+                insert(PatrolRoad),
+                [
+                    {"patrol_id": pid, "seq": k, "road_code": codes[(pid * 7 + k * 13) % len(codes)]}
+                    for pid in ids
+                    for k in range(1 + pid % 2)
+                ],
+            )
         seg = rng.integers(0, net.segment_count, N_INCIDENTS)
         t = rng.uniform(0, 1, N_INCIDENTS)
         x = net.sx1[seg] + t * (net.sx2[seg] - net.sx1[seg]) + rng.normal(0, 8, N_INCIDENTS)
@@ -88,21 +109,38 @@ def big_store(tmp_path_factory):
             for i in range(lo, min(lo + CHUNK, N_INCIDENTS)):
                 found = dt.datetime(YEAR, 1, 1) + dt.timedelta(seconds=int(seconds[i]))
                 closed = i % 10 != 0
-                rows.append({
-                    "found_at": found, "type_code": TYPES[i % len(TYPES)], "road_code": codes[int(route[i])],
-                    "chainage_m": float(round(chainage[i], 1)), "stake": format_stake(float(chainage[i])),
-                    "side": "left" if i % 2 else "right", "offset_m": float(round(abs(rng.normal(8, 4)), 1)),
-                    "lon": float(lon[i]), "lat": float(lat[i]), "zone": "road_land", "in_control_zone": True,
-                    "location_method": "gps", "town": TOWNS[i % len(TOWNS)], "description": "路肩堆放砂石建筑材料",
-                    "party": "王某某", "party_phone": "13812345678", "measure": MEASURES[i % len(MEASURES)],
-                    "status": "closed" if closed else "open",
-                    "closed_at": found.date() + dt.timedelta(days=5) if closed else None,
-                    "source": "bench", "created_by": uid, "created_at": created,
-                })
+                rows.append(
+                    {
+                        "found_at": found,
+                        "type_code": TYPES[i % len(TYPES)],
+                        "road_code": codes[int(route[i])],
+                        "chainage_m": float(round(chainage[i], 1)),
+                        "stake": format_stake(float(chainage[i])),
+                        "side": "left" if i % 2 else "right",
+                        "offset_m": float(round(abs(rng.normal(8, 4)), 1)),
+                        "lon": float(lon[i]),
+                        "lat": float(lat[i]),
+                        "zone": "road_land",
+                        "in_control_zone": True,
+                        "location_method": "gps",
+                        "town": TOWNS[i % len(TOWNS)],
+                        "description": "路肩堆放砂石建筑材料",
+                        "party": "王某某",
+                        "party_phone": "13812345678",
+                        "measure": MEASURES[i % len(MEASURES)],
+                        "status": "closed" if closed else "open",
+                        "closed_at": found.date() + dt.timedelta(days=5) if closed else None,
+                        "source": "bench",
+                        "created_by": uid,
+                        "created_at": created,
+                    }
+                )
             s.execute(insert(Incident), rows)
     with read_session(url) as s:
-        assert s.execute(select(func.count()).select_from(Incident).where(Incident.source == "bench")).scalar() \
+        assert (
+            s.execute(select(func.count()).select_from(Incident).where(Incident.source == "bench")).scalar()
             == N_INCIDENTS
+        )
     yield url, d
     mp.undo()
 
@@ -193,12 +231,29 @@ def test_patrol_report_json_command_100k(benchmark, big_store):
 
     def run() -> bytes:
         t0 = time.perf_counter()
-        p = subprocess.run([sys.executable, "-m", "patrol_app.cli", "--user", "manager", "report", "--year", str(YEAR),
-                            "--format", "json"], env=env, capture_output=True, cwd=root)
+        p = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "patrol_app.cli",
+                "--user",
+                "manager",
+                "report",
+                "--year",
+                str(YEAR),
+                "--format",
+                "json",
+            ],
+            env=env,
+            capture_output=True,
+            cwd=root,
+        )
         times.append(time.perf_counter() - t0)
         assert p.returncode == 0, p.stderr.decode()[-2000:]
         return p.stdout
 
     out = benchmark.pedantic(run, rounds=5, iterations=1, warmup_rounds=1)
     assert b'"incidents_total": 100000' in out
-    print(f"\npatrol report --format json, 100k incidents: best {min(times):.2f} s of {[round(t, 2) for t in times]}")
+    print(
+        f"\npatrol report --format json, 100k incidents: best {min(times):.2f} s of {[round(t, 2) for t in times]}"
+    )

@@ -35,8 +35,11 @@ def track_points(data: bytes) -> list[np.ndarray]:
         raise GpxError("the GPX file declares a DTD or entities, which are not allowed") from None
     segs: list[np.ndarray] = []
     for seg in [e for e in root.iter() if e.tag.endswith("trkseg") or e.tag.endswith("rte")]:
-        pts = [(float(p.get("lon")), float(p.get("lat"))) for p in seg
-               if (p.tag.endswith("trkpt") or p.tag.endswith("rtept")) and p.get("lon") and p.get("lat")]
+        pts = [
+            (float(p.get("lon")), float(p.get("lat")))
+            for p in seg
+            if (p.tag.endswith("trkpt") or p.tag.endswith("rtept")) and p.get("lon") and p.get("lat")
+        ]
         if len(pts) >= 2:
             segs.append(np.asarray(pts))
     if not segs:

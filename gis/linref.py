@@ -107,7 +107,9 @@ def locate_arrays(
         cand = np.flatnonzero(network.sroute == k)
         sub = shapely.STRtree(network.segments[cand])
         pts = shapely.points(px[finite], py[finite])
-        (ip, it), _ = sub.query_nearest(pts, max_distance=max_distance, return_distance=True, all_matches=False)
+        (ip, it), _ = sub.query_nearest(
+            pts, max_distance=max_distance, return_distance=True, all_matches=False
+        )
         idx = np.flatnonzero(finite)[ip]
         seg[idx] = cand[it]
     else:
@@ -214,7 +216,12 @@ def deciding_verdict(
 
 
 def _position(
-    network: RoadNetwork, b: LocateBatch, i: int, lon: float, lat: float, reach: float = DEFAULT_MAX_DISTANCE_M
+    network: RoadNetwork,
+    b: LocateBatch,
+    i: int,
+    lon: float,
+    lat: float,
+    reach: float = DEFAULT_MAX_DISTANCE_M,
 ) -> RoadPosition:
     route = network.routes[network.codes[int(b.route_index[i])]]
     offset = float(b.offset_m[i])
@@ -311,8 +318,9 @@ def locate_columns(
     tied[ip[second][d[second] == d[best][np.searchsorted(ip[best], ip[second])]]] = True
     if tied.any():
         t_idx = np.flatnonzero(tied)
-        (tp, tseg), _ = network.tree.query_nearest(pts[t_idx], max_distance=max_distance, return_distance=True,
-                                                    all_matches=False)
+        (tp, tseg), _ = network.tree.query_nearest(
+            pts[t_idx], max_distance=max_distance, return_distance=True, all_matches=False
+        )
         seg[t_idx[tp]] = tseg
     in_reach = seg >= 0
     hit = ok[in_reach]
@@ -331,8 +339,9 @@ def locate_columns(
     pos = np.full(len(ok), -1, dtype=np.int64)
     pos[np.flatnonzero(in_reach)] = np.arange(len(hit))
     keep = pos[ip] >= 0
-    zroute, zoff = _deciding(routes, pos[ip[keep]], network.sroute[iseg[keep]].astype(np.int64), d[keep],
-                             nearest, offset)
+    zroute, zoff = _deciding(
+        routes, pos[ip[keep]], network.sroute[iseg[keep]].astype(np.int64), d[keep], nearest, offset
+    )
 
     # per-route constants of the verdict rule (gis.zones.zone_verdict), then per point by fancy indexing
     halves, assumed = zip(*(half_road_land(r.road_class, r.half_road_land_m) for r in routes))
@@ -342,8 +351,9 @@ def locate_columns(
     village = np.asarray([r.road_class == "village" for r in routes])
     zone = _zone_codes(village[zroute], half[zroute], line[zroute], zoff)
     zone_names = np.asarray([ZONE_ROAD_LAND, ZONE_CONTROL, ZONE_OUTSIDE, ZONE_NONE], dtype=object)
-    basis = np.where(village[zroute], LEGAL_BASIS_VILLAGE,
-                     np.where(zone == 0, LEGAL_BASIS_ROAD_LAND, LEGAL_BASIS_ZONE)).astype(object)
+    basis = np.where(
+        village[zroute], LEGAL_BASIS_VILLAGE, np.where(zone == 0, LEGAL_BASIS_ROAD_LAND, LEGAL_BASIS_ZONE)
+    ).astype(object)
 
     def column(values: Any) -> list[Any]:
         out = np.full(n, None, dtype=object)
@@ -379,12 +389,20 @@ def locate_columns(
 def _zone_codes(village: np.ndarray, half: np.ndarray, line: np.ndarray, offset: np.ndarray) -> np.ndarray:
     """0 road land, 1 control zone, 2 outside, 3 none — :func:`gis.zones.zone_verdict`, vectorised."""
     with np.errstate(invalid="ignore"):
-        return np.where(village, 3, np.where(offset <= half, 0, np.where(np.isnan(line), 3,
-                                                                        np.where(offset <= line, 1, 2))))
+        return np.where(
+            village,
+            3,
+            np.where(offset <= half, 0, np.where(np.isnan(line), 3, np.where(offset <= line, 1, 2))),
+        )
 
 
 def _deciding(
-    routes: list[Any], p: np.ndarray, r: np.ndarray, d: np.ndarray, nearest: np.ndarray, nearest_offset: np.ndarray
+    routes: list[Any],
+    p: np.ndarray,
+    r: np.ndarray,
+    d: np.ndarray,
+    nearest: np.ndarray,
+    nearest_offset: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each located point, the route whose verdict decides and the point's distance to it, from the pairs
     ``(point p, route r, distance d)`` in reach plus each point's nearest route — :func:`deciding_verdict`,
@@ -416,7 +434,9 @@ def format_stakes(chainage_m: np.ndarray) -> list[str]:
     km = (value // 1000).astype(np.int64)
     metres = (value - km * 1000).astype(np.int64)
     sign = np.asarray(chainage_m) < 0
-    return [f"{'-' if s else ''}K{k}+{mm:03d}" for s, k, mm in zip(sign.tolist(), km.tolist(), metres.tolist())]
+    return [
+        f"{'-' if s else ''}K{k}+{mm:03d}" for s, k, mm in zip(sign.tolist(), km.tolist(), metres.tolist())
+    ]
 
 
 def _locate_columns_per_point(
@@ -453,6 +473,21 @@ def _locate_columns_per_point(
     return cols
 
 
-LOCATE_COLUMNS = ("road_code", "road_name", "road_class", "chainage_m", "stake", "side", "offset_m", "zone",
-                  "in_control_zone", "control_zone_m", "legal_basis", "half_road_land_m", "half_road_land_assumed",
-                  "control_line_m", "zone_road_code", "zone_offset_m")
+LOCATE_COLUMNS = (
+    "road_code",
+    "road_name",
+    "road_class",
+    "chainage_m",
+    "stake",
+    "side",
+    "offset_m",
+    "zone",
+    "in_control_zone",
+    "control_zone_m",
+    "legal_basis",
+    "half_road_land_m",
+    "half_road_land_assumed",
+    "control_line_m",
+    "zone_road_code",
+    "zone_offset_m",
+)

@@ -23,8 +23,9 @@ import functools
 import html
 import json
 import weakref
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import folium
 import numpy as np
@@ -82,14 +83,26 @@ class PluginMap(OfflineMap):
 
 def base_map(network: RoadNetwork | None = None, height: str = "100%") -> folium.Map:
     """An empty map (no tiles) fitted to the district, with the boundary drawn."""
-    m = OfflineMap(location=[25.45, 103.85], zoom_start=10, tiles=None, control_scale=True,
-                   height=height, attribution_control=True)
+    m = OfflineMap(
+        location=[25.45, 103.85],
+        zoom_start=10,
+        tiles=None,
+        control_scale=True,
+        height=height,
+        attribution_control=True,
+    )
     b = boundary()
     folium.GeoJson(
         mapping(b),
         name="boundary",
-        style_function=lambda _f: {"color": "#555", "weight": 2, "dashArray": "6 4", "fill": True,
-                                   "fillColor": "#f4f1ea", "fillOpacity": 0.6},
+        style_function=lambda _f: {
+            "color": "#555",
+            "weight": 2,
+            "dashArray": "6 4",
+            "fill": True,
+            "fillColor": "#f4f1ea",
+            "fillOpacity": 0.6,
+        },
         interactive=False,
         attribution=ATTRIBUTION,
     ).add_to(m)
@@ -102,12 +115,18 @@ def roads_geojson(network: RoadNetwork) -> dict[str, Any]:
     feats = []
     for code in network.codes:
         r = network.routes[code]
-        feats.append({
-            "type": "Feature",
-            "properties": {"code": code, "name": r.name, "road_class": r.road_class,
-                           "stakes": f"{r.start_stake}–{r.end_stake}"},
-            "geometry": mapping(network.route_geometry_wgs84(code)),
-        })
+        feats.append(
+            {
+                "type": "Feature",
+                "properties": {
+                    "code": code,
+                    "name": r.name,
+                    "road_class": r.road_class,
+                    "stakes": f"{r.start_stake}–{r.end_stake}",
+                },
+                "geometry": mapping(network.route_geometry_wgs84(code)),
+            }
+        )
     return {"type": "FeatureCollection", "features": feats}
 
 
@@ -117,8 +136,10 @@ def road_layer(network: RoadNetwork, labels: dict[str, str] | None = None) -> fo
     labels = labels or {"code": "路线", "name": "名称", "stakes": "桩号"}
     folium.GeoJson(
         roads_geojson(network),
-        style_function=lambda f: {**ROAD_STYLE.get(f["properties"]["road_class"], ROAD_STYLE["village"]),
-                                  "opacity": 0.9},
+        style_function=lambda f: {
+            **ROAD_STYLE.get(f["properties"]["road_class"], ROAD_STYLE["village"]),
+            "opacity": 0.9,
+        },
         highlight_function=lambda _f: {"weight": 7},
         tooltip=SafeGeoJsonTooltip(fields=list(labels), aliases=list(labels.values()), sticky=True),
     ).add_to(fg)
@@ -129,8 +150,16 @@ def point_layer(points: Iterable[tuple[float, float, str]], color: str = "#e74c3
     """Marked points (lon, lat, tooltip) drawn as circle markers (no icon images needed)."""
     fg = folium.FeatureGroup(name="points")
     for lon, lat, tip in points:
-        folium.CircleMarker([lat, lon], radius=9, color="#fff", weight=3, fill=True, fill_color=color,
-                            fill_opacity=1.0, tooltip=folium.Tooltip(_esc(tip))).add_to(fg)
+        folium.CircleMarker(
+            [lat, lon],
+            radius=9,
+            color="#fff",
+            weight=3,
+            fill=True,
+            fill_color=color,
+            fill_opacity=1.0,
+            tooltip=folium.Tooltip(_esc(tip)),
+        ).add_to(fg)
     return fg
 
 
@@ -271,8 +300,13 @@ def _label(labels: Labels, key: str, **params: Any) -> str:
 def _esc(text: Any) -> str:
     """HTML-escaped; braces too, so that no text can ever read as a Jinja tag where folium re-templates, and
     backticks and backslashes, so that no text can close or bend a JavaScript template literal."""
-    return (html.escape(str(text), quote=True).replace("{", "&#123;").replace("}", "&#125;")
-            .replace("`", "&#96;").replace("\\", "&#92;"))
+    return (
+        html.escape(str(text), quote=True)
+        .replace("{", "&#123;")
+        .replace("}", "&#125;")
+        .replace("`", "&#96;")
+        .replace("\\", "&#92;")
+    )
 
 
 class SafeGeoJsonTooltip(folium.GeoJsonTooltip):
@@ -461,8 +495,10 @@ def legend_html(title: str, rows: Sequence[tuple[str, str, str]]) -> str:
                 f'background:{color};border:1px solid #fff;box-shadow:0 0 0 1px #999"></span>'
             )
         elif shape == "band":
-            sym = (f'<span style="display:inline-block;width:16px;height:10px;background:{color};'
-                   'opacity:.6"></span>')
+            sym = (
+                f'<span style="display:inline-block;width:16px;height:10px;background:{color};'
+                'opacity:.6"></span>'
+            )
         else:
             border = "dashed" if shape == "dash" else "solid"
             sym = f'<span style="display:inline-block;width:18px;border-top:4px {border} {color}"></span>'
@@ -903,7 +939,9 @@ def control_zone_band(network: RoadNetwork, code: str) -> ZoneBand:
     r = network.route(code)
     v = zone_verdict(r.road_class, 0.0, r.half_road_land_m)
     lines = MultiLineString([c for _, c in r.parts])
-    land_m, zone_m = zone_buffers(lines, r.road_class, r.half_road_land_m)  # the verdict's own rule, ends included
+    land_m, zone_m = zone_buffers(
+        lines, r.road_class, r.half_road_land_m
+    )  # the verdict's own rule, ends included
 
     def to_wgs(g: BaseGeometry) -> BaseGeometry:
         out = shapely.transform(g, lambda xy: np.column_stack(network.to_wgs84(xy[:, 0], xy[:, 1])))
@@ -917,7 +955,9 @@ def control_zone_band(network: RoadNetwork, code: str) -> ZoneBand:
         v.control_zone_m,
         to_wgs(land_m),
         to_wgs(zone_m) if zone_m is not None else None,
-        LEGAL_BASIS_ZONE if zone_m is not None else zone_verdict(r.road_class, 1e9, r.half_road_land_m).legal_basis,
+        LEGAL_BASIS_ZONE
+        if zone_m is not None
+        else zone_verdict(r.road_class, 1e9, r.half_road_land_m).legal_basis,
     )
 
 
@@ -1353,25 +1393,48 @@ class MyPosition(MacroElement):
         self.fix = None if fix is None else (float(fix[0]), float(fix[1]), float(fix[2] or 0.0))
 
 
-def picker_map(network: RoadNetwork, labels: Labels, fix: tuple[float, float, float | None] | None = None,
-               height: str = "100%") -> folium.Map:
+def picker_map(
+    network: RoadNetwork,
+    labels: Labels,
+    fix: tuple[float, float, float | None] | None = None,
+    height: str = "100%",
+) -> folium.Map:
     """The map an officer taps to place an incident: roads by class, metric scale only, the device's own position."""
     m = district_map(network, labels, height=height, map_class=OfflineMap)
     MyPosition(fix).add_to(m)
     return m
 
 
-def nearby_layer(points: Iterable[tuple[float, float, str]], chosen: tuple[float, float, str] | None = None,
-                 color: str = "#f57c00") -> folium.FeatureGroup:
+def nearby_layer(
+    points: Iterable[tuple[float, float, str]],
+    chosen: tuple[float, float, str] | None = None,
+    color: str = "#f57c00",
+) -> folium.FeatureGroup:
     """Open incidents near where the officer is (small orange rings, escaped tooltips), and the chosen point."""
     fg = folium.FeatureGroup(name="picker")
     for lon, lat, tip in points:
-        folium.CircleMarker([lat, lon], radius=6, color=color, weight=2, fill=True, fill_color="#fff",
-                            fill_opacity=0.9, tooltip=folium.Tooltip(_esc(tip))).add_to(fg)
+        folium.CircleMarker(
+            [lat, lon],
+            radius=6,
+            color=color,
+            weight=2,
+            fill=True,
+            fill_color="#fff",
+            fill_opacity=0.9,
+            tooltip=folium.Tooltip(_esc(tip)),
+        ).add_to(fg)
     if chosen is not None:
         lon, lat, tip = chosen
-        folium.CircleMarker([lat, lon], radius=9, color="#fff", weight=3, fill=True, fill_color="#e74c3c",
-                            fill_opacity=1.0, tooltip=folium.Tooltip(_esc(tip))).add_to(fg)
+        folium.CircleMarker(
+            [lat, lon],
+            radius=9,
+            color="#fff",
+            weight=3,
+            fill=True,
+            fill_color="#e74c3c",
+            fill_opacity=1.0,
+            tooltip=folium.Tooltip(_esc(tip)),
+        ).add_to(fg)
     return fg
 
 
@@ -1431,10 +1494,18 @@ def network_preview_map(
 ) -> folium.Map:
     """A road network as it would be imported: routes by class (tooltip: code, name, stakes), a stake label every
     ``every_m`` metres, a class legend; fitted to the network (which may lie outside the demo district)."""
-    m = OfflineMap(location=[(network.bounds[1] + network.bounds[3]) / 2, (network.bounds[0] + network.bounds[2]) / 2],
-                   zoom_start=10, tiles=None, control_scale=True, height=height)
-    fields = {"code": _label(labels, "info.road"), "name": _label(labels, "info.name"),
-              "stakes": _label(labels, "info.stakes")}
+    m = OfflineMap(
+        location=[(network.bounds[1] + network.bounds[3]) / 2, (network.bounds[0] + network.bounds[2]) / 2],
+        zoom_start=10,
+        tiles=None,
+        control_scale=True,
+        height=height,
+    )
+    fields = {
+        "code": _label(labels, "info.road"),
+        "name": _label(labels, "info.name"),
+        "stakes": _label(labels, "info.stakes"),
+    }
     road_layer(network, fields).add_to(m)
     StakeLabels(stake_marks(network, every_m)).add_to(m)
     road_class_legend(network, labels).add_to(m)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import shapely
@@ -34,13 +35,29 @@ CLASS_BY_LETTER = {
 }
 
 CLASS_ALIASES = {
-    "expressway": "expressway", "高速公路": "expressway", "高速": "expressway", "motorway": "expressway",
-    "national": "national", "国道": "national", "g": "national",
-    "provincial": "provincial", "省道": "provincial", "s": "provincial",
-    "county": "county", "县道": "county", "x": "county",
-    "township": "township", "乡道": "township", "y": "township",
-    "village": "village", "村道": "village", "c": "village",
-    "special": "special", "专用公路": "special", "专用道": "special", "z": "special",
+    "expressway": "expressway",
+    "高速公路": "expressway",
+    "高速": "expressway",
+    "motorway": "expressway",
+    "national": "national",
+    "国道": "national",
+    "g": "national",
+    "provincial": "provincial",
+    "省道": "provincial",
+    "s": "provincial",
+    "county": "county",
+    "县道": "county",
+    "x": "county",
+    "township": "township",
+    "乡道": "township",
+    "y": "township",
+    "village": "village",
+    "村道": "village",
+    "c": "village",
+    "special": "special",
+    "专用公路": "special",
+    "专用道": "special",
+    "z": "special",
 }
 
 # Field names recognised without flags (lower-cased, full-width normalised).
@@ -126,7 +143,9 @@ class Route:
     def verdict(self, chainage_m: float, offset_m: float) -> ZoneVerdict:
         """Road land / control zone / outside at this chainage: a published control line there wins over the
         statutory minimum."""
-        return zone_verdict(self.road_class, offset_m, self.half_road_land_m, self.control_line_at(chainage_m))
+        return zone_verdict(
+            self.road_class, offset_m, self.half_road_land_m, self.control_line_at(chainage_m)
+        )
 
     @property
     def length_m(self) -> float:
@@ -168,7 +187,9 @@ def propose_mapping(field_names: Sequence[str], **explicit: str | None) -> dict[
         given = explicit.get(role)
         if given:
             if given not in names:
-                raise RoadFileError(detail=f"field {given!r} not found; fields are: {', '.join(map(str, names))}")
+                raise RoadFileError(
+                    detail=f"field {given!r} not found; fields are: {', '.join(map(str, names))}"
+                )
             out[role] = given
             continue
         out[role] = next((lowered[c] for c in candidates if c in lowered), None)
@@ -234,40 +255,60 @@ def parse_features(
         try:
             code = normalise_code(raw_code)
         except ValueError as exc:
-            problems.append(RoadProblem(i, str(raw_code), "bad_code", True, f"feature {i}: {exc}",
-                                        {"value": str(raw_code)}))
+            problems.append(
+                RoadProblem(
+                    i, str(raw_code), "bad_code", True, f"feature {i}: {exc}", {"value": str(raw_code)}
+                )
+            )
             continue
         bad = False
         raw_class = props.get(f["class"]) if f.get("class") else None
         try:
             rclass = normalise_class(raw_class, code)
         except ValueError as exc:
-            problems.append(RoadProblem(i, code, "unknown_class", True, f"feature {i}: {exc}",
-                                        {"value": str(raw_class)}))
+            problems.append(
+                RoadProblem(i, code, "unknown_class", True, f"feature {i}: {exc}", {"value": str(raw_class)})
+            )
             bad = True
         start = None
         if f.get("start") and _present(props.get(f["start"])):
             try:
                 start = parse_stake(props[f["start"]])
             except ValueError as exc:
-                problems.append(RoadProblem(i, code, "bad_start", True, f"feature {i}: {exc}",
-                                            {"value": str(props[f["start"]])}))
+                problems.append(
+                    RoadProblem(
+                        i, code, "bad_start", True, f"feature {i}: {exc}", {"value": str(props[f["start"]])}
+                    )
+                )
                 bad = True
         half = None
         if f.get("half") and _present(props.get(f["half"])):
             try:
                 half = float(props[f["half"]])
                 if not math.isfinite(half) or half <= 0:
-                    raise ValueError(f"half road-land width must be a positive number, got {props[f['half']]!r}")
+                    raise ValueError(
+                        f"half road-land width must be a positive number, got {props[f['half']]!r}"
+                    )
             except ValueError as exc:
-                problems.append(RoadProblem(i, code, "bad_half", True, f"feature {i}: {exc}",
-                                            {"value": str(props[f["half"]])}))
+                problems.append(
+                    RoadProblem(
+                        i, code, "bad_half", True, f"feature {i}: {exc}", {"value": str(props[f["half"]])}
+                    )
+                )
                 bad = True
         try:
             lines = _lines(geom)
         except RoadFileError as exc:
-            problems.append(RoadProblem(i, code, "not_line", True, f"feature {i}: {exc}",
-                                        {"value": getattr(geom, "geom_type", "")}))
+            problems.append(
+                RoadProblem(
+                    i,
+                    code,
+                    "not_line",
+                    True,
+                    f"feature {i}: {exc}",
+                    {"value": getattr(geom, "geom_type", "")},
+                )
+            )
             continue
         if not lines:
             problems.append(RoadProblem(i, code, "empty_geometry", True, f"feature {i}: empty geometry"))
@@ -301,7 +342,9 @@ def check_pieces(pieces: Sequence[RoadPiece], feature_of: Sequence[int] | None =
     simple = shapely.is_simple(np.array([p.geometry for p in pieces], dtype=object)) if pieces else []
     for p, ok, i in zip(pieces, simple, feature_of):
         if not ok:
-            out.append(RoadProblem(i, p.code, "self_crossing", False, f"feature {i}: the line crosses itself"))
+            out.append(
+                RoadProblem(i, p.code, "self_crossing", False, f"feature {i}: the line crosses itself")
+            )
     by_code: dict[str, list[int]] = {}
     for k, p in enumerate(pieces):
         by_code.setdefault(p.code, []).append(k)
@@ -318,9 +361,16 @@ def check_pieces(pieces: Sequence[RoadPiece], feature_of: Sequence[int] | None =
             if near:
                 continue
             d = min(g.distance(metric[n]) for n in range(len(metric)) if n != j)
-            out.append(RoadProblem(feature_of[k], code, "far_piece", False,
-                                   f"feature {feature_of[k]}: {d:.0f} m from the rest of route {code}",
-                                   {"distance": f"{d:,.0f}"}))
+            out.append(
+                RoadProblem(
+                    feature_of[k],
+                    code,
+                    "far_piece",
+                    False,
+                    f"feature {feature_of[k]}: {d:.0f} m from the rest of route {code}",
+                    {"distance": f"{d:,.0f}"},
+                )
+            )
     return out
 
 
@@ -338,8 +388,9 @@ def pieces_from_features(
     feats = list(features)
     if not feats:
         raise RoadFileError(detail="the file holds no road lines")
-    mapping = propose_mapping(list(feats[0][1]), code=code_field, name=name_field, **{"class": class_field},
-                              start=start_field)
+    mapping = propose_mapping(
+        list(feats[0][1]), code=code_field, name=name_field, **{"class": class_field}, start=start_field
+    )
     if mapping["code"] is None:
         raise RoadFileError(
             detail="no road-code field found (tried code/ref/路线编号 …); name it with --code-field. "
@@ -399,7 +450,9 @@ def read_road_features(path: str | Path, name: str | None = None) -> RoadFile:
         src_crs = CRS.from_user_input(crs)
         if src_crs.to_epsg() != 4326 and not src_crs.equals("OGC:CRS84"):
             to_wgs84 = Transformer.from_crs(src_crs, "EPSG:4326", always_xy=True)
-            geoms = shapely.transform(geoms, lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1])))
+            geoms = shapely.transform(
+                geoms, lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1]))
+            )
     elif len(geoms):
         b = shapely.total_bounds(geoms)
         if not (-180 <= b[0] <= 180 and -90 <= b[1] <= 90):
@@ -413,7 +466,9 @@ def read_road_file(path: str | Path, **kwargs: Any) -> list[RoadPiece]:
     return pieces_from_features(read_road_features(path).features, **kwargs)
 
 
-def _assemble(code: str, parts_xy: list[np.ndarray], starts: list[float | None]) -> list[tuple[float, np.ndarray]]:
+def _assemble(
+    code: str, parts_xy: list[np.ndarray], starts: list[float | None]
+) -> list[tuple[float, np.ndarray]]:
     """Order and orient a route's pieces; return (start chainage, coords) per piece in chainage order."""
     explicit = [s for s in starts if s is not None]
     if len(parts_xy) > 1 and len(explicit) == len(starts) and len(set(explicit)) == len(explicit):
@@ -644,7 +699,12 @@ def device_geojson(net: RoadNetwork, tolerance_m: float = 0.5, version: str = ""
     to 6 decimals (~0.1 m). ``properties.m`` holds the true chainage (metres) at each vertex, so that a device
     interpolating between vertices gets the server's chainage; the zone widths and defaults that decide the
     control-zone verdict come along (``zones``)."""
-    from gis.zones import CONTROL_ZONE_MIN_M, DEFAULT_HALF_ROAD_LAND_M, LEGAL_BASIS_ROAD_LAND, LEGAL_BASIS_ZONE
+    from gis.zones import (
+        CONTROL_ZONE_MIN_M,
+        DEFAULT_HALF_ROAD_LAND_M,
+        LEGAL_BASIS_ROAD_LAND,
+        LEGAL_BASIS_ZONE,
+    )
 
     features = []
     for code in net.codes:
@@ -655,21 +715,32 @@ def device_geojson(net: RoadNetwork, tolerance_m: float = 0.5, version: str = ""
             line = shapely.simplify(shapely.linestrings(c[:, 0], c[:, 1], m), tolerance_m)
             xyz = shapely.get_coordinates(line, include_z=True)
             lon, lat = net.to_wgs84(xyz[:, 0], xyz[:, 1])
-            features.append({
-                "type": "Feature",
-                "geometry": {"type": "LineString",
-                             "coordinates": [[round(float(x), 6), round(float(y), 6)] for x, y in zip(lon, lat)]},
-                "properties": {
-                    "code": r.code, "name": r.name, "class": r.road_class,
-                    "start_stake": r.start_stake, "end_stake": r.end_stake,
-                    "half_road_land_m": r.half_road_land_m,
-                    "m": [round(float(v), 1) for v in xyz[:, 2]],
-                },
-            })
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": {
+                        "type": "LineString",
+                        "coordinates": [[round(float(x), 6), round(float(y), 6)] for x, y in zip(lon, lat)],
+                    },
+                    "properties": {
+                        "code": r.code,
+                        "name": r.name,
+                        "class": r.road_class,
+                        "start_stake": r.start_stake,
+                        "end_stake": r.end_stake,
+                        "half_road_land_m": r.half_road_land_m,
+                        "m": [round(float(v), 1) for v in xyz[:, 2]],
+                    },
+                }
+            )
     return {
         "type": "FeatureCollection",
         "version": version,
-        "zones": {"control_zone_min_m": CONTROL_ZONE_MIN_M, "default_half_road_land_m": DEFAULT_HALF_ROAD_LAND_M,
-                  "legal_basis_zone": LEGAL_BASIS_ZONE, "legal_basis_road_land": LEGAL_BASIS_ROAD_LAND},
+        "zones": {
+            "control_zone_min_m": CONTROL_ZONE_MIN_M,
+            "default_half_road_land_m": DEFAULT_HALF_ROAD_LAND_M,
+            "legal_basis_zone": LEGAL_BASIS_ZONE,
+            "legal_basis_road_land": LEGAL_BASIS_ROAD_LAND,
+        },
         "features": features,
     }

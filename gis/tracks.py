@@ -15,8 +15,8 @@ Pure: numpy, shapely, pyproj and the road network; no database.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import shapely
@@ -59,9 +59,14 @@ class Stretch:
         return (self.to_m - self.from_m) / 1000.0
 
     def as_dict(self) -> dict[str, object]:
-        return {"road_code": self.road_code, "from_m": round(self.from_m, 1), "to_m": round(self.to_m, 1),
-                "from_stake": format_stake(self.from_m), "to_stake": format_stake(self.to_m),
-                "km": round(self.km, 2)}
+        return {
+            "road_code": self.road_code,
+            "from_m": round(self.from_m, 1),
+            "to_m": round(self.to_m, 1),
+            "from_stake": format_stake(self.from_m),
+            "to_stake": format_stake(self.to_m),
+            "km": round(self.km, 2),
+        }
 
 
 def _step_m(a: Fix, b: Fix) -> float:
@@ -116,8 +121,13 @@ def simplified_line(track: Sequence[np.ndarray]) -> list[list[list[float]]]:
     return out
 
 
-def coverage(net: RoadNetwork, track: Sequence[np.ndarray], max_distance_m: float = COVER_DISTANCE_M,
-             merge_gap_m: float = MERGE_GAP_M, min_len_m: float = MIN_COVER_M) -> list[Stretch]:
+def coverage(
+    net: RoadNetwork,
+    track: Sequence[np.ndarray],
+    max_distance_m: float = COVER_DISTANCE_M,
+    merge_gap_m: float = MERGE_GAP_M,
+    min_len_m: float = MIN_COVER_M,
+) -> list[Stretch]:
     """Stretches of road covered by the track, by road code then chainage."""
     spans: dict[str, list[tuple[float, float]]] = {}
     for xy in track:

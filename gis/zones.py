@@ -54,8 +54,12 @@ DEFAULT_HALF_ROAD_LAND_M: dict[str, float] = {
 }
 
 #: Seniority of road classes, most senior first: breaks ties between roads in reach.
-CLASS_RANK = {c: i for i, c in enumerate(("expressway", "national", "provincial", "county", "township",
-                                          "special", "village"))}
+CLASS_RANK = {
+    c: i
+    for i, c in enumerate(
+        ("expressway", "national", "provincial", "county", "township", "special", "village")
+    )
+}
 
 LEGAL_BASIS_ZONE = "《公路安全保护条例》第十一条"
 LEGAL_BASIS_ROAD_LAND = "《中华人民共和国公路法》第三十四条、第四十四条、第四十六条"
@@ -130,7 +134,10 @@ def has_statutory_zone(road_class: str) -> bool:
 
 
 def zone_verdict(
-    road_class: str, offset_m: float, half_road_land_m: float | None = None, published: ControlLine | None = None
+    road_class: str,
+    offset_m: float,
+    half_road_land_m: float | None = None,
+    published: ControlLine | None = None,
 ) -> ZoneVerdict:
     """Verdict for a point ``offset_m`` metres from the centreline of one road of ``road_class``.
 
@@ -156,10 +163,14 @@ def zone_verdict(
         zone, basis = ZONE_CONTROL, zone_basis
     else:
         zone, basis = ZONE_OUTSIDE, zone_basis
-    doc, date = (published.doc_no, published.doc_date) if published is not None and zone != ZONE_ROAD_LAND \
+    doc, date = (
+        (published.doc_no, published.doc_date)
+        if published is not None and zone != ZONE_ROAD_LAND
         else ("", "")
-    return ZoneVerdict(zone, zone == ZONE_CONTROL, width, half, assumed, line, basis, road_class, float(offset_m),
-                       doc, date)
+    )
+    return ZoneVerdict(
+        zone, zone == ZONE_CONTROL, width, half, assumed, line, basis, road_class, float(offset_m), doc, date
+    )
 
 
 def verdict_key(v: ZoneVerdict) -> tuple[Any, ...]:

@@ -27,9 +27,10 @@ import sqlite3
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
+from typing import Any
 
 from patrol_app.clock import utc_now
 from patrol_app.config import get_settings
@@ -82,8 +83,10 @@ def _sqlite_path(url: str) -> Path:
 
 def _pg_tool(name: str) -> str:
     """The newest Debian PostgreSQL binary (``/usr/lib/postgresql/N/bin``), else the one on PATH."""
-    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
-                        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
+    )
     if candidates:
         return str(candidates[-1])
     found = shutil.which(name)
@@ -95,8 +98,13 @@ def _pg_tool(name: str) -> str:
 def _pg_env(url: str) -> dict[str, str]:
     u = make_url(url)
     env = {**os.environ}
-    for var, value in (("PGHOST", u.host), ("PGPORT", u.port), ("PGUSER", u.username),
-                       ("PGPASSWORD", u.password), ("PGDATABASE", u.database)):
+    for var, value in (
+        ("PGHOST", u.host),
+        ("PGPORT", u.port),
+        ("PGUSER", u.username),
+        ("PGPASSWORD", u.password),
+        ("PGDATABASE", u.database),
+    ):
         if value is not None:
             env[var] = str(value)
     for key, value in (u.query or {}).items():  # e.g. ?sslmode=require
@@ -109,7 +117,9 @@ def _run(tool: str, args: list[str], url: str) -> None:
     proc = subprocess.run([_pg_tool(tool), *args], env=_pg_env(url), capture_output=True, text=True)
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-        raise ConfigError("backup.tool_failed", tool=tool, reason=scrub(lines[0] if lines else proc.returncode, url))
+        raise ConfigError(
+            "backup.tool_failed", tool=tool, reason=scrub(lines[0] if lines else proc.returncode, url)
+        )
 
 
 # --- backup ---------------------------------------------------------------------------------------------------
@@ -158,11 +168,17 @@ def backup(out: Path, url: str | None = None, data_dir: Path | None = None) -> S
         db_file = Path(tmp) / DB_MEMBER[engine]
         _dump_database(url, db_file)
         members: list[tuple[str, Path]] = [(DB_MEMBER[engine], db_file), *_photo_files(data_dir)]
-        files = [{"path": name, "sha256": _sha256(path), "size": path.stat().st_size} for name, path in members]
+        files = [
+            {"path": name, "sha256": _sha256(path), "size": path.stat().st_size} for name, path in members
+        ]
         manifest = {
-            "format": FORMAT, "version": VERSION, "engine": engine, "schema": _schema_revision(url),
+            "format": FORMAT,
+            "version": VERSION,
+            "engine": engine,
+            "schema": _schema_revision(url),
             "created_at": utc_now().replace(tzinfo=dt.UTC).isoformat(timespec="seconds"),
-            "database": DB_MEMBER[engine], "files": files,
+            "database": DB_MEMBER[engine],
+            "files": files,
         }
         partial = Path(tmp) / "archive.tar.gz"
         with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
@@ -186,7 +202,9 @@ def _bad(path: Path, reason: str) -> ConfigError:
 
 def _safe_member(name: str) -> bool:
     p = PurePosixPath(name)
-    return not p.is_absolute() and ".." not in p.parts and (name in DB_MEMBER.values() or p.parts[0] == PHOTOS)
+    return (
+        not p.is_absolute() and ".." not in p.parts and (name in DB_MEMBER.values() or p.parts[0] == PHOTOS)
+    )
 
 
 def _read_manifest(tar: tarfile.TarFile, path: Path) -> dict[str, Any]:
@@ -215,10 +233,15 @@ def store_holdings(url: str) -> dict[str, int]:
     found: dict[str, int] = {}
     with engine.connect() as conn:
         tables = set(inspect(conn).get_table_names())
-        for kind, table, where in (("accounts", "users", "WHERE username <> 'cli'"), ("roads", "road_pieces", ""),
-                                   ("patrols", "patrols", ""), ("incidents", "incidents", ""),
-                                   ("personnel", "personnel", ""), ("vehicles", "vehicles", ""),
-                                   ("photos", "photos", "")):
+        for kind, table, where in (
+            ("accounts", "users", "WHERE username <> 'cli'"),
+            ("roads", "road_pieces", ""),
+            ("patrols", "patrols", ""),
+            ("incidents", "incidents", ""),
+            ("personnel", "personnel", ""),
+            ("vehicles", "vehicles", ""),
+            ("photos", "photos", ""),
+        ):
             if table in tables:
                 n = conn.execute(text(f"SELECT count(*) FROM {table} {where}")).scalar_one()
                 if n:
@@ -264,8 +287,19 @@ def _restore_database(url: str, dump: Path) -> None:
             dst.close()
             src.close()
     else:
-        _run("pg_restore", ["--clean", "--if-exists", "--no-owner", "--no-privileges", "--single-transaction",
-                            f"--dbname={make_url(url).database}", str(dump)], url)
+        _run(
+            "pg_restore",
+            [
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                "--no-privileges",
+                "--single-transaction",
+                f"--dbname={make_url(url).database}",
+                str(dump),
+            ],
+            url,
+        )
 
 
 def _move_photos(staged: Path, data_dir: Path) -> int:
@@ -282,7 +316,9 @@ def _move_photos(staged: Path, data_dir: Path) -> int:
     return n
 
 
-def restore(archive: Path, force: bool = False, url: str | None = None, data_dir: Path | None = None) -> Summary:
+def restore(
+    archive: Path, force: bool = False, url: str | None = None, data_dir: Path | None = None
+) -> Summary:
     settings = get_settings()
     url = url or settings.db_url
     data_dir = data_dir or settings.data_dir
@@ -302,7 +338,9 @@ def restore(archive: Path, force: bool = False, url: str | None = None, data_dir
                 from patrol_app.i18n import t
 
                 lang = settings.lang
-                what = t("demo.kind_separator", lang).join(t("demo.kind." + k, lang, n=n) for k, n in held.items())
+                what = t("demo.kind_separator", lang).join(
+                    t("demo.kind." + k, lang, n=n) for k, n in held.items()
+                )
                 raise ConfigError("backup.refused_non_empty", what=what)
         data_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".patrol-restore-", dir=data_dir) as tmp:
@@ -336,8 +374,16 @@ def cmd_backup(cli: Any) -> int:
     out = Path(cli.args.out)
     _audit("store.backup", {"file": out.name})
     res = backup(out)
-    cli.out(t("backup.done", cli.lang, path=res.path, engine=res.engine, files=res.files,
-              size=f"{res.size / 1e6:.1f}"))
+    cli.out(
+        t(
+            "backup.done",
+            cli.lang,
+            path=res.path,
+            engine=res.engine,
+            files=res.files,
+            size=f"{res.size / 1e6:.1f}",
+        )
+    )
     return 0
 
 

@@ -10,8 +10,9 @@ import csv
 import json
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from gis.errors import GisError, NoRoadInReachError
 from patrol_app.config import get_settings
@@ -19,8 +20,18 @@ from patrol_app.i18n import error_text, position_text, t
 from patrol_app.services.audit_key import AuditKeyError
 from patrol_app.services.errors import ServiceError, ValidationFailed
 
-LOCATE_KEYS = ("road_code", "road_name", "road_class", "chainage_m", "stake", "side", "offset_m",
-               "in_control_zone", "control_zone_m", "legal_basis")
+LOCATE_KEYS = (
+    "road_code",
+    "road_name",
+    "road_class",
+    "chainage_m",
+    "stake",
+    "side",
+    "offset_m",
+    "in_control_zone",
+    "control_zone_m",
+    "legal_basis",
+)
 
 
 class Cli:
@@ -84,15 +95,27 @@ def cmd_info(cli: Cli) -> int:
 
     settings = get_settings()
     source = "env" if os.environ.get("PATROL_DATA_DIR") else "default"
-    info = {"version": __version__, "db_url": _safe_url(settings.db_url), "data_dir": str(settings.data_dir),
-            "data_dir_source": source, "photo_dir": str(settings.data_dir / PHOTOS_DIR),
-            "default_data_dir": str(default_data_dir()), "lang": cli.lang, "tz": settings.tz}
+    info = {
+        "version": __version__,
+        "db_url": _safe_url(settings.db_url),
+        "data_dir": str(settings.data_dir),
+        "data_dir_source": source,
+        "photo_dir": str(settings.data_dir / PHOTOS_DIR),
+        "default_data_dir": str(default_data_dir()),
+        "lang": cli.lang,
+        "tz": settings.tz,
+    }
     if cli.args.json:
         cli.dump(info)
         return 0
-    lines = [("info.version", info["version"]), ("info.db", info["db_url"]),
-             ("info.data_dir", f"{info['data_dir']}  ({t('info.data_dir_source.' + source, cli.lang)})"),
-             ("info.photos", info["photo_dir"]), ("info.lang", info["lang"]), ("info.tz", info["tz"])]
+    lines = [
+        ("info.version", info["version"]),
+        ("info.db", info["db_url"]),
+        ("info.data_dir", f"{info['data_dir']}  ({t('info.data_dir_source.' + source, cli.lang)})"),
+        ("info.photos", info["photo_dir"]),
+        ("info.lang", info["lang"]),
+        ("info.tz", info["tz"]),
+    ]
     width = max(len(t(k, cli.lang)) for k, _ in lines)
     for key, value in lines:
         cli.out(f"{t(key, cli.lang):<{width}}  {value}")
@@ -104,8 +127,14 @@ def cmd_roads_import(cli: Cli) -> int:
     from patrol_app.services.roads import import_roads
 
     a = cli.args
-    pieces = read_road_file(a.path, code_field=a.code_field, name_field=a.name_field,
-                            class_field=a.class_field, start_field=a.start_field, gcj02=a.gcj02)
+    pieces = read_road_file(
+        a.path,
+        code_field=a.code_field,
+        name_field=a.name_field,
+        class_field=a.class_field,
+        start_field=a.start_field,
+        gcj02=a.gcj02,
+    )
     _store()
     with _session() as s:
         res = import_roads(s, _actor(s, cli), pieces, source=Path(a.path).name, replace=a.replace)
@@ -129,8 +158,10 @@ def cmd_roads_list(cli: Cli) -> int:
         cli.dump(rows)
         return 0
     for r in rows:
-        cli.out(f"{r['code']:6} {t('class.' + r['road_class'], cli.lang):6} {r['start_stake']:>10} – "
-                f"{r['end_stake']:<10} {r['length_km']:8.3f} km  {r['name']}")
+        cli.out(
+            f"{r['code']:6} {t('class.' + r['road_class'], cli.lang):6} {r['start_stake']:>10} – "
+            f"{r['end_stake']:<10} {r['length_km']:8.3f} km  {r['name']}"
+        )
     return 0
 
 
@@ -178,8 +209,11 @@ def _locate_batch(cli: Cli, net, dist: float) -> int:  # type: ignore[no-untyped
     with open(a.batch, encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, [])
-        rows = [r + [""] * (len(header) - len(r)) if len(r) < len(header) else r[:len(header)]
-                for r in reader if r]
+        rows = [
+            r + [""] * (len(header) - len(r)) if len(r) < len(header) else r[: len(header)]
+            for r in reader
+            if r
+        ]
     cols = {c.strip().lower(): i for i, c in enumerate(header)}
     lon_i = cols.get("lon", cols.get("经度"))
     lat_i = cols.get("lat", cols.get("纬度"))
@@ -240,12 +274,24 @@ def cmd_import(cli: Cli) -> int:
         if not res.ok:
             s.rollback()
     if a.json:
-        cli.dump({"ok": res.ok, "dry_run": res.dry_run, "patrols": res.patrols, "incidents": res.incidents,
-                  "batch_id": res.batch_id, "sheets": res.sheets,
-                  "flagged": [{"sheet": e.sheet, "row": e.row, "column": e.column, "message": e.render(cli.lang)}
-                              for e in res.flagged],
-                  "errors": [{"sheet": e.sheet, "row": e.row, "column": e.column, "message": e.render(cli.lang)}
-                             for e in res.errors]})
+        cli.dump(
+            {
+                "ok": res.ok,
+                "dry_run": res.dry_run,
+                "patrols": res.patrols,
+                "incidents": res.incidents,
+                "batch_id": res.batch_id,
+                "sheets": res.sheets,
+                "flagged": [
+                    {"sheet": e.sheet, "row": e.row, "column": e.column, "message": e.render(cli.lang)}
+                    for e in res.flagged
+                ],
+                "errors": [
+                    {"sheet": e.sheet, "row": e.row, "column": e.column, "message": e.render(cli.lang)}
+                    for e in res.errors
+                ],
+            }
+        )
     if not res.ok:
         if not a.json:
             cli.err(t("cli.import_failed", cli.lang, count=len(res.errors)))
@@ -324,8 +370,16 @@ def cmd_audit_verify(cli: Cli) -> int:
         problems = verify_photos(s, actor)
     ok = res.ok and not problems
     if cli.args.json:
-        cli.dump({**res.__dict__, "records": [r.__dict__ for r in res.records], "ok": ok, "chain_ok": res.ok,
-                  "photos_checked": photos_checked, "photos": [p.__dict__ for p in problems]})
+        cli.dump(
+            {
+                **res.__dict__,
+                "records": [r.__dict__ for r in res.records],
+                "ok": ok,
+                "chain_ok": res.ok,
+                "photos_checked": photos_checked,
+                "photos": [p.__dict__ for p in problems],
+            }
+        )
     if ok:
         if not cli.args.json:
             cli.out(t("cli.audit_ok", cli.lang, entries=res.entries))
@@ -341,12 +395,26 @@ def cmd_audit_verify(cli: Cli) -> int:
         for r in res.records:
             cli.err("  " + record_problem_text(r, cli.lang))
     elif not res.ok:
-        cli.err(t("cli.audit_broken", cli.lang, id=res.first_bad_id,
-                  reason=t("admin.audit_reason." + res.reason, cli.lang)))
+        cli.err(
+            t(
+                "cli.audit_broken",
+                cli.lang,
+                id=res.first_bad_id,
+                reason=t("admin.audit_reason." + res.reason, cli.lang),
+            )
+        )
     if problems:
         first = problems[0]
-        cli.err(t("photo.verify_" + first.kind, cli.lang, id=first.id, path=first.path,
-                  expected=first.expected, actual=first.actual))
+        cli.err(
+            t(
+                "photo.verify_" + first.kind,
+                cli.lang,
+                id=first.id,
+                path=first.path,
+                expected=first.expected,
+                actual=first.actual,
+            )
+        )
         if len(problems) > 1:
             cli.err(t("photo.verify_more", cli.lang, count=len(problems) - 1))
     return 1
@@ -372,8 +440,14 @@ def cmd_serve(cli: Cli) -> int:
         cli.err(t("production.mode", cli.lang))
         for key, params in lines:
             cli.err("  " + t(key, cli.lang, **params))
-    cli.err(t("cli.serving", cli.lang, url=f"{'https' if a.tls_cert else 'http'}://{a.host}:{a.port}",
-              db=_safe_url(url)))
+    cli.err(
+        t(
+            "cli.serving",
+            cli.lang,
+            url=f"{'https' if a.tls_cert else 'http'}://{a.host}:{a.port}",
+            db=_safe_url(url),
+        )
+    )
     serve(a.host, a.port, a.tls_cert, a.tls_key)
     return 0
 
@@ -404,15 +478,25 @@ def cmd_users(cli: Cli) -> int:
     with _session() as s:
         actor = _actor(s, cli)
         if a.users_cmd == "list":
-            rows = [{"username": u.username, "display_name": u.display_name, "role": u.role, "active": u.active,
-                     "locked": bool(u.locked_until), "last_login_at": u.last_login_at}
-                    for u in auth.list_users(s, actor)]
+            rows = [
+                {
+                    "username": u.username,
+                    "display_name": u.display_name,
+                    "role": u.role,
+                    "active": u.active,
+                    "locked": bool(u.locked_until),
+                    "last_login_at": u.last_login_at,
+                }
+                for u in auth.list_users(s, actor)
+            ]
             if a.json:
                 cli.dump(rows)
             else:
                 for r in rows:
                     state = "" if r["active"] else " (停用/disabled)"
-                    cli.out(f"{r['username']:16} {t('role.' + r['role'], cli.lang):8} {r['display_name']}{state}")
+                    cli.out(
+                        f"{r['username']:16} {t('role.' + r['role'], cli.lang):8} {r['display_name']}{state}"
+                    )
         elif a.users_cmd == "add":
             auth.add_user(s, actor, a.username, a.role, _read_password(cli), a.name or "")
             cli.out(t("cli.user_added", cli.lang, username=a.username, role=t("role." + a.role, cli.lang)))
@@ -559,17 +643,22 @@ def build_parser(lang: str = "zh") -> argparse.ArgumentParser:
     ul.add_argument("--json", action="store_true", help=h("json"))
     ua = us.add_parser("add", help=h("users.add"), parents=[common])
     ua.add_argument("username", help=h("users.username"))
-    ua.add_argument("--role", required=True, choices=["officer", "squad_leader", "reviewer", "manager", "admin"],
-                    help=h("users.role"))
+    ua.add_argument(
+        "--role",
+        required=True,
+        choices=["officer", "squad_leader", "reviewer", "manager", "admin"],
+        help=h("users.role"),
+    )
     ua.add_argument("--name", help=h("users.name"))
     ua.add_argument("--password-stdin", action="store_true", help=h("users.password_stdin"))
     for verb in ("disable", "enable"):
-        us.add_parser(verb, help=h("users." + verb), parents=[common]).add_argument("username",
-                                                                                  help=h("users.username"))
+        us.add_parser(verb, help=h("users." + verb), parents=[common]).add_argument(
+            "username", help=h("users.username")
+        )
     ur = us.add_parser("reset-password", help=h("users.reset_password"), parents=[common])
     ur.add_argument("username", help=h("users.username"))
     ur.add_argument("--password-stdin", action="store_true", help=h("users.password_stdin"))
-    for name, p_ in us.choices.items():
+    for p_ in us.choices.values():
         p_.set_defaults(fn=cmd_users)
 
     sv = sub.add_parser("serve", help=h("serve"), parents=[common])
@@ -583,12 +672,16 @@ def build_parser(lang: str = "zh") -> argparse.ArgumentParser:
 
     # --- verbs of other areas register here: one line each, `module.register(sub, common, h)` ---
     from patrol_app.maps_cli import register as _maps
+
     _maps(sub, common, h)
     from patrol_app.reports.cli import register as _reports
+
     _reports(sub, common, h)
     from patrol_app.documents.cli import register as _documents
+
     _documents(sub, common, h)
     from patrol_app.backup import register as _backup
+
     _backup(sub, common, h)
     _translate_help_flags(p, h)
     return p

@@ -63,8 +63,10 @@ def get_settings() -> Settings:
         max_distance_m=float(os.environ.get("PATROL_MAX_DISTANCE_M") or 100.0),
         session_idle_minutes=float(os.environ.get("PATROL_SESSION_IDLE_MINUTES") or 30.0),
         session_max_hours=float(os.environ.get("PATROL_SESSION_MAX_HOURS") or 12.0),
-        cookie_secure=any((os.environ.get(v) or "").lower() in ("1", "true", "yes")
-                          for v in ("PATROL_COOKIE_SECURE", "PATROL_BEHIND_PROXY")),
+        cookie_secure=any(
+            (os.environ.get(v) or "").lower() in ("1", "true", "yes")
+            for v in ("PATROL_COOKIE_SECURE", "PATROL_BEHIND_PROXY")
+        ),
         issuer=os.environ.get("PATROL_ISSUER") or "曲靖市麒麟区交通运输局",
         doc_prefix=os.environ.get("PATROL_DOC_PREFIX") or "麒路",
         county_code=os.environ.get("PATROL_COUNTY_CODE") or "530302",

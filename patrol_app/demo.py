@@ -44,7 +44,12 @@ PERSONNEL = [
     ("孙丽", "协勤", None, True),
 ]
 
-VEHICLES = [("云D·L0301", "路政巡查车"), ("云D·L0302", "路政巡查车"), ("云D·L0303", "皮卡"), ("云D·L0305", "执法车")]
+VEHICLES = [
+    ("云D·L0301", "路政巡查车"),
+    ("云D·L0302", "路政巡查车"),
+    ("云D·L0303", "皮卡"),
+    ("云D·L0305", "执法车"),
+]
 
 #: demo accounts, one per role (two officers), all with the password DEMO_PASSWORD (see README)
 DEMO_PASSWORD = "patrol-demo"
@@ -57,12 +62,25 @@ ACCOUNTS = [
     ("admin", Role.ADMIN, "系统管理员"),
 ]
 
-TYPE_WEIGHTS = [("materials", 34), ("stall", 20), ("dumping", 12), ("building", 14), ("digging", 6),
-                ("trees", 5), ("over_limit", 7), ("other", 2)]
+TYPE_WEIGHTS = [
+    ("materials", 34),
+    ("stall", 20),
+    ("dumping", 12),
+    ("building", 14),
+    ("digging", 6),
+    ("trees", 5),
+    ("over_limit", 7),
+    ("other", 2),
+]
 DESCRIPTIONS = {
-    "materials": "路肩堆放砂石建筑材料", "stall": "公路用地内摆摊设点", "dumping": "边沟内倾倒生活垃圾",
-    "building": "建筑控制区内新建砖混房屋", "digging": "擅自开挖路肩埋设管道", "trees": "砍伐行道树两棵",
-    "over_limit": "货车超限运输", "other": "其他损坏路产行为",
+    "materials": "路肩堆放砂石建筑材料",
+    "stall": "公路用地内摆摊设点",
+    "dumping": "边沟内倾倒生活垃圾",
+    "building": "建筑控制区内新建砖混房屋",
+    "digging": "擅自开挖路肩埋设管道",
+    "trees": "砍伐行道树两棵",
+    "over_limit": "货车超限运输",
+    "other": "其他损坏路产行为",
 }
 JOINT = ["", "", "", "", "交警大队", "镇人民政府", "综合执法局"]
 WEATHER = ["晴", "晴", "多云", "阴", "小雨"]
@@ -132,10 +150,23 @@ def reset_store(session: Session, actor: m.User | None = None) -> None:
         "road_piece": list(session.execute(select(m.RoadPieceRow.id)).scalars()),
         "vehicle": list(session.execute(select(m.Vehicle.id).where(m.Vehicle.demo.is_(True))).scalars()),
         "user": list(session.execute(select(m.User.id).where(m.User.demo.is_(True))).scalars()),
-        "personnel": list(session.execute(select(m.Personnel.id).where(m.Personnel.demo.is_(True))).scalars()),
+        "personnel": list(
+            session.execute(select(m.Personnel.id).where(m.Personnel.demo.is_(True))).scalars()
+        ),
     }
-    for t in (m.DocumentNumber, m.CaseOfficer, m.Case, m.Photo, m.IncidentEvent, m.PatrolCrew, m.PatrolVehicle,
-              m.TrackPoint, m.TrackBatch, m.PatrolTrack, m.PatrolCoverage):
+    for t in (
+        m.DocumentNumber,
+        m.CaseOfficer,
+        m.Case,
+        m.Photo,
+        m.IncidentEvent,
+        m.PatrolCrew,
+        m.PatrolVehicle,
+        m.TrackPoint,
+        m.TrackBatch,
+        m.PatrolTrack,
+        m.PatrolCoverage,
+    ):
         session.execute(delete(t))
     session.execute(update(m.Incident).values(follow_up_of=None))
     for t in (m.Incident, m.PatrolRoad, m.Patrol, m.ImportBatch, m.RoadPieceRow):
@@ -157,7 +188,9 @@ def build_demo(session: Session, actor: m.User, today: dt.date | None = None, ye
     The last year runs up to yesterday; earlier years are whole calendar years.
     """
     require(actor, Perm.LOAD_DEMO)
-    taken = session.execute(select(m.User.username).where(m.User.username.in_([a[0] for a in ACCOUNTS]))).scalars()
+    taken = session.execute(
+        select(m.User.username).where(m.User.username.in_([a[0] for a in ACCOUNTS]))
+    ).scalars()
     taken = sorted(taken)
     if taken:  # never take over (or re-password) an existing account
         raise ServiceError("demo.account_exists", usernames=", ".join(taken))
@@ -168,22 +201,37 @@ def build_demo(session: Session, actor: m.User, today: dt.date | None = None, ye
     net = network(session)
     staff = []
     for name, title, cert, aux in PERSONNEL:
-        p = m.Personnel(name=name, title=title, cert_no=cert, auxiliary=aux, active=True, demo=True,
-                        cert_expiry=None if aux else dt.date(today.year + 2, 12, 31))
+        p = m.Personnel(
+            name=name,
+            title=title,
+            cert_no=cert,
+            auxiliary=aux,
+            active=True,
+            demo=True,
+            cert_expiry=None if aux else dt.date(today.year + 2, 12, 31),
+        )
         session.add(p)
         staff.append(p)
     for plate, kind in VEHICLES:
         session.add(m.Vehicle(plate=plate, kind=kind, active=True, demo=True))
     session.flush()
     audit.record_rows(session, actor, "demo.load", "personnel", [p.id for p in staff])
-    audit.record_rows(session, actor, "demo.load", "vehicle",
-                      session.execute(select(m.Vehicle.id).where(m.Vehicle.plate.in_([v[0] for v in VEHICLES])))
-                      .scalars().all())
+    audit.record_rows(
+        session,
+        actor,
+        "demo.load",
+        "vehicle",
+        session.execute(select(m.Vehicle.id).where(m.Vehicle.plate.in_([v[0] for v in VEHICLES])))
+        .scalars()
+        .all(),
+    )
     by_name = {p.name: p for p in staff}
     demo_hash = hash_password(DEMO_PASSWORD)
     accounts = []
     for username, role, display in ACCOUNTS:
-        user = ensure_user(session, username, role, display, by_name[display].id if display in by_name else None)
+        user = ensure_user(
+            session, username, role, display, by_name[display].id if display in by_name else None
+        )
         user.password_hash = demo_hash  # a new account: existing ones were refused above
         user.demo = True
         accounts.append(user.id)
@@ -211,15 +259,26 @@ def build_demo(session: Session, actor: m.User, today: dt.date | None = None, ye
         for i, d in enumerate(dates):
             vehicles = 2 + (1 if i in extra_v else 0)
             personnel = 5 + (1 if i in extra_p else 0)
-            roads = rng.sample(county, rng.choice([1, 1, 2])) + rng.sample(patrolled_township, rng.choice([0, 1, 2]))
+            roads = rng.sample(county, rng.choice([1, 1, 2])) + rng.sample(
+                patrolled_township, rng.choice([0, 1, 2])
+            )
             crew = rng.sample(officers, min(personnel, len(officers) - 1)) + rng.sample(aux, 1)
             km = round(sum(net.routes[c].length_m for c in roads) / 1000.0 * 2 * rng.uniform(0.9, 1.1), 1)
             hour = rng.choice([8, 9, 14])
-            patrols.append(PatrolRecord(
-                date=d, roads=roads, vehicles=vehicles, personnel=personnel, km=km,
-                start_time=f"{hour:02d}:{rng.choice(['00', '30'])}", end_time=f"{hour + 3:02d}:00",
-                crew="、".join(crew[:personnel]), joint=rng.choice(JOINT), weather=rng.choice(WEATHER),
-            ))
+            patrols.append(
+                PatrolRecord(
+                    date=d,
+                    roads=roads,
+                    vehicles=vehicles,
+                    personnel=personnel,
+                    km=km,
+                    start_time=f"{hour:02d}:{rng.choice(['00', '30'])}",
+                    end_time=f"{hour + 3:02d}:00",
+                    crew="、".join(crew[:personnel]),
+                    joint=rng.choice(JOINT),
+                    weather=rng.choice(WEATHER),
+                )
+            )
             for _ in range(rng.choices([0, 1, 2, 3, 4], [20, 30, 25, 15, 10])[0]):
                 code = rng.choice(roads)
                 route = net.routes[code]
@@ -234,14 +293,26 @@ def build_demo(session: Session, actor: m.User, today: dt.date | None = None, ye
                 closed = rng.random() < (0.96 if year < today.year else 0.8)
                 measure = rng.choices(["persuasion", "order_correct", "case", "transfer"], [70, 20, 7, 3])[0]
                 closed_at = min(d + dt.timedelta(days=rng.randrange(0, 20)), today) if closed else None
-                raw_incidents.append((None, {
-                    "found_at": found, "type": vtype, "lon": round(lon, 7), "lat": round(lat, 7),
-                    "road": code, "description": DESCRIPTIONS[vtype],
-                    "party": rng.choice(SURNAMES) + "某某", "party_phone": f"1{rng.randrange(3, 9)}{rng.randrange(10**8, 10**9)}",
-                    "measure": measure, "status": "closed" if closed else "open", "closed_at": closed_at,
-                    "deadline": d + dt.timedelta(days=15) if measure == "order_correct" else None,
-                    "location_method": rng.choice(["gps", "gps", "map", "stake"]),
-                }))
+                raw_incidents.append(
+                    (
+                        None,
+                        {
+                            "found_at": found,
+                            "type": vtype,
+                            "lon": round(lon, 7),
+                            "lat": round(lat, 7),
+                            "road": code,
+                            "description": DESCRIPTIONS[vtype],
+                            "party": rng.choice(SURNAMES) + "某某",
+                            "party_phone": f"1{rng.randrange(3, 9)}{rng.randrange(10**8, 10**9)}",
+                            "measure": measure,
+                            "status": "closed" if closed else "open",
+                            "closed_at": closed_at,
+                            "deadline": d + dt.timedelta(days=15) if measure == "order_correct" else None,
+                            "location_method": rng.choice(["gps", "gps", "map", "stake"]),
+                        },
+                    )
+                )
     now = dt.datetime.combine(today, dt.time(0, 0))
     incidents, errors = validate_incidents(raw_incidents, net, now, 100.0)
     if errors:  # the demo builder must produce valid data; fail loudly if it ever does not

@@ -134,10 +134,10 @@ def cmd_map(cli: Any) -> int:
 
 def _write_map(cli: Any, bm: Any) -> int:
     from gis.errors import UnknownRoadError
+    from patrol_app.cli import os_user
     from patrol_app.i18n import error_text
     from patrol_app.services.mapdata import filter_summary, standalone_map_html
     from patrol_app.services.roads import network
-    from patrol_app.cli import os_user
     from patrol_app.services.users import cli_actor
     from patrol_app.storage.db import session_scope
 
@@ -157,8 +157,14 @@ def _write_map(cli: Any, bm: Any) -> int:
         from patrol_app.services import audit
 
         # a map file carries records (and, for roles that see them, parties' details): recorded like an export
-        audit.record(s, actor, "download.map", "map", "", after={"file": Path(a.out).name, "rows": count,
-                                                                "filters": filter_summary(f, "en")})
+        audit.record(
+            s,
+            actor,
+            "download.map",
+            "map",
+            "",
+            after={"file": Path(a.out).name, "rows": count, "filters": filter_summary(f, "en")},
+        )
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")

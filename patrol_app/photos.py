@@ -36,8 +36,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from patrol_app.config import get_settings
-from patrol_app.services.errors import ServiceError
 from patrol_app.domain.rules import Perm
+from patrol_app.services.errors import ServiceError
 from patrol_app.storage.models import Photo, User
 
 MAX_MB = 30
@@ -79,8 +79,18 @@ _IFD_EXIF = 0x8769
 _EXIF_DATE = re.compile(r"\s*(\d{4})[:\-/](\d{1,2})[:\-/](\d{1,2})[ T](\d{1,2}):(\d{2}):(\d{2})")
 
 # What a broken or hostile file makes Pillow and its plugins raise while opening or decoding.
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, RuntimeError, struct.error, IndexError,
-                  TypeError, KeyError, ZeroDivisionError)
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    RuntimeError,
+    struct.error,
+    IndexError,
+    TypeError,
+    KeyError,
+    ZeroDivisionError,
+)
 
 
 @dataclass(frozen=True)
@@ -173,9 +183,17 @@ def store_photo(data: bytes, filename: str, data_dir: Path | None = None) -> Sto
                 _write_atomic(orig, data, read_only=True, sync=True)
             _write_atomic(disp, display_jpg)
             _write_atomic(thumb, thumb_jpg)
-    return StoredPhoto(sha256=sha, path=rel_orig, display_path=rel_disp, filename=name,
-                       content_type=content_type, size=len(data), width=width, height=height,
-                       taken_at=taken_at)
+    return StoredPhoto(
+        sha256=sha,
+        path=rel_orig,
+        display_path=rel_disp,
+        filename=name,
+        content_type=content_type,
+        size=len(data),
+        width=width,
+        height=height,
+        taken_at=taken_at,
+    )
 
 
 def _clean_filename(filename: str) -> str:
@@ -193,7 +211,7 @@ def _sniff(data: bytes, name: str) -> tuple[str, str]:
     if len(data) >= 16 and data[4:8] == b"ftyp":
         size = int.from_bytes(data[:4], "big")
         end = min(size if size >= 16 else 16, len(data), 4096)
-        brands = {data[8:12]} | {data[i:i + 4] for i in range(16, end - 3, 4)}
+        brands = {data[8:12]} | {data[i : i + 4] for i in range(16, end - 3, 4)}
         if brands & _HEVC_BRANDS:
             return "heic", "image/heic"
         if brands & _HEIF_BRANDS and not brands & _AVIF_BRANDS:
@@ -291,8 +309,11 @@ def _derive(img: Image.Image, ext: str, orientation: int, name: str) -> tuple[by
         if orientation in _ORIENTATION:
             view = view.transpose(_ORIENTATION[orientation])
         display = _jpeg(view, DISPLAY_QUALITY, icc)
-        small = view.resize(_fit(view.size, THUMB_MAX_PX), Image.Resampling.LANCZOS, reducing_gap=2.0) \
-            if max(view.size) > THUMB_MAX_PX else view
+        small = (
+            view.resize(_fit(view.size, THUMB_MAX_PX), Image.Resampling.LANCZOS, reducing_gap=2.0)
+            if max(view.size) > THUMB_MAX_PX
+            else view
+        )
         return display, _jpeg(small, THUMB_QUALITY, icc)
     except ServiceError:
         raise
@@ -358,7 +379,9 @@ def _write_atomic(path: Path, data: bytes, *, read_only: bool = False, sync: boo
             if sync:
                 f.flush()
                 os.fsync(f.fileno())
-        os.chmod(tmp, 0o400 if read_only else 0o600)  # the service user's only (evidence: originals read-only)
+        os.chmod(
+            tmp, 0o400 if read_only else 0o600
+        )  # the service user's only (evidence: originals read-only)
         try:
             os.replace(tmp, path)
         except PermissionError:
@@ -403,7 +426,8 @@ def verify_photos(session: Session, actor: User, data_dir: Path | None = None) -
     problems: list[PhotoProblem] = []
     seen: dict[str, tuple[str, str | None]] = {}
     rows = session.execute(
-        select(Photo.id, Photo.incident_id, Photo.path, Photo.sha256).order_by(Photo.id)
+        select(Photo.id, Photo.incident_id, Photo.path, Photo.sha256)
+        .order_by(Photo.id)
         .execution_options(yield_per=1000)
     )
     for r in rows:
@@ -418,8 +442,16 @@ def verify_photos(session: Session, actor: User, data_dir: Path | None = None) -
         if state == "ok" and actual != r.sha256:
             state = "altered"
         if state != "ok":
-            problems.append(PhotoProblem(id=r.id, incident_id=r.incident_id, path=r.path, kind=state,
-                                         expected=r.sha256, actual=actual))
+            problems.append(
+                PhotoProblem(
+                    id=r.id,
+                    incident_id=r.incident_id,
+                    path=r.path,
+                    kind=state,
+                    expected=r.sha256,
+                    actual=actual,
+                )
+            )
     return problems
 
 

@@ -124,8 +124,11 @@ def check_database(url: str, timeout_s: int = 5) -> None:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except DBAPIError as exc:
-        raise ConfigError("config.db_unreachable", url=safe_url(url),
-                          reason=scrub(str(exc.orig).splitlines()[0] if exc.orig else "", url)) from None
+        raise ConfigError(
+            "config.db_unreachable",
+            url=safe_url(url),
+            reason=scrub(str(exc.orig).splitlines()[0] if exc.orig else "", url),
+        ) from None
     finally:
         engine.dispose()
 
@@ -270,12 +273,16 @@ def prepare(url: str, proxy: bool) -> list[tuple[str, dict[str, Any]]]:
         ("production.photos", {"path": str(settings.data_dir / "photos")}),
     ]
     akey = audit_key(settings, entries)
-    lines.append(("production.audit_key_created" if akey.created else "production.audit_key", {"where": akey.where}))
+    lines.append(
+        ("production.audit_key_created" if akey.created else "production.audit_key", {"where": akey.where})
+    )
     skey = session_key(settings)
     os.environ["STREAMLIT_SERVER_COOKIE_SECRET"] = skey.value or ""
     lines.append(("production.session_key", {"where": skey.where}))
     if proxy:
-        lines.append(("production.behind_proxy", {"ips": os.environ.get("FORWARDED_ALLOW_IPS") or "127.0.0.1"}))
+        lines.append(
+            ("production.behind_proxy", {"ips": os.environ.get("FORWARDED_ALLOW_IPS") or "127.0.0.1"})
+        )
     if first_admin:
         lines.append(("production.first_admin", {}))
     return lines

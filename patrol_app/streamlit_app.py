@@ -21,13 +21,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
-    st.set_page_config(page_title="路政巡查日志", page_icon="🛣️", layout="wide", initial_sidebar_state="collapsed")
+    st.set_page_config(
+        page_title="路政巡查日志", page_icon="🛣️", layout="wide", initial_sidebar_state="collapsed"
+    )
     ensure_store(get_settings().db_url)
 
     user = current_user()
     if user is None:
         # every page's URL shows the sign-in form, so a bookmarked or shared link opens after sign-in
-        pages = [st.Page(login_page, title=tr("nav.sign_in"), url_path=p.url_path, default=p.default) for p in PAGES]
+        pages = [
+            st.Page(login_page, title=tr("nav.sign_in"), url_path=p.url_path, default=p.default)
+            for p in PAGES
+        ]
         nav = st.navigation(pages, position="hidden")
     else:
         pages = [

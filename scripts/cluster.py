@@ -41,10 +41,14 @@ class ClusterError(Exception):
 
 
 def pg_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-                   key=lambda p: [int(x) if x.isdigit() else 0 for x in p.parts[-3].split(".")])
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: [int(x) if x.isdigit() else 0 for x in p.parts[-3].split(".")],
+    )
     if not found:
-        raise ClusterError("PostgreSQL server binaries not found (make system-deps installs Debian's postgresql)")
+        raise ClusterError(
+            "PostgreSQL server binaries not found (make system-deps installs Debian's postgresql)"
+        )
     return found[-1].parent
 
 
@@ -62,7 +66,9 @@ def _as_pg() -> list[str]:
 def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
     res = subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)
     if res.returncode != 0:
-        raise ClusterError(f"{' '.join(map(str, cmd))} failed ({res.returncode}): {res.stderr.strip()[-2000:]}")
+        raise ClusterError(
+            f"{' '.join(map(str, cmd))} failed ({res.returncode}): {res.stderr.strip()[-2000:]}"
+        )
     return res
 
 
@@ -130,21 +136,25 @@ class Cluster:
     def env(self) -> dict[str, str]:
         """The environment of the app servers and of ``patrol`` commands run against the cluster."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("PATROL_")}
-        env.update({
-            "PATROL_DB_URL": self.url("primary"),
-            "PATROL_DB_READ_URL": self.url("standby"),
-            "PATROL_DATA_DIR": str(self.data_dir),
-            "PYTHONPATH": str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""),
-            # Streamlit's own cookies signed alike on both servers (the page's session is a database row anyway)
-            "STREAMLIT_SERVER_COOKIE_SECRET": self.state["cookie_secret"],
-        })
+        env.update(
+            {
+                "PATROL_DB_URL": self.url("primary"),
+                "PATROL_DB_READ_URL": self.url("standby"),
+                "PATROL_DATA_DIR": str(self.data_dir),
+                "PYTHONPATH": str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""),
+                # Streamlit's own cookies signed alike on both servers (the page's session is a database row anyway)
+                "STREAMLIT_SERVER_COOKIE_SECRET": self.state["cookie_secret"],
+            }
+        )
         return env
 
     def patrol(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-m", "patrol_app.cli", *args]
         res = subprocess.run(cmd, cwd=ROOT, env=self.env(), capture_output=True, text=True, check=False)
         if check and res.returncode != 0:
-            raise ClusterError(f"patrol {' '.join(args)} failed: {(res.stderr or res.stdout).strip()[-2000:]}")
+            raise ClusterError(
+                f"patrol {' '.join(args)} failed: {(res.stderr or res.stdout).strip()[-2000:]}"
+            )
         return res
 
     # --- PostgreSQL ----------------------------------------------------------------------------------------------
@@ -154,17 +164,33 @@ class Cluster:
 
     def _pg_start(self, name: str) -> None:
         data = self._pg_dir(name)
-        _run([*_as_pg(), str(pg_bin() / "pg_ctl"), "-D", str(data), "-l", str(self.pg_root / f"{name}.log"),
-              "-w", "-t", "60", "-o", (f"-p {self.ports[name]} -c listen_addresses=127.0.0.1 "
-                                       "-c unix_socket_directories=''"), "start"])
+        _run(
+            [
+                *_as_pg(),
+                str(pg_bin() / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(self.pg_root / f"{name}.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                (f"-p {self.ports[name]} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"),
+                "start",
+            ]
+        )
         pid = (data / "postmaster.pid").read_text().split()[0]
         self.pid_file(name).write_text(pid + "\n")
 
     def _pg_stop(self, name: str, mode: str = "fast") -> None:
         data = self._pg_dir(name)
         if (data / "postmaster.pid").exists():
-            subprocess.run([*_as_pg(), str(pg_bin() / "pg_ctl"), "-D", str(data), "-m", mode, "-w", "-t", "60",
-                            "stop"], capture_output=True, check=False)
+            subprocess.run(
+                [*_as_pg(), str(pg_bin() / "pg_ctl"), "-D", str(data), "-m", mode, "-w", "-t", "60", "stop"],
+                capture_output=True,
+                check=False,
+            )
         pid = self.pid(name)
         if pid and _alive(pid):
             os.kill(pid, signal.SIGKILL)
@@ -177,7 +203,9 @@ class Cluster:
         wanted.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(wanted, "postgres")
-            if subprocess.run(["runuser", "-u", "postgres", "--", "test", "-w", str(wanted)], check=False).returncode:
+            if subprocess.run(
+                ["runuser", "-u", "postgres", "--", "test", "-w", str(wanted)], check=False
+            ).returncode:
                 wanted.rmdir()
                 tmp = Path(tempfile.mkdtemp(prefix="patrol-cluster-"))
                 shutil.chown(tmp, "postgres")
@@ -186,33 +214,92 @@ class Cluster:
         return wanted
 
     def _sql(self, name: str, query: str) -> str:
-        res = _run([str(pg_bin() / "psql"), "-h", "127.0.0.1", "-p", str(self.ports[name]), "-U", "patrol",
-                    "-d", DB, "-XAtqc", query])
+        res = _run(
+            [
+                str(pg_bin() / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.ports[name]),
+                "-U",
+                "patrol",
+                "-d",
+                DB,
+                "-XAtqc",
+                query,
+            ]
+        )
         return res.stdout.strip()
 
     def init_pg(self) -> None:
         root = self.pg_root
-        _run([*_as_pg(), str(pg_bin() / "initdb"), "-D", str(root / "primary"), "-U", "patrol", "--auth=trust",
-              "-E", "UTF8", "--locale=C"])
+        _run(
+            [
+                *_as_pg(),
+                str(pg_bin() / "initdb"),
+                "-D",
+                str(root / "primary"),
+                "-U",
+                "patrol",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ]
+        )
         self._pg_start("primary")
-        _run([str(pg_bin() / "createdb"), "-h", "127.0.0.1", "-p", str(self.ports["primary"]), "-U", "patrol", DB])
+        _run(
+            [
+                str(pg_bin() / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.ports["primary"]),
+                "-U",
+                "patrol",
+                DB,
+            ]
+        )
         # A replication slot keeps the WAL the standby has not received: a standby stopped for a while catches up.
-        _run([*_as_pg(), str(pg_bin() / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.ports["primary"]),
-              "-U", "patrol", "-D", str(root / "standby"), "-R", "-X", "stream", "-C", "-S", SLOT, "-c", "fast"])
+        _run(
+            [
+                *_as_pg(),
+                str(pg_bin() / "pg_basebackup"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.ports["primary"]),
+                "-U",
+                "patrol",
+                "-D",
+                str(root / "standby"),
+                "-R",
+                "-X",
+                "stream",
+                "-C",
+                "-S",
+                SLOT,
+                "-c",
+                "fast",
+            ]
+        )
         self._pg_start("standby")
 
     def lsn(self) -> tuple[str, str]:
         """(the primary's current WAL position, the standby's replayed position)."""
-        return (self._sql("primary", "SELECT pg_current_wal_lsn()"),
-                self._sql("standby", "SELECT pg_last_wal_replay_lsn()"))
+        return (
+            self._sql("primary", "SELECT pg_current_wal_lsn()"),
+            self._sql("standby", "SELECT pg_last_wal_replay_lsn()"),
+        )
 
     def wait_caught_up(self, timeout: float = 60) -> tuple[str, str]:
         """Wait until the standby has replayed everything the primary has written (LSNs equal)."""
         deadline = time.time() + timeout
         while True:
             primary = self._sql("primary", "SELECT pg_current_wal_lsn()")
-            replay = self._sql("standby", f"SELECT pg_last_wal_replay_lsn() >= '{primary}'::pg_lsn, "
-                                          "pg_last_wal_replay_lsn()")
+            replay = self._sql(
+                "standby", f"SELECT pg_last_wal_replay_lsn() >= '{primary}'::pg_lsn, pg_last_wal_replay_lsn()"
+            )
             ok, at = replay.split("|")
             if ok == "t":
                 return primary, at
@@ -228,9 +315,23 @@ class Cluster:
     def spawn_app(self, name: str) -> subprocess.Popen:
         log = self.log(name).open("a")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "patrol_app.cli", "serve", "--host", "127.0.0.1", "--port", str(self.ports[name])],
-            cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "patrol_app.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.ports[name]),
+            ],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         self.pid_file(name).write_text(f"{proc.pid}\n")
         return proc
@@ -246,7 +347,9 @@ class Cluster:
             except OSError:
                 pass
             if (proc is not None and proc.poll() is not None) or time.time() > deadline:
-                raise ClusterError(f"{name} did not become ready; its log:\n" + self.log(name).read_text()[-3000:])
+                raise ClusterError(
+                    f"{name} did not become ready; its log:\n" + self.log(name).read_text()[-3000:]
+                )
             time.sleep(0.3)
 
     def stop_app(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
@@ -279,9 +382,11 @@ class Cluster:
         """The shipped deploy/nginx.conf's routing (a routing cookie, hash on it, websockets, retries), on plain
         HTTP on loopback for the test cluster, both app servers in the upstream."""
         p = self.dir / "proxy"
-        servers = "\n".join(f"        server 127.0.0.1:{self.ports[a]} max_fails=1 fail_timeout=5s;" for a in APPS)
+        servers = "\n".join(
+            f"        server 127.0.0.1:{self.ports[a]} max_fails=1 fail_timeout=5s;" for a in APPS
+        )
         return f"""# Generated by scripts/cluster.py for the local test cluster (see deploy/nginx.conf for a server).
-pid {self.pid_file('proxy')};
+pid {self.pid_file("proxy")};
 error_log {p}/error.log warn;
 worker_processes 1;
 events {{ worker_connections 1024; }}
@@ -308,7 +413,7 @@ http {{
         keepalive 32;
     }}
     server {{
-        listen 127.0.0.1:{self.ports['proxy']};
+        listen 127.0.0.1:{self.ports["proxy"]};
         add_header Set-Cookie $patrol_route_cookie always;
         client_max_body_size 30m;
         location / {{
@@ -364,13 +469,20 @@ http {{
     def up(self, base_port: int, proxy_port: int, demo: bool = True) -> None:
         running = self.running()
         if running:
-            raise ClusterError(f"a cluster is running in {self.dir} ({', '.join(running)}): make cluster-down first")
+            raise ClusterError(
+                f"a cluster is running in {self.dir} ({', '.join(running)}): make cluster-down first"
+            )
         if self.dir.exists():
             self._remove_dir()
         (self.dir / "log").mkdir(parents=True)
         self.data_dir.mkdir()
-        ports = {"primary": base_port, "standby": base_port + 1, "app1": base_port + 2, "app2": base_port + 3,
-                 "proxy": proxy_port}
+        ports = {
+            "primary": base_port,
+            "standby": base_port + 1,
+            "app1": base_port + 2,
+            "app2": base_port + 3,
+            "proxy": proxy_port,
+        }
         self.state = {"ports": ports, "pg_root": "", "cookie_secret": secrets.token_hex(32)}
         self.state["pg_root"] = str(self._make_pg_root())
         self._save()
@@ -405,7 +517,9 @@ http {{
                 self.stop_app(name)
                 stopped.append(name)
         for name in ("standby", "primary"):
-            if self.pid(name) or (self.state.get("pg_root") and (self._pg_dir(name) / "postmaster.pid").exists()):
+            if self.pid(name) or (
+                self.state.get("pg_root") and (self._pg_dir(name) / "postmaster.pid").exists()
+            ):
                 self._pg_stop(name)
                 stopped.append(name)
         pg = self.dir / "pg"
@@ -425,7 +539,9 @@ http {{
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def status(self) -> dict[str, int | None]:
-        return {name: (self.pid(name) if self.pid(name) and _alive(self.pid(name)) else None) for name in NAMES}
+        return {
+            name: (self.pid(name) if self.pid(name) and _alive(self.pid(name)) else None) for name in NAMES
+        }
 
     def start(self, name: str) -> None:
         if name in APPS:
@@ -467,7 +583,9 @@ def main(argv: list[str] | None = None) -> int:
             for name, pid in c.status().items():
                 print(f"  {name:8} pid {pid}  port {c.ports[name]}")
             if not a.no_demo:
-                print("demo accounts (officer, officer2, leader, reviewer, manager, admin), password patrol-demo")
+                print(
+                    "demo accounts (officer, officer2, leader, reviewer, manager, admin), password patrol-demo"
+                )
             print(c.proxy_url)
         elif a.command == "down":
             stopped = c.down()

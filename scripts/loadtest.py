@@ -71,9 +71,15 @@ def stats(prefix: Path) -> dict:
         r = rows.get(name)
         if r is None:
             return {}
-        return {"requests": int(r["Request Count"]), "failures": int(r["Failure Count"]),
-                "rps": float(r["Requests/s"]), "p50_ms": float(r["50%"]), "p95_ms": float(r["95%"]),
-                "p99_ms": float(r["99%"]), "avg_ms": float(r["Average Response Time"])}
+        return {
+            "requests": int(r["Request Count"]),
+            "failures": int(r["Failure Count"]),
+            "rps": float(r["Requests/s"]),
+            "p50_ms": float(r["50%"]),
+            "p95_ms": float(r["95%"]),
+            "p99_ms": float(r["99%"]),
+            "avg_ms": float(r["Average Response Time"]),
+        }
 
     return {name: row(name) for name in rows}
 
@@ -83,13 +89,18 @@ def served(c: Cluster) -> dict[str, int]:
     out = {}
     for name in ("app1", "app2"):
         try:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{c.ports[name]}/metrics", timeout=5).read().decode()
+            text = (
+                urllib.request.urlopen(f"http://127.0.0.1:{c.ports[name]}/metrics", timeout=5).read().decode()
+            )
         except OSError:
             out[name] = -1
             continue
-        out[name] = sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
-                        if line.startswith("patrol_http_requests_total{")
-                        and not any(f'route="/{p}"' in line for p in ("metrics", "readyz", "healthz")))
+        out[name] = sum(
+            int(float(line.rsplit(" ", 1)[1]))
+            for line in text.splitlines()
+            if line.startswith("patrol_http_requests_total{")
+            and not any(f'route="/{p}"' in line for p in ("metrics", "readyz", "healthz"))
+        )
     return out
 
 
@@ -102,12 +113,20 @@ def check_records(c: Cluster, acks: list[tuple[str, str]]) -> dict:
             res = {}
             for kind, table in (("patrol", "patrols"), ("incident", "incidents")):
                 ids = [cid for k, cid in acks if k == kind]
-                counts = dict(conn.execute(f"SELECT client_id, count(*) FROM {table} WHERE client_id = ANY(%s) "
-                                           "GROUP BY client_id", (ids,)).fetchall())
-                res[kind] = {"acknowledged": len(ids), "distinct": len(set(ids)),
-                             "missing": sum(1 for i in set(ids) if i not in counts),
-                             "duplicated": sum(1 for n in counts.values() if n != 1),
-                             "rows": conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]}
+                counts = dict(
+                    conn.execute(
+                        f"SELECT client_id, count(*) FROM {table} WHERE client_id = ANY(%s) "
+                        "GROUP BY client_id",
+                        (ids,),
+                    ).fetchall()
+                )
+                res[kind] = {
+                    "acknowledged": len(ids),
+                    "distinct": len(set(ids)),
+                    "missing": sum(1 for i in set(ids) if i not in counts),
+                    "duplicated": sum(1 for n in counts.values() if n != 1),
+                    "rows": conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0],
+                }
             res["in_recovery"] = conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
             out[name] = res
     return out
@@ -124,14 +143,40 @@ def run(a: argparse.Namespace) -> int:
     acks_path = c.dir / "acks.txt"
     acks_path.unlink(missing_ok=True)
     prefix = c.dir / "locust"
-    env = {**os.environ, "LOAD_ACKS": str(acks_path), "LOAD_MANAGERS": str(a.managers),
-           "LOAD_MAX_RECORDS": str(a.max_records)}
+    env = {
+        **os.environ,
+        "LOAD_ACKS": str(acks_path),
+        "LOAD_MANAGERS": str(a.managers),
+        "LOAD_MAX_RECORDS": str(a.max_records),
+    }
     if a.wait:
         env["LOAD_WAIT"] = a.wait
-    cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "scripts" / "locustfile.py"), "--headless",
-           "-u", str(a.users + a.managers), "-r", str(a.spawn_rate), "-t", f"{a.seconds}s", "--stop-timeout", "15",
-           "--host", c.proxy_url, "--csv", str(prefix), "--only-summary", "--exit-code-on-error", "0",
-           "--loglevel", "WARNING", *([] if a.managers else ["FieldUser"])]
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(ROOT / "scripts" / "locustfile.py"),
+        "--headless",
+        "-u",
+        str(a.users + a.managers),
+        "-r",
+        str(a.spawn_rate),
+        "-t",
+        f"{a.seconds}s",
+        "--stop-timeout",
+        "15",
+        "--host",
+        c.proxy_url,
+        "--csv",
+        str(prefix),
+        "--only-summary",
+        "--exit-code-on-error",
+        "0",
+        "--loglevel",
+        "WARNING",
+        *([] if a.managers else ["FieldUser"]),
+    ]
     fault_log: list[str] = []
     stop = threading.Event()
     with (c.dir / "log" / "locust.log").open("w") as log:
@@ -150,23 +195,44 @@ def run(a: argparse.Namespace) -> int:
         if injector.is_alive():
             injector.join(120)
     elapsed = time.time() - t0
-    result: dict = {"seconds": a.seconds, "users": a.users, "managers": a.managers, "cluster_up_s": round(up_s, 1),
-                    "faults": fault_log, "locust_exit": proc.returncode}
+    result: dict = {
+        "seconds": a.seconds,
+        "users": a.users,
+        "managers": a.managers,
+        "cluster_up_s": round(up_s, 1),
+        "faults": fault_log,
+        "locust_exit": proc.returncode,
+    }
     failures: list[str] = []
     try:
-        acks = [tuple(line.split()) for line in acks_path.read_text().splitlines() if line.strip()] \
-            if acks_path.exists() else []
+        acks = (
+            [tuple(line.split()) for line in acks_path.read_text().splitlines() if line.strip()]
+            if acks_path.exists()
+            else []
+        )
         result["served_since_start"] = served(c)
         primary, replayed = c.wait_caught_up(60)
         result["lsn"] = {"primary": primary, "standby_replayed": replayed}
         result["records"] = check_records(c, acks)  # type: ignore[arg-type]
         audit = c.patrol("audit", "verify", "--lang", "en", check=False)
-        result["audit_verify"] = {"exit": audit.returncode, "out": (audit.stdout + audit.stderr).strip()[-500:]}
+        result["audit_verify"] = {
+            "exit": audit.returncode,
+            "out": (audit.stdout + audit.stderr).strip()[-500:],
+        }
         result["stats"] = stats(prefix)
         fails = prefix.parent / f"{prefix.name}_failures.csv"
-        result["errors"] = [{"request": f"{r['Method']} {r['Name']}", "error": r["Error"][:300],
-                             "count": int(r["Occurrences"])} for r in csv.DictReader(fails.open())] \
-            if fails.exists() else []
+        result["errors"] = (
+            [
+                {
+                    "request": f"{r['Method']} {r['Name']}",
+                    "error": r["Error"][:300],
+                    "count": int(r["Occurrences"]),
+                }
+                for r in csv.DictReader(fails.open())
+            ]
+            if fails.exists()
+            else []
+        )
     except ClusterError as exc:
         failures.append(str(exc))
     rec = result.get("records", {})
@@ -200,22 +266,30 @@ def run(a: argparse.Namespace) -> int:
 
 
 def report(r: dict) -> None:
-    print(f"\nload: {r['users']} field users + {r['managers']} managers for {r['seconds']} s, through nginx to "
-          f"two app servers; faults at {'; '.join(r['faults']) or 'none'}")
+    print(
+        f"\nload: {r['users']} field users + {r['managers']} managers for {r['seconds']} s, through nginx to "
+        f"two app servers; faults at {'; '.join(r['faults']) or 'none'}"
+    )
     print(f"{'request':28} {'count':>7} {'errors':>6} {'req/s':>7} {'p50':>6} {'p95':>6} {'p99':>6}  (ms)")
     for name, s in sorted(r.get("stats", {}).items(), key=lambda kv: kv[0] == "Aggregated"):
         if s:
-            print(f"{name:28} {s['requests']:7d} {s['failures']:6d} {s['rps']:7.1f} {s['p50_ms']:6.0f} "
-                  f"{s['p95_ms']:6.0f} {s['p99_ms']:6.0f}")
+            print(
+                f"{name:28} {s['requests']:7d} {s['failures']:6d} {s['rps']:7.1f} {s['p50_ms']:6.0f} "
+                f"{s['p95_ms']:6.0f} {s['p99_ms']:6.0f}"
+            )
     rec = r.get("records", {}).get("primary", {})
     if rec:
-        print(f"acknowledged: {rec['incident']['acknowledged']} incidents ({r['incidents_per_s']}/s sustained), "
-              f"{rec['patrol']['acknowledged']} patrols; missing {rec['incident']['missing'] + rec['patrol']['missing']}"
-              f", duplicated {rec['incident']['duplicated'] + rec['patrol']['duplicated']}")
+        print(
+            f"acknowledged: {rec['incident']['acknowledged']} incidents ({r['incidents_per_s']}/s sustained), "
+            f"{rec['patrol']['acknowledged']} patrols; missing {rec['incident']['missing'] + rec['patrol']['missing']}"
+            f", duplicated {rec['incident']['duplicated'] + rec['patrol']['duplicated']}"
+        )
     if "lsn" in r:
         print(f"standby caught up: primary {r['lsn']['primary']}, replayed {r['lsn']['standby_replayed']}")
     if "audit_verify" in r:
-        print(f"patrol audit verify: exit {r['audit_verify']['exit']}: {r['audit_verify']['out'].splitlines()[0]}")
+        print(
+            f"patrol audit verify: exit {r['audit_verify']['exit']}: {r['audit_verify']['out'].splitlines()[0]}"
+        )
     for e in r.get("errors", []):
         print(f"error x{e['count']}: {e['request']}: {e['error']}")
     print(f"API requests served since start: {r.get('served_since_start')}")

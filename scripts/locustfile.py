@@ -65,8 +65,12 @@ class ApiUser(HttpUser):
     def sign_in(self) -> None:
         name = self.accounts[next(_account) % len(self.accounts)]
         for _ in range(RETRIES):
-            with self.client.post("/api/v1/session", json={"username": name, "password": PASSWORD},
-                                  name="POST /session", catch_response=True) as r:
+            with self.client.post(
+                "/api/v1/session",
+                json={"username": name, "password": PASSWORD},
+                name="POST /session",
+                catch_response=True,
+            ) as r:
                 if r.status_code == 200:
                     self.csrf = r.json()["csrf_token"]
                     return
@@ -77,8 +81,9 @@ class ApiUser(HttpUser):
     def send(self, path: str, body: dict, name: str) -> dict | None:
         """POST until the server acknowledges it (the body's client_id makes a repeat harmless)."""
         for _ in range(RETRIES):
-            with self.client.post(path, json=body, headers={"X-CSRF-Token": self.csrf}, name=name,
-                                  catch_response=True) as r:
+            with self.client.post(
+                path, json=body, headers={"X-CSRF-Token": self.csrf}, name=name, catch_response=True
+            ) as r:
                 if r.status_code in (200, 201):
                     return r.json()
                 if r.status_code == 401:
@@ -100,8 +105,11 @@ class FieldUser(ApiUser):
         roads = self.client.get("/api/v1/roads", name="GET /roads").json()
         self.people = [p["id"] for p in cat["personnel"]]
         self.vehicles = [v["id"] for v in cat["vehicles"]]
-        self.pieces = [(f["properties"]["code"], f["properties"]["m"][0], f["properties"]["m"][-1])
-                       for f in roads["features"] if f["properties"]["m"]]
+        self.pieces = [
+            (f["properties"]["code"], f["properties"]["m"][0], f["properties"]["m"][-1])
+            for f in roads["features"]
+            if f["properties"]["m"]
+        ]
         self.patrol: str | None = None
         self.road = ""
         self.logged = 0
@@ -109,8 +117,13 @@ class FieldUser(ApiUser):
     def start_patrol(self) -> None:
         code = random.choice(self.pieces)[0]
         cid = str(uuid.uuid4())
-        body = {"client_id": cid, "roads": [code], "crew": random.sample(self.people, 2),
-                "vehicles": [random.choice(self.vehicles)], "started_at": now_iso()}
+        body = {
+            "client_id": cid,
+            "roads": [code],
+            "crew": random.sample(self.people, 2),
+            "vehicles": [random.choice(self.vehicles)],
+            "started_at": now_iso(),
+        }
         if self.send("/api/v1/patrols", body, "POST /patrols") is not None:
             acknowledged("patrol", cid)
             self.patrol, self.road = cid, code
@@ -121,17 +134,27 @@ class FieldUser(ApiUser):
             raise StopUser()
         if self.patrol is None or random.random() < 0.05:
             if self.patrol is not None:
-                self.send(f"/api/v1/patrols/{self.patrol}/end", {"ended_at": now_iso(), "km": 12.5},
-                          "POST /patrols/{id}/end")
+                self.send(
+                    f"/api/v1/patrols/{self.patrol}/end",
+                    {"ended_at": now_iso(), "km": 12.5},
+                    "POST /patrols/{id}/end",
+                )
             self.start_patrol()
             if self.patrol is None:
                 return
         code, m0, m1 = random.choice([p for p in self.pieces if p[0] == self.road])
         cid = str(uuid.uuid4())
-        body = {"client_id": cid, "type": random.choice(TYPES), "found_at": now_iso(), "road": code,
-                "stake": round(random.uniform(m0, m1), 1), "side": random.choice(("left", "right")),
-                "offset_m": round(random.uniform(1, 30), 1), "patrol_client_id": self.patrol,
-                "description": "负载测试 load test"}
+        body = {
+            "client_id": cid,
+            "type": random.choice(TYPES),
+            "found_at": now_iso(),
+            "road": code,
+            "stake": round(random.uniform(m0, m1), 1),
+            "side": random.choice(("left", "right")),
+            "offset_m": round(random.uniform(1, 30), 1),
+            "patrol_client_id": self.patrol,
+            "description": "负载测试 load test",
+        }
         if self.send("/api/v1/incidents", body, "POST /incidents") is not None:
             acknowledged("incident", cid)
             self.logged += 1

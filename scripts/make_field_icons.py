@@ -26,8 +26,15 @@ def draw(size: int, maskable: bool) -> Image.Image:
     # a road running into the distance
     top, bottom = inset + int(inner * 0.52), inset + int(inner * 0.94)
     cx = s // 2
-    d.polygon([(cx - inner * 0.06, top), (cx + inner * 0.06, top), (cx + inner * 0.40, bottom),
-               (cx - inner * 0.40, bottom)], fill=(235, 238, 242))
+    d.polygon(
+        [
+            (cx - inner * 0.06, top),
+            (cx + inner * 0.06, top),
+            (cx + inner * 0.40, bottom),
+            (cx - inner * 0.40, bottom),
+        ],
+        fill=(235, 238, 242),
+    )
     for i in range(3):  # centre-line dashes
         t0, t1 = 0.08 + i * 0.32, 0.08 + i * 0.32 + 0.18
         y0, y1 = top + (bottom - top) * t0, top + (bottom - top) * t1

@@ -6,8 +6,14 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-AUDIT_TRIGGERS = ("audit_log_no_update", "audit_log_no_delete", "audit_log_in_order", "audit_head_no_delete",
-                  "audit_head_one_row", "audit_head_follows_log")
+AUDIT_TRIGGERS = (
+    "audit_log_no_update",
+    "audit_log_no_delete",
+    "audit_log_in_order",
+    "audit_head_no_delete",
+    "audit_head_one_row",
+    "audit_head_follows_log",
+)
 
 
 def drop_audit_triggers(con: sqlite3.Connection) -> None:

@@ -11,7 +11,14 @@ the law needs. Issuing a document checks the actor's permission and writes an au
 SHA-256, in the caller's transaction. No Streamlit here; importing this package imports nothing heavy.
 """
 
-__all__ = ["NOTICE_KINDS", "IssuedDocument", "issue_inspection", "issue_notice", "issue_patrol_record", "to_pdf"]
+__all__ = [
+    "NOTICE_KINDS",
+    "IssuedDocument",
+    "issue_inspection",
+    "issue_notice",
+    "issue_patrol_record",
+    "to_pdf",
+]
 
 
 def __getattr__(name: str):  # type: ignore[no-untyped-def]

@@ -75,12 +75,28 @@ def _side(side: str | None, lang: str) -> str:
     return t("side." + side, lang) if side in ("left", "right") else ""
 
 
-def _finish(session: Session, actor: User, kind: str, title: str, doc: Doc, entity: str, entity_id: int,
-            filename: str, number: str = "", extra: dict[str, Any] | None = None) -> IssuedDocument:
+def _finish(
+    session: Session,
+    actor: User,
+    kind: str,
+    title: str,
+    doc: Doc,
+    entity: str,
+    entity_id: int,
+    filename: str,
+    number: str = "",
+    extra: dict[str, Any] | None = None,
+) -> IssuedDocument:
     data = doc.bytes()
     sha = hashlib.sha256(data).hexdigest()
-    audit.record(session, actor, "document.issue", entity, entity_id,
-                 after={"kind": kind, "number": number, "sha256": sha, "filename": filename, **(extra or {})})
+    audit.record(
+        session,
+        actor,
+        "document.issue",
+        entity,
+        entity_id,
+        after={"kind": kind, "number": number, "sha256": sha, "filename": filename, **(extra or {})},
+    )
     return IssuedDocument(kind, title, data, sha, filename, number)
 
 
@@ -91,7 +107,8 @@ def _officers(session: Session, patrol_id: int | None) -> list[tuple[str, str]]:
     rows = session.execute(
         select(Personnel.name, PatrolCrew.cert_no, Personnel.auxiliary)
         .join(Personnel, Personnel.id == PatrolCrew.personnel_id)
-        .where(PatrolCrew.patrol_id == patrol_id).order_by(Personnel.auxiliary, Personnel.id)
+        .where(PatrolCrew.patrol_id == patrol_id)
+        .order_by(Personnel.auxiliary, Personnel.id)
     ).all()
     return [(name, cert or "") for name, cert, _aux in rows]
 
@@ -99,8 +116,10 @@ def _officers(session: Session, patrol_id: int | None) -> list[tuple[str, str]]:
 def _crew_text(session: Session, p: Patrol, lang: str) -> str:
     crew = _officers(session, p.id)
     if crew:
-        return "、".join(t("doc.officer", lang, name=n, cert=c) if c else t("doc.officer_aux", lang, name=n)
-                        for n, c in crew)
+        return "、".join(
+            t("doc.officer", lang, name=n, cert=c) if c else t("doc.officer_aux", lang, name=n)
+            for n, c in crew
+        )
     return t("doc.crew_as_written", lang, crew=p.crew or "—")  # a ledger patrol: names as written
 
 
@@ -140,7 +159,9 @@ def _photos(session: Session, incident_id: int, lang: str) -> list[tuple[Path, s
         if not thumb.exists():
             thumb = data_dir / ph.display_path
         taken = _datetime(ph.taken_at, lang) if ph.taken_at else "—"
-        out.append((thumb, t("doc.photo_caption", lang, n=i, file=ph.filename or "—", taken=taken, sha=ph.sha256)))
+        out.append(
+            (thumb, t("doc.photo_caption", lang, n=i, file=ph.filename or "—", taken=taken, sha=ph.sha256))
+        )
     return out
 
 
@@ -187,11 +208,20 @@ def issue_patrol_record(session: Session, actor: User, patrol_id: int, lang: str
     roads = []
     for code in p.road_codes:
         r = net.routes.get(code)
-        roads.append(t("doc.road_range", lang, code=code, name=r.name, start=r.start_stake, end=r.end_stake)
-                     if r else code)
-    vehicles = [f"{plate} {kind}".strip() for plate, kind in session.execute(
-        select(Vehicle.plate, Vehicle.kind).join(PatrolVehicle, PatrolVehicle.vehicle_id == Vehicle.id)
-        .where(PatrolVehicle.patrol_id == p.id).order_by(Vehicle.id))]
+        roads.append(
+            t("doc.road_range", lang, code=code, name=r.name, start=r.start_stake, end=r.end_stake)
+            if r
+            else code
+        )
+    vehicles = [
+        f"{plate} {kind}".strip()
+        for plate, kind in session.execute(
+            select(Vehicle.plate, Vehicle.kind)
+            .join(PatrolVehicle, PatrolVehicle.vehicle_id == Vehicle.id)
+            .where(PatrolVehicle.patrol_id == p.id)
+            .order_by(Vehicle.id)
+        )
+    ]
     time_text = "—".join(x for x in (p.start_time, p.end_time) if x) or "—"
     rows = [
         (t("doc.f.date", lang), _date(p.date, lang)),
@@ -200,28 +230,44 @@ def issue_patrol_record(session: Session, actor: User, patrol_id: int, lang: str
         (t("doc.f.roads", lang), "；".join(roads) or "—"),
         (t("doc.f.crew", lang), _crew_text(session, p, lang)),
         (t("doc.f.personnel", lang), t("doc.people", lang, n=p.personnel)),
-        (t("doc.f.vehicles", lang), "、".join(vehicles) + t("doc.vehicle_count", lang, n=p.vehicles) if vehicles
-         else t("doc.vehicle_count_only", lang, n=p.vehicles)),
+        (
+            t("doc.f.vehicles", lang),
+            "、".join(vehicles) + t("doc.vehicle_count", lang, n=p.vehicles)
+            if vehicles
+            else t("doc.vehicle_count_only", lang, n=p.vehicles),
+        ),
         (t("doc.f.km", lang), f"{p.km:.1f}" if p.km is not None else "—"),
         (t("doc.f.joint", lang), p.joint or "—"),
     ]
     if p.flags:
-        rows.append((t("doc.f.flags", lang), "；".join(t("export.flag." + f, lang) for f in p.flags.split(",") if f)))
+        rows.append(
+            (t("doc.f.flags", lang), "；".join(t("export.flag." + f, lang) for f in p.flags.split(",") if f))
+        )
     if p.notes:
         rows.append((t("doc.f.notes", lang), p.notes))
     title = t("doc.patrol.title", lang)
     doc = Doc(title)
     doc.fields(rows)
     doc.h1(t("doc.patrol.h_found", lang))
-    incidents = list(session.execute(
-        select(Incident).where(Incident.patrol_id == p.id).order_by(Incident.found_at, Incident.id)).scalars())
+    incidents = list(
+        session.execute(
+            select(Incident).where(Incident.patrol_id == p.id).order_by(Incident.found_at, Incident.id)
+        ).scalars()
+    )
     if not incidents:
         doc.paragraph(t("doc.patrol.none_found", lang))
     for i, inc in enumerate(incidents, start=1):
         vt = BY_CODE.get(inc.type_code)
         doc.h2(t("report.h2", lang, n=_cn_number(i), text=vt.name(lang) if vt else inc.type_code))
-        doc.paragraph(t("doc.patrol.item", lang, time=f"{inc.found_at:%H:%M}", place=_place(session, inc, lang),
-                        zone=zone_label(inc.zone, "", lang) if inc.zone != "none" else _zone_none(session, inc, lang)))
+        doc.paragraph(
+            t(
+                "doc.patrol.item",
+                lang,
+                time=f"{inc.found_at:%H:%M}",
+                place=_place(session, inc, lang),
+                zone=zone_label(inc.zone, "", lang) if inc.zone != "none" else _zone_none(session, inc, lang),
+            )
+        )
         if inc.description:
             doc.paragraph(t("doc.f.description_line", lang, text=inc.description))
         if _violated(inc):
@@ -267,12 +313,16 @@ def issue_inspection(session: Session, actor: User, incident_id: int, lang: str 
     settings = get_settings()
     vt = BY_CODE.get(inc.type_code)
     officers = _officers(session, inc.patrol_id)
-    officer_text = ("、".join(t("doc.officer", lang, name=n, cert=c) for n, c in officers if c)
-                    or t("doc.officers_blank", lang))
+    officer_text = "、".join(t("doc.officer", lang, name=n, cert=c) for n, c in officers if c) or t(
+        "doc.officers_blank", lang
+    )
     rows = [
         (t("doc.f.inspected_at", lang), _datetime(inc.found_at, lang)),
         (t("doc.f.place", lang), _place(session, inc, lang)),
-        (t("doc.f.coordinates", lang), t("doc.coordinates", lang, lon=f"{inc.lon:.6f}", lat=f"{inc.lat:.6f}")),
+        (
+            t("doc.f.coordinates", lang),
+            t("doc.coordinates", lang, lon=f"{inc.lon:.6f}", lat=f"{inc.lat:.6f}"),
+        ),
         (t("doc.f.zone", lang), _incident_zone_text(session, inc, lang)),
         (t("doc.f.officers", lang), officer_text),
         (t("doc.f.party", lang), inc.party or "—"),
@@ -296,8 +346,14 @@ def issue_inspection(session: Session, actor: User, incident_id: int, lang: str 
     else:
         doc.paragraph(t("doc.no_photos", lang))
     doc.h1(t("doc.h_signatures", lang))
-    doc.signature_lines([t("doc.sign.party", lang), t("doc.sign.officer", lang), t("doc.sign.officer", lang),
-                         t("doc.sign.witness", lang)])
+    doc.signature_lines(
+        [
+            t("doc.sign.party", lang),
+            t("doc.sign.officer", lang),
+            t("doc.sign.officer", lang),
+            t("doc.sign.witness", lang),
+        ]
+    )
     doc.closing(settings.issuer, _date(local_now().date(), lang))
     filename = t("doc.inspection.filename", lang, id=inc.id)
     return _finish(session, actor, "inspection", title, doc, "incident", inc.id, filename)
@@ -306,18 +362,42 @@ def issue_inspection(session: Session, actor: User, incident_id: int, lang: str 
 # --- 责令停止违法行为通知书 / 责令限期改正通知书 -------------------------------------------------------------
 
 
-def _draw_number(session: Session, actor: User, kind: str, county: str, year: int, incident_id: int) -> DocumentNumber:
+def _draw_number(
+    session: Session, actor: User, kind: str, county: str, year: int, incident_id: int
+) -> DocumentNumber:
     settings = get_settings()
     last_error: Exception | None = None
     for _ in range(_NUMBER_ATTEMPTS):
-        seq = (session.execute(select(func.max(DocumentNumber.seq)).where(
-            DocumentNumber.kind == kind, DocumentNumber.county_code == county, DocumentNumber.year == year,
-        )).scalar_one() or 0) + 1
-        text = t("doc.number", "zh", prefix=settings.doc_prefix, abbr=t(f"doc.notice.abbr.{kind}", "zh"),
-                 year=year, seq=seq)
-        row = DocumentNumber(kind=kind, county_code=county, year=year, seq=seq, number=text, entity="incident",
-                             entity_id=incident_id, sha256="", issued_by=actor.id,
-                             issued_at=utc_now())
+        seq = (
+            session.execute(
+                select(func.max(DocumentNumber.seq)).where(
+                    DocumentNumber.kind == kind,
+                    DocumentNumber.county_code == county,
+                    DocumentNumber.year == year,
+                )
+            ).scalar_one()
+            or 0
+        ) + 1
+        text = t(
+            "doc.number",
+            "zh",
+            prefix=settings.doc_prefix,
+            abbr=t(f"doc.notice.abbr.{kind}", "zh"),
+            year=year,
+            seq=seq,
+        )
+        row = DocumentNumber(
+            kind=kind,
+            county_code=county,
+            year=year,
+            seq=seq,
+            number=text,
+            entity="incident",
+            entity_id=incident_id,
+            sha256="",
+            issued_by=actor.id,
+            issued_at=utc_now(),
+        )
         try:
             with session.begin_nested():  # another writer drew the same number: draw the next one
                 session.add(row)
@@ -329,7 +409,11 @@ def _draw_number(session: Session, actor: User, kind: str, county: str, year: in
 
 
 def issue_notice(
-    session: Session, actor: User, incident_id: int, kind: str = "rectify", deadline: dt.date | None = None,
+    session: Session,
+    actor: User,
+    incident_id: int,
+    kind: str = "rectify",
+    deadline: dt.date | None = None,
     lang: str = "zh",
 ) -> IssuedDocument:
     """责令限期改正通知书 (``rectify``, with a deadline) or 责令停止违法行为通知书 (``stop``) for an incident: the party,
@@ -368,23 +452,48 @@ def issue_notice(
     doc.paragraph(t("doc.notice.to", lang, party=inc.party), indent=False)
     facts = inc.description or (vt.name(lang))
     effects = _effects(inc, lang)
-    doc.paragraph(t("doc.notice.facts", lang, date=_datetime(inc.found_at, lang), place=_place(session, inc, lang),
-                    facts=facts, effects=t("doc.notice.effects", lang, effects=effects) if effects else "",
-                    violated=vt.legal_basis.replace("；", "、")))
+    doc.paragraph(
+        t(
+            "doc.notice.facts",
+            lang,
+            date=_datetime(inc.found_at, lang),
+            place=_place(session, inc, lang),
+            facts=facts,
+            effects=t("doc.notice.effects", lang, effects=effects) if effects else "",
+            violated=vt.legal_basis.replace("；", "、"),
+        )
+    )
     if kind == "rectify":
-        doc.paragraph(t("doc.notice.order_rectify", lang, penalty=vt.penalty_article, deadline=_date(due, lang)))
+        doc.paragraph(
+            t("doc.notice.order_rectify", lang, penalty=vt.penalty_article, deadline=_date(due, lang))
+        )
     else:
         doc.paragraph(t("doc.notice.order_stop", lang, penalty=vt.penalty_article))
     doc.paragraph(t("doc.notice.penalty_text", lang, penalty=vt.penalty))
     officers = [(n, c) for n, c in _officers(session, inc.patrol_id) if c]
     if officers:
-        doc.paragraph(t("doc.notice.officers", lang,
-                        officers="、".join(t("doc.officer", lang, name=n, cert=c) for n, c in officers)))
+        doc.paragraph(
+            t(
+                "doc.notice.officers",
+                lang,
+                officers="、".join(t("doc.officer", lang, name=n, cert=c) for n, c in officers),
+            )
+        )
     doc.signature_lines([t("doc.sign.receipt", lang)])
     doc.closing(settings.issuer, _date(today, lang), seal=t("doc.seal", lang))
     filename = t("doc.notice.filename", lang, number=number.number)
-    issued = _finish(session, actor, f"notice_{kind}", title, doc, "incident", inc.id, filename,
-                     number=number.number, extra={"deadline": due.isoformat() if due and kind == "rectify" else None})
+    issued = _finish(
+        session,
+        actor,
+        f"notice_{kind}",
+        title,
+        doc,
+        "incident",
+        inc.id,
+        filename,
+        number=number.number,
+        extra={"deadline": due.isoformat() if due and kind == "rectify" else None},
+    )
     number.sha256 = issued.sha256
     session.flush()
     return issued
@@ -401,8 +510,12 @@ def to_pdf(docx: bytes) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "doc.docx"
         src.write_bytes(docx)
-        proc = subprocess.run([soffice, "--headless", "--convert-to", "pdf", "--outdir", tmp, str(src)],
-                              capture_output=True, text=True, timeout=180)
+        proc = subprocess.run(
+            [soffice, "--headless", "--convert-to", "pdf", "--outdir", tmp, str(src)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         out = Path(tmp) / "doc.pdf"
         if proc.returncode != 0 or not out.exists():
             raise ServiceError("doc.pdf_failed", detail=(proc.stderr or proc.stdout).strip()[:500])

@@ -5,8 +5,9 @@ margins, a 方正小标宋 title, 仿宋 body, 黑体 level-1 and 楷体 level-2
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from patrol_app.reports.writers import (
     BODY_FONT,
@@ -42,14 +43,24 @@ class Doc:
         self.paragraph("", indent=False)
 
     # --- text ---------------------------------------------------------------------------------------------
-    def paragraph(self, text: str, font: tuple[str, str] = BODY_FONT, size: float = BODY_PT, align: str = "left",
-                  indent: bool = True, bold: bool | None = None) -> Any:
+    def paragraph(
+        self,
+        text: str,
+        font: tuple[str, str] = BODY_FONT,
+        size: float = BODY_PT,
+        align: str = "left",
+        indent: bool = True,
+        bold: bool | None = None,
+    ) -> Any:
         from docx.enum.text import WD_ALIGN_PARAGRAPH
         from docx.shared import Pt
 
         p = self.doc.add_paragraph()
-        p.alignment = {"left": WD_ALIGN_PARAGRAPH.JUSTIFY, "center": WD_ALIGN_PARAGRAPH.CENTER,
-                       "right": WD_ALIGN_PARAGRAPH.RIGHT}[align]
+        p.alignment = {
+            "left": WD_ALIGN_PARAGRAPH.JUSTIFY,
+            "center": WD_ALIGN_PARAGRAPH.CENTER,
+            "right": WD_ALIGN_PARAGRAPH.RIGHT,
+        }[align]
         p.paragraph_format.first_line_indent = Pt(size * 2) if indent else Pt(0)
         if size > BODY_PT:  # the title: its own line height
             p.paragraph_format.line_spacing = Pt(size * 1.5)

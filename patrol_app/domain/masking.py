@@ -50,9 +50,14 @@ def mask_text(text: str | None, party: str | None = None) -> str:
     return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)), s)
 
 
-def party_fields(actor: Any, party: str | None, phone: str | None, description: str | None = None
-                 ) -> dict[str, str]:
+def party_fields(
+    actor: Any, party: str | None, phone: str | None, description: str | None = None
+) -> dict[str, str]:
     """``party``, ``party_phone`` and ``description`` as ``actor`` may see them."""
     if can_see_parties(actor):
         return {"party": party or "", "party_phone": phone or "", "description": description or ""}
-    return {"party": mask_name(party), "party_phone": mask_phone(phone), "description": mask_text(description, party)}
+    return {
+        "party": mask_name(party),
+        "party_phone": mask_phone(phone),
+        "description": mask_text(description, party),
+    }

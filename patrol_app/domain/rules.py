@@ -36,17 +36,49 @@ class Perm(StrEnum):
 
 
 PERMISSIONS: dict[Role, frozenset[Perm]] = {
-    Role.OFFICER: frozenset({Perm.VIEW, Perm.LOG_PATROL, Perm.LOG_INCIDENT, Perm.UPDATE_INCIDENT, Perm.VIEW_PARTY,
-                             Perm.OPEN_CASE, Perm.FOLLOW_CASES}),
+    Role.OFFICER: frozenset(
+        {
+            Perm.VIEW,
+            Perm.LOG_PATROL,
+            Perm.LOG_INCIDENT,
+            Perm.UPDATE_INCIDENT,
+            Perm.VIEW_PARTY,
+            Perm.OPEN_CASE,
+            Perm.FOLLOW_CASES,
+        }
+    ),
     Role.SQUAD_LEADER: frozenset(
-        {Perm.VIEW, Perm.LOG_PATROL, Perm.LOG_INCIDENT, Perm.UPDATE_INCIDENT, Perm.VIEW_PARTY, Perm.IMPORT_LEDGER,
-         Perm.EXPORT, Perm.OPEN_CASE, Perm.FOLLOW_CASES, Perm.SUPERVISE}
+        {
+            Perm.VIEW,
+            Perm.LOG_PATROL,
+            Perm.LOG_INCIDENT,
+            Perm.UPDATE_INCIDENT,
+            Perm.VIEW_PARTY,
+            Perm.IMPORT_LEDGER,
+            Perm.EXPORT,
+            Perm.OPEN_CASE,
+            Perm.FOLLOW_CASES,
+            Perm.SUPERVISE,
+        }
     ),
     Role.REVIEWER: frozenset({Perm.VIEW, Perm.VIEW_PARTY, Perm.EXPORT, Perm.REVIEW_CASE, Perm.FOLLOW_CASES}),
-    Role.MANAGER: frozenset({Perm.VIEW, Perm.EXPORT, Perm.IMPORT_LEDGER, Perm.DECIDE_CASE, Perm.FOLLOW_CASES}),
+    Role.MANAGER: frozenset(
+        {Perm.VIEW, Perm.EXPORT, Perm.IMPORT_LEDGER, Perm.DECIDE_CASE, Perm.FOLLOW_CASES}
+    ),
     # administrators run the system (accounts, roads, registries, backups); they do not enforce
-    Role.ADMIN: frozenset(set(Perm) - {Perm.LOG_PATROL, Perm.LOG_INCIDENT, Perm.UPDATE_INCIDENT, Perm.OPEN_CASE,
-                                       Perm.REVIEW_CASE, Perm.DECIDE_CASE, Perm.VIEW_PARTY, Perm.SUPERVISE}),
+    Role.ADMIN: frozenset(
+        set(Perm)
+        - {
+            Perm.LOG_PATROL,
+            Perm.LOG_INCIDENT,
+            Perm.UPDATE_INCIDENT,
+            Perm.OPEN_CASE,
+            Perm.REVIEW_CASE,
+            Perm.DECIDE_CASE,
+            Perm.VIEW_PARTY,
+            Perm.SUPERVISE,
+        }
+    ),
 }
 
 
@@ -63,10 +95,21 @@ class Status(StrEnum):
 
 
 STATUS_ALIASES = {
-    "open": Status.OPEN, "未办结": Status.OPEN, "办理中": Status.OPEN, "在办": Status.OPEN, "处理中": Status.OPEN,
-    "未结": Status.OPEN, "待处理": Status.OPEN,
-    "closed": Status.CLOSED, "已办结": Status.CLOSED, "办结": Status.CLOSED, "已结案": Status.CLOSED,
-    "结案": Status.CLOSED, "已处理": Status.CLOSED, "已整改": Status.CLOSED, "已完成": Status.CLOSED,
+    "open": Status.OPEN,
+    "未办结": Status.OPEN,
+    "办理中": Status.OPEN,
+    "在办": Status.OPEN,
+    "处理中": Status.OPEN,
+    "未结": Status.OPEN,
+    "待处理": Status.OPEN,
+    "closed": Status.CLOSED,
+    "已办结": Status.CLOSED,
+    "办结": Status.CLOSED,
+    "已结案": Status.CLOSED,
+    "结案": Status.CLOSED,
+    "已处理": Status.CLOSED,
+    "已整改": Status.CLOSED,
+    "已完成": Status.CLOSED,
 }
 
 #: Weather choices of a patrol (labels ``weather.<code>`` in the catalogs; stored as the Chinese label).
@@ -74,13 +117,33 @@ WEATHER = ("sunny", "cloudy", "overcast", "light_rain", "heavy_rain", "fog")
 
 MEASURES = ("persuasion", "order_correct", "case", "transfer")
 MEASURE_ALIASES = {
-    "persuasion": "persuasion", "现场劝导": "persuasion", "说服教育": "persuasion", "劝导": "persuasion",
-    "现场劝导/说服教育": "persuasion", "批评教育": "persuasion",
-    "order_correct": "order_correct", "责令限期改正": "order_correct", "责令改正": "order_correct",
-    "限期整改": "order_correct", "责令整改": "order_correct",
-    "case": "case", "立案查处": "case", "立案": "case",
-    "transfer": "transfer", "移交其他部门": "transfer", "移交": "transfer", "移送": "transfer",
+    "persuasion": "persuasion",
+    "现场劝导": "persuasion",
+    "说服教育": "persuasion",
+    "劝导": "persuasion",
+    "现场劝导/说服教育": "persuasion",
+    "批评教育": "persuasion",
+    "order_correct": "order_correct",
+    "责令限期改正": "order_correct",
+    "责令改正": "order_correct",
+    "限期整改": "order_correct",
+    "责令整改": "order_correct",
+    "case": "case",
+    "立案查处": "case",
+    "立案": "case",
+    "transfer": "transfer",
+    "移交其他部门": "transfer",
+    "移交": "transfer",
+    "移送": "transfer",
 }
 
-SIDE_ALIASES = {"left": "left", "左": "left", "左侧": "left", "l": "left",
-                "right": "right", "右": "right", "右侧": "right", "r": "right"}
+SIDE_ALIASES = {
+    "left": "left",
+    "左": "left",
+    "左侧": "left",
+    "l": "left",
+    "right": "right",
+    "右": "right",
+    "右侧": "right",
+    "r": "right",
+}

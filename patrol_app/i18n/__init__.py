@@ -60,10 +60,22 @@ def zone_text(pos: Any, lang: str = "zh") -> str:
     zcode = getattr(pos, "zone_road_code", "") or pos.road_code
     parts = [zone_label(pos.zone, zclass, lang)]
     if zcode != pos.road_code:
-        parts.append(t("zone.decided_by", lang, code=zcode, name=getattr(pos, "zone_road_name", ""),
-                       road_class_text=t("class." + zclass, lang), offset=f"{pos.zone_offset_m:.1f}"))
-    half = t("zone.half", lang, half=f"{pos.half_road_land_m:g}",
-             assumed=t("zone.assumed", lang) if pos.half_road_land_assumed else "")
+        parts.append(
+            t(
+                "zone.decided_by",
+                lang,
+                code=zcode,
+                name=getattr(pos, "zone_road_name", ""),
+                road_class_text=t("class." + zclass, lang),
+                offset=f"{pos.zone_offset_m:.1f}",
+            )
+        )
+    half = t(
+        "zone.half",
+        lang,
+        half=f"{pos.half_road_land_m:g}",
+        assumed=t("zone.assumed", lang) if pos.half_road_land_assumed else "",
+    )
     if zclass == "village":
         parts.append(t("zone.detail_village", lang))
     elif pos.control_zone_m is None:
@@ -71,12 +83,28 @@ def zone_text(pos: Any, lang: str = "zh") -> str:
     else:
         doc = getattr(pos, "published_doc", "")
         statutory = pos.half_road_land_m + pos.control_zone_m if doc else pos.control_line_m
-        parts.append(t("zone.detail", lang, road_class_text=t("class." + zclass, lang),
-                       width=f"{pos.control_zone_m:g}", line=f"{statutory:g}", half=half,
-                       basis=LEGAL_BASIS_ZONE))
+        parts.append(
+            t(
+                "zone.detail",
+                lang,
+                road_class_text=t("class." + zclass, lang),
+                width=f"{pos.control_zone_m:g}",
+                line=f"{statutory:g}",
+                half=half,
+                basis=LEGAL_BASIS_ZONE,
+            )
+        )
         if doc:  # a control line published by the county government decided (条例 第十一条、第十二条)
-            parts.append(t("zone.detail_published", lang, line=f"{pos.control_line_m:g}", doc=doc,
-                           date=getattr(pos, "published_date", ""), basis=pos.legal_basis))
+            parts.append(
+                t(
+                    "zone.detail_published",
+                    lang,
+                    line=f"{pos.control_line_m:g}",
+                    doc=doc,
+                    date=getattr(pos, "published_date", ""),
+                    basis=pos.legal_basis,
+                )
+            )
     if pos.zone == "road_land":
         parts.append(t("zone.detail_road_land", lang))
     return " · ".join(parts)
@@ -84,5 +112,13 @@ def zone_text(pos: Any, lang: str = "zh") -> str:
 
 def position_text(pos: Any, lang: str = "zh") -> str:
     """One line for a located point: "X012 K3+250 右侧 · 距中线 7.9 米 · 在建筑控制区内 · …"."""
-    return t("cli.located", lang, code=pos.road_code, name=pos.road_name, stake=pos.stake,
-             side_text=t("side." + pos.side, lang), offset=f"{pos.offset_m:.1f}", zone_text=zone_text(pos, lang))
+    return t(
+        "cli.located",
+        lang,
+        code=pos.road_code,
+        name=pos.road_name,
+        stake=pos.stake,
+        side_text=t("side." + pos.side, lang),
+        offset=f"{pos.offset_m:.1f}",
+        zone_text=zone_text(pos, lang),
+    )

@@ -41,22 +41,34 @@ from sqlalchemy.orm import Session
 
 from patrol_app import clock
 from patrol_app.domain.catalog import BY_CODE
-from patrol_app.io.cells import neutralise_column
 from patrol_app.domain.masking import can_see_parties, mask_name, mask_phone, mask_text  # noqa: F401
 from patrol_app.domain.rules import Perm
 from patrol_app.i18n import t
+from patrol_app.io.cells import neutralise_column
 from patrol_app.services.users import require
 from patrol_app.storage.models import Incident, Patrol, PatrolRoad, User
 
 KINDS = ("incidents", "patrols")
 FORMATS = ("csv", "xlsx", "geojson", "gpkg", "kml", "kmz", "shp")
 #: File name suffix per format (a Shapefile travels as a zip of its .shp/.shx/.dbf/.prj/.cpg).
-SUFFIX = {"csv": ".csv", "xlsx": ".xlsx", "geojson": ".geojson", "gpkg": ".gpkg", "kml": ".kml", "kmz": ".kmz",
-          "shp": ".zip"}
-MIME = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "geojson": "application/geo+json", "gpkg": "application/geopackage+sqlite3",
-        "kml": "application/vnd.google-earth.kml+xml", "kmz": "application/vnd.google-earth.kmz",
-        "shp": "application/zip"}
+SUFFIX = {
+    "csv": ".csv",
+    "xlsx": ".xlsx",
+    "geojson": ".geojson",
+    "gpkg": ".gpkg",
+    "kml": ".kml",
+    "kmz": ".kmz",
+    "shp": ".zip",
+}
+MIME = {
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "geojson": "application/geo+json",
+    "gpkg": "application/geopackage+sqlite3",
+    "kml": "application/vnd.google-earth.kml+xml",
+    "kmz": "application/vnd.google-earth.kmz",
+    "shp": "application/zip",
+}
 CHUNK = 5000
 XLSX_MAX_ROWS = 1_048_575  # data rows per sheet below the header; more continue on the next sheet
 
@@ -91,7 +103,9 @@ def _incident_where(stmt: Select, f: ExportFilter) -> Select:
     if f.date_from:
         stmt = stmt.where(Incident.found_at >= dt.datetime.combine(f.date_from, dt.time()))
     if f.date_to:
-        stmt = stmt.where(Incident.found_at < dt.datetime.combine(f.date_to + dt.timedelta(days=1), dt.time()))
+        stmt = stmt.where(
+            Incident.found_at < dt.datetime.combine(f.date_to + dt.timedelta(days=1), dt.time())
+        )
     if f.roads:
         stmt = stmt.where(Incident.road_code.in_(f.roads))
     if f.types:
@@ -111,7 +125,9 @@ def _patrol_where(stmt: Select, f: ExportFilter) -> Select:
     if f.date_to:
         stmt = stmt.where(Patrol.date <= f.date_to)
     if f.roads:
-        stmt = stmt.where(exists().where(PatrolRoad.patrol_id == Patrol.id, PatrolRoad.road_code.in_(f.roads)))
+        stmt = stmt.where(
+            exists().where(PatrolRoad.patrol_id == Patrol.id, PatrolRoad.road_code.in_(f.roads))
+        )
     if f.batch is not None:
         stmt = stmt.where(Patrol.import_batch_id == f.batch)
     return stmt
@@ -125,21 +141,55 @@ def _as_text(col: Any) -> Any:
     return cast(col, String).label(col.key)
 
 
-INCIDENT_COLUMNS = (Incident.id, _as_text(Incident.found_at), Incident.type_code, Incident.road_code, Incident.stake,
-                    Incident.chainage_m, Incident.side, Incident.offset_m, Incident.lon, Incident.lat, Incident.zone,
-                    Incident.in_control_zone, Incident.town, Incident.description, Incident.party,
-                    Incident.party_phone, Incident.measure, _as_text(Incident.deadline), Incident.status,
-                    _as_text(Incident.closed_at), Incident.patrol_id, Incident.location_method, Incident.source)
-PATROL_COLUMNS = (Patrol.id, _as_text(Patrol.date), Patrol.start_time, Patrol.end_time, Patrol.vehicles,
-                  Patrol.personnel, Patrol.km, Patrol.crew, Patrol.joint, Patrol.weather, Patrol.notes, Patrol.source,
-                  Patrol.flags)
+INCIDENT_COLUMNS = (
+    Incident.id,
+    _as_text(Incident.found_at),
+    Incident.type_code,
+    Incident.road_code,
+    Incident.stake,
+    Incident.chainage_m,
+    Incident.side,
+    Incident.offset_m,
+    Incident.lon,
+    Incident.lat,
+    Incident.zone,
+    Incident.in_control_zone,
+    Incident.town,
+    Incident.description,
+    Incident.party,
+    Incident.party_phone,
+    Incident.measure,
+    _as_text(Incident.deadline),
+    Incident.status,
+    _as_text(Incident.closed_at),
+    Incident.patrol_id,
+    Incident.location_method,
+    Incident.source,
+)
+PATROL_COLUMNS = (
+    Patrol.id,
+    _as_text(Patrol.date),
+    Patrol.start_time,
+    Patrol.end_time,
+    Patrol.vehicles,
+    Patrol.personnel,
+    Patrol.km,
+    Patrol.crew,
+    Patrol.joint,
+    Patrol.weather,
+    Patrol.notes,
+    Patrol.source,
+    Patrol.flags,
+)
 
 
 def count(session: Session, actor: User, kind: str, flt: ExportFilter = ExportFilter()) -> int:
     """How many records an export with this filter would write."""
     require(actor, Perm.EXPORT)
     if kind == "incidents":
-        return int(session.execute(_incident_where(select(func.count()).select_from(Incident), flt)).scalar_one())
+        return int(
+            session.execute(_incident_where(select(func.count()).select_from(Incident), flt)).scalar_one()
+        )
     return int(session.execute(_patrol_where(select(func.count()).select_from(Patrol), flt)).scalar_one())
 
 
@@ -171,7 +221,8 @@ def _patrol_chunks(session: Session, flt: ExportFilter) -> Iterator[Columns]:
     for c in _stream(session, stmt, [col.key for col in PATROL_COLUMNS]):
         roads: dict[int, list[str]] = {}
         for pid, code in session.connection().execute(
-            select(PatrolRoad.patrol_id, PatrolRoad.road_code).where(PatrolRoad.patrol_id.in_(c["id"]))
+            select(PatrolRoad.patrol_id, PatrolRoad.road_code)
+            .where(PatrolRoad.patrol_id.in_(c["id"]))
             .order_by(PatrolRoad.patrol_id, PatrolRoad.seq)
         ):
             roads.setdefault(pid, []).append(code)
@@ -204,11 +255,15 @@ class _Labels:
         self.lang = lang
         self.types = {c: v.name(lang) for c, v in BY_CODE.items()}
         self.sides = {s: t("side." + s, lang) for s in ("left", "right")}
-        self.zones = {z: t("zone." + z, lang) for z in ("road_land", "control_zone", "outside", "none", "unknown")}
+        self.zones = {
+            z: t("zone." + z, lang) for z in ("road_land", "control_zone", "outside", "none", "unknown")
+        }
         self.statuses = {s: t("export.status." + s, lang) for s in ("open", "closed")}
         # no internal code reaches an export: how a point was located and where a record came from, in words
-        self.methods = {m: t("export.method." + m, lang) for m in ("gps", "map", "stake", "lonlat", "ledger", "demo",
-                                                                    "app")}
+        self.methods = {
+            m: t("export.method." + m, lang)
+            for m in ("gps", "map", "stake", "lonlat", "ledger", "demo", "app")
+        }
         self.sources = {m: t("export.source." + m, lang) for m in ("app", "ledger", "demo")}
         self._none_special = t("zone.none_special", lang)
         self.yes, self.no = t("export.yes", lang), t("export.no", lang)
@@ -235,8 +290,10 @@ class _Labels:
 def people_view(kind: str, c: Columns, lb: _Labels) -> list[ViewColumn]:
     """CSV/XLSX columns: catalog header keys, values in the export's language (the ledger's headers). Text
     cells that a spreadsheet could run as a formula are neutralised (:mod:`patrol_app.io.cells`)."""
-    return [(key, kind_, neutralise_column(vals) if kind_ == "str" else vals)
-            for key, kind_, vals in _people_columns(kind, c, lb)]
+    return [
+        (key, kind_, neutralise_column(vals) if kind_ == "str" else vals)
+        for key, kind_, vals in _people_columns(kind, c, lb)
+    ]
 
 
 def _people_columns(kind: str, c: Columns, lb: _Labels) -> list[ViewColumn]:
@@ -268,8 +325,11 @@ def _people_columns(kind: str, c: Columns, lb: _Labels) -> list[ViewColumn]:
         ("export.col.lon", "float", c["lon"]),
         ("export.col.lat", "float", c["lat"]),
         ("export.col.zone", "str", [lb.zone(v, r) for v, r in zip(c["zone"], c["road_code"])]),
-        ("export.col.in_control_zone", "str",  # from the verdict: road land is not the control zone
-         ["" if z == "unknown" else lb.yes if z == "control_zone" else lb.no for z in c["zone"]]),
+        (
+            "export.col.in_control_zone",
+            "str",  # from the verdict: road land is not the control zone
+            ["" if z == "unknown" else lb.yes if z == "control_zone" else lb.no for z in c["zone"]],
+        ),
         ("export.col.town", "str", _text_or_blank(c["town"])),
         ("export.col.description", "str", _text_or_blank(c["description"])),
         ("export.col.party", "str", _text_or_blank(c["party"])),
@@ -373,8 +433,16 @@ class _Geometry:
     def geojson(self, roads: tuple[str, ...]) -> str:
         if roads not in self._json:
             g = self.shape(roads)
-            self._json[roads] = "null" if g is None else json.dumps(
-                {"type": "MultiLineString", "coordinates": [[list(p) for p in ln.coords] for ln in g.geoms]})
+            self._json[roads] = (
+                "null"
+                if g is None
+                else json.dumps(
+                    {
+                        "type": "MultiLineString",
+                        "coordinates": [[list(p) for p in ln.coords] for ln in g.geoms],
+                    }
+                )
+            )
         return self._json[roads]
 
     def kml(self, roads: tuple[str, ...]) -> str:
@@ -383,9 +451,12 @@ class _Geometry:
             if g is None:
                 self._kml[roads] = ""
             else:
-                parts = "".join("<LineString><tessellate>1</tessellate><coordinates>"
-                                + " ".join(f"{x!r},{y!r}" for x, y, *_ in ln.coords)
-                                + "</coordinates></LineString>" for ln in g.geoms)
+                parts = "".join(
+                    "<LineString><tessellate>1</tessellate><coordinates>"
+                    + " ".join(f"{x!r},{y!r}" for x, y, *_ in ln.coords)
+                    + "</coordinates></LineString>"
+                    for ln in g.geoms
+                )
                 self._kml[roads] = f"<MultiGeometry>{parts}</MultiGeometry>"
         return self._kml[roads]
 
@@ -393,8 +464,15 @@ class _Geometry:
 # --- writers -----------------------------------------------------------------------------------------------
 
 #: XML text: escape markup characters and drop the control characters XML 1.0 forbids (only texts that need it).
-_XML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
-                      **{chr(i): None for i in range(32) if i not in (9, 10, 13)}})
+_XML = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        '"': "&quot;",
+        **{chr(i): None for i in range(32) if i not in (9, 10, 13)},
+    }
+)
 
 
 _XML_SPECIAL = re.compile(r'[&<>"\x00-\x08\x0b\x0c\x0e-\x1f]')
@@ -451,7 +529,9 @@ class _Writer:
                 w.writerows(zip(*(vals for _, _, vals in view)))
                 n += len(c["id"])
             if header is None:
-                w.writerow([t(k, self.lang) for k, _, _ in people_view(self.kind, _empty(self.kind), self.labels)])
+                w.writerow(
+                    [t(k, self.lang) for k, _, _ in people_view(self.kind, _empty(self.kind), self.labels)]
+                )
         return n
 
     def xlsx(self, path: Path) -> int:
@@ -472,13 +552,17 @@ class _Writer:
                 view = gis_view(self.kind, c, self.labels)
                 names = [name for name, _, _ in view]
                 if self.kind == "incidents":
-                    geoms = [f'{{"type":"Point","coordinates":[{x!r},{y!r}]}}' for x, y in zip(c["lon"], c["lat"])]
+                    geoms = [
+                        f'{{"type":"Point","coordinates":[{x!r},{y!r}]}}' for x, y in zip(c["lon"], c["lat"])
+                    ]
                 else:
                     geoms = [self.geo.geojson(r) for r in c["roads"]]
                 dumps = json.JSONEncoder(ensure_ascii=False).encode
-                feats = [f'{{"type":"Feature","id":{fid},"properties":{dumps(dict(zip(names, row)))},'
-                         f'"geometry":{g}}}'
-                         for fid, g, row in zip(c["id"], geoms, zip(*(vals for _, _, vals in view)))]
+                feats = [
+                    f'{{"type":"Feature","id":{fid},"properties":{dumps(dict(zip(names, row)))},'
+                    f'"geometry":{g}}}'
+                    for fid, g, row in zip(c["id"], geoms, zip(*(vals for _, _, vals in view)))
+                ]
                 fh.write((",\n" if n else "") + ",\n".join(feats))
                 n += len(feats)
             fh.write("\n]}\n")
@@ -507,9 +591,15 @@ class _Writer:
                 yield pa.record_batch(arrays + [pa.array(wkb, type=pa.binary())], schema=schema)
 
         opts: dict[str, Any] = {"layer": self.kind} if driver == "GPKG" else {"encoding": "UTF-8"}
-        pyogrio.write_arrow(pa.RecordBatchReader.from_batches(schema, batches()), path, driver=driver,
-                            geometry_name="geometry", crs="EPSG:4326",
-                            geometry_type="Point" if self.kind == "incidents" else "MultiLineString", **opts)
+        pyogrio.write_arrow(
+            pa.RecordBatchReader.from_batches(schema, batches()),
+            path,
+            driver=driver,
+            geometry_name="geometry",
+            crs="EPSG:4326",
+            geometry_type="Point" if self.kind == "incidents" else "MultiLineString",
+            **opts,
+        )
         return count[0]
 
     def shp_zip(self, path: Path) -> int:
@@ -522,35 +612,56 @@ class _Writer:
 
     def kml_to(self, fh: IO[str]) -> int:
         tz = clock.tz()
-        fh.write('<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2">\n<Document>\n')
+        fh.write(
+            '<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2">\n<Document>\n'
+        )
         fh.write(f"<name>{_xml(t('export.sheet.' + self.kind, self.lang))}</name>\n")
         for code, color in _KML_COLORS.items():
-            fh.write(f'<Style id="{code}"><IconStyle><color>{color}</color><scale>0.8</scale></IconStyle></Style>\n')
-        fh.write('<Style id="patrol"><LineStyle><color>ffbf5f1f</color><width>3</width></LineStyle></Style>\n')
+            fh.write(
+                f'<Style id="{code}"><IconStyle><color>{color}</color><scale>0.8</scale></IconStyle></Style>\n'
+            )
+        fh.write(
+            '<Style id="patrol"><LineStyle><color>ffbf5f1f</color><width>3</width></LineStyle></Style>\n'
+        )
         fh.write(f"<Folder><name>{self.kind}</name>\n")
         offset = _utc_offset(tz)
         n = 0
         template = None
         for c in self.chunks:
             view = gis_view(self.kind, c, self.labels)
-            if template is None:  # KML readers keep "id" for the placemark's own id: the record's is record_id
-                data = "".join(f'<Data name="{"record_id" if name == "id" else name}"><value>{{{j}}}</value></Data>'
-                               for j, (name, _, _) in enumerate(view))
+            if (
+                template is None
+            ):  # KML readers keep "id" for the placemark's own id: the record's is record_id
+                data = "".join(
+                    f'<Data name="{"record_id" if name == "id" else name}"><value>{{{j}}}</value></Data>'
+                    for j, (name, _, _) in enumerate(view)
+                )
                 k = len(view)
-                template = (f'<Placemark id="{self.kind[:-1]}-{{0}}"><name>{{{k}}}</name>{{{k + 1}}}'
-                            f"<ExtendedData>{data}</ExtendedData>{{{k + 2}}}</Placemark>\n")
+                template = (
+                    f'<Placemark id="{self.kind[:-1]}-{{0}}"><name>{{{k}}}</name>{{{k + 1}}}'
+                    f"<ExtendedData>{data}</ExtendedData>{{{k + 2}}}</Placemark>\n"
+                )
             cols = [_text_column(kind, vals) for _, kind, vals in view]
             if self.kind == "incidents":
-                names = [_xml(f"{lb} {road} {stake}") for lb, road, stake in
-                         zip(view[3][2], c["road_code"], c["stake"])]
-                extra = [f"<TimeStamp><when>{_kml_when(v, offset)}</when></TimeStamp><styleUrl>#"
-                         f"{code if code in _KML_COLORS else 'other'}</styleUrl>"
-                         for v, code in zip(c["found_at"], c["type_code"])]
-                geoms = [f"<Point><coordinates>{x!r},{y!r}</coordinates></Point>" for x, y in zip(c["lon"], c["lat"])]
+                names = [
+                    _xml(f"{lb} {road} {stake}")
+                    for lb, road, stake in zip(view[3][2], c["road_code"], c["stake"])
+                ]
+                extra = [
+                    f"<TimeStamp><when>{_kml_when(v, offset)}</when></TimeStamp><styleUrl>#"
+                    f"{code if code in _KML_COLORS else 'other'}</styleUrl>"
+                    for v, code in zip(c["found_at"], c["type_code"])
+                ]
+                geoms = [
+                    f"<Point><coordinates>{x!r},{y!r}</coordinates></Point>"
+                    for x, y in zip(c["lon"], c["lat"])
+                ]
             else:
                 names = [_xml(f"{_day(d)} {'、'.join(r)}") for d, r in zip(c["date"], c["roads"])]
-                extra = [f"<TimeStamp><when>{_day(d)}</when></TimeStamp><styleUrl>#patrol</styleUrl>"
-                         for d in c["date"]]
+                extra = [
+                    f"<TimeStamp><when>{_day(d)}</when></TimeStamp><styleUrl>#patrol</styleUrl>"
+                    for d in c["date"]
+                ]
                 geoms = [self.geo.kml(r) for r in c["roads"]]
             fh.write("".join(template.format(*row) for row in zip(*cols, names, extra, geoms)))
             n += len(c["id"])
@@ -563,7 +674,10 @@ class _Writer:
 
     def kmz(self, path: Path) -> int:
         # no zip64 entry: KMZ readers (libkml's minizip) refuse it; a KML over 2 GB is out of reach anyway
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf, zf.open("doc.kml", "w") as raw:
+        with (
+            zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf,
+            zf.open("doc.kml", "w") as raw,
+        ):
             fh = io.TextIOWrapper(raw, encoding="utf-8")
             n = self.kml_to(fh)
             fh.flush()
@@ -577,8 +691,14 @@ def _empty(kind: str) -> Columns:
 
 
 _KML_COLORS = {  # aabbggrr
-    "materials": "ff227ee6", "stall": "ffad448e", "dumping": "ff485579", "digging": "ff00b3ff",
-    "building": "ff2f2fd3", "trees": "ff889600", "over_limit": "ff601bd8", "other": "ff606060",
+    "materials": "ff227ee6",
+    "stall": "ffad448e",
+    "dumping": "ff485579",
+    "digging": "ff00b3ff",
+    "building": "ff2f2fd3",
+    "trees": "ff889600",
+    "over_limit": "ff601bd8",
+    "other": "ff606060",
 }
 
 
@@ -618,8 +738,10 @@ _CONTENT_TYPES = (
     'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
     "{sheets}</Types>"
 )
-_SHEET_TYPE = ('<Override PartName="/xl/worksheets/sheet{n}.xml" '
-               'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>')
+_SHEET_TYPE = (
+    '<Override PartName="/xl/worksheets/sheet{n}.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+)
 _ROOT_RELS = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
     '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
@@ -685,11 +807,15 @@ class _XlsxStream:
         self.sheets.append(self.title if n == 1 else f"{self.title}({n})")
         # the zip's own level (1: fast) and no zip64 entry (some readers refuse it): a sheet stays below 2 GB
         self.fh = io.TextIOWrapper(self.zf.open(f"xl/worksheets/sheet{n}.xml", "w"), encoding="utf-8")
-        widths = "".join(f'<col min="{j + 1}" max="{j + 1}" width="{max(10, min(40, 2 * len(h) + 4))}" '
-                         f'customWidth="1"/>' for j, h in enumerate(self.headers))
+        widths = "".join(
+            f'<col min="{j + 1}" max="{j + 1}" width="{max(10, min(40, 2 * len(h) + 4))}" customWidth="1"/>'
+            for j, h in enumerate(self.headers)
+        )
         self.fh.write(_SHEET_HEAD.format(cols=widths))
-        cells = "".join(f'<c r="{L}1" s="3" t="inlineStr"><is><t>{_xml(h)}</t></is></c>'
-                        for L, h in zip(self.letters, self.headers))
+        cells = "".join(
+            f'<c r="{L}1" s="3" t="inlineStr"><is><t>{_xml(h)}</t></is></c>'
+            for L, h in zip(self.letters, self.headers)
+        )
         self.fh.write(f'<row r="1">{cells}</row>')
         self.row = 1
 
@@ -710,12 +836,18 @@ class _XlsxStream:
 
     def _cells(self, letter: str, kind: str, values: list[Any], rows: range) -> list[str]:
         if kind == "str":
-            return [f'<c r="{letter}{r}" t="inlineStr"><is><t>{v}</t></is></c>' if v else ""
-                    for r, v in zip(rows, _xml_column(values))]
+            return [
+                f'<c r="{letter}{r}" t="inlineStr"><is><t>{v}</t></is></c>' if v else ""
+                for r, v in zip(rows, _xml_column(values))
+            ]
         if kind in ("date", "datetime"):
             style = "1" if kind == "datetime" else "2"
-            return [f'<c r="{letter}{r}" s="{style}"><v>{self._serial(v, kind == "datetime")}</v></c>' if v else ""
-                    for r, v in zip(rows, values)]
+            return [
+                f'<c r="{letter}{r}" s="{style}"><v>{self._serial(v, kind == "datetime")}</v></c>'
+                if v
+                else ""
+                for r, v in zip(rows, values)
+            ]
         return [f'<c r="{letter}{r}"><v>{v!r}</v></c>' if v is not None else "" for r, v in zip(rows, values)]
 
     def write(self, view: list[ViewColumn]) -> None:
@@ -726,9 +858,13 @@ class _XlsxStream:
                 self._new_sheet()
             take = min(total - start, XLSX_MAX_ROWS + 1 - self.row)
             rows = range(self.row + 1, self.row + 1 + take)
-            cols = [self._cells(L, kind, vals[start:start + take], rows)
-                    for L, (_, kind, vals) in zip(self.letters, view)]
-            self.fh.write("".join(f'<row r="{r}">{"".join(cells)}</row>' for r, cells in zip(rows, zip(*cols))))
+            cols = [
+                self._cells(L, kind, vals[start : start + take], rows)
+                for L, (_, kind, vals) in zip(self.letters, view)
+            ]
+            self.fh.write(
+                "".join(f'<row r="{r}">{"".join(cells)}</row>' for r, cells in zip(rows, zip(*cols)))
+            )
             self.row += take
             start += take
 
@@ -741,25 +877,43 @@ class _XlsxStream:
             self.zf.close()
 
     def _finish(self) -> None:
-        sheets = "".join(f'<sheet name="{_xml(name)}" sheetId="{i}" r:id="rId{i}"/>'
-                         for i, name in enumerate(self.sheets, start=1))
-        self.zf.writestr("[Content_Types].xml", _CONTENT_TYPES.format(
-            sheets="".join(_SHEET_TYPE.format(n=i) for i in range(1, len(self.sheets) + 1))))
+        sheets = "".join(
+            f'<sheet name="{_xml(name)}" sheetId="{i}" r:id="rId{i}"/>'
+            for i, name in enumerate(self.sheets, start=1)
+        )
+        self.zf.writestr(
+            "[Content_Types].xml",
+            _CONTENT_TYPES.format(
+                sheets="".join(_SHEET_TYPE.format(n=i) for i in range(1, len(self.sheets) + 1))
+            ),
+        )
         self.zf.writestr("_rels/.rels", _ROOT_RELS)
-        self.zf.writestr("xl/workbook.xml", (
-            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-            '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-            'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
-            f"<sheets>{sheets}</sheets></workbook>"))
-        rels = "".join(f'<Relationship Id="rId{i}" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
-                       f'relationships/worksheet" Target="worksheets/sheet{i}.xml"/>'
-                       for i in range(1, len(self.sheets) + 1))
-        rels += (f'<Relationship Id="rId{len(self.sheets) + 1}" Type="http://schemas.openxmlformats.org/'
-                 'officeDocument/2006/relationships/styles" Target="styles.xml"/>')
-        self.zf.writestr("xl/_rels/workbook.xml.rels", (
-            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-            f"{rels}</Relationships>"))
+        self.zf.writestr(
+            "xl/workbook.xml",
+            (
+                '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+                'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+                f"<sheets>{sheets}</sheets></workbook>"
+            ),
+        )
+        rels = "".join(
+            f'<Relationship Id="rId{i}" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+            f'relationships/worksheet" Target="worksheets/sheet{i}.xml"/>'
+            for i in range(1, len(self.sheets) + 1)
+        )
+        rels += (
+            f'<Relationship Id="rId{len(self.sheets) + 1}" Type="http://schemas.openxmlformats.org/'
+            'officeDocument/2006/relationships/styles" Target="styles.xml"/>'
+        )
+        self.zf.writestr(
+            "xl/_rels/workbook.xml.rels",
+            (
+                '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+                f"{rels}</Relationships>"
+            ),
+        )
         self.zf.writestr("xl/styles.xml", _STYLES)
 
 
@@ -776,8 +930,16 @@ class ExportResult:
     filter: ExportFilter = field(default_factory=ExportFilter)
 
 
-def export(session: Session, actor: User, kind: str, fmt: str, out: str | Path,
-           flt: ExportFilter = ExportFilter(), lang: str = "zh", audited: bool = True) -> ExportResult:
+def export(
+    session: Session,
+    actor: User,
+    kind: str,
+    fmt: str,
+    out: str | Path,
+    flt: ExportFilter = ExportFilter(),
+    lang: str = "zh",
+    audited: bool = True,
+) -> ExportResult:
     """Write ``kind`` (incidents or patrols) matching ``flt`` to ``out`` in ``fmt``. Needs ``Perm.EXPORT``;
     parties are masked unless the actor also holds ``Perm.VIEW_PARTY``. Recorded in the audit trail (who, what,
     filters, rows) unless ``audited`` is False (the app records each download click itself)."""
@@ -788,7 +950,9 @@ def export(session: Session, actor: User, kind: str, fmt: str, out: str | Path,
         raise ValueError(f"unknown export format {fmt!r}")
     visible = can_see_parties(actor)
     out = Path(out)
-    if fmt == "shp" and out.suffix.lower() != ".zip":  # GIS software opens a zipped Shapefile by its .zip suffix
+    if (
+        fmt == "shp" and out.suffix.lower() != ".zip"
+    ):  # GIS software opens a zipped Shapefile by its .zip suffix
         out = out.with_suffix(".zip") if out.suffix.lower() == ".shp" else out.with_name(out.name + ".zip")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.part{out.suffix}")  # the suffix tells GDAL the format
@@ -809,20 +973,38 @@ def export(session: Session, actor: User, kind: str, fmt: str, out: str | Path,
     if audited:
         from patrol_app.services.audit_log import record_access
 
-        record_access(session, actor, f"export.{kind}", "export", "", after=export_audit(kind, fmt, flt, n, not visible,
-                                                                                       out.name))
+        record_access(
+            session,
+            actor,
+            f"export.{kind}",
+            "export",
+            "",
+            after=export_audit(kind, fmt, flt, n, not visible, out.name),
+        )
     return ExportResult(kind, fmt, n, out, not visible, flt)
 
 
-def export_audit(kind: str, fmt: str, flt: ExportFilter, rows: int, masked: bool, file: str) -> dict[str, Any]:
+def export_audit(
+    kind: str, fmt: str, flt: ExportFilter, rows: int, masked: bool, file: str
+) -> dict[str, Any]:
     """What the audit trail records of an export: what, which filters, how many rows, to which file."""
-    filters = {k: (v.isoformat() if isinstance(v, dt.date) else list(v) if isinstance(v, tuple) else v)
-               for k, v in vars(flt).items() if v}
+    filters = {
+        k: (v.isoformat() if isinstance(v, dt.date) else list(v) if isinstance(v, tuple) else v)
+        for k, v in vars(flt).items()
+        if v
+    }
     return {"kind": kind, "format": fmt, "filters": filters, "rows": rows, "masked": masked, "file": file}
 
 
-def export_bytes(session: Session, actor: User, kind: str, fmt: str, flt: ExportFilter = ExportFilter(),
-                 lang: str = "zh", audited: bool = True) -> bytes:
+def export_bytes(
+    session: Session,
+    actor: User,
+    kind: str,
+    fmt: str,
+    flt: ExportFilter = ExportFilter(),
+    lang: str = "zh",
+    audited: bool = True,
+) -> bytes:
     """The export as bytes (for a download button), through a temporary file."""
     tmp = Path(tempfile.mkdtemp(prefix="patrol-export-"))
     try:
@@ -835,8 +1017,12 @@ def export_bytes(session: Session, actor: User, kind: str, fmt: str, flt: Export
 def file_name(kind: str, fmt: str, flt: ExportFilter, lang: str = "zh") -> str:
     """A download name such as ``问题_2021.csv``, ``patrols_2021-03-01_2021-06-30.kmz``."""
     base = t("export.sheet." + kind, lang)
-    if flt.date_from and flt.date_to and (flt.date_from.month, flt.date_from.day, flt.date_to.month,
-                                          flt.date_to.day) == (1, 1, 12, 31) and flt.date_from.year == flt.date_to.year:
+    if (
+        flt.date_from
+        and flt.date_to
+        and (flt.date_from.month, flt.date_from.day, flt.date_to.month, flt.date_to.day) == (1, 1, 12, 31)
+        and flt.date_from.year == flt.date_to.year
+    ):
         span = str(flt.date_from.year)
     else:
         span = "_".join(d.isoformat() for d in (flt.date_from, flt.date_to) if d)

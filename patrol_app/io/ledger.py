@@ -11,9 +11,10 @@ import csv
 import io
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from patrol_app.io.cells import restore
 
@@ -123,11 +124,14 @@ def _check_rows(rows: Any, name: str, state: dict[str, int]) -> list[list[Any]]:
         if state["rows"] > MAX_ROWS:
             raise LedgerFormatError("error.ledger_too_many_rows", file=name, max=MAX_ROWS)
         if len(r) > MAX_COLUMNS:
-            raise LedgerFormatError("error.ledger_too_many_columns", file=name, row=state["rows"], max=MAX_COLUMNS)
+            raise LedgerFormatError(
+                "error.ledger_too_many_columns", file=name, row=state["rows"], max=MAX_COLUMNS
+            )
         for v in r:
             if isinstance(v, str) and len(v) > MAX_CELL_CHARS:
-                raise LedgerFormatError("error.ledger_cell_too_long", file=name, row=state["rows"],
-                                        max=MAX_CELL_CHARS)
+                raise LedgerFormatError(
+                    "error.ledger_cell_too_long", file=name, row=state["rows"], max=MAX_CELL_CHARS
+                )
         out.append(list(r))
     return out
 
@@ -152,8 +156,9 @@ def _read_csv(path: Path) -> list[tuple[str | None, list[list[Any]]]]:
         return [(None, _check_rows(csv.reader(io.StringIO(text), dialect), path.name, {"rows": 0}))]
     except csv.Error as exc:  # a field over the size limit, a NUL byte …
         if "larger than field limit" in str(exc):
-            raise LedgerFormatError("error.ledger_cell_too_long", file=path.name, row="?", max=MAX_CELL_CHARS
-                                    ) from None
+            raise LedgerFormatError(
+                "error.ledger_cell_too_long", file=path.name, row="?", max=MAX_CELL_CHARS
+            ) from None
         raise LedgerFormatError("error.ledger_unreadable", file=path.name, detail=str(exc)) from None
 
 
@@ -227,7 +232,7 @@ _CELL_REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d{1,7})$")
 
 
 def _ref(ref: str) -> tuple[int, int] | None:
-    """"XFD1048576" → (1048576, 16384) (row, column), 1-based; None when not a cell reference."""
+    """ "XFD1048576" → (1048576, 16384) (row, column), 1-based; None when not a cell reference."""
     m = _CELL_REF.match(ref.strip())
     if not m:
         return None
@@ -256,7 +261,11 @@ def check_xlsx_extent(path: Path) -> None:
     except (zipfile.BadZipFile, OSError) as exc:
         raise LedgerFormatError("error.ledger_unreadable", file=name, detail=str(exc)) from None
     with zf:
-        sheets = [i for i in zf.infolist() if i.filename.startswith("xl/worksheets/") and i.filename.endswith(".xml")]
+        sheets = [
+            i
+            for i in zf.infolist()
+            if i.filename.startswith("xl/worksheets/") and i.filename.endswith(".xml")
+        ]
         sheets += [i for i in zf.infolist() if i.filename == "xl/sharedStrings.xml"]  # long texts live here
         if len(sheets) > MAX_SHEETS:
             raise LedgerFormatError("error.ledger_too_many_sheets", file=name, max=MAX_SHEETS)
@@ -286,7 +295,9 @@ def check_xlsx_extent(path: Path) -> None:
                     raise _Refused("cell")
 
             def forbidden(*_: Any) -> None:
-                raise LedgerFormatError("error.ledger_unreadable", file=name, detail="DTD or entity in sheet XML")
+                raise LedgerFormatError(
+                    "error.ledger_unreadable", file=name, detail="DTD or entity in sheet XML"
+                )
 
             p = expat.ParserCreate(namespace_separator="}")
             p.StartElementHandler = start
@@ -301,18 +312,25 @@ def check_xlsx_extent(path: Path) -> None:
                     p.Parse(b"", True)
             except _Refused as exc:
                 if exc.args:
-                    raise LedgerFormatError("error.ledger_cell_too_long", file=name, row="?", max=MAX_CELL_CHARS
-                                            ) from None
+                    raise LedgerFormatError(
+                        "error.ledger_cell_too_long", file=name, row="?", max=MAX_CELL_CHARS
+                    ) from None
                 if extent[1] > MAX_COLUMNS:
-                    raise LedgerFormatError("error.ledger_too_many_columns", file=name, row=extent[0],
-                                            max=MAX_COLUMNS) from None
+                    raise LedgerFormatError(
+                        "error.ledger_too_many_columns", file=name, row=extent[0], max=MAX_COLUMNS
+                    ) from None
                 raise LedgerFormatError("error.ledger_too_many_rows", file=name, max=MAX_ROWS) from None
             except (expat.ExpatError, zipfile.BadZipFile, OSError, EOFError) as exc:
                 raise LedgerFormatError("error.ledger_unreadable", file=name, detail=str(exc)) from None
             total_rows += extent[0]
             if extent[0] * extent[1] > MAX_CELLS:
-                raise LedgerFormatError("error.ledger_too_many_cells", file=name, rows=extent[0], columns=extent[1],
-                                        max=f"{MAX_CELLS:,}")
+                raise LedgerFormatError(
+                    "error.ledger_too_many_cells",
+                    file=name,
+                    rows=extent[0],
+                    columns=extent[1],
+                    max=f"{MAX_CELLS:,}",
+                )
             if total_rows > MAX_ROWS:
                 raise LedgerFormatError("error.ledger_too_many_rows", file=name, max=MAX_ROWS)
 
@@ -356,7 +374,10 @@ def _scan(row: list[Any]) -> tuple[bool, str | None]:
 
 
 def read_ledger(
-    path: str | Path, kind: str | None = None, progress: Progress | None = None, name: str | None = None,
+    path: str | Path,
+    kind: str | None = None,
+    progress: Progress | None = None,
+    name: str | None = None,
     keep_cells: bool = False,
 ) -> list[LedgerSheet]:
     """Read every ledger sheet in a CSV or XLSX file. Sheets that hold no ledger are skipped; a file with
@@ -369,7 +390,9 @@ def read_ledger(
         raise LedgerFormatError("error.file_not_found", file=str(p))
     size = p.stat().st_size
     if size > MAX_FILE_MB * 1024 * 1024:
-        raise LedgerFormatError("error.ledger_too_big", file=p.name, mb=f"{size / 1024 / 1024:.0f}", max=MAX_FILE_MB)
+        raise LedgerFormatError(
+            "error.ledger_too_big", file=p.name, mb=f"{size / 1024 / 1024:.0f}", max=MAX_FILE_MB
+        )
     suffix = p.suffix.lower()
     if suffix in (".csv", ".txt", ".tsv"):
         tables = _read_csv(p)
@@ -405,7 +428,9 @@ def read_ledger(
             name=name,
             kind=k,
             columns={f: str(header[i]).strip() for i, f in mapping.items()},
-            unknown_headers=[str(h) for i, h in enumerate(header) if i not in mapping and h not in (None, "")],
+            unknown_headers=[
+                str(h) for i, h in enumerate(header) if i not in mapping and h not in (None, "")
+            ],
             header=["" if h is None else str(h) for h in header],
         )
         for ri, r in enumerate(rows[hi + 1 :], start=hi + 2):

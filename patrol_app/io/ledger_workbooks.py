@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from patrol_app.domain.catalog import CATALOG
 from patrol_app.domain.rules import MEASURES
@@ -23,14 +24,43 @@ INCIDENT_SHEET = "问题台账"
 LISTS_SHEET = "可选值"
 NOTES_SHEET = "填写说明"
 
-PATROL_HEADERS = ("巡查日期", "开始时间", "结束时间", "巡查路线", "出动车辆(台次)", "出动人员(人次)", "巡查里程(公里)",
-                  "巡查人员", "联合单位", "天气", "备注")
-INCIDENT_HEADERS = ("发现时间", "违法类型", "路线编号", "桩号", "侧别", "经度", "纬度", "问题描述", "当事人", "联系电话",
-                    "处理措施", "整改期限", "办结情况", "办结日期")
+PATROL_HEADERS = (
+    "巡查日期",
+    "开始时间",
+    "结束时间",
+    "巡查路线",
+    "出动车辆(台次)",
+    "出动人员(人次)",
+    "巡查里程(公里)",
+    "巡查人员",
+    "联合单位",
+    "天气",
+    "备注",
+)
+INCIDENT_HEADERS = (
+    "发现时间",
+    "违法类型",
+    "路线编号",
+    "桩号",
+    "侧别",
+    "经度",
+    "纬度",
+    "问题描述",
+    "当事人",
+    "联系电话",
+    "处理措施",
+    "整改期限",
+    "办结情况",
+    "办结日期",
+)
 STATUS_CHOICES = ("办理中", "已办结")
 SIDE_CHOICES = ("左侧", "右侧")
-MEASURE_CHOICES = {"persuasion": "现场劝导", "order_correct": "责令限期改正", "case": "立案查处",
-                   "transfer": "移交其他部门"}
+MEASURE_CHOICES = {
+    "persuasion": "现场劝导",
+    "order_correct": "责令限期改正",
+    "case": "立案查处",
+    "transfer": "移交其他部门",
+}
 #: Rows of the template that carry drop-downs.
 TEMPLATE_ROWS = 2000
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -59,17 +89,29 @@ def template_xlsx(road_codes: Sequence[str], lang: str = "zh", today: dt.date | 
     today = today or dt.date.today()
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(buf, {"in_memory": True})
-    head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "top"})
+    head = wb.add_format(
+        {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "top"}
+    )
     example = wb.add_format({"italic": True, "font_color": "#7F7F7F"})
     example_date = wb.add_format({"italic": True, "font_color": "#7F7F7F", "num_format": "yyyy-mm-dd"})
     example_dt = wb.add_format({"italic": True, "font_color": "#7F7F7F", "num_format": "yyyy-mm-dd hh:mm"})
     date_fmt = wb.add_format({"num_format": "yyyy-mm-dd"})
     text_fmt = wb.add_format({"num_format": "@"})
 
-    lists = {"type": [v.name_zh for v in CATALOG], "status": list(STATUS_CHOICES), "side": list(SIDE_CHOICES),
-             "measure": list(MEASURE_CHOICES.values()), "road": list(road_codes) or [""]}
-    titles = {"type": "可选违法类型", "status": "可选办结情况", "side": "可选侧别", "measure": "可选处理措施",
-              "road": "可选路线"}
+    lists = {
+        "type": [v.name_zh for v in CATALOG],
+        "status": list(STATUS_CHOICES),
+        "side": list(SIDE_CHOICES),
+        "measure": list(MEASURE_CHOICES.values()),
+        "road": list(road_codes) or [""],
+    }
+    titles = {
+        "type": "可选违法类型",
+        "status": "可选办结情况",
+        "side": "可选侧别",
+        "measure": "可选处理措施",
+        "road": "可选路线",
+    }
     ref: dict[str, str] = {}
 
     ws_p = wb.add_worksheet(PATROL_SHEET)
@@ -84,13 +126,22 @@ def template_xlsx(road_codes: Sequence[str], lang: str = "zh", today: dt.date | 
         ref[k] = f"='{LISTS_SHEET}'!${_col(j)}$2:${_col(j)}${len(values) + 1}"
 
     def drop(ws: Any, col: int, key: str, strict: bool = True) -> None:
-        ws.data_validation(1, col, TEMPLATE_ROWS, col, {
-            "validate": "list", "source": ref[key], "ignore_blank": True,
-            "error_type": "stop" if strict else "information",
-            "error_title": t("imports.template.invalid_title", lang),
-            "error_message": t("imports.template.invalid_" + key, lang),
-            "input_title": titles[key], "input_message": t("imports.template.input_" + key, lang),
-        })
+        ws.data_validation(
+            1,
+            col,
+            TEMPLATE_ROWS,
+            col,
+            {
+                "validate": "list",
+                "source": ref[key],
+                "ignore_blank": True,
+                "error_type": "stop" if strict else "information",
+                "error_title": t("imports.template.invalid_title", lang),
+                "error_message": t("imports.template.invalid_" + key, lang),
+                "input_title": titles[key],
+                "input_message": t("imports.template.input_" + key, lang),
+            },
+        )
 
     # patrols
     for j, h in enumerate(PATROL_HEADERS):
@@ -111,11 +162,31 @@ def template_xlsx(road_codes: Sequence[str], lang: str = "zh", today: dt.date | 
         else:
             ws_p.write(1, j, v, example)
     drop(ws_p, 3, "road", strict=False)  # several roads may be written: 、-separated
-    ws_p.data_validation(1, 4, TEMPLATE_ROWS, 5, {"validate": "integer", "criteria": ">=", "value": 0,
-                                                  "error_message": t("imports.template.invalid_count", lang)})
-    ws_p.data_validation(1, 0, TEMPLATE_ROWS, 0, {"validate": "date", "criteria": "<=",
-                                                  "value": dt.datetime(2100, 1, 1), "error_type": "information",
-                                                  "error_message": t("imports.template.invalid_date", lang)})
+    ws_p.data_validation(
+        1,
+        4,
+        TEMPLATE_ROWS,
+        5,
+        {
+            "validate": "integer",
+            "criteria": ">=",
+            "value": 0,
+            "error_message": t("imports.template.invalid_count", lang),
+        },
+    )
+    ws_p.data_validation(
+        1,
+        0,
+        TEMPLATE_ROWS,
+        0,
+        {
+            "validate": "date",
+            "criteria": "<=",
+            "value": dt.datetime(2100, 1, 1),
+            "error_type": "information",
+            "error_message": t("imports.template.invalid_date", lang),
+        },
+    )
 
     # incidents
     for j, h in enumerate(INCIDENT_HEADERS):
@@ -130,8 +201,22 @@ def template_xlsx(road_codes: Sequence[str], lang: str = "zh", today: dt.date | 
     ws_i.set_column(12, 12, 10)
     ws_i.set_column(13, 13, 12, date_fmt)
     ws_i.freeze_panes(1, 0)
-    ex_i = [dt.datetime.combine(day, dt.time(9, 40)), CATALOG[0].name_zh, first, "K1+200", "右侧", "", "",
-            EXAMPLE_MARK, "", "", MEASURE_CHOICES["persuasion"], "", STATUS_CHOICES[1], ""]
+    ex_i = [
+        dt.datetime.combine(day, dt.time(9, 40)),
+        CATALOG[0].name_zh,
+        first,
+        "K1+200",
+        "右侧",
+        "",
+        "",
+        EXAMPLE_MARK,
+        "",
+        "",
+        MEASURE_CHOICES["persuasion"],
+        "",
+        STATUS_CHOICES[1],
+        "",
+    ]
     for j, v in enumerate(ex_i):
         if isinstance(v, dt.datetime):
             ws_i.write_datetime(1, j, v, example_dt)
@@ -160,7 +245,9 @@ def template_xlsx(road_codes: Sequence[str], lang: str = "zh", today: dt.date | 
     return buf.getvalue()
 
 
-def error_workbook(path: str | Path, errors: Sequence[FieldError], lang: str = "zh", name: str | None = None) -> bytes:
+def error_workbook(
+    path: str | Path, errors: Sequence[FieldError], lang: str = "zh", name: str | None = None
+) -> bytes:
     """The bad rows of a ledger as an XLSX, to fix and upload again: per sheet, the original header and cells of
     every bad row, each bad cell filled red (with the reason as a comment), and a column with every reason of the
     row. Re-read from the uploaded file, so the cells are exactly as they were."""
@@ -175,8 +262,15 @@ def error_workbook(path: str | Path, errors: Sequence[FieldError], lang: str = "
     wb = xlsxwriter.Workbook(buf, {"in_memory": True})
     head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
     bad = wb.add_format({"bg_color": BAD_FILL, "font_color": BAD_FONT, "border": 1, "border_color": BAD_FONT})
-    bad_dt = wb.add_format({"bg_color": BAD_FILL, "font_color": BAD_FONT, "border": 1, "border_color": BAD_FONT,
-                            "num_format": "yyyy-mm-dd hh:mm"})
+    bad_dt = wb.add_format(
+        {
+            "bg_color": BAD_FILL,
+            "font_color": BAD_FONT,
+            "border": 1,
+            "border_color": BAD_FONT,
+            "num_format": "yyyy-mm-dd hh:mm",
+        }
+    )
     plain_dt = wb.add_format({"num_format": "yyyy-mm-dd hh:mm"})
     reason_fmt = wb.add_format({"font_color": BAD_FONT, "text_wrap": True})
     comments = 0

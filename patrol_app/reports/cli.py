@@ -19,8 +19,19 @@ REPORT_FORMATS = ("json", "md", "xlsx", "docx")
 EXPORT_KINDS = ("incidents", "patrols")
 EXPORT_FORMATS = ("csv", "xlsx", "geojson", "gpkg", "kml", "kmz", "shp")
 _REPORT_SUFFIX = {".json": "json", ".md": "md", ".markdown": "md", ".xlsx": "xlsx", ".docx": "docx"}
-_EXPORT_SUFFIX = {".csv": "csv", ".xlsx": "xlsx", ".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg",
-                  ".kml": "kml", ".kmz": "kmz", ".zip": "shp", ".shp": "shp"}
+_EXPORT_SUFFIX = {
+    ".csv": "csv",
+    ".xlsx": "xlsx",
+    ".geojson": "geojson",
+    ".json": "geojson",
+    ".gpkg": "gpkg",
+    ".kml": "kml",
+    ".kmz": "kmz",
+    ".zip": "shp",
+    ".shp": "shp",
+}
+
+
 def _date_type(h: Any) -> Any:
     """argparse ``type=`` for a date (:func:`patrol_app.clock.parse_date`), its error in the user's language."""
 
@@ -81,10 +92,10 @@ def cmd_report(cli: Any) -> int:
         return 2
     if not _check_dates(cli):
         return 2
+    from patrol_app.cli import os_user
     from patrol_app.clock import local_today
     from patrol_app.reports.report import build_report, resolve_period
     from patrol_app.reports.writers import render
-    from patrol_app.cli import os_user
     from patrol_app.services.users import cli_actor
     from patrol_app.storage.db import session_scope
     from patrol_app.storage.migrate import upgrade
@@ -97,9 +108,18 @@ def cmd_report(cli: Any) -> int:
         data = render(report, fmt, cli.lang, session=s)
         from patrol_app.services import audit
 
-        audit.record(s, actor, "download.report", "report", "", after={
-            "period": f"{period.start.isoformat()}–{period.end.isoformat()}", "format": fmt,
-            "file": "-" if a.out == "-" else Path(a.out).name})
+        audit.record(
+            s,
+            actor,
+            "download.report",
+            "report",
+            "",
+            after={
+                "period": f"{period.start.isoformat()}–{period.end.isoformat()}",
+                "format": fmt,
+                "file": "-" if a.out == "-" else Path(a.out).name,
+            },
+        )
     if a.out == "-":
         sys.stdout.write(data.decode("utf-8"))
         if not data.endswith(b"\n"):
@@ -126,9 +146,9 @@ def cmd_export(cli: Any) -> int:
     if not _check_dates(cli):
         return 2
     from gis.roads import normalise_code
+    from patrol_app.cli import os_user
     from patrol_app.domain.catalog import resolve_type
     from patrol_app.io.exports import ExportFilter, export
-    from patrol_app.cli import os_user
     from patrol_app.services.users import cli_actor
     from patrol_app.storage.db import session_scope
     from patrol_app.storage.migrate import upgrade
@@ -153,8 +173,16 @@ def cmd_export(cli: Any) -> int:
     upgrade()
     with session_scope() as s:
         res = export(s, cli_actor(s, getattr(a, "user", None), os_user()), a.kind, fmt, a.out, flt, cli.lang)
-    cli.out(t("export.cli.written", cli.lang, rows=res.rows, kind=t("export.sheet." + a.kind, cli.lang),
-              path=res.path, format=fmt))
+    cli.out(
+        t(
+            "export.cli.written",
+            cli.lang,
+            rows=res.rows,
+            kind=t("export.sheet." + a.kind, cli.lang),
+            path=res.path,
+            format=fmt,
+        )
+    )
     if res.masked:
         cli.out(t("export.cli.masked", cli.lang))
     return 0

@@ -30,12 +30,22 @@ FONT_CANDIDATES = (
 )
 
 TYPE_COLORS = {
-    "materials": (230, 126, 34), "stall": (142, 68, 173), "dumping": (121, 85, 72), "digging": (255, 179, 0),
-    "building": (211, 47, 47), "trees": (0, 150, 136), "over_limit": (216, 27, 96), "other": (96, 96, 96),
+    "materials": (230, 126, 34),
+    "stall": (142, 68, 173),
+    "dumping": (121, 85, 72),
+    "digging": (255, 179, 0),
+    "building": (211, 47, 47),
+    "trees": (0, 150, 136),
+    "over_limit": (216, 27, 96),
+    "other": (96, 96, 96),
 }
 CLASS_COLORS = {
-    "national": (192, 57, 43), "provincial": (211, 84, 0), "county": (31, 95, 191), "township": (39, 174, 96),
-    "village": (127, 140, 141), "special": (142, 68, 173),
+    "national": (192, 57, 43),
+    "provincial": (211, 84, 0),
+    "county": (31, 95, 191),
+    "township": (39, 174, 96),
+    "village": (127, 140, 141),
+    "special": (142, 68, 173),
 }
 GREY = (170, 170, 170)
 
@@ -139,7 +149,9 @@ def render_map(layers: MapLayers, width: int = 1600, height: int = 1200) -> byte
             mask = layers.types == code
             color = TYPE_COLORS.get(code, TYPE_COLORS["other"])
             for xi, yi in zip(x[mask].tolist(), y[mask].tolist()):
-                draw.ellipse((xi - r, yi - r, xi + r, yi + r), fill=color, outline=(255, 255, 255) if r > 2 else None)
+                draw.ellipse(
+                    (xi - r, yi - r, xi + r, yi + r), fill=color, outline=(255, 255, 255) if r > 2 else None
+                )
 
     _legend(draw, layers, width - legend_w + 10, pad)
     _north_arrow(draw, width - legend_w - 60, pad + 10, layers.labels.get("north", "N"))
@@ -228,10 +240,17 @@ def report_map_png(session: Any, report: Any, lang: str = "zh") -> bytes:
     layers = MapLayers(
         boundary=boundary_rings(),
         roads=roads,
-        lon=lon, lat=lat, types=types,
-        legend_types={c: t("report.map.legend_type", lang, name=type_label(c, lang), n=n) for c, n in counts.items()},
+        lon=lon,
+        lat=lat,
+        types=types,
+        legend_types={
+            c: t("report.map.legend_type", lang, name=type_label(c, lang), n=n) for c, n in counts.items()
+        },
         legend_classes={c: t("report.classes." + c, lang) for c in CLASS_ORDER if c in cur.classes_patrolled},
-        labels={"not_patrolled": t("report.map.not_patrolled", lang), "north": t("report.map.north", lang),
-                "km": t("report.map.km", lang)},
+        labels={
+            "not_patrolled": t("report.map.not_patrolled", lang),
+            "north": t("report.map.north", lang),
+            "km": t("report.map.km", lang),
+        },
     )
     return render_map(layers)

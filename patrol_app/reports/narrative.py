@@ -69,11 +69,15 @@ def date_text(d: dt.date, lang: str = "zh", with_year: bool = True) -> str:
 
 
 def period_text(period: Period, lang: str = "zh") -> str:
-    """"2021年", or "2021年3月1日至6月30日"."""
+    """ "2021年", or "2021年3月1日至6月30日"."""
     if period.is_calendar_year:
         return t("report.period_year", lang, year=period.start.year)
-    return t("report.period_range", lang, start=date_text(period.start, lang),
-             end=date_text(period.end, lang, with_year=not period.single_year))
+    return t(
+        "report.period_range",
+        lang,
+        start=date_text(period.start, lang),
+        end=date_text(period.end, lang, with_year=not period.single_year),
+    )
 
 
 def previous_text(period: Period, lang: str = "zh") -> str:
@@ -130,9 +134,17 @@ def narrative_paragraphs(current: Rollup, previous: Rollup | None = None, lang: 
     paras: list[str] = []
 
     if current.patrols:
-        text = t("report.narrative.patrols", lang, period=period, vehicles=a(current.vehicle_trips),
-                 persons=a(current.person_trips), classes=classes_text(current.classes_patrolled, lang),
-                 patrols=a(current.patrols), km=a(current.km_patrolled), roads=a(len(current.roads_covered)))
+        text = t(
+            "report.narrative.patrols",
+            lang,
+            period=period,
+            vehicles=a(current.vehicle_trips),
+            persons=a(current.person_trips),
+            classes=classes_text(current.classes_patrolled, lang),
+            patrols=a(current.patrols),
+            km=a(current.km_patrolled),
+            roads=a(len(current.roads_covered)),
+        )
         if current.joint_operations:
             units = [u for u in current.joint_by_unit][:3]
             text += t("report.narrative.joint", lang, units=_list(units, lang), n=a(current.joint_operations))
@@ -141,27 +153,52 @@ def narrative_paragraphs(current: Rollup, previous: Rollup | None = None, lang: 
     paras.append(text)
 
     if current.incidents_total:
-        types = [t("report.narrative.count_item", lang, name=type_label(c, lang), n=a(n))
-                 for c, n in sorted(current.incidents_by_type.items(), key=lambda kv: -kv[1]) if n]
-        text = t("report.narrative.incidents", lang, total=a(current.incidents_total),
-                 types=_list(types, lang))
-        measures = [t("report.narrative.count_item", lang, name=measure_label(m, lang), n=a(n))
-                    for m, n in current.incidents_by_measure.items() if n and m]
+        types = [
+            t("report.narrative.count_item", lang, name=type_label(c, lang), n=a(n))
+            for c, n in sorted(current.incidents_by_type.items(), key=lambda kv: -kv[1])
+            if n
+        ]
+        text = t(
+            "report.narrative.incidents", lang, total=a(current.incidents_total), types=_list(types, lang)
+        )
+        measures = [
+            t("report.narrative.count_item", lang, name=measure_label(m, lang), n=a(n))
+            for m, n in current.incidents_by_measure.items()
+            if n and m
+        ]
         if measures:
-            text += t("report.narrative.measures", lang, measures=t("report.narrative.clause_sep", lang).join(measures))
+            text += t(
+                "report.narrative.measures",
+                lang,
+                measures=t("report.narrative.clause_sep", lang).join(measures),
+            )
         rate = current.closure_rate or 0.0
         if current.incidents_open:
-            text += t("report.narrative.closed", lang, closed=a(current.incidents_closed), rate=percent_text(rate),
-                      open=a(current.incidents_open))
+            text += t(
+                "report.narrative.closed",
+                lang,
+                closed=a(current.incidents_closed),
+                rate=percent_text(rate),
+                open=a(current.incidents_open),
+            )
         else:
             text += t("report.narrative.all_closed", lang)
         paras.append(text)
 
     if previous is not None and previous.has_data:
-        parts = [_changed(current.person_trips - previous.person_trips, "persons", lang),
-                 _changed(current.incidents_total - previous.incidents_total, "incidents", lang)]
-        paras.append(t("report.narrative.compare", lang, previous=previous_text(current.period, lang),
-                       persons=parts[0], incidents=parts[1]))
+        parts = [
+            _changed(current.person_trips - previous.person_trips, "persons", lang),
+            _changed(current.incidents_total - previous.incidents_total, "incidents", lang),
+        ]
+        paras.append(
+            t(
+                "report.narrative.compare",
+                lang,
+                previous=previous_text(current.period, lang),
+                persons=parts[0],
+                incidents=parts[1],
+            )
+        )
     return paras
 
 

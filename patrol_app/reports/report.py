@@ -27,9 +27,21 @@ from patrol_app.services.users import require
 from patrol_app.storage.models import User
 
 #: The JSON keys upper-level reporting systems rely on, in this order (more keys follow them).
-STABLE_KEYS = ("year", "patrols", "vehicle_trips", "person_trips", "km_patrolled", "incidents_total",
-               "incidents_by_type", "incidents_by_road", "incidents_by_month", "incidents_closed", "incidents_open",
-               "closure_rate", "narrative_zh")
+STABLE_KEYS = (
+    "year",
+    "patrols",
+    "vehicle_trips",
+    "person_trips",
+    "km_patrolled",
+    "incidents_total",
+    "incidents_by_type",
+    "incidents_by_road",
+    "incidents_by_month",
+    "incidents_closed",
+    "incidents_open",
+    "closure_rate",
+    "narrative_zh",
+)
 
 
 @dataclass
@@ -57,8 +69,12 @@ class Report:
         return self.period.start.year if self.period.single_year else None
 
 
-def resolve_period(year: int | None = None, date_from: dt.date | None = None,
-                   date_to: dt.date | None = None, today: dt.date | None = None) -> Period:
+def resolve_period(
+    year: int | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    today: dt.date | None = None,
+) -> Period:
     """``--year`` or ``--from``/``--to`` (either end may be left out: the start or end of its year).
     Nothing given: the last calendar year (the annual report is written after the year ends)."""
     if date_from is None and date_to is None:
@@ -81,9 +97,14 @@ def build_report(session: Session, actor: User, period: Period, batch: int | Non
     from patrol_app.services.audit import checkpoint
 
     cp = checkpoint(session)
-    return Report(period=period, current=rollup(session, period, batch),
-                  previous=rollup(session, period.previous(), batch),
-                  generated_at=local_now().replace(microsecond=0), tz=tz, audit_checkpoint=(cp.id, cp.mac))
+    return Report(
+        period=period,
+        current=rollup(session, period, batch),
+        previous=rollup(session, period.previous(), batch),
+        generated_at=local_now().replace(microsecond=0),
+        tz=tz,
+        audit_checkpoint=(cp.id, cp.mac),
+    )
 
 
 def _rate(x: float | None) -> float | None:
@@ -97,10 +118,15 @@ def report_json(report: Report) -> dict[str, Any]:
 
     def figures(r: Rollup) -> dict[str, Any]:
         return {
-            "patrols": r.patrols, "vehicle_trips": r.vehicle_trips, "person_trips": r.person_trips,
-            "km_patrolled": r.km_patrolled, "roads_covered": len(r.roads_covered),
-            "joint_operations": r.joint_operations, "incidents_total": r.incidents_total,
-            "incidents_closed": r.incidents_closed, "incidents_open": r.incidents_open,
+            "patrols": r.patrols,
+            "vehicle_trips": r.vehicle_trips,
+            "person_trips": r.person_trips,
+            "km_patrolled": r.km_patrolled,
+            "roads_covered": len(r.roads_covered),
+            "joint_operations": r.joint_operations,
+            "incidents_total": r.incidents_total,
+            "incidents_closed": r.incidents_closed,
+            "incidents_open": r.incidents_open,
             "closure_rate": _rate(r.closure_rate),
         }
 
@@ -119,7 +145,11 @@ def report_json(report: Report) -> dict[str, Any]:
         "closure_rate": _rate(c.closure_rate),
         "narrative_zh": report.narrative("zh"),
         # --- beyond the stable keys ---
-        "period": {"from": report.period.start.isoformat(), "to": report.period.end.isoformat(), "tz": report.tz},
+        "period": {
+            "from": report.period.start.isoformat(),
+            "to": report.period.end.isoformat(),
+            "tz": report.tz,
+        },
         "roads_covered": len(c.roads_covered),
         "roads_patrolled": c.roads_covered,
         "road_classes_patrolled": c.classes_patrolled,
@@ -130,7 +160,10 @@ def report_json(report: Report) -> dict[str, Any]:
         "incidents_in_control_zone": c.incidents_in_control_zone,
         "incidents_on_road_land": c.incidents_on_road_land,
         "months": {k: vars(m).copy() for k, m in c.months.items()},
-        "previous": {"period": {"from": p.period.start.isoformat(), "to": p.period.end.isoformat()}, **figures(p)},
+        "previous": {
+            "period": {"from": p.period.start.isoformat(), "to": p.period.end.isoformat()},
+            **figures(p),
+        },
         "change": change(c, p),
         "generated_at": report.generated_at.isoformat(),
     }
@@ -178,52 +211,155 @@ def report_tables(report: Report, lang: str = "zh") -> list[Table]:
 
     ch = change(c, p)
     rows, row_formats = [], []
-    for key in ("patrols", "vehicle_trips", "person_trips", "km_patrolled", "roads_covered", "joint_operations",
-                "incidents_total", "incidents_closed", "incidents_open", "closure_rate"):
+    for key in (
+        "patrols",
+        "vehicle_trips",
+        "person_trips",
+        "km_patrolled",
+        "roads_covered",
+        "joint_operations",
+        "incidents_total",
+        "incidents_closed",
+        "incidents_open",
+        "closure_rate",
+    ):
         f = ch[key]
-        rows.append([t("report.figure." + key, lang), f["current"], f["previous"], f["change"], f["change_pct"]])
+        rows.append(
+            [t("report.figure." + key, lang), f["current"], f["previous"], f["change"], f["change_pct"]]
+        )
         kind = {"km_patrolled": "km", "closure_rate": "pct"}.get(key, "int")
-        row_formats.append(["text", kind, kind, {"km": "signed_km", "pct": "pp"}.get(kind, "signed_int"), "signed_pct"])
-    tables.append(Table("summary", [h("figure"), period_text(report.period, lang), previous_text(report.period, lang),
-                                    h("change"), h("change_pct")], rows, row_formats=row_formats))
+        row_formats.append(
+            ["text", kind, kind, {"km": "signed_km", "pct": "pp"}.get(kind, "signed_int"), "signed_pct"]
+        )
+    tables.append(
+        Table(
+            "summary",
+            [
+                h("figure"),
+                period_text(report.period, lang),
+                previous_text(report.period, lang),
+                h("change"),
+                h("change_pct"),
+            ],
+            rows,
+            row_formats=row_formats,
+        )
+    )
 
     rows = []
     for code, n in c.incidents_by_type.items():
         v = BY_CODE.get(code)
         closed = c.closed_by_type.get(code, 0)
-        rows.append([v.name(lang) if v else code, n, closed, _pct(closed, n), _pct(n, c.incidents_total),
-                     v.legal_basis if v else ""])
-    rows.append([h("total"), c.incidents_total, c.incidents_closed, c.closure_rate, 1.0 if c.incidents_total else None,
-                 ""])
-    tables.append(Table("by_type", [h("type"), h("incidents"), h("closed"), h("closure_rate"), h("share"),
-                                    h("legal_basis")], rows, ["text", "int", "int", "pct", "pct", "text"]))
+        rows.append(
+            [
+                v.name(lang) if v else code,
+                n,
+                closed,
+                _pct(closed, n),
+                _pct(n, c.incidents_total),
+                v.legal_basis if v else "",
+            ]
+        )
+    rows.append(
+        [
+            h("total"),
+            c.incidents_total,
+            c.incidents_closed,
+            c.closure_rate,
+            1.0 if c.incidents_total else None,
+            "",
+        ]
+    )
+    tables.append(
+        Table(
+            "by_type",
+            [h("type"), h("incidents"), h("closed"), h("closure_rate"), h("share"), h("legal_basis")],
+            rows,
+            ["text", "int", "int", "pct", "pct", "text"],
+        )
+    )
 
-    codes = list(c.network_roads) + sorted((set(c.patrols_by_road) | set(c.incidents_by_road)) - set(c.network_roads))
+    codes = list(c.network_roads) + sorted(
+        (set(c.patrols_by_road) | set(c.incidents_by_road)) - set(c.network_roads)
+    )
     codes.sort(key=lambda k: (-c.incidents_by_road.get(k, 0), -c.patrols_by_road.get(k, 0), k))
-    rows = [[k, c.road_names.get(k, ""), t("class." + c.road_classes.get(k, "village"), lang),
-             c.patrols_by_road.get(k, 0), c.incidents_by_road.get(k, 0), c.closed_by_road.get(k, 0)] for k in codes]
-    tables.append(Table("by_road", [h("road_code"), h("road_name"), h("road_class"), h("patrols"), h("incidents"),
-                                    h("closed")], rows, ["text", "text", "text", "int", "int", "int"]))
+    rows = [
+        [
+            k,
+            c.road_names.get(k, ""),
+            t("class." + c.road_classes.get(k, "village"), lang),
+            c.patrols_by_road.get(k, 0),
+            c.incidents_by_road.get(k, 0),
+            c.closed_by_road.get(k, 0),
+        ]
+        for k in codes
+    ]
+    tables.append(
+        Table(
+            "by_road",
+            [h("road_code"), h("road_name"), h("road_class"), h("patrols"), h("incidents"), h("closed")],
+            rows,
+            ["text", "text", "text", "int", "int", "int"],
+        )
+    )
 
     rows = []
     for key, m in c.months.items():
-        label = (t("report.month", lang, month=int(key)) if len(key) == 2
-                 else t("report.year_month", lang, year=int(key[:4]), month=int(key[5:])))
+        label = (
+            t("report.month", lang, month=int(key))
+            if len(key) == 2
+            else t("report.year_month", lang, year=int(key[:4]), month=int(key[5:]))
+        )
         rows.append([label, m.patrols, m.vehicle_trips, m.person_trips, m.km, m.incidents, m.closed])
-    rows.append([h("total"), c.patrols, c.vehicle_trips, c.person_trips, c.km_patrolled, c.incidents_total,
-                 c.incidents_closed])
-    tables.append(Table("by_month", [h("month"), h("patrols"), h("vehicle_trips"), h("person_trips"), h("km"),
-                                     h("incidents"), h("closed")],
-                        rows, ["text", "int", "int", "int", "km", "int", "int"]))
+    rows.append(
+        [
+            h("total"),
+            c.patrols,
+            c.vehicle_trips,
+            c.person_trips,
+            c.km_patrolled,
+            c.incidents_total,
+            c.incidents_closed,
+        ]
+    )
+    tables.append(
+        Table(
+            "by_month",
+            [
+                h("month"),
+                h("patrols"),
+                h("vehicle_trips"),
+                h("person_trips"),
+                h("km"),
+                h("incidents"),
+                h("closed"),
+            ],
+            rows,
+            ["text", "int", "int", "int", "km", "int", "int"],
+        )
+    )
 
-    rows = [[town or t("report.unknown", lang), n, c.closed_by_town.get(town, 0), _pct(n, c.incidents_total)]
-            for town, n in c.incidents_by_town.items()]
-    tables.append(Table("by_town", [h("town"), h("incidents"), h("closed"), h("share")], rows,
-                        ["text", "int", "int", "pct"]))
+    rows = [
+        [town or t("report.unknown", lang), n, c.closed_by_town.get(town, 0), _pct(n, c.incidents_total)]
+        for town, n in c.incidents_by_town.items()
+    ]
+    tables.append(
+        Table(
+            "by_town",
+            [h("town"), h("incidents"), h("closed"), h("share")],
+            rows,
+            ["text", "int", "int", "pct"],
+        )
+    )
 
-    rows = [[measure_label(m, lang), n, _pct(n, c.incidents_total)] for m, n in c.incidents_by_measure.items()
-            if n or m]
-    tables.append(Table("by_measure", [h("measure"), h("incidents"), h("share")], rows, ["text", "int", "pct"]))
+    rows = [
+        [measure_label(m, lang), n, _pct(n, c.incidents_total)]
+        for m, n in c.incidents_by_measure.items()
+        if n or m
+    ]
+    tables.append(
+        Table("by_measure", [h("measure"), h("incidents"), h("share")], rows, ["text", "int", "pct"])
+    )
 
     rows = [[u, n] for u, n in c.joint_by_unit.items()]
     rows.append([h("total"), c.joint_operations])
@@ -262,6 +398,12 @@ def report_title(report: Report, lang: str = "zh") -> str:
 
 def notes_text(report: Report, lang: str = "zh") -> str:
     """The statistics' terms: period, time zone, what counts as closed."""
-    return t("report.notes", lang, start=date_text(report.period.start, lang), end=date_text(report.period.end, lang),
-             tz=report.tz, generated=date_text(report.generated_at.date(), lang),
-             time=report.generated_at.strftime("%H:%M"))
+    return t(
+        "report.notes",
+        lang,
+        start=date_text(report.period.start, lang),
+        end=date_text(report.period.end, lang),
+        tz=report.tz,
+        generated=date_text(report.generated_at.date(), lang),
+        time=report.generated_at.strftime("%H:%M"),
+    )

@@ -49,8 +49,12 @@ class Period:
 
     @property
     def is_calendar_year(self) -> bool:
-        return (self.start.month, self.start.day, self.end.month, self.end.day) == (1, 1, 12, 31) and \
-            self.start.year == self.end.year
+        return (self.start.month, self.start.day, self.end.month, self.end.day) == (
+            1,
+            1,
+            12,
+            31,
+        ) and self.start.year == self.end.year
 
     @property
     def single_year(self) -> bool:
@@ -116,7 +120,9 @@ class Rollup:
     joint_operations: int = 0
     joint_by_unit: dict[str, int] = field(default_factory=dict)
     patrols_by_road: dict[str, int] = field(default_factory=dict)
-    road_classes: dict[str, str] = field(default_factory=dict)  # road code -> class, every code seen or in the network
+    road_classes: dict[str, str] = field(
+        default_factory=dict
+    )  # road code -> class, every code seen or in the network
     road_names: dict[str, str] = field(default_factory=dict)
     network_roads: list[str] = field(default_factory=list)
     incidents_total: int = 0
@@ -187,9 +193,13 @@ def _patrol_figures(session: Session, period: Period, r: Rollup, batch: int | No
         in_period += (Patrol.import_batch_id == batch,)
     joint = case((func.coalesce(Patrol.joint, "") != "", 1), else_=0)
     row = session.execute(
-        select(func.count(), func.coalesce(func.sum(Patrol.vehicles), 0), func.coalesce(func.sum(Patrol.personnel), 0),
-               func.coalesce(func.sum(Patrol.km), 0.0), func.coalesce(func.sum(joint), 0))
-        .where(*in_period)
+        select(
+            func.count(),
+            func.coalesce(func.sum(Patrol.vehicles), 0),
+            func.coalesce(func.sum(Patrol.personnel), 0),
+            func.coalesce(func.sum(Patrol.km), 0.0),
+            func.coalesce(func.sum(joint), 0),
+        ).where(*in_period)
     ).one()
     r.patrols, r.vehicle_trips, r.person_trips = int(row[0]), int(row[1]), int(row[2])
     r.km_patrolled, r.joint_operations = round(float(row[3]), 1), int(row[4])
@@ -197,15 +207,22 @@ def _patrol_figures(session: Session, period: Period, r: Rollup, batch: int | No
     r.months = {period.month_key(y, m): MonthFigures() for y, m in period.months()}
     month = _month_key(session, Patrol.date)
     for ym, n, v, p, km in session.execute(
-        select(month, func.count(), func.coalesce(func.sum(Patrol.vehicles), 0),
-               func.coalesce(func.sum(Patrol.personnel), 0), func.coalesce(func.sum(Patrol.km), 0.0))
-        .where(*in_period).group_by(month)
+        select(
+            month,
+            func.count(),
+            func.coalesce(func.sum(Patrol.vehicles), 0),
+            func.coalesce(func.sum(Patrol.personnel), 0),
+            func.coalesce(func.sum(Patrol.km), 0.0),
+        )
+        .where(*in_period)
+        .group_by(month)
     ):
         mf = r.months.setdefault(period.month_key(*_year_month(ym)), MonthFigures())
         mf.patrols, mf.vehicle_trips, mf.person_trips, mf.km = int(n), int(v), int(p), round(float(km), 1)
 
     units = session.execute(
-        select(Patrol.joint, func.count()).where(*in_period, func.coalesce(Patrol.joint, "") != "")
+        select(Patrol.joint, func.count())
+        .where(*in_period, func.coalesce(Patrol.joint, "") != "")
         .group_by(Patrol.joint)
     ).all()
     r.joint_by_unit = _count_desc({str(u): int(n) for u, n in units})
@@ -241,7 +258,8 @@ def _incident_figures(session: Session, period: Period, r: Rollup, batch: int | 
     closed_road: dict[str, int] = {}
     for code, road, closed, n, zone, land in session.execute(
         select(Incident.type_code, Incident.road_code, is_closed, func.count(), in_zone, on_land)
-        .where(*in_period).group_by(Incident.type_code, Incident.road_code, is_closed)
+        .where(*in_period)
+        .group_by(Incident.type_code, Incident.road_code, is_closed)
     ):
         code, road, n, closed_n = _s(code), _s(road), int(n), int(n) if closed else 0
         r.incidents_total += n
@@ -264,7 +282,8 @@ def _incident_figures(session: Session, period: Period, r: Rollup, batch: int | 
     month = _month_key(session, Incident.found_at)
     for town, measure, ym, closed, n in session.execute(
         select(Incident.town, Incident.measure, month, is_closed, func.count())
-        .where(*in_period).group_by(Incident.town, Incident.measure, month, is_closed)
+        .where(*in_period)
+        .group_by(Incident.town, Incident.measure, month, is_closed)
     ):
         town, n, closed_n = _s(town), int(n), int(n) if closed else 0
         _add(by_town, town, n)
@@ -308,7 +327,8 @@ def _road_facts(session: Session, r: Rollup) -> None:
     """Class and name of every road in the network (the network's own classes beat the code letter)."""
     for code, cls, name in session.execute(
         select(RoadPieceRow.code, func.min(RoadPieceRow.road_class), func.min(RoadPieceRow.name))
-        .group_by(RoadPieceRow.code).order_by(RoadPieceRow.code)
+        .group_by(RoadPieceRow.code)
+        .order_by(RoadPieceRow.code)
     ):
         r.road_classes[code] = cls or class_of_code(code)
         r.road_names[code] = name or ""
@@ -318,8 +338,18 @@ def _road_facts(session: Session, r: Rollup) -> None:
 
 
 #: The scalar figures compared with the previous period.
-COMPARED = ("patrols", "vehicle_trips", "person_trips", "km_patrolled", "roads_covered", "joint_operations",
-            "incidents_total", "incidents_closed", "incidents_open", "closure_rate")
+COMPARED = (
+    "patrols",
+    "vehicle_trips",
+    "person_trips",
+    "km_patrolled",
+    "roads_covered",
+    "joint_operations",
+    "incidents_total",
+    "incidents_closed",
+    "incidents_open",
+    "closure_rate",
+)
 
 
 def scalar(r: Rollup, key: str) -> float | int | None:

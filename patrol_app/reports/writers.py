@@ -65,8 +65,11 @@ def to_markdown(report: Report, lang: str = "zh") -> str:
         numeric = [bool(table.rows) and table.fmt(0, j) != "text" for j in range(len(table.columns))]
         lines.append("|" + "|".join("---:" if num else "---" for num in numeric) + "|")
         for r, row in enumerate(table.rows):
-            lines.append("| " + " | ".join(_md_cell(cell_text(v, table.fmt(r, j), lang)) for j, v in enumerate(row))
-                         + " |")
+            lines.append(
+                "| "
+                + " | ".join(_md_cell(cell_text(v, table.fmt(r, j), lang)) for j, v in enumerate(row))
+                + " |"
+            )
         lines.append("")
     lines += [f"*{notes_text(report, lang)}*", ""]
     cp = checkpoint_text(report, lang)
@@ -90,8 +93,16 @@ def write_xlsx(report: Report, out: str | Path | IO[bytes], lang: str = "zh") ->
     try:
         title_f = wb.add_format({"bold": True, "font_size": 16, "font_name": "黑体"})
         wrap_f = wb.add_format({"text_wrap": True, "valign": "top", "font_name": "仿宋", "font_size": 12})
-        head_f = wb.add_format({"bold": True, "bg_color": "#DDE4EE", "border": 1, "text_wrap": True,
-                                "valign": "vcenter", "align": "center"})
+        head_f = wb.add_format(
+            {
+                "bold": True,
+                "bg_color": "#DDE4EE",
+                "border": 1,
+                "text_wrap": True,
+                "valign": "vcenter",
+                "align": "center",
+            }
+        )
         fmts = {
             "text": wb.add_format({"border": 1}),
             "int": wb.add_format({"border": 1, "num_format": "0"}),
@@ -117,8 +128,10 @@ def write_xlsx(report: Report, out: str | Path | IO[bytes], lang: str = "zh") ->
             used.add(sh.name)
             for j, col in enumerate(table.columns):
                 sh.write(0, j, col, head_f)
-                width = max([_width(col)] + [_width(cell_text(r[j], table.fmt(i, j), lang))
-                                              for i, r in enumerate(table.rows[:200])])
+                width = max(
+                    [_width(col)]
+                    + [_width(cell_text(r[j], table.fmt(i, j), lang)) for i, r in enumerate(table.rows[:200])]
+                )
                 sh.set_column(j, j, min(60, max(8, width + 2)))
             for i, r in enumerate(table.rows, start=1):
                 for j, v in enumerate(r):
@@ -150,15 +163,17 @@ def _sheet_name(name: str, used: set[str]) -> str:
 # --- Word -----------------------------------------------------------------------------------------------
 
 
-def set_fonts(rpr_owner: Any, east_asia: str, latin: str, size_pt: float | None = None,
-              bold: bool | None = None) -> None:
+def set_fonts(
+    rpr_owner: Any, east_asia: str, latin: str, size_pt: float | None = None, bold: bool | None = None
+) -> None:
     """Set the fonts of a run's or a style's ``w:rPr`` explicitly (``w:ascii``, ``w:hAnsi``, ``w:eastAsia``), removing
     theme fonts, which would otherwise win."""
     _set_rpr_fonts(rpr_owner.get_or_add_rPr(), east_asia, latin, size_pt, bold)
 
 
-def _set_rpr_fonts(rpr: Any, east_asia: str, latin: str, size_pt: float | None = None,
-                   bold: bool | None = None) -> None:
+def _set_rpr_fonts(
+    rpr: Any, east_asia: str, latin: str, size_pt: float | None = None, bold: bool | None = None
+) -> None:
     from docx.oxml.ns import qn
 
     fonts = rpr.get_or_add_rFonts()
@@ -295,7 +310,9 @@ def _docx_table(doc: Any, table: Table, lang: str) -> None:
     doc.add_paragraph()
 
 
-def write_docx(report: Report, out: str | Path | IO[bytes], lang: str = "zh", map_png: bytes | None = None) -> None:
+def write_docx(
+    report: Report, out: str | Path | IO[bytes], lang: str = "zh", map_png: bytes | None = None
+) -> None:
     from docx import Document
     from docx.enum.text import WD_ALIGN_PARAGRAPH
     from docx.shared import Mm, Pt
@@ -328,7 +345,9 @@ def write_docx(report: Report, out: str | Path | IO[bytes], lang: str = "zh", ma
 
     level1("report.section.tables")
     for k, table in enumerate(report_tables(report, lang)):
-        _heading(doc, t("report.h2", lang, n=LEVEL1[k] if lang == "zh" else str(k + 1), text=table.title(lang)), 2)
+        _heading(
+            doc, t("report.h2", lang, n=LEVEL1[k] if lang == "zh" else str(k + 1), text=table.title(lang)), 2
+        )
         _docx_table(doc, table, lang)
 
     if map_png:
@@ -338,7 +357,9 @@ def write_docx(report: Report, out: str | Path | IO[bytes], lang: str = "zh", ma
         p.paragraph_format.first_line_indent = Pt(0)
         p.paragraph_format.line_spacing = None  # an exact line pitch would clip the picture
         p.add_run().add_picture(io.BytesIO(map_png), width=Mm(150))
-        cap = _body(doc, t("report.map.caption", lang, period=report_title(report, lang)), indent=False, size=14)
+        cap = _body(
+            doc, t("report.map.caption", lang, period=report_title(report, lang)), indent=False, size=14
+        )
         cap.alignment = WD_ALIGN_PARAGRAPH.CENTER
 
     level1("report.section.notes")

@@ -38,7 +38,17 @@ def entry_hash(
 ) -> str:
     """The unkeyed link: SHA-256 over the previous hash and the canonical entry. The recorded ``state`` (when
     there is one) is the payload's tenth element; entries without one hash exactly as before it existed."""
-    fields = [id_, ts.isoformat(timespec="microseconds"), actor_id, actor, action, entity, entity_id, before, after]
+    fields = [
+        id_,
+        ts.isoformat(timespec="microseconds"),
+        actor_id,
+        actor,
+        action,
+        entity,
+        entity_id,
+        before,
+        after,
+    ]
     if state is not None:
         fields.append(state)
     payload = json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
@@ -56,12 +66,20 @@ def actor_label(actor: User) -> str:
     return getattr(actor, "audit_label", None) or actor.username
 
 
-def append_entries(conn: Connection, key: bytes, actor_id: int | None, label: str, action: str,
-                   items: list[tuple[str, str, Any, Any, Any]]) -> int:
+def append_entries(
+    conn: Connection,
+    key: bytes,
+    actor_id: int | None,
+    label: str,
+    action: str,
+    items: list[tuple[str, str, Any, Any, Any]],
+) -> int:
     """Append entries ``(entity, entity_id, before, after, state)`` in order on ``conn`` (the caller's
     transaction); returns the last id. The app's one insert path: the entries first, then the head."""
     h = AuditHead.__table__
-    head = conn.execute(select(h.c.last_id, h.c.last_hash, h.c.last_mac).where(h.c.id == 1).with_for_update()).first()
+    head = conn.execute(
+        select(h.c.last_id, h.c.last_hash, h.c.last_mac).where(h.c.id == 1).with_for_update()
+    ).first()
     if head is None:
         conn.execute(insert(h).values(id=1, last_id=0, last_hash=GENESIS, last_mac=GENESIS))
         head = (0, GENESIS, GENESIS)
@@ -71,16 +89,33 @@ def append_entries(conn: Connection, key: bytes, actor_id: int | None, label: st
     for entity, entity_id, before, after, state in items:
         before_j, after_j, state_j = _jsonable(before), _jsonable(after), _jsonable(state)
         last_id += 1
-        hh = entry_hash(last_hash, last_id, ts, actor_id, label, action, entity, entity_id, before_j, after_j,
-                        state_j)
+        hh = entry_hash(
+            last_hash, last_id, ts, actor_id, label, action, entity, entity_id, before_j, after_j, state_j
+        )
         mac = entry_mac(key, last_mac, hh)
-        rows.append({"id": last_id, "ts": ts, "actor_id": actor_id, "actor": label, "action": action,
-                     "entity": entity, "entity_id": entity_id, "before": before_j, "after": after_j,
-                     "state": state_j, "prev_hash": last_hash, "hash": hh, "mac": mac})
+        rows.append(
+            {
+                "id": last_id,
+                "ts": ts,
+                "actor_id": actor_id,
+                "actor": label,
+                "action": action,
+                "entity": entity,
+                "entity_id": entity_id,
+                "before": before_j,
+                "after": after_j,
+                "state": state_j,
+                "prev_hash": last_hash,
+                "hash": hh,
+                "mac": mac,
+            }
+        )
         last_hash, last_mac = hh, mac
     if rows:
         conn.execute(insert(AuditEntry.__table__), rows)
-        conn.execute(update(h).where(h.c.id == 1).values(last_id=last_id, last_hash=last_hash, last_mac=last_mac))
+        conn.execute(
+            update(h).where(h.c.id == 1).values(last_id=last_id, last_hash=last_hash, last_mac=last_mac)
+        )
     return last_id
 
 
@@ -118,11 +153,31 @@ def record_sign_in_refused(session: Session, username: str, user: User | None, l
     typed (cut to 64 characters); the password never."""
     from patrol_app.services.audit_key import load_key
 
-    reason = ("locked" if locked else "unknown_user" if user is None else "disabled" if not user.active
-              else "no_password")
-    append_entries(session.connection(), load_key(), None if user is None else user.id, "anonymous",
-                   "user.sign_in_failed", [("user", "" if user is None else str(user.id), None,
-                                            {"username": username.strip()[:64], "reason": reason}, None)])
+    reason = (
+        "locked"
+        if locked
+        else "unknown_user"
+        if user is None
+        else "disabled"
+        if not user.active
+        else "no_password"
+    )
+    append_entries(
+        session.connection(),
+        load_key(),
+        None if user is None else user.id,
+        "anonymous",
+        "user.sign_in_failed",
+        [
+            (
+                "user",
+                "" if user is None else str(user.id),
+                None,
+                {"username": username.strip()[:64], "reason": reason},
+                None,
+            )
+        ],
+    )
     session.commit()
 
 
@@ -165,12 +220,17 @@ class Checkpoint:
         return f"#{self.id} {self.mac}"
 
     @classmethod
-    def parse(cls, text: str) -> "Checkpoint":
+    def parse(cls, text: str) -> Checkpoint:
         """``N:MAC`` (or ``#N MAC``); MAC in full or its first 16 or more hex digits."""
         raw = text.strip().lstrip("#").replace(" ", ":")
         num, _, mac = raw.partition(":")
         mac = mac.strip().lower().rstrip("…")
-        if not num.strip().isdigit() or len(mac) < 16 or len(mac) > 64 or any(c not in "0123456789abcdef" for c in mac):
+        if (
+            not num.strip().isdigit()
+            or len(mac) < 16
+            or len(mac) > 64
+            or any(c not in "0123456789abcdef" for c in mac)
+        ):
             from patrol_app.services.errors import ServiceError
 
             raise ServiceError("audit.bad_checkpoint", text=text)
@@ -196,8 +256,14 @@ def checkpoint(session: Session, actor: User | None = None) -> Checkpoint:
     return Checkpoint(int(row[0]), row[1] or GENESIS)
 
 
-def verify(session: Session, actor: User | None = None, *, workers: int | None = None,
-           checkpoint: Checkpoint | None = None, records: bool = True) -> VerifyResult:
+def verify(
+    session: Session,
+    actor: User | None = None,
+    *,
+    workers: int | None = None,
+    checkpoint: Checkpoint | None = None,
+    records: bool = True,
+) -> VerifyResult:
     """Recompute the chain and its keyed seals; report the first broken link (edited, deleted or inserted rows,
     rows rewritten without the key); then, with ``records``, check every audited record against the state its
     last entry recorded. A missing head row, or no trail at all on a store with records, is a failure.
@@ -236,7 +302,9 @@ def verify(session: Session, actor: User | None = None, *, workers: int | None =
         if has_records(session.connection()):
             return VerifyResult(False, 0, 1, "empty")
     if checkpoint is not None and checkpoint.id > 0:
-        mac = session.execute(select(AuditEntry.mac).where(AuditEntry.id == checkpoint.id)).scalar_one_or_none()
+        mac = session.execute(
+            select(AuditEntry.mac).where(AuditEntry.id == checkpoint.id)
+        ).scalar_one_or_none()
         if mac is None or not mac.startswith(checkpoint.mac):
             return VerifyResult(False, res.entries, checkpoint.id, "checkpoint", res.last_id, res.last_mac)
     if records:
@@ -251,7 +319,6 @@ def verify(session: Session, actor: User | None = None, *, workers: int | None =
 
 def _check_records_on_own_connection(session: Session) -> list[Any]:
     from patrol_app.services.audit_state import check_records
-
     from patrol_app.storage.db import get_engine
 
     url = session.get_bind().engine.url.render_as_string(hide_password=False)
@@ -291,8 +358,9 @@ def _stitch(chunks: list[Any], head: tuple[int, str, str | None] | None) -> Veri
     return _check_head(head, n, expected_id, prev, prev_mac)
 
 
-def _check_head(head: tuple[int, str, str | None] | None, n: int, expected_id: int, prev: str,
-                prev_mac: str) -> VerifyResult:
+def _check_head(
+    head: tuple[int, str, str | None] | None, n: int, expected_id: int, prev: str, prev_mac: str
+) -> VerifyResult:
     if head is None:
         if n:
             return VerifyResult(False, n, expected_id, "no_head")
@@ -335,7 +403,12 @@ def _verify_sqlite_file(path: str, key: bytes, workers: int | None) -> VerifyRes
             tail = audit_scan.scan_connection(con, key, tail_from, None)
             try:
                 chunks = [f.result() for f in futures] + [tail]
-            except (OSError, RuntimeError, ValueError, TypeError):  # no worker processes here: one pass instead
+            except (
+                OSError,
+                RuntimeError,
+                ValueError,
+                TypeError,
+            ):  # no worker processes here: one pass instead
                 chunks = [audit_scan.scan_connection(con, key)]
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -365,10 +438,22 @@ def _verify_in_session(session: Session, key: bytes | None = None) -> VerifyResu
     n = 0
     rows = session.execute(
         select(
-            AuditEntry.id, AuditEntry.ts, AuditEntry.actor_id, AuditEntry.actor, AuditEntry.action,
-            AuditEntry.entity, AuditEntry.entity_id, AuditEntry.before, AuditEntry.after,
-            AuditEntry.prev_hash, AuditEntry.hash, AuditEntry.state, AuditEntry.mac,
-        ).order_by(AuditEntry.id).execution_options(yield_per=5000)
+            AuditEntry.id,
+            AuditEntry.ts,
+            AuditEntry.actor_id,
+            AuditEntry.actor,
+            AuditEntry.action,
+            AuditEntry.entity,
+            AuditEntry.entity_id,
+            AuditEntry.before,
+            AuditEntry.after,
+            AuditEntry.prev_hash,
+            AuditEntry.hash,
+            AuditEntry.state,
+            AuditEntry.mac,
+        )
+        .order_by(AuditEntry.id)
+        .execution_options(yield_per=5000)
     )
     for r in rows:
         n += 1
@@ -376,8 +461,9 @@ def _verify_in_session(session: Session, key: bytes | None = None) -> VerifyResu
             return VerifyResult(False, n, expected_id, "missing")
         if r.prev_hash != prev:
             return VerifyResult(False, n, r.id, "prev_hash")
-        h = entry_hash(prev, r.id, r.ts, r.actor_id, r.actor, r.action, r.entity, r.entity_id, r.before, r.after,
-                       r.state)
+        h = entry_hash(
+            prev, r.id, r.ts, r.actor_id, r.actor, r.action, r.entity, r.entity_id, r.before, r.after, r.state
+        )
         if h != r.hash:
             return VerifyResult(False, n, r.id, "altered")
         mac = entry_mac(key, prev_mac, h)
@@ -385,7 +471,8 @@ def _verify_in_session(session: Session, key: bytes | None = None) -> VerifyResu
             return VerifyResult(False, n, r.id, "sealed")
         prev, prev_mac = r.hash, r.mac
         expected_id += 1
-    row = session.execute(select(AuditHead.last_id, AuditHead.last_hash, AuditHead.last_mac)
-                          .where(AuditHead.id == 1)).first()
+    row = session.execute(
+        select(AuditHead.last_id, AuditHead.last_hash, AuditHead.last_mac).where(AuditHead.id == 1)
+    ).first()
     head = None if row is None else (row[0], row[1], row[2])
     return _check_head(head, n, expected_id, prev, prev_mac)

@@ -52,8 +52,14 @@ def actor_text(label: str, lang: str = "zh") -> str:
 def record_problem_text(r: Any, lang: str = "zh") -> str:
     """One record changed behind the app's back, e.g. "问题记录 第 12 号：在系统之外被修改（字段：status）"."""
     fields = t("audit.record_fields", lang, fields=", ".join(r.fields)) if r.fields else ""
-    return t("audit.record_problem", lang, table=t("audit.table." + r.table, lang), id=r.id,
-             kind=t("audit.record_kind." + r.kind, lang), fields=fields)
+    return t(
+        "audit.record_problem",
+        lang,
+        table=t("audit.table." + r.table, lang),
+        id=r.id,
+        kind=t("audit.record_kind." + r.kind, lang),
+        fields=fields,
+    )
 
 
 def details_text(after: Any, lang: str = "zh") -> str:
@@ -71,8 +77,9 @@ def details_text(after: Any, lang: str = "zh") -> str:
 # --- recording reads --------------------------------------------------------------------------------------
 
 
-def record_access(session: Session, actor: User, action: str, entity: str, entity_id: Any = "",
-                  after: Any = None) -> None:
+def record_access(
+    session: Session, actor: User, action: str, entity: str, entity_id: Any = "", after: Any = None
+) -> None:
     """Record an export or a download. On a writing session: in its transaction; on a read-only session (a
     download in the app) in a short transaction of its own, committed at once."""
     if not session.info.get("reading"):
@@ -139,7 +146,11 @@ def _where(session: Session, stmt: Any, f: AuditFilter) -> Any:
         raise ServiceError("audit_log.bad_range", start=f.date_from.isoformat(), end=f.date_to.isoformat())
     if f.username:
         uid = session.execute(select(User.id).where(User.username == f.username)).scalar_one_or_none()
-        stmt = stmt.where(AuditEntry.actor_id == uid) if uid is not None else stmt.where(AuditEntry.actor == f.username)
+        stmt = (
+            stmt.where(AuditEntry.actor_id == uid)
+            if uid is not None
+            else stmt.where(AuditEntry.actor == f.username)
+        )
     if f.action:
         stmt = stmt.where(AuditEntry.action == f.action)
     if f.entity:
@@ -156,10 +167,16 @@ def choices(session: Session, actor: User) -> dict[str, list[str]]:
     require(actor, Perm.VIEW_AUDIT_LOG)
     users = list(session.execute(select(User.username).order_by(User.username)).scalars())
     cat = catalog("zh")
-    actions = sorted(k.removeprefix("audit.action.") for k in cat if k.startswith("audit.action.")
-                     and k != "audit.action.other")
-    entities = sorted(k.removeprefix("audit.entity.") for k in cat if k.startswith("audit.entity.")
-                      and k != "audit.entity.other")
+    actions = sorted(
+        k.removeprefix("audit.action.")
+        for k in cat
+        if k.startswith("audit.action.") and k != "audit.action.other"
+    )
+    entities = sorted(
+        k.removeprefix("audit.entity.")
+        for k in cat
+        if k.startswith("audit.entity.") and k != "audit.entity.other"
+    )
     return {"users": users, "actions": actions, "entities": entities}
 
 
@@ -170,16 +187,36 @@ def count(session: Session, actor: User, f: AuditFilter = AuditFilter()) -> int:
 
 def _row(e: Any, lang: str, tz: ZoneInfo) -> LogRow:
     local = e.ts.replace(tzinfo=dt.UTC).astimezone(tz)
-    return LogRow(e.id, local.strftime("%Y-%m-%d %H:%M:%S"), actor_text(e.actor, lang), action_text(e.action, lang),
-                  entity_text(e.entity, lang), e.entity_id, details_text(e.after, lang))
+    return LogRow(
+        e.id,
+        local.strftime("%Y-%m-%d %H:%M:%S"),
+        actor_text(e.actor, lang),
+        action_text(e.action, lang),
+        entity_text(e.entity, lang),
+        e.entity_id,
+        details_text(e.after, lang),
+    )
 
 
-_COLS = (AuditEntry.id, AuditEntry.ts, AuditEntry.actor, AuditEntry.action, AuditEntry.entity, AuditEntry.entity_id,
-         AuditEntry.after)
+_COLS = (
+    AuditEntry.id,
+    AuditEntry.ts,
+    AuditEntry.actor,
+    AuditEntry.action,
+    AuditEntry.entity,
+    AuditEntry.entity_id,
+    AuditEntry.after,
+)
 
 
-def page(session: Session, actor: User, f: AuditFilter = AuditFilter(), number: int = 1, per_page: int = PER_PAGE,
-         lang: str = "zh") -> tuple[list[LogRow], int, int]:
+def page(
+    session: Session,
+    actor: User,
+    f: AuditFilter = AuditFilter(),
+    number: int = 1,
+    per_page: int = PER_PAGE,
+    lang: str = "zh",
+) -> tuple[list[LogRow], int, int]:
     """One page of entries, newest first: (rows, total, pages)."""
     require(actor, Perm.VIEW_AUDIT_LOG)
     total = count(session, actor, f)
@@ -209,23 +246,33 @@ def export(session: Session, actor: User, f: AuditFilter, fmt: str, lang: str = 
     n = count(session, actor, f)
     if n > EXPORT_MAX_ROWS:
         raise ServiceError("audit_log.too_many", n=f"{EXPORT_MAX_ROWS:,}")
-    header = [t("audit_log.col." + c, lang) for c in ("id", "time", "actor", "action", "entity", "entity_id",
-                                                     "details")]
+    header = [
+        t("audit_log.col." + c, lang)
+        for c in ("id", "time", "actor", "action", "entity", "entity_id", "details")
+    ]
     tz = _tz()
-    rows = (_row(e, lang, tz) for e in session.execute(
-        _where(session, select(*_COLS), f).order_by(AuditEntry.id).execution_options(yield_per=5000)))
+    rows = (
+        _row(e, lang, tz)
+        for e in session.execute(
+            _where(session, select(*_COLS), f).order_by(AuditEntry.id).execution_options(yield_per=5000)
+        )
+    )
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(header)
         for r in rows:
-            w.writerow([neutralise(v) for v in (r.id, r.time, r.actor, r.action, r.entity, r.entity_id, r.details)])
+            w.writerow(
+                [neutralise(v) for v in (r.id, r.time, r.actor, r.action, r.entity, r.entity_id, r.details)]
+            )
         data = ("\ufeff" + buf.getvalue()).encode("utf-8")
     else:
         import xlsxwriter
 
         out = io.BytesIO()
-        wb = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
+        wb = xlsxwriter.Workbook(
+            out, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
+        )
         ws = wb.add_worksheet(t("audit_log.title", lang)[:31])
         ws.write_row(0, 0, header)
         for i, r in enumerate(rows, start=1):
@@ -237,8 +284,14 @@ def export(session: Session, actor: User, f: AuditFilter, fmt: str, lang: str = 
         ws.set_column(6, 6, 40)
         wb.close()
         data = out.getvalue()
-    record_access(session, actor, "audit.export", "audit_log", "",
-                  after={"format": fmt, "rows": n, "filters": _filters(f)})
+    record_access(
+        session,
+        actor,
+        "audit.export",
+        "audit_log",
+        "",
+        after={"format": fmt, "rows": n, "filters": _filters(f)},
+    )
     return data, n
 
 

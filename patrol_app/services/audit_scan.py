@@ -56,8 +56,11 @@ try:  # the C encoder json.dumps itself uses, built once instead of once per row
 except ImportError:  # pragma: no cover - CPython always has it
     c_make_encoder = c_encode_basestring = None
 # called as encoder(payload, 0) -> chunks of text; canonical JSON: sorted keys, no spaces, non-ASCII kept
-_ENCODER = (c_make_encoder(None, _no_default, c_encode_basestring, None, ":", ",", True, False, True)
-            if c_make_encoder is not None and c_encode_basestring is not None else _python_encoder)
+_ENCODER = (
+    c_make_encoder(None, _no_default, c_encode_basestring, None, ":", ",", True, False, True)
+    if c_make_encoder is not None and c_encode_basestring is not None
+    else _python_encoder
+)
 
 
 def _canonical_fast(payload: list[Any]) -> str:
@@ -74,8 +77,17 @@ def _exact_hash(row: Sequence[Any]) -> str | None:
     id_, ts, actor_id, actor, action, entity, entity_id, before, after, prev_hash, _, state = row[:12]
     try:
         when = ts if isinstance(ts, dt.datetime) else dt.datetime.fromisoformat(ts)
-        payload = [id_, when.isoformat(timespec="microseconds"), actor_id, actor, action, entity, entity_id,
-                   _json_value(before), _json_value(after)]
+        payload = [
+            id_,
+            when.isoformat(timespec="microseconds"),
+            actor_id,
+            actor,
+            action,
+            entity,
+            entity_id,
+            _json_value(before),
+            _json_value(after),
+        ]
         state = None if state is None or state == "null" else _json_value(state)
         if state is not None:
             payload.append(state)
@@ -122,7 +134,9 @@ def scan(batches: Iterable[Sequence[Sequence[Any]]], key: bytes, prev_mac: str) 
     try:
         for batch in batches:
             for row in batch:
-                i, ts, actor_id, actor, action, entity, entity_id, before, after, prev_hash, h, state, mac = row
+                i, ts, actor_id, actor, action, entity, entity_id, before, after, prev_hash, h, state, mac = (
+                    row
+                )
                 count += 1
                 if expected is None:
                     out.first_id, out.first_prev = i, prev_hash
@@ -136,20 +150,39 @@ def scan(batches: Iterable[Sequence[Sequence[Any]]], key: bytes, prev_mac: str) 
                 # the fastest path: before/after/state stored in canonical form (storage.db.canonical_json) are
                 # hashed as the text they are, with no parsing
                 try:
-                    if isinstance(before, (str, type(None))) and isinstance(after, (str, type(None))) and \
-                            isinstance(state, (str, type(None))):
-                        head = join(enc([i, ts[:10] + "T" + ts[11:], actor_id, actor, action, entity, entity_id], 0))
-                        text = (prev_hash + head[:-1] + "," + (before if before is not None else "null") + ","
-                                + (after if after is not None else "null")
-                                + ("]" if state is None or state == "null" else "," + state + "]"))
+                    if (
+                        isinstance(before, (str, type(None)))
+                        and isinstance(after, (str, type(None)))
+                        and isinstance(state, (str, type(None)))
+                    ):
+                        head = join(
+                            enc([i, ts[:10] + "T" + ts[11:], actor_id, actor, action, entity, entity_id], 0)
+                        )
+                        text = (
+                            prev_hash
+                            + head[:-1]
+                            + ","
+                            + (before if before is not None else "null")
+                            + ","
+                            + (after if after is not None else "null")
+                            + ("]" if state is None or state == "null" else "," + state + "]")
+                        )
                         hashed = sha(text.encode("utf-8")).hexdigest() == h
                 except (TypeError, ValueError, UnicodeError):
                     pass
                 if not hashed:
                     try:  # the fast path: text as SQLite stores it, the C encoder built once
-                        payload = [i, ts[:10] + "T" + ts[11:], actor_id, actor, action, entity, entity_id,
-                                   None if before is None or before == "null" else loads(before),
-                                   None if after is None or after == "null" else loads(after)]
+                        payload = [
+                            i,
+                            ts[:10] + "T" + ts[11:],
+                            actor_id,
+                            actor,
+                            action,
+                            entity,
+                            entity_id,
+                            None if before is None or before == "null" else loads(before),
+                            None if after is None or after == "null" else loads(after),
+                        ]
                         if state is not None and state != "null":
                             payload.append(loads(state))
                         fast = sha((prev_hash + join(enc(payload, 0))).encode("utf-8")).hexdigest()
@@ -191,7 +224,9 @@ def _range_sql(lo: int | None, hi: int | None) -> tuple[str, tuple[int, ...]]:
 GENESIS = "0" * 64
 
 
-def scan_connection(con: sqlite3.Connection, key: bytes, lo: int | None = None, hi: int | None = None) -> Chunk:
+def scan_connection(
+    con: sqlite3.Connection, key: bytes, lo: int | None = None, hi: int | None = None
+) -> Chunk:
     """Scan the rows with ``lo <= id < hi`` (None: unbounded) through an open sqlite3 connection."""
     prev_mac = GENESIS
     if lo is not None:
@@ -207,7 +242,9 @@ def scan_connection(con: sqlite3.Connection, key: bytes, lo: int | None = None, 
 
 def connect_read_only(path: str) -> sqlite3.Connection:
     """A read-only connection that takes no lock beyond a WAL read snapshot (writers are never blocked)."""
-    con = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+    con = sqlite3.connect(
+        f"file:{quote(path)}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+    )
     con.execute("PRAGMA busy_timeout=15000")
     return con
 
@@ -236,8 +273,14 @@ def scan_in_subprocess(path: str, key: bytes, lo: int | None, hi: int | None) ->
     root = str(Path(__file__).resolve().parents[2])  # the directory holding the patrol_app package
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     arg = lambda v: "-" if v is None else str(v)
-    proc = subprocess.run([sys.executable, "-m", "patrol_app.services.audit_scan", path, arg(lo), arg(hi)],
-                          input=key.hex() + "\n", capture_output=True, text=True, env=env, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "patrol_app.services.audit_scan", path, arg(lo), arg(hi)],
+        input=key.hex() + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"audit scan worker failed: {proc.stderr.strip()[-500:]}")
     return Chunk(**json.loads(proc.stdout))

@@ -46,29 +46,82 @@ class Spec:
     digests: frozenset[str] = frozenset()  # columns represented by their SHA-256 (binary, secrets)
 
 
-SPECS: dict[str, Spec] = {s.entity: s for s in (
-    Spec("incident", m.Incident.__table__, exclude=frozenset({"updated_at"}), children=(
-        Child("events", m.IncidentEvent.__table__, "incident_id",
-              ("id", "at", "actor_id", "action", "status_before", "status_after", "note"), ("id",)),
-        Child("photos", m.Photo.__table__, "incident_id",
-              ("id", "event_id", "sha256", "path", "display_path", "size", "created_by"), ("id",)),
-    )),
-    Spec("patrol", m.Patrol.__table__, children=(
-        Child("road_rows", m.PatrolRoad.__table__, "patrol_id", ("seq", "road_code"), ("seq",)),
-        Child("crew_rows", m.PatrolCrew.__table__, "patrol_id", ("personnel_id", "cert_no"), ("personnel_id",)),
-        Child("vehicle_rows", m.PatrolVehicle.__table__, "patrol_id", ("vehicle_id",), ("vehicle_id",)),
-    )),
-    Spec("case", m.Case.__table__, children=(
-        Child("officers", m.CaseOfficer.__table__, "case_id", ("personnel_id", "cert_no"), ("personnel_id",)),
-    )),
-    Spec("personnel", m.Personnel.__table__),
-    Spec("vehicle", m.Vehicle.__table__),
-    # sign-in bookkeeping (failed_logins, locked_until, last_login_at) changes with every sign-in
-    Spec("user", m.User.__table__, only=("id", "username", "display_name", "role", "password_hash", "personnel_id",
-                                         "active", "created_at"), digests=frozenset({"password_hash"})),
-    Spec("import_batch", m.ImportBatch.__table__),
-    Spec("road_piece", m.RoadPieceRow.__table__, digests=frozenset({"geometry_wkb"})),
-)}
+SPECS: dict[str, Spec] = {
+    s.entity: s
+    for s in (
+        Spec(
+            "incident",
+            m.Incident.__table__,
+            exclude=frozenset({"updated_at"}),
+            children=(
+                Child(
+                    "events",
+                    m.IncidentEvent.__table__,
+                    "incident_id",
+                    ("id", "at", "actor_id", "action", "status_before", "status_after", "note"),
+                    ("id",),
+                ),
+                Child(
+                    "photos",
+                    m.Photo.__table__,
+                    "incident_id",
+                    ("id", "event_id", "sha256", "path", "display_path", "size", "created_by"),
+                    ("id",),
+                ),
+            ),
+        ),
+        Spec(
+            "patrol",
+            m.Patrol.__table__,
+            children=(
+                Child("road_rows", m.PatrolRoad.__table__, "patrol_id", ("seq", "road_code"), ("seq",)),
+                Child(
+                    "crew_rows",
+                    m.PatrolCrew.__table__,
+                    "patrol_id",
+                    ("personnel_id", "cert_no"),
+                    ("personnel_id",),
+                ),
+                Child(
+                    "vehicle_rows", m.PatrolVehicle.__table__, "patrol_id", ("vehicle_id",), ("vehicle_id",)
+                ),
+            ),
+        ),
+        Spec(
+            "case",
+            m.Case.__table__,
+            children=(
+                Child(
+                    "officers",
+                    m.CaseOfficer.__table__,
+                    "case_id",
+                    ("personnel_id", "cert_no"),
+                    ("personnel_id",),
+                ),
+            ),
+        ),
+        Spec("personnel", m.Personnel.__table__),
+        Spec("vehicle", m.Vehicle.__table__),
+        # sign-in bookkeeping (failed_logins, locked_until, last_login_at) changes with every sign-in
+        Spec(
+            "user",
+            m.User.__table__,
+            only=(
+                "id",
+                "username",
+                "display_name",
+                "role",
+                "password_hash",
+                "personnel_id",
+                "active",
+                "created_at",
+            ),
+            digests=frozenset({"password_hash"}),
+        ),
+        Spec("import_batch", m.ImportBatch.__table__),
+        Spec("road_piece", m.RoadPieceRow.__table__, digests=frozenset({"geometry_wkb"})),
+    )
+}
 
 #: audit entity → table name, for messages
 TABLES = {e: s.table.name for e, s in SPECS.items()}
@@ -107,7 +160,7 @@ _CHUNK = 500
 
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
     for i in range(0, len(ids), _CHUNK):
-        yield ids[i:i + _CHUNK]
+        yield ids[i : i + _CHUNK]
 
 
 def _select_columns(conn: Connection, spec: Spec, cols: list[str]) -> tuple[list[Any], list[Any]]:
@@ -154,7 +207,8 @@ def states(conn: Connection, entity: str, ids: Sequence[int] | None = None) -> d
                 d.setdefault(ch.key, [])
             ct = ch.table
             q = select(ct.c[ch.fk], *[ct.c[c] for c in ch.columns]).order_by(
-                ct.c[ch.fk], *[ct.c[c] for c in ch.order])
+                ct.c[ch.fk], *[ct.c[c] for c in ch.order]
+            )
             if batch is not None:
                 q = q.where(ct.c[ch.fk].in_(batch))
             for row in conn.execute(q):
@@ -180,11 +234,16 @@ def recorded_states(conn: Connection) -> dict[tuple[str, str], str]:
     a = m.AuditEntry.__table__
     from sqlalchemy import func
 
-    last = (select(a.c.entity, a.c.entity_id, func.max(a.c.id).label("last_id"))
-            .where(a.c.state.is_not(None)).group_by(a.c.entity, a.c.entity_id).subquery())
+    last = (
+        select(a.c.entity, a.c.entity_id, func.max(a.c.id).label("last_id"))
+        .where(a.c.state.is_not(None))
+        .group_by(a.c.entity, a.c.entity_id)
+        .subquery()
+    )
     # the stored text itself (canonical JSON, see storage.db.canonical_json), not parsed and encoded again
-    rows = conn.execute(select(a.c.entity, a.c.entity_id, cast(a.c.state, Text))
-                        .join(last, a.c.id == last.c.last_id))
+    rows = conn.execute(
+        select(a.c.entity, a.c.entity_id, cast(a.c.state, Text)).join(last, a.c.id == last.c.last_id)
+    )
     out: dict[tuple[str, str], str] = {}
     for entity, entity_id, state in rows:
         out[(entity, entity_id)] = state if isinstance(state, str) else canonical(state)
@@ -200,7 +259,9 @@ def has_records(conn: Connection) -> bool:
     return False
 
 
-def check_records(conn: Connection, recorded: dict[tuple[str, str], str] | None = None) -> list[RecordProblem]:
+def check_records(
+    conn: Connection, recorded: dict[tuple[str, str], str] | None = None
+) -> list[RecordProblem]:
     """Every audited record's current state against its last audit entry."""
     if recorded is None:
         recorded = _recorded_raw(conn)
@@ -218,7 +279,9 @@ def check_records(conn: Connection, recorded: dict[tuple[str, str], str] | None 
             if was == DELETED:
                 problems.append(RecordProblem(spec.table.name, rid, "unrecorded"))
                 continue
-            fields = sorted(k for k in set(was) | set(state) if was.get(k, _MISSING) != state.get(k, _MISSING))
+            fields = sorted(
+                k for k in set(was) | set(state) if was.get(k, _MISSING) != state.get(k, _MISSING)
+            )
             problems.append(RecordProblem(spec.table.name, rid, "changed", fields))
         for (ent, rid), text in recorded.items():
             if ent == entity and rid not in current and text != _DELETED_TEXT:

@@ -37,8 +37,6 @@ def hash_password(password: str) -> str:
     return _hasher().hash(password)
 
 
-
-
 # A hash to verify against when the user does not exist, so that timing does not tell who exists.
 _DUMMY = None
 
@@ -74,8 +72,10 @@ def sign_in(session: Session, username: str, password: str) -> User:
     except (VerificationError, InvalidHashError):
         # one atomic increment in the database: parallel wrong passwords each count (no lost update)
         failed = session.execute(
-            update(User).where(User.id == user.id)
-            .values(failed_logins=func.coalesce(User.failed_logins, 0) + 1).returning(User.failed_logins)
+            update(User)
+            .where(User.id == user.id)
+            .values(failed_logins=func.coalesce(User.failed_logins, 0) + 1)
+            .returning(User.failed_logins)
         ).scalar_one()
         locked = failed >= MAX_FAILED
         if locked:
@@ -111,28 +111,53 @@ def create_first_admin(session: Session, username: str, password: str, display_n
     return user
 
 
-def _new_user(session: Session, username: str, role: Role, password: str, display_name: str = "",
-              personnel_id: int | None = None) -> User:
+def _new_user(
+    session: Session,
+    username: str,
+    role: Role,
+    password: str,
+    display_name: str = "",
+    personnel_id: int | None = None,
+) -> User:
     username = username.strip()
     if not username or username == CLI_USER or len(username) > 64:
         raise ServiceError("auth.bad_username", username=username)
     if session.execute(select(User.id).where(User.username == username)).first():
         raise ServiceError("auth.user_exists", username=username)
-    user = User(username=username, display_name=display_name or username, role=Role(role).value,
-                password_hash=hash_password(password), active=True, personnel_id=personnel_id,
-                created_at=utc_now(), failed_logins=0)
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        role=Role(role).value,
+        password_hash=hash_password(password),
+        active=True,
+        personnel_id=personnel_id,
+        created_at=utc_now(),
+        failed_logins=0,
+    )
     session.add(user)
     session.flush()
     return user
 
 
 def _public(user: User) -> dict[str, object]:
-    return {"username": user.username, "display_name": user.display_name, "role": user.role,
-            "active": user.active, "personnel_id": user.personnel_id}
+    return {
+        "username": user.username,
+        "display_name": user.display_name,
+        "role": user.role,
+        "active": user.active,
+        "personnel_id": user.personnel_id,
+    }
 
 
-def add_user(session: Session, actor: User, username: str, role: str, password: str, display_name: str = "",
-             personnel_id: int | None = None) -> User:
+def add_user(
+    session: Session,
+    actor: User,
+    username: str,
+    role: str,
+    password: str,
+    display_name: str = "",
+    personnel_id: int | None = None,
+) -> User:
     require(actor, Perm.MANAGE_USERS)
     try:
         role_ = Role(role)
@@ -152,8 +177,15 @@ def set_active(session: Session, actor: User, username: str, active: bool) -> Us
     user.active = active
     if not active:
         sessions.revoke_all(session, user.id)  # signed out everywhere at once
-    audit.record(session, actor, "user.enable" if active else "user.disable", "user", user.id, before=before,
-                 after=_public(user))
+    audit.record(
+        session,
+        actor,
+        "user.enable" if active else "user.disable",
+        "user",
+        user.id,
+        before=before,
+        after=_public(user),
+    )
     return user
 
 
@@ -172,7 +204,9 @@ def reset_password(session: Session, actor: User, username: str, password: str) 
 
 def list_users(session: Session, actor: User) -> list[User]:
     require(actor, Perm.MANAGE_USERS)
-    return list(session.execute(select(User).where(User.username != CLI_USER).order_by(User.username)).scalars())
+    return list(
+        session.execute(select(User).where(User.username != CLI_USER).order_by(User.username)).scalars()
+    )
 
 
 def _get(session: Session, username: str) -> User:

@@ -67,8 +67,6 @@ class OfficersRefused(ServiceError):
         self.problems = problems
 
 
-
-
 def split_tagged(text: str) -> tuple[str, str]:
     """``"[penalty] 罚款二千元"`` → ``("penalty", "罚款二千元")``; untagged text → ``("", text)``."""
     m = _TAGGED.match(text or "")
@@ -112,8 +110,17 @@ class CaseView:
 def _incident_summary(inc: Incident | None, actor: User) -> dict[str, Any]:
     if inc is None:
         return {}
-    out = {"id": inc.id, "found_at": inc.found_at, "type": inc.type_code, "road_code": inc.road_code,
-           "stake": inc.stake, "side": inc.side, "town": inc.town, "status": inc.status, "measure": inc.measure}
+    out = {
+        "id": inc.id,
+        "found_at": inc.found_at,
+        "type": inc.type_code,
+        "road_code": inc.road_code,
+        "stake": inc.stake,
+        "side": inc.side,
+        "town": inc.town,
+        "status": inc.status,
+        "measure": inc.measure,
+    }
     # parties' personal data in clear only for roles that need it (masked for the others)
     out.update(party_fields(actor, inc.party, inc.party_phone, inc.description))
     return out
@@ -123,8 +130,10 @@ def _names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     wanted = {i for i in ids if i is not None}
     if not wanted:
         return {}
-    return {u.id: u.display_name or u.username
-            for u in session.execute(select(User).where(User.id.in_(wanted))).scalars()}
+    return {
+        u.id: u.display_name or u.username
+        for u in session.execute(select(User).where(User.id.in_(wanted))).scalars()
+    }
 
 
 def _views(session: Session, actor: User, cases: list[Case]) -> list[CaseView]:
@@ -135,29 +144,46 @@ def _views(session: Session, actor: User, cases: list[Case]) -> list[CaseView]:
     rows = session.execute(
         select(CaseOfficer.case_id, CaseOfficer.personnel_id, CaseOfficer.cert_no, Personnel.name)
         .join(Personnel, Personnel.id == CaseOfficer.personnel_id)
-        .where(CaseOfficer.case_id.in_(ids)).order_by(CaseOfficer.case_id, Personnel.name)
+        .where(CaseOfficer.case_id.in_(ids))
+        .order_by(CaseOfficer.case_id, Personnel.name)
     )
     for case_id, pid, cert, name in rows:
         officers.setdefault(case_id, []).append(OfficerView(pid, name, cert))
     names = _names(session, [x for c in cases for x in (c.opened_by, c.reviewer_id, c.decider_id)])
-    incidents = {i.id: i for i in session.execute(
-        select(Incident).where(Incident.id.in_({c.incident_id for c in cases}))).scalars()}
+    incidents = {
+        i.id: i
+        for i in session.execute(
+            select(Incident).where(Incident.id.in_({c.incident_id for c in cases}))
+        ).scalars()
+    }
     out = []
     for c in cases:
         r_out, r_text = split_tagged(c.review_result)
         d_out, d_text = split_tagged(c.decision)
-        out.append(CaseView(
-            id=c.id, incident_id=c.incident_id, major=c.major, status=c.status,
-            opened_by=names.get(c.opened_by, ""), opened_at=c.opened_at, officers=officers.get(c.id, []),
-            reviewer=names.get(c.reviewer_id) if c.reviewer_id else None, review_outcome=r_out,
-            review_text=r_text, reviewed_at=c.reviewed_at,
-            decider=names.get(c.decider_id) if c.decider_id else None, decision_outcome=d_out,
-            decision_text=d_text, decided_at=c.decided_at,
-            incident=_incident_summary(incidents.get(c.incident_id), actor),
-            major_grounds=[g for g in (c.major_grounds or "").split(",") if g], collective_at=c.collective_at,
-            collective_participants=c.collective_participants or "",
-            collective_conclusion=c.collective_conclusion or "",
-        ))
+        out.append(
+            CaseView(
+                id=c.id,
+                incident_id=c.incident_id,
+                major=c.major,
+                status=c.status,
+                opened_by=names.get(c.opened_by, ""),
+                opened_at=c.opened_at,
+                officers=officers.get(c.id, []),
+                reviewer=names.get(c.reviewer_id) if c.reviewer_id else None,
+                review_outcome=r_out,
+                review_text=r_text,
+                reviewed_at=c.reviewed_at,
+                decider=names.get(c.decider_id) if c.decider_id else None,
+                decision_outcome=d_out,
+                decision_text=d_text,
+                decided_at=c.decided_at,
+                incident=_incident_summary(incidents.get(c.incident_id), actor),
+                major_grounds=[g for g in (c.major_grounds or "").split(",") if g],
+                collective_at=c.collective_at,
+                collective_participants=c.collective_participants or "",
+                collective_conclusion=c.collective_conclusion or "",
+            )
+        )
     return out
 
 
@@ -184,16 +210,23 @@ def _get(session: Session, case_id: int) -> Case:
 
 def _case_dict(session: Session, c: Case) -> dict[str, Any]:
     officers = session.execute(
-        select(CaseOfficer.personnel_id, CaseOfficer.cert_no).where(CaseOfficer.case_id == c.id)
+        select(CaseOfficer.personnel_id, CaseOfficer.cert_no)
+        .where(CaseOfficer.case_id == c.id)
         .order_by(CaseOfficer.personnel_id)
     ).all()
     return {
-        "id": c.id, "incident_id": c.incident_id, "major": c.major, "status": c.status,
-        "opened_by": c.opened_by, "opened_at": c.opened_at.isoformat(timespec="seconds"),
+        "id": c.id,
+        "incident_id": c.incident_id,
+        "major": c.major,
+        "status": c.status,
+        "opened_by": c.opened_by,
+        "opened_at": c.opened_at.isoformat(timespec="seconds"),
         "officers": [{"personnel_id": pid, "cert_no": cert} for pid, cert in officers],
-        "reviewer_id": c.reviewer_id, "review_result": c.review_result,
+        "reviewer_id": c.reviewer_id,
+        "review_result": c.review_result,
         "reviewed_at": c.reviewed_at.isoformat(timespec="seconds") if c.reviewed_at else None,
-        "decider_id": c.decider_id, "decision": c.decision,
+        "decider_id": c.decider_id,
+        "decision": c.decision,
         "decided_at": c.decided_at.isoformat(timespec="seconds") if c.decided_at else None,
         "major_grounds": c.major_grounds or "",
         "collective_at": c.collective_at.isoformat() if c.collective_at else None,
@@ -208,10 +241,14 @@ def _case_dict(session: Session, c: Case) -> dict[str, Any]:
 def _is_investigator(session: Session, actor: User, case: Case) -> bool:
     if actor.personnel_id is None:
         return False
-    return session.execute(
-        select(CaseOfficer.personnel_id).where(CaseOfficer.case_id == case.id,
-                                               CaseOfficer.personnel_id == actor.personnel_id)
-    ).first() is not None
+    return (
+        session.execute(
+            select(CaseOfficer.personnel_id).where(
+                CaseOfficer.case_id == case.id, CaseOfficer.personnel_id == actor.personnel_id
+            )
+        ).first()
+        is not None
+    )
 
 
 def _text(value: str, key: str) -> str:
@@ -258,7 +295,12 @@ def decide_blockers(session: Session, actor: User, case: Case) -> list[str]:
 
 
 def record_collective_discussion(
-    session: Session, actor: User, case_id: int, on: dt.date, participants: str, conclusion: str,
+    session: Session,
+    actor: User,
+    case_id: int,
+    on: dt.date,
+    participants: str,
+    conclusion: str,
 ) -> Case:
     """集体讨论 (《行政处罚法》第五十七条第二款): the date, who took part and the conclusion, recorded before a major
     case is given a penalty. Recorded by the bureau's responsible persons (the decide permission); kept as typed."""
@@ -282,7 +324,9 @@ def record_collective_discussion(
     case.collective_participants = participants.strip()
     case.collective_conclusion = conclusion.strip()
     session.flush()
-    audit.record(session, actor, "case.collective", "case", case.id, before=before, after=_case_dict(session, case))
+    audit.record(
+        session, actor, "case.collective", "case", case.id, before=before, after=_case_dict(session, case)
+    )
     return case
 
 
@@ -290,8 +334,13 @@ def record_collective_discussion(
 
 
 def open_case(
-    session: Session, actor: User, incident_id: int, officer_ids: Iterable[int], major: bool = False,
-    on_date: dt.date | None = None, major_grounds: Iterable[str] = (),
+    session: Session,
+    actor: User,
+    incident_id: int,
+    officer_ids: Iterable[int],
+    major: bool = False,
+    on_date: dt.date | None = None,
+    major_grounds: Iterable[str] = (),
 ) -> Case:
     """立案: open a case on an incident with its investigating officers.
 
@@ -311,33 +360,57 @@ def open_case(
     inc = session.get(Incident, incident_id)
     if inc is None:
         raise ServiceError("case.unknown_incident", id=incident_id)
-    running = session.execute(
-        select(Case.id).where(Case.incident_id == inc.id, Case.status != CLOSED)
-    ).scalars().first()
+    running = (
+        session.execute(select(Case.id).where(Case.incident_id == inc.id, Case.status != CLOSED))
+        .scalars()
+        .first()
+    )
     if running is not None:
         raise ServiceError("case.already_open", incident=inc.id, id=running)
     day = on_date or local_today()
     ok_ids, problems = valid_officers(session, actor, officer_ids, day)
     if len(ok_ids) < MIN_OFFICERS:
-        raise OfficersRefused("case.two_officers", problems, count=len(ok_ids), n=MIN_OFFICERS,
-                              names=_problem_names(problems))
+        raise OfficersRefused(
+            "case.two_officers", problems, count=len(ok_ids), n=MIN_OFFICERS, names=_problem_names(problems)
+        )
     if problems:
         raise OfficersRefused("case.officers_not_certified", problems, names=_problem_names(problems))
     now = _utcnow()
-    case = Case(incident_id=inc.id, major=bool(major), status=INVESTIGATING, opened_by=actor.id, opened_at=now,
-                review_result="", decision="", major_grounds=",".join(grounds))
+    case = Case(
+        incident_id=inc.id,
+        major=bool(major),
+        status=INVESTIGATING,
+        opened_by=actor.id,
+        opened_at=now,
+        review_result="",
+        decision="",
+        major_grounds=",".join(grounds),
+    )
     session.add(case)
     session.flush()
-    certs = dict(session.execute(select(Personnel.id, Personnel.cert_no).where(Personnel.id.in_(ok_ids))).all())
+    certs = dict(
+        session.execute(select(Personnel.id, Personnel.cert_no).where(Personnel.id.in_(ok_ids))).all()
+    )
     session.add_all(CaseOfficer(case_id=case.id, personnel_id=pid, cert_no=certs[pid]) for pid in ok_ids)
     incident_before = {"measure": inc.measure, "status": inc.status}
     inc.measure = "case"
     inc.updated_at = now
     session.flush()
-    audit.record(session, actor, "case.open", "case", case.id,
-                 after={**_case_dict(session, case), "certificates_checked_on": day.isoformat(),
-                        "incident_before": incident_before})
-    audit.record_rows(session, actor, "case.incident_update", "incident", [inc.id])  # its measure changed with the case
+    audit.record(
+        session,
+        actor,
+        "case.open",
+        "case",
+        case.id,
+        after={
+            **_case_dict(session, case),
+            "certificates_checked_on": day.isoformat(),
+            "incident_before": incident_before,
+        },
+    )
+    audit.record_rows(
+        session, actor, "case.incident_update", "incident", [inc.id]
+    )  # its measure changed with the case
     return case
 
 
@@ -366,8 +439,15 @@ def review_case(session: Session, actor: User, case_id: int, approve: bool, opin
     case.reviewed_at = _utcnow()
     case.status = REVIEWED if approve else RETURNED
     session.flush()
-    audit.record(session, actor, "case.review", "case", case.id, before=before,
-                 after={**_case_dict(session, case), "outcome": outcome})
+    audit.record(
+        session,
+        actor,
+        "case.review",
+        "case",
+        case.id,
+        before=before,
+        after={**_case_dict(session, case), "outcome": outcome},
+    )
     return case
 
 
@@ -406,8 +486,15 @@ def decide_case(session: Session, actor: User, case_id: int, outcome: str, text:
         inc.measure = "case"
         inc.updated_at = now
     session.flush()
-    audit.record(session, actor, "case.decide", "case", case.id, before=before,
-                 after={**_case_dict(session, case), "outcome": outcome})
+    audit.record(
+        session,
+        actor,
+        "case.decide",
+        "case",
+        case.id,
+        before=before,
+        after={**_case_dict(session, case), "outcome": outcome},
+    )
     if inc is not None:
         audit.record_rows(session, actor, "case.incident_update", "incident", [inc.id])
     return case
@@ -424,19 +511,37 @@ def close_case(session: Session, actor: User, case_id: int, note: str = "") -> C
     inc = session.get(Incident, case.incident_id)
     incident_before = None
     if inc is not None:
-        incident_before = {"status": inc.status, "measure": inc.measure,
-                           "closed_at": inc.closed_at.isoformat() if inc.closed_at else None}
+        incident_before = {
+            "status": inc.status,
+            "measure": inc.measure,
+            "closed_at": inc.closed_at.isoformat() if inc.closed_at else None,
+        }
         if inc.status != Status.CLOSED.value:
-            session.add(IncidentEvent(incident_id=inc.id, at=now, actor_id=actor.id, action="closed",
-                                      status_before=inc.status, status_after=Status.CLOSED.value,
-                                      note=(f"结案（案件 {case.id}）" + (f"：{note.strip()}" if note.strip() else ""))))
+            session.add(
+                IncidentEvent(
+                    incident_id=inc.id,
+                    at=now,
+                    actor_id=actor.id,
+                    action="closed",
+                    status_before=inc.status,
+                    status_after=Status.CLOSED.value,
+                    note=(f"结案（案件 {case.id}）" + (f"：{note.strip()}" if note.strip() else "")),
+                )
+            )
             inc.status = Status.CLOSED.value
             inc.closed_at = local_today()
         inc.measure = "case"
         inc.updated_at = now
     session.flush()
-    audit.record(session, actor, "case.close", "case", case.id, before=before,
-                 after={**_case_dict(session, case), "note": note.strip(), "incident_before": incident_before})
+    audit.record(
+        session,
+        actor,
+        "case.close",
+        "case",
+        case.id,
+        before=before,
+        after={**_case_dict(session, case), "note": note.strip(), "incident_before": incident_before},
+    )
     if inc is not None:
         audit.record_rows(session, actor, "case.incident_update", "incident", [inc.id])
     return case

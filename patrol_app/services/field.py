@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from sqlalchemy import and_, delete, select
 from sqlalchemy.orm import Session
@@ -30,8 +31,8 @@ from patrol_app.services.records import (
     patrol_dict,
     validate_incidents,
 )
-from patrol_app.services.roads import network as store_network
 from patrol_app.services.registry import valid_officers
+from patrol_app.services.roads import network as store_network
 from patrol_app.services.users import require
 from patrol_app.services.users import same_person as _same_person
 from patrol_app.storage.models import (
@@ -52,8 +53,6 @@ from patrol_app.storage.models import (
 DUPLICATE_RADIUS_M = 50.0
 FLAG_FEW_OFFICERS = "few_officers"
 GPS_WARN_ACCURACY_M = 30.0
-
-
 
 
 # --- patrols ------------------------------------------------------------------------------------------
@@ -89,8 +88,13 @@ def by_client_id(session: Session, actor: User, model: Any, client_id: str | Non
     return row
 
 
-def start_patrol(session: Session, actor: User, data: PatrolStart, client_token: str | None = None,
-                 client_id: str | None = None) -> Patrol:
+def start_patrol(
+    session: Session,
+    actor: User,
+    data: PatrolStart,
+    client_token: str | None = None,
+    client_id: str | None = None,
+) -> Patrol:
     """Open a patrol: roads from the network, a crew, vehicles, not in the future.
 
     Two officers with valid certificates is the bureau's practice for patrols, not a legal condition (《行政处罚法》
@@ -112,8 +116,13 @@ def start_patrol(session: Session, actor: User, data: PatrolStart, client_token:
     except Exception:  # noqa: BLE001 - parse_road_list raises its own _Bad with a key
         roads = []
         bad = [c for c in data.roads if c not in net.routes]
-        errors.append(FieldError("roads", "error.unknown_road" if bad else "error.required",
-                                 {"code": "、".join(bad)} if bad else {}))
+        errors.append(
+            FieldError(
+                "roads",
+                "error.unknown_road" if bad else "error.required",
+                {"code": "、".join(bad)} if bad else {},
+            )
+        )
     people = list(session.execute(select(Personnel).where(Personnel.id.in_(data.crew_ids))).scalars())
     if not people:
         errors.append(FieldError("crew", "error.required"))
@@ -125,11 +134,23 @@ def start_patrol(session: Session, actor: User, data: PatrolStart, client_token:
     if errors:
         raise ValidationFailed(errors)
     p = Patrol(
-        date=data.date, start_time=data.start_time, end_time=None, vehicles=len(vehicles), personnel=len(people),
-        km=None, crew="、".join(x.name for x in people), joint=data.joint.strip(), weather=data.weather.strip(),
-        notes=data.notes.strip(), status="open", source="app", client_token=client_token, client_id=client_id,
+        date=data.date,
+        start_time=data.start_time,
+        end_time=None,
+        vehicles=len(vehicles),
+        personnel=len(people),
+        km=None,
+        crew="、".join(x.name for x in people),
+        joint=data.joint.strip(),
+        weather=data.weather.strip(),
+        notes=data.notes.strip(),
+        status="open",
+        source="app",
+        client_token=client_token,
+        client_id=client_id,
         flags=flags,
-        created_by=actor.id, created_at=_utcnow(),
+        created_by=actor.id,
+        created_at=_utcnow(),
     )
     p.roads = [PatrolRoad(seq=i, road_code=c) for i, c in enumerate(roads)]
     session.add(p)
@@ -137,8 +158,14 @@ def start_patrol(session: Session, actor: User, data: PatrolStart, client_token:
     session.add_all(PatrolCrew(patrol_id=p.id, personnel_id=x.id, cert_no=x.cert_no) for x in people)
     session.add_all(PatrolVehicle(patrol_id=p.id, vehicle_id=v.id) for v in vehicles)
     session.flush()
-    audit.record(session, actor, "patrol.start", "patrol", p.id,
-                 after={**patrol_dict(p), "crew_ids": [x.id for x in people], "vehicle_ids": [v.id for v in vehicles]})
+    audit.record(
+        session,
+        actor,
+        "patrol.start",
+        "patrol",
+        p.id,
+        after={**patrol_dict(p), "crew_ids": [x.id for x in people], "vehicle_ids": [v.id for v in vehicles]},
+    )
     return p
 
 
@@ -158,15 +185,19 @@ def get_incident(session: Session, actor: User, incident_id: int) -> Incident:
     return inc
 
 
-def patrol_flags_explained(session: Session, actor: User, crew_ids: Sequence[int], day: dt.date) -> list[FieldError]:
+def patrol_flags_explained(
+    session: Session, actor: User, crew_ids: Sequence[int], day: dt.date
+) -> list[FieldError]:
     """Why a crew would be flagged: fewer than two officers with certificates valid on ``day``, and who does not
     count and why (协勤, no or expired certificate). Empty when the crew meets the bureau's practice."""
     require(actor, Perm.LOG_PATROL)
     officers, notes = valid_officers(session, actor, crew_ids, day)
     if len(officers) >= MIN_OFFICERS:
         return []
-    return [FieldError("crew", "patrol.flag.few_officers", {"count": len(officers)}),
-            *(FieldError("crew", n.key, n.params) for n in notes)]
+    return [
+        FieldError("crew", "patrol.flag.few_officers", {"count": len(officers)}),
+        *(FieldError("crew", n.key, n.params) for n in notes),
+    ]
 
 
 def km_from_roads(net: RoadNetwork, codes: Sequence[str]) -> float:
@@ -181,10 +212,14 @@ def _on_patrol(session: Session, actor: User, patrol_id: int | None) -> bool:
     """The actor (through its personnel record) rode on that patrol."""
     if patrol_id is None or actor.personnel_id is None:
         return False
-    return session.execute(
-        select(PatrolCrew.patrol_id).where(PatrolCrew.patrol_id == patrol_id,
-                                           PatrolCrew.personnel_id == actor.personnel_id)
-    ).first() is not None
+    return (
+        session.execute(
+            select(PatrolCrew.patrol_id).where(
+                PatrolCrew.patrol_id == patrol_id, PatrolCrew.personnel_id == actor.personnel_id
+            )
+        ).first()
+        is not None
+    )
 
 
 def _is_patrol_crew(session: Session, actor: User, p: Patrol) -> bool:
@@ -208,8 +243,13 @@ def _require_incident_crew(session: Session, actor: User, inc: Incident) -> None
 
 
 def end_patrol(
-    session: Session, actor: User, patrol_id: int, end_time: str, km: float | None = None,
-    method: str = "typed", gpx: bytes | None = None,
+    session: Session,
+    actor: User,
+    patrol_id: int,
+    end_time: str,
+    km: float | None = None,
+    method: str = "typed",
+    gpx: bytes | None = None,
 ) -> Patrol:
     """Close an open patrol with its mileage: typed, from the declared roads, from a GPX track (stored as the
     patrol's track) or from the track the field page recorded."""
@@ -237,19 +277,31 @@ def end_patrol(
         if km is None:
             raise ValidationFailed([FieldError("km", "track.none")])
     if km is None or not math.isfinite(km) or km < 0:
-        raise ValidationFailed([FieldError("km", "error.negative" if km is not None else "error.required",
-                                           {"value": km})])
+        raise ValidationFailed(
+            [FieldError("km", "error.negative" if km is not None else "error.required", {"value": km})]
+        )
     before = patrol_dict(p)
     p.km, p.end_time, p.status, p.km_method = float(km), end_time, "closed", method
     session.flush()
-    audit.record(session, actor, "patrol.end", "patrol", p.id, before=before, after={**patrol_dict(p), "km_method": method})
+    audit.record(
+        session,
+        actor,
+        "patrol.end",
+        "patrol",
+        p.id,
+        before=before,
+        after={**patrol_dict(p), "km_method": method},
+    )
     return p
 
 
 def open_patrol_of(session: Session, actor: User) -> Patrol | None:
     require(actor, Perm.LOG_PATROL)
     return session.execute(
-        select(Patrol).where(Patrol.created_by == actor.id, Patrol.status == "open").order_by(Patrol.id.desc()).limit(1)
+        select(Patrol)
+        .where(Patrol.created_by == actor.id, Patrol.status == "open")
+        .order_by(Patrol.id.desc())
+        .limit(1)
     ).scalar_one_or_none()
 
 
@@ -257,14 +309,23 @@ def last_patrol_defaults(session: Session, actor: User) -> dict[str, list[Any]]:
     """My crew, vehicles and roads of my last patrol — the defaults of the next one."""
     require(actor, Perm.LOG_PATROL)
     last = session.execute(
-        select(Patrol).where(Patrol.created_by == actor.id, Patrol.source == "app").order_by(Patrol.id.desc()).limit(1)
+        select(Patrol)
+        .where(Patrol.created_by == actor.id, Patrol.source == "app")
+        .order_by(Patrol.id.desc())
+        .limit(1)
     ).scalar_one_or_none()
     crew: list[int] = []
     vehicles: list[int] = []
     roads: list[str] = []
     if last is not None:
-        crew = list(session.execute(select(PatrolCrew.personnel_id).where(PatrolCrew.patrol_id == last.id)).scalars())
-        vehicles = list(session.execute(select(PatrolVehicle.vehicle_id).where(PatrolVehicle.patrol_id == last.id)).scalars())
+        crew = list(
+            session.execute(select(PatrolCrew.personnel_id).where(PatrolCrew.patrol_id == last.id)).scalars()
+        )
+        vehicles = list(
+            session.execute(
+                select(PatrolVehicle.vehicle_id).where(PatrolVehicle.patrol_id == last.id)
+            ).scalars()
+        )
         roads = last.road_codes
     if actor.personnel_id and actor.personnel_id not in crew:
         crew.insert(0, actor.personnel_id)
@@ -275,16 +336,28 @@ def last_patrol_defaults(session: Session, actor: User) -> dict[str, list[Any]]:
 
 
 def find_duplicates(
-    session: Session, actor: User, type_code: str, road_code: str, chainage_m: float, lon: float, lat: float,
+    session: Session,
+    actor: User,
+    type_code: str,
+    road_code: str,
+    chainage_m: float,
+    lon: float,
+    lat: float,
     radius_m: float = DUPLICATE_RADIUS_M,
 ) -> list[Incident]:
     """Open incidents of the same type on the same road within ``radius_m`` (along the road and on the ground)."""
     require(actor, Perm.VIEW)
     rows = session.execute(
-        select(Incident).where(
-            Incident.status == Status.OPEN.value, Incident.type_code == type_code, Incident.road_code == road_code,
-            Incident.chainage_m.between(chainage_m - radius_m, chainage_m + radius_m), Incident.follow_up_of.is_(None),
-        ).order_by(Incident.found_at.desc()).limit(20)
+        select(Incident)
+        .where(
+            Incident.status == Status.OPEN.value,
+            Incident.type_code == type_code,
+            Incident.road_code == road_code,
+            Incident.chainage_m.between(chainage_m - radius_m, chainage_m + radius_m),
+            Incident.follow_up_of.is_(None),
+        )
+        .order_by(Incident.found_at.desc())
+        .limit(20)
     ).scalars()
     out = []
     for r in rows:
@@ -300,7 +373,11 @@ def _ground_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
 
 
 def log_incident(
-    session: Session, actor: User, raw: dict[str, Any], photos: Sequence[Any] = (), client_token: str | None = None,
+    session: Session,
+    actor: User,
+    raw: dict[str, Any],
+    photos: Sequence[Any] = (),
+    client_token: str | None = None,
     client_id: str | None = None,
 ) -> Incident:
     """Save an incident entered in the app, with its photos (``photos.StoredPhoto``), in one transaction.
@@ -325,30 +402,64 @@ def log_incident(
         errors.append(FieldError("patrol_id", "field.no_such_patrol", {"id": pid}))
     errors = verrs + errors
     if clean and clean[0].get("type_code") == "other" and not clean[0].get("basis_note"):
-        errors.append(FieldError("basis_note", "field.basis_required"))  # never invent a basis: the officer states it
+        errors.append(
+            FieldError("basis_note", "field.basis_required")
+        )  # never invent a basis: the officer states it
     if errors:
         raise ValidationFailed(errors)
     rec = clean[0]
     now = _utcnow()
-    inc = Incident(**rec, source="app", client_token=client_token, client_id=client_id, created_by=actor.id, created_at=now, updated_at=now)
+    inc = Incident(
+        **rec,
+        source="app",
+        client_token=client_token,
+        client_id=client_id,
+        created_by=actor.id,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(inc)
     session.flush()
-    ev = IncidentEvent(incident_id=inc.id, at=now, actor_id=actor.id, action="created", status_before=None,
-                       status_after=inc.status, note="")
+    ev = IncidentEvent(
+        incident_id=inc.id,
+        at=now,
+        actor_id=actor.id,
+        action="created",
+        status_before=None,
+        status_after=inc.status,
+        note="",
+    )
     session.add(ev)
     session.flush()
     ids = _attach_photos(session, actor, inc.id, ev.id, photos)
-    audit.record(session, actor, "incident.create", "incident", inc.id, after={**incident_dict(inc), "photos": ids})
+    audit.record(
+        session, actor, "incident.create", "incident", inc.id, after={**incident_dict(inc), "photos": ids}
+    )
     return inc
 
 
-def _attach_photos(session: Session, actor: User, incident_id: int, event_id: int | None, photos: Sequence[Any]) -> list[str]:
+def _attach_photos(
+    session: Session, actor: User, incident_id: int, event_id: int | None, photos: Sequence[Any]
+) -> list[str]:
     shas = []
     for sp in photos:
-        session.add(Photo(incident_id=incident_id, event_id=event_id, sha256=sp.sha256, path=sp.path,
-                          display_path=sp.display_path, filename=sp.filename, content_type=sp.content_type,
-                          size=sp.size, width=sp.width, height=sp.height, taken_at=sp.taken_at,
-                          created_by=actor.id, created_at=_utcnow()))
+        session.add(
+            Photo(
+                incident_id=incident_id,
+                event_id=event_id,
+                sha256=sp.sha256,
+                path=sp.path,
+                display_path=sp.display_path,
+                filename=sp.filename,
+                content_type=sp.content_type,
+                size=sp.size,
+                width=sp.width,
+                height=sp.height,
+                taken_at=sp.taken_at,
+                created_by=actor.id,
+                created_at=_utcnow(),
+            )
+        )
         shas.append(sp.sha256)
     session.flush()
     return shas
@@ -361,23 +472,39 @@ def attach_photo(session: Session, actor: User, incident_id: int, photo: Any) ->
     inc = session.get(Incident, incident_id)
     if inc is None:
         raise ServiceError("field.no_such_incident", id=incident_id)
-    prior = session.execute(select(Photo).where(Photo.incident_id == inc.id, Photo.sha256 == photo.sha256)
-                            .order_by(Photo.id).limit(1)).scalar_one_or_none()
+    prior = session.execute(
+        select(Photo)
+        .where(Photo.incident_id == inc.id, Photo.sha256 == photo.sha256)
+        .order_by(Photo.id)
+        .limit(1)
+    ).scalar_one_or_none()
     if prior is not None:
         return prior, False
-    ev = session.execute(select(IncidentEvent.id).where(IncidentEvent.incident_id == inc.id,
-                                                        IncidentEvent.action == "created")).scalar()
+    ev = session.execute(
+        select(IncidentEvent.id).where(IncidentEvent.incident_id == inc.id, IncidentEvent.action == "created")
+    ).scalar()
     _attach_photos(session, actor, inc.id, ev, [photo])
-    row = session.execute(select(Photo).where(Photo.incident_id == inc.id, Photo.sha256 == photo.sha256)
-                          ).scalar_one()
+    row = session.execute(
+        select(Photo).where(Photo.incident_id == inc.id, Photo.sha256 == photo.sha256)
+    ).scalar_one()
     inc.updated_at = _utcnow()
-    audit.record(session, actor, "incident.photo", "incident", inc.id,
-                 after={"photo": photo.sha256, "size": photo.size, "filename": photo.filename})
+    audit.record(
+        session,
+        actor,
+        "incident.photo",
+        "incident",
+        inc.id,
+        after={"photo": photo.sha256, "size": photo.size, "filename": photo.filename},
+    )
     return row, True
 
 
 def incidents_page(
-    session: Session, actor: User, mine: bool = False, since: dt.datetime | None = None, after_id: int = 0,
+    session: Session,
+    actor: User,
+    mine: bool = False,
+    since: dt.datetime | None = None,
+    after_id: int = 0,
     limit: int = 100,
 ) -> list[Incident]:
     """Incidents by id (keyset: those after ``after_id``), optionally only mine and only those created or
@@ -394,7 +521,11 @@ def incidents_page(
 
 
 def add_follow_up(
-    session: Session, actor: User, incident_id: int, note: str, photos: Sequence[Any] = (),
+    session: Session,
+    actor: User,
+    incident_id: int,
+    note: str,
+    photos: Sequence[Any] = (),
     client_token: str | None = None,
 ) -> IncidentEvent:
     """Attach a new sighting to an open incident (instead of a duplicate record)."""
@@ -404,26 +535,42 @@ def add_follow_up(
         raise ServiceError("field.no_such_incident", id=incident_id)
     if client_token:
         prior = session.execute(
-            select(IncidentEvent).where(IncidentEvent.incident_id == incident_id,
-                                        IncidentEvent.note.like(f"%[{client_token}]"))
+            select(IncidentEvent).where(
+                IncidentEvent.incident_id == incident_id, IncidentEvent.note.like(f"%[{client_token}]")
+            )
         ).scalar_one_or_none()
         if prior is not None:
             return prior
     now = _utcnow()
     text = note.strip() + (f" [{client_token}]" if client_token else "")
-    ev = IncidentEvent(incident_id=inc.id, at=now, actor_id=actor.id, action="follow_up",
-                       status_before=inc.status, status_after=inc.status, note=text)
+    ev = IncidentEvent(
+        incident_id=inc.id,
+        at=now,
+        actor_id=actor.id,
+        action="follow_up",
+        status_before=inc.status,
+        status_after=inc.status,
+        note=text,
+    )
     session.add(ev)
     session.flush()
     ids = _attach_photos(session, actor, inc.id, ev.id, photos)
     inc.updated_at = now
-    audit.record(session, actor, "incident.follow_up", "incident", inc.id, after={"note": note, "photos": ids})
+    audit.record(
+        session, actor, "incident.follow_up", "incident", inc.id, after={"note": note, "photos": ids}
+    )
     return ev
 
 
 def update_status(
-    session: Session, actor: User, incident_id: int, status: str, note: str = "", photos: Sequence[Any] = (),
-    measure: str | None = None, deadline: dt.date | None = None,
+    session: Session,
+    actor: User,
+    incident_id: int,
+    status: str,
+    note: str = "",
+    photos: Sequence[Any] = (),
+    measure: str | None = None,
+    deadline: dt.date | None = None,
 ) -> Incident:
     """Re-inspect or change an incident's status. Closing asks for the outcome (``note``).
 
@@ -440,8 +587,11 @@ def update_status(
         raise ValidationFailed([FieldError("status", "error.bad_status", {"value": status})]) from None
     _require_incident_crew(session, actor, inc)
     if new != inc.status:
-        case_id = session.execute(select(Case.id).where(Case.incident_id == inc.id).order_by(Case.id.desc())
-                                  ).scalars().first()
+        case_id = (
+            session.execute(select(Case.id).where(Case.incident_id == inc.id).order_by(Case.id.desc()))
+            .scalars()
+            .first()
+        )
         if case_id is not None:
             raise ServiceError("field.under_case", id=inc.id, case=case_id)
         if inc.status == Status.CLOSED.value and not allowed(actor.role, Perm.SUPERVISE):
@@ -455,10 +605,20 @@ def update_status(
         raise ValidationFailed(errors)
     before = incident_dict(inc)
     now = _utcnow()
-    action = "closed" if new == Status.CLOSED.value and inc.status != new else (
-        "reopened" if new == Status.OPEN.value and inc.status != new else "reinspected")
-    ev = IncidentEvent(incident_id=inc.id, at=now, actor_id=actor.id, action=action,
-                       status_before=inc.status, status_after=new, note=note.strip())
+    action = (
+        "closed"
+        if new == Status.CLOSED.value and inc.status != new
+        else ("reopened" if new == Status.OPEN.value and inc.status != new else "reinspected")
+    )
+    ev = IncidentEvent(
+        incident_id=inc.id,
+        at=now,
+        actor_id=actor.id,
+        action=action,
+        status_before=inc.status,
+        status_after=new,
+        note=note.strip(),
+    )
     session.add(ev)
     session.flush()
     inc.status = new
@@ -470,8 +630,15 @@ def update_status(
     inc.updated_at = now
     ids = _attach_photos(session, actor, inc.id, ev.id, photos)
     session.flush()
-    audit.record(session, actor, f"incident.{action}", "incident", inc.id, before=before,
-                 after={**incident_dict(inc), "note": note.strip(), "photos": ids})
+    audit.record(
+        session,
+        actor,
+        f"incident.{action}",
+        "incident",
+        inc.id,
+        before=before,
+        after={**incident_dict(inc), "note": note.strip(), "photos": ids},
+    )
     return inc
 
 
@@ -479,10 +646,14 @@ def history(session: Session, actor: User, incident_id: int) -> list[tuple[Incid
     """The incident's events, oldest first, with who did it and the photos of each step."""
     require(actor, Perm.VIEW)
     rows = session.execute(
-        select(IncidentEvent, User.display_name).join(User, User.id == IncidentEvent.actor_id)
-        .where(IncidentEvent.incident_id == incident_id).order_by(IncidentEvent.at, IncidentEvent.id)
+        select(IncidentEvent, User.display_name)
+        .join(User, User.id == IncidentEvent.actor_id)
+        .where(IncidentEvent.incident_id == incident_id)
+        .order_by(IncidentEvent.at, IncidentEvent.id)
     ).all()
-    photos = list(session.execute(select(Photo).where(Photo.incident_id == incident_id).order_by(Photo.id)).scalars())
+    photos = list(
+        session.execute(select(Photo).where(Photo.incident_id == incident_id).order_by(Photo.id)).scalars()
+    )
     by_event: dict[int | None, list[Photo]] = {}
     for ph in photos:
         by_event.setdefault(ph.event_id, []).append(ph)
@@ -490,8 +661,13 @@ def history(session: Session, actor: User, incident_id: int) -> list[tuple[Incid
 
 
 def open_incidents(
-    session: Session, actor: User, order: str = "road", near: tuple[float, float] | None = None, road: str | None = None,
-    today: dt.date | None = None, limit: int = 200,
+    session: Session,
+    actor: User,
+    order: str = "road",
+    near: tuple[float, float] | None = None,
+    road: str | None = None,
+    today: dt.date | None = None,
+    limit: int = 200,
 ) -> list[tuple[Incident, float | None]]:
     """Open incidents for follow-up: by road and stake, by distance from ``near``, or overdue first."""
     require(actor, Perm.VIEW)
@@ -500,12 +676,20 @@ def open_incidents(
     if road:
         q = q.where(Incident.road_code == road)
     if order == "overdue":
-        q = q.where(and_(Incident.deadline.is_not(None), Incident.deadline < today)).order_by(Incident.deadline)
+        q = q.where(and_(Incident.deadline.is_not(None), Incident.deadline < today)).order_by(
+            Incident.deadline
+        )
     elif order == "distance" and near is not None:
         lon, lat = near
         for span in (0.02, 0.1, 0.5, 5.0):  # widen the box until enough are found; sort the few by distance
-            rows = list(session.execute(q.where(Incident.lon.between(lon - span, lon + span),
-                                                Incident.lat.between(lat - span, lat + span))).scalars())
+            rows = list(
+                session.execute(
+                    q.where(
+                        Incident.lon.between(lon - span, lon + span),
+                        Incident.lat.between(lat - span, lat + span),
+                    )
+                ).scalars()
+            )
             if len(rows) >= min(limit, 20) or span == 5.0:
                 break
         ranked = sorted(((r, _ground_m(lon, lat, r.lon, r.lat)) for r in rows), key=lambda x: x[1])
@@ -518,9 +702,11 @@ def open_incidents(
 def recent_incidents(session: Session, actor: User, limit: int = 10) -> list[Incident]:
     """The incidents this user logged, newest first."""
     require(actor, Perm.VIEW)
-    return list(session.execute(
-        select(Incident).where(Incident.created_by == actor.id).order_by(Incident.id.desc()).limit(limit)
-    ).scalars())
+    return list(
+        session.execute(
+            select(Incident).where(Incident.created_by == actor.id).order_by(Incident.id.desc()).limit(limit)
+        ).scalars()
+    )
 
 
 # --- drafts -------------------------------------------------------------------------------------------
@@ -529,7 +715,9 @@ def recent_incidents(session: Session, actor: User, limit: int = 10) -> list[Inc
 def save_draft(session: Session, actor: User, form: str, payload: dict[str, Any]) -> None:
     """Keep what the user has typed, server-side (no permission beyond being an active account: it is their own)."""
     require(actor, Perm.VIEW)
-    row = session.execute(select(Draft).where(Draft.user_id == actor.id, Draft.form == form)).scalar_one_or_none()
+    row = session.execute(
+        select(Draft).where(Draft.user_id == actor.id, Draft.form == form)
+    ).scalar_one_or_none()
     if row is None:
         session.add(Draft(user_id=actor.id, form=form, payload=payload, updated_at=_utcnow()))
     else:
@@ -539,11 +727,12 @@ def save_draft(session: Session, actor: User, form: str, payload: dict[str, Any]
 
 def load_draft(session: Session, actor: User, form: str) -> dict[str, Any] | None:
     require(actor, Perm.VIEW)
-    row = session.execute(select(Draft).where(Draft.user_id == actor.id, Draft.form == form)).scalar_one_or_none()
+    row = session.execute(
+        select(Draft).where(Draft.user_id == actor.id, Draft.form == form)
+    ).scalar_one_or_none()
     return None if row is None else dict(row.payload)
 
 
 def discard_draft(session: Session, actor: User, form: str) -> None:
     require(actor, Perm.VIEW)
     session.execute(delete(Draft).where(Draft.user_id == actor.id, Draft.form == form))
-

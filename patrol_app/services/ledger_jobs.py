@@ -62,7 +62,9 @@ class RollbackRefused(ServiceError):
 
     def __init__(self, batch: int, file: str, blockers: dict[str, int]) -> None:
         self.blockers = blockers
-        super().__init__("imports.error.rollback_refused", batch=batch, file=file, reasons=blockers_text(blockers))
+        super().__init__(
+            "imports.error.rollback_refused", batch=batch, file=file, reasons=blockers_text(blockers)
+        )
 
 
 @dataclass
@@ -102,7 +104,11 @@ class JobView:
             return 1.0
         if self.dry_run:
             return 0.5 * read + 0.5 * valid
-        written = min(self.rows_written / max(self.patrols + self.incidents, 1), 1.0) if self.stage == "write" else 0
+        written = (
+            min(self.rows_written / max(self.patrols + self.incidents, 1), 1.0)
+            if self.stage == "write"
+            else 0
+        )
         return (read + valid + written) / 3
 
 
@@ -143,10 +149,26 @@ def save_upload(data: bytes, filename: str) -> Path:
 
 
 def _view(job: ImportJob, user: User | None = None) -> JobView:
-    return JobView(job.id, job.dry_run, job.filename, job.status, job.stage, job.rows_total, job.rows_read,
-                   job.rows_validated, job.rows_written, job.bad_rows, job.patrols, job.incidents, job.batch_id,
-                   job.error, job.started_at, job.finished_at,
-                   (user.display_name or user.username) if user else "", job.created_by)
+    return JobView(
+        job.id,
+        job.dry_run,
+        job.filename,
+        job.status,
+        job.stage,
+        job.rows_total,
+        job.rows_read,
+        job.rows_validated,
+        job.rows_written,
+        job.bad_rows,
+        job.patrols,
+        job.incidents,
+        job.batch_id,
+        job.error,
+        job.started_at,
+        job.finished_at,
+        (user.display_name or user.username) if user else "",
+        job.created_by,
+    )
 
 
 def _key(v: JobView) -> tuple[int, dt.datetime]:
@@ -175,7 +197,9 @@ def running_job(session: Session, actor: User) -> JobView | None:
 
 
 def _running_job(session: Session) -> JobView | None:
-    rows = session.execute(select(ImportJob).where(ImportJob.status == "running").order_by(ImportJob.id)).scalars()
+    rows = session.execute(
+        select(ImportJob).where(ImportJob.status == "running").order_by(ImportJob.id)
+    ).scalars()
     for row in rows:
         with _lock:
             live = _live.get((row.id, row.started_at))
@@ -209,8 +233,13 @@ def job_file(v: JobView) -> Path | None:
 
 
 def start_job(
-    actor: User, path: str | Path, filename: str | None = None, dry_run: bool = True, url: str | None = None,
-    kind: str | None = None, wait: bool = False,
+    actor: User,
+    path: str | Path,
+    filename: str | None = None,
+    dry_run: bool = True,
+    url: str | None = None,
+    kind: str | None = None,
+    wait: bool = False,
 ) -> int:
     """Start checking (``dry_run``) or importing a ledger in the background; returns the job id at once.
 
@@ -226,25 +255,54 @@ def start_job(
             _mark_interrupted(s)
             other = _running_job(s)
             if other is not None:
-                raise ServiceError("imports.error.running", file=other.filename, user=other.user,
-                                   since=local_time(other.started_at))
+                raise ServiceError(
+                    "imports.error.running",
+                    file=other.filename,
+                    user=other.user,
+                    since=local_time(other.started_at),
+                )
             dup = imported_batch(s, digest)
             if dup is not None:
-                raise ServiceError("error.already_imported", file=name, batch=dup.id,
-                                   when=local_time(dup.created_at))
+                raise ServiceError(
+                    "error.already_imported", file=name, batch=dup.id, when=local_time(dup.created_at)
+                )
             now = _utcnow()
-            job = ImportJob(dry_run=dry_run, filename=name, sha256=digest, status="running", stage="read",
-                            rows_total=0, rows_read=0, rows_validated=0, rows_written=0, bad_rows=0, patrols=0,
-                            incidents=0, created_by=actor.id, started_at=now, updated_at=now)
+            job = ImportJob(
+                dry_run=dry_run,
+                filename=name,
+                sha256=digest,
+                status="running",
+                stage="read",
+                rows_total=0,
+                rows_read=0,
+                rows_validated=0,
+                rows_written=0,
+                bad_rows=0,
+                patrols=0,
+                incidents=0,
+                created_by=actor.id,
+                started_at=now,
+                updated_at=now,
+            )
             s.add(job)
             s.flush()
-            audit.record(s, actor, "ledger.check" if dry_run else "ledger.import_started", "import_job", job.id,
-                         after={"file": name, "sha256": digest})
+            audit.record(
+                s,
+                actor,
+                "ledger.check" if dry_run else "ledger.import_started",
+                "import_job",
+                job.id,
+                after={"file": name, "sha256": digest},
+            )
             view = _view(job, actor)
         live = _Live(view, p)
         _live[_key(view)] = live
-    t = threading.Thread(target=_run, args=(live, actor.id, p, name, dry_run, url, kind), daemon=True,
-                         name=f"ledger-job-{view.id}")
+    t = threading.Thread(
+        target=_run,
+        args=(live, actor.id, p, name, dry_run, url, kind),
+        daemon=True,
+        name=f"ledger-job-{view.id}",
+    )
     live.thread = t
     t.start()
     if wait:
@@ -266,16 +324,28 @@ def _mark_interrupted(session: Session) -> None:
     ).scalars()
     for row in stale:
         if (row.id, row.started_at) not in with_threads:
-            row.status, row.error, row.finished_at = "failed", {"key": "imports.error.interrupted", "params": {}}, \
-                _utcnow()
+            row.status, row.error, row.finished_at = (
+                "failed",
+                {"key": "imports.error.interrupted", "params": {}},
+                _utcnow(),
+            )
 
 
 def _persist(job_id: int, url: str, view: JobView) -> None:
     try:
         with session_scope(url) as s:
-            s.execute(update(ImportJob).where(ImportJob.id == job_id).values(
-                stage=view.stage, rows_total=view.rows_total, rows_read=view.rows_read,
-                rows_validated=view.rows_validated, rows_written=view.rows_written, updated_at=_utcnow()))
+            s.execute(
+                update(ImportJob)
+                .where(ImportJob.id == job_id)
+                .values(
+                    stage=view.stage,
+                    rows_total=view.rows_total,
+                    rows_read=view.rows_read,
+                    rows_validated=view.rows_validated,
+                    rows_written=view.rows_written,
+                    updated_at=_utcnow(),
+                )
+            )
     except Exception:  # progress is a courtesy: never fail the import for it
         log.exception("could not store the progress of import job %s", job_id)
 
@@ -317,8 +387,20 @@ def _run(live: _Live, user_id: int, path: Path, name: str, dry_run: bool, url: s
             v.stage = "done" if not error else v.stage
             v.error = error
             v.finished_at = _utcnow()
-            for k in ("stage", "rows_total", "rows_read", "rows_validated", "rows_written", "bad_rows", "patrols",
-                      "incidents", "batch_id", "error", "status", "finished_at"):
+            for k in (
+                "stage",
+                "rows_total",
+                "rows_read",
+                "rows_validated",
+                "rows_written",
+                "bad_rows",
+                "patrols",
+                "incidents",
+                "batch_id",
+                "error",
+                "status",
+                "finished_at",
+            ):
                 setattr(job, k, getattr(v, k))
             job.updated_at = v.finished_at
 
@@ -399,16 +481,30 @@ def _batch_info(session: Session, batch_id: int) -> BatchInfo | None:
         return None
     user = session.get(User, b.created_by)
     p_n, p_min, p_max = session.execute(
-        select(func.count(), func.min(Patrol.date), func.max(Patrol.date)).where(Patrol.import_batch_id == b.id)
+        select(func.count(), func.min(Patrol.date), func.max(Patrol.date)).where(
+            Patrol.import_batch_id == b.id
+        )
     ).one()
     i_n, i_min, i_max = session.execute(
-        select(func.count(), func.min(Incident.found_at), func.max(Incident.found_at))
-        .where(Incident.import_batch_id == b.id)
+        select(func.count(), func.min(Incident.found_at), func.max(Incident.found_at)).where(
+            Incident.import_batch_id == b.id
+        )
     ).one()
     dates = [d for d in (p_min, p_max, i_min.date() if i_min else None, i_max.date() if i_max else None) if d]
-    return BatchInfo(b.id, b.filename, b.kind, b.rows, b.created_at, user.display_name if user else "", int(p_n),
-                     int(i_n), b.rolled_back_at, min(dates) if dates else None, max(dates) if dates else None,
-                     _rollback_blockers(session, b.id))
+    return BatchInfo(
+        b.id,
+        b.filename,
+        b.kind,
+        b.rows,
+        b.created_at,
+        user.display_name if user else "",
+        int(p_n),
+        int(i_n),
+        b.rolled_back_at,
+        min(dates) if dates else None,
+        max(dates) if dates else None,
+        _rollback_blockers(session, b.id),
+    )
 
 
 def batches(session: Session, actor: User, limit: int = 20) -> list[BatchInfo]:
@@ -427,15 +523,18 @@ def _rollback_blockers(session: Session, batch_id: int) -> dict[str, int]:
         "photos": select(func.count()).select_from(Photo).where(Photo.incident_id.in_(inc)),
         "events": select(func.count()).select_from(IncidentEvent).where(IncidentEvent.incident_id.in_(inc)),
         "cases": select(func.count()).select_from(Case).where(Case.incident_id.in_(inc)),
-        "followups": select(func.count()).select_from(Incident).where(Incident.follow_up_of.in_(inc), outside),
+        "followups": select(func.count())
+        .select_from(Incident)
+        .where(Incident.follow_up_of.in_(inc), outside),
         "incidents": select(func.count()).select_from(Incident).where(Incident.patrol_id.in_(pat), outside),
         "crews": select(func.count()).select_from(PatrolCrew).where(PatrolCrew.patrol_id.in_(pat)),
         "vehicles": select(func.count()).select_from(PatrolVehicle).where(PatrolVehicle.patrol_id.in_(pat)),
     }
     out = {k: int(session.execute(q).scalar_one()) for k, q in counts.items()}
     updated = session.execute(
-        select(func.count()).select_from(Incident).where(Incident.import_batch_id == batch_id,
-                                                         Incident.updated_at.is_not(None))
+        select(func.count())
+        .select_from(Incident)
+        .where(Incident.import_batch_id == batch_id, Incident.updated_at.is_not(None))
     ).scalar_one()
     out["updated"] = int(updated)
     return {k: v for k, v in out.items() if v}
@@ -450,7 +549,9 @@ def rollback_batch(session: Session, actor: User, batch_id: int) -> dict[str, in
     if b is None:
         raise ServiceError("imports.error.no_batch", batch=batch_id)
     if b.rolled_back_at is not None:
-        raise ServiceError("imports.error.rolled_back_already", batch=batch_id, when=local_time(b.rolled_back_at))
+        raise ServiceError(
+            "imports.error.rolled_back_already", batch=batch_id, when=local_time(b.rolled_back_at)
+        )
     blockers = _rollback_blockers(session, batch_id)
     if blockers:
         raise RollbackRefused(batch_id, b.filename, blockers)
@@ -460,8 +561,14 @@ def rollback_batch(session: Session, actor: User, batch_id: int) -> dict[str, in
     n_pat = session.execute(delete(Patrol).where(Patrol.import_batch_id == batch_id)).rowcount
     b.rolled_back_at, b.rolled_back_by = _utcnow(), actor.id
     session.flush()
-    audit.record(session, actor, "ledger.rollback", "import_batch", batch_id,
-                 before={"file": b.filename, "sha256": b.sha256, "patrols": n_pat, "incidents": n_inc})
+    audit.record(
+        session,
+        actor,
+        "ledger.rollback",
+        "import_batch",
+        batch_id,
+        before={"file": b.filename, "sha256": b.sha256, "patrols": n_pat, "incidents": n_inc},
+    )
     return {"patrols": int(n_pat), "incidents": int(n_inc)}
 
 
@@ -469,4 +576,6 @@ def blockers_text(blockers: dict[str, int], lang: str | None = None) -> str:
     from patrol_app.i18n import t
 
     lng = lang or get_settings().lang
-    return ("、" if lng == "zh" else ", ").join(t("imports.blocker." + k, lng, n=n) for k, n in blockers.items())
+    return ("、" if lng == "zh" else ", ").join(
+        t("imports.blocker." + k, lng, n=n) for k, n in blockers.items()
+    )

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy import DateTime, Integer, String, case, cast, exists, extract, func, literal_column, select
@@ -174,8 +175,20 @@ def _day_number(session: Session) -> ColumnElement[int]:
     return cast(func.floor(extract("epoch", Incident.found_at) / 86400.0), Integer)
 
 
-_POINT_DTYPE = np.dtype([("id", "i8"), ("lon", "f8"), ("lat", "f8"), ("chainage", "f8"), ("day", "i8"),
-                         ("type", "O"), ("status", "O"), ("road", "O"), ("side", "O"), ("town", "O")])
+_POINT_DTYPE = np.dtype(
+    [
+        ("id", "i8"),
+        ("lon", "f8"),
+        ("lat", "f8"),
+        ("chainage", "f8"),
+        ("day", "i8"),
+        ("type", "O"),
+        ("status", "O"),
+        ("road", "O"),
+        ("side", "O"),
+        ("town", "O"),
+    ]
+)
 
 
 def _fetch(session: Session, stmt: Any, dtype: np.dtype) -> np.ndarray:
@@ -197,27 +210,53 @@ def incident_points(session: Session, actor: User, f: MapFilter, descriptions: b
     """
     require(actor, Perm.VIEW)
     where = _where(session, f)
-    cols = [Incident.id, Incident.lon, Incident.lat, Incident.chainage_m, _day_number(session).label("day"),
-            Incident.type_code, Incident.status, Incident.road_code, Incident.side, Incident.town]
+    cols = [
+        Incident.id,
+        Incident.lon,
+        Incident.lat,
+        Incident.chainage_m,
+        _day_number(session).label("day"),
+        Incident.type_code,
+        Incident.status,
+        Incident.road_code,
+        Incident.side,
+        Incident.town,
+    ]
     a = _fetch(session, select(*cols).where(*where).order_by(Incident.id), _POINT_DTYPE)
     if not len(a):
         return IncidentPoints.empty()
     points = IncidentPoints(
-        ids=a["id"], lon=a["lon"], lat=a["lat"], chainage_m=a["chainage"], day=a["day"].astype("datetime64[D]"),
-        type_code=a["type"], status=a["status"], road_code=a["road"], side=a["side"], town=a["town"],
+        ids=a["id"],
+        lon=a["lon"],
+        lat=a["lat"],
+        chainage_m=a["chainage"],
+        day=a["day"].astype("datetime64[D]"),
+        type_code=a["type"],
+        status=a["status"],
+        road_code=a["road"],
+        side=a["side"],
+        town=a["town"],
     )
     if descriptions and len(a) <= DESCRIPTION_ROW_LIMIT:
         if can_see_parties(actor):
-            texts = dict(session.connection().execute(select(Incident.id, Incident.description).where(*where)).all())
+            texts = dict(
+                session.connection().execute(select(Incident.id, Incident.description).where(*where)).all()
+            )
         else:  # a party's name or phone written into the description is masked for roles that may not see it
-            texts = {i: mask_text(d, p) for i, d, p in session.connection().execute(
-                select(Incident.id, Incident.description, Incident.party).where(*where))}
+            texts = {
+                i: mask_text(d, p)
+                for i, d, p in session.connection().execute(
+                    select(Incident.id, Incident.description, Incident.party).where(*where)
+                )
+            }
         points.description = [texts.get(i) or "" for i in points.ids.tolist()]
     points.thumbnails = photo_thumbnails(session, actor, points.ids)
     return points
 
 
-def photo_thumbnails(session: Session, actor: User, incident_ids: Sequence[int] | np.ndarray) -> dict[int, str]:
+def photo_thumbnails(
+    session: Session, actor: User, incident_ids: Sequence[int] | np.ndarray
+) -> dict[int, str]:
     """PHOTO HOOK — incident id → URL of a small thumbnail the app serves, for the map popups.
 
     The evidence photo store is being built separately; until it lands there are no photos and this returns

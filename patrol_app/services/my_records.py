@@ -41,16 +41,27 @@ def my_records(session: Session, actor: User, days: int = WINDOW_DAYS) -> MyReco
     """My patrols (that I started or was crew of) and my incidents of the last ``days`` days, newest first."""
     require(actor, Perm.VIEW)
     since = local_now().date() - dt.timedelta(days=days)
-    crew_of = select(PatrolCrew.patrol_id).where(PatrolCrew.personnel_id == actor.personnel_id) \
-        if actor.personnel_id else None
+    crew_of = (
+        select(PatrolCrew.patrol_id).where(PatrolCrew.personnel_id == actor.personnel_id)
+        if actor.personnel_id
+        else None
+    )
     q = select(Patrol).where(Patrol.date >= since)
-    q = q.where(or_(Patrol.created_by == actor.id, Patrol.id.in_(crew_of))) if crew_of is not None \
+    q = (
+        q.where(or_(Patrol.created_by == actor.id, Patrol.id.in_(crew_of)))
+        if crew_of is not None
         else q.where(Patrol.created_by == actor.id)
+    )
     patrols = list(session.execute(q.order_by(Patrol.date.desc(), Patrol.id.desc())).scalars())
-    incidents = list(session.execute(
-        select(Incident).where(Incident.created_by == actor.id,
-                               Incident.found_at >= dt.datetime.combine(since, dt.time()))
-        .order_by(Incident.found_at.desc(), Incident.id.desc())).scalars())
+    incidents = list(
+        session.execute(
+            select(Incident)
+            .where(
+                Incident.created_by == actor.id, Incident.found_at >= dt.datetime.combine(since, dt.time())
+            )
+            .order_by(Incident.found_at.desc(), Incident.id.desc())
+        ).scalars()
+    )
     drafts = list(session.execute(select(Draft).where(Draft.user_id == actor.id)).scalars())
     in_case = _in_case(session, [i.id for i in incidents])
     editable = {i.id for i in incidents if _edit_refusal(actor, i, i.id in in_case) is None}
@@ -102,7 +113,9 @@ def edit_incident(session: Session, actor: User, incident_id: int, changes: dict
         if k in changes:
             setattr(inc, k, free_text(changes[k]))
     inc.measure = measure
-    inc.deadline = deadline if measure == "order_correct" else inc.deadline if "deadline" not in changes else deadline
+    inc.deadline = (
+        deadline if measure == "order_correct" else inc.deadline if "deadline" not in changes else deadline
+    )
     inc.updated_at = utc_now()
     session.flush()
     after = incident_dict(inc)
@@ -118,7 +131,9 @@ def _undeclared_road(session: Session, patrol_id: int | None, road_code: str | N
     """True when an incident on ``road_code`` lies off the roads the running patrol declared."""
     if not patrol_id or not road_code:
         return False
-    declared = set(session.execute(select(PatrolRoad.road_code).where(PatrolRoad.patrol_id == patrol_id)).scalars())
+    declared = set(
+        session.execute(select(PatrolRoad.road_code).where(PatrolRoad.patrol_id == patrol_id)).scalars()
+    )
     return road_code not in declared
 
 
@@ -137,12 +152,15 @@ def declare_road(session: Session, actor: User, patrol_id: int, road_code: str) 
     session.add(PatrolRoad(patrol_id=patrol_id, road_code=road_code, seq=seq))
     session.flush()
     session.refresh(patrol)
-    audit.record(session, actor, "patrol.add_road", "patrol", patrol_id, before=before, after=patrol_dict(patrol))
+    audit.record(
+        session, actor, "patrol.add_road", "patrol", patrol_id, before=before, after=patrol_dict(patrol)
+    )
     return patrol
 
 
-def nearby_open_incidents(session: Session, actor: User, near: tuple[float, float] | None,
-                          limit: int = 300) -> list[tuple[float, float, str]]:
+def nearby_open_incidents(
+    session: Session, actor: User, near: tuple[float, float] | None, limit: int = 300
+) -> list[tuple[float, float, str]]:
     """Open incidents to show on the location picker (lon, lat, "#id type stake"): nearest first when the
     officer's position is known — so that a problem already logged is seen before it is logged twice."""
     from patrol_app.domain.catalog import BY_CODE
@@ -150,5 +168,7 @@ def nearby_open_incidents(session: Session, actor: User, near: tuple[float, floa
 
     require(actor, Perm.VIEW)
     rows = open_incidents(session, actor, order="distance" if near else "road", near=near, limit=limit)
-    return [(inc.lon, inc.lat, f"#{inc.id} {BY_CODE[inc.type_code].name('zh')} {inc.road_code} {inc.stake}")
-            for inc, _ in rows]
+    return [
+        (inc.lon, inc.lat, f"#{inc.id} {BY_CODE[inc.type_code].name('zh')} {inc.road_code} {inc.stake}")
+        for inc, _ in rows
+    ]

@@ -18,7 +18,15 @@ from sqlalchemy.orm import Session
 
 from gis.errors import GisError
 from gis.linref import locate_arrays
-from gis.roads import FIELD_ROLES, RoadFile, RoadNetwork, RoadPiece, RoadProblem, parse_features, propose_mapping
+from gis.roads import (
+    FIELD_ROLES,
+    RoadFile,
+    RoadNetwork,
+    RoadPiece,
+    RoadProblem,
+    parse_features,
+    propose_mapping,
+)
 from gis.roads import read_road_features as _read
 from gis.stakes import format_stake
 from patrol_app.config import get_settings
@@ -155,25 +163,46 @@ def route_changes(old: RoadNetwork | None, new: RoadNetwork) -> list[RouteChange
         elif n is None and o is not None:
             out.append(RouteChange(code, o.name, o.road_class, "removed", old_km, None, old_st, ""))
         elif n is not None and o is not None:
-            moved = (abs(n.start_m - o.start_m) > CHANGE_TOLERANCE_M or abs(n.end_m - o.end_m) > CHANGE_TOLERANCE_M
-                     or n.road_class != o.road_class or n.name != o.name or len(n.parts) != len(o.parts)
-                     or n.half_road_land_m != o.half_road_land_m)
-            out.append(RouteChange(code, n.name, n.road_class, "changed" if moved else "same", old_km, new_km,
-                                   old_st, new_st))
+            moved = (
+                abs(n.start_m - o.start_m) > CHANGE_TOLERANCE_M
+                or abs(n.end_m - o.end_m) > CHANGE_TOLERANCE_M
+                or n.road_class != o.road_class
+                or n.name != o.name
+                or len(n.parts) != len(o.parts)
+                or n.half_road_land_m != o.half_road_land_m
+            )
+            out.append(
+                RouteChange(
+                    code, n.name, n.road_class, "changed" if moved else "same", old_km, new_km, old_st, new_st
+                )
+            )
     order = {"added": 0, "changed": 1, "removed": 2, "same": 3}
     return sorted(out, key=lambda c: (order[c.change], c.code))
 
 
 def relocations(
-    session: Session, actor: User, old: RoadNetwork | None, new: RoadNetwork, max_distance: float | None = None
+    session: Session,
+    actor: User,
+    old: RoadNetwork | None,
+    new: RoadNetwork,
+    max_distance: float | None = None,
 ) -> tuple[list[Relocation], int]:
     """Incidents that the new network would locate differently from what they recorded (another road, a
     chainage more than :data:`RELOCATE_TOLERANCE_M` away, or no road in reach). Their records keep their stakes;
     this is for the administrator to know before confirming. Returns (list, incidents checked)."""
     require(actor, Perm.MANAGE_ROADS)
     rows = session.execute(
-        select(Incident.id, Incident.lon, Incident.lat, Incident.road_code, Incident.chainage_m, Incident.stake,
-               Incident.found_at, Incident.type_code, Incident.offset_m).order_by(Incident.id)
+        select(
+            Incident.id,
+            Incident.lon,
+            Incident.lat,
+            Incident.road_code,
+            Incident.chainage_m,
+            Incident.stake,
+            Incident.found_at,
+            Incident.type_code,
+            Incident.offset_m,
+        ).order_by(Incident.id)
     ).all()
     if not rows:
         return [], 0
@@ -204,12 +233,23 @@ def relocations(
     for i in np.flatnonzero(differs):
         r = rows[int(i)]
         ok = bool(found[i])
-        out.append(Relocation(int(r[0]), r[6], str(r[7]), str(r[3]), str(r[5]),
-                              str(new_road[i]) if ok else None, format_stake(float(chain[i])) if ok else None))
+        out.append(
+            Relocation(
+                int(r[0]),
+                r[6],
+                str(r[7]),
+                str(r[3]),
+                str(r[5]),
+                str(new_road[i]) if ok else None,
+                format_stake(float(chain[i])) if ok else None,
+            )
+        )
     return out, n
 
 
-def confirm_network(session: Session, actor: User, pv: NetworkPreview, skip_bad: bool = False) -> dict[str, Any]:
+def confirm_network(
+    session: Session, actor: User, pv: NetworkPreview, skip_bad: bool = False
+) -> dict[str, Any]:
     """Replace the whole road network with the previewed one, in the caller's transaction (audited).
 
     Refused while the file has errors, unless ``skip_bad`` (the features with errors are left out, as the
@@ -222,9 +262,20 @@ def confirm_network(session: Session, actor: User, pv: NetworkPreview, skip_bad:
     result = import_roads(session, actor, pv.pieces, source=pv.file, replace=True)
     from patrol_app.services import audit
 
-    audit.record(session, actor, "roads.replace", "road_network", pv.file,
-                 after={"mapping": pv.mapping, "gcj02": pv.gcj02, "skipped_features": sorted({p.feature for p in pv.errors}),
-                        "added": pv.count("added"), "changed": pv.count("changed"), "removed": pv.count("removed"),
-                        "incidents_relocated": len(pv.relocations)})
+    audit.record(
+        session,
+        actor,
+        "roads.replace",
+        "road_network",
+        pv.file,
+        after={
+            "mapping": pv.mapping,
+            "gcj02": pv.gcj02,
+            "skipped_features": sorted({p.feature for p in pv.errors}),
+            "added": pv.count("added"),
+            "changed": pv.count("changed"),
+            "removed": pv.count("removed"),
+            "incidents_relocated": len(pv.relocations),
+        },
+    )
     return {**result, "relocated": len(pv.relocations)}
-

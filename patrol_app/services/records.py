@@ -14,10 +14,11 @@ import hashlib
 import math
 import re
 import unicodedata
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy import insert, select
@@ -50,16 +51,21 @@ CHINA_LON = (73.0, 136.0)
 CHINA_LAT = (3.0, 54.0)
 AREA_MARGIN_DEG = 0.2  # beyond the network's bbox by more than this (~20 km): out of the area
 #: Longest text per field (characters), as the columns hold them: a longer value is refused, never cut.
-MAX_CHARS = {"crew": 2000, "joint": 500, "weather": 32, "notes": 4000, "description": 4000, "party": 128,
-             "party_phone": 32}
+MAX_CHARS = {
+    "crew": 2000,
+    "joint": 500,
+    "weather": 32,
+    "notes": 4000,
+    "description": 4000,
+    "party": 128,
+    "party_phone": 32,
+}
 
 
 class _Bad(Exception):
     def __init__(self, key: str, **params: Any) -> None:
         self.key = key
         self.params = params
-
-
 
 
 def _blank(v: Any) -> bool:
@@ -234,14 +240,19 @@ def validate_patrol(
     check("start", parse_time)
     check("end", parse_time)
     if "date" in out and out["date"] > now.date():
-        errors.append(FieldError(col("date", "date"), "error.future_date", {"value": str(out["date"])}, row, sheet))
+        errors.append(
+            FieldError(col("date", "date"), "error.future_date", {"value": str(out["date"])}, row, sheet)
+        )
     if "km" in out and out["km"] < 0:
         errors.append(FieldError(col("km", "km"), "error.negative", {"value": _text(out["km"])}, row, sheet))
     for name in ("crew", "joint", "weather", "notes"):
         n = len(_text(raw.get(name)))
         if n > MAX_CHARS[name]:
-            errors.append(FieldError(col(name, name), "error.too_long", {"length": n, "max": MAX_CHARS[name]}, row,
-                                     sheet))
+            errors.append(
+                FieldError(
+                    col(name, name), "error.too_long", {"length": n, "max": MAX_CHARS[name]}, row, sheet
+                )
+            )
     if errors:
         return None, errors
     return (
@@ -263,7 +274,9 @@ def validate_patrol(
     )
 
 
-def _patrol_row(rec: PatrolRecord, actor: User, source: str, batch_id: int | None, now: dt.datetime) -> Patrol:
+def _patrol_row(
+    rec: PatrolRecord, actor: User, source: str, batch_id: int | None, now: dt.datetime
+) -> Patrol:
     p = Patrol(
         date=rec.date,
         start_time=rec.start_time,
@@ -389,8 +402,14 @@ def validate_incidents(
             if road is not None and stake is not None:
                 r = net.routes[road]
                 if stake < r.start_m - 0.5 or stake > r.end_m + 0.5:
-                    err("stake", "error.stake_out_of_range", code=road, stake=format_stake(stake),
-                        start=r.start_stake, end=r.end_stake)
+                    err(
+                        "stake",
+                        "error.stake_out_of_range",
+                        code=road,
+                        stake=format_stake(stake),
+                        start=r.start_stake,
+                        end=r.end_stake,
+                    )
                 else:
                     offset = get("offset_m", parse_number)
                     if offset is not None and offset < 0:
@@ -439,9 +458,20 @@ def validate_incidents(
             rec = parsed[i]
             if not b.found[j]:
                 key = "error.not_near_road" if road else "error.no_road_in_reach"
-                errors.append(FieldError(col("lon", "lon"), key,
-                                         {"lon": rec["lon"], "lat": rec["lat"], "max_distance": f"{max_distance:g}",
-                                          "code": road or ""}, rec["_row"], sheet))
+                errors.append(
+                    FieldError(
+                        col("lon", "lon"),
+                        key,
+                        {
+                            "lon": rec["lon"],
+                            "lat": rec["lat"],
+                            "max_distance": f"{max_distance:g}",
+                            "code": road or "",
+                        },
+                        rec["_row"],
+                        sheet,
+                    )
+                )
                 rec["_bad"] = True
                 continue
             route = net.routes[net.codes[int(b.route_index[j])]]
@@ -464,8 +494,16 @@ def validate_incidents(
     for rec in parsed:
         if "_stake_loc" in rec and not rec["_bad"]:
             road, stake, side = rec["_stake_loc"]
-            rec.update(road_code=road, chainage_m=round(stake, 1), stake=format_stake(stake), side=side or "",
-                       offset_m=None, zone="unknown", in_control_zone=None, zone_road_code=None)
+            rec.update(
+                road_code=road,
+                chainage_m=round(stake, 1),
+                stake=format_stake(stake),
+                side=side or "",
+                offset_m=None,
+                zone="unknown",
+                in_control_zone=None,
+                zone_road_code=None,
+            )
             rec.setdefault("location_method", "stake")
     good = [r for r in parsed if not r.get("_bad")]
     if good:
@@ -482,10 +520,19 @@ def validate_incidents(
 
 #: 《公路法》第七十七条's condition: 造成公路路面损坏、污染或者影响公路畅通
 EFFECTS = ("damage", "pollution", "obstruction")
-EFFECT_ALIASES = {"damage": "damage", "路面损坏": "damage", "损坏": "damage", "造成公路路面损坏": "damage",
-                  "pollution": "pollution", "污染": "pollution", "污染公路": "pollution",
-                  "obstruction": "obstruction", "影响公路畅通": "obstruction", "影响畅通": "obstruction",
-                  "妨碍通行": "obstruction"}
+EFFECT_ALIASES = {
+    "damage": "damage",
+    "路面损坏": "damage",
+    "损坏": "damage",
+    "造成公路路面损坏": "damage",
+    "pollution": "pollution",
+    "污染": "pollution",
+    "污染公路": "pollution",
+    "obstruction": "obstruction",
+    "影响公路畅通": "obstruction",
+    "影响畅通": "obstruction",
+    "妨碍通行": "obstruction",
+}
 
 
 def _effects(v: Any) -> str:
@@ -572,7 +619,9 @@ class ImportResult:
     #: patrols accepted and flagged: fewer than two personnel (where each is in the file)
     flagged: list[FieldError] = field(default_factory=list)
     rows: int = 0  # ledger rows read (records and bad rows)
-    preview: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # first rows as they will be stored
+    preview: dict[str, list[dict[str, Any]]] = field(
+        default_factory=dict
+    )  # first rows as they will be stored
 
     @property
     def ok(self) -> bool:
@@ -605,8 +654,10 @@ def file_digest(path: str | Path) -> str:
 def imported_batch(session: Session, digest: str) -> ImportBatch | None:
     """The batch (not rolled back) that imported a file with this SHA-256, if any."""
     return session.execute(
-        select(ImportBatch).where(ImportBatch.sha256 == digest, ImportBatch.rolled_back_at.is_(None))
-        .order_by(ImportBatch.id.desc()).limit(1)
+        select(ImportBatch)
+        .where(ImportBatch.sha256 == digest, ImportBatch.rolled_back_at.is_(None))
+        .order_by(ImportBatch.id.desc())
+        .limit(1)
     ).scalar_one_or_none()
 
 
@@ -625,8 +676,9 @@ def check_ledger(
     p = Path(path)
     shown = name or p.name
     try:
-        sheets = read_ledger(p, kind, progress=(lambda d, t: progress("read", d, t)) if progress else None,
-                             name=shown)
+        sheets = read_ledger(
+            p, kind, progress=(lambda d, t: progress("read", d, t)) if progress else None, name=shown
+        )
     except LedgerFormatError as exc:
         raise ServiceError(exc.key, **exc.params) from exc
     digest = file_digest(p)
@@ -649,21 +701,26 @@ def check_ledger(
             progress("validate", done[0], result.rows)
 
     for sh in sheets:
-        result.sheets.append(_validate_sheet(sh, net, now, dist, patrols, incidents, result.errors, result.flagged,
-                                             on_chunk))
+        result.sheets.append(
+            _validate_sheet(sh, net, now, dist, patrols, incidents, result.errors, result.flagged, on_chunk)
+        )
     order = {sh.name: k for k, sh in enumerate(sheets)}
     result.errors.sort(key=lambda e: (order.get(e.sheet, 0), e.row or 0))
     result.patrols, result.incidents = len(patrols), len(incidents)
     result.preview = {
-        "patrols": [{**r.__dict__, "date": r.date.isoformat(), "roads": "、".join(r.roads)}
-                    for r in patrols[:PREVIEW_ROWS]],
+        "patrols": [
+            {**r.__dict__, "date": r.date.isoformat(), "roads": "、".join(r.roads)}
+            for r in patrols[:PREVIEW_ROWS]
+        ],
         "incidents": [dict(r) for r in incidents[:PREVIEW_ROWS]],
     }
     kinds = "+".join(sorted({s.kind for s in sheets}))
     return LedgerCheck(result, patrols, incidents, digest, kinds)
 
 
-def write_ledger(session: Session, actor: User, check: LedgerCheck, progress: Progress | None = None) -> ImportResult:
+def write_ledger(
+    session: Session, actor: User, check: LedgerCheck, progress: Progress | None = None
+) -> ImportResult:
     """Write a checked ledger (no bad rows) as one batch, in the caller's transaction; audited."""
     require(actor, Perm.IMPORT_LEDGER)
     result = check.result
@@ -672,8 +729,14 @@ def write_ledger(session: Session, actor: User, check: LedgerCheck, progress: Pr
     _refuse_duplicate(session, check.digest, result.file)  # again, inside the write transaction
     created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     total = len(check.patrols) + len(check.incidents)
-    batch = ImportBatch(kind=check.kinds, filename=result.file, sha256=check.digest, rows=total,
-                        created_by=actor.id, created_at=created)
+    batch = ImportBatch(
+        kind=check.kinds,
+        filename=result.file,
+        sha256=check.digest,
+        rows=total,
+        created_by=actor.id,
+        created_at=created,
+    )
     session.add(batch)
     try:
         session.flush()
@@ -686,20 +749,30 @@ def write_ledger(session: Session, actor: User, check: LedgerCheck, progress: Pr
     if progress:
         progress("write", 0, total)
     for i in range(0, len(check.patrols), CHUNK):
-        part = check.patrols[i:i + CHUNK]
+        part = check.patrols[i : i + CHUNK]
         store_records(session, actor, part, [], "ledger", batch.id)
         written += len(part)
         if progress:
             progress("write", written, total)
     for i in range(0, len(check.incidents), CHUNK):
-        part = check.incidents[i:i + CHUNK]
+        part = check.incidents[i : i + CHUNK]
         store_records(session, actor, [], part, "ledger", batch.id)
         written += len(part)
         if progress:
             progress("write", written, total)
-    audit.record(session, actor, "ledger.import", "import_batch", batch.id,
-                 after={"file": result.file, "sha256": check.digest, "patrols": len(check.patrols),
-                        "incidents": len(check.incidents)})
+    audit.record(
+        session,
+        actor,
+        "ledger.import",
+        "import_batch",
+        batch.id,
+        after={
+            "file": result.file,
+            "sha256": check.digest,
+            "patrols": len(check.patrols),
+            "incidents": len(check.incidents),
+        },
+    )
     return result
 
 
@@ -741,12 +814,14 @@ def _refuse_duplicate(session: Session, digest: str, name: str) -> None:
     """Refuse a file whose batch is in the store (a rolled-back batch does not count)."""
     dup = imported_batch(session, digest)
     if dup is not None:
-        raise ServiceError("error.already_imported", file=name, batch=dup.id,
-                           when=dup.created_at.strftime("%Y-%m-%d %H:%M"))
+        raise ServiceError(
+            "error.already_imported", file=name, batch=dup.id, when=dup.created_at.strftime("%Y-%m-%d %H:%M")
+        )
 
 
-_DEFAULTED = frozenset(c.key for c in Incident.__table__.columns
-                       if c.default is not None or c.server_default is not None)
+_DEFAULTED = frozenset(
+    c.key for c in Incident.__table__.columns if c.default is not None or c.server_default is not None
+)
 
 
 def store_records(
@@ -778,8 +853,15 @@ def store_records(
     action = "ledger.import" if source == "ledger" else f"{source}.load"
     mine = {"source": source, "batch": batch_id}
     for model, entity in ((Patrol, "patrol"), (Incident, "incident")):
-        ids = session.execute(select(model.id).where(model.created_at == created, model.source == source,
-                                                     model.created_by == actor.id)).scalars().all()
+        ids = (
+            session.execute(
+                select(model.id).where(
+                    model.created_at == created, model.source == source, model.created_by == actor.id
+                )
+            )
+            .scalars()
+            .all()
+        )
         audit.record_rows(session, actor, action, entity, ids, after=mine)
 
 
@@ -795,24 +877,37 @@ def _validate_sheet(
     on_chunk: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Validate one sheet in chunks of :data:`CHUNK` rows (``on_chunk(rows)`` after each)."""
-    info = {"sheet": sh.name, "kind": sh.kind, "rows": len(sh.rows), "columns": sh.columns,
-            "ignored_columns": sh.unknown_headers, "skipped_total_rows": sh.skipped_rows,
-            "example_rows": sh.example_rows}
+    info = {
+        "sheet": sh.name,
+        "kind": sh.kind,
+        "rows": len(sh.rows),
+        "columns": sh.columns,
+        "ignored_columns": sh.unknown_headers,
+        "skipped_total_rows": sh.skipped_rows,
+        "example_rows": sh.example_rows,
+    }
     for i in range(0, len(sh.rows), CHUNK):
-        chunk = sh.rows[i:i + CHUNK]
+        chunk = sh.rows[i : i + CHUNK]
         if sh.kind == "patrols":
             for r in chunk:
                 rec, errs = validate_patrol(r.values, net, now, sh.columns, r.row, sh.name)
                 if rec:
                     patrols.append(rec)
                     if rec.flags and flagged is not None:
-                        flagged.append(FieldError(sh.columns.get("personnel", "personnel"),
-                                                  "patrol.flag.few_personnel", {"count": rec.personnel}, r.row,
-                                                  sh.name))
+                        flagged.append(
+                            FieldError(
+                                sh.columns.get("personnel", "personnel"),
+                                "patrol.flag.few_personnel",
+                                {"count": rec.personnel},
+                                r.row,
+                                sh.name,
+                            )
+                        )
                 errors.extend(errs)
         else:
-            clean, errs = validate_incidents([(r.row, r.values) for r in chunk], net, now, dist, sh.columns,
-                                             sh.name)
+            clean, errs = validate_incidents(
+                [(r.row, r.values) for r in chunk], net, now, dist, sh.columns, sh.name
+            )
             incidents.extend(clean)
             errors.extend(errs)
         if on_chunk is not None:

@@ -37,7 +37,9 @@ _NAME_MAX = 64
 # --- the two-officer rule -----------------------------------------------------------------------------
 
 
-def officer_problem(p: Personnel | None, on_date: dt.date, personnel_id: int | None = None) -> FieldError | None:
+def officer_problem(
+    p: Personnel | None, on_date: dt.date, personnel_id: int | None = None
+) -> FieldError | None:
     """Why this person does not count as an enforcement officer on ``on_date`` (None: they count)."""
     if p is None:
         return FieldError("", "registry.officer_unknown", {"id": personnel_id})
@@ -50,8 +52,11 @@ def officer_problem(p: Personnel | None, on_date: dt.date, personnel_id: int | N
     if p.cert_expiry is None:
         return FieldError("", "registry.officer_no_expiry", {"id": p.id, "name": p.name, "cert": p.cert_no})
     if p.cert_expiry < on_date:
-        return FieldError("", "registry.officer_cert_expired", {"id": p.id, "name": p.name, "cert": p.cert_no,
-                                                                 "date": p.cert_expiry.isoformat()})
+        return FieldError(
+            "",
+            "registry.officer_cert_expired",
+            {"id": p.id, "name": p.name, "cert": p.cert_no, "date": p.cert_expiry.isoformat()},
+        )
     return None
 
 
@@ -75,7 +80,11 @@ def valid_officers(
         pid = int(pid)
         if pid not in ids:
             ids.append(pid)
-    people = {p.id: p for p in session.execute(select(Personnel).where(Personnel.id.in_(ids))).scalars()} if ids else {}
+    people = (
+        {p.id: p for p in session.execute(select(Personnel).where(Personnel.id.in_(ids))).scalars()}
+        if ids
+        else {}
+    )
     ok: list[int] = []
     problems: list[FieldError] = []
     for pid in ids:
@@ -148,7 +157,9 @@ def parse_expiry(v: Any) -> dt.date | None:
         raise ServiceError("registry.bad_expiry", value=s) from None
 
 
-def _personnel_fields(name: Any, title: Any, cert_no: Any, cert_expiry: Any, auxiliary: bool) -> dict[str, Any]:
+def _personnel_fields(
+    name: Any, title: Any, cert_no: Any, cert_expiry: Any, auxiliary: bool
+) -> dict[str, Any]:
     name_, title_ = _name(name), _name(title)
     if not name_:
         raise ServiceError("registry.name_required")
@@ -162,7 +173,13 @@ def _personnel_fields(name: Any, title: Any, cert_no: Any, cert_expiry: Any, aux
         raise ServiceError("registry.expiry_required", cert=cert)
     if expiry is not None and not cert:
         raise ServiceError("registry.cert_required")
-    return {"name": name_, "title": title_, "cert_no": cert, "cert_expiry": expiry, "auxiliary": bool(auxiliary)}
+    return {
+        "name": name_,
+        "title": title_,
+        "cert_no": cert,
+        "cert_expiry": expiry,
+        "auxiliary": bool(auxiliary),
+    }
 
 
 def _check_cert_unique(session: Session, cert: str | None, own_id: int | None = None) -> None:
@@ -177,9 +194,15 @@ def _check_cert_unique(session: Session, cert: str | None, own_id: int | None = 
 
 
 def personnel_dict(p: Personnel) -> dict[str, Any]:
-    return {"id": p.id, "name": p.name, "title": p.title, "cert_no": p.cert_no,
-            "cert_expiry": p.cert_expiry.isoformat() if p.cert_expiry else None, "auxiliary": p.auxiliary,
-            "active": p.active}
+    return {
+        "id": p.id,
+        "name": p.name,
+        "title": p.title,
+        "cert_no": p.cert_no,
+        "cert_expiry": p.cert_expiry.isoformat() if p.cert_expiry else None,
+        "auxiliary": p.auxiliary,
+        "active": p.active,
+    }
 
 
 def vehicle_dict(v: Vehicle) -> dict[str, Any]:
@@ -190,8 +213,13 @@ def vehicle_dict(v: Vehicle) -> dict[str, Any]:
 
 
 def add_personnel(
-    session: Session, actor: User, name: str, title: str = "", cert_no: str | None = None,
-    cert_expiry: dt.date | str | None = None, auxiliary: bool = False,
+    session: Session,
+    actor: User,
+    name: str,
+    title: str = "",
+    cert_no: str | None = None,
+    cert_expiry: dt.date | str | None = None,
+    auxiliary: bool = False,
 ) -> Personnel:
     """Add an officer (with 执法证号 and its expiry) or a 协勤 (auxiliary: never counts as an officer)."""
     require(actor, Perm.MANAGE_REGISTRY)
@@ -221,14 +249,22 @@ def update_personnel(session: Session, actor: User, personnel_id: int, **changes
         raise ServiceError("registry.bad_field", field=", ".join(sorted(unknown)))
     p = _get_personnel(session, personnel_id)
     before = personnel_dict(p)
-    merged = {"name": p.name, "title": p.title, "cert_no": p.cert_no, "cert_expiry": p.cert_expiry,
-              "auxiliary": p.auxiliary, **changes}
+    merged = {
+        "name": p.name,
+        "title": p.title,
+        "cert_no": p.cert_no,
+        "cert_expiry": p.cert_expiry,
+        "auxiliary": p.auxiliary,
+        **changes,
+    }
     fields = _personnel_fields(**merged)
     _check_cert_unique(session, fields["cert_no"], p.id)
     for k, v in fields.items():
         setattr(p, k, v)
     session.flush()
-    audit.record(session, actor, "registry.personnel.update", "personnel", p.id, before=before, after=personnel_dict(p))
+    audit.record(
+        session, actor, "registry.personnel.update", "personnel", p.id, before=before, after=personnel_dict(p)
+    )
     return p
 
 
@@ -239,8 +275,15 @@ def set_personnel_active(session: Session, actor: User, personnel_id: int, activ
     before = personnel_dict(p)
     p.active = bool(active)
     session.flush()
-    audit.record(session, actor, "registry.personnel.activate" if active else "registry.personnel.deactivate",
-                 "personnel", p.id, before=before, after=personnel_dict(p))
+    audit.record(
+        session,
+        actor,
+        "registry.personnel.activate" if active else "registry.personnel.deactivate",
+        "personnel",
+        p.id,
+        before=before,
+        after=personnel_dict(p),
+    )
     return p
 
 
@@ -290,8 +333,9 @@ def _get_vehicle(session: Session, vehicle_id: int) -> Vehicle:
     return v
 
 
-def update_vehicle(session: Session, actor: User, vehicle_id: int, plate: str | None = None,
-                   kind: str | None = None) -> Vehicle:
+def update_vehicle(
+    session: Session, actor: User, vehicle_id: int, plate: str | None = None, kind: str | None = None
+) -> Vehicle:
     require(actor, Perm.MANAGE_REGISTRY)
     v = _get_vehicle(session, vehicle_id)
     before = vehicle_dict(v)
@@ -299,7 +343,9 @@ def update_vehicle(session: Session, actor: User, vehicle_id: int, plate: str | 
     _check_plate_unique(session, fields["plate"], v.id)
     v.plate, v.kind = fields["plate"], fields["kind"]
     session.flush()
-    audit.record(session, actor, "registry.vehicle.update", "vehicle", v.id, before=before, after=vehicle_dict(v))
+    audit.record(
+        session, actor, "registry.vehicle.update", "vehicle", v.id, before=before, after=vehicle_dict(v)
+    )
     return v
 
 
@@ -309,8 +355,15 @@ def set_vehicle_active(session: Session, actor: User, vehicle_id: int, active: b
     before = vehicle_dict(v)
     v.active = bool(active)
     session.flush()
-    audit.record(session, actor, "registry.vehicle.activate" if active else "registry.vehicle.deactivate",
-                 "vehicle", v.id, before=before, after=vehicle_dict(v))
+    audit.record(
+        session,
+        actor,
+        "registry.vehicle.activate" if active else "registry.vehicle.deactivate",
+        "vehicle",
+        v.id,
+        before=before,
+        after=vehicle_dict(v),
+    )
     return v
 
 
@@ -328,5 +381,7 @@ class OfficerOption:
 def officer_options(session: Session, actor: User, on_date: dt.date) -> list[OfficerOption]:
     """Active personnel for an officer picker, those who count first."""
     people = list_personnel(session, actor)
-    opts = [OfficerOption(p.id, p.name, p.cert_no, p.cert_expiry, officer_problem(p, on_date)) for p in people]
+    opts = [
+        OfficerOption(p.id, p.name, p.cert_no, p.cert_expiry, officer_problem(p, on_date)) for p in people
+    ]
     return sorted(opts, key=lambda o: (o.problem is not None, o.name))

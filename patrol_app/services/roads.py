@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from typing import Sequence
+from collections.abc import Sequence
 
 import shapely
 from sqlalchemy import delete, select
@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from gis.errors import GisError
 from gis.roads import RoadNetwork, RoadPiece
-from patrol_app.clock import utc_now, utc_stamp
 from gis.stakes import format_stake, parse_stake
 from gis.zones import ControlLine, has_statutory_zone
+from patrol_app.clock import utc_now, utc_stamp
 from patrol_app.domain.rules import Perm
 from patrol_app.services import audit
 from patrol_app.services.errors import ServiceError
@@ -66,7 +66,9 @@ def import_roads(
     result = {"routes": len(codes), "pieces": len(pieces), "replaced": len(existing) if replace else 0}
     audit.record(session, actor, "roads.import", "road_network", source, after={**result, "codes": codes})
     new_ids = session.execute(select(RoadPieceRow.id).where(RoadPieceRow.imported_at == now)).scalars().all()
-    audit.record_rows(session, actor, "roads.import", "road_piece", [*old_ids, *new_ids], after={"source": source})
+    audit.record_rows(
+        session, actor, "roads.import", "road_piece", [*old_ids, *new_ids], after={"source": source}
+    )
     return result
 
 
@@ -115,7 +117,6 @@ def network(session: Session) -> RoadNetwork:
                 del _cache[k]
             _cache[key] = net
     return net
-
 
 
 _device_cache: dict[tuple[str, str], tuple[bytes, str]] = {}
@@ -191,8 +192,15 @@ def set_half_width(session: Session, actor: User, code: str, half_road_land_m: f
     row.updated_by, row.updated_at = actor.id, _now()
     _bump_version(session)
     session.flush()
-    audit.record(session, actor, "roads.half_width", "road", route.code, before={"half_road_land_m": before},
-                 after={"half_road_land_m": row.half_road_land_m})
+    audit.record(
+        session,
+        actor,
+        "roads.half_width",
+        "road",
+        route.code,
+        before={"half_road_land_m": before},
+        after={"half_road_land_m": row.half_road_land_m},
+    )
 
 
 def add_control_line(
@@ -210,7 +218,9 @@ def add_control_line(
     第十二条): ``distance_m`` from the centreline on both sides. Verdicts use it from then on. Audited."""
     require(actor, Perm.MANAGE_ROADS)
     route = _route(session, code)
-    if not has_statutory_zone(route.road_class):  # village and special-purpose roads: 条例 第十一条 sets no zone
+    if not has_statutory_zone(
+        route.road_class
+    ):  # village and special-purpose roads: 条例 第十一条 sets no zone
         raise ServiceError("roads.error.no_statutory_zone", code=route.code)
     try:
         a = parse_stake(from_stake) if isinstance(from_stake, str) else float(from_stake)
@@ -220,25 +230,52 @@ def add_control_line(
     if b <= a:
         raise ServiceError("roads.error.bad_range", start=format_stake(a), end=format_stake(b))
     if a < route.start_m - 0.5 or b > route.end_m + 0.5:
-        raise ServiceError("error.stake_out_of_range", code=route.code, stake=format_stake(a if a < route.start_m
-                           else b), start=route.start_stake, end=route.end_stake)
+        raise ServiceError(
+            "error.stake_out_of_range",
+            code=route.code,
+            stake=format_stake(a if a < route.start_m else b),
+            start=route.start_stake,
+            end=route.end_stake,
+        )
     half = route.verdict(a, 0.0).half_road_land_m
     if not (half < float(distance_m) <= MAX_WIDTH_M):
-        raise ServiceError("roads.error.bad_line", value=f"{float(distance_m):g}", half=f"{half:g}",
-                           max=f"{MAX_WIDTH_M:g}")
+        raise ServiceError(
+            "roads.error.bad_line", value=f"{float(distance_m):g}", half=f"{half:g}", max=f"{MAX_WIDTH_M:g}"
+        )
     doc = (doc_no or "").strip()
     if not doc:
         raise ServiceError("roads.error.doc_required")
     if doc_date > (today or dt.date.today()):
         raise ServiceError("error.future_date", value=doc_date.isoformat())
-    row = ControlLineRow(road_code=route.code, from_m=round(a, 1), to_m=round(b, 1), distance_m=float(distance_m),
-                         doc_no=doc, doc_date=doc_date, active=True, created_by=actor.id, created_at=_now())
+    row = ControlLineRow(
+        road_code=route.code,
+        from_m=round(a, 1),
+        to_m=round(b, 1),
+        distance_m=float(distance_m),
+        doc_no=doc,
+        doc_date=doc_date,
+        active=True,
+        created_by=actor.id,
+        created_at=_now(),
+    )
     session.add(row)
     _bump_version(session)
     session.flush()
-    audit.record(session, actor, "roads.control_line", "control_line", row.id,
-                 after={"road": route.code, "from": format_stake(a), "to": format_stake(b),
-                        "distance_m": row.distance_m, "doc_no": doc, "doc_date": doc_date.isoformat()})
+    audit.record(
+        session,
+        actor,
+        "roads.control_line",
+        "control_line",
+        row.id,
+        after={
+            "road": route.code,
+            "from": format_stake(a),
+            "to": format_stake(b),
+            "distance_m": row.distance_m,
+            "doc_no": doc,
+            "doc_date": doc_date.isoformat(),
+        },
+    )
     return row.id
 
 
@@ -251,8 +288,14 @@ def withdraw_control_line(session: Session, actor: User, line_id: int) -> None:
     row.active = False
     _bump_version(session)
     session.flush()
-    audit.record(session, actor, "roads.control_line_withdrawn", "control_line", row.id,
-                 before={"road": row.road_code, "doc_no": row.doc_no, "distance_m": row.distance_m})
+    audit.record(
+        session,
+        actor,
+        "roads.control_line_withdrawn",
+        "control_line",
+        row.id,
+        before={"road": row.road_code, "doc_no": row.doc_no, "distance_m": row.distance_m},
+    )
 
 
 def control_lines(session: Session, actor: User, code: str | None = None) -> list[dict[str, object]]:
@@ -262,9 +305,18 @@ def control_lines(session: Session, actor: User, code: str | None = None) -> lis
     if code:
         stmt = stmt.where(ControlLineRow.road_code == code)
     rows = session.execute(stmt.order_by(ControlLineRow.doc_date.desc(), ControlLineRow.id.desc())).scalars()
-    return [{"id": r.id, "road_code": r.road_code, "from_stake": format_stake(r.from_m),
-             "to_stake": format_stake(r.to_m), "distance_m": r.distance_m, "doc_no": r.doc_no,
-             "doc_date": r.doc_date.isoformat()} for r in rows]
+    return [
+        {
+            "id": r.id,
+            "road_code": r.road_code,
+            "from_stake": format_stake(r.from_m),
+            "to_stake": format_stake(r.to_m),
+            "distance_m": r.distance_m,
+            "doc_no": r.doc_no,
+            "doc_date": r.doc_date.isoformat(),
+        }
+        for r in rows
+    ]
 
 
 def half_width_set(session: Session, actor: User, code: str) -> float | None:

@@ -29,8 +29,6 @@ TICKET_LIFETIME = dt.timedelta(seconds=60)
 TOUCH_EVERY = dt.timedelta(seconds=30)
 
 
-
-
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -62,8 +60,12 @@ def start(session: Session, user: User, user_agent: str = "", with_ticket: bool 
     ticket = secrets.token_urlsafe(32) if with_ticket else None
     token = None if with_ticket else secrets.token_urlsafe(32)
     row = WebSession(
-        user_id=user.id, created_at=now, last_seen_at=now, expires_at=now + max_lifetime(),
-        user_agent=(user_agent or "")[:256], csrf_token=secrets.token_urlsafe(24),
+        user_id=user.id,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + max_lifetime(),
+        user_agent=(user_agent or "")[:256],
+        csrf_token=secrets.token_urlsafe(24),
         ticket_hash=_hash(ticket) if ticket else None,
         ticket_expires_at=now + TICKET_LIFETIME if ticket else None,
         token_hash=_hash(token) if token else None,
@@ -77,13 +79,19 @@ def redeem(session: Session, ticket: str) -> str | None:
     """Trade a one-time ticket for the session's cookie token; None when the ticket is unknown, used or stale."""
     if not ticket:
         return None
-    row = session.execute(select(WebSession).where(WebSession.ticket_hash == _hash(ticket))).scalar_one_or_none()
+    row = session.execute(
+        select(WebSession).where(WebSession.ticket_hash == _hash(ticket))
+    ).scalar_one_or_none()
     now = utc_now()
     if row is None:
         return None
     row.ticket_hash = None  # one use only, whatever happens next
-    if row.revoked_at is not None or row.ticket_expires_at is None or row.ticket_expires_at < now \
-            or row.expires_at <= now:
+    if (
+        row.revoked_at is not None
+        or row.ticket_expires_at is None
+        or row.ticket_expires_at < now
+        or row.expires_at <= now
+    ):
         return None
     token = secrets.token_urlsafe(32)
     row.token_hash = _hash(token)
@@ -132,7 +140,9 @@ def resolve_token(session: Session, token: str | None, touch: bool = True) -> Re
     """The session of a cookie token. ``touch`` records the use (for the idle timeout)."""
     if not token:
         return Resolved(None)
-    row = session.execute(select(WebSession).where(WebSession.token_hash == _hash(token))).scalar_one_or_none()
+    row = session.execute(
+        select(WebSession).where(WebSession.token_hash == _hash(token))
+    ).scalar_one_or_none()
     return _check(session, row, touch)
 
 
@@ -155,17 +165,28 @@ def revoke(session: Session, session_id: int | None = None, token: str | None = 
 
 def revoke_all(session: Session, user_id: int) -> int:
     """End every session of a user (password reset, account disabled, sign-out everywhere)."""
-    res = session.execute(update(WebSession).where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
-                          .values(revoked_at=utc_now(), ticket_hash=None))
+    res = session.execute(
+        update(WebSession)
+        .where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
+        .values(revoked_at=utc_now(), ticket_hash=None)
+    )
     return int(res.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def active_sessions(session: Session, user_id: int) -> list[WebSession]:
     now = utc_now()
-    return list(session.execute(
-        select(WebSession).where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None),
-                                 WebSession.expires_at > now, WebSession.token_hash.is_not(None))
-        .order_by(WebSession.last_seen_at.desc())).scalars())
+    return list(
+        session.execute(
+            select(WebSession)
+            .where(
+                WebSession.user_id == user_id,
+                WebSession.revoked_at.is_(None),
+                WebSession.expires_at > now,
+                WebSession.token_hash.is_not(None),
+            )
+            .order_by(WebSession.last_seen_at.desc())
+        ).scalars()
+    )
 
 
 def purge(session: Session, older_than: dt.timedelta = dt.timedelta(days=30)) -> int:

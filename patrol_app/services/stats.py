@@ -33,21 +33,26 @@ def default_year(years: list[int], today: dt.date | None = None) -> int:
     return today.year if today.year in years else years[0]
 
 
-def year_totals(session: Session, actor: User, year: int, start: dt.date | None = None,
-                end: dt.date | None = None) -> YearTotals:
+def year_totals(
+    session: Session, actor: User, year: int, start: dt.date | None = None, end: dt.date | None = None
+) -> YearTotals:
     """Totals of a year, or of the dates ``start``..``end`` (inclusive) within it."""
     require(actor, Perm.VIEW)
     start = start or dt.date(year, 1, 1)
     end = (end + dt.timedelta(days=1)) if end else dt.date(year + 1, 1, 1)
     p = session.execute(
-        select(func.count(), func.coalesce(func.sum(Patrol.vehicles), 0), func.coalesce(func.sum(Patrol.personnel), 0),
-               func.coalesce(func.sum(Patrol.km), 0.0))
-        .where(Patrol.date >= start, Patrol.date < end)
+        select(
+            func.count(),
+            func.coalesce(func.sum(Patrol.vehicles), 0),
+            func.coalesce(func.sum(Patrol.personnel), 0),
+            func.coalesce(func.sum(Patrol.km), 0.0),
+        ).where(Patrol.date >= start, Patrol.date < end)
     ).one()
     start_dt, end_dt = dt.datetime.combine(start, dt.time()), dt.datetime.combine(end, dt.time())
     i = session.execute(
-        select(func.count(), func.coalesce(func.sum(case((Incident.status == "open", 1), else_=0)), 0))
-        .where(Incident.found_at >= start_dt, Incident.found_at < end_dt)
+        select(func.count(), func.coalesce(func.sum(case((Incident.status == "open", 1), else_=0)), 0)).where(
+            Incident.found_at >= start_dt, Incident.found_at < end_dt
+        )
     ).one()
     return YearTotals(year, int(p[0]), int(p[1]), int(p[2]), float(p[3]), int(i[0]), int(i[1]))
 

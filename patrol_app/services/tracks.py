@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from sqlalchemy import delete, select, union_all
 from sqlalchemy.orm import Session
@@ -39,8 +40,6 @@ MAX_POINTS_PER_BATCH = 5000
 GPX_SEG_BASE = 1000  # GPX pieces are numbered from here; the field page's points are piece 0
 
 
-
-
 @dataclass
 class TrackSummary:
     patrol_id: int
@@ -50,9 +49,12 @@ class TrackSummary:
     line: list[Any] | None = None
 
     def as_dict(self, with_line: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {"points": self.points, "km": round(self.km, 2),
-                               "coverage": [c.as_dict() for c in self.coverage],
-                               "covered_km": round(sum(c.km for c in self.coverage), 2)}
+        out: dict[str, Any] = {
+            "points": self.points,
+            "km": round(self.km, 2),
+            "coverage": [c.as_dict() for c in self.coverage],
+            "covered_km": round(sum(c.km for c in self.coverage), 2),
+        }
         if with_line:
             out["line"] = self.line or []
         return out
@@ -94,13 +96,15 @@ def _check_points(points: Sequence[dict[str, Any]]) -> list[FieldError]:
 def batch_summary(session: Session, actor: User, patrol_id: int, batch_id: str) -> TrackSummary | None:
     """The track as it is, if this batch was already received (None otherwise)."""
     require(actor, Perm.VIEW)
-    hit = session.execute(select(TrackBatch.id).where(TrackBatch.patrol_id == patrol_id,
-                                                      TrackBatch.batch_id == batch_id)).first()
+    hit = session.execute(
+        select(TrackBatch.id).where(TrackBatch.patrol_id == patrol_id, TrackBatch.batch_id == batch_id)
+    ).first()
     return None if hit is None else summary(session, patrol_id)
 
 
-def add_points(session: Session, actor: User, patrol_id: int, batch_id: str,
-               points: Sequence[dict[str, Any]]) -> tuple[TrackSummary, bool]:
+def add_points(
+    session: Session, actor: User, patrol_id: int, batch_id: str, points: Sequence[dict[str, Any]]
+) -> tuple[TrackSummary, bool]:
     """Store one batch of the field page's positions (``t`` aware datetimes, ``lon``, ``lat``, ``accuracy_m``).
 
     The same ``batch_id`` twice stores nothing the second time; returns (the track now, whether stored)."""
@@ -114,17 +118,33 @@ def add_points(session: Session, actor: User, patrol_id: int, batch_id: str,
     errors = _check_points(points)
     if errors:
         raise ValidationFailed(errors)
-    session.add(TrackBatch(patrol_id=p.id, batch_id=batch_id, points=len(points), created_by=actor.id,
-                           received_at=utc_now()))
-    session.add_all(TrackPoint(patrol_id=p.id, seg=0, t=_local(pt["t"]), lon=float(pt["lon"]),
-                               lat=float(pt["lat"]), source="device",
-                               accuracy_m=None if pt.get("accuracy_m") is None else float(pt["accuracy_m"]))
-                    for pt in points)
+    session.add(
+        TrackBatch(
+            patrol_id=p.id, batch_id=batch_id, points=len(points), created_by=actor.id, received_at=utc_now()
+        )
+    )
+    session.add_all(
+        TrackPoint(
+            patrol_id=p.id,
+            seg=0,
+            t=_local(pt["t"]),
+            lon=float(pt["lon"]),
+            lat=float(pt["lat"]),
+            source="device",
+            accuracy_m=None if pt.get("accuracy_m") is None else float(pt["accuracy_m"]),
+        )
+        for pt in points
+    )
     session.flush()
     s = rebuild(session, p)
-    audit.record(session, actor, "patrol.track", "patrol", p.id,
-                 after={"batch_id": batch_id, "points": len(points), "track_points": s.points,
-                        "km": round(s.km, 2)})
+    audit.record(
+        session,
+        actor,
+        "patrol.track",
+        "patrol",
+        p.id,
+        after={"batch_id": batch_id, "points": len(points), "track_points": s.points, "km": round(s.km, 2)},
+    )
     return s, True
 
 
@@ -134,9 +154,19 @@ def store_gpx(session: Session, actor: User, patrol: Patrol, data: bytes) -> Tra
     require(actor, Perm.LOG_PATROL)
     segs = track_points(data)
     session.execute(delete(TrackPoint).where(TrackPoint.patrol_id == patrol.id, TrackPoint.source == "gpx"))
-    session.add_all(TrackPoint(patrol_id=patrol.id, seg=GPX_SEG_BASE + k, t=None, lon=float(x), lat=float(y),
-                               accuracy_m=None, source="gpx")
-                    for k, xy in enumerate(segs) for x, y in xy)
+    session.add_all(
+        TrackPoint(
+            patrol_id=patrol.id,
+            seg=GPX_SEG_BASE + k,
+            t=None,
+            lon=float(x),
+            lat=float(y),
+            accuracy_m=None,
+            source="gpx",
+        )
+        for k, xy in enumerate(segs)
+        for x, y in xy
+    )
     session.flush()
     return rebuild(session, patrol)
 
@@ -145,7 +175,8 @@ def rebuild(session: Session, patrol: Patrol) -> TrackSummary:
     """Derive the line, kilometres and coverage from every stored position of the patrol."""
     rows = session.execute(
         select(TrackPoint.lon, TrackPoint.lat, TrackPoint.t, TrackPoint.accuracy_m, TrackPoint.seg)
-        .where(TrackPoint.patrol_id == patrol.id).order_by(TrackPoint.seg, TrackPoint.t, TrackPoint.id)
+        .where(TrackPoint.patrol_id == patrol.id)
+        .order_by(TrackPoint.seg, TrackPoint.t, TrackPoint.id)
     ).all()
     fixes = [Fix(lon=r[0], lat=r[1], t=r[2], accuracy_m=r[3], seg=r[4]) for r in rows]
     track = pieces(fixes, MAX_ACCURACY_M)
@@ -157,12 +188,18 @@ def rebuild(session: Session, patrol: Patrol) -> TrackSummary:
     row = session.get(PatrolTrack, patrol.id)
     line = simplified_line(track)
     if row is None:
-        session.add(PatrolTrack(patrol_id=patrol.id, points=len(rows), km=km, line=line, updated_at=utc_now()))
+        session.add(
+            PatrolTrack(patrol_id=patrol.id, points=len(rows), km=km, line=line, updated_at=utc_now())
+        )
     else:
         row.points, row.km, row.line, row.updated_at = len(rows), km, line, utc_now()
     session.execute(delete(PatrolCoverage).where(PatrolCoverage.patrol_id == patrol.id))
-    session.add_all(PatrolCoverage(patrol_id=patrol.id, road_code=c.road_code, from_m=round(c.from_m, 1),
-                                   to_m=round(c.to_m, 1)) for c in stretches)
+    session.add_all(
+        PatrolCoverage(
+            patrol_id=patrol.id, road_code=c.road_code, from_m=round(c.from_m, 1), to_m=round(c.to_m, 1)
+        )
+        for c in stretches
+    )
     if patrol.status == "closed" and patrol.km_method == "track":
         patrol.km = round(km, 1)  # positions that arrive after the end still count
     session.flush()
@@ -174,10 +211,14 @@ def summary(session: Session, patrol_id: int) -> TrackSummary | None:
     row = session.get(PatrolTrack, patrol_id)
     if row is None:
         return None
-    cov = session.execute(select(PatrolCoverage).where(PatrolCoverage.patrol_id == patrol_id)
-                          .order_by(PatrolCoverage.road_code, PatrolCoverage.from_m)).scalars()
-    return TrackSummary(patrol_id, row.points, row.km, [Stretch(c.road_code, c.from_m, c.to_m) for c in cov],
-                        row.line)
+    cov = session.execute(
+        select(PatrolCoverage)
+        .where(PatrolCoverage.patrol_id == patrol_id)
+        .order_by(PatrolCoverage.road_code, PatrolCoverage.from_m)
+    ).scalars()
+    return TrackSummary(
+        patrol_id, row.points, row.km, [Stretch(c.road_code, c.from_m, c.to_m) for c in cov], row.line
+    )
 
 
 def track_km(session: Session, patrol_id: int) -> float | None:
@@ -189,8 +230,10 @@ def patrol_road_pairs() -> Any:
     """(patrol_id, road_code) of every patrol's roads for coverage: what its track covered where it has one
     (a track of some length), else the roads it declared. A subquery for the map and the report."""
     tracked = select(PatrolTrack.patrol_id).where(PatrolTrack.km > 0)
-    declared = select(PatrolRoad.patrol_id.label("patrol_id"), PatrolRoad.road_code.label("road_code")) \
-        .where(PatrolRoad.patrol_id.not_in(tracked))
-    driven = select(PatrolCoverage.patrol_id.label("patrol_id"), PatrolCoverage.road_code.label("road_code")) \
-        .where(PatrolCoverage.patrol_id.in_(tracked))
+    declared = select(PatrolRoad.patrol_id.label("patrol_id"), PatrolRoad.road_code.label("road_code")).where(
+        PatrolRoad.patrol_id.not_in(tracked)
+    )
+    driven = select(
+        PatrolCoverage.patrol_id.label("patrol_id"), PatrolCoverage.road_code.label("road_code")
+    ).where(PatrolCoverage.patrol_id.in_(tracked))
     return union_all(declared, driven).subquery("patrol_road_pairs")

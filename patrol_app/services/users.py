@@ -27,7 +27,9 @@ def get_user(session: Session, username: str) -> User:
     return user
 
 
-def ensure_user(session: Session, username: str, role: Role, display_name: str = "", personnel_id: int | None = None) -> User:
+def ensure_user(
+    session: Session, username: str, role: Role, display_name: str = "", personnel_id: int | None = None
+) -> User:
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
     if user is None:
         user = User(
@@ -42,8 +44,13 @@ def ensure_user(session: Session, username: str, role: Role, display_name: str =
         session.flush()
         from patrol_app.services import audit
 
-        audit.record(session, user if username == CLI_USER else cli_or_self(session, user), "user.create", "user",
-                     user.id)
+        audit.record(
+            session,
+            user if username == CLI_USER else cli_or_self(session, user),
+            "user.create",
+            "user",
+            user.id,
+        )
     return user
 
 
@@ -56,8 +63,11 @@ def cli_or_self(session: Session, user: User) -> User:
 def cli_actor(session: Session, username: str | None = None, os_user: str | None = None) -> User:
     """The account a command acts as: ``--user NAME``, else the built-in ``cli`` administrator. With ``os_user``
     the audit trail shows who ran it: ``cli(root)``, or ``cli(root) as leader`` with ``--user leader``."""
-    user = get_user(session, username) if username else ensure_user(session, CLI_USER, Role.ADMIN,
-                                                                     "命令行 / command line")
+    user = (
+        get_user(session, username)
+        if username
+        else ensure_user(session, CLI_USER, Role.ADMIN, "命令行 / command line")
+    )
     if os_user is not None:
         label = f"{CLI_USER}({os_user})" + (f" as {user.username}" if user.username != CLI_USER else "")
         user.audit_label = label[:64]  # not a column: read by audit.actor_label

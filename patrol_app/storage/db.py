@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import logging
+import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
@@ -76,8 +76,11 @@ def get_engine(url: str | None = None, reading: bool = False) -> Engine:
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             private_file(Path(path))
-        engine = create_engine(url, connect_args={"check_same_thread": False, "isolation_level": None},
-                               json_serializer=canonical_json)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "isolation_level": None},
+            json_serializer=canonical_json,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_read if reading else _sqlite_begin)
     elif reading:
@@ -121,8 +124,14 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         session.close()
 
 
-_BUSY_MESSAGES = ("database is locked", "database table is locked", "could not obtain lock",
-                  "deadlock detected", "could not serialize access", "lock timeout")
+_BUSY_MESSAGES = (
+    "database is locked",
+    "database table is locked",
+    "could not obtain lock",
+    "deadlock detected",
+    "could not serialize access",
+    "lock timeout",
+)
 
 
 def busy_error(exc: BaseException) -> Exception | None:

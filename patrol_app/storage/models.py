@@ -46,7 +46,9 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
-    demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # made by `patrol demo`
+    demo: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )  # made by `patrol demo`
 
 
 class WebSession(Base):
@@ -79,7 +81,9 @@ class Personnel(Base):
     cert_expiry: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     auxiliary: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # made by `patrol demo`
+    demo: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )  # made by `patrol demo`
 
 
 class Vehicle(Base):
@@ -88,7 +92,9 @@ class Vehicle(Base):
     plate: Mapped[str] = mapped_column(String(32), unique=True)
     kind: Mapped[str] = mapped_column(String(32), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # made by `patrol demo`
+    demo: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )  # made by `patrol demo`
 
 
 class RoadPieceRow(Base):
@@ -112,9 +118,15 @@ class ImportBatch(Base):
 
     __tablename__ = "import_batches"
     # a file is imported once (again only after its batch was rolled back)
-    __table_args__ = (Index("uq_import_batches_sha256", "sha256", unique=True,
-                            sqlite_where=text("rolled_back_at IS NULL"),
-                            postgresql_where=text("rolled_back_at IS NULL")),)
+    __table_args__ = (
+        Index(
+            "uq_import_batches_sha256",
+            "sha256",
+            unique=True,
+            sqlite_where=text("rolled_back_at IS NULL"),
+            postgresql_where=text("rolled_back_at IS NULL"),
+        ),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     filename: Mapped[str] = mapped_column(String(255))
@@ -153,7 +165,7 @@ class Patrol(Base):
     km_method: Mapped[str | None] = mapped_column(String(8), nullable=True)  # typed | roads | gpx | track
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    roads: Mapped[list["PatrolRoad"]] = relationship(
+    roads: Mapped[list[PatrolRoad]] = relationship(
         back_populates="patrol", cascade="all, delete-orphan", order_by="PatrolRoad.seq"
     )
 
@@ -192,7 +204,9 @@ class Incident(Base):
     lat: Mapped[float] = mapped_column(Float)
     zone: Mapped[str] = mapped_column(String(16))  # road_land | control_zone | outside | none | unknown
     in_control_zone: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # True only for control_zone
-    zone_road_code: Mapped[str | None] = mapped_column(String(16), nullable=True)  # the road whose verdict decides
+    zone_road_code: Mapped[str | None] = mapped_column(
+        String(16), nullable=True
+    )  # the road whose verdict decides
     #: 《公路法》第七十七条's condition, as found: comma-separated damage | pollution | obstruction
     effects: Mapped[str] = mapped_column(String(64), default="", server_default="")
     #: the legal basis the officer relies on, for type ``other`` (required there)
@@ -389,8 +403,14 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_log"
     __table_args__ = (
-        Index("ix_audit_log_state_of", "entity", "entity_id", "id", sqlite_where=text("state IS NOT NULL"),
-              postgresql_where=text("state IS NOT NULL")),
+        Index(
+            "ix_audit_log_state_of",
+            "entity",
+            "entity_id",
+            "id",
+            sqlite_where=text("state IS NOT NULL"),
+            postgresql_where=text("state IS NOT NULL"),
+        ),
         Index("ix_audit_log_actor_id", "actor_id"),
         Index("ix_audit_log_action", "action"),
         Index("ix_audit_log_ts", "ts"),

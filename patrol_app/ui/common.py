@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
-from pathlib import Path
 import re
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -75,7 +75,11 @@ def current_user():  # type: ignore[no-untyped-def]
     if not token and not sid:
         return _page_only_user()
     with read_session() as s:  # a page's reruns read; only a use after a while writes (below)
-        res = sessions.resolve_token(s, token, touch=False) if token else sessions.resolve_id(s, sid, touch=False)
+        res = (
+            sessions.resolve_token(s, token, touch=False)
+            if token
+            else sessions.resolve_id(s, sid, touch=False)
+        )
         if res.user is None and token and sid:  # a stale cookie beside a fresh page sign-in
             res = sessions.resolve_id(s, sid, touch=False)
         if res.user is not None:
@@ -198,11 +202,13 @@ def _streamlit_texts_css(lng: str) -> str:
     if lng != "zh":
         return ""
     up, limit = (json.dumps(tr(k), ensure_ascii=False) for k in ("ui.uploader_button", "ui.uploader_limit"))
-    return ("[data-testid='stFileUploaderDropzone'] [data-testid='stBaseButton-secondary'] p{font-size:0}"
-            f"[data-testid='stFileUploaderDropzone'] [data-testid='stBaseButton-secondary'] p::after{{content:{up};"
-            "font-size:1rem}"
-            "[data-testid='stFileUploaderDropzoneInstructions'] span{font-size:0}"
-            f"[data-testid='stFileUploaderDropzoneInstructions'] span::after{{content:{limit};font-size:.875rem}}")
+    return (
+        "[data-testid='stFileUploaderDropzone'] [data-testid='stBaseButton-secondary'] p{font-size:0}"
+        f"[data-testid='stFileUploaderDropzone'] [data-testid='stBaseButton-secondary'] p::after{{content:{up};"
+        "font-size:1rem}"
+        "[data-testid='stFileUploaderDropzoneInstructions'] span{font-size:0}"
+        f"[data-testid='stFileUploaderDropzoneInstructions'] span::after{{content:{limit};font-size:.875rem}}"
+    )
 
 
 def top_bar(user) -> None:  # type: ignore[no-untyped-def]
@@ -211,13 +217,22 @@ def top_bar(user) -> None:  # type: ignore[no-untyped-def]
     _, mid, right = st.columns([3, 3, 1.8], vertical_alignment="center")
     if user is not None:
         who = tr("auth.signed_in_as", name=user.display_name, role=tr("role." + user.role))
-        if mid.button(f"{who} · {tr('auth.sign_out')}", key="sign_out", type="tertiary", icon=":material/logout:",
-                      help=tr("auth.sign_out")):
+        if mid.button(
+            f"{who} · {tr('auth.sign_out')}",
+            key="sign_out",
+            type="tertiary",
+            icon=":material/logout:",
+            help=tr("auth.sign_out"),
+        ):
             sign_out()
             st.rerun()
     choice = right.segmented_control(
-        t("ui.language", lang()), options=["zh", "en"], format_func=lambda v: "中文" if v == "zh" else "English",
-        default=lang(), key="lang_choice", label_visibility="collapsed",
+        t("ui.language", lang()),
+        options=["zh", "en"],
+        format_func=lambda v: "中文" if v == "zh" else "English",
+        default=lang(),
+        key="lang_choice",
+        label_visibility="collapsed",
     )
     if choice and choice != st.session_state.get("lang"):
         st.session_state["lang"] = choice
@@ -232,9 +247,11 @@ def page_file(rel: str) -> str:
 
 def scroll_to_top() -> None:
     """Bring the top of the page into view (after a save, where the confirmation is shown)."""
-    st.html("<script>(() => { const m = document.querySelector(\"[data-testid='stMain']\");"
-            " if (m) m.scrollTo({top: 0}); window.scrollTo({top: 0}); })();</script>",
-            unsafe_allow_javascript=True)
+    st.html(
+        "<script>(() => { const m = document.querySelector(\"[data-testid='stMain']\");"
+        " if (m) m.scrollTo({top: 0}); window.scrollTo({top: 0}); })();</script>",
+        unsafe_allow_javascript=True,
+    )
 
 
 def saved_banner(state_key: str) -> None:
@@ -244,8 +261,12 @@ def saved_banner(state_key: str) -> None:
         return
     st.success(saved["text"], icon=":material/check_circle:")
     if saved.get("incident"):
-        st.page_link(page_file("patrol_app/ui/pages/records.py"), label=tr("field.open_saved", id=saved["incident"]),
-                     icon=":material/open_in_new:", query_params={"incident": str(saved["incident"])})
+        st.page_link(
+            page_file("patrol_app/ui/pages/records.py"),
+            label=tr("field.open_saved", id=saved["incident"]),
+            icon=":material/open_in_new:",
+            query_params={"incident": str(saved["incident"])},
+        )
     scroll_to_top()
 
 

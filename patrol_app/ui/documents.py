@@ -22,9 +22,16 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 def _offer(key: str) -> None:
     made = st.session_state.get(key)
     if made:
-        st.success(tr("doc.ui.issued", title=made["title"], number=f" {made['number']}" if made["number"] else ""))
-        st.download_button(tr("doc.ui.download", filename=made["filename"]), made["data"],
-                           file_name=made["filename"], mime=DOCX, key=key + "_dl")
+        st.success(
+            tr("doc.ui.issued", title=made["title"], number=f" {made['number']}" if made["number"] else "")
+        )
+        st.download_button(
+            tr("doc.ui.download", filename=made["filename"]),
+            made["data"],
+            file_name=made["filename"],
+            mime=DOCX,
+            key=key + "_dl",
+        )
 
 
 def _make(key: str, fn) -> None:  # type: ignore[no-untyped-def]
@@ -41,14 +48,29 @@ def patrol_documents(user) -> None:  # type: ignore[no-untyped-def]
     if not allowed(user.role, Perm.LOG_PATROL):
         return
     with read_session() as s:
-        mine = list(s.execute(select(Patrol).where(Patrol.created_by == user.id)
-                              .order_by(Patrol.date.desc(), Patrol.id.desc()).limit(20)).scalars())
-        options = {p.id: tr("doc.ui.patrol_option", date=p.date.isoformat(), time=p.start_time or "",
-                            roads="、".join(p.road_codes)) for p in mine}
+        mine = list(
+            s.execute(
+                select(Patrol)
+                .where(Patrol.created_by == user.id)
+                .order_by(Patrol.date.desc(), Patrol.id.desc())
+                .limit(20)
+            ).scalars()
+        )
+        options = {
+            p.id: tr(
+                "doc.ui.patrol_option",
+                date=p.date.isoformat(),
+                time=p.start_time or "",
+                roads="、".join(p.road_codes),
+            )
+            for p in mine
+        }
     if not options:
         return
     with st.expander(tr("doc.ui.title")):
-        pid = st.selectbox(tr("doc.ui.patrol_pick"), list(options), format_func=options.get, key="doc_patrol_pick")
+        pid = st.selectbox(
+            tr("doc.ui.patrol_pick"), list(options), format_func=options.get, key="doc_patrol_pick"
+        )
         key = f"doc_patrol_{pid}"
         if st.button(tr("doc.ui.make_patrol"), key="doc_make_patrol"):
             _make(key, lambda s: issue_patrol_record(s, _actor(s, user), pid, lang()))
@@ -70,9 +92,18 @@ def incident_documents(user, incident_id: int, deadline: dt.date | None = None) 
         if can_notice:
             labels = {k: tr(f"doc.notice.title.{k}") for k in NOTICE_KINDS}
             c1, c2 = st.columns(2)
-            kind = c1.selectbox(tr("doc.ui.notice_kind"), list(labels), format_func=labels.get, key="doc_notice_kind")
-            due = c2.date_input(tr("doc.ui.deadline"), value=deadline or local_now().date() + dt.timedelta(days=15),
-                                key=f"doc_notice_deadline_{incident_id}") if kind == "rectify" else None
+            kind = c1.selectbox(
+                tr("doc.ui.notice_kind"), list(labels), format_func=labels.get, key="doc_notice_kind"
+            )
+            due = (
+                c2.date_input(
+                    tr("doc.ui.deadline"),
+                    value=deadline or local_now().date() + dt.timedelta(days=15),
+                    key=f"doc_notice_deadline_{incident_id}",
+                )
+                if kind == "rectify"
+                else None
+            )
             st.caption(tr("doc.ui.number_hint"))
             key = f"doc_notice_{incident_id}"
             if st.button(tr("doc.ui.make_notice"), key="doc_make_notice"):

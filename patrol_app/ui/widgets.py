@@ -11,8 +11,8 @@ from streamlit_folium import st_folium
 
 from gis.errors import GisError
 from gis.linref import RoadPosition, locate, offset_point, stake_to_point
-from gis.stakes import format_stake, parse_stake
 from gis.maps import nearby_layer, picker_map
+from gis.stakes import format_stake, parse_stake
 from patrol_app.config import get_settings
 from patrol_app.services.field import GPS_WARN_ACCURACY_M
 from patrol_app.ui.common import err, tr
@@ -35,10 +35,16 @@ def location_picker(net, state_key: str) -> tuple[float, float, str, float | Non
     state = st.session_state
     # one method at a time: only the chosen one renders (the map costs most of a rerun)
     restored = state.get(state_key)
-    method = st.segmented_control(tr("field.location"), ["gps", "map", "stake"], key=f"{state_key}_method",
-                                  default=restored[2] if restored else "gps", label_visibility="collapsed",
-                                  format_func=lambda m: tr({"gps": "field.loc_gps", "map": "field.loc_map",
-                                                            "stake": "field.loc_stake"}[m]))
+    method = st.segmented_control(
+        tr("field.location"),
+        ["gps", "map", "stake"],
+        key=f"{state_key}_method",
+        default=restored[2] if restored else "gps",
+        label_visibility="collapsed",
+        format_func=lambda m: tr(
+            {"gps": "field.loc_gps", "map": "field.loc_map", "stake": "field.loc_stake"}[m]
+        ),
+    )
     if method == "gps":
         fix = gps_button(f"{state_key}_gps")
         if fix:
@@ -64,15 +70,24 @@ def location_picker(net, state_key: str) -> tuple[float, float, str, float | Non
         _map_tap(net, state_key)
     elif method == "stake":
         c1, c2 = st.columns(2)
-        code = c1.selectbox(tr("ui.road"), net.codes, format_func=lambda c: f"{c} {net.routes[c].name}",
-                            key=f"{state_key}_road")
+        code = c1.selectbox(
+            tr("ui.road"),
+            net.codes,
+            format_func=lambda c: f"{c} {net.routes[c].name}",
+            key=f"{state_key}_road",
+        )
         stake = c2.text_input(tr("ui.stake"), placeholder="K3+250", key=f"{state_key}_stake")
         c1, c2, c3 = st.columns([2, 2, 1.4], vertical_alignment="bottom")
-        side = c1.segmented_control(tr("field.side"), ["left", "right"], key=f"{state_key}_side",
-                                    format_func=lambda v: tr("side." + v))
+        side = c1.segmented_control(
+            tr("field.side"),
+            ["left", "right"],
+            key=f"{state_key}_side",
+            format_func=lambda v: tr("side." + v),
+        )
         c1.caption(tr("field.side_rule"))
-        offset = c2.number_input(tr("field.offset"), min_value=0.0, max_value=200.0, step=1.0, value=0.0,
-                                 key=f"{state_key}_offset")
+        offset = c2.number_input(
+            tr("field.offset"), min_value=0.0, max_value=200.0, step=1.0, value=0.0, key=f"{state_key}_offset"
+        )
         c3.button(tr("ui.find_stake"), key=f"{state_key}_stake_go", width="stretch")
         _locate_stake(net, state_key, code, stake, side, offset)
     else:  # no method chosen: nothing picked is shown, so nothing picked is kept
@@ -121,8 +136,14 @@ def _map_tap(net, state_key: str) -> None:  # type: ignore[no-untyped-def]
     with read_session() as s:
         nearby = nearby_open_incidents(s, current_user(), (fix[0], fix[1]) if fix else None)
     chosen = (cur[0], cur[1], tr("ui.chosen_point")) if cur else None
-    out = st_folium(m, key=f"{state_key}_map", height=380, use_container_width=True,
-                    returned_objects=["last_clicked"], feature_group_to_add=nearby_layer(nearby, chosen))
+    out = st_folium(
+        m,
+        key=f"{state_key}_map",
+        height=380,
+        use_container_width=True,
+        returned_objects=["last_clicked"],
+        feature_group_to_add=nearby_layer(nearby, chosen),
+    )
     click = (out or {}).get("last_clicked")
     if click and click != state.get(f"{state_key}_last_click"):
         state[f"{state_key}_last_click"] = click
@@ -163,15 +184,30 @@ def position_of(net, loc, road: str | None = None, state_key: str | None = None)
         if near is None:
             st.warning(err(exc) + " " + tr("ui.zoom_in_hint"))
             return None
-        st.warning(tr("field.far_from_road", code=near.road_code, name=near.road_name, stake=near.stake,
-                      distance=f"{near.offset_m:.0f}", max=f"{limit:g}"))
+        st.warning(
+            tr(
+                "field.far_from_road",
+                code=near.road_code,
+                name=near.road_name,
+                stake=near.stake,
+                distance=f"{near.offset_m:.0f}",
+                max=f"{limit:g}",
+            )
+        )
         c1, c2 = st.columns(2)
-        if c1.button(tr("field.far_use", code=near.road_code, distance=f"{near.offset_m:.0f}"),
-                     key=f"{state_key}_far_use", width="stretch"):
+        if c1.button(
+            tr("field.far_use", code=near.road_code, distance=f"{near.offset_m:.0f}"),
+            key=f"{state_key}_far_use",
+            width="stretch",
+        ):
             state[f"{state_key}_far_ok"] = tuple(loc)
             st.rerun()
-        c2.button(tr("field.far_map"), key=f"{state_key}_far_map", width="stretch",
-                  on_click=lambda: state.__setitem__(f"{state_key}_method", "map"))
+        c2.button(
+            tr("field.far_map"),
+            key=f"{state_key}_far_map",
+            width="stretch",
+            on_click=lambda: state.__setitem__(f"{state_key}_method", "map"),
+        )
         return None
 
 

@@ -27,8 +27,9 @@ import logging
 import math
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import select
@@ -85,19 +86,29 @@ def _msg(key: str, lang: str, params: dict[str, Any]) -> str:
         return key
 
 
-def problem(status: int, code: str, lang: str, params: dict[str, Any] | None = None,
-            errors: list[Bad] | None = None) -> JSONResponse:
-    body = {"status": status, "code": code, "message": _msg(code, lang, params or {}),
-            "errors": [{"field": e.field, "code": e.code, "message": _msg(e.code, lang, e.params)}
-                       for e in errors or []]}
+def problem(
+    status: int, code: str, lang: str, params: dict[str, Any] | None = None, errors: list[Bad] | None = None
+) -> JSONResponse:
+    body = {
+        "status": status,
+        "code": code,
+        "message": _msg(code, lang, params or {}),
+        "errors": [
+            {"field": e.field, "code": e.code, "message": _msg(e.code, lang, e.params)} for e in errors or []
+        ],
+    }
     return JSONResponse(body, status_code=status, headers=NO_STORE)
 
 
 # ServiceError keys that are not 409 conflicts
 _NOT_FOUND = {"field.no_such_patrol", "field.no_such_incident"}
 _TOO_LARGE = {"photo.too_large"}
-_UNPROCESSABLE_FIELD = {"photo.unsupported": "file", "photo.unreadable": "file", "photo.too_many_pixels": "file",
-                        "auth.password_too_short": "password"}
+_UNPROCESSABLE_FIELD = {
+    "photo.unsupported": "file",
+    "photo.unreadable": "file",
+    "photo.too_many_pixels": "file",
+    "auth.password_too_short": "password",
+}
 
 
 def _from_service(exc: ServiceError) -> ApiError:
@@ -232,8 +243,11 @@ class Fields:
         v = self._get(name, required)
         if v is None:
             return []
-        if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool) and 0 < x <= MAX_INT
-                                              for x in v) or len(v) > 100:
+        if (
+            not isinstance(v, list)
+            or not all(isinstance(x, int) and not isinstance(x, bool) and 0 < x <= MAX_INT for x in v)
+            or len(v) > 100
+        ):
             self.bad.append(Bad(name, "api.not_id_list"))
             return []
         return v
@@ -387,8 +401,15 @@ async def session_create(request: Request) -> Response:
             user = sign_in(s, username or "", password or "")
             started = sessions.start(s, user, agent, with_ticket=False)
             assert started.token is not None
-            return ({"user": user.username, "display_name": user.display_name, "role": user.role,
-                     "csrf_token": started.csrf_token}, started.token)
+            return (
+                {
+                    "user": user.username,
+                    "display_name": user.display_name,
+                    "role": user.role,
+                    "csrf_token": started.csrf_token,
+                },
+                started.token,
+            )
 
     body, token = await run_in_threadpool(work)
     response = json_response(body)
@@ -420,8 +441,14 @@ def _me(s: Any, c: Caller) -> dict[str, Any]:
         perms = sorted(p.value for p in PERMISSIONS[Role(c.user.role)])
     except ValueError:
         perms = []
-    return {"user": c.user.username, "display_name": c.user.display_name, "role": c.user.role,
-            "personnel_id": c.user.personnel_id, "csrf_token": c.csrf_token, "permissions": perms}
+    return {
+        "user": c.user.username,
+        "display_name": c.user.display_name,
+        "role": c.user.role,
+        "personnel_id": c.user.personnel_id,
+        "csrf_token": c.csrf_token,
+        "permissions": perms,
+    }
 
 
 @api
@@ -449,28 +476,48 @@ async def roads(request: Request) -> Response:
 
 def _catalog(lang: str) -> Callable[[Any, Caller], dict[str, Any]]:
     def work(s: Any, c: Caller) -> dict[str, Any]:
+        from gis.zones import ROAD_CLASSES
         from patrol_app.domain.catalog import CATALOG
         from patrol_app.domain.rules import MEASURES, WEATHER, Status
         from patrol_app.services.field import GPS_WARN_ACCURACY_M, last_patrol_defaults
         from patrol_app.storage.models import Personnel, Vehicle
-        from gis.zones import ROAD_CLASSES
 
-        people = s.execute(select(Personnel).where(Personnel.active.is_(True)).order_by(Personnel.id)).scalars()
+        people = s.execute(
+            select(Personnel).where(Personnel.active.is_(True)).order_by(Personnel.id)
+        ).scalars()
         vehicles = s.execute(select(Vehicle).where(Vehicle.active.is_(True)).order_by(Vehicle.id)).scalars()
         return {
             "lang": lang,
-            "types": [{"code": v.code, "name": v.name(lang), "name_zh": v.name_zh, "legal_basis": v.legal_basis,
-                       "penalty": v.penalty} for v in CATALOG],
+            "types": [
+                {
+                    "code": v.code,
+                    "name": v.name(lang),
+                    "name_zh": v.name_zh,
+                    "legal_basis": v.legal_basis,
+                    "penalty": v.penalty,
+                }
+                for v in CATALOG
+            ],
             "measures": [{"code": m, "name": t("measure." + m, lang)} for m in MEASURES],
             "statuses": [{"code": x.value, "name": t("status." + x.value, lang)} for x in Status],
             "sides": [{"code": x, "name": t("side." + x, lang)} for x in ("left", "right")],
-            "zones": [{"code": z, "name": t("zone." + z, lang)}
-                      for z in ("road_land", "control_zone", "outside", "unknown")],
+            "zones": [
+                {"code": z, "name": t("zone." + z, lang)}
+                for z in ("road_land", "control_zone", "outside", "unknown")
+            ],
             "road_classes": [{"code": x, "name": t("class." + x, lang)} for x in ROAD_CLASSES],
             "weather": [{"code": w, "name": t("weather." + w, lang)} for w in WEATHER],
-            "personnel": [{"id": p.id, "name": p.name, "title": p.title, "auxiliary": p.auxiliary,
-                           "cert_no": p.cert_no, "cert_expiry": p.cert_expiry.isoformat() if p.cert_expiry else None}
-                          for p in people],
+            "personnel": [
+                {
+                    "id": p.id,
+                    "name": p.name,
+                    "title": p.title,
+                    "auxiliary": p.auxiliary,
+                    "cert_no": p.cert_no,
+                    "cert_expiry": p.cert_expiry.isoformat() if p.cert_expiry else None,
+                }
+                for p in people
+            ],
             "vehicles": [{"id": v.id, "plate": v.plate, "kind": v.kind} for v in vehicles],
             "defaults": last_patrol_defaults(s, c.user),
             "gps_warn_accuracy_m": GPS_WARN_ACCURACY_M,
@@ -483,8 +530,10 @@ def _catalog(lang: str) -> Callable[[Any, Caller], dict[str, Any]]:
 
 @api
 async def catalog(request: Request) -> Response:
-    return json_response(await run_in_threadpool(reading(_catalog(lang_of(request))), request),
-                         headers={"Cache-Control": "private, no-cache"})
+    return json_response(
+        await run_in_threadpool(reading(_catalog(lang_of(request))), request),
+        headers={"Cache-Control": "private, no-cache"},
+    )
 
 
 # --- records as JSON --------------------------------------------------------------------------------------
@@ -503,7 +552,9 @@ def _ref(model: Any, ref: str, s: Any) -> Any:
         if cid:
             row = s.execute(select(model).where(model.client_id == cid)).scalar_one_or_none()
     if row is None:
-        raise ApiError(404, "field.no_such_patrol" if model is Patrol else "field.no_such_incident", id=ref[:64])
+        raise ApiError(
+            404, "field.no_such_patrol" if model is Patrol else "field.no_such_incident", id=ref[:64]
+        )
     return row
 
 
@@ -514,10 +565,16 @@ def patrol_json(s: Any, p: Patrol) -> dict[str, Any]:
 
     track = tracks.summary(s, p.id)
     return {
-        **patrol_dict(p), "client_id": p.client_id, "status": p.status, "km_method": p.km_method,
-        "crew_ids": list(s.execute(select(PatrolCrew.personnel_id).where(PatrolCrew.patrol_id == p.id)).scalars()),
-        "vehicle_ids": list(s.execute(select(PatrolVehicle.vehicle_id)
-                                      .where(PatrolVehicle.patrol_id == p.id)).scalars()),
+        **patrol_dict(p),
+        "client_id": p.client_id,
+        "status": p.status,
+        "km_method": p.km_method,
+        "crew_ids": list(
+            s.execute(select(PatrolCrew.personnel_id).where(PatrolCrew.patrol_id == p.id)).scalars()
+        ),
+        "vehicle_ids": list(
+            s.execute(select(PatrolVehicle.vehicle_id).where(PatrolVehicle.patrol_id == p.id)).scalars()
+        ),
         "track": None if track is None else track.as_dict(),
     }
 
@@ -531,19 +588,43 @@ def incident_json(s: Any, inc: Incident, actor: User, lang: str) -> dict[str, An
     see = can_see_parties(actor)
     vt = BY_CODE.get(inc.type_code)
     return {
-        "id": inc.id, "client_id": inc.client_id, "patrol_id": inc.patrol_id,
-        "found_at": iso_local(inc.found_at), "type": inc.type_code, "type_name": vt.name(lang) if vt else "",
-        "road_code": inc.road_code, "stake": inc.stake, "chainage_m": inc.chainage_m, "side": inc.side or None,
-        "offset_m": inc.offset_m, "lon": inc.lon, "lat": inc.lat, "zone": inc.zone,
-        "in_control_zone": inc.in_control_zone, "town": inc.town, "location_method": inc.location_method,
-        "accuracy_m": inc.gps_accuracy_m, "description": inc.description,
+        "id": inc.id,
+        "client_id": inc.client_id,
+        "patrol_id": inc.patrol_id,
+        "found_at": iso_local(inc.found_at),
+        "type": inc.type_code,
+        "type_name": vt.name(lang) if vt else "",
+        "road_code": inc.road_code,
+        "stake": inc.stake,
+        "chainage_m": inc.chainage_m,
+        "side": inc.side or None,
+        "offset_m": inc.offset_m,
+        "lon": inc.lon,
+        "lat": inc.lat,
+        "zone": inc.zone,
+        "in_control_zone": inc.in_control_zone,
+        "town": inc.town,
+        "location_method": inc.location_method,
+        "accuracy_m": inc.gps_accuracy_m,
+        "description": inc.description,
         "party": inc.party if see else mask_name(inc.party),
         "party_phone": inc.party_phone if see else mask_phone(inc.party_phone),
-        "measure": inc.measure or None, "deadline": inc.deadline.isoformat() if inc.deadline else None,
-        "status": inc.status, "closed_at": inc.closed_at.isoformat() if inc.closed_at else None,
-        "created_at": iso_utc(inc.created_at), "updated_at": iso_utc(inc.updated_at or inc.created_at),
-        "photos": [{"id": p.id, "sha256": p.sha256, "size": p.size, "content_type": p.content_type,
-                    "filename": p.filename} for p in photos],
+        "measure": inc.measure or None,
+        "deadline": inc.deadline.isoformat() if inc.deadline else None,
+        "status": inc.status,
+        "closed_at": inc.closed_at.isoformat() if inc.closed_at else None,
+        "created_at": iso_utc(inc.created_at),
+        "updated_at": iso_utc(inc.updated_at or inc.created_at),
+        "photos": [
+            {
+                "id": p.id,
+                "sha256": p.sha256,
+                "size": p.size,
+                "content_type": p.content_type,
+                "filename": p.filename,
+            }
+            for p in photos
+        ],
     }
 
 
@@ -574,10 +655,21 @@ async def patrol_create(request: Request) -> Response:
         if existing is not None:
             return 200, patrol_json(s, existing)
         when = local(started) if started else fs.local_now()
-        p = fs.start_patrol(s, c.user, fs.PatrolStart(
-            date=when.date(), start_time=when.strftime("%H:%M"), roads=road_codes, crew_ids=crew,
-            vehicle_ids=vehicles, joint=joint, weather=t("weather." + weather, "zh") if weather else "",
-            notes=notes), client_id=cid)
+        p = fs.start_patrol(
+            s,
+            c.user,
+            fs.PatrolStart(
+                date=when.date(),
+                start_time=when.strftime("%H:%M"),
+                roads=road_codes,
+                crew_ids=crew,
+                vehicle_ids=vehicles,
+                joint=joint,
+                weather=t("weather." + weather, "zh") if weather else "",
+                notes=notes,
+            ),
+            client_id=cid,
+        )
         return 201, patrol_json(s, p)
 
     status, body = await run_in_threadpool(writing(work), request)
@@ -614,8 +706,9 @@ async def patrol_end(request: Request) -> Response:
         if method is None:
             method = "typed" if km is not None else ("track" if tracks.track_km(s, p.id) else "roads")
         when = local(ended) if ended else fs.local_now()
-        p = fs.end_patrol(s, c.user, p.id, when.strftime("%H:%M"), km=km if method == "typed" else None,
-                          method=method)
+        p = fs.end_patrol(
+            s, c.user, p.id, when.strftime("%H:%M"), km=km if method == "typed" else None, method=method
+        )
         return patrol_json(s, p)
 
     return json_response(await run_in_threadpool(writing(work), request))
@@ -663,7 +756,9 @@ async def patrol_track(request: Request) -> Response:
 RELOCATE_TOLERANCE_M = 1.0
 
 
-def _relocated(inc: Incident, device_road: str | None, device_chainage: float | None) -> dict[str, Any] | None:
+def _relocated(
+    inc: Incident, device_road: str | None, device_chainage: float | None
+) -> dict[str, Any] | None:
     """The device's own stake against the server's: the server's answer is the record; a difference of more
     than a metre (or another road) is reported."""
     if device_chainage is None and device_road is None:
@@ -678,10 +773,20 @@ def _relocated(inc: Incident, device_road: str | None, device_chainage: float | 
     far = device_chainage is not None and abs(device_chainage - inc.chainage_m) > RELOCATE_TOLERANCE_M
     if not (road_differs or far):
         return None
-    return {"device": {"road_code": device_road, "chainage_m": device_chainage,
-                       "stake": format_stake(device_chainage) if device_chainage is not None else None},
-            "server": {"road_code": inc.road_code, "chainage_m": inc.chainage_m, "stake": inc.stake,
-                       "side": inc.side or None, "offset_m": inc.offset_m}}
+    return {
+        "device": {
+            "road_code": device_road,
+            "chainage_m": device_chainage,
+            "stake": format_stake(device_chainage) if device_chainage is not None else None,
+        },
+        "server": {
+            "road_code": inc.road_code,
+            "chainage_m": inc.chainage_m,
+            "stake": inc.stake,
+            "side": inc.side or None,
+            "offset_m": inc.offset_m,
+        },
+    }
 
 
 @api
@@ -704,12 +809,17 @@ async def incident_create(request: Request) -> Response:
         acc = f.number("accuracy_m")
         road = f.text("road", max_len=32)
         stake_v = data.get("stake")
-        stake = f.number("stake") if isinstance(stake_v, (int, float)) and not isinstance(stake_v, bool) \
+        stake = (
+            f.number("stake")
+            if isinstance(stake_v, (int, float)) and not isinstance(stake_v, bool)
             else f.text("stake", max_len=32)
+        )
         side = f.text("side", max_len=16)
         offset = f.number("offset_m")
-        texts = {k: f.text(k, max_len=n) or "" for k, n in
-                 (("description", 4000), ("party", 128), ("party_phone", 32))}
+        texts = {
+            k: f.text(k, max_len=n) or ""
+            for k, n in (("description", 4000), ("party", 128), ("party_phone", 32))
+        }
         measure = f.text("measure", max_len=32)
         deadline = f.text("deadline", max_len=32)
         status = f.text("status", max_len=16)
@@ -735,15 +845,25 @@ async def incident_create(request: Request) -> Response:
         if patrol_cid and patrol_id is None:
             p = s.execute(select(Patrol).where(Patrol.client_id == patrol_cid)).scalar_one_or_none()
             if p is None:  # the device sends its patrol first: this one has not arrived (yet)
-                raise ApiError(409, "api.patrol_not_received", [Bad("patrol_client_id", "api.patrol_not_received",
-                                                                    {"id": patrol_cid})], id=patrol_cid)
+                raise ApiError(
+                    409,
+                    "api.patrol_not_received",
+                    [Bad("patrol_client_id", "api.patrol_not_received", {"id": patrol_cid})],
+                    id=patrol_cid,
+                )
             patrol_id = p.id
         has_point = lon is not None or lat is not None
         raw: dict[str, Any] = {
-            "found_at": found, "type": vtype, **texts, "measure": measure, "deadline": deadline,
-            "status": status, "patrol_id": patrol_id, "gps_accuracy_m": acc,
-            "location_method": method or ("gps" if has_point and acc is not None else
-                                          "map" if has_point else "stake"),
+            "found_at": found,
+            "type": vtype,
+            **texts,
+            "measure": measure,
+            "deadline": deadline,
+            "status": status,
+            "patrol_id": patrol_id,
+            "gps_accuracy_m": acc,
+            "location_method": method
+            or ("gps" if has_point and acc is not None else "map" if has_point else "stake"),
         }
         if has_point:
             raw.update(lon=lon, lat=lat, road=road)
@@ -788,7 +908,9 @@ async def incident_list(request: Request) -> Response:
         if bad:
             raise ApiError(422, "error.validation_failed", bad, count=len(bad))
         since_utc = since.astimezone(dt.UTC).replace(tzinfo=None) if since else None
-        rows = incidents_page(s, c.user, mine=mine in ("1", "true"), since=since_utc, after_id=after, limit=limit)
+        rows = incidents_page(
+            s, c.user, mine=mine in ("1", "true"), since=since_utc, after_id=after, limit=limit
+        )
         items = [incident_json(s, r, c.user, lang) for r in rows]
         nxt = None
         if len(rows) == limit:
@@ -826,8 +948,13 @@ async def photo_create(request: Request) -> Response:
 
     declared_len = request.headers.get("content-length")
     if declared_len and declared_len.isdigit() and int(declared_len) > MAX_BYTES + 64 * 1024:
-        raise ApiError(413, "photo.too_large", [Bad("file", "photo.too_large", {"file": "", "mb": MAX_MB})],
-                       file="", mb=MAX_MB)
+        raise ApiError(
+            413,
+            "photo.too_large",
+            [Bad("file", "photo.too_large", {"file": "", "mb": MAX_MB})],
+            file="",
+            mb=MAX_MB,
+        )
     ref = request.path_params["ref"]
     lang = lang_of(request)
     upload: UploadFile | None = None
@@ -850,9 +977,13 @@ async def photo_create(request: Request) -> Response:
     if upload is not None:
         data = await upload.read(MAX_BYTES + 1)
         if len(data) > MAX_BYTES:
-            raise ApiError(413, "photo.too_large",
-                           [Bad("file", "photo.too_large", {"file": upload.filename or "", "mb": MAX_MB})],
-                           file=upload.filename or "", mb=MAX_MB)
+            raise ApiError(
+                413,
+                "photo.too_large",
+                [Bad("file", "photo.too_large", {"file": upload.filename or "", "mb": MAX_MB})],
+                file=upload.filename or "",
+                mb=MAX_MB,
+            )
     filename = (upload.filename if upload is not None else "") or "photo"
 
     def check(s: Any, c: Caller) -> tuple[int, dict[str, Any] | None, str]:
@@ -863,25 +994,33 @@ async def photo_create(request: Request) -> Response:
             raise ApiError(422, "error.validation_failed", [Bad("file", "error.required")], count=1)
         sha = hashlib.sha256(data).hexdigest()
         if declared is not None and (not _SHA.match(declared.lower()) or declared.lower() != sha):
-            raise ApiError(422, "error.validation_failed",
-                           [Bad("sha256", "api.sha256_mismatch", {"declared": declared[:64], "actual": sha})],
-                           count=1)
+            raise ApiError(
+                422,
+                "error.validation_failed",
+                [Bad("sha256", "api.sha256_mismatch", {"declared": declared[:64], "actual": sha})],
+                count=1,
+            )
         inc = _ref(Incident, ref, s)
-        prior = s.execute(select(Photo).where(Photo.incident_id == inc.id, Photo.sha256 == sha)).scalars().first()
+        prior = (
+            s.execute(select(Photo).where(Photo.incident_id == inc.id, Photo.sha256 == sha)).scalars().first()
+        )
         return inc.id, (None if prior is None else incident_json(s, inc, c.user, lang)), sha
 
     incident_id, already, sha = await run_in_threadpool(reading(check), request)
     if already is not None:
-        return json_response({"photo": next(p for p in already["photos"] if p["sha256"] == sha),
-                              "incident": already}, 200)
+        return json_response(
+            {"photo": next(p for p in already["photos"] if p["sha256"] == sha), "incident": already}, 200
+        )
     stored = await run_in_threadpool(store_photo, data, filename)  # files first (content-addressed), no lock
 
     def attach(s: Any, c: Caller) -> tuple[int, dict[str, Any]]:
         inc = s.get(Incident, incident_id)
         _, created = fs.attach_photo(s, c.user, incident_id, stored)
         body = incident_json(s, inc, c.user, lang)
-        return (201 if created else 200), {"photo": next(p for p in body["photos"] if p["sha256"] == sha),
-                                            "incident": body}
+        return (201 if created else 200), {
+            "photo": next(p for p in body["photos"] if p["sha256"] == sha),
+            "incident": body,
+        }
 
     status, body = await run_in_threadpool(writing(attach), request)
     return json_response(body, status)
@@ -907,8 +1046,12 @@ async def report(request: Request) -> Response:
 
     def work(s: Any, c: Caller) -> bytes:
         if year is None:
-            raise ApiError(422, "error.validation_failed", [Bad("year", "api.bad_year", {"value": (raw or "")[:20]})],
-                           count=1)
+            raise ApiError(
+                422,
+                "error.validation_failed",
+                [Bad("year", "api.bad_year", {"value": (raw or "")[:20]})],
+                count=1,
+            )
         from patrol_app.domain.rules import Perm
         from patrol_app.services.users import get_user, require
 

@@ -11,7 +11,6 @@ from patrol_app.services import sessions
 from patrol_app.storage.db import session_scope
 from patrol_app.web.cookies import clear_session_cookie, safe_next, set_session_cookie
 
-
 ENDED = ("idle", "expired", "revoked", "disabled")
 
 

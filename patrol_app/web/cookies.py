@@ -15,8 +15,13 @@ def is_https(request: Request) -> bool:
 
 def set_session_cookie(response: Response, request: Request, token: str) -> None:
     response.set_cookie(
-        sessions.COOKIE, token, max_age=int(sessions.max_lifetime().total_seconds()), path="/",
-        httponly=True, samesite="lax", secure=is_https(request),
+        sessions.COOKIE,
+        token,
+        max_age=int(sessions.max_lifetime().total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=is_https(request),
     )
 
 
@@ -26,7 +31,12 @@ def clear_session_cookie(response: Response, request: Request) -> None:
 
 def safe_next(target: str | None) -> str:
     """Only a path on this server: never another host (``//evil``, ``/\\evil``, ``https://…``)."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")) or "\n" in target \
-            or "\r" in target:
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith(("//", "/\\"))
+        or "\n" in target
+        or "\r" in target
+    ):
         return "/"
     return target

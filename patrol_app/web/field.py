@@ -25,8 +25,15 @@ PREFIX = "/field/"
 
 #: What the page needs to start offline: the page itself, then every script, style, icon and vendored file.
 SHELL_GLOBS = ("*.js", "*.css", "icons/*.png", "vendor/idb/*.js", "vendor/workbox/*.js")
-LEAFLET_FILES = ("leaflet.js", "leaflet.css", "images/marker-icon.png", "images/marker-icon-2x.png",
-                 "images/marker-shadow.png", "images/layers.png", "images/layers-2x.png")
+LEAFLET_FILES = (
+    "leaflet.js",
+    "leaflet.css",
+    "images/marker-icon.png",
+    "images/marker-icon-2x.png",
+    "images/marker-shadow.png",
+    "images/layers.png",
+    "images/layers-2x.png",
+)
 
 NO_CACHE = {"Cache-Control": "no-cache"}
 
@@ -39,14 +46,18 @@ def _digest(path: Path) -> str:
 def precache_manifest() -> list[dict[str, str]]:
     """``[{"url", "revision"}]`` for the service worker: the page and every file under ``field_static``."""
     config = hashlib.sha256(config_script().encode("utf-8")).hexdigest()[:16]
-    entries = [{"url": PREFIX, "revision": _digest(STATIC / "index.html")},
-               {"url": PREFIX + "config.js", "revision": config},
-               {"url": PREFIX + "manifest.webmanifest", "revision": _digest(STATIC / "manifest.webmanifest")}]
+    entries = [
+        {"url": PREFIX, "revision": _digest(STATIC / "index.html")},
+        {"url": PREFIX + "config.js", "revision": config},
+        {"url": PREFIX + "manifest.webmanifest", "revision": _digest(STATIC / "manifest.webmanifest")},
+    ]
     for pattern in SHELL_GLOBS:
         for p in sorted(STATIC.glob(pattern)):
             if p.name == "sw.js":
                 continue
-            entries.append({"url": PREFIX + "static/" + p.relative_to(STATIC).as_posix(), "revision": _digest(p)})
+            entries.append(
+                {"url": PREFIX + "static/" + p.relative_to(STATIC).as_posix(), "revision": _digest(p)}
+            )
     for name in LEAFLET_FILES:
         p = LEAFLET / name
         if p.exists():
@@ -80,8 +91,12 @@ def config_script() -> str:
         "max_distance_m": get_settings().max_distance_m,
         "gps_warn_accuracy_m": GPS_WARN_ACCURACY_M,
     }
-    i18n = {lang: {k: v for k, v in catalog(lang).items() if k.startswith(I18N_PREFIXES)} for lang in ("zh", "en")}
-    body = json.dumps({"rules": rules, "track": TRACK, "i18n": i18n}, ensure_ascii=False, separators=(",", ":"))
+    i18n = {
+        lang: {k: v for k, v in catalog(lang).items() if k.startswith(I18N_PREFIXES)} for lang in ("zh", "en")
+    }
+    body = json.dumps(
+        {"rules": rules, "track": TRACK, "i18n": i18n}, ensure_ascii=False, separators=(",", ":")
+    )
     return f"self.FIELD_CONFIG = {body};\n"
 
 
@@ -100,8 +115,11 @@ def to_index(request: Request) -> RedirectResponse:
 
 
 def service_worker(request: Request) -> Response:
-    return Response(_service_worker(), media_type="text/javascript; charset=utf-8",
-                    headers={**NO_CACHE, "Service-Worker-Allowed": PREFIX})
+    return Response(
+        _service_worker(),
+        media_type="text/javascript; charset=utf-8",
+        headers={**NO_CACHE, "Service-Worker-Allowed": PREFIX},
+    )
 
 
 def config(request: Request) -> Response:
@@ -109,7 +127,9 @@ def config(request: Request) -> Response:
 
 
 def manifest(request: Request) -> Response:
-    return FileResponse(STATIC / "manifest.webmanifest", media_type="application/manifest+json", headers=NO_CACHE)
+    return FileResponse(
+        STATIC / "manifest.webmanifest", media_type="application/manifest+json", headers=NO_CACHE
+    )
 
 
 routes = [

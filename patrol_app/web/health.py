@@ -114,8 +114,14 @@ def _probe_engine(url: str) -> Any:
 
     if url.startswith("sqlite"):
         return get_engine(url, True)
-    return create_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=True, pool_timeout=PROBE_TIMEOUT_S,
-                         connect_args={"connect_timeout": PROBE_TIMEOUT_S})
+    return create_engine(
+        url,
+        pool_size=1,
+        max_overflow=0,
+        pool_pre_ping=True,
+        pool_timeout=PROBE_TIMEOUT_S,
+        connect_args={"connect_timeout": PROBE_TIMEOUT_S},
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -141,10 +147,14 @@ def readiness(url: str | None = None) -> str | None:
             current = tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
     except SQLAlchemyError as exc:
         orig = getattr(exc, "orig", None) or exc
-        return "database unreachable: " + scrub(str(orig).splitlines()[0] if str(orig) else type(exc).__name__, url)
+        return "database unreachable: " + scrub(
+            str(orig).splitlines()[0] if str(orig) else type(exc).__name__, url
+        )
     heads = _code_heads()
     if current != heads:
-        return f"migrations not current: database at {', '.join(current) or 'none'}, code at {', '.join(heads)}"
+        return (
+            f"migrations not current: database at {', '.join(current) or 'none'}, code at {', '.join(heads)}"
+        )
     return None
 
 
@@ -200,34 +210,59 @@ def render_metrics() -> str:
         requests = dict(METRICS.requests)
         latency = {k: list(v) for k, v in METRICS.latency.items()}
         websockets = METRICS.websockets
-    out += ["# HELP patrol_http_requests_total HTTP requests by method, route and status.",
-            "# TYPE patrol_http_requests_total counter"]
+    out += [
+        "# HELP patrol_http_requests_total HTTP requests by method, route and status.",
+        "# TYPE patrol_http_requests_total counter",
+    ]
     for (method, route, status), n in sorted(requests.items()):
         out.append(f"patrol_http_requests_total{_labels(method=method, route=route, status=status)} {n}")
-    out += ["# HELP patrol_http_request_duration_seconds Time from request to the end of the response.",
-            "# TYPE patrol_http_request_duration_seconds histogram"]
+    out += [
+        "# HELP patrol_http_request_duration_seconds Time from request to the end of the response.",
+        "# TYPE patrol_http_request_duration_seconds histogram",
+    ]
     for route, row in sorted(latency.items()):
         for bound, n in zip(BUCKETS, row):
-            out.append(f"patrol_http_request_duration_seconds_bucket{_labels(route=route, le=repr(bound))} {int(n)}")
-        out.append(f"patrol_http_request_duration_seconds_bucket{_labels(route=route, le='+Inf')} "
-                   f"{int(row[len(BUCKETS)])}")
-        out.append(f"patrol_http_request_duration_seconds_sum{_labels(route=route)} {row[len(BUCKETS) + 1]:.6f}")
-        out.append(f"patrol_http_request_duration_seconds_count{_labels(route=route)} {int(row[len(BUCKETS)])}")
-    out += ["# HELP patrol_websockets_open Open websockets (page sessions) on this server.",
-            "# TYPE patrol_websockets_open gauge", f"patrol_websockets_open {websockets}"]
+            out.append(
+                f"patrol_http_request_duration_seconds_bucket{_labels(route=route, le=repr(bound))} {int(n)}"
+            )
+        out.append(
+            f"patrol_http_request_duration_seconds_bucket{_labels(route=route, le='+Inf')} "
+            f"{int(row[len(BUCKETS)])}"
+        )
+        out.append(
+            f"patrol_http_request_duration_seconds_sum{_labels(route=route)} {row[len(BUCKETS) + 1]:.6f}"
+        )
+        out.append(
+            f"patrol_http_request_duration_seconds_count{_labels(route=route)} {int(row[len(BUCKETS)])}"
+        )
+    out += [
+        "# HELP patrol_websockets_open Open websockets (page sessions) on this server.",
+        "# TYPE patrol_websockets_open gauge",
+        f"patrol_websockets_open {websockets}",
+    ]
     drafts = _drafts_pending()
     if drafts is not None:
-        out += ["# HELP patrol_drafts_pending Forms typed but not saved yet (server-side drafts).",
-                "# TYPE patrol_drafts_pending gauge", f"patrol_drafts_pending {drafts}"]
+        out += [
+            "# HELP patrol_drafts_pending Forms typed but not saved yet (server-side drafts).",
+            "# TYPE patrol_drafts_pending gauge",
+            f"patrol_drafts_pending {drafts}",
+        ]
     pools = _pool_stats()
-    for metric, help_ in (("size", "Connections the pool keeps."), ("checkedin", "Idle connections in the pool."),
-                          ("checkedout", "Connections in use."), ("overflow", "Connections beyond the pool size.")):
+    for metric, help_ in (
+        ("size", "Connections the pool keeps."),
+        ("checkedin", "Idle connections in the pool."),
+        ("checkedout", "Connections in use."),
+        ("overflow", "Connections beyond the pool size."),
+    ):
         rows = [(engine, n) for m, engine, n in pools if m == metric]
         if rows:
             out += [f"# HELP patrol_db_pool_{metric} {help_}", f"# TYPE patrol_db_pool_{metric} gauge"]
             out += [f"patrol_db_pool_{metric}{_labels(engine=engine)} {n}" for engine, n in rows]
-    out += ["# HELP patrol_process_start_time_seconds Start time of this app server (Unix time).",
-            "# TYPE patrol_process_start_time_seconds gauge", f"patrol_process_start_time_seconds {STARTED:.3f}"]
+    out += [
+        "# HELP patrol_process_start_time_seconds Start time of this app server (Unix time).",
+        "# TYPE patrol_process_start_time_seconds gauge",
+        f"patrol_process_start_time_seconds {STARTED:.3f}",
+    ]
     return "\n".join(out) + "\n"
 
 

@@ -75,8 +75,13 @@ def officer_ids(names=("李明", "王芳")) -> list[int]:  # type: ignore[no-unt
 
 
 def patrol_body(**kw):  # type: ignore[no-untyped-def]
-    body = {"client_id": str(uuid.uuid4()), "roads": ["X001"], "crew": officer_ids(), "vehicles": [1],
-            "weather": "sunny"}
+    body = {
+        "client_id": str(uuid.uuid4()),
+        "roads": ["X001"],
+        "crew": officer_ids(),
+        "vehicles": [1],
+        "weather": "sunny",
+    }
     body.update(kw)
     return body
 
@@ -93,8 +98,17 @@ def point_beside(store, code: str, chainage: float, offset: float, side: str) ->
 
 def incident_body(store, **kw):  # type: ignore[no-untyped-def]
     lon, lat = point_beside(store, "X001", 3250.0, 18.0, "right")
-    body = {"client_id": str(uuid.uuid4()), "type": "materials", "found_at": now_iso(), "lon": lon, "lat": lat,
-            "accuracy_m": 6.0, "description": "路肩堆放砂石", "party": "王某某", "measure": "persuasion"}
+    body = {
+        "client_id": str(uuid.uuid4()),
+        "type": "materials",
+        "found_at": now_iso(),
+        "lon": lon,
+        "lat": lat,
+        "accuracy_m": 6.0,
+        "description": "路肩堆放砂石",
+        "party": "王某某",
+        "measure": "persuasion",
+    }
     body.update(kw)
     return body
 

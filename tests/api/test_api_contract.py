@@ -46,19 +46,28 @@ def test_sign_in_sets_httponly_cookie_and_is_audited(store, as_user):
     assert "patrol_session=" in cookie and "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
     assert count(AuditEntry, AuditEntry.action == "user.sign_in", AuditEntry.actor == "officer") == 1
     me = api.get("/me").json()
-    assert me["user"] == "officer" and me["csrf_token"] == body["csrf_token"] and "log_incident" in me["permissions"]
+    assert (
+        me["user"] == "officer"
+        and me["csrf_token"] == body["csrf_token"]
+        and "log_incident" in me["permissions"]
+    )
 
 
 def test_sign_in_refusals(store, as_user):
     api = as_user(None)
-    bad = assert_error(api.http.post("/api/v1/session", json={"username": "officer", "password": "wrong-one"}),
-                       401, "auth.bad_credentials")
+    bad = assert_error(
+        api.http.post("/api/v1/session", json={"username": "officer", "password": "wrong-one"}),
+        401,
+        "auth.bad_credentials",
+    )
     assert "密码" in bad["message"] or "用户" in bad["message"]  # Chinese by default
     body = assert_error(api.http.post("/api/v1/session?lang=en", json={}), 422)
     assert [e["field"] for e in body["errors"]] == ["username", "password"]
     assert body["errors"][0]["message"] == "required"
-    assert_error(api.http.post("/api/v1/session", content=b"{not json", headers={"content-type": "application/json"}),
-                 422)
+    assert_error(
+        api.http.post("/api/v1/session", content=b"{not json", headers={"content-type": "application/json"}),
+        422,
+    )
     assert_error(api.http.post("/api/v1/session", json=["officer"]), 422)
 
 
@@ -116,7 +125,9 @@ def test_catalog_in_the_callers_language(store, officer):
     mat_en = next(v for v in en["types"] if v["code"] == "materials")
     from patrol_app.domain.catalog import BY_CODE
 
-    assert mat_zh["name"] == BY_CODE["materials"].name("zh") and mat_en["name"] == BY_CODE["materials"].name("en")
+    assert mat_zh["name"] == BY_CODE["materials"].name("zh") and mat_en["name"] == BY_CODE["materials"].name(
+        "en"
+    )
     assert "第四十六条" in mat_zh["legal_basis"] and mat_zh["penalty"]
     assert {m["code"] for m in zh["measures"]} == {"persuasion", "order_correct", "case", "transfer"}
     assert {x["code"] for x in zh["statuses"]} == {"open", "closed"}
@@ -143,12 +154,17 @@ def test_patrol_create_is_idempotent_by_client_id(store, officer):
 
 
 def test_patrol_rules_from_the_service(store, officer):
-    body = assert_error(officer.post("/patrols?lang=en", patrol_body(crew=officer_ids(("李明",)), roads=["X999"])),
-                        422, "error.validation_failed")
+    body = assert_error(
+        officer.post("/patrols?lang=en", patrol_body(crew=officer_ids(("李明",)), roads=["X999"])),
+        422,
+        "error.validation_failed",
+    )
     fields = {e["field"]: e for e in body["errors"]}
     assert fields["roads"]["code"] == "error.unknown_road" and "X999" in fields["roads"]["message"]
     assert "crew" not in fields  # one officer is accepted and flagged (bureau practice), never refused
-    body = assert_error(officer.post("/patrols", {"client_id": "nope", "roads": "X001", "crew": [1, "a"]}), 422)
+    body = assert_error(
+        officer.post("/patrols", {"client_id": "nope", "roads": "X001", "crew": [1, "a"]}), 422
+    )
     assert {e["field"] for e in body["errors"]} == {"client_id", "roads", "crew", "vehicles"}
     assert_error(officer.post("/patrols", patrol_body(started_at="2026-01-05T08:30")), 422)  # no offset
 
@@ -204,17 +220,34 @@ def test_incident_by_gps_answers_the_stored_record(store, officer):
     n = count(Incident)
     again = officer.post("/incidents", body)
     assert again.status_code == 200 and again.json()["id"] == inc["id"] and count(Incident) == n
-    assert count(AuditEntry, AuditEntry.action == "incident.create", AuditEntry.entity_id == str(inc["id"])) == 1
+    assert (
+        count(AuditEntry, AuditEntry.action == "incident.create", AuditEntry.entity_id == str(inc["id"])) == 1
+    )
 
 
 def test_incident_by_road_and_stake_with_side_and_offset(store, officer):
-    body = incident_body(store, lon=None, lat=None, accuracy_m=None, road="x1", stake="K2+100", side="left",
-                         offset_m=9.0, type="在建筑控制区内修建建筑物、地面构筑物")
+    body = incident_body(
+        store,
+        lon=None,
+        lat=None,
+        accuracy_m=None,
+        road="x1",
+        stake="K2+100",
+        side="left",
+        offset_m=9.0,
+        type="在建筑控制区内修建建筑物、地面构筑物",
+    )
     inc = officer.post("/incidents", body).json()
-    assert (inc["type"], inc["road_code"], inc["stake"], inc["side"]) == ("building", "X001", "K2+100", "left")
+    assert (inc["type"], inc["road_code"], inc["stake"], inc["side"]) == (
+        "building",
+        "X001",
+        "K2+100",
+        "left",
+    )
     assert inc["offset_m"] == pytest.approx(9.0, abs=0.2) and inc["zone"] in ("road_land", "control_zone")
-    on_road = officer.post("/incidents", incident_body(store, lon=None, lat=None, road="X001", stake="K2+300",
-                                                       type="over_limit")).json()
+    on_road = officer.post(
+        "/incidents", incident_body(store, lon=None, lat=None, road="X001", stake="K2+300", type="over_limit")
+    ).json()
     assert (on_road["stake"], on_road["offset_m"], on_road["zone"]) == ("K2+300", None, "unknown")
 
 
@@ -229,14 +262,20 @@ def test_server_keeps_its_own_stake_and_says_so(store, officer):
 
 def test_incident_refusals_write_nothing(store, officer):
     n, audits = count(Incident), count(AuditEntry)
-    body = assert_error(officer.post("/incidents?lang=en", incident_body(store, type="飞碟", lon=150.0, lat=10.0)),
-                        422, "error.validation_failed")
+    body = assert_error(
+        officer.post("/incidents?lang=en", incident_body(store, type="飞碟", lon=150.0, lat=10.0)),
+        422,
+        "error.validation_failed",
+    )
     fields = {e["field"]: e["code"] for e in body["errors"]}
     assert fields == {"type": "error.unknown_type", "lon": "error.out_of_area"}
     assert "unknown violation type" in body["errors"][0]["message"]
     assert_error(officer.post("/incidents", incident_body(store, found_at="2026-01-05 09:00")), 422)
-    assert_error(officer.post("/incidents", incident_body(store, patrol_client_id=str(uuid.uuid4()))), 409,
-                 "api.patrol_not_received")
+    assert_error(
+        officer.post("/incidents", incident_body(store, patrol_client_id=str(uuid.uuid4()))),
+        409,
+        "api.patrol_not_received",
+    )
     assert_error(officer.post("/incidents", incident_body(store, patrol_id=999999)), 422)
     assert_error(officer.post("/incidents", incident_body(store, measure="order_correct")), 422)
     future = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).isoformat()
@@ -290,17 +329,31 @@ def test_photo_refusals(store, officer, as_user):
     inc = officer.post("/incidents", incident_body(store)).json()
     data = jpeg(seed=1)
     wrong = hashlib.sha256(b"other").hexdigest()
-    body = assert_error(officer.post(f"/incidents/{inc['id']}/photos", files={"file": ("a.jpg", data)},
-                                     data={"sha256": wrong}), 422)
+    body = assert_error(
+        officer.post(
+            f"/incidents/{inc['id']}/photos", files={"file": ("a.jpg", data)}, data={"sha256": wrong}
+        ),
+        422,
+    )
     assert body["errors"][0]["field"] == "sha256" and body["errors"][0]["code"] == "api.sha256_mismatch"
-    assert_error(officer.post(f"/incidents/{inc['id']}/photos", files={"file": ("a.txt", b"hello")}), 422,
-                 "photo.unsupported")
+    assert_error(
+        officer.post(f"/incidents/{inc['id']}/photos", files={"file": ("a.txt", b"hello")}),
+        422,
+        "photo.unsupported",
+    )
     assert_error(officer.post(f"/incidents/{inc['id']}/photos", json={"file": "x"}), 422)
     assert_error(officer.post("/incidents/999999/photos", files={"file": ("a.jpg", data)}), 404)
-    assert_error(officer.post(f"/incidents/{inc['id']}/photos", files={"file": ("a.jpg", data)}, csrf=False), 403)
-    assert_error(as_user("manager").post(f"/incidents/{inc['id']}/photos", files={"file": ("a.jpg", data)}), 403)
-    big = officer.post(f"/incidents/{inc['id']}/photos", content=b"x", headers={
-        "content-type": "multipart/form-data; boundary=x", "content-length": str(40 * 1024 * 1024)})
+    assert_error(
+        officer.post(f"/incidents/{inc['id']}/photos", files={"file": ("a.jpg", data)}, csrf=False), 403
+    )
+    assert_error(
+        as_user("manager").post(f"/incidents/{inc['id']}/photos", files={"file": ("a.jpg", data)}), 403
+    )
+    big = officer.post(
+        f"/incidents/{inc['id']}/photos",
+        content=b"x",
+        headers={"content-type": "multipart/form-data; boundary=x", "content-length": str(40 * 1024 * 1024)},
+    )
     assert_error(big, 413)
     assert count(Photo, Photo.incident_id == inc["id"]) == 0
 
@@ -311,8 +364,13 @@ def test_photo_refusals(store, officer, as_user):
 def test_unknown_paths_and_methods_answer_json(store, officer):
     assert_error(officer.get("/nothing-here"), 404, "api.not_found")
     assert_error(officer.http.put("/api/v1/incidents"), 405, "api.method_not_allowed")
-    assert_error(officer.post("/incidents", content=b"x" * (3 * 1024 * 1024),
-                              headers={"content-type": "application/json"}), 413, "api.too_large")
+    assert_error(
+        officer.post(
+            "/incidents", content=b"x" * (3 * 1024 * 1024), headers={"content-type": "application/json"}
+        ),
+        413,
+        "api.too_large",
+    )
 
 
 def test_openapi_lists_every_route(store):

@@ -33,5 +33,8 @@ def signed_in(store):  # type: ignore[no-untyped-def]
 def test_no_server_errors(case, signed_in):  # type: ignore[no-untyped-def]
     headers = dict(case.headers or {})
     headers["X-CSRF-Token"] = signed_in["csrf"]
-    case.call_and_validate(headers=headers, cookies=signed_in["cookies"],
-                           checks=[not_a_server_error, status_code_conformance, response_schema_conformance])
+    case.call_and_validate(
+        headers=headers,
+        cookies=signed_in["cookies"],
+        checks=[not_a_server_error, status_code_conformance, response_schema_conformance],
+    )

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from patrol_app.domain.masking import mask_name, mask_phone
 from patrol_app.services import cases
-from patrol_app.ui.common import md_escape
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Case, Incident, Personnel, User
+from patrol_app.ui.common import md_escape
 from tests.app.test_pages import run_page, user_id
 from tests.tamper import tamper
 
@@ -27,15 +27,20 @@ def pid(name: str) -> int:
 
 def an_open_incident() -> int:
     with read_session() as s:
-        return s.execute(select(Incident.id).where(Incident.status == "open").order_by(Incident.id)).scalars().first()
+        return (
+            s.execute(select(Incident.id).where(Incident.status == "open").order_by(Incident.id))
+            .scalars()
+            .first()
+        )
 
 
 def make_case(major: bool = False) -> int:
     incident, officers = an_open_incident(), [pid("李明"), pid("王芳")]  # read first: a write session locks
     with session_scope() as s:
         officer = s.execute(select(User).where(User.username == "officer")).scalar_one()
-        return cases.open_case(s, officer, incident, officers, major=major,
-                               major_grounds=("public_interest",) if major else ()).id
+        return cases.open_case(
+            s, officer, incident, officers, major=major, major_grounds=("public_interest",) if major else ()
+        ).id
 
 
 def button(at, label: str):  # type: ignore[no-untyped-def]
@@ -148,7 +153,9 @@ def test_an_investigator_with_a_reviewer_account_is_told_why_they_cannot_review(
         from patrol_app.services import auth
 
         admin = s.execute(select(User).where(User.username == "admin")).scalar_one()
-        auth.add_user(s, admin, "limin_review", "reviewer", "long-enough-pw", "李明（审核）", personnel_id=limin)
+        auth.add_user(
+            s, admin, "limin_review", "reviewer", "long-enough-pw", "李明（审核）", personnel_id=limin
+        )
     at = run_page(CASES, as_user="limin_review")
     warning = at.warning[0].value
     assert "调查人员" in warning and "三分离" in warning
@@ -190,17 +197,24 @@ def test_only_the_administrator_has_the_admin_page(store):
 
     admin_page = next(p for p in PAGES if p.url_path == "admin")
     cases_page = next(p for p in PAGES if p.url_path == "cases")
-    assert [r for r in ("officer", "squad_leader", "reviewer", "manager", "admin") if allowed(r, admin_page.perm)] == ["admin"]
+    assert [
+        r for r in ("officer", "squad_leader", "reviewer", "manager", "admin") if allowed(r, admin_page.perm)
+    ] == ["admin"]
     # everyone follows cases; the administrator only reads the list (no enforcement permission)
-    assert [r for r in ("officer", "squad_leader", "reviewer", "manager", "admin") if allowed(r, cases_page.perm)] == [
-        "officer", "squad_leader", "reviewer", "manager", "admin"]
+    assert [
+        r for r in ("officer", "squad_leader", "reviewer", "manager", "admin") if allowed(r, cases_page.perm)
+    ] == ["officer", "squad_leader", "reviewer", "manager", "admin"]
 
 
 def test_certificates_expired_or_expiring_are_highlighted(store):
     today = cases.local_today()
     with session_scope() as s:
-        s.execute(select(Personnel).where(Personnel.name == "王芳")).scalar_one().cert_expiry = today - dt.timedelta(days=1)
-        s.execute(select(Personnel).where(Personnel.name == "赵磊")).scalar_one().cert_expiry = today + dt.timedelta(days=10)
+        s.execute(select(Personnel).where(Personnel.name == "王芳")).scalar_one().cert_expiry = (
+            today - dt.timedelta(days=1)
+        )
+        s.execute(select(Personnel).where(Personnel.name == "赵磊")).scalar_one().cert_expiry = (
+            today + dt.timedelta(days=10)
+        )
     at = run_page(ADMIN, as_user="admin")
     assert "1 人执法证已过期，1 人 30 天内到期" in " ".join(c.value for c in at.caption)
     styled = at.dataframe[1].value  # AppTest gives the underlying frame
@@ -277,12 +291,24 @@ def test_audit_check_names_altered_and_missing_photos(store):
         admin = s.execute(select(User).where(User.username == "admin")).scalar_one()
         inc = s.execute(select(Incident.id).order_by(Incident.id)).scalars().first()
         for path in (kept, kept.with_name("gone.jpg")):
-            s.add(Photo(incident_id=inc, sha256=sha, path=str(path.relative_to(store.data_dir)), display_path="",
-                        filename=path.name, content_type="image/jpeg", size=len(original), created_by=admin.id,
-                        created_at=now))
+            s.add(
+                Photo(
+                    incident_id=inc,
+                    sha256=sha,
+                    path=str(path.relative_to(store.data_dir)),
+                    display_path="",
+                    filename=path.name,
+                    content_type="image/jpeg",
+                    size=len(original),
+                    created_by=admin.id,
+                    created_at=now,
+                )
+            )
         from patrol_app.services import audit
 
-        audit.record_rows(s, admin, "incident.follow_up", "incident", [inc])  # the rows as the app records them
+        audit.record_rows(
+            s, admin, "incident.follow_up", "incident", [inc]
+        )  # the rows as the app records them
     at = run_page(ADMIN, as_user="admin")
     button(at, "开始核查").click()
     at.run()

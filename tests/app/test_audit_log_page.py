@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from patrol_app.services import audit, audit_log, auth
-from patrol_app.services.errors import PermissionDenied
+from patrol_app.services.errors import PermissionDenied, ServiceError
 from patrol_app.services.users import get_user
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import AuditEntry
@@ -49,9 +49,16 @@ def test_filters_local_time_and_action_names(store):
         auth.sign_in(s, "officer", "patrol-demo")
     with read_session() as s:
         admin = get_user(s, "admin")
-        rows, total, _ = audit_log.page(s, admin, audit_log.AuditFilter(username="officer", action="user.sign_in"))
-        entry = s.execute(select(AuditEntry).where(AuditEntry.action == "user.sign_in")
-                          .order_by(AuditEntry.id.desc())).scalars().first()
+        rows, total, _ = audit_log.page(
+            s, admin, audit_log.AuditFilter(username="officer", action="user.sign_in")
+        )
+        entry = (
+            s.execute(
+                select(AuditEntry).where(AuditEntry.action == "user.sign_in").order_by(AuditEntry.id.desc())
+            )
+            .scalars()
+            .first()
+        )
     assert total == 1 and rows[0].action == "登录" and rows[0].actor == "officer"
     local = entry.ts.replace(tzinfo=dt.UTC).astimezone(ZoneInfo("Asia/Shanghai"))
     assert rows[0].time == local.strftime("%Y-%m-%d %H:%M:%S")
@@ -76,9 +83,13 @@ def test_every_action_the_app_records_has_a_name_in_both_catalogs():
     for path in root.rglob("*.py"):
         src = path.read_text(encoding="utf-8")
         found |= set(re.findall(r'audit\.record(?:_rows)?\(\s*\w+,\s*\w+,\s*"([a-z_.]+)"', src))
-        found |= set(re.findall(r'"(user\.[a-z_]+|export\.[a-z]+|report\.download|audit\.[a-z]+)",\s*"', src)) & {
-            "user.sign_in_failed", "download.report", "audit.sealed", "audit.baseline", "audit.export"}
-    found |= {f"incident.{a}" for a in ("closed", "reopened", "reinspected")} | {"export.incidents", "export.patrols"}
+        found |= set(
+            re.findall(r'"(user\.[a-z_]+|export\.[a-z]+|report\.download|audit\.[a-z]+)",\s*"', src)
+        ) & {"user.sign_in_failed", "download.report", "audit.sealed", "audit.baseline", "audit.export"}
+    found |= {f"incident.{a}" for a in ("closed", "reopened", "reinspected")} | {
+        "export.incidents",
+        "export.patrols",
+    }
     assert len(found) > 25
     for lang in ("zh", "en"):
         missing = sorted(a for a in found if "audit.action." + a not in catalog(lang))
@@ -90,8 +101,8 @@ def test_exports_neutralise_formulas_and_are_audited(store):
         admin = get_user(s, "admin")
         from patrol_app.services import registry
 
-        registry.add_vehicle(s, admin, "云D·L0398", "=HYPERLINK(\"http://x\")")
-        with pytest.raises(Exception):
+        registry.add_vehicle(s, admin, "云D·L0398", '=HYPERLINK("http://x")')
+        with pytest.raises(ServiceError):
             auth.sign_in(s, "=1+1", "whatever-password")
     with read_session() as s:
         admin = get_user(s, "admin")
@@ -108,18 +119,36 @@ def test_exports_neutralise_formulas_and_are_audited(store):
         assert audit_log.neutralise("=SUM(A1)") == "'=SUM(A1)" and audit_log.neutralise("-1") == "'-1"
         assert audit_log.neutralise("\tx") == "'\tx" and audit_log.neutralise("正常") == "正常"
     with read_session() as s:
-        exports = s.execute(select(AuditEntry).where(AuditEntry.action == "audit.export")
-                            .order_by(AuditEntry.id)).scalars().all()
+        exports = (
+            s.execute(select(AuditEntry).where(AuditEntry.action == "audit.export").order_by(AuditEntry.id))
+            .scalars()
+            .all()
+        )
     assert [(e.after["format"], e.after["rows"], e.after["filters"]) for e in exports] == [
-        ("csv", 1, {"action": "user.sign_in_failed"}), ("xlsx", 1, {"action": "user.sign_in_failed"})]
+        ("csv", 1, {"action": "user.sign_in_failed"}),
+        ("xlsx", 1, {"action": "user.sign_in_failed"}),
+    ]
     assert exports[0].actor == "admin"
     with read_session() as s:
         assert audit.verify(s).ok
 
 
 def test_data_exports_and_report_downloads_are_audited(store, run_patrol, tmp_path):
-    p = run_patrol(["--user", "leader", "export", "incidents", "--year", "2025", "--status", "open",
-                    "--out", str(tmp_path / "i.csv")], store.env)
+    p = run_patrol(
+        [
+            "--user",
+            "leader",
+            "export",
+            "incidents",
+            "--year",
+            "2025",
+            "--status",
+            "open",
+            "--out",
+            str(tmp_path / "i.csv"),
+        ],
+        store.env,
+    )
     assert p.returncode == 0, p.stderr
     p = run_patrol(["report", "--year", "2025", "--out", str(tmp_path / "r.md")], store.env)
     assert p.returncode == 0, p.stderr

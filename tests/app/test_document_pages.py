@@ -17,7 +17,9 @@ def test_patrol_with_one_officer_is_saved_and_flagged_then_its_record_is_made(st
     button(at, "开始巡查").click()
     at.run()
     assert not at.exception
-    assert "巡查已开始" in at.success[0].value and "少于两名" in at.success[0].value  # accepted, flagged, explained
+    assert (
+        "巡查已开始" in at.success[0].value and "少于两名" in at.success[0].value
+    )  # accepted, flagged, explained
     assert any("执法人员少于两名" in w.value for w in at.warning)
     assert "第四十二条" not in " ".join(e.value for e in at.success)
     button(at, "生成巡查记录（Word）").click()
@@ -42,8 +44,15 @@ def test_incident_page_shows_violated_and_penalty_articles_and_the_side_rule(sto
 
 def test_followup_makes_inspection_record_and_numbered_notice(store):
     with read_session() as s:
-        inc = s.execute(select(Incident).where(Incident.status == "open", Incident.party != "",
-                                               Incident.type_code == "building").order_by(Incident.id)).scalars().first()
+        inc = (
+            s.execute(
+                select(Incident)
+                .where(Incident.status == "open", Incident.party != "", Incident.type_code == "building")
+                .order_by(Incident.id)
+            )
+            .scalars()
+            .first()
+        )
     at = app(FOLLOWUP)
     at.selectbox(key="fu_pick").set_value(inc.id)
     at.run()

@@ -192,8 +192,9 @@ def test_follow_up_close_needs_outcome_then_closes(store):
     assert not at.error, [e.value for e in at.error]
     with read_session() as s:
         assert s.get(Incident, iid).status == "closed"
-        assert s.execute(select(IncidentEvent).where(IncidentEvent.incident_id == iid,
-                                                     IncidentEvent.action == "closed")).scalar_one()
+        assert s.execute(
+            select(IncidentEvent).where(IncidentEvent.incident_id == iid, IncidentEvent.action == "closed")
+        ).scalar_one()
     # the page moves on to the next open incident, and its form shows that incident's own status
     nxt = at.selectbox(key="fu_pick").value
     assert nxt != iid
@@ -210,7 +211,9 @@ def test_stake_only_location_and_form_starts_afresh_after_saving(store):
     at.text_input(key="inc_loc_stake").input("K1+200")
     button(at, "定位桩号").click()
     at.run()
-    assert "X003" in at.success[0].value and "K1+200" in at.success[0].value and "未判定" in at.success[0].value
+    assert (
+        "X003" in at.success[0].value and "K1+200" in at.success[0].value and "未判定" in at.success[0].value
+    )
     at.selectbox(key="inc_type_0").set_value("over_limit")
     at.text_area(key="inc_description_0").input("三轴货车超限")
     at.run()
@@ -219,8 +222,13 @@ def test_stake_only_location_and_form_starts_afresh_after_saving(store):
     assert not at.error, [e.value for e in at.error]
     with read_session() as s:
         inc = s.execute(select(Incident).order_by(Incident.id.desc()).limit(1)).scalar_one()
-        assert (inc.road_code, inc.stake, inc.location_method, inc.zone, inc.offset_m) == ("X003", "K1+200", "stake",
-                                                                                         "unknown", None)
+        assert (inc.road_code, inc.stake, inc.location_method, inc.zone, inc.offset_m) == (
+            "X003",
+            "K1+200",
+            "stake",
+            "unknown",
+            None,
+        )
     assert at.text_area(key="inc_description_1").value == ""  # a fresh form
 
 

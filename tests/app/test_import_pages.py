@@ -83,8 +83,11 @@ def test_roads_page_for_officers_lists_routes_only(store):
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_roads_page_for_administrators_has_import_and_settings(store, lang):
     at = run_page(ROADS, as_user="admin", lang=lang)
-    assert [t.label for t in at.tabs] == (["路线", "导入路网", "用地宽度与控制线"] if lang == "zh"
-                                          else ["Routes", "Import a network", "Road land and control lines"])
+    assert [t.label for t in at.tabs] == (
+        ["路线", "导入路网", "用地宽度与控制线"]
+        if lang == "zh"
+        else ["Routes", "Import a network", "Road land and control lines"]
+    )
     assert "patrol " not in texts(at)
 
 
@@ -128,8 +131,9 @@ def test_import_page_only_for_roles_that_import(store):
 
     spec = next(p for p in PAGES if p.url_path == "imports")
     assert spec.perm == Perm.IMPORT_LEDGER
-    assert [r for r in ("officer", "squad_leader", "reviewer", "manager", "admin") if allowed(r, spec.perm)] == \
-        ["squad_leader", "manager", "admin"]
+    assert [
+        r for r in ("officer", "squad_leader", "reviewer", "manager", "admin") if allowed(r, spec.perm)
+    ] == ["squad_leader", "manager", "admin"]
     at = run_page(IMPORTS, as_user="leader")
     assert at.title[0].value == "导入台账"
     assert [b.label for b in at.get("download_button")] == ["下载台账模板"]
@@ -174,9 +178,21 @@ def test_good_check_then_import_then_links_to_map_and_report(store, tmp_path):
 def test_another_session_sees_an_import_running_not_a_lock_error(store):
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with session_scope() as s:
-        s.add(ImportJob(dry_run=False, filename="去年台账.xlsx", sha256="x" * 64, status="running", stage="validate",
-                        rows_total=100_000, rows_read=100_000, rows_validated=40_000, created_by=get_user(s, "manager").id,
-                        started_at=now, updated_at=now))
+        s.add(
+            ImportJob(
+                dry_run=False,
+                filename="去年台账.xlsx",
+                sha256="x" * 64,
+                status="running",
+                stage="validate",
+                rows_total=100_000,
+                rows_read=100_000,
+                rows_validated=40_000,
+                created_by=get_user(s, "manager").id,
+                started_at=now,
+                updated_at=now,
+            )
+        )
     at = run_page(IMPORTS, as_user="leader")
     assert any("正在导入：去年台账.xlsx" in i.value for i in at.info)
     assert at.get("progress") and "40,000 / 100,000" in at.get("progress")[0].proto.text

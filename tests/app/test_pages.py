@@ -77,7 +77,9 @@ def test_stake_form(store):
     at.text_input[0].input("K3+250")
     find.click()
     at.run()
-    assert "X001" in at.success[0].value and "K3+250" in at.success[0].value and "未判定" in at.success[0].value
+    assert (
+        "X001" in at.success[0].value and "K3+250" in at.success[0].value and "未判定" in at.success[0].value
+    )
     at.text_input[0].input("K3+2500")
     next(b for b in at.button if b.label == "定位桩号").click()
     at.run()

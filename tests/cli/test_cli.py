@@ -31,7 +31,16 @@ DEMO_ROAD_COUNT = 30
 #: A point in the district with no demo road within 100 m.
 FAR_POINT = (103.9, 25.4)
 
-PATROL_HEADER = ["日期", "出动车辆(台次)", "出动人员(人次)", "巡查里程(公里)", "巡查路线", "巡查人员", "联合单位", "备注"]
+PATROL_HEADER = [
+    "日期",
+    "出动车辆(台次)",
+    "出动人员(人次)",
+    "巡查里程(公里)",
+    "巡查路线",
+    "巡查人员",
+    "联合单位",
+    "备注",
+]
 GOOD_PATROLS = [
     ["2025-03-05", "2", "5", "40.5", "X001、Y002", "张建华、李明、王芳、赵磊、吴刚", "", ""],
     ["2025/3/6", "3", "6", "30", "X002", "张建华、李明", "交警大队", "雨后巡查"],
@@ -61,8 +70,11 @@ def write_geojson(path: Path, features: list[tuple[list[tuple[float, float]], di
     fc = {
         "type": "FeatureCollection",
         "features": [
-            {"type": "Feature", "properties": props,
-             "geometry": {"type": "LineString", "coordinates": [list(c) for c in coords]}}
+            {
+                "type": "Feature",
+                "properties": props,
+                "geometry": {"type": "LineString", "coordinates": [list(c) for c in coords]},
+            }
             for coords, props in features
         ],
     }
@@ -91,8 +103,15 @@ def test_db_upgrade_creates_an_empty_store(tmp_path, run_patrol):
     assert p.stdout.strip() == f"sqlite:///{db}"
     con = sqlite3.connect(db)
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"patrols", "patrol_roads", "incidents", "road_pieces", "audit_log", "import_batches",
-            "alembic_version"} <= tables
+    assert {
+        "patrols",
+        "patrol_roads",
+        "incidents",
+        "road_pieces",
+        "audit_log",
+        "import_batches",
+        "alembic_version",
+    } <= tables
     assert con.execute("SELECT count(*) FROM road_pieces").fetchone()[0] == 0
     con.close()
 
@@ -129,33 +148,62 @@ def test_roads_import_geopackage_and_zipped_shapefile_with_field_flags(store, ru
     gpkg_line = LineString([(103.850, 25.350), (103.855, 25.353), (103.860, 25.360)])
     gpd.GeoDataFrame(
         {"RCODE": ["y22"], "RNAME": ["测试乡道"], "RCLASS": ["乡道"], "RSTART": ["K1+200"]},
-        geometry=[gpkg_line], crs="EPSG:4326",
+        geometry=[gpkg_line],
+        crs="EPSG:4326",
     ).to_crs("EPSG:32648").to_file(tmp_path / "roads.gpkg", driver="GPKG")  # projected: back to WGS-84
     shp_line = LineString([(103.70, 25.45), (103.705, 25.455), (103.71, 25.46)])
     shp_dir = tmp_path / "shp"
     shp_dir.mkdir()
     gpd.GeoDataFrame(
         {"LXBM": ["X10"], "LXMC": ["测试县道十"], "DJ": ["county"], "QDZH": ["K0+000"]},
-        geometry=[shp_line], crs="EPSG:4326",
+        geometry=[shp_line],
+        crs="EPSG:4326",
     ).to_file(shp_dir / "roads.shp", encoding="utf-8")
     with zipfile.ZipFile(tmp_path / "roads.zip", "w") as z:
         for f in shp_dir.iterdir():
             z.write(f, f.name)
 
-    gpkg, shp = run_patrol_many([
-        ["roads", "import", tmp_path / "roads.gpkg", "--code-field", "RCODE", "--name-field", "RNAME",
-         "--class-field", "RCLASS", "--start-field", "RSTART"],
-        ["roads", "import", tmp_path / "roads.zip", "--code-field", "LXBM", "--name-field", "LXMC",
-         "--class-field", "DJ", "--start-field", "QDZH"],
-    ], store.env)
+    gpkg, shp = run_patrol_many(
+        [
+            [
+                "roads",
+                "import",
+                tmp_path / "roads.gpkg",
+                "--code-field",
+                "RCODE",
+                "--name-field",
+                "RNAME",
+                "--class-field",
+                "RCLASS",
+                "--start-field",
+                "RSTART",
+            ],
+            [
+                "roads",
+                "import",
+                tmp_path / "roads.zip",
+                "--code-field",
+                "LXBM",
+                "--name-field",
+                "LXMC",
+                "--class-field",
+                "DJ",
+                "--start-field",
+                "QDZH",
+            ],
+        ],
+        store.env,
+    )
 
     for p in (gpkg, shp):
         assert p.returncode == 0, p.stderr
         assert p.stdout.strip() == t("cli.roads_imported", routes=1, pieces=1)
     net = store.network()
     assert len(net) == DEMO_ROAD_COUNT + 2  # added to the demo network
-    for code, name, road_class, start_m, line in [("Y022", "测试乡道", "township", 1200.0, gpkg_line),
-                                                  ("X010", "测试县道十", "county", 0.0, shp_line)]:
+    for code, name, road_class, start_m, line in [
+        ("Y022", "测试乡道", "township", 1200.0, gpkg_line),
+        ("X010", "测试县道十", "county", 0.0, shp_line),
+    ]:
         r = net.routes[code]
         coords = list(line.coords)
         assert (r.name, r.road_class, r.start_m, len(r.parts)) == (name, road_class, start_m, 1)
@@ -167,7 +215,9 @@ def test_roads_import_gcj02_is_converted_to_wgs84(store, run_patrol, tmp_path):
     wgs = [(103.900, 25.400), (103.905, 25.404), (103.910, 25.410)]
     gcj = [tuple(float(v) for v in wgs84_to_gcj02(lon, lat)) for lon, lat in wgs]
     assert metres(*wgs[0], *gcj[0]) > 300  # the shift the import must undo
-    path = write_geojson(tmp_path / "amap.geojson", [(gcj, {"code": "Y099", "name": "高德乡道", "class": "乡道"})])
+    path = write_geojson(
+        tmp_path / "amap.geojson", [(gcj, {"code": "Y099", "name": "高德乡道", "class": "乡道"})]
+    )
 
     p = run_patrol(["roads", "import", path, "--gcj02"], store.env)
 
@@ -183,8 +233,17 @@ def test_roads_list_json(store, run_patrol):
     rows = as_json(run_patrol(["roads", "list", "--json"], store.env))
 
     assert len(rows) == DEMO_ROAD_COUNT
-    keys = {"code", "name", "road_class", "county_code", "start_stake", "end_stake", "length_km", "pieces",
-            "half_road_land_m"}
+    keys = {
+        "code",
+        "name",
+        "road_class",
+        "county_code",
+        "start_stake",
+        "end_stake",
+        "length_km",
+        "pieces",
+        "half_road_land_m",
+    }
     for r in rows:
         assert set(r) == keys
         assert r["length_km"] > 0
@@ -231,9 +290,13 @@ def test_locate_points_beside_demo_roads(store, run_patrol_many, net):
 def test_locate_far_from_any_road_and_max_distance(store, run_patrol_many, net):
     lon, lat = offset_point(net, "X002", 5000.0, 150.0, "right")  # no other road within 200 m
 
-    default, wider = run_patrol_many([["locate", repr(lon), repr(lat), "--json"],
-                                      ["locate", repr(lon), repr(lat), "--json", "--max-distance", "200"]],
-                                     store.env)
+    default, wider = run_patrol_many(
+        [
+            ["locate", repr(lon), repr(lat), "--json"],
+            ["locate", repr(lon), repr(lat), "--json", "--max-distance", "200"],
+        ],
+        store.env,
+    )
 
     # no road within the default 100 m: exit 2, a message on stderr, nothing on stdout
     assert default.returncode == 2
@@ -251,13 +314,16 @@ def test_locate_far_from_any_road_and_max_distance(store, run_patrol_many, net):
 def test_locate_batch(store, run_patrol, net, tmp_path):
     a = offset_point(net, "X002", 5000.0, 15.0, "left")
     b = offset_point(net, "Y005", 2000.0, 3.0, "right")
-    src = write_csv(tmp_path / "points.csv", [
-        ["编号", "经度", "纬度"],
-        ["P1", repr(a[0]), repr(a[1])],
-        ["P2", *map(str, FAR_POINT)],
-        ["P3", repr(b[0]), repr(b[1])],
-        ["P4", "abc", ""],
-    ])
+    src = write_csv(
+        tmp_path / "points.csv",
+        [
+            ["编号", "经度", "纬度"],
+            ["P1", repr(a[0]), repr(a[1])],
+            ["P2", *map(str, FAR_POINT)],
+            ["P3", repr(b[0]), repr(b[1])],
+            ["P4", "abc", ""],
+        ],
+    )
     out = tmp_path / "located.csv"
 
     p = run_patrol(["locate", "--batch", src, "--out", out], store.env)
@@ -296,8 +362,12 @@ def test_stake_then_locate_round_trip(store, run_patrol):
 STAKE_ERRORS = [
     ("X001", "K3+1250", "error.stake_format", {"text": "K3+1250"}),
     ("X001", "abc", "error.stake_format", {"text": "abc"}),
-    ("X001", "K30+000", "error.stake_out_of_range",
-     {"code": "X001", "stake": "K30+000", "start": "K0+000", "end": "K24+023"}),
+    (
+        "X001",
+        "K30+000",
+        "error.stake_out_of_range",
+        {"code": "X001", "stake": "K30+000", "start": "K0+000", "end": "K24+023"},
+    ),
 ]
 
 
@@ -327,15 +397,25 @@ def test_import_dry_run_then_import_then_duplicate_refused(store, run_patrol, tm
     p = run_patrol(["import", path, "--json"], store.env)
     assert p.returncode == 0, p.stderr
     res = json.loads(p.stdout)
-    assert (res["ok"], res["dry_run"], res["patrols"], res["incidents"], res["batch_id"]) == (True, False, 2, 0, 1)
+    assert (res["ok"], res["dry_run"], res["patrols"], res["incidents"], res["batch_id"]) == (
+        True,
+        False,
+        2,
+        0,
+        1,
+    )
     assert res["errors"] == []
     after = store.counts()
     assert after["patrols"] == before["patrols"] + 2
     assert after["patrol_roads"] == before["patrol_roads"] + 3
     assert after["import_batches"] == before["import_batches"] + 1
-    assert after["audit_log"] == before["audit_log"] + 1 + 2  # the import, and the state of each patrol it wrote
+    assert (
+        after["audit_log"] == before["audit_log"] + 1 + 2
+    )  # the import, and the state of each patrol it wrote
     con = sqlite3.connect(store.db_path)
-    sums = con.execute("SELECT sum(vehicles), sum(personnel) FROM patrols WHERE import_batch_id = 1").fetchone()
+    sums = con.execute(
+        "SELECT sum(vehicles), sum(personnel) FROM patrols WHERE import_batch_id = 1"
+    ).fetchone()
     con.close()
     assert sums == (5, 11)
 
@@ -346,13 +426,16 @@ def test_import_dry_run_then_import_then_duplicate_refused(store, run_patrol, tm
 
 
 def test_import_bad_ledger_lists_every_problem_and_writes_nothing(store, run_patrol, tmp_path):
-    path = write_csv(tmp_path / "bad.csv", [
-        PATROL_HEADER,
-        GOOD_PATROLS[0],
-        ["2025-03-07", "-1", "5", "12", "X003", "", "", ""],  # row 3: negative count
-        ["2025-03-08", "2", "1", "12", "X004", "", "", ""],  # row 4: one person
-        ["2025-03-09", "2", "4", "12", "X404", "", "", ""],  # row 5: unknown road
-    ])
+    path = write_csv(
+        tmp_path / "bad.csv",
+        [
+            PATROL_HEADER,
+            GOOD_PATROLS[0],
+            ["2025-03-07", "-1", "5", "12", "X003", "", "", ""],  # row 3: negative count
+            ["2025-03-08", "2", "1", "12", "X004", "", "", ""],  # row 4: one person
+            ["2025-03-09", "2", "4", "12", "X404", "", "", ""],  # row 5: unknown road
+        ],
+    )
     before = store.counts()
 
     p = run_patrol(["import", path], store.env)
@@ -410,12 +493,17 @@ def test_audit_verify_then_tampered_entry_is_named(store, run_patrol):
 
 def test_lang_en_flag_and_env(store, run_patrol_many, net, tmp_path):
     lon, lat = offset_point(net, "X002", 5000.0, 15.0, "left")
-    path = write_csv(tmp_path / "one_officer.csv", [PATROL_HEADER, ["2025-03-08", "2", "1", "12", "X004", "", "", ""]])
+    path = write_csv(
+        tmp_path / "one_officer.csv", [PATROL_HEADER, ["2025-03-08", "2", "1", "12", "X004", "", "", ""]]
+    )
 
-    stake, imported = run_patrol_many([
-        ["--lang", "en", "stake", "X001", "K3+1250"],
-        ["--lang", "en", "import", path],
-    ], store.env)
+    stake, imported = run_patrol_many(
+        [
+            ["--lang", "en", "stake", "X001", "K3+1250"],
+            ["--lang", "en", "import", path],
+        ],
+        store.env,
+    )
     (located,) = run_patrol_many([["locate", repr(lon), repr(lat)]], {**store.env, "PATROL_LANG": "en"})
 
     assert stake.returncode == 1
@@ -423,8 +511,10 @@ def test_lang_en_flag_and_env(store, run_patrol_many, net, tmp_path):
     assert imported.returncode == 0, imported.stderr  # one person on a patrol: kept and flagged, not refused
     lines = imported.stdout.strip().splitlines()
     assert lines[1].startswith("1 patrols have fewer than two personnel")
-    assert lines[2].strip() == ("row 2 column '出动人员(人次)': 1 personnel, fewer than two (the bureau's practice is "
-                                "at least two): flagged")
+    assert lines[2].strip() == (
+        "row 2 column '出动人员(人次)': 1 personnel, fewer than two (the bureau's practice is "
+        "at least two): flagged"
+    )
     assert "art. 42" not in imported.stdout
     assert located.returncode == 0, located.stderr
     out = located.stdout.strip()

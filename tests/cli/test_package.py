@@ -28,8 +28,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PATROL_DATA_DIR", "PATROL_DB_URL", "PATROL_LANG", "XDG_DATA_HOME")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "PATROL_DATA_DIR", "PATROL_DB_URL", "PATROL_LANG", "XDG_DATA_HOME")
+    }
     env.update(PYTHONIOENCODING="utf-8", **extra)
     return env
 
@@ -55,25 +58,66 @@ def test_wheel_installed_outside_the_checkout_runs_info_demo_map_and_serve(tmp_p
     for pkg in ("patrol_app", "gis"):
         shutil.copytree(ROOT / pkg, src / pkg, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-                    "-w", str(dist), str(src)], check=True, capture_output=True, env=_clean_env())
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(dist),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+        env=_clean_env(),
+    )
     (wheel,) = dist.glob("patrol_log-*.whl")
     assert wheel.name.startswith(f"patrol_log-{__version__}-")
 
     # every file of the two packages is in the wheel (code, page assets, data, catalogs, migrations, components)
     with zipfile.ZipFile(wheel) as zf:
         shipped = set(zf.namelist())
-    wanted = {p.relative_to(src).as_posix() for pkg in ("patrol_app", "gis") for p in (src / pkg).rglob("*")
-              if p.is_file()}
+    wanted = {
+        p.relative_to(src).as_posix()
+        for pkg in ("patrol_app", "gis")
+        for p in (src / pkg).rglob("*")
+        if p.is_file()
+    }
     assert sorted(wanted - shipped) == []
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     py = venv / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps", "--no-index",
-                    str(wheel)], check=True, capture_output=True, env=_clean_env())
-    site = Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               check=True, capture_output=True, text=True).stdout.strip())
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(py),
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        env=_clean_env(),
+    )
+    site = Path(
+        subprocess.run(
+            [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
     # the dependencies: this venv's site-packages, after the new venv's own (so patrol_app is the wheel's)
     (site / "zz_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
@@ -84,15 +128,25 @@ def test_wheel_installed_outside_the_checkout_runs_info_demo_map_and_serve(tmp_p
     env = _clean_env(HOME=str(home), PATROL_LANG="en")
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([patrol, *args], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [patrol, *args], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300
+        )
 
-    where = subprocess.run([str(py), "-c", "import patrol_app; print(patrol_app.__file__)"], cwd=elsewhere, env=env,
-                           check=True, capture_output=True, text=True).stdout.strip()
+    where = subprocess.run(
+        [str(py), "-c", "import patrol_app; print(patrol_app.__file__)"],
+        cwd=elsewhere,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     assert Path(where).is_relative_to(site)
 
     assert run("--version").stdout.strip() == f"patrol {__version__}"
     info = json.loads(run("info", "--json").stdout)
-    store = home / ".local" / "share" / "patrol"  # the default: $XDG_DATA_HOME/patrol, not the current directory
+    store = (
+        home / ".local" / "share" / "patrol"
+    )  # the default: $XDG_DATA_HOME/patrol, not the current directory
     assert info["data_dir"] == str(store) and info["data_dir_source"] == "default"
     assert info["photo_dir"] == str(store / "photos") and info["version"] == __version__
     assert info["db_url"] == f"sqlite:///{store / 'patrol.db'}"
@@ -107,8 +161,13 @@ def test_wheel_installed_outside_the_checkout_runs_info_demo_map_and_serve(tmp_p
 
     port = _free_port()
     with open(tmp_path / "serve.log", "w") as log:
-        server = subprocess.Popen([patrol, "serve", "--port", str(port)], cwd=elsewhere, env=env, stdout=log,
-                                  stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [patrol, "serve", "--port", str(port)],
+            cwd=elsewhere,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.time() + 60
         while True:
@@ -121,7 +180,9 @@ def test_wheel_installed_outside_the_checkout_runs_info_demo_map_and_serve(tmp_p
             assert time.time() < deadline, (tmp_path / "serve.log").read_text()
             time.sleep(0.3)
         status, body = _get(f"http://127.0.0.1:{port}/app/static/leaflet/leaflet.js")
-        assert status == 200 and body == (ROOT / "patrol_app" / "static" / "leaflet" / "leaflet.js").read_bytes()
+        assert (
+            status == 200 and body == (ROOT / "patrol_app" / "static" / "leaflet" / "leaflet.js").read_bytes()
+        )
         assert _get(f"http://127.0.0.1:{port}/field/")[0] == 200
         assert _get(f"http://127.0.0.1:{port}/readyz")[0] == 200
     finally:
@@ -130,10 +191,19 @@ def test_wheel_installed_outside_the_checkout_runs_info_demo_map_and_serve(tmp_p
 
 
 def test_info_names_the_store_without_the_password(tmp_path):
-    env = _clean_env(PATROL_DATA_DIR=str(tmp_path), PATROL_DB_URL="postgresql+psycopg://patrol:s3cret@db/patrol",
-                     PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, "-m", "patrol_app.cli", "info"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, check=True).stdout
+    env = _clean_env(
+        PATROL_DATA_DIR=str(tmp_path),
+        PATROL_DB_URL="postgresql+psycopg://patrol:s3cret@db/patrol",
+        PYTHONPATH=str(ROOT),
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "patrol_app.cli", "info"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "s3cret" not in out and "postgresql+psycopg://patrol:***@db/patrol" in out
     assert str(tmp_path) in out and "由 PATROL_DATA_DIR 指定" in out and "照片目录" in out
 
@@ -153,13 +223,24 @@ def test_default_store_follows_xdg_data_home(tmp_path, monkeypatch):
 
 def test_postgres_driver_missing_is_one_clear_line(tmp_path):
     """psycopg is the ``postgres`` extra; a URL naming a driver that is not installed says what to install."""
-    env = _clean_env(PATROL_DATA_DIR=str(tmp_path), PATROL_DB_URL="postgresql+pg8000://u@localhost/x",
-                     PYTHONPATH=str(ROOT), PATROL_LANG="en")
-    p = subprocess.run([sys.executable, "-m", "patrol_app.cli", "roads", "list"], cwd=tmp_path, env=env,
-                       capture_output=True, text=True)
+    env = _clean_env(
+        PATROL_DATA_DIR=str(tmp_path),
+        PATROL_DB_URL="postgresql+pg8000://u@localhost/x",
+        PYTHONPATH=str(ROOT),
+        PATROL_LANG="en",
+    )
+    p = subprocess.run(
+        [sys.executable, "-m", "patrol_app.cli", "roads", "list"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 1
-    assert p.stderr.strip() == ("the database driver pg8000 is not installed: PostgreSQL needs patrol-log[postgres] "
-                                "(pip install 'patrol-log[postgres]')")
+    assert p.stderr.strip() == (
+        "the database driver pg8000 is not installed: PostgreSQL needs patrol-log[postgres] "
+        "(pip install 'patrol-log[postgres]')"
+    )
 
 
 def _parsers(parser: argparse.ArgumentParser, path: str = "patrol"):
@@ -178,7 +259,9 @@ def test_every_help_text_comes_from_the_catalog(lang):
         if parser.description and parser.description not in texts:
             missing.append(f"{path}: description")
         for action in parser._actions:
-            if action.help == argparse.SUPPRESS or (isinstance(action, argparse._SubParsersAction) and not action.help):
+            if action.help == argparse.SUPPRESS or (
+                isinstance(action, argparse._SubParsersAction) and not action.help
+            ):
                 continue
             if action.help is None or action.help not in texts:
                 missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}: {action.help!r}")
@@ -192,18 +275,37 @@ def test_every_help_text_comes_from_the_catalog(lang):
 
 def test_help_in_chinese_by_default_and_english_on_request():
     env = _clean_env(PYTHONPATH=str(ROOT))
-    zh = subprocess.run([sys.executable, "-m", "patrol_app.cli", "locate", "--help"], env=env, capture_output=True,
-                        text=True, check=True).stdout
+    zh = subprocess.run(
+        [sys.executable, "-m", "patrol_app.cli", "locate", "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert zh.startswith("用法：patrol locate") and "显示本帮助并退出" in zh and "距路线最远多少米" in zh
     assert "usage" not in zh and "show this help" not in zh
-    en = subprocess.run([sys.executable, "-m", "patrol_app.cli", "locate", "--help", "--lang", "en"], env=env,
-                        capture_output=True, text=True, check=True).stdout
+    en = subprocess.run(
+        [sys.executable, "-m", "patrol_app.cli", "locate", "--help", "--lang", "en"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert en.startswith("usage: patrol locate") and "how far from a road" in en
-    en2 = subprocess.run([sys.executable, "-m", "patrol_app.cli", "--help"], env={**env, "PATROL_LANG": "en"},
-                         capture_output=True, text=True, check=True).stdout
+    en2 = subprocess.run(
+        [sys.executable, "-m", "patrol_app.cli", "--help"],
+        env={**env, "PATROL_LANG": "en"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "show the version and exit" in en2
-    bad = subprocess.run([sys.executable, "-m", "patrol_app.cli", "report", "--from", "2021-02-30"], env=env,
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "patrol_app.cli", "report", "--from", "2021-02-30"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "错误：参数 --from：无法识别的日期「2021-02-30」" in bad.stderr
 
 
@@ -226,17 +328,33 @@ def test_argparse_still_says_the_words_we_translate():
 def test_every_help_key_in_the_code_exists():
     keys = set(catalog("zh"))
     used = set()
-    for name in ("cli.py", "maps_cli.py", "reports/cli.py", "documents/cli.py", "backup.py"):  # where h = HelpText
-        used |= set(re.findall(r'\bh\("([a-z_.]+)"', (ROOT / "patrol_app" / name).read_text(encoding="utf-8")))
+    for name in (
+        "cli.py",
+        "maps_cli.py",
+        "reports/cli.py",
+        "documents/cli.py",
+        "backup.py",
+    ):  # where h = HelpText
+        used |= set(
+            re.findall(r'\bh\("([a-z_.]+)"', (ROOT / "patrol_app" / name).read_text(encoding="utf-8"))
+        )
     assert used and sorted(k for k in used if "help." + k not in keys and not k.endswith(".")) == []
 
 
 def test_help_imports_nothing_heavy():
     """``patrol --help`` stays fast (< 0.3 s, bench/test_bench_commands.py): building the parser imports no
     database, GIS, document or numeric library."""
-    code = ("import sys; from patrol_app.cli import build_parser; build_parser('zh'); "
-            "print(sorted(m for m in ('sqlalchemy', 'numpy', 'pandas', 'shapely', 'docx', 'PIL', 'streamlit', 'folium')"
-            " if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
-                         env=_clean_env(PYTHONPATH=str(ROOT))).stdout.strip()
+    code = (
+        "import sys; from patrol_app.cli import build_parser; build_parser('zh'); "
+        "print(sorted(m for m in ('sqlalchemy', 'numpy', 'pandas', 'shapely', 'docx', 'PIL', 'streamlit', 'folium')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env=_clean_env(PYTHONPATH=str(ROOT)),
+    ).stdout.strip()
     assert out == "[]"

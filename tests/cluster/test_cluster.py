@@ -29,7 +29,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-from cluster import NAMES, Cluster, _alive, pg_bin
+from cluster import NAMES, Cluster, _alive, pg_bin  # noqa: E402  (scripts/ is not a package)
 
 pytestmark = pytest.mark.cluster
 LOAD_SECONDS = 45
@@ -99,7 +99,9 @@ def test_stale_ok_reads_go_to_the_standby_and_writes_to_the_primary(on_cluster):
     with session_scope() as s:
         assert not _in_recovery(s)
     url = on_cluster.url("primary")
-    with read_session(url, stale_ok=True) as s:  # the pages pass the primary's URL (a cache key): still the replica
+    with read_session(
+        url, stale_ok=True
+    ) as s:  # the pages pass the primary's URL (a cache key): still the replica
         assert _in_recovery(s)
 
 
@@ -147,9 +149,19 @@ def test_report_endpoint_reads_the_replica(on_cluster):
     on_cluster._sql("standby", "SELECT pg_wal_replay_pause()")
     try:
         cid = str(uuid.uuid4())
-        r = http.post("/api/v1/incidents", headers={"X-CSRF-Token": officer.json()["csrf_token"]}, json={
-            "client_id": cid, "type": "materials", "found_at": dt.datetime.now(dt.UTC).isoformat(),
-            "road": "X001", "stake": "K1+200", "side": "left", "offset_m": 5})
+        r = http.post(
+            "/api/v1/incidents",
+            headers={"X-CSRF-Token": officer.json()["csrf_token"]},
+            json={
+                "client_id": cid,
+                "type": "materials",
+                "found_at": dt.datetime.now(dt.UTC).isoformat(),
+                "road": "X001",
+                "stake": "K1+200",
+                "side": "left",
+                "offset_m": 5,
+            },
+        )
         assert r.status_code == 201, r.text
         mine = http.get(f"/api/v1/incidents/{cid}")  # read-your-own-write: from the primary
         assert mine.status_code == 200 and mine.json()["client_id"] == cid
@@ -165,11 +177,17 @@ def test_report_endpoint_needs_the_export_permission(on_cluster):
 
     http = httpx.Client(base_url=on_cluster.proxy_url, timeout=60)
     assert http.get("/api/v1/report").status_code == 401
-    assert http.post("/api/v1/session", json={"username": "officer", "password": "patrol-demo"}).status_code == 200
+    assert (
+        http.post("/api/v1/session", json={"username": "officer", "password": "patrol-demo"}).status_code
+        == 200
+    )
     r = http.get("/api/v1/report")
     assert r.status_code == 403 and r.json()["code"] == "error.permission_denied", r.text
     manager = httpx.Client(base_url=on_cluster.proxy_url, timeout=60)
-    assert manager.post("/api/v1/session", json={"username": "manager", "password": "patrol-demo"}).status_code == 200
+    assert (
+        manager.post("/api/v1/session", json={"username": "manager", "password": "patrol-demo"}).status_code
+        == 200
+    )
     r = manager.get("/api/v1/report?year=abc")
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "year", r.text
 
@@ -181,8 +199,11 @@ def test_proxy_routes_by_cookie_to_both_app_servers(on_cluster):
 
     def metrics_count(name: str) -> int:
         text = httpx.get(f"http://127.0.0.1:{on_cluster.ports[name]}/metrics").text
-        return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
-                   if line.startswith('patrol_http_requests_total{method="GET",route="/healthz"'))
+        return sum(
+            int(float(line.rsplit(" ", 1)[1]))
+            for line in text.splitlines()
+            if line.startswith('patrol_http_requests_total{method="GET",route="/healthz"')
+        )
 
     before = {a: metrics_count(a) for a in ("app1", "app2")}
     cookies = set()
@@ -206,10 +227,28 @@ def test_proxy_routes_by_cookie_to_both_app_servers(on_cluster):
 def test_load_with_a_server_killed_and_the_standby_restarted(cluster):
     """The short load + fault test; the figures go to the test's output (pytest -s) and DIR/result.json."""
     t0 = time.time()
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "loadtest.py"), "--dir", str(cluster.dir),
-                          "--reuse", "--keep", "--seconds", str(LOAD_SECONDS), "--users", "50", "--managers", "3"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=LOAD_SECONDS + 240, check=False,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "loadtest.py"),
+            "--dir",
+            str(cluster.dir),
+            "--reuse",
+            "--keep",
+            "--seconds",
+            str(LOAD_SECONDS),
+            "--users",
+            "50",
+            "--managers",
+            "3",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=LOAD_SECONDS + 240,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     print(res.stdout[-4000:])
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     result = json.loads((cluster.dir / "result.json").read_text())
@@ -222,7 +261,11 @@ def test_load_with_a_server_killed_and_the_standby_restarted(cluster):
     assert result["lsn"]["primary"] == result["lsn"]["standby_replayed"]
     assert result["audit_verify"]["exit"] == 0
     assert [f.split(": ", 1)[1] for f in result["faults"]] == [
-        "app1 killed (SIGKILL)", "app1 restarted and ready", "standby stopped", "standby started"]
+        "app1 killed (SIGKILL)",
+        "app1 restarted and ready",
+        "standby stopped",
+        "standby started",
+    ]
     assert all(n > 0 for n in result["served_since_start"].values())  # both servers served load
     assert time.time() - t0 < LOAD_SECONDS + 120
 
@@ -230,8 +273,13 @@ def test_load_with_a_server_killed_and_the_standby_restarted(cluster):
 def test_cluster_down_leaves_nothing_running(cluster):
     pids = {name: cluster.pid(name) for name in NAMES}
     assert all(pids.values()), pids
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "cluster.py"), "down", "--dir", str(cluster.dir)],
-                         capture_output=True, text=True, timeout=120, check=False)
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "cluster.py"), "down", "--dir", str(cluster.dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert res.returncode == 0, res.stderr
     assert not [name for name, pid in pids.items() if _alive(pid)]
     assert not [p for p in cluster.ports.values() if _listening(p)]

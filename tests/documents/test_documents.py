@@ -46,16 +46,49 @@ def records(store):
     photo = store_photo(jpeg(), "现场.jpg")
     with session_scope() as s:
         officer = get_user(s, "officer")
-        p = field.start_patrol(s, officer, field.PatrolStart(
-            date=local_now().date(), start_time="08:30", roads=["X002"], crew_ids=ids(s, "李明", "王芳", "吴刚"),
-            vehicle_ids=[1], weather="晴"))
-        inc = field.log_incident(s, officer, {
-            "found_at": local_now().replace(second=0, microsecond=0), "type": "materials", "lon": lon, "lat": lat,
-            "description": "路肩堆放砂石约5立方米", "party": "王某某", "party_phone": "13812345678",
-            "effects": ["obstruction"], "patrol_id": p.id, "location_method": "map"}, [photo])
-        other = field.log_incident(s, officer, {
-            "found_at": local_now().replace(second=0, microsecond=0), "type": "other", "lon": lon, "lat": lat,
-            "description": "毁坏行道树", "party": "李某", "basis_note": "《中华人民共和国森林法》", "patrol_id": p.id})
+        p = field.start_patrol(
+            s,
+            officer,
+            field.PatrolStart(
+                date=local_now().date(),
+                start_time="08:30",
+                roads=["X002"],
+                crew_ids=ids(s, "李明", "王芳", "吴刚"),
+                vehicle_ids=[1],
+                weather="晴",
+            ),
+        )
+        inc = field.log_incident(
+            s,
+            officer,
+            {
+                "found_at": local_now().replace(second=0, microsecond=0),
+                "type": "materials",
+                "lon": lon,
+                "lat": lat,
+                "description": "路肩堆放砂石约5立方米",
+                "party": "王某某",
+                "party_phone": "13812345678",
+                "effects": ["obstruction"],
+                "patrol_id": p.id,
+                "location_method": "map",
+            },
+            [photo],
+        )
+        other = field.log_incident(
+            s,
+            officer,
+            {
+                "found_at": local_now().replace(second=0, microsecond=0),
+                "type": "other",
+                "lon": lon,
+                "lat": lat,
+                "description": "毁坏行道树",
+                "party": "李某",
+                "basis_note": "《中华人民共和国森林法》",
+                "patrol_id": p.id,
+            },
+        )
         field.end_patrol(s, officer, p.id, "11:30", km=42.0)
         return {"patrol": p.id, "incident": inc.id, "other": other.id, "photo": photo.sha256}
 
@@ -69,19 +102,28 @@ def texts(doc) -> str:
 
 
 def east_asia_fonts(doc) -> set[str]:
-    return {el.get(qn("w:eastAsia")) for el in doc.element.body.iter(qn("w:rFonts")) if el.get(qn("w:eastAsia"))}
+    return {
+        el.get(qn("w:eastAsia")) for el in doc.element.body.iter(qn("w:rFonts")) if el.get(qn("w:eastAsia"))
+    }
 
 
 def check_layout(doc, title: str, headings: bool = True) -> None:
     sec = doc.sections[0]
     mm = lambda v: round(v.mm)  # noqa: E731 - stored in twips
     assert (mm(sec.page_width), mm(sec.page_height)) == (210, 297)  # A4 portrait
-    assert tuple(map(mm, (sec.top_margin, sec.bottom_margin, sec.left_margin, sec.right_margin))) == (37, 35, 28, 26)
+    assert tuple(map(mm, (sec.top_margin, sec.bottom_margin, sec.left_margin, sec.right_margin))) == (
+        37,
+        35,
+        28,
+        26,
+    )
     title_p = next(p for p in doc.paragraphs if p.text == title)
     rf = title_p.runs[0]._element.rPr.rFonts
     assert rf.get(qn("w:eastAsia")) == "方正小标宋简体" and title_p.runs[0].font.size.pt == 22
     fonts = east_asia_fonts(doc)
-    assert {"仿宋", "黑体"} <= fonts if headings else "仿宋" in fonts  # East Asian fonts set, no Latin fallback
+    assert (
+        {"仿宋", "黑体"} <= fonts if headings else "仿宋" in fonts
+    )  # East Asian fonts set, no Latin fallback
     assert doc.paragraphs[-1].alignment == 2  # the date, right-aligned, last
     assert doc.paragraphs[-2].text == "曲靖市麒麟区交通运输局"
 
@@ -92,13 +134,30 @@ def test_patrol_record_holds_what_the_record_holds(store, records):
     doc = Document(io.BytesIO(d.data))
     check_layout(doc, "路政巡查记录")
     body = texts(doc)
-    for words in ("晴", "08:30—11:30", "X002", "K0+000—", "李明（执法证号 53030201002）", "吴刚（协勤）", "42.0",
-                  "堆放物品", "K1+200 左侧", "距中线 6.0 米", "在公路用地内", "王某某", "巡查人员（签名）",
-                  "一、巡查中发现的问题", "（一）堆放物品", "（二）其他"):
+    for words in (
+        "晴",
+        "08:30—11:30",
+        "X002",
+        "K0+000—",
+        "李明（执法证号 53030201002）",
+        "吴刚（协勤）",
+        "42.0",
+        "堆放物品",
+        "K1+200 左侧",
+        "距中线 6.0 米",
+        "在公路用地内",
+        "王某某",
+        "巡查人员（签名）",
+        "一、巡查中发现的问题",
+        "（一）堆放物品",
+        "（二）其他",
+    ):
         assert words in body, words
     assert "gps" not in body and "map" not in body and "road_land" not in body  # no internal codes
     assert len(doc.inline_shapes) == 1  # the photo's thumbnail
-    assert any(el.get(qn("w:eastAsia")) == "楷体" for el in doc.element.body.iter(qn("w:rFonts")))  # （一） in 楷体
+    assert any(
+        el.get(qn("w:eastAsia")) == "楷体" for el in doc.element.body.iter(qn("w:rFonts"))
+    )  # （一） in 楷体
     assert d.sha256 == hashlib.sha256(d.data).hexdigest()
 
 
@@ -108,11 +167,26 @@ def test_inspection_record_officers_party_photos_with_sha256(store, records):
     doc = Document(io.BytesIO(d.data))
     check_layout(doc, "现场检查（勘验）笔录")
     body = texts(doc)
-    for words in ("李明（执法证号 53030201002）", "王芳（执法证号 53030201003）", "王某某", "13812345678",
-                  "经度 ", "（WGS-84）", "K1+200 左侧", "在公路用地内", "第四十六条", "影响公路畅通",
-                  records["photo"], "当事人（签名）", "执法人员（签名）", "第五十五条"):
+    for words in (
+        "李明（执法证号 53030201002）",
+        "王芳（执法证号 53030201003）",
+        "王某某",
+        "13812345678",
+        "经度 ",
+        "（WGS-84）",
+        "K1+200 左侧",
+        "在公路用地内",
+        "第四十六条",
+        "影响公路畅通",
+        records["photo"],
+        "当事人（签名）",
+        "执法人员（签名）",
+        "第五十五条",
+    ):
         assert words in body, words
-    assert "吴刚" not in body.split("执法人员及执法证号")[1].split("\n")[1]  # 协勤 are not enforcement officers
+    assert (
+        "吴刚" not in body.split("执法人员及执法证号")[1].split("\n")[1]
+    )  # 协勤 are not enforcement officers
     assert len(doc.inline_shapes) == 1
 
 
@@ -130,9 +204,17 @@ def test_notice_numbered_per_county_and_year_never_reused(store, records):
     doc = Document(io.BytesIO(first.data))
     check_layout(doc, "责令限期改正通知书", headings=False)
     body = texts(doc)
-    for words in (first.number, "王某某：", "《中华人民共和国公路法》第四十六条", "依据《中华人民共和国公路法》第七十七条",
-                  "造成公路路面损坏、污染或者影响公路畅通", f"{due.year}年{due.month}月{due.day}日前改正", "当事人签收",
-                  "（印章）", "李明（执法证号 53030201002）"):
+    for words in (
+        first.number,
+        "王某某：",
+        "《中华人民共和国公路法》第四十六条",
+        "依据《中华人民共和国公路法》第七十七条",
+        "造成公路路面损坏、污染或者影响公路畅通",
+        f"{due.year}年{due.month}月{due.day}日前改正",
+        "当事人签收",
+        "（印章）",
+        "李明（执法证号 53030201002）",
+    ):
         assert words in body, words
     assert "立即停止" in texts(Document(io.BytesIO(stop.data)))
     with read_session() as s:
@@ -141,21 +223,43 @@ def test_notice_numbered_per_county_and_year_never_reused(store, records):
         assert rows[0].sha256 == first.sha256 and rows[0].county_code == "530302" and rows[0].year == y
         audits = s.execute(select(AuditEntry).where(AuditEntry.action == "document.issue")).scalars().all()
         assert [(a.after["number"], a.after["sha256"]) for a in audits] == [
-            (first.number, first.sha256), (second.number, second.sha256), (stop.number, stop.sha256)]
+            (first.number, first.sha256),
+            (second.number, second.sha256),
+            (stop.number, stop.sha256),
+        ]
         assert verify(s).ok
     # the database itself refuses a number given twice
     from sqlalchemy.exc import IntegrityError
 
     with pytest.raises(IntegrityError):
         with session_scope() as s:
-            s.add(DocumentNumber(kind="rectify", county_code="530302", year=y, seq=1, number="x", entity="incident",
-                                 entity_id=1, sha256="", issued_by=1, issued_at=dt.datetime(2026, 1, 1)))
+            s.add(
+                DocumentNumber(
+                    kind="rectify",
+                    county_code="530302",
+                    year=y,
+                    seq=1,
+                    number="x",
+                    entity="incident",
+                    entity_id=1,
+                    sha256="",
+                    issued_by=1,
+                    issued_at=dt.datetime(2026, 1, 1),
+                )
+            )
 
 
-@pytest.mark.parametrize("case, key", [
-    ("no_party", "doc.party_required"), ("other", "doc.no_penalty_article"), ("no_effect", "doc.condition_required"),
-    ("no_deadline", "doc.deadline_required"), ("past", "doc.deadline_past"), ("kind", "doc.bad_kind"),
-])
+@pytest.mark.parametrize(
+    "case, key",
+    [
+        ("no_party", "doc.party_required"),
+        ("other", "doc.no_penalty_article"),
+        ("no_effect", "doc.condition_required"),
+        ("no_deadline", "doc.deadline_required"),
+        ("past", "doc.deadline_past"),
+        ("kind", "doc.bad_kind"),
+    ],
+)
 def test_notice_refusals_write_nothing(store, records, case, key):
     from patrol_app.storage.models import Incident
 
@@ -195,7 +299,9 @@ def test_documents_are_permission_checked(store, records):
             issue_patrol_record(s, get_user(s, "reviewer"), records["patrol"])
 
 
-@pytest.mark.skipif(shutil.which("soffice") is not None, reason="LibreOffice installed: the conversion runs instead")
+@pytest.mark.skipif(
+    shutil.which("soffice") is not None, reason="LibreOffice installed: the conversion runs instead"
+)
 def test_pdf_without_libreoffice_says_so():
     with pytest.raises(ServiceError) as e:
         to_pdf(b"")

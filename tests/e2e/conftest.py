@@ -12,8 +12,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -34,8 +34,9 @@ def demo_store(tmp_path_factory) -> Path:
     data = tmp_path_factory.mktemp("e2e-template")
     env = {**os.environ, "PATROL_DATA_DIR": str(data), "PATROL_LANG": "zh"}
     env.pop("PATROL_DB_URL", None)
-    subprocess.run([sys.executable, "-m", "patrol_app.cli", "demo"], env=env, check=True, cwd=ROOT,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "patrol_app.cli", "demo"], env=env, check=True, cwd=ROOT, capture_output=True
+    )
     return data
 
 
@@ -60,8 +61,20 @@ class Server:
         self.data.mkdir(parents=True, exist_ok=True)
         self.log = (self.data / "server.log").open("a")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "patrol_app.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "patrol_app.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 60
         while True:
@@ -75,7 +88,9 @@ class Server:
                 pass
             if time.time() > deadline:
                 self.stop()
-                pytest.fail("patrol serve did not answer /_stcore/health:\n" + (self.data / "server.log").read_text())
+                pytest.fail(
+                    "patrol serve did not answer /_stcore/health:\n" + (self.data / "server.log").read_text()
+                )
             time.sleep(0.2)
 
     def stop(self, kill: bool = False) -> None:
@@ -122,8 +137,15 @@ def browser():
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         yield b
         b.close()
@@ -187,7 +209,9 @@ def wait_idle(pg) -> None:  # type: ignore[no-untyped-def]
     try:
         pg.wait_for_function(
             "() => { const a = document.querySelector(\"[data-testid='stApp']\");"
-            " return a && a.getAttribute('data-test-script-state') === 'running'; }", timeout=400)
+            " return a && a.getAttribute('data-test-script-state') === 'running'; }",
+            timeout=400,
+        )
     except Exception:  # noqa: BLE001 - no rerun came: the page is idle already
         pass
     pg.wait_for_function(
@@ -211,10 +235,14 @@ def tap_map(pg, lon: float, lat: float, zoom: int = 18) -> None:  # type: ignore
     inner = handle.content_frame()
     inner.wait_for_function("() => window.map !== undefined", timeout=30_000)
     for _ in range(10):
-        inner.evaluate("([lat, lon, z]) => window.map.setView([lat, lon], z, {animate: false})", [lat, lon, zoom])
+        inner.evaluate(
+            "([lat, lon, z]) => window.map.setView([lat, lon], z, {animate: false})", [lat, lon, zoom]
+        )
         pg.wait_for_timeout(400)
         wait_idle(pg)
-        c = inner.evaluate("() => { const c = window.map.getCenter(); return [c.lat, c.lng, window.map.getZoom()]; }")
+        c = inner.evaluate(
+            "() => { const c = window.map.getCenter(); return [c.lat, c.lng, window.map.getZoom()]; }"
+        )
         if abs(c[0] - lat) < 1e-6 and abs(c[1] - lon) < 1e-6 and c[2] == zoom:
             break
         handle = pg.locator(MAP_FRAME).first.element_handle()

@@ -21,15 +21,20 @@ NET = RoadNetwork(read_road_file(DEMO_ROADS_FILE))
 def crew_page(request, browser, app_server):
     w, h = request.param
     gps = offset_point(NET, "Y003", 1500.0, 6.0, "left")
-    ctx = browser.new_context(viewport={"width": w, "height": h}, locale="zh-CN",
-                              geolocation={"longitude": gps[0], "latitude": gps[1], "accuracy": 8},
-                              permissions=["geolocation"])
+    ctx = browser.new_context(
+        viewport={"width": w, "height": h},
+        locale="zh-CN",
+        geolocation={"longitude": gps[0], "latitude": gps[1], "accuracy": 8},
+        permissions=["geolocation"],
+    )
     ctx.route("**/*", Offline())
     pg = ctx.new_page()
     pg.base_url = app_server
     yield pg
     ARTIFACTS.mkdir(exist_ok=True)
-    pg.screenshot(path=str(ARTIFACTS / f"field-{request.node.name.split('[')[0]}-{w}x{h}.png"), full_page=True)
+    pg.screenshot(
+        path=str(ARTIFACTS / f"field-{request.node.name.split('[')[0]}-{w}x{h}.png"), full_page=True
+    )
     ctx.close()
 
 
@@ -94,7 +99,9 @@ def test_a_day_of_patrol(crew_page, tmp_path):
     tap_map(pg, lon, lat)
     preview = pg.locator("[data-testid='stAlertContentSuccess']").filter(has_text="保存前核对")
     preview.wait_for(timeout=30_000)
-    assert re.search(r"X001 麒麟—越州公路 K(5\+99\d|6\+00\d) 左侧", preview.inner_text()), preview.inner_text()
+    assert re.search(r"X001 麒麟—越州公路 K(5\+99\d|6\+00\d) 左侧", preview.inner_text()), (
+        preview.inner_text()
+    )
     pg.get_by_label("问题描述").fill("路肩堆放砂石约5立方米")
     pg.get_by_label("问题描述").press("Tab")
     wait_idle(pg)

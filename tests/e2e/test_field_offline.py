@@ -22,8 +22,15 @@ from tests.e2e.conftest import ARTIFACTS, CHROMIUM, DEMO_PASSWORD
 
 pytestmark = pytest.mark.e2e
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ROAD = "X001"
 
 
@@ -37,9 +44,15 @@ def demo_net():
 
 def launch(browser, profile: Path, offline: bool = False, viewport=(768, 1024)):  # type: ignore[no-untyped-def]
     return browser.browser_type.launch_persistent_context(
-        str(profile), executable_path=CHROMIUM, args=ARGS, viewport={"width": viewport[0], "height": viewport[1]},
-        locale="zh-CN", permissions=["geolocation"], geolocation={"longitude": 103.8, "latitude": 25.5, "accuracy": 5},
-        offline=offline, service_workers="allow",
+        str(profile),
+        executable_path=CHROMIUM,
+        args=ARGS,
+        viewport={"width": viewport[0], "height": viewport[1]},
+        locale="zh-CN",
+        permissions=["geolocation"],
+        geolocation={"longitude": 103.8, "latitude": 25.5, "accuracy": 5},
+        offline=offline,
+        service_workers="allow",
     )
 
 
@@ -66,8 +79,10 @@ def sign_in_field(pg, username: str = "leader") -> None:  # type: ignore[no-unty
 
 
 def outbox(pg) -> list[dict]:  # type: ignore[no-untyped-def]
-    return pg.evaluate("FieldOutbox.all().then(l => l.map(r => ({kind: r.kind, state: r.state, reason: r.reason,"
-                       " client_id: r.client_id, result: r.result || null})))")
+    return pg.evaluate(
+        "FieldOutbox.all().then(l => l.map(r => ({kind: r.kind, state: r.state, reason: r.reason,"
+        " client_id: r.client_id, result: r.result || null})))"
+    )
 
 
 def wait_all_sent(pg, timeout_s: float = 120) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -83,8 +98,17 @@ def wait_all_sent(pg, timeout_s: float = 120) -> list[dict]:  # type: ignore[no-
         time.sleep(0.5)
 
 
-def log_incident(pg, ctx, net, chainage: float, offset: float, side: str, photo: bytes, how: str,  # type: ignore[no-untyped-def]
-                 description: str) -> dict:
+def log_incident(
+    pg,
+    ctx,
+    net,
+    chainage: float,
+    offset: float,
+    side: str,
+    photo: bytes,
+    how: str,  # type: ignore[no-untyped-def]
+    description: str,
+) -> dict:
     from gis.linref import locate, offset_point
 
     lon, lat = offset_point(net, ROAD, chainage, offset, side)
@@ -104,14 +128,18 @@ def log_incident(pg, ctx, net, chainage: float, offset: float, side: str, photo:
         pg.wait_for_function("() => window.fieldMap !== undefined")
         pg.evaluate("([lat, lon]) => window.fieldMap.setView([lat, lon], 18, {animate: false})", [lat, lon])
         pg.wait_for_timeout(300)
-        x, y = pg.evaluate("([lat, lon]) => { const p = window.fieldMap.latLngToContainerPoint([lat, lon]);"
-                           " const r = window.fieldMap.getContainer().getBoundingClientRect();"
-                           " return [r.left + p.x, r.top + p.y]; }", [lat, lon])
+        x, y = pg.evaluate(
+            "([lat, lon]) => { const p = window.fieldMap.latLngToContainerPoint([lat, lon]);"
+            " const r = window.fieldMap.getContainer().getBoundingClientRect();"
+            " return [r.left + p.x, r.top + p.y]; }",
+            [lat, lon],
+        )
         pg.mouse.click(x, y)
     stake_text = pg.locator("#stake-text")
     stake_text.wait_for(timeout=20_000)
-    pg.set_input_files("#photo-input", files=[{"name": f"现场{chainage:.0f}.jpg", "mimeType": "image/jpeg",
-                                                "buffer": photo}])
+    pg.set_input_files(
+        "#photo-input", files=[{"name": f"现场{chainage:.0f}.jpg", "mimeType": "image/jpeg", "buffer": photo}]
+    )
     pg.wait_for_selector("#thumbs img")
     text = stake_text.inner_text()
     pg.click("#save-incident")
@@ -132,8 +160,9 @@ def test_offline_patrol_arrives_once(browser, server, demo_net, tmp_path):
     pg.goto(server.url + "/field/")
     sign_in_field(pg)
     pg.wait_for_function("navigator.serviceWorker.controller !== null", timeout=30_000)
-    pg.wait_for_function("caches.open('patrol-field-data').then(c => c.keys()).then(k => k.length >= 2)",
-                         timeout=30_000)
+    pg.wait_for_function(
+        "caches.open('patrol-field-data').then(c => c.keys()).then(k => k.length >= 2)", timeout=30_000
+    )
     cached = pg.evaluate("caches.open('patrol-field-data').then(c => c.keys()).then(k => k.map(r => r.url))")
     assert {server.url + "/api/v1/roads", server.url + "/api/v1/catalog"} <= set(cached)
 
@@ -202,8 +231,11 @@ def test_offline_patrol_arrives_once(browser, server, demo_net, tmp_path):
 
     # 5. signal again: sending starts by itself; the server is killed in the middle and started again
     ctx.set_offline(False)
-    pg.wait_for_function("FieldOutbox.all().then(l => l.some(r => r.kind === 'photo' && r.state === 'sending'))",
-                         timeout=60_000, polling=20)
+    pg.wait_for_function(
+        "FieldOutbox.all().then(l => l.some(r => r.kind === 'photo' && r.state === 'sending'))",
+        timeout=60_000,
+        polling=20,
+    )
     server.stop(kill=True)
     mid = outbox(pg)
     assert any(r["state"] != "sent" for r in mid)
@@ -218,7 +250,9 @@ def test_offline_patrol_arrives_once(browser, server, demo_net, tmp_path):
     ids = {r["client_id"] for r in recs if r["kind"] == "incident"}
     rows = con.execute(
         f"select id, client_id, road_code, stake, chainage_m, side, description, patrol_id from incidents "
-        f"where client_id in ({','.join('?' * len(ids))})", sorted(ids)).fetchall()
+        f"where client_id in ({','.join('?' * len(ids))})",
+        sorted(ids),
+    ).fetchall()
     assert len(rows) == 3
     assert con.execute("select count(*) from incidents").fetchone()[0] == before_incidents + 3
     by_desc = {r[6]: r for r in rows}
@@ -229,14 +263,19 @@ def test_offline_patrol_arrives_once(browser, server, demo_net, tmp_path):
         assert row[2] == e.road_code and row[5] == e.side and abs(row[4] - e.chainage_m) <= 1.5
         assert row[3] == format_stake(row[4])
         shown = re.search(r"K(\d+)\+(\d{3})", item["shown"])
-        assert abs(int(shown[1]) * 1000 + int(shown[2]) - row[4]) <= 1.0  # the device showed the server's stake
+        assert (
+            abs(int(shown[1]) * 1000 + int(shown[2]) - row[4]) <= 1.0
+        )  # the device showed the server's stake
     assert {r[7] for r in rows} != {None}
     photos = con.execute(
         f"select incident_id, count(*) from photos where incident_id in ({','.join(str(r[0]) for r in rows)})"
-        " group by incident_id").fetchall()
+        " group by incident_id"
+    ).fetchall()
     assert sorted(n for _, n in photos) == [1, 1, 1]
     patrol_cid = next(r["client_id"] for r in recs if r["kind"] == "patrol_start")
-    patrols = con.execute("select id, status, km, km_method from patrols where client_id = ?", (patrol_cid,)).fetchall()
+    patrols = con.execute(
+        "select id, status, km, km_method from patrols where client_id = ?", (patrol_cid,)
+    ).fetchall()
     assert len(patrols) == 1
     pid, status, km, method = patrols[0]
     assert con.execute("select count(*) from patrols").fetchone()[0] == before_patrols + 1
@@ -246,6 +285,9 @@ def test_offline_patrol_arrives_once(browser, server, demo_net, tmp_path):
     assert track and track[0] >= 25 and 1.0 < track[1] < 4.0, track
     assert status == "closed" and method == "track" and km == pytest.approx(track[1], abs=0.1)
     batches = sum(1 for r in recs if r["kind"] == "track")
-    assert con.execute("select count(*) from patrol_track_batches where patrol_id = ?", (pid,)).fetchone()[0] == batches
+    assert (
+        con.execute("select count(*) from patrol_track_batches where patrol_id = ?", (pid,)).fetchone()[0]
+        == batches
+    )
     con.close()
     ctx.close()

@@ -18,9 +18,12 @@ pytestmark = pytest.mark.e2e
 def api_get(base: str, path: str) -> dict:
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    req = urllib.request.Request(base + "/api/v1/session", method="POST",
-                                 data=json.dumps({"username": "leader", "password": DEMO_PASSWORD}).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        base + "/api/v1/session",
+        method="POST",
+        data=json.dumps({"username": "leader", "password": DEMO_PASSWORD}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     opener.open(req, timeout=30).read()
     with opener.open(base + path, timeout=30) as r:
         return json.loads(r.read())
@@ -39,8 +42,9 @@ def test_device_stakes_agree_with_server(browser, server):
     while len(points) < 300:
         code = rnd.choice(net.codes)
         r = net.routes[code]
-        lon, lat = offset_point(net, code, rnd.uniform(r.start_m, r.end_m), rnd.uniform(0.0, 70.0),
-                                rnd.choice(["left", "right"]))
+        lon, lat = offset_point(
+            net, code, rnd.uniform(r.start_m, r.end_m), rnd.uniform(0.0, 70.0), rnd.choice(["left", "right"])
+        )
         try:
             expected.append(locate(net, lon, lat))
         except NoRoadInReachError:
@@ -51,8 +55,11 @@ def test_device_stakes_agree_with_server(browser, server):
     pg = ctx.new_page()
     pg.goto(server.url + "/field/")
     pg.wait_for_function("() => window.FieldGeo !== undefined")
-    got = pg.evaluate("([doc, pts]) => { const n = FieldGeo.buildNetwork(doc);"
-                      " return pts.map(p => FieldGeo.locate(n, p[0], p[1])); }", [roads, points])
+    got = pg.evaluate(
+        "([doc, pts]) => { const n = FieldGeo.buildNetwork(doc);"
+        " return pts.map(p => FieldGeo.locate(n, p[0], p[1])); }",
+        [roads, points],
+    )
     ctx.close()
     assert got[-1] is None
     worst_ch = worst_off = 0.0
@@ -64,15 +71,24 @@ def test_device_stakes_agree_with_server(browser, server):
         # the zone verdict agrees wherever the point is not within a metre of a zone line
         lines = [e.half_road_land_m] + ([e.control_line_m] if e.control_line_m is not None else [])
         if all(abs(e.offset_m - x) > 1.0 for x in lines):
-            assert (g["zone"], g["in_control_zone"], g["legal_basis"]) == (e.zone, e.in_control_zone, e.legal_basis)
+            assert (g["zone"], g["in_control_zone"], g["legal_basis"]) == (
+                e.zone,
+                e.in_control_zone,
+                e.legal_basis,
+            )
     assert worst_ch <= 1.0 and worst_off <= 1.0, (worst_ch, worst_off)
 
 
 @pytest.mark.parametrize("size", [(768, 1024), (390, 844)], ids=["tablet-768x1024", "phone-390x844"])
 def test_field_page_fits_tablet_and_phone(browser, server, size):
     w, h = size
-    ctx = browser.new_context(viewport={"width": w, "height": h}, locale="zh-CN", permissions=["geolocation"],
-                              geolocation={"longitude": 103.8, "latitude": 25.5, "accuracy": 5}, has_touch=True)
+    ctx = browser.new_context(
+        viewport={"width": w, "height": h},
+        locale="zh-CN",
+        permissions=["geolocation"],
+        geolocation={"longitude": 103.8, "latitude": 25.5, "accuracy": 5},
+        has_touch=True,
+    )
     pg = ctx.new_page()
     pg.goto(server.url + "/field/")
     pg.get_by_label("用户名").fill("leader")
@@ -88,7 +104,8 @@ def test_field_page_fits_tablet_and_phone(browser, server, size):
             "() => Array.from(document.querySelectorAll('button, .chip, .filebtn, input:not([type=checkbox]):not([type=file]), select'))"
             ".filter(e => e.offsetParent !== null && !e.closest('.leaflet-container'))"
             ".map(e => [e.textContent.trim() || e.name, e.getBoundingClientRect().height])"
-            ".filter(([, h]) => h < 48)")
+            ".filter(([, h]) => h < 48)"
+        )
         assert small == [], f"{name}: touch targets under 48 px: {small}"
         path = ARTIFACTS / f"field-{name}-{w}x{h}.png"
         pg.screenshot(path=str(path), full_page=True)

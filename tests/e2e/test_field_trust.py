@@ -91,8 +91,13 @@ def test_the_next_incident_does_not_inherit_closed(page, server):
     page.get_by_role("button", name="保存").click()
     wait_idle(page)
     with db(server) as con:
-        closed = {r[0] for r in con.execute("SELECT id FROM incidents WHERE status = 'closed' AND id IN "
-                                            "(SELECT incident_id FROM incident_events WHERE action = 'closed')")}
+        closed = {
+            r[0]
+            for r in con.execute(
+                "SELECT id FROM incidents WHERE status = 'closed' AND id IN "
+                "(SELECT incident_id FROM incident_events WHERE action = 'closed')"
+            )
+        }
     assert closed == {closed_id}
 
 
@@ -137,7 +142,8 @@ def test_free_text_is_kept_as_typed_and_times_are_local(page, server):
     history = page.get_by_text(re.compile(r"• \d{4}-\d\d-\d\d \d\d:\d\d · ")).first
     history.wait_for(timeout=30_000)
     shown = dt.datetime.strptime(history.inner_text()[2:18], "%Y-%m-%d %H:%M").replace(
-        tzinfo=ZoneInfo("Asia/Shanghai"))
+        tzinfo=ZoneInfo("Asia/Shanghai")
+    )
     assert abs((shown - before).total_seconds()) < 180, (shown, before)  # local time, not UTC (8 h off)
     assert page.get_by_text(text).count() >= 1  # exactly as typed, shown as text
 

@@ -19,8 +19,10 @@ pytestmark = pytest.mark.e2e
 
 ROAD = "<img src=x onerror=alert(1)>"
 REMOTE = "198.51.100.7"  # TEST-NET-2: never a real host
-DESCRIPTION = (f"<img src=x onerror=alert(2)> ![t](http://{REMOTE}/t.png) [点这里](http://{REMOTE}/x) "
-               f"<b>粗</b> **星** `code` ${{x}}")
+DESCRIPTION = (
+    f"<img src=x onerror=alert(2)> ![t](http://{REMOTE}/t.png) [点这里](http://{REMOTE}/x) "
+    f"<b>粗</b> **星** `code` ${{x}}"
+)
 
 #: Fire every tooltip (mouseover on each drawn feature) and render every incident popup; count what was injected
 #: and what was shown as text.
@@ -60,9 +62,13 @@ def make_hostile(db: Path) -> int:
     try:
         con.execute("UPDATE road_pieces SET name = ? WHERE code = 'X001'", (ROAD,))
         con.execute("UPDATE settings SET value = 'hostile' WHERE key = 'network_version'")
-        iid = con.execute("SELECT id FROM incidents WHERE status = 'open' AND follow_up_of IS NULL "
-                          "ORDER BY road_code, chainage_m LIMIT 1").fetchone()[0]
-        con.execute("UPDATE incidents SET description = ?, road_code = road_code WHERE id = ?", (DESCRIPTION, iid))
+        iid = con.execute(
+            "SELECT id FROM incidents WHERE status = 'open' AND follow_up_of IS NULL "
+            "ORDER BY road_code, chainage_m LIMIT 1"
+        ).fetchone()[0]
+        con.execute(
+            "UPDATE incidents SET description = ?, road_code = road_code WHERE id = ?", (DESCRIPTION, iid)
+        )
         con.commit()
         return iid
     finally:
@@ -83,7 +89,9 @@ def hostile_app(demo_store, tmp_path):
 def ctx(browser):
     c = browser.new_context(viewport={"width": 1024, "height": 768}, locale="zh-CN")
     offline = Offline()
-    c.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else offline(route))
+    c.route(
+        "**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else offline(route)
+    )
     c.offline = offline  # type: ignore[attr-defined]
     dialogs: list[str] = []
     c.dialogs = dialogs  # type: ignore[attr-defined]
@@ -96,12 +104,18 @@ def test_map_file_runs_nothing(ctx, tmp_path):
     data = tmp_path / "store"
     env = {**os.environ, "PATROL_DATA_DIR": str(data)}
     env.pop("PATROL_DB_URL", None)
-    subprocess.run([sys.executable, "-m", "patrol_app.cli", "demo"], env=env, check=True, cwd=ROOT,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "patrol_app.cli", "demo"], env=env, check=True, cwd=ROOT, capture_output=True
+    )
     make_hostile(data / "patrol.db")
     out = tmp_path / "map.html"
-    r = subprocess.run([sys.executable, "-m", "patrol_app.cli", "map", "--out", str(out)], env=env, cwd=ROOT,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "patrol_app.cli", "map", "--out", str(out)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert ROAD not in out.read_text(encoding="utf-8")  # never written raw into the file
     pg = ctx.new_page()

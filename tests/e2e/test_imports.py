@@ -28,15 +28,37 @@ CLASS_ZH = {"national": "国道", "provincial": "省道", "county": "县道", "t
 def road_zip(tmp: Path) -> Path:
     """The demo network plus one new road, with Chinese field names; the code in 编码 (not a recognised name)."""
     feats = json.loads(Path(DEMO_ROADS_FILE).read_text(encoding="utf-8"))["features"]
-    rows = [{"编码": f["properties"]["code"], "路线名称": f["properties"]["name"],
-             "行政等级": CLASS_ZH[f["properties"]["class"]], "起点桩号": f["properties"].get("start_stake") or "",
-             "用地半宽": f["properties"].get("half_road_land_m"), "geometry": f["geometry"]} for f in feats]
-    rows.append({"编码": "X901", "路线名称": "测试新建公路", "行政等级": "县道", "起点桩号": "K0+000",
-                 "用地半宽": 10.0, "geometry": {"type": "LineString", "coordinates": [[104.10, 25.72], [104.13, 25.73], [104.16, 25.73]]}})
+    rows = [
+        {
+            "编码": f["properties"]["code"],
+            "路线名称": f["properties"]["name"],
+            "行政等级": CLASS_ZH[f["properties"]["class"]],
+            "起点桩号": f["properties"].get("start_stake") or "",
+            "用地半宽": f["properties"].get("half_road_land_m"),
+            "geometry": f["geometry"],
+        }
+        for f in feats
+    ]
+    rows.append(
+        {
+            "编码": "X901",
+            "路线名称": "测试新建公路",
+            "行政等级": "县道",
+            "起点桩号": "K0+000",
+            "用地半宽": 10.0,
+            "geometry": {
+                "type": "LineString",
+                "coordinates": [[104.10, 25.72], [104.13, 25.73], [104.16, 25.73]],
+            },
+        }
+    )
     from shapely.geometry import shape
 
-    gdf = gpd.GeoDataFrame([{k: v for k, v in r.items() if k != "geometry"} for r in rows],
-                           geometry=[shape(r["geometry"]) for r in rows], crs="EPSG:4326")
+    gdf = gpd.GeoDataFrame(
+        [{k: v for k, v in r.items() if k != "geometry"} for r in rows],
+        geometry=[shape(r["geometry"]) for r in rows],
+        crs="EPSG:4326",
+    )
     folder = tmp / "shp"
     folder.mkdir()
     gdf.to_file(folder / "县道路网.shp", encoding="GBK", engine="pyogrio")
@@ -103,12 +125,44 @@ def test_template_filled_checked_imported_and_found_on_the_map(page, tmp_path):
     open_page(page, "imports", "leader")
     template = download(page, "下载台账模板", tmp_path / "template.xlsx")
     tag = uuid.uuid4().hex[:6]
-    path = fill_template(template, tmp_path / f"台账{tag}.xlsx", [
-        [yesterday(), "在公路及公路用地范围内堆放物品", "X001", "K1+200", "右侧", None, None, f"浏览器测试一{tag}", "",
-         None, "现场劝导", None, "办理中", None],
-        [yesterday(), "摆摊设点", "X002", "K2+400", "左侧", None, None, f"浏览器测试二{tag}", "", None, "现场劝导",
-         None, "已办结", yesterday().date()],
-    ])
+    path = fill_template(
+        template,
+        tmp_path / f"台账{tag}.xlsx",
+        [
+            [
+                yesterday(),
+                "在公路及公路用地范围内堆放物品",
+                "X001",
+                "K1+200",
+                "右侧",
+                None,
+                None,
+                f"浏览器测试一{tag}",
+                "",
+                None,
+                "现场劝导",
+                None,
+                "办理中",
+                None,
+            ],
+            [
+                yesterday(),
+                "摆摊设点",
+                "X002",
+                "K2+400",
+                "左侧",
+                None,
+                None,
+                f"浏览器测试二{tag}",
+                "",
+                None,
+                "现场劝导",
+                None,
+                "已办结",
+                yesterday().date(),
+            ],
+        ],
+    )
     page.locator("input[type=file]").first.set_input_files(str(path))
     wait_idle(page)
     page.get_by_role("button", name="检查（不写入）").click()
@@ -125,8 +179,11 @@ def test_template_filled_checked_imported_and_found_on_the_map(page, tmp_path):
     descriptions = inner.evaluate(
         "() => { const c = window.incidentLayers.clusters, D = window.incidentLayers.data;"
         " return c.getLayers().map(m => { const p = D.popup(m.incidentIndex);"
-        " return typeof p === 'string' ? p : p.innerHTML || p.textContent; }); }")
-    assert any(f"浏览器测试一{tag}" in d for d in descriptions) and any(f"浏览器测试二{tag}" in d for d in descriptions)
+        " return typeof p === 'string' ? p : p.innerHTML || p.textContent; }); }"
+    )
+    assert any(f"浏览器测试一{tag}" in d for d in descriptions) and any(
+        f"浏览器测试二{tag}" in d for d in descriptions
+    )
     assert not page.offline.blocked
 
 
@@ -135,11 +192,15 @@ def test_bad_rows_are_listed_and_the_error_workbook_marks_them(page, tmp_path):
     open_page(page, "imports", "leader")
     template = download(page, "下载台账模板", tmp_path / "template.xlsx")
     tag = uuid.uuid4().hex[:6]
-    path = fill_template(template, tmp_path / f"坏台账{tag}.xlsx", [
-        [yesterday(), "堆放物品", "X001", "K1+200", "右侧", None, None, f"好{tag}"],
-        [yesterday(), "不存在的类型", "X001", "K1+2OO", "右侧", None, None, f"坏{tag}"],
-        [yesterday(), "堆放物品", "X999", "K1+200", "右侧", None, None, f"坏二{tag}"],
-    ])
+    path = fill_template(
+        template,
+        tmp_path / f"坏台账{tag}.xlsx",
+        [
+            [yesterday(), "堆放物品", "X001", "K1+200", "右侧", None, None, f"好{tag}"],
+            [yesterday(), "不存在的类型", "X001", "K1+2OO", "右侧", None, None, f"坏{tag}"],
+            [yesterday(), "堆放物品", "X999", "K1+200", "右侧", None, None, f"坏二{tag}"],
+        ],
+    )
     page.locator("input[type=file]").first.set_input_files(str(path))
     wait_idle(page)
     page.get_by_role("button", name="检查（不写入）").click()

@@ -10,8 +10,13 @@ from tests.e2e.conftest import open_page, wait_idle
 
 pytestmark = pytest.mark.e2e
 
-ROLE_OF = {"officer": "officer", "leader": "squad_leader", "reviewer": "reviewer", "manager": "manager",
-           "admin": "admin"}
+ROLE_OF = {
+    "officer": "officer",
+    "leader": "squad_leader",
+    "reviewer": "reviewer",
+    "manager": "manager",
+    "admin": "admin",
+}
 
 
 def nav_labels(pg) -> list[str]:  # type: ignore[no-untyped-def]
@@ -59,8 +64,11 @@ def pick(pg, text: str) -> None:  # type: ignore[no-untyped-def]
     wait_idle(pg)
 
 
-@pytest.mark.xfail(strict=False, reason="intermittent since the case rules changed: the refusal of a 协勤 beside one "
-                   "officer is sometimes not shown in time; under investigation (see the closing note)")
+@pytest.mark.xfail(
+    strict=False,
+    reason="intermittent since the case rules changed: the refusal of a 协勤 beside one "
+    "officer is sometimes not shown in time; under investigation (see the closing note)",
+)
 def test_officer_opens_a_case_but_cannot_decide_it(page):
     incident = "2"  # each test has a store of its own
     open_page(page, f"cases?incident={incident}", "officer2")

@@ -72,9 +72,14 @@ def test_sign_out_then_reload_shows_the_sign_in_form(page):
 def test_password_reset_elsewhere_ends_the_old_session(page, server):
     open_page(page, "incident", "officer")
     env = {"PATROL_DATA_DIR": str(server.data), "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-m", "patrol_app.cli", "users", "reset-password", "officer",
-                          "--password-stdin"], input="brand-new-password\n", env=env, cwd=ROOT,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "patrol_app.cli", "users", "reset-password", "officer", "--password-stdin"],
+        input="brand-new-password\n",
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     page.reload()
     wait_idle(page)

@@ -278,7 +278,9 @@ def test_zone_band_layer_has_both_bands_and_basis(demo_net, zh_labels):
     tips = [f["properties"]["tip"] for f in gj.data["features"]]
     half = f"{maps.control_zone_band(demo_net, 'X001').half_road_land_m:g} 米"
     assert len(tips) == 2 and "第十一条" in tips[0] and "外缘起不少于 10 米" in tips[0] and half in tips[1]
-    assert "县级人民政府划定并公告" in tips[0] and "第四十四条、第四十六条" in tips[1]  # a minimum; road land's law
+    assert (
+        "县级人民政府划定并公告" in tips[0] and "第四十四条、第四十六条" in tips[1]
+    )  # a minimum; road land's law
     assert all(shape(f["geometry"]).is_valid for f in gj.data["features"])
 
 

@@ -268,7 +268,10 @@ def test_data_stamp_changes_with_records(store, hand_built):
 
 def test_labels_and_summary_come_from_the_catalogs():
     zh, en = mapdata.map_labels("zh"), mapdata.map_labels("en")
-    assert zh["type.materials"] == "堆放物品" and en["type.materials"] == "Goods or materials stacked on the road or road land"
+    assert (
+        zh["type.materials"] == "堆放物品"
+        and en["type.materials"] == "Goods or materials stacked on the road or road land"
+    )
     assert zh["class.county"] == "县道" and en["side.left"]
     f = MapFilter(
         dt.date(2025, 1, 1), dt.date(2025, 12, 31), ("materials",), ("X001",), ("open",), ("越州镇",)

@@ -29,8 +29,16 @@ def empty_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EmptyStore:
 
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    for var in (*_SETTING_VARS, "PATROL_PRODUCTION", "PATROL_BEHIND_PROXY", "PATROL_COOKIE_SECURE",
-                "PATROL_AUDIT_KEY", "PATROL_AUDIT_KEY_FILE", "PATROL_SESSION_KEY", "PATROL_SESSION_KEY_FILE"):
+    for var in (
+        *_SETTING_VARS,
+        "PATROL_PRODUCTION",
+        "PATROL_BEHIND_PROXY",
+        "PATROL_COOKIE_SECURE",
+        "PATROL_AUDIT_KEY",
+        "PATROL_AUDIT_KEY_FILE",
+        "PATROL_SESSION_KEY",
+        "PATROL_SESSION_KEY_FILE",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("PATROL_DATA_DIR", str(data_dir))
     url = sqlite_url(data_dir / DB_NAME)

@@ -63,8 +63,11 @@ def test_backup_then_restore_into_an_empty_store(store_with_photos, run_patrol, 
 def test_restore_refuses_a_store_with_data_unless_forced(store, run_patrol, tmp_path):
     archive = tmp_path / "b.tar.gz"
     assert run_patrol(["backup", "--out", archive], store.env).returncode == 0
-    p = run_patrol(["users", "add", "zhaoliu", "--role", "officer", "--password-stdin"], store.env,
-                   input="bureau-secret-42\n")
+    p = run_patrol(
+        ["users", "add", "zhaoliu", "--role", "officer", "--password-stdin"],
+        store.env,
+        input="bureau-secret-42\n",
+    )
     assert p.returncode == 0
     before = store.counts(("users", "patrols", "audit_log"))
 
@@ -137,8 +140,12 @@ def test_postgres_backup_and_restore(run_patrol, tmp_path):
         photos = [store_photo(jpeg_bytes((70, 50)), "p.jpg", data)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PATROL_")}
         # the audit key travels apart from the backup (as the README says): the restored store is checked with it
-        env.update(PATROL_DATA_DIR=str(data), PATROL_DB_URL=url, PYTHONIOENCODING="utf-8",
-                   PATROL_AUDIT_KEY=os.environ["PATROL_AUDIT_KEY"])
+        env.update(
+            PATROL_DATA_DIR=str(data),
+            PATROL_DB_URL=url,
+            PYTHONIOENCODING="utf-8",
+            PATROL_AUDIT_KEY=os.environ["PATROL_AUDIT_KEY"],
+        )
         archive = tmp_path / "pg.tar.gz"
 
         p = run_patrol(["backup", "--out", archive], env)
@@ -158,8 +165,10 @@ def test_postgres_backup_and_restore(run_patrol, tmp_path):
             for u in (url, new_url):
                 e = create_engine(u)
                 with e.connect() as c:
-                    counts[u] = [c.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
-                                 for t in ("patrols", "incidents", "users", "road_pieces")]
+                    counts[u] = [
+                        c.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                        for t in ("patrols", "incidents", "users", "road_pieces")
+                    ]
                 e.dispose()
             assert counts[url] == counts[new_url]
             assert file_sha256(tmp_path / "new" / photos[0].path) == photos[0].sha256

@@ -26,8 +26,18 @@ def _one_line(p) -> str:  # type: ignore[no-untyped-def]
     return lines[0]
 
 
-@pytest.mark.parametrize("verb", [["db", "upgrade"], ["roads", "list"], ["audit", "verify"], ["users", "list"],
-                                  ["demo", "--if-empty"], ["backup", "--out", "x.tar.gz"], ["serve"]])
+@pytest.mark.parametrize(
+    "verb",
+    [
+        ["db", "upgrade"],
+        ["roads", "list"],
+        ["audit", "verify"],
+        ["users", "list"],
+        ["demo", "--if-empty"],
+        ["backup", "--out", "x.tar.gz"],
+        ["serve"],
+    ],
+)
 def test_unreachable_database_one_line_without_the_password(empty_store, run_patrol, verb):
     port = _closed_port()
     url = f"postgresql+psycopg://patrol:{SECRET}@127.0.0.1:{port}/bureau"
@@ -36,10 +46,11 @@ def test_unreachable_database_one_line_without_the_password(empty_store, run_pat
 
     line = _one_line(p)
     assert SECRET not in p.stderr + p.stdout
-    prefix = t("config.db_unreachable", url=f"postgresql+psycopg://patrol:***@127.0.0.1:{port}/bureau",
-               reason="\0").split("\0")[0]
+    prefix = t(
+        "config.db_unreachable", url=f"postgresql+psycopg://patrol:***@127.0.0.1:{port}/bureau", reason="\0"
+    ).split("\0")[0]
     assert line.startswith(prefix), line
-    assert "refused" in line[len(prefix):].lower()  # the driver's reason follows
+    assert "refused" in line[len(prefix) :].lower()  # the driver's reason follows
 
 
 def test_bad_database_url(empty_store, run_patrol):

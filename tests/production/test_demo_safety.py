@@ -60,8 +60,11 @@ def test_demo_refused_on_a_store_with_an_account(empty_store, run_patrol):
 
 
 def test_reset_refused_on_a_demo_store_with_a_real_account(store, run_patrol):
-    p = run_patrol(["users", "add", "zhaoliu", "--role", "officer", "--password-stdin"], store.env,
-                   input=BUREAU_PASSWORD + "\n")
+    p = run_patrol(
+        ["users", "add", "zhaoliu", "--role", "officer", "--password-stdin"],
+        store.env,
+        input=BUREAU_PASSWORD + "\n",
+    )
     assert p.returncode == 0, p.stderr
     before = store.counts()
 
@@ -75,7 +78,9 @@ def test_reset_refused_on_a_demo_store_with_a_real_account(store, run_patrol):
 
 def test_reset_refused_on_a_demo_store_with_a_ledger_import(store, run_patrol, tmp_path):
     ledger = tmp_path / "巡查台账.csv"
-    ledger.write_text("日期,巡查路线,出动车辆,出动人员,巡查里程\n2021-03-05,X001,1,2,12.5\n", encoding="utf-8")
+    ledger.write_text(
+        "日期,巡查路线,出动车辆,出动人员,巡查里程\n2021-03-05,X001,1,2,12.5\n", encoding="utf-8"
+    )
     p = run_patrol(["import", str(ledger)], store.env)
     assert p.returncode == 0, p.stderr
     before = store.counts()

@@ -34,8 +34,9 @@ def db_incidents(flt: ExportFilter) -> dict[int, tuple[float, float, str, str]]:
     from patrol_app.storage.models import Incident
 
     with read_session() as s:
-        stmt = exports._incident_where(select(Incident.id, Incident.lon, Incident.lat, Incident.party,
-                                              Incident.party_phone), flt)
+        stmt = exports._incident_where(
+            select(Incident.id, Incident.lon, Incident.lat, Incident.party, Incident.party_phone), flt
+        )
         return {r[0]: tuple(r[1:]) for r in s.execute(stmt)}
 
 
@@ -60,7 +61,16 @@ def test_incidents_read_back_with_the_same_rows_and_coordinates(store, tmp_path,
     np.testing.assert_allclose(g.geometry.x.to_numpy(), lon, rtol=0, atol=1e-9)
     np.testing.assert_allclose(g.geometry.y.to_numpy(), lat, rtol=0, atol=1e-9)
     assert list(g["party"]) == [want[i][2] for i in g.index]  # a reviewer sees the names
-    assert set(g["type"]) <= {"materials", "stall", "dumping", "digging", "building", "trees", "over_limit", "other"}
+    assert set(g["type"]) <= {
+        "materials",
+        "stall",
+        "dumping",
+        "digging",
+        "building",
+        "trees",
+        "over_limit",
+        "other",
+    }
     if fmt not in ("kml", "kmz"):
         assert g.crs.to_epsg() == 4326
 
@@ -76,8 +86,11 @@ def test_patrols_are_the_lines_of_their_roads(store, tmp_path, fmt):
     with read_session() as s:
         ids = s.execute(exports._patrol_where(select(Patrol.id), flt)).scalars().all()
         roads: dict[int, list[str]] = {}
-        for pid, code in s.execute(select(PatrolRoad.patrol_id, PatrolRoad.road_code)
-                                   .where(PatrolRoad.patrol_id.in_(ids)).order_by(PatrolRoad.seq)):
+        for pid, code in s.execute(
+            select(PatrolRoad.patrol_id, PatrolRoad.road_code)
+            .where(PatrolRoad.patrol_id.in_(ids))
+            .order_by(PatrolRoad.seq)
+        ):
             roads.setdefault(pid, []).append(code)
     res = run_export("manager", "patrols", fmt, tmp_path / f"patrols{exports.SUFFIX[fmt]}", flt)
     g = read_geo(res.path, fmt)
@@ -147,22 +160,42 @@ def test_mask_phone(raw, masked):
 
 
 def test_mask_text():
-    assert mask_text("当事人王某某（13812345678）在路肩堆放砂石", "王某某") == "当事人王**（138****5678）在路肩堆放砂石"
+    assert (
+        mask_text("当事人王某某（13812345678）在路肩堆放砂石", "王某某")
+        == "当事人王**（138****5678）在路肩堆放砂石"
+    )
 
 
 @pytest.mark.parametrize("username, sees", [("reviewer", True), ("leader", True), ("manager", False)])
 def test_parties_masked_unless_the_role_may_see_them(hand_built, tmp_path, username, sees):
     with session_scope() as s:
-        add_incidents(s, [{"found_at": dt.datetime(Y, 5, 5, 10, 0), "party": "赵某某", "party_phone": "13912345678",
-                           "description": "赵某某（电话13912345678）占道堆放"}])
+        add_incidents(
+            s,
+            [
+                {
+                    "found_at": dt.datetime(Y, 5, 5, 10, 0),
+                    "party": "赵某某",
+                    "party_phone": "13912345678",
+                    "description": "赵某某（电话13912345678）占道堆放",
+                }
+            ],
+        )
     flt = ExportFilter(dt.date(Y, 5, 5), dt.date(Y, 5, 5))
     res = run_export(username, "incidents", "geojson", tmp_path / "i.geojson", flt)
     g = gpd.read_file(res.path)
     assert res.masked is not sees
     if sees:
-        assert (g.party[0], g.phone[0], g.descr[0]) == ("赵某某", "13912345678", "赵某某（电话13912345678）占道堆放")
+        assert (g.party[0], g.phone[0], g.descr[0]) == (
+            "赵某某",
+            "13912345678",
+            "赵某某（电话13912345678）占道堆放",
+        )
     else:
-        assert (g.party[0], g.phone[0], g.descr[0]) == ("赵**", "139****5678", "赵**（电话139****5678）占道堆放")
+        assert (g.party[0], g.phone[0], g.descr[0]) == (
+            "赵**",
+            "139****5678",
+            "赵**（电话139****5678）占道堆放",
+        )
     res = run_export(username, "incidents", "csv", tmp_path / "i.csv", flt)
     text = res.path.read_text(encoding="utf-8-sig")
     assert ("13912345678" in text) is sees and ("赵某某" in text) is sees
@@ -187,13 +220,23 @@ def test_filters(hand_built, tmp_path):
     assert n("incidents", roads=("X001", "Y002"), status="closed") == 5
     assert n("patrols") == 4
     assert n("patrols", roads=("X001",)) == 2
-    assert run_export("manager", "incidents", "csv", tmp_path / "d.csv",
-                      ExportFilter(dt.date(Y, 12, 31), dt.date(Y, 12, 31))).rows == 3
+    assert (
+        run_export(
+            "manager",
+            "incidents",
+            "csv",
+            tmp_path / "d.csv",
+            ExportFilter(dt.date(Y, 12, 31), dt.date(Y, 12, 31)),
+        ).rows
+        == 3
+    )
 
 
 @pytest.mark.parametrize("fmt", exports.FORMATS)
 def test_an_empty_export_is_a_valid_empty_file(store, tmp_path, fmt):
-    res = run_export("manager", "incidents", fmt, tmp_path / f"none{exports.SUFFIX[fmt]}", ExportFilter.year(1999))
+    res = run_export(
+        "manager", "incidents", fmt, tmp_path / f"none{exports.SUFFIX[fmt]}", ExportFilter.year(1999)
+    )
     assert res.rows == 0 and res.path.exists()
     if fmt in GEO:
         assert len(gpd.read_file(res.path)) == 0
@@ -218,5 +261,7 @@ def test_shapefile_gets_a_zip_suffix_and_download_names(store, tmp_path):
     res = run_export("manager", "incidents", "shp", tmp_path / "i.shp", ExportFilter.year(DEMO_YEAR))
     assert res.path.name == "i.zip"
     assert exports.file_name("incidents", "shp", ExportFilter.year(2021)) == "问题_2021.zip"
-    assert exports.file_name("patrols", "kmz", ExportFilter(dt.date(2021, 3, 1), dt.date(2021, 6, 30)), "en") == \
-        "patrols_2021-03-01_2021-06-30.kmz"
+    assert (
+        exports.file_name("patrols", "kmz", ExportFilter(dt.date(2021, 3, 1), dt.date(2021, 6, 30)), "en")
+        == "patrols_2021-03-01_2021-06-30.kmz"
+    )

@@ -20,17 +20,50 @@ def ok(proc):  # type: ignore[no-untyped-def]
 def test_report_and_export_verbs(store, tmp_path, run_patrol_many):
     y = str(DEMO_YEAR)
     out = tmp_path / "out"
-    j, docx, gpkg, kmz, csv_, rng = run_patrol_many([
-        ["report", "--year", y, "--out", "-"],
-        ["report", "--year", y, "--out", out / "r.docx", "--user", "manager"],
-        ["export", "incidents", "--format", "gpkg", "--out", out / "i.gpkg", "--year", y, "--user", "manager"],
-        ["export", "patrols", "--out", out / "p.kmz", "--year", y, "--user", "reviewer"],
-        ["export", "incidents", "--out", out / "i.csv", "--year", y, "--road", "X001,X002", "--type", "堆放物品",
-         "--status", "closed", "--user", "reviewer"],
-        ["report", "--from", f"{y}-03-01", "--to", f"{y}/6/30", "--out", "-"],
-    ], store.env)
+    j, docx, gpkg, kmz, csv_, rng = run_patrol_many(
+        [
+            ["report", "--year", y, "--out", "-"],
+            ["report", "--year", y, "--out", out / "r.docx", "--user", "manager"],
+            [
+                "export",
+                "incidents",
+                "--format",
+                "gpkg",
+                "--out",
+                out / "i.gpkg",
+                "--year",
+                y,
+                "--user",
+                "manager",
+            ],
+            ["export", "patrols", "--out", out / "p.kmz", "--year", y, "--user", "reviewer"],
+            [
+                "export",
+                "incidents",
+                "--out",
+                out / "i.csv",
+                "--year",
+                y,
+                "--road",
+                "X001,X002",
+                "--type",
+                "堆放物品",
+                "--status",
+                "closed",
+                "--user",
+                "reviewer",
+            ],
+            ["report", "--from", f"{y}-03-01", "--to", f"{y}/6/30", "--out", "-"],
+        ],
+        store.env,
+    )
     data = json.loads(ok(j).stdout)
-    assert (data["year"], data["patrols"], data["vehicle_trips"], data["person_trips"]) == (DEMO_YEAR, 130, 263, 734)
+    assert (data["year"], data["patrols"], data["vehicle_trips"], data["person_trips"]) == (
+        DEMO_YEAR,
+        130,
+        263,
+        734,
+    )
     assert data["narrative_zh"].startswith(f"{DEMO_YEAR}年共出动车辆260多台次，出动人员730多人次")
     assert sum(data["incidents_by_month"].values()) == data["incidents_total"]
     assert "已写入" in ok(docx).stdout and (out / "r.docx").stat().st_size > 50_000
@@ -53,14 +86,17 @@ def test_report_and_export_verbs(store, tmp_path, run_patrol_many):
 
 def test_refusals(store, tmp_path, run_patrol_many):
     y = str(DEMO_YEAR)
-    officer, stdout_docx, bad_range, patrol_type, no_format, officer_export = run_patrol_many([
-        ["report", "--year", y, "--user", "officer"],
-        ["report", "--year", y, "--format", "docx"],
-        ["report", "--from", f"{y}-06-01", "--to", f"{y}-03-01"],
-        ["export", "patrols", "--out", tmp_path / "p.csv", "--type", "stall"],
-        ["export", "incidents", "--out", tmp_path / "p.txt"],
-        ["export", "incidents", "--out", tmp_path / "o.csv", "--user", "officer"],
-    ], store.env)
+    officer, stdout_docx, bad_range, patrol_type, no_format, officer_export = run_patrol_many(
+        [
+            ["report", "--year", y, "--user", "officer"],
+            ["report", "--year", y, "--format", "docx"],
+            ["report", "--from", f"{y}-06-01", "--to", f"{y}-03-01"],
+            ["export", "patrols", "--out", tmp_path / "p.csv", "--type", "stall"],
+            ["export", "incidents", "--out", tmp_path / "p.txt"],
+            ["export", "incidents", "--out", tmp_path / "o.csv", "--user", "officer"],
+        ],
+        store.env,
+    )
     assert officer.returncode == 1 and "无权" in officer.stderr and not officer.stdout
     assert stdout_docx.returncode == 2 and "--out" in stdout_docx.stderr
     assert bad_range.returncode == 2 and "晚于" in bad_range.stderr
@@ -70,8 +106,14 @@ def test_refusals(store, tmp_path, run_patrol_many):
 
 
 TYPES = ["堆放物品", "摆摊设点", "违章建房", "砍伐行道树", "超限运输", "倾倒垃圾"]
-TYPE_CODES = {"堆放物品": "materials", "摆摊设点": "stall", "违章建房": "building", "砍伐行道树": "trees",
-              "超限运输": "over_limit", "倾倒垃圾": "dumping"}
+TYPE_CODES = {
+    "堆放物品": "materials",
+    "摆摊设点": "stall",
+    "违章建房": "building",
+    "砍伐行道树": "trees",
+    "超限运输": "over_limit",
+    "倾倒垃圾": "dumping",
+}
 
 
 def test_a_years_ledger_gives_a_report_that_matches_it_to_the_unit(store, tmp_path, run_patrol):
@@ -86,14 +128,18 @@ def test_a_years_ledger_gives_a_report_that_matches_it_to_the_unit(store, tmp_pa
     ws = wb.active
     ws.title = "巡查台账"
     ws.append(["2019年路政巡查台账"])
-    ws.append(["日期", "巡查路线", "出动车辆(台次)", "出动人员(人次)", "巡查里程(公里)", "巡查人员", "联合单位"])
+    ws.append(
+        ["日期", "巡查路线", "出动车辆(台次)", "出动人员(人次)", "巡查里程(公里)", "巡查人员", "联合单位"]
+    )
     patrols = []
     for _ in range(47):
         d = dt.date(2019, 1, 1) + dt.timedelta(days=rnd.randrange(365))
         roads = rnd.sample(codes, rnd.choice([1, 2]))
         p = (d, roads, rnd.choice([1, 2, 3]), rnd.choice([2, 4, 5, 6]), round(rnd.uniform(10, 80), 1))
         patrols.append(p)
-        ws.append([d.isoformat(), "、".join(roads), p[2], p[3], p[4], "张建华、李明", rnd.choice(["", "交警大队"])])
+        ws.append(
+            [d.isoformat(), "、".join(roads), p[2], p[3], p[4], "张建华、李明", rnd.choice(["", "交警大队"])]
+        )
     wi = wb.create_sheet("问题台账")
     wi.append(["发现时间", "违法类型", "路线编号", "桩号", "当事人", "处理措施", "办结情况", "办结日期"])
     incidents = []
@@ -105,9 +151,18 @@ def test_a_years_ledger_gives_a_report_that_matches_it_to_the_unit(store, tmp_pa
         closed = rnd.random() < 0.9
         kind = rnd.choice(TYPES)
         incidents.append((found, kind, code, closed))
-        wi.append([found.strftime("%Y-%m-%d %H:%M"), kind, code, f"K{int(ch // 1000)}+{int(ch % 1000):03d}",
-                   "王某某", "现场劝导", "已办结" if closed else "办理中",
-                   (found.date() + dt.timedelta(days=3)).isoformat() if closed else ""])
+        wi.append(
+            [
+                found.strftime("%Y-%m-%d %H:%M"),
+                kind,
+                code,
+                f"K{int(ch // 1000)}+{int(ch % 1000):03d}",
+                "王某某",
+                "现场劝导",
+                "已办结" if closed else "办理中",
+                (found.date() + dt.timedelta(days=3)).isoformat() if closed else "",
+            ]
+        )
     # a patrol and an incident of the next year in the same file must not count
     ws.append(["2020-01-01", codes[0], 9, 9, 99.0, "张建华、李明", ""])
     wi.append(["2020-01-01 00:00", "堆放物品", codes[0], "K1+000", "", "", "办理中", ""])
@@ -126,7 +181,9 @@ def test_a_years_ledger_gives_a_report_that_matches_it_to_the_unit(store, tmp_pa
     assert data["incidents_open"] == sum(not i[3] for i in incidents)
     assert data["closure_rate"] == round(sum(i[3] for i in incidents) / len(incidents), 4)
     by_type = {TYPE_CODES[k]: sum(i[1] == k for i in incidents) for k in TYPES}
-    assert {k: v for k, v in data["incidents_by_type"].items() if v} == {k: v for k, v in by_type.items() if v}
+    assert {k: v for k, v in data["incidents_by_type"].items() if v} == {
+        k: v for k, v in by_type.items() if v
+    }
     by_month = {f"{m:02d}": sum(i[0].month == m for i in incidents) for m in range(1, 13)}
     assert data["incidents_by_month"] == by_month
     by_road: dict[str, int] = {}

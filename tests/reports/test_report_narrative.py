@@ -51,8 +51,17 @@ def test_rounding_in_english():
 
 @pytest.mark.parametrize(
     "rate, pct",
-    [(0.97, "97"), (0.966, "97"), (0.9823, "98"), (0.996, "99"), (0.9999, "99"), (1.0, "100"), (0.0, "0"),
-     (0.004, "1"), (0.5, "50")],
+    [
+        (0.97, "97"),
+        (0.966, "97"),
+        (0.9823, "98"),
+        (0.996, "99"),
+        (0.9999, "99"),
+        (1.0, "100"),
+        (0.0, "0"),
+        (0.004, "1"),
+        (0.5, "50"),
+    ],
 )
 def test_closure_rate_is_a_whole_percent_never_rounded_to_all_or_nothing(rate, pct):
     assert percent_text(rate) == pct
@@ -79,8 +88,10 @@ def test_hand_built_year_reads_like_the_bureau(hand_built):
         rep = build_report(s, user(s, "manager"), Period.year(Y))
     text = rep.narrative("zh")
     paras = text.split("\n")
-    assert paras[0] == (f"{Y}年共出动车辆8台次，出动人员17人次，在全区县道、乡道等公路上巡查4次，巡查里程70.7公里，"
-                        "覆盖路线3条。与交警大队、镇人民政府等单位联合开展巡查执法3次。")
+    assert paras[0] == (
+        f"{Y}年共出动车辆8台次，出动人员17人次，在全区县道、乡道等公路上巡查4次，巡查里程70.7公里，"
+        "覆盖路线3条。与交警大队、镇人民政府等单位联合开展巡查执法3次。"
+    )
     # one name per type, the catalog's, as in the app, the map and the exports
     assert paras[1].startswith("共发现侵占公路路产路权等问题10起，其中堆放物品4起、摆摊设点或设置障碍2起、")
     assert "车辆超限行驶1起" in paras[1] and "建筑控制区内修建建筑物或地面构筑物1起" in paras[1]
@@ -100,19 +111,38 @@ def test_demo_year_reads_like_the_2021_report(store):
     with read_session() as s:
         rep = build_report(s, user(s, "manager"), Period.year(last))
     first = rep.paragraphs("zh")[0]
-    assert first.startswith(f"{last}年共出动车辆260多台次，出动人员730多人次，在全区县道、乡道等公路上巡查130次")
+    assert first.startswith(
+        f"{last}年共出动车辆260多台次，出动人员730多人次，在全区县道、乡道等公路上巡查130次"
+    )
     assert "办结率达" in rep.paragraphs("zh")[1]
 
 
 def test_only_county_roads_and_no_incidents():
-    r = Rollup(period=Period.year(2020), patrols=3, vehicle_trips=3, person_trips=6, km_patrolled=42.0,
-               patrols_by_road={"X001": 3}, road_classes={"X001": "county"})
-    assert narrative(r) == "2020年共出动车辆3台次，出动人员6人次，在全区县道上巡查3次，巡查里程42公里，覆盖路线1条。"
+    r = Rollup(
+        period=Period.year(2020),
+        patrols=3,
+        vehicle_trips=3,
+        person_trips=6,
+        km_patrolled=42.0,
+        patrols_by_road={"X001": 3},
+        road_classes={"X001": "county"},
+    )
+    assert (
+        narrative(r)
+        == "2020年共出动车辆3台次，出动人员6人次，在全区县道上巡查3次，巡查里程42公里，覆盖路线1条。"
+    )
 
 
 def test_all_closed():
-    r = Rollup(period=Period.year(2020), incidents_total=263, incidents_closed=263,
-               incidents_by_type={"materials": 263}, incidents_by_measure={"persuasion": 263})
+    r = Rollup(
+        period=Period.year(2020),
+        incidents_total=263,
+        incidents_closed=263,
+        incidents_by_type={"materials": 263},
+        incidents_by_measure={"persuasion": 263},
+    )
     text = narrative(r)
-    assert text.startswith("2020年未录入巡查记录。\n共发现侵占公路路产路权等问题260多起，其中堆放物品260多起。")
+    assert text.startswith(
+        "2020年未录入巡查记录。\n共发现侵占公路路产路权等问题260多起，其中堆放物品260多起。"
+    )
     assert text.endswith("已全部办结，办结率达100%。")

@@ -92,7 +92,9 @@ def test_an_officer_does_not_get_the_page(store):
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["user_id"] = user_id("officer")
     at.run()
-    with pytest.raises(ValueError, match="Could not find a navigation page"):  # not in an officer's navigation
+    with pytest.raises(
+        ValueError, match="Could not find a navigation page"
+    ):  # not in an officer's navigation
         at.switch_page(PAGE)
 
 
@@ -109,8 +111,11 @@ def test_reports_and_exports_never_import_streamlit():
     import subprocess
     import sys
 
-    code = ("import sys, patrol_app.reports.report, patrol_app.reports.writers, patrol_app.reports.figure, "
-            "patrol_app.reports.cli, patrol_app.io.exports; print('streamlit' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(APP).parent)
+    code = (
+        "import sys, patrol_app.reports.report, patrol_app.reports.writers, patrol_app.reports.figure, "
+        "patrol_app.reports.cli, patrol_app.io.exports; print('streamlit' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(APP).parent
+    )
     assert out.stdout.strip() == "False"

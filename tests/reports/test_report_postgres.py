@@ -33,10 +33,16 @@ def test_report_on_postgres(pg_url):
         docx = render(rep, "docx", "zh", session=s)
     data = report_json(rep)
     assert (data["patrols"], data["vehicle_trips"], data["person_trips"]) == (130, 263, 734)
-    assert sum(data["incidents_by_month"].values()) == sum(data["incidents_by_type"].values()) \
-        == data["incidents_total"] > 100
+    assert (
+        sum(data["incidents_by_month"].values())
+        == sum(data["incidents_by_type"].values())
+        == data["incidents_total"]
+        > 100
+    )
     assert list(data["incidents_by_month"]) == [f"{m:02d}" for m in range(1, 13)]
-    assert data["narrative_zh"].startswith(f"{YEAR}年共出动车辆260多台次，出动人员730多人次，在全区县道、乡道等公路上")
+    assert data["narrative_zh"].startswith(
+        f"{YEAR}年共出动车辆260多台次，出动人员730多人次，在全区县道、乡道等公路上"
+    )
     assert len(docx) > 50_000
 
 
@@ -44,9 +50,17 @@ def test_report_on_postgres(pg_url):
 def test_exports_on_postgres(pg_url, tmp_path, fmt):
     with db.read_session(pg_url) as s:
         total = build_report(s, get_user(s, "manager"), Period.year(YEAR)).current.incidents_total
-        inc = export(s, get_user(s, "reviewer"), "incidents", fmt, tmp_path / f"i{SUFFIX[fmt]}",
-                     ExportFilter.year(YEAR))
-        pat = export(s, get_user(s, "manager"), "patrols", fmt, tmp_path / f"p{SUFFIX[fmt]}", ExportFilter.year(YEAR))
+        inc = export(
+            s,
+            get_user(s, "reviewer"),
+            "incidents",
+            fmt,
+            tmp_path / f"i{SUFFIX[fmt]}",
+            ExportFilter.year(YEAR),
+        )
+        pat = export(
+            s, get_user(s, "manager"), "patrols", fmt, tmp_path / f"p{SUFFIX[fmt]}", ExportFilter.year(YEAR)
+        )
     assert (inc.rows, pat.rows) == (total, 130)
     if fmt in ("geojson", "gpkg", "kml", "kmz", "shp"):
         assert len(gpd.read_file(inc.path)) == total and len(gpd.read_file(pat.path)) == 130

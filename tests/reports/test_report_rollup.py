@@ -40,8 +40,16 @@ def test_incident_figures_and_closure_rate(hand_built):
     assert r.incidents_total == 10
     assert (r.incidents_closed, r.incidents_open) == (8, 2)
     assert r.closure_rate == pytest.approx(0.8)
-    assert r.incidents_by_type == {"materials": 4, "stall": 2, "dumping": 1, "digging": 0, "building": 1,
-                                   "trees": 1, "over_limit": 1, "other": 0}
+    assert r.incidents_by_type == {
+        "materials": 4,
+        "stall": 2,
+        "dumping": 1,
+        "digging": 0,
+        "building": 1,
+        "trees": 1,
+        "over_limit": 1,
+        "other": 0,
+    }
     assert r.closed_by_type["materials"] == 3 and r.closed_by_type["building"] == 0
     assert r.incidents_by_road == {"X002": 4, "X001": 3, "Y002": 3}
     assert r.incidents_by_town == {"越州镇": 5, "东山镇": 3, "茨营镇": 2}
@@ -93,8 +101,9 @@ def test_date_range_and_its_previous_period(hand_built):
         r = rollup(s, Period(dt.date(Y, 3, 1), dt.date(Y, 7, 1)))
     assert (r.patrols, r.incidents_total) == (2, 4)  # 15 Mar and 1 Jul patrols; incidents up to 1 Jul 23:59
     assert list(r.months) == ["03", "04", "05", "06", "07"]
-    assert Period(dt.date(Y, 2, 29), dt.date(Y, 3, 31)).previous() == Period(dt.date(Y - 1, 2, 28),
-                                                                             dt.date(Y - 1, 3, 31))
+    assert Period(dt.date(Y, 2, 29), dt.date(Y, 3, 31)).previous() == Period(
+        dt.date(Y - 1, 2, 28), dt.date(Y - 1, 3, 31)
+    )
     across = Period(dt.date(Y, 12, 1), dt.date(Y + 1, 1, 31))
     with read_session() as s:
         r = rollup(s, across)
@@ -107,9 +116,15 @@ def test_date_range_and_its_previous_period(hand_built):
 def test_resolve_period():
     assert resolve_period(2021) == Period.year(2021)
     assert resolve_period(today=dt.date(2022, 2, 21)) == Period.year(2021)
-    assert resolve_period(None, dt.date(2021, 3, 1), None) == Period(dt.date(2021, 3, 1), dt.date(2021, 12, 31))
-    assert resolve_period(None, None, dt.date(2021, 6, 30)) == Period(dt.date(2021, 1, 1), dt.date(2021, 6, 30))
-    assert resolve_period(2021, None, dt.date(2021, 6, 30)) == Period(dt.date(2021, 1, 1), dt.date(2021, 6, 30))
+    assert resolve_period(None, dt.date(2021, 3, 1), None) == Period(
+        dt.date(2021, 3, 1), dt.date(2021, 12, 31)
+    )
+    assert resolve_period(None, None, dt.date(2021, 6, 30)) == Period(
+        dt.date(2021, 1, 1), dt.date(2021, 6, 30)
+    )
+    assert resolve_period(2021, None, dt.date(2021, 6, 30)) == Period(
+        dt.date(2021, 1, 1), dt.date(2021, 6, 30)
+    )
 
 
 def test_no_incidents_gives_a_null_closure_rate(store):
@@ -133,7 +148,12 @@ def test_json_contract(hand_built):
     assert data["previous"]["patrols"] == 2 and data["change"]["patrols"]["change"] == 2
     assert (data["roads_covered"], data["roads_patrolled"]) == (3, ["X001", "X002", "Y002"])
     assert data["road_classes_patrolled"] == ["county", "township"]
-    assert data["change"]["closure_rate"] == {"current": 0.8, "previous": 0.75, "change": 0.05, "change_pct": None}
+    assert data["change"]["closure_rate"] == {
+        "current": 0.8,
+        "previous": 0.75,
+        "change": 0.05,
+        "change_pct": None,
+    }
     assert data["narrative_zh"].startswith(f"{Y}年共出动车辆8台次，出动人员17人次")
 
 

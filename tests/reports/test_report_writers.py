@@ -52,7 +52,9 @@ def test_docx_has_title_narrative_tables_fonts_and_map(report):
     assert east_asia(doc.styles["Heading 2"].element) == "楷体"
     assert doc.styles["Normal"].font.size.pt == 16
     runs = [r for p in doc.paragraphs for r in p.runs if r.text.strip()]
-    runs += [r for tb in doc.tables for row in tb.rows for c in row.cells for p in c.paragraphs for r in p.runs]
+    runs += [
+        r for tb in doc.tables for row in tb.rows for c in row.cells for p in c.paragraphs for r in p.runs
+    ]
     assert runs and all(east_asia(r._element) in ("仿宋", "黑体", "楷体", "方正小标宋简体") for r in runs)
     body = [r for p in paras[2:4] for r in p.runs]
     assert {east_asia(r._element) for r in body} == {"仿宋"}
@@ -95,8 +97,16 @@ def test_xlsx_one_sheet_per_table_with_chinese_headers(report):
     import openpyxl
 
     wb = openpyxl.load_workbook(io.BytesIO(render(report, "xlsx", "zh")))
-    assert wb.sheetnames == ["报告正文", "主要指标", "按违法类型", "按路线", "按月份", "按乡镇（街道）", "按处理措施",
-                             "联合执法"]
+    assert wb.sheetnames == [
+        "报告正文",
+        "主要指标",
+        "按违法类型",
+        "按路线",
+        "按月份",
+        "按乡镇（街道）",
+        "按处理措施",
+        "联合执法",
+    ]
     assert wb["报告正文"]["A1"].value == f"{Y}年路政巡查工作情况报告"
     assert wb["报告正文"]["A3"].value.startswith(f"{Y}年共出动车辆8台次")
     summary = {r[0]: r[1:] for r in wb["主要指标"].iter_rows(min_row=2, values_only=True)}
@@ -109,7 +119,12 @@ def test_xlsx_one_sheet_per_table_with_chinese_headers(report):
     assert months[0][0] == "1月" and months[-1][0] == "合计" and months[-1][1:] == (4, 8, 17, 70.7, 10, 8)
     roads = {r[0]: r for r in wb["按路线"].iter_rows(min_row=2, values_only=True)}
     assert roads["X002"][2:] == ("县道", 1, 4, 3)
-    assert [c.value for c in wb["按乡镇（街道）"][1]] == ["乡镇（街道）", "发现问题（起）", "已办结（起）", "占比"]
+    assert [c.value for c in wb["按乡镇（街道）"][1]] == [
+        "乡镇（街道）",
+        "发现问题（起）",
+        "已办结（起）",
+        "占比",
+    ]
 
 
 def test_markdown_and_json(report):

@@ -83,6 +83,7 @@ def test_store_files_are_private(tmp_path, monkeypatch):
         import io
 
         from PIL import Image
+
         buf = io.BytesIO()
         Image.new("RGB", (64, 48), (1, 2, 3)).save(buf, "JPEG")
         sp = store_photo(buf.getvalue(), "a.jpg", data)

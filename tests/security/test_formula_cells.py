@@ -43,8 +43,13 @@ def _log(store) -> list[int]:
         officer = get_user(s, "officer")
         for i, (k, v) in enumerate(HOSTILE.items()):
             lon, lat = offset_point(net, "X002", 1000 + 300 * i, 6, "left")
-            raw = {"found_at": dt.datetime.combine(DAY, dt.time(9, i)), "type": "materials", "lon": lon, "lat": lat,
-                   k: v}
+            raw = {
+                "found_at": dt.datetime.combine(DAY, dt.time(9, i)),
+                "type": "materials",
+                "lon": lon,
+                "lat": lat,
+                k: v,
+            }
             ids.append(field.log_incident(s, officer, raw).id)
     return ids
 

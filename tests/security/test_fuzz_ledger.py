@@ -21,42 +21,95 @@ from patrol_app.services.errors import ServiceError
 from patrol_app.services.users import get_user
 from patrol_app.storage.db import read_session, session_scope
 
+
 def fuzz(n: int) -> settings:
     return settings(FUZZ_BASE, max_examples=n)
 
 
-FUZZ_BASE = settings(deadline=None, derandomize=True, database=None, print_blob=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                       HealthCheck.data_too_large])
+FUZZ_BASE = settings(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 #: examples per test; together 10,000
-N_PATROLS, N_INCIDENTS, N_BYTES = (int(x) for x in __import__("os").environ.get("FUZZ_N", "4000,4000,2000").split(","))
+N_PATROLS, N_INCIDENTS, N_BYTES = (
+    int(x) for x in __import__("os").environ.get("FUZZ_N", "4000,4000,2000").split(",")
+)
 
 text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=24)
-formula = st.sampled_from(["=1+1", "+86 138", "-5", "@SUM(A1)", "\t", "\r", "'=x", "''", "'", "==", "=HYPERLINK()"])
+formula = st.sampled_from(
+    ["=1+1", "+86 138", "-5", "@SUM(A1)", "\t", "\r", "'=x", "''", "'", "==", "=HYPERLINK()"]
+)
 dates = st.one_of(
     st.dates(dt.date(1990, 1, 1), dt.date(2030, 12, 31)).map(str),
     st.dates(dt.date(1990, 1, 1), dt.date(2030, 12, 31)).map(lambda d: f"{d.year}年{d.month}月{d.day}日"),
-    st.integers(-5, 90000).map(str), text,
+    st.integers(-5, 90000).map(str),
+    text,
 )
-numbers = st.one_of(st.integers(-10, 10**12).map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr),
-                    st.sampled_from(["", "3台", "2人次", "1e309", "nan", "-0", "12公里", "0x10"]), text)
-roads = st.one_of(st.sampled_from(["X001", "X002", "Y003", "X001、X002", "x001", "X404", "", "X001/Y003"]), text)
+numbers = st.one_of(
+    st.integers(-10, 10**12).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["", "3台", "2人次", "1e309", "nan", "-0", "12公里", "0x10"]),
+    text,
+)
+roads = st.one_of(
+    st.sampled_from(["X001", "X002", "Y003", "X001、X002", "x001", "X404", "", "X001/Y003"]), text
+)
 
-PATROL_HEADER = ["日期", "巡查路线", "出动车辆(台次)", "出动人员(人次)", "巡查里程(公里)", "开始时间", "结束时间",
-                 "巡查人员", "天气", "备注"]
-INCIDENT_HEADER = ["发现时间", "违法类型", "路线编号", "桩号", "侧别", "问题描述", "当事人", "联系电话",
-                   "处理措施", "状态"]
+PATROL_HEADER = [
+    "日期",
+    "巡查路线",
+    "出动车辆(台次)",
+    "出动人员(人次)",
+    "巡查里程(公里)",
+    "开始时间",
+    "结束时间",
+    "巡查人员",
+    "天气",
+    "备注",
+]
+INCIDENT_HEADER = [
+    "发现时间",
+    "违法类型",
+    "路线编号",
+    "桩号",
+    "侧别",
+    "问题描述",
+    "当事人",
+    "联系电话",
+    "处理措施",
+    "状态",
+]
 past = st.dates(dt.date(2015, 1, 1), dt.date(2025, 12, 31))
 free = st.one_of(st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12), formula)
 valid_patrol = st.tuples(
-    past.map(str), st.sampled_from(["X001", "X002", "Y003", "X001、X002", "x001", "X001/Y003"]),
-    st.integers(0, 6).map(str), st.integers(2, 9).map(str), st.sampled_from(["", "12.5", "0", "88"]),
-    st.sampled_from(["08:30", "8:05", ""]), st.sampled_from(["12:00", ""]), free, st.just("晴"), free,
+    past.map(str),
+    st.sampled_from(["X001", "X002", "Y003", "X001、X002", "x001", "X001/Y003"]),
+    st.integers(0, 6).map(str),
+    st.integers(2, 9).map(str),
+    st.sampled_from(["", "12.5", "0", "88"]),
+    st.sampled_from(["08:30", "8:05", ""]),
+    st.sampled_from(["12:00", ""]),
+    free,
+    st.just("晴"),
+    free,
 )
 valid_incident = st.tuples(
-    past.map(lambda d: f"{d} 09:30"), st.sampled_from(["堆放物品", "违章建房", "占道经营", "倾倒垃圾"]),
-    st.sampled_from(["X001", "X002", "Y003"]), st.integers(0, 1500).map(lambda m: f"K{m // 1000}+{m % 1000:03d}"),
-    st.sampled_from(["左", "右侧", ""]), free, free, free, st.sampled_from(["现场劝导", "立案查处", ""]),
+    past.map(lambda d: f"{d} 09:30"),
+    st.sampled_from(["堆放物品", "违章建房", "占道经营", "倾倒垃圾"]),
+    st.sampled_from(["X001", "X002", "Y003"]),
+    st.integers(0, 1500).map(lambda m: f"K{m // 1000}+{m % 1000:03d}"),
+    st.sampled_from(["左", "右侧", ""]),
+    free,
+    free,
+    free,
+    st.sampled_from(["现场劝导", "立案查处", ""]),
     st.sampled_from(["办理中", "", "open"]),
 )
 
@@ -65,7 +118,8 @@ def hostile(valid, n: int):  # type: ignore[no-untyped-def]
     """A valid row, or (one time in three) the same row with one cell replaced by anything."""
     anything = st.one_of(free, dates, numbers, roads)
     broken = st.tuples(valid, st.integers(0, n - 1), anything).map(
-        lambda t: t[0][:t[1]] + (t[2],) + t[0][t[1] + 1:])
+        lambda t: t[0][: t[1]] + (t[2],) + t[0][t[1] + 1 :]
+    )
     return st.one_of(valid, valid, broken)
 
 
@@ -73,8 +127,10 @@ patrol_row = hostile(valid_patrol, len(PATROL_HEADER))
 incident_row = hostile(valid_incident, len(INCIDENT_HEADER))
 
 
-COUNT_SQL = ("SELECT (SELECT count(*) FROM patrols), (SELECT count(*) FROM incidents), "
-             "(SELECT count(*) FROM import_batches)")
+COUNT_SQL = (
+    "SELECT (SELECT count(*) FROM patrols), (SELECT count(*) FROM incidents), "
+    "(SELECT count(*) FROM import_batches)"
+)
 
 
 class Importer:
@@ -127,7 +183,9 @@ def test_fuzz_patrol_ledgers(store, tmp_path):
         imp.check(csv_bytes(PATROL_HEADER, rows), ".csv")
 
     one()
-    assert imp.n >= N_PATROLS and imp.stored > N_PATROLS // 5  # many ledgers are stored whole, not only refused
+    assert (
+        imp.n >= N_PATROLS and imp.stored > N_PATROLS // 5
+    )  # many ledgers are stored whole, not only refused
 
 
 def test_fuzz_incident_ledgers(store, tmp_path):

@@ -26,11 +26,22 @@ from patrol_app.storage.models import Incident, Patrol, Personnel
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG that declares ``width`` × ``height`` but holds almost no data (a pixel bomb)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_a_photo_over_50_megapixels_is_refused_before_decoding(tmp_path):
@@ -71,13 +82,17 @@ def test_photo_decoding_is_bounded(tmp_path, monkeypatch):
 
 
 def test_gpx_entities_and_size_are_refused():
-    bomb = (b'<?xml version="1.0"?><!DOCTYPE gpx [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
-            b'<gpx><trk><trkseg><trkpt lat="25.4" lon="103.8"><name>&b;</name></trkpt>'
-            b'<trkpt lat="25.41" lon="103.81"/></trkseg></trk></gpx>')
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE gpx [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        b'<gpx><trk><trkseg><trkpt lat="25.4" lon="103.8"><name>&b;</name></trkpt>'
+        b'<trkpt lat="25.41" lon="103.81"/></trkseg></trk></gpx>'
+    )
     with pytest.raises(GpxError, match="DTD or entities"):
         track_length_km(bomb)
-    external = (b'<?xml version="1.0"?><!DOCTYPE gpx [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-                b'<gpx><trk><trkseg><trkpt lat="25.4" lon="103.8"><name>&x;</name></trkpt></trkseg></trk></gpx>')
+    external = (
+        b'<?xml version="1.0"?><!DOCTYPE gpx [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b'<gpx><trk><trkseg><trkpt lat="25.4" lon="103.8"><name>&x;</name></trkpt></trkseg></trk></gpx>'
+    )
     with pytest.raises(GpxError):
         track_length_km(external)
     with pytest.raises(GpxError, match="larger than"):
@@ -88,9 +103,16 @@ def test_gpx_bomb_at_end_of_patrol_writes_nothing(store):
     with session_scope() as s:
         officer = get_user(s, "officer")
 
-        ids = [s.execute(select(Personnel.id).where(Personnel.name == n)).scalar_one() for n in ("李明", "王芳")]
-        p = field.start_patrol(s, officer, field.PatrolStart(date=dt.date(2026, 3, 2), start_time="08:00",
-                                                              roads=["X001"], crew_ids=ids, vehicle_ids=[1]))
+        ids = [
+            s.execute(select(Personnel.id).where(Personnel.name == n)).scalar_one() for n in ("李明", "王芳")
+        ]
+        p = field.start_patrol(
+            s,
+            officer,
+            field.PatrolStart(
+                date=dt.date(2026, 3, 2), start_time="08:00", roads=["X001"], crew_ids=ids, vehicle_ids=[1]
+            ),
+        )
         pid = p.id
     bomb = b'<?xml version="1.0"?><!DOCTYPE g [<!ENTITY a "x">]><gpx>&a;</gpx>'
     with pytest.raises(ValidationFailed), session_scope() as s:
@@ -101,23 +123,40 @@ def test_gpx_bomb_at_end_of_patrol_writes_nothing(store):
 
 def test_field_lengths_per_column_are_refused_not_cut(store, tmp_path):
     path = tmp_path / "long.csv"
-    path.write_text("日期,巡查路线,出动车辆,出动人员,天气,备注\n"
-                    f"2025-03-05,X001,1,2,{'晴' * 40},ok\n2025-03-06,X001,1,2,晴,{'长' * 4001}\n", encoding="utf-8")
+    path.write_text(
+        "日期,巡查路线,出动车辆,出动人员,天气,备注\n"
+        f"2025-03-05,X001,1,2,{'晴' * 40},ok\n2025-03-06,X001,1,2,晴,{'长' * 4001}\n",
+        encoding="utf-8",
+    )
     with session_scope() as s:
         n = s.execute(select(func.count()).select_from(Patrol)).scalar_one()
         res = records.import_ledger(s, get_user(s, "leader"), path)
         assert not res.ok
-        assert {(e.column, e.key, e.row) for e in res.errors} == {("天气", "error.too_long", 2),
-                                                                  ("备注", "error.too_long", 3)}
+        assert {(e.column, e.key, e.row) for e in res.errors} == {
+            ("天气", "error.too_long", 2),
+            ("备注", "error.too_long", 3),
+        }
         assert "4001" in res.errors[1].render("zh") and "4000" in res.errors[1].render("en")
     with session_scope() as s:
         assert s.execute(select(func.count()).select_from(Patrol)).scalar_one() == n
     with session_scope() as s, pytest.raises(ValidationFailed) as exc:
-        field.log_incident(s, get_user(s, "officer"), {"found_at": dt.datetime(2026, 3, 2), "type": "stall",
-                                                       "road": "X001", "stake": "K1+000", "party": "名" * 129})
+        field.log_incident(
+            s,
+            get_user(s, "officer"),
+            {
+                "found_at": dt.datetime(2026, 3, 2),
+                "type": "stall",
+                "road": "X001",
+                "stake": "K1+000",
+                "party": "名" * 129,
+            },
+        )
     assert ("party", "error.too_long") in [(e.column, e.key) for e in exc.value.errors]
     with session_scope() as s:
-        assert s.execute(select(func.count()).select_from(Incident).where(Incident.source == "app")).scalar_one() == 0
+        assert (
+            s.execute(select(func.count()).select_from(Incident).where(Incident.source == "app")).scalar_one()
+            == 0
+        )
 
 
 def test_a_huge_count_is_refused_not_a_crash(store, tmp_path):

@@ -31,7 +31,9 @@ def pg():
 def _reset(pg: str) -> None:
     with db.session_scope(pg) as s:  # a cheap hash (8 MiB) so 48 verifications fit in memory at once
         u = get_user(s, "officer")
-        u.password_hash = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash("right-password")
+        u.password_hash = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(
+            "right-password"
+        )
         u.failed_logins, u.locked_until = 0, None
 
 
@@ -86,7 +88,9 @@ def test_48_parallel_wrong_passwords_lock_the_account(pg):
 
 def test_one_ledger_imported_twice_at_once_is_stored_once(pg, tmp_path):
     path = tmp_path / "patrols.csv"
-    path.write_text("日期,巡查路线,出动车辆,出动人员\n2020-03-05,X001,1,2\n2020-03-06,X002,1,3\n", encoding="utf-8")
+    path.write_text(
+        "日期,巡查路线,出动车辆,出动人员\n2020-03-05,X001,1,2\n2020-03-06,X002,1,3\n", encoding="utf-8"
+    )
     with db.read_session(pg) as s:
         leader = get_user(s, "leader")
         before = s.execute(select(func.count()).select_from(Patrol)).scalar_one()
@@ -95,8 +99,10 @@ def test_one_ledger_imported_twice_at_once_is_stored_once(pg, tmp_path):
 
     def check_then_wait(*a, **kw):  # all four pass the duplicate check before any of them inserts
         original(*a, **kw)
-        if a[0].get_bind().url.render_as_string(hide_password=False) == pg and calls.setdefault(
-                threading.get_ident(), 0) == 1:
+        if (
+            a[0].get_bind().url.render_as_string(hide_password=False) == pg
+            and calls.setdefault(threading.get_ident(), 0) == 1
+        ):
             start.wait()
         calls[threading.get_ident()] = calls.get(threading.get_ident(), 0) + 1
 

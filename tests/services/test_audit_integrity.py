@@ -31,14 +31,26 @@ def verdict(url=None, **kw):  # type: ignore[no-untyped-def]
 
 def rehash_from(con: sqlite3.Connection, first_id: int) -> None:
     """Recompute every unkeyed hash from ``first_id`` on and the head, as the old scheme allowed."""
-    rows = con.execute("SELECT id, ts, actor_id, actor, action, entity, entity_id, before, after, state "
-                       "FROM audit_log WHERE id >= ? ORDER BY id", (first_id,)).fetchall()
+    rows = con.execute(
+        "SELECT id, ts, actor_id, actor, action, entity, entity_id, before, after, state "
+        "FROM audit_log WHERE id >= ? ORDER BY id",
+        (first_id,),
+    ).fetchall()
     prev = con.execute("SELECT hash FROM audit_log WHERE id = ?", (first_id - 1,)).fetchone()[0]
     for id_, ts, actor_id, actor, action, entity, entity_id, before, after, state in rows:
-        h = audit.entry_hash(prev, id_, dt.datetime.fromisoformat(ts), actor_id, actor, action, entity, entity_id,
-                             None if before is None else json.loads(before),
-                             None if after is None else json.loads(after),
-                             None if state is None else json.loads(state))
+        h = audit.entry_hash(
+            prev,
+            id_,
+            dt.datetime.fromisoformat(ts),
+            actor_id,
+            actor,
+            action,
+            entity,
+            entity_id,
+            None if before is None else json.loads(before),
+            None if after is None else json.loads(after),
+            None if state is None else json.loads(state),
+        )
         con.execute("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE id = ?", (prev, h, id_))
         prev = h
     con.execute("UPDATE audit_head SET last_hash = ? WHERE id = 1", (prev,))
@@ -52,9 +64,14 @@ def test_the_demo_store_verifies_with_its_records(store):
 
 def test_an_edit_with_every_hash_recomputed_by_the_old_unkeyed_scheme_is_detected(store):
     with read_session() as s:
-        target = s.execute(select(AuditEntry.id).where(AuditEntry.action == "incident.create")
-                           .order_by(AuditEntry.id)).scalar() or s.execute(
-            select(AuditEntry.id).where(AuditEntry.entity == "incident").order_by(AuditEntry.id)).scalar()
+        target = (
+            s.execute(
+                select(AuditEntry.id).where(AuditEntry.action == "incident.create").order_by(AuditEntry.id)
+            ).scalar()
+            or s.execute(
+                select(AuditEntry.id).where(AuditEntry.entity == "incident").order_by(AuditEntry.id)
+            ).scalar()
+        )
     con = tamper(store.db_path)
     con.execute("UPDATE audit_log SET actor = 'someone_else' WHERE id = ?", (target,))
     rehash_from(con, target)
@@ -92,8 +109,10 @@ def test_records_changed_behind_the_app_are_named_table_id_field(store, run_patr
         inc_id, status = s.execute(text("SELECT id, status FROM incidents ORDER BY id LIMIT 1")).one()
         vid = s.execute(text("SELECT min(id) FROM vehicles")).scalar()
     con = sqlite3.connect(store.db_path)  # no trigger guards records: the trail catches it afterwards
-    con.execute("UPDATE incidents SET status = ?, description = 'x' WHERE id = ?",
-                ("closed" if status == "open" else "open", inc_id))
+    con.execute(
+        "UPDATE incidents SET status = ?, description = 'x' WHERE id = ?",
+        ("closed" if status == "open" else "open", inc_id),
+    )
     con.execute("UPDATE vehicles SET plate = '云D·X9999' WHERE id = ?", (vid,))
     con.execute("UPDATE users SET role = 'admin' WHERE username = 'officer'")
     con.commit()
@@ -101,9 +120,11 @@ def test_records_changed_behind_the_app_are_named_table_id_field(store, run_patr
     res = verdict()
     assert (res.ok, res.reason) == (False, "records")
     officer_id = str(get_user_id("officer"))
-    assert res.records == [RecordProblem("incidents", str(inc_id), "changed", ["description", "status"]),
-                           RecordProblem("users", officer_id, "changed", ["role"]),
-                           RecordProblem("vehicles", str(vid), "changed", ["plate"])]
+    assert res.records == [
+        RecordProblem("incidents", str(inc_id), "changed", ["description", "status"]),
+        RecordProblem("users", officer_id, "changed", ["role"]),
+        RecordProblem("vehicles", str(vid), "changed", ["plate"]),
+    ]
     p = run_patrol(["audit", "verify"], store.env)
     assert p.returncode == 1
     assert f"问题记录 第 {inc_id} 号：在系统之外被修改（字段：description, status）" in p.stderr
@@ -129,9 +150,11 @@ def test_deleted_and_added_rows_are_named(store):
     con.close()
     res = verdict()
     assert not res.ok
-    assert res.records == [RecordProblem("incidents", str(inc_id), "deleted"),
-                           RecordProblem("patrols", str(pid), "changed", ["road_rows"]),
-                           RecordProblem("vehicles", str(new_vid), "unrecorded")]
+    assert res.records == [
+        RecordProblem("incidents", str(inc_id), "deleted"),
+        RecordProblem("patrols", str(pid), "changed", ["road_rows"]),
+        RecordProblem("vehicles", str(new_vid), "unrecorded"),
+    ]
 
 
 def test_the_app_s_own_changes_keep_records_and_trail_in_step(store):
@@ -163,8 +186,11 @@ def test_a_truncated_tail_passes_the_chain_but_not_the_checkpoint(store, run_pat
     # the last two entries removed, the head rewound onto what is left: every remaining link is genuine
     con = tamper(store.db_path)
     con.execute("DELETE FROM audit_log WHERE id > ?", (cp.id - 2,))
-    con.execute("UPDATE audit_head SET last_id = id_, last_hash = h, last_mac = m FROM "
-                "(SELECT id AS id_, hash AS h, mac AS m FROM audit_log WHERE id = ?)", (cp.id - 2,))
+    con.execute(
+        "UPDATE audit_head SET last_id = id_, last_hash = h, last_mac = m FROM "
+        "(SELECT id AS id_, hash AS h, mac AS m FROM audit_log WHERE id = ?)",
+        (cp.id - 2,),
+    )
     con.commit()
     con.close()
     assert verdict().ok  # what a checkpoint is for: a cut at the end leaves a consistent trail
@@ -193,10 +219,15 @@ def test_a_rewritten_entry_before_the_checkpoint_fails_it(store):
 
 def test_sqlite_triggers_refuse_to_change_or_delete_audit_rows(store):
     engine = get_engine(store.url)
-    for sql in ("UPDATE audit_log SET actor = 'x' WHERE id = 1", "DELETE FROM audit_log WHERE id = 1",
-                "DELETE FROM audit_log", "DELETE FROM audit_head", "UPDATE audit_head SET last_id = 1",
-                "INSERT INTO audit_log (id, ts, actor, action, entity, entity_id, prev_hash, hash, mac) "
-                "VALUES (999999, '2020-01-01', 'x', 'x', 'x', '', 'x', 'x', 'x')"):
+    for sql in (
+        "UPDATE audit_log SET actor = 'x' WHERE id = 1",
+        "DELETE FROM audit_log WHERE id = 1",
+        "DELETE FROM audit_log",
+        "DELETE FROM audit_head",
+        "UPDATE audit_head SET last_id = 1",
+        "INSERT INTO audit_log (id, ts, actor, action, entity, entity_id, prev_hash, hash, mac) "
+        "VALUES (999999, '2020-01-01', 'x', 'x', 'x', '', 'x', 'x', 'x')",
+    ):
         with pytest.raises(Exception) as e:
             with engine.begin() as c:
                 c.exec_driver_sql(sql)
@@ -219,12 +250,21 @@ def test_user_on_the_command_line_records_the_os_user(store, run_patrol):
     p = run_patrol(["users", "enable", "officer2"], store.env)
     assert p.returncode == 0, p.stderr
     with read_session() as s:
-        rows = s.execute(select(AuditEntry).where(AuditEntry.action.in_(["user.disable", "user.enable"]))
-                         .order_by(AuditEntry.id)).scalars().all()
+        rows = (
+            s.execute(
+                select(AuditEntry)
+                .where(AuditEntry.action.in_(["user.disable", "user.enable"]))
+                .order_by(AuditEntry.id)
+            )
+            .scalars()
+            .all()
+        )
         admin_id = get_user(s, "admin").id
     me = os_user()
-    assert [(r.actor, r.actor_id == admin_id) for r in rows] == [(f"cli({me}) as admin", True),
-                                                                 (f"cli({me})", False)]
+    assert [(r.actor, r.actor_id == admin_id) for r in rows] == [
+        (f"cli({me}) as admin", True),
+        (f"cli({me})", False),
+    ]
 
 
 def test_the_cli_account_can_never_sign_in_or_get_a_password(store):
@@ -236,8 +276,10 @@ def test_the_cli_account_can_never_sign_in_or_get_a_password(store):
         with pytest.raises(ServiceError):
             auth.add_user(s, admin, "cli", "admin", "long-enough-password")
     con = sqlite3.connect(store.db_path)  # even with a hash planted in the database
-    con.execute("UPDATE users SET password_hash = (SELECT password_hash FROM users WHERE username = 'admin') "
-                "WHERE username = 'cli'")
+    con.execute(
+        "UPDATE users SET password_hash = (SELECT password_hash FROM users WHERE username = 'admin') "
+        "WHERE username = 'cli'"
+    )
     con.commit()
     con.close()
     with session_scope() as s, pytest.raises(ServiceError) as e:
@@ -250,8 +292,13 @@ def test_refused_sign_ins_are_audited(store):
         with session_scope() as s, pytest.raises(ServiceError):
             auth.sign_in(s, name, password)
     with read_session() as s:
-        rows = s.execute(select(AuditEntry).where(AuditEntry.action == "user.sign_in_failed")
-                         .order_by(AuditEntry.id)).scalars().all()
+        rows = (
+            s.execute(
+                select(AuditEntry).where(AuditEntry.action == "user.sign_in_failed").order_by(AuditEntry.id)
+            )
+            .scalars()
+            .all()
+        )
     assert [r.after.get("username") or r.actor for r in rows] == ["nobody", "officer", "cli"]
     assert rows[0].after == {"username": "nobody", "reason": "unknown_user"}
     assert "wrong-password" not in json.dumps([r.after for r in rows])
@@ -303,11 +350,18 @@ def test_an_old_unkeyed_store_is_sealed_at_upgrade_and_stays_verifiable(tmp_path
         ts = dt.datetime(2025, 1, 1, 8, i)
         after = {"plate": "云D·L0301", "n": i}
         h = audit.entry_hash(prev, i, ts, None, "cli", "registry.vehicle.create", "vehicle", "1", None, after)
-        con.execute("INSERT INTO audit_log (id, ts, actor_id, actor, action, entity, entity_id, before, after, "
-                    "prev_hash, hash) VALUES (?, ?, NULL, 'cli', 'registry.vehicle.create', 'vehicle', '1', NULL, ?,"
-                    " ?, ?)", (i, ts.strftime("%Y-%m-%d %H:%M:%S.%f"), json.dumps(after, ensure_ascii=False,
-                                                                             sort_keys=True, separators=(",", ":")),
-                               prev, h))
+        con.execute(
+            "INSERT INTO audit_log (id, ts, actor_id, actor, action, entity, entity_id, before, after, "
+            "prev_hash, hash) VALUES (?, ?, NULL, 'cli', 'registry.vehicle.create', 'vehicle', '1', NULL, ?,"
+            " ?, ?)",
+            (
+                i,
+                ts.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                json.dumps(after, ensure_ascii=False, sort_keys=True, separators=(",", ":")),
+                prev,
+                h,
+            ),
+        )
         prev = h
     con.execute("INSERT INTO audit_head (id, last_id, last_hash) VALUES (1, 5, ?)", (prev,))
     con.commit()
@@ -318,12 +372,18 @@ def test_an_old_unkeyed_store_is_sealed_at_upgrade_and_stays_verifiable(tmp_path
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     con = sqlite3.connect(path)
-    assert con.execute("SELECT id, prev_hash, hash, after FROM audit_log WHERE id <= 5 ORDER BY id").fetchall() == legacy
+    assert (
+        con.execute("SELECT id, prev_hash, hash, after FROM audit_log WHERE id <= 5 ORDER BY id").fetchall()
+        == legacy
+    )
     sealed = con.execute("SELECT action, after FROM audit_log WHERE id = 6").fetchone()
     assert sealed[0] == "audit.sealed"
     assert json.loads(sealed[1])["legacy_last_hash"] == prev and json.loads(sealed[1])["legacy_entries"] == 5
     assert con.execute("SELECT action, entity, entity_id FROM audit_log WHERE id = 7").fetchone() == (
-        "audit.baseline", "vehicle", "1")
+        "audit.baseline",
+        "vehicle",
+        "1",
+    )
     con.close()
     assert verdict(url).ok
 

@@ -23,10 +23,18 @@ SCALARS = [None, "", 0, -0.0, 0.1, 1e16, 1.5e-7, 2**70, -(2**63), True, False, "
 #: What callers of ``audit.record`` pass: dicts (or None). A bare number would not survive SQLite's NUMERIC
 #: affinity of the JSON column (1e16 comes back as an int), so numbers are tried inside containers only.
 TRICKY = [
-    None, {}, [], {"v": SCALARS},
-    {"名": "张三", "b": [1, 2.5, None, {"z": "\x01\t\n\"\\"}], "a": "😀 \u2028 </script>"},
-    {"nested": {"k": {"k2": [{"x": "云D·L0301"}]}}, "number_keys": {"10": 1, "2": 2}, "f": [1e16, -0.0, 2**70]},
-    ["a", {"c": 3, "b": 2}], {"s": "plain string"},
+    None,
+    {},
+    [],
+    {"v": SCALARS},
+    {"名": "张三", "b": [1, 2.5, None, {"z": '\x01\t\n"\\'}], "a": "😀 \u2028 </script>"},
+    {
+        "nested": {"k": {"k2": [{"x": "云D·L0301"}]}},
+        "number_keys": {"10": 1, "2": 2},
+        "f": [1e16, -0.0, 2**70],
+    },
+    ["a", {"c": 3, "b": 2}],
+    {"s": "plain string"},
 ]
 
 
@@ -39,7 +47,9 @@ def trail_template(tmp_path_factory):
     with session_scope(url) as s:
         actor = cli_actor(s)  # creating the command line's account is entry 1
         for i in range(N - 1):
-            audit.record(s, actor, "test.write", "thing", i, before=rng.choice(TRICKY), after=rng.choice(TRICKY))
+            audit.record(
+                s, actor, "test.write", "thing", i, before=rng.choice(TRICKY), after=rng.choice(TRICKY)
+            )
     raw = get_engine(url).raw_connection()  # fold the WAL into the file, so that copying the file copies all
     try:
         raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
@@ -69,10 +79,20 @@ def verdicts(url):
 def test_fast_canonical_json_is_json_dumps():
     rng = random.Random(1)
     for _ in range(500):
-        payload = [rng.randrange(10**6), "2026-01-01T00:00:00.000001", rng.choice([None, 1]), "cli", "a.b", "thing",
-                   str(rng.random()), rng.choice(TRICKY + SCALARS), rng.choice(TRICKY + SCALARS)]
+        payload = [
+            rng.randrange(10**6),
+            "2026-01-01T00:00:00.000001",
+            rng.choice([None, 1]),
+            "cli",
+            "a.b",
+            "thing",
+            str(rng.random()),
+            rng.choice(TRICKY + SCALARS),
+            rng.choice(TRICKY + SCALARS),
+        ]
         assert audit_scan._canonical_fast(payload) == json.dumps(
-            payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+            payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")
+        )
 
 
 def test_intact_trail_same_verdict_on_every_path(trail):
@@ -93,8 +113,9 @@ TAMPER = {
 }
 # Over 2 workers, 300 rows go in 4 chunks of 74 (ids 1-296) and a tail of 4 (297-300) that the calling process
 # scans itself: 74|75, 148|149 and 296|297 are boundaries.
-CASES = [(kind, k) for kind in TAMPER for k in (1, 75, 300)] + [(kind, k) for kind in ("edit", "delete", "relink")
-                                                               for k in (74, 148, 296, 297)]
+CASES = [(kind, k) for kind in TAMPER for k in (1, 75, 300)] + [
+    (kind, k) for kind in ("edit", "delete", "relink") for k in (74, 148, 296, 297)
+]
 
 
 @pytest.fixture
@@ -133,12 +154,24 @@ def test_a_forged_row_inserted_with_recomputed_hash_is_caught_by_the_next_link(t
     """An attacker who rewrites one entry and recomputes its hash is caught at that entry: its keyed seal."""
     url, path = trail
     db = tamper(path)
-    row = db.execute("select id, ts, actor_id, actor, action, entity, entity_id, before, after, prev_hash "
-                     "from audit_log where id = 100").fetchone()
+    row = db.execute(
+        "select id, ts, actor_id, actor, action, entity, entity_id, before, after, prev_hash "
+        "from audit_log where id = 100"
+    ).fetchone()
     from datetime import datetime
 
-    h = audit.entry_hash(row[9], row[0], datetime.fromisoformat(row[1]), row[2], row[3], "test.forged", row[5],
-                         row[6], json.loads(row[7]), json.loads(row[8]))
+    h = audit.entry_hash(
+        row[9],
+        row[0],
+        datetime.fromisoformat(row[1]),
+        row[2],
+        row[3],
+        "test.forged",
+        row[5],
+        row[6],
+        json.loads(row[7]),
+        json.loads(row[8]),
+    )
     db.execute("update audit_log set action = 'test.forged', hash = ? where id = 100", (h,))
     db.commit()
     db.close()

@@ -8,8 +8,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from patrol_app.i18n import error_text, t
 from patrol_app.domain.masking import mask_name, mask_phone
+from patrol_app.i18n import error_text, t
 from patrol_app.services import audit, auth, cases, registry
 from patrol_app.services.errors import PermissionDenied, ServiceError
 from patrol_app.storage.db import read_session, session_scope
@@ -25,7 +25,9 @@ def person(s, name: str) -> Personnel:
 
 
 def open_incident(s) -> Incident:
-    return s.execute(select(Incident).where(Incident.status == "open").order_by(Incident.id)).scalars().first()
+    return (
+        s.execute(select(Incident).where(Incident.status == "open").order_by(Incident.id)).scalars().first()
+    )
 
 
 def account(s, username: str, role: str, personnel_name: str | None = None) -> User:
@@ -35,15 +37,25 @@ def account(s, username: str, role: str, personnel_name: str | None = None) -> U
 
 
 def audit_actions(s, entity_id) -> list[str]:
-    return list(s.execute(select(AuditEntry.action).where(AuditEntry.entity == "case",
-                                                          AuditEntry.entity_id == str(entity_id))
-                          .order_by(AuditEntry.id)).scalars())
+    return list(
+        s.execute(
+            select(AuditEntry.action)
+            .where(AuditEntry.entity == "case", AuditEntry.entity_id == str(entity_id))
+            .order_by(AuditEntry.id)
+        ).scalars()
+    )
 
 
 def new_case(s, opener: str = "officer", officers=("李明", "王芳"), major: bool = False) -> Case:
     inc = open_incident(s)
-    return cases.open_case(s, user(s, opener), inc.id, [person(s, n).id for n in officers], major=major,
-                           major_grounds=("complex",) if major else ())
+    return cases.open_case(
+        s,
+        user(s, opener),
+        inc.id,
+        [person(s, n).id for n in officers],
+        major=major,
+        major_grounds=("complex",) if major else (),
+    )
 
 
 # --- the two-officer rule ------------------------------------------------------------------------------
@@ -99,7 +111,9 @@ def test_two_valid_officers_open_the_case_with_their_certificate_numbers(store):
         case = new_case(s)
         case_id, incident_id = case.id, case.incident_id
     with session_scope() as s:
-        rows = s.execute(select(CaseOfficer.personnel_id, CaseOfficer.cert_no).where(CaseOfficer.case_id == case_id)).all()
+        rows = s.execute(
+            select(CaseOfficer.personnel_id, CaseOfficer.cert_no).where(CaseOfficer.case_id == case_id)
+        ).all()
         assert sorted(cert for _, cert in rows) == ["53030201002", "53030201003"]
         inc = s.get(Incident, incident_id)
         assert inc.measure == "case" and inc.status == "open"
@@ -115,7 +129,9 @@ def test_one_running_case_per_incident(store):
     with session_scope() as s:
         case = new_case(s)
         with pytest.raises(ServiceError) as e:
-            cases.open_case(s, user(s, "leader"), case.incident_id, [person(s, "赵磊").id, person(s, "陈静").id])
+            cases.open_case(
+                s, user(s, "leader"), case.incident_id, [person(s, "赵磊").id, person(s, "陈静").id]
+            )
         assert e.value.key == "case.already_open"
 
 
@@ -135,8 +151,10 @@ def test_an_investigator_cannot_review_or_decide_their_own_case(store):
             cases.decide_case(s, manager_wangfang, case.id, "penalty", "罚款二千元")
         assert e.value.key == "case.investigator_cannot_decide"
         # 李明's own account opened the case too: the same person, whichever account
-        assert cases.review_blockers(s, reviewer_limin, case) == ["case.investigator_cannot_review",
-                                                                   "case.opener_cannot_review"]
+        assert cases.review_blockers(s, reviewer_limin, case) == [
+            "case.investigator_cannot_review",
+            "case.opener_cannot_review",
+        ]
 
 
 def test_an_officer_cannot_decide_their_own_case_at_all(store):
@@ -179,7 +197,9 @@ def test_the_reviewer_cannot_also_decide(store):
             cases.decide_case(s, shen, case.id, "penalty", "罚款")
         assert e.value.key == "case.reviewer_cannot_decide"
         assert cases.decide_blockers(s, shen, case) == ["case.reviewer_cannot_decide"]
-        cases.record_collective_discussion(s, user(s, "manager"), case.id, cases.local_today(), "张局长、李副局长", "同意")
+        cases.record_collective_discussion(
+            s, user(s, "manager"), case.id, cases.local_today(), "张局长、李副局长", "同意"
+        )
         cases.decide_case(s, user(s, "manager"), case.id, "penalty", "罚款二千元")  # a third person decides
 
 
@@ -194,8 +214,9 @@ def test_a_major_case_cannot_be_decided_before_its_legal_review(store):
         assert e.value.key == "case.review_required"
         assert "第五十八条" in error_text(e.value) and "art. 58" in error_text(e.value, "en")
         cases.review_case(s, user(s, "reviewer"), case.id, True, "同意")
-        cases.record_collective_discussion(s, user(s, "manager"), case.id, cases.local_today(), "张局长、李副局长",
-                                           "同意给予罚款")
+        cases.record_collective_discussion(
+            s, user(s, "manager"), case.id, cases.local_today(), "张局长、李副局长", "同意给予罚款"
+        )
         decided = cases.decide_case(s, user(s, "manager"), case.id, "penalty", "罚款二千元")
         assert decided.status == "decided" and decided.decision == "[penalty] 罚款二千元"
 
@@ -207,7 +228,9 @@ def test_a_major_case_names_its_article_58_situation(store):
         with pytest.raises(ServiceError) as e:
             cases.open_case(s, user(s, "officer"), inc.id, ids, major=True)
         assert e.value.key == "case.major_grounds_required" and "第五十八条" in error_text(e.value)
-        case = cases.open_case(s, user(s, "officer"), inc.id, ids, major=True, major_grounds=["hearing", "complex"])
+        case = cases.open_case(
+            s, user(s, "officer"), inc.id, ids, major=True, major_grounds=["hearing", "complex"]
+        )
         assert case.major_grounds == "hearing,complex"
         assert "经过听证程序" in t("case.ground.hearing") and "第五十八条" in t("case.major")
 
@@ -220,19 +243,30 @@ def test_a_major_penalty_needs_the_collective_discussion_recorded_first(store):
         with pytest.raises(ServiceError) as e:
             cases.decide_case(s, user(s, "manager"), case.id, "penalty", "罚款二千元")
         assert e.value.key == "case.collective_required" and "第五十七条第二款" in error_text(e.value)
-        for people, text, key in [("张局长", "同意", "case.collective_participants_required"),
-                                  ("张局长、李副局长", " ", "case.collective_conclusion_required")]:
+        for people, text, key in [
+            ("张局长", "同意", "case.collective_participants_required"),
+            ("张局长、李副局长", " ", "case.collective_conclusion_required"),
+        ]:
             with pytest.raises(ServiceError) as e:
-                cases.record_collective_discussion(s, user(s, "manager"), case.id, cases.local_today(), people, text)
+                cases.record_collective_discussion(
+                    s, user(s, "manager"), case.id, cases.local_today(), people, text
+                )
             assert e.value.key == key
         with pytest.raises(PermissionDenied):
-            cases.record_collective_discussion(s, user(s, "officer"), case.id, cases.local_today(), "甲、乙", "同意")
+            cases.record_collective_discussion(
+                s, user(s, "officer"), case.id, cases.local_today(), "甲、乙", "同意"
+            )
         on = cases.local_today() - dt.timedelta(days=1)
-        cases.record_collective_discussion(s, user(s, "manager"), case.id, on, "张局长、李副局长、王科长", "同意罚款")
+        cases.record_collective_discussion(
+            s, user(s, "manager"), case.id, on, "张局长、李副局长、王科长", "同意罚款"
+        )
         assert cases.decide_case(s, user(s, "manager"), case.id, "penalty", "罚款二千元").status == "decided"
         v = cases.get_case(s, user(s, "manager"), case.id)
         assert (v.collective_at, v.collective_participants, v.collective_conclusion) == (
-            on, "张局长、李副局长、王科长", "同意罚款")
+            on,
+            "张局长、李副局长、王科长",
+            "同意罚款",
+        )
         assert "case.collective" in audit_actions(s, case.id)
 
 
@@ -279,25 +313,45 @@ def test_every_step_is_audited_with_timestamps_and_the_chain_stays_intact(store)
     with session_scope() as s:
         cases.review_case(s, user(s, "reviewer"), case_id, True, "同意")
     with session_scope() as s:
-        cases.record_collective_discussion(s, user(s, "manager"), case_id, cases.local_today(), "张局长、李副局长", "同意")
+        cases.record_collective_discussion(
+            s, user(s, "manager"), case_id, cases.local_today(), "张局长、李副局长", "同意"
+        )
     with session_scope() as s:
         cases.decide_case(s, user(s, "manager"), case_id, "penalty", "罚款二千元")
     with session_scope() as s:
         cases.close_case(s, user(s, "manager"), case_id, "罚款已缴纳")
     with read_session() as s:
-        assert audit_actions(s, case_id) == ["case.open", "case.review", "case.collective", "case.decide", "case.close"]
+        assert audit_actions(s, case_id) == [
+            "case.open",
+            "case.review",
+            "case.collective",
+            "case.decide",
+            "case.close",
+        ]
         view = cases.get_case(s, user(s, "manager"), case_id)
         assert view.opened_at <= view.reviewed_at <= view.decided_at
         assert (view.review_outcome, view.decision_outcome, view.status) == ("approved", "penalty", "closed")
-        assert [o.cert_no for o in view.officers] and view.reviewer == "法制审核员" and view.decider == "局领导"
+        assert (
+            [o.cert_no for o in view.officers] and view.reviewer == "法制审核员" and view.decider == "局领导"
+        )
         inc = s.get(Incident, incident_id)
         # the manager sees parties' personal data masked; the reviewer in clear
-        assert (view.incident["party"], view.incident["party_phone"]) == (mask_name(inc.party), mask_phone(inc.party_phone))
+        assert (view.incident["party"], view.incident["party_phone"]) == (
+            mask_name(inc.party),
+            mask_phone(inc.party_phone),
+        )
         clear = cases.get_case(s, user(s, "reviewer"), case_id).incident
         assert (clear["party"], clear["party_phone"]) == (inc.party, inc.party_phone)
         assert (inc.status, inc.measure, inc.closed_at) == ("closed", "case", cases.local_today())
-        ev = s.execute(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
-                       .order_by(IncidentEvent.id.desc())).scalars().first()
+        ev = (
+            s.execute(
+                select(IncidentEvent)
+                .where(IncidentEvent.incident_id == incident_id)
+                .order_by(IncidentEvent.id.desc())
+            )
+            .scalars()
+            .first()
+        )
         assert ev.action == "closed" and ev.status_after == "closed"
         entry = s.execute(select(AuditEntry).where(AuditEntry.action == "case.decide")).scalar_one()
         assert entry.before["status"] == "reviewed" and entry.after["outcome"] == "penalty"

@@ -35,28 +35,53 @@ ALLOWED = {
     ("patrol_app.services.auth", "create_first_admin"): "first run only; refuses once an admin exists",
     # helpers that run inside a service after its own check
     ("patrol_app.services.audit", "record"): "writes the audit entry of an act its caller has checked",
-    ("patrol_app.services.audit", "record_rows"): "writes the audit entries (with full state) of records its caller "
-                                                  "has written after its own check",
+    (
+        "patrol_app.services.audit",
+        "record_rows",
+    ): "writes the audit entries (with full state) of records its caller has written after its own check",
     ("patrol_app.services.audit", "record_sign_in_refused"): "a refused sign-in: nobody is acting yet",
-    ("patrol_app.services.audit_log", "record_access"): "records an export or download its caller has checked",
+    (
+        "patrol_app.services.audit_log",
+        "record_access",
+    ): "records an export or download its caller has checked",
     ("patrol_app.services.users", "same_person"): "who the acting user is (the same person's other account), "
-                                                  "asked by services after their own check",
-    ("patrol_app.services.users", "cli_or_self"): "resolves who creates a built-in account (the acting account)",
+    "asked by services after their own check",
+    (
+        "patrol_app.services.users",
+        "cli_or_self",
+    ): "resolves who creates a built-in account (the acting account)",
     ("patrol_app.services.roads", "network"): "the cached road geometry (public map data) every service uses "
-                                              "after its own check; no records",
-    ("patrol_app.services.roads", "network_version"): "the network's version stamp (public map data); no records",
+    "after its own check; no records",
+    (
+        "patrol_app.services.roads",
+        "network_version",
+    ): "the network's version stamp (public map data); no records",
     ("patrol_app.services.roads", "device_geojson"): "the road network for field devices (public map data, "
-                                                     "served only to signed-in users); no records",
+    "served only to signed-in users); no records",
     ("patrol_app.services.records", "imported_batch"): "finds a live batch by file hash inside check_ledger, "
-                                                      "write_ledger and start_job, after their check",
+    "write_ledger and start_job, after their check",
     ("patrol_app.services.tracks", "rebuild"): "derives a patrol's line and km inside add_points/store_gpx, "
-                                               "after their check",
+    "after their check",
     ("patrol_app.services.tracks", "summary"): "a patrol's stored track, read by callers that have checked",
     ("patrol_app.services.tracks", "track_km"): "a patrol's track km, read by end_patrol after its check",
     # the sign-in layer: finding out who is acting, from a cookie or a page session
-    **{("patrol_app.services.sessions", n): "sign-in sessions: resolves or ends the session a user acts through"
-       for n in ("start", "redeem", "resolve_token", "resolve_id", "revoke", "revoke_all", "mark_used",
-                 "active_sessions", "purge")},
+    **{
+        (
+            "patrol_app.services.sessions",
+            n,
+        ): "sign-in sessions: resolves or ends the session a user acts through"
+        for n in (
+            "start",
+            "redeem",
+            "resolve_token",
+            "resolve_id",
+            "revoke",
+            "revoke_all",
+            "mark_used",
+            "active_sessions",
+            "purge",
+        )
+    },
 }
 
 
@@ -82,20 +107,81 @@ FUNCTIONS = store_functions()
 
 #: plausible arguments by parameter name (the check must come first, so they barely matter)
 SAMPLE = {
-    "incident_id": 1, "patrol_id": 1, "case_id": 1, "personnel_id": 1, "vehicle_id": 1, "username": "officer2",
-    "role": "officer", "password": "long-enough-password", "name": "钱进", "plate": "云D12345", "status": "closed",
-    "note": "x", "opinion": "x", "text": "x", "outcome": "penalty", "approve": True, "active": False,
-    "form": "incident", "payload": {}, "raw": {}, "data": None, "year": 2025, "on_date": dt.date(2025, 1, 1),
-    "officer_ids": [1, 2], "personnel_ids": [1, 2], "end_time": "12:00", "km": 1.0, "type_code": "stall",
-    "road_code": "X001", "chainage_m": 100.0, "lon": 103.8, "lat": 25.4, "incident_ids": [1], "kind": "incidents",
-    "fmt": "csv", "action": "x", "entity": "x", "entity_id": 1, "pieces": [], "patrols": [], "incidents": [],
-    "source": "test", "title": "", "cert_no": "", "cert_expiry": None, "auxiliary": False,
-    "changes": {}, "near": None, "model": None, "client_id": "x", "crew_ids": [1, 2], "day": dt.date(2025, 1, 1),
-    "photo": None, "on": dt.date(2025, 1, 1), "participants": "x", "conclusion": "x", "batch_id": "b",
-    "points": [], "inc": None, "patrol": None,
-    "code": "X001", "line_id": 1, "half_road_land_m": 8.0, "from_stake": "K0+000", "to_stake": "K1+000",
-    "distance_m": 30.0, "doc_no": "x", "doc_date": dt.date(2025, 1, 1), "job_id": 1, "rf": None, "mapping": {},
-    "pv": None, "check": None, "old": None, "new": None,
+    "incident_id": 1,
+    "patrol_id": 1,
+    "case_id": 1,
+    "personnel_id": 1,
+    "vehicle_id": 1,
+    "username": "officer2",
+    "role": "officer",
+    "password": "long-enough-password",
+    "name": "钱进",
+    "plate": "云D12345",
+    "status": "closed",
+    "note": "x",
+    "opinion": "x",
+    "text": "x",
+    "outcome": "penalty",
+    "approve": True,
+    "active": False,
+    "form": "incident",
+    "payload": {},
+    "raw": {},
+    "data": None,
+    "year": 2025,
+    "on_date": dt.date(2025, 1, 1),
+    "officer_ids": [1, 2],
+    "personnel_ids": [1, 2],
+    "end_time": "12:00",
+    "km": 1.0,
+    "type_code": "stall",
+    "road_code": "X001",
+    "chainage_m": 100.0,
+    "lon": 103.8,
+    "lat": 25.4,
+    "incident_ids": [1],
+    "kind": "incidents",
+    "fmt": "csv",
+    "action": "x",
+    "entity": "x",
+    "entity_id": 1,
+    "pieces": [],
+    "patrols": [],
+    "incidents": [],
+    "source": "test",
+    "title": "",
+    "cert_no": "",
+    "cert_expiry": None,
+    "auxiliary": False,
+    "changes": {},
+    "near": None,
+    "model": None,
+    "client_id": "x",
+    "crew_ids": [1, 2],
+    "day": dt.date(2025, 1, 1),
+    "photo": None,
+    "on": dt.date(2025, 1, 1),
+    "participants": "x",
+    "conclusion": "x",
+    "batch_id": "b",
+    "points": [],
+    "inc": None,
+    "patrol": None,
+    "code": "X001",
+    "line_id": 1,
+    "half_road_land_m": 8.0,
+    "from_stake": "K0+000",
+    "to_stake": "K1+000",
+    "distance_m": 30.0,
+    "doc_no": "x",
+    "doc_date": dt.date(2025, 1, 1),
+    "job_id": 1,
+    "rf": None,
+    "mapping": {},
+    "pv": None,
+    "check": None,
+    "old": None,
+    "new": None,
 }
 
 
@@ -117,7 +203,9 @@ def arguments(fn, session, actor, tmp_path: Path):
         elif p.name == "period":
             args.append(Period.year(2025))
         elif p.name == "case":
-            args.append(session.get(Case, 1) or Case(id=0, incident_id=1, major=False, status="investigating"))
+            args.append(
+                session.get(Case, 1) or Case(id=0, incident_id=1, major=False, status="investigating")
+            )
         elif p.name in ("path", "out"):
             args.append(tmp_path / "x.csv")
         elif p.name == "network":
@@ -135,28 +223,51 @@ def arguments(fn, session, actor, tmp_path: Path):
 
 def test_the_enumeration_finds_the_services():
     names = {(m.rsplit(".", 1)[1], n) for m, n, _ in FUNCTIONS}
-    for expected in [("field", "open_incidents"), ("field", "history"), ("field", "recent_incidents"),
-                     ("photos", "verify_photos"), ("mapdata", "incident_points"), ("exports", "export"),
-                     ("stats", "year_totals"), ("cases", "list_cases"), ("records", "import_ledger")]:
+    for expected in [
+        ("field", "open_incidents"),
+        ("field", "history"),
+        ("field", "recent_incidents"),
+        ("photos", "verify_photos"),
+        ("mapdata", "incident_points"),
+        ("exports", "export"),
+        ("stats", "year_totals"),
+        ("cases", "list_cases"),
+        ("records", "import_ledger"),
+    ]:
         assert expected in names
     assert len(FUNCTIONS) > 50
 
 
-@pytest.mark.parametrize("module, name, fn", [f for f in FUNCTIONS if (f[0], f[1]) not in ALLOWED],
-                         ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    "module, name, fn",
+    [f for f in FUNCTIONS if (f[0], f[1]) not in ALLOWED],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
 def test_service_takes_the_actor_and_refuses_without_permission(store, tmp_path, module, name, fn):
     assert "actor" in inspect.signature(fn).parameters, f"{module}.{name} touches the store without an actor"
     with session_scope() as s:
-        nobody = User(username="nobody", display_name="nobody", role="none", active=True,
-                      created_at=dt.datetime(2025, 1, 1), failed_logins=0)
+        nobody = User(
+            username="nobody",
+            display_name="nobody",
+            role="none",
+            active=True,
+            created_at=dt.datetime(2025, 1, 1),
+            failed_logins=0,
+        )
         s.add(nobody)
         s.flush()
-        before = [s.execute(select(func.count()).select_from(t)).scalar_one() for t in (Incident, Patrol, AuditEntry)]
+        before = [
+            s.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in (Incident, Patrol, AuditEntry)
+        ]
         with pytest.raises(PermissionDenied):
             result = fn(*arguments(fn, s, nobody, tmp_path))
             if inspect.isgenerator(result):
                 next(result)
-        after = [s.execute(select(func.count()).select_from(t)).scalar_one() for t in (Incident, Patrol, AuditEntry)]
+        after = [
+            s.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in (Incident, Patrol, AuditEntry)
+        ]
         assert after == before
 
 

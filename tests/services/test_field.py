@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from gis.linref import offset_point
 from patrol_app.photos import store_photo
 from patrol_app.services import field
-from patrol_app.services.field import patrol_flags_explained
 from patrol_app.services.errors import PermissionDenied, ValidationFailed
+from patrol_app.services.field import patrol_flags_explained
 from patrol_app.services.users import get_user
 from patrol_app.storage.db import session_scope
 from patrol_app.storage.models import Incident, IncidentEvent, PatrolCrew, Personnel, Photo
@@ -23,9 +23,18 @@ def ids(s, *names):
 
 
 def start(s, user, names=("李明", "王芳"), token=None, date=None, roads=("X001",)):
-    return field.start_patrol(s, user, field.PatrolStart(
-        date=date or dt.date(2026, 3, 2), start_time="08:30", roads=list(roads), crew_ids=ids(s, *names),
-        vehicle_ids=[1, 2]), client_token=token)
+    return field.start_patrol(
+        s,
+        user,
+        field.PatrolStart(
+            date=date or dt.date(2026, 3, 2),
+            start_time="08:30",
+            roads=list(roads),
+            crew_ids=ids(s, *names),
+            vehicle_ids=[1, 2],
+        ),
+        client_token=token,
+    )
 
 
 def keys(exc):
@@ -40,8 +49,10 @@ def test_patrol_counts_trips_and_keeps_certificates(store):
         assert sorted(c.cert_no or "" for c in crew) == ["", "53030201002", "53030201003"]
 
 
-@pytest.mark.parametrize("names, flagged", [(("李明", "王芳"), False), (("李明", "吴刚"), True), (("吴刚", "孙丽"), True),
-                                            (("李明",), True)])
+@pytest.mark.parametrize(
+    "names, flagged",
+    [(("李明", "王芳"), False), (("李明", "吴刚"), True), (("吴刚", "孙丽"), True), (("李明",), True)],
+)
 def test_fewer_than_two_officers_is_accepted_and_flagged(store, names, flagged):
     """A patrol is not a penalty: 《行政处罚法》第四十二条 does not refuse it. Two officers is the bureau's practice:
     fewer are accepted and flagged; 协勤 do not count."""
@@ -62,8 +73,12 @@ def test_expired_certificate_does_not_count(store):
     with session_scope() as s:
         p = start(s, get_user(s, "officer"), date=dt.date(2026, 3, 2))
         assert p.flags == "few_officers"
-        assert "registry.officer_cert_expired" in [e.key for e in patrol_flags_explained(
-            s, get_user(s, "officer"), ids(s, "李明", "王芳"), dt.date(2026, 3, 2))]
+        assert "registry.officer_cert_expired" in [
+            e.key
+            for e in patrol_flags_explained(
+                s, get_user(s, "officer"), ids(s, "李明", "王芳"), dt.date(2026, 3, 2)
+            )
+        ]
         assert start(s, get_user(s, "officer"), date=dt.date(2026, 1, 30)).flags == ""  # still valid that day
 
 
@@ -87,20 +102,30 @@ def test_double_tap_creates_one_patrol_and_one_incident(store):
         i2 = field.log_incident(s, user, raw, client_token="inc-1")
         assert i1.id == i2.id
     with session_scope() as s:
-        assert s.execute(select(func.count()).select_from(Incident).where(Incident.client_token == "inc-1")).scalar() == 1
+        assert (
+            s.execute(
+                select(func.count()).select_from(Incident).where(Incident.client_token == "inc-1")
+            ).scalar()
+            == 1
+        )
 
 
 def test_end_patrol_by_gpx_and_by_roads(store):
     net = store.network()
     pts = [offset_point(net, "X001", ch, 0, "left") for ch in range(0, 5001, 250)]
-    gpx = ('<?xml version="1.0"?><gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>'
-           + "".join(f'<trkpt lat="{lat}" lon="{lon}"/>' for lon, lat in pts) + "</trkseg></trk></gpx>").encode()
+    gpx = (
+        '<?xml version="1.0"?><gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>'
+        + "".join(f'<trkpt lat="{lat}" lon="{lon}"/>' for lon, lat in pts)
+        + "</trkseg></trk></gpx>"
+    ).encode()
     with session_scope() as s:
         user = get_user(s, "officer")
         p = field.end_patrol(s, user, start(s, user).id, "11:30", method="gpx", gpx=gpx)
         assert p.km == pytest.approx(5.0, abs=0.1) and p.status == "closed"
         q = field.end_patrol(s, user, start(s, user, roads=("X001", "Y003")).id, "12:00", method="roads")
-        assert q.km == pytest.approx(2 * (net.routes["X001"].length_m + net.routes["Y003"].length_m) / 1000, abs=0.1)
+        assert q.km == pytest.approx(
+            2 * (net.routes["X001"].length_m + net.routes["Y003"].length_m) / 1000, abs=0.1
+        )
         with pytest.raises(ValidationFailed):
             field.end_patrol(s, user, start(s, user).id, "12:00", method="gpx", gpx=b"<not gpx")
 
@@ -118,9 +143,20 @@ def test_incident_with_photos_history_and_closing(store):
     photos = [store_photo(b, f"IMG_{i}.jpg") for i, b in enumerate(originals)]
     with session_scope() as s:
         user = get_user(s, "officer")
-        inc = field.log_incident(s, user, {"found_at": dt.datetime(2026, 3, 2, 10, 5), "type": "违章建房",
-                                           "lon": lon, "lat": lat, "measure": "order_correct",
-                                           "deadline": dt.date(2026, 3, 20), "party": "李某某"}, photos)
+        inc = field.log_incident(
+            s,
+            user,
+            {
+                "found_at": dt.datetime(2026, 3, 2, 10, 5),
+                "type": "违章建房",
+                "lon": lon,
+                "lat": lat,
+                "measure": "order_correct",
+                "deadline": dt.date(2026, 3, 20),
+                "party": "李某某",
+            },
+            photos,
+        )
         iid = inc.id
         assert inc.type_code == "building" and inc.stake and inc.location_method == "lonlat"
     with session_scope() as s:
@@ -132,7 +168,9 @@ def test_incident_with_photos_history_and_closing(store):
         with pytest.raises(ValidationFailed) as exc:
             field.update_status(s, user, iid, "closed", note="  ")
         assert ("note", "field.outcome_required") in keys(exc)
-        field.update_status(s, user, iid, "open", note="复查：仍未拆除", photos=[store_photo(jpeg((1, 2, 3)), "re.jpg")])
+        field.update_status(
+            s, user, iid, "open", note="复查：仍未拆除", photos=[store_photo(jpeg((1, 2, 3)), "re.jpg")]
+        )
         field.update_status(s, user, iid, "closed", note="已自行拆除")
     with session_scope() as s:
         steps = field.history(s, get_user(s, "officer"), iid)
@@ -145,10 +183,22 @@ def test_order_to_correct_needs_deadline_and_points_must_be_near_a_road(store):
     with session_scope() as s:
         user = get_user(s, "officer")
         with pytest.raises(ValidationFailed) as exc:
-            field.log_incident(s, user, {"found_at": dt.datetime(2026, 3, 2), "type": "stall", "lon": 104.15,
-                                         "lat": 25.20, "measure": "order_correct"})
+            field.log_incident(
+                s,
+                user,
+                {
+                    "found_at": dt.datetime(2026, 3, 2),
+                    "type": "stall",
+                    "lon": 104.15,
+                    "lat": 25.20,
+                    "measure": "order_correct",
+                },
+            )
         assert {("deadline", "field.deadline_required"), ("lon", "error.no_road_in_reach")} <= set(keys(exc))
-        assert s.execute(select(func.count()).select_from(Incident).where(Incident.source == "app")).scalar() == 0
+        assert (
+            s.execute(select(func.count()).select_from(Incident).where(Incident.source == "app")).scalar()
+            == 0
+        )
 
 
 def test_duplicates_and_follow_up(store):
@@ -158,13 +208,17 @@ def test_duplicates_and_follow_up(store):
     far = offset_point(net, "X005", 3100, 5, "left")
     with session_scope() as s:
         user = get_user(s, "officer")
-        first = field.log_incident(s, user, {"found_at": dt.datetime(2026, 3, 2), "type": "materials", "lon": a[0], "lat": a[1]})
+        first = field.log_incident(
+            s, user, {"found_at": dt.datetime(2026, 3, 2), "type": "materials", "lon": a[0], "lat": a[1]}
+        )
         assert [d.id for d in field.find_duplicates(s, user, "materials", "X005", 3040, *b)] == [first.id]
         assert field.find_duplicates(s, user, "stall", "X005", 3040, *b) == []
         assert field.find_duplicates(s, user, "materials", "X005", 3100, *far) == []
         field.add_follow_up(s, user, first.id, "again", client_token="t1")
         field.add_follow_up(s, user, first.id, "again", client_token="t1")
-        n = s.execute(select(func.count()).select_from(IncidentEvent).where(IncidentEvent.action == "follow_up")).scalar()
+        n = s.execute(
+            select(func.count()).select_from(IncidentEvent).where(IncidentEvent.action == "follow_up")
+        ).scalar()
         assert n == 1
 
 
@@ -204,12 +258,22 @@ def test_drafts_are_per_user(store):
 def test_other_needs_the_stated_basis_and_77_types_keep_their_effects(store):
     net = store.network()
     lon, lat = offset_point(net, "X002", 2200, 5, "left")
-    raw = {"found_at": dt.datetime(2026, 3, 2, 9, 0), "type": "other", "lon": lon, "lat": lat, "description": "毁坏绿化"}
+    raw = {
+        "found_at": dt.datetime(2026, 3, 2, 9, 0),
+        "type": "other",
+        "lon": lon,
+        "lat": lat,
+        "description": "毁坏绿化",
+    }
     with session_scope() as s:
         with pytest.raises(ValidationFailed) as exc:
             field.log_incident(s, get_user(s, "officer"), raw)
         assert ("basis_note", "field.basis_required") in keys(exc)
-        inc = field.log_incident(s, get_user(s, "officer"), {**raw, "basis_note": "《中华人民共和国森林法》 第x条 "})
+        inc = field.log_incident(
+            s, get_user(s, "officer"), {**raw, "basis_note": "《中华人民共和国森林法》 第x条 "}
+        )
         assert inc.basis_note == "《中华人民共和国森林法》 第x条"  # as typed (trimmed), never invented
-        m = field.log_incident(s, get_user(s, "officer"), {**raw, "type": "materials", "effects": ["pollution", "damage"]})
+        m = field.log_incident(
+            s, get_user(s, "officer"), {**raw, "type": "materials", "effects": ["pollution", "damage"]}
+        )
         assert (m.effects, m.zone, m.in_control_zone) == ("damage,pollution", "road_land", False)

@@ -33,7 +33,9 @@ def yesterday() -> dt.datetime:
     return (local_now() - dt.timedelta(days=1)).replace(hour=9, minute=30, second=0, microsecond=0)
 
 
-def filled_template(tmp: Path, codes: list[str], incidents: list[list], patrols: list[list] | None = None) -> Path:
+def filled_template(
+    tmp: Path, codes: list[str], incidents: list[list], patrols: list[list] | None = None
+) -> Path:
     """The downloaded template with rows typed under the example, as a user would in Excel."""
     src = tmp / "template.xlsx"
     src.write_bytes(template_xlsx(codes))
@@ -69,8 +71,12 @@ def test_template_has_both_sheets_drop_downs_example_and_notes(store, tmp_path):
     assert [c.value for c in inc[1]][:5] == ["发现时间", "违法类型", "路线编号", "桩号", "侧别"]
     lists = wb["可选值"]
     assert lists.sheet_state == "hidden"
-    listed = {lists.cell(1, j).value: [lists.cell(i, j).value for i in range(2, lists.max_row + 1)
-                                       if lists.cell(i, j).value] for j in range(1, lists.max_column + 1)}
+    listed = {
+        lists.cell(1, j).value: [
+            lists.cell(i, j).value for i in range(2, lists.max_row + 1) if lists.cell(i, j).value
+        ]
+        for j in range(1, lists.max_column + 1)
+    }
     assert listed["可选路线"] == codes and "已办结" in listed["可选办结情况"] and "右侧" in listed["可选侧别"]
     assert "现场劝导" in listed["可选处理措施"] and len(listed["可选违法类型"]) >= 6
     ranges = {str(dv.sqref).split(":")[0]: dv.formula1 for dv in inc.data_validations.dataValidation}
@@ -85,22 +91,62 @@ def test_filled_template_imports_its_rows_not_the_example(store, tmp_path):
     net = store.network()
     lon, lat = offset_point(net, "X001", 2500.0, 14.0, "left")
     found = yesterday()
-    path = filled_template(tmp_path, net.codes, [
-        [found, "在公路及公路用地范围内堆放物品", "X001", "K1+300", "右侧", None, None, "路肩堆砂", "王某", None,
-         "现场劝导", None, "办理中", None],
-        [found, "堆放物品", None, None, None, lon, lat, "堆放砖块", "", None, "责令限期改正", None, "已办结",
-         found.date()],
-    ], patrols=[[found.date(), "08:30", "11:00", "X001、X002", 1, 2, 30, "张三、李四", None, "晴", "常规巡查"]])
+    path = filled_template(
+        tmp_path,
+        net.codes,
+        [
+            [
+                found,
+                "在公路及公路用地范围内堆放物品",
+                "X001",
+                "K1+300",
+                "右侧",
+                None,
+                None,
+                "路肩堆砂",
+                "王某",
+                None,
+                "现场劝导",
+                None,
+                "办理中",
+                None,
+            ],
+            [
+                found,
+                "堆放物品",
+                None,
+                None,
+                None,
+                lon,
+                lat,
+                "堆放砖块",
+                "",
+                None,
+                "责令限期改正",
+                None,
+                "已办结",
+                found.date(),
+            ],
+        ],
+        patrols=[
+            [found.date(), "08:30", "11:00", "X001、X002", 1, 2, 30, "张三、李四", None, "晴", "常规巡查"]
+        ],
+    )
     v = run(path)
     res = jobs.job_result(v)
     assert v.status == "done" and res is not None and res.ok
     assert (res.patrols, res.incidents) == (1, 2)
     assert all(info["example_rows"] == [2] for info in res.sheets)
-    assert res.preview["incidents"][1]["road_code"] == "X001" and res.preview["incidents"][1]["stake"] == "K2+500"
+    assert (
+        res.preview["incidents"][1]["road_code"] == "X001"
+        and res.preview["incidents"][1]["stake"] == "K2+500"
+    )
     v = run(path, dry_run=False)
     assert v.status == "done" and v.batch_id and v.rows_written == 3
     with read_session() as s:
-        descs = set(s.execute(select(Incident.description).where(Incident.import_batch_id == v.batch_id)).scalars())
+        descs = set(
+            s.execute(select(Incident.description).where(Incident.import_batch_id == v.batch_id)).scalars()
+        )
     assert descs == {"路肩堆砂", "堆放砖块"}
 
 
@@ -140,8 +186,18 @@ def test_a_second_import_is_told_one_is_running(store, tmp_path):
     path = big_ledger(tmp_path, store.network().codes, 10)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with session_scope() as s:
-        s.add(ImportJob(dry_run=False, filename="去年台账.xlsx", sha256="x" * 64, status="running", stage="write",
-                        created_by=get_user(s, "manager").id, started_at=now, updated_at=now))
+        s.add(
+            ImportJob(
+                dry_run=False,
+                filename="去年台账.xlsx",
+                sha256="x" * 64,
+                status="running",
+                stage="write",
+                created_by=get_user(s, "manager").id,
+                started_at=now,
+                updated_at=now,
+            )
+        )
     with pytest.raises(ServiceError) as exc:
         jobs.start_job(user("leader"), path, path.name)
     assert exc.value.key == "imports.error.running" and exc.value.params["file"] == "去年台账.xlsx"
@@ -172,18 +228,71 @@ def test_officers_cannot_import_and_a_file_is_imported_once(store, tmp_path):
 def test_every_bad_row_listed_and_the_error_workbook_marks_the_bad_cells(store, tmp_path):
     net = store.network()
     found = yesterday()
-    path = filled_template(tmp_path, net.codes, [
-        [found, "堆放物品", "X001", "K1+300", "右侧", None, None, "好行", "", None, "现场劝导", None, "办理中", None],
-        [found, "乱写的类型", "X001", "K1+3OO", "右侧", None, None, "坏行一", "", None, "现场劝导", None, "办理中", None],
-        [found + dt.timedelta(days=30), "堆放物品", "X999", "K1+300", "中间", None, None, "坏行二", "", None, None, None,
-         "办理中", None],
-    ])
+    path = filled_template(
+        tmp_path,
+        net.codes,
+        [
+            [
+                found,
+                "堆放物品",
+                "X001",
+                "K1+300",
+                "右侧",
+                None,
+                None,
+                "好行",
+                "",
+                None,
+                "现场劝导",
+                None,
+                "办理中",
+                None,
+            ],
+            [
+                found,
+                "乱写的类型",
+                "X001",
+                "K1+3OO",
+                "右侧",
+                None,
+                None,
+                "坏行一",
+                "",
+                None,
+                "现场劝导",
+                None,
+                "办理中",
+                None,
+            ],
+            [
+                found + dt.timedelta(days=30),
+                "堆放物品",
+                "X999",
+                "K1+300",
+                "中间",
+                None,
+                None,
+                "坏行二",
+                "",
+                None,
+                None,
+                None,
+                "办理中",
+                None,
+            ],
+        ],
+    )
     v = run(path)
     res = jobs.job_result(v)
     assert v.status == "done" and v.bad_rows == 2 and res.bad_rows == 2
     where = {(e.sheet, e.row, e.column) for e in res.errors}
-    assert {("问题台账", 4, "违法类型"), ("问题台账", 4, "桩号"), ("问题台账", 5, "发现时间"), ("问题台账", 5, "路线编号"),
-            ("问题台账", 5, "侧别")} <= where
+    assert {
+        ("问题台账", 4, "违法类型"),
+        ("问题台账", 4, "桩号"),
+        ("问题台账", 5, "发现时间"),
+        ("问题台账", 5, "路线编号"),
+        ("问题台账", 5, "侧别"),
+    } <= where
     out = tmp_path / "bad.xlsx"
     out.write_bytes(error_workbook(path, res.errors, "zh", v.filename))
     wb = openpyxl.load_workbook(out)
@@ -200,7 +309,9 @@ def test_every_bad_row_listed_and_the_error_workbook_marks_the_bad_cells(store, 
     assert red(2, "违法类型") and red(2, "桩号") and not red(2, "路线编号") and not red(2, "发现时间")
     assert red(3, "发现时间") and red(3, "路线编号") and red(3, "侧别") and not red(3, "违法类型")
     assert ws.cell(2, header.index("桩号") + 1).value == "K1+3OO"  # cells exactly as typed
-    assert "桩号" in ws.cell(2, len(header)).value and ws.cell(2, header.index("桩号") + 1).comment is not None
+    assert (
+        "桩号" in ws.cell(2, len(header)).value and ws.cell(2, header.index("桩号") + 1).comment is not None
+    )
     # fixed in the workbook and uploaded again: imported
     ws.cell(2, header.index("违法类型") + 1).value = "堆放物品"
     ws.cell(2, header.index("桩号") + 1).value = "K1+300"
@@ -225,10 +336,30 @@ def test_a_file_that_is_no_ledger_fails_the_job_with_the_reason(store, tmp_path)
 def imported_batch(store, tmp_path) -> int:  # type: ignore[no-untyped-def]
     net = store.network()
     found = yesterday()
-    path = filled_template(tmp_path, net.codes, [
-        [found, "堆放物品", "X001", f"K1+{i}00", "右侧", None, None, f"行{i}", "", None, None, None, "办理中", None]
-        for i in range(1, 4)
-    ], patrols=[[found.date(), "08:30", "11:00", "X001", 1, 2, 30, "张三、李四", None, None, None]])
+    path = filled_template(
+        tmp_path,
+        net.codes,
+        [
+            [
+                found,
+                "堆放物品",
+                "X001",
+                f"K1+{i}00",
+                "右侧",
+                None,
+                None,
+                f"行{i}",
+                "",
+                None,
+                None,
+                None,
+                "办理中",
+                None,
+            ]
+            for i in range(1, 4)
+        ],
+        patrols=[[found.date(), "08:30", "11:00", "X001", 1, 2, 30, "张三、李四", None, None, None]],
+    )
     v = run(path, dry_run=False)
     assert v.batch_id
     return v.batch_id
@@ -257,7 +388,9 @@ def test_rollback_removes_the_batch_audited_and_allows_a_new_import(store, tmp_p
         res = jobs.rollback_batch(s, get_user(s, "admin"), batch)
     assert res == {"patrols": 1, "incidents": 3}
     with read_session() as s:
-        assert s.scalar(select(func.count()).select_from(Incident).where(Incident.import_batch_id == batch)) == 0
+        assert (
+            s.scalar(select(func.count()).select_from(Incident).where(Incident.import_batch_id == batch)) == 0
+        )
         assert s.scalar(select(func.count()).select_from(Patrol).where(Patrol.import_batch_id == batch)) == 0
         assert s.get(ImportBatch, batch).rolled_back_at is not None
         last = s.execute(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(1)).scalar_one()
@@ -271,8 +404,15 @@ def test_rollback_is_refused_while_its_records_are_used(store, tmp_path):
     batch = imported_batch(store, tmp_path)
     with session_scope() as s:
         inc = s.execute(select(Incident).where(Incident.import_batch_id == batch).limit(1)).scalar_one()
-        s.add(IncidentEvent(incident_id=inc.id, at=dt.datetime(2025, 1, 1), actor_id=get_user(s, "leader").id,
-                            action="reinspect", note="复查"))
+        s.add(
+            IncidentEvent(
+                incident_id=inc.id,
+                at=dt.datetime(2025, 1, 1),
+                actor_id=get_user(s, "leader").id,
+                action="reinspect",
+                note="复查",
+            )
+        )
     before = store.counts()
     with session_scope() as s, pytest.raises(jobs.RollbackRefused) as exc:
         jobs.rollback_batch(s, get_user(s, "admin"), batch)
@@ -303,8 +443,15 @@ def test_background_import_progress_and_rollback_on_postgres(tmp_path, monkeypat
             row = s.get(ImportJob, jid)
         assert v.status == "done" and v.incidents == 12_000 and row.rows_written == 12_000 and row.batch_id
         with session_scope(url) as s:
-            assert jobs.rollback_batch(s, get_user(s, "admin"), row.batch_id) == {"patrols": 0, "incidents": 12_000}
+            assert jobs.rollback_batch(s, get_user(s, "admin"), row.batch_id) == {
+                "patrols": 0,
+                "incidents": 12_000,
+            }
         with read_session(url) as s:
-            assert s.scalar(select(func.count()).select_from(Incident)
-                            .where(Incident.import_batch_id == row.batch_id)) == 0
+            assert (
+                s.scalar(
+                    select(func.count()).select_from(Incident).where(Incident.import_batch_id == row.batch_id)
+                )
+                == 0
+            )
         assert admin.role == "admin"

@@ -25,10 +25,22 @@ def _incident_with_party(store) -> int:
     lon, lat = offset_point(net, "X002", 1500, 6, "left")
     with session_scope() as s:
         officer = get_user(s, "officer")
-        inc = field.log_incident(s, officer, {"found_at": dt.datetime(2026, 3, 2, 9), "type": "materials",
-                                              "lon": lon, "lat": lat, "party": NAME, "party_phone": PHONE,
-                                              "description": DESC})
-        ids = [s.execute(select(Personnel.id).where(Personnel.name == n)).scalar_one() for n in ("赵磊", "陈静")]
+        inc = field.log_incident(
+            s,
+            officer,
+            {
+                "found_at": dt.datetime(2026, 3, 2, 9),
+                "type": "materials",
+                "lon": lon,
+                "lat": lat,
+                "party": NAME,
+                "party_phone": PHONE,
+                "description": DESC,
+            },
+        )
+        ids = [
+            s.execute(select(Personnel.id).where(Personnel.name == n)).scalar_one() for n in ("赵磊", "陈静")
+        ]
         cases.open_case(s, officer, inc.id, ids)
         return inc.id
 

@@ -12,9 +12,9 @@ import pytest
 from shapely.geometry import LineString
 from sqlalchemy import select
 
+from gis.errors import RoadFileError
 from gis.linref import locate, offset_point
 from gis.roads import parse_features, pieces_from_features, propose_mapping
-from gis.errors import RoadFileError
 from patrol_app.demo import DEMO_ROADS_FILE
 from patrol_app.i18n import position_text
 from patrol_app.services import network_import as ni
@@ -36,10 +36,20 @@ def chinese(features: list[dict]) -> dict:
     out = []
     for f in features:
         p = f["properties"]
-        out.append({"type": "Feature", "geometry": f["geometry"],
-                    "properties": {"路线编号": p["code"], "路线名称": p["name"], "行政等级": CLASS_ZH[p["class"]],
-                                   "起点桩号": p.get("start_stake") or "", "用地半宽": p.get("half_road_land_m"),
-                                   "备注": "x"}})
+        out.append(
+            {
+                "type": "Feature",
+                "geometry": f["geometry"],
+                "properties": {
+                    "路线编号": p["code"],
+                    "路线名称": p["name"],
+                    "行政等级": CLASS_ZH[p["class"]],
+                    "起点桩号": p.get("start_stake") or "",
+                    "用地半宽": p.get("half_road_land_m"),
+                    "备注": "x",
+                },
+            }
+        )
     return {"type": "FeatureCollection", "features": out}
 
 
@@ -75,8 +85,14 @@ def incidents_by_road(code: str) -> set[int]:
 
 def test_mapping_recognises_chinese_names_and_takes_overrides():
     m = propose_mapping(["路线编号", "路线名称", "行政等级", "起点桩号", "公路用地半宽", "备注"])
-    assert m == {"code": "路线编号", "name": "路线名称", "class": "行政等级", "start": "起点桩号",
-                 "half": "公路用地半宽", "county": None}
+    assert m == {
+        "code": "路线编号",
+        "name": "路线名称",
+        "class": "行政等级",
+        "start": "起点桩号",
+        "half": "公路用地半宽",
+        "county": None,
+    }
     assert propose_mapping(["ROUTE", "备注"], code="ROUTE")["code"] == "ROUTE"
     with pytest.raises(RoadFileError, match="not found"):
         propose_mapping(["a"], code="b")
@@ -91,7 +107,10 @@ def test_every_problem_of_a_file_is_found():
         (far, {"code": "X101", "class": ""}),
         (ok, {"code": "", "class": ""}),  # missing code
         (ok, {"code": "Q12", "class": ""}),  # bad code
-        (ok, {"code": "X102", "class": "机耕道"}),  # unknown class (高速 is a class since the expressway rule)
+        (
+            ok,
+            {"code": "X102", "class": "机耕道"},
+        ),  # unknown class (高速 is a class since the expressway rule)
         (LineString([(103.8, 25.5), (103.8, 25.5)]), {"code": "X103", "class": ""}),  # zero length
         (cross, {"code": "Y104", "class": ""}),  # self-crossing
     ]
@@ -113,16 +132,27 @@ def test_every_problem_of_a_file_is_found():
 
 def test_zipped_shapefile_with_chinese_fields_previews_and_diffs(store, tmp_path):
     feats = demo_features()
-    removed = "Y012" if any(f["properties"]["code"] == "Y012" for f in feats) else feats[-1]["properties"]["code"]
+    removed = (
+        "Y012" if any(f["properties"]["code"] == "Y012" for f in feats) else feats[-1]["properties"]["code"]
+    )
     restaked = "X002"
     kept = [f for f in feats if f["properties"]["code"] != removed]
     for f in kept:
         if f["properties"]["code"] == restaked:
             f["properties"]["start_stake"] = "K2+000"
     fc = chinese(kept)
-    far_away = {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[104.9, 26.4], [104.92, 26.41]]},
-                "properties": {"路线编号": "X901", "路线名称": "新建公路", "行政等级": "县道", "起点桩号": "", "用地半宽": 9.0,
-                               "备注": ""}}
+    far_away = {
+        "type": "Feature",
+        "geometry": {"type": "LineString", "coordinates": [[104.9, 26.4], [104.92, 26.41]]},
+        "properties": {
+            "路线编号": "X901",
+            "路线名称": "新建公路",
+            "行政等级": "县道",
+            "起点桩号": "",
+            "用地半宽": 9.0,
+            "备注": "",
+        },
+    }
     fc["features"].append(far_away)
     path = zipped_shapefile(tmp_path, fc)
     rf = ni.read_road_upload(path)
@@ -167,9 +197,20 @@ def test_changed_mapping_changes_the_preview(store, tmp_path):
 def test_confirm_replaces_the_network_in_one_audited_transaction(store, tmp_path):
     feats = [f for f in demo_features() if f["properties"]["code"] != "X003"]
     fc = chinese(feats)
-    fc["features"].append({"type": "Feature", "geometry": None,
-                           "properties": {"路线编号": "X950", "路线名称": "", "行政等级": "县道", "起点桩号": "", "用地半宽": None,
-                                          "备注": ""}})
+    fc["features"].append(
+        {
+            "type": "Feature",
+            "geometry": None,
+            "properties": {
+                "路线编号": "X950",
+                "路线名称": "",
+                "行政等级": "县道",
+                "起点桩号": "",
+                "用地半宽": None,
+                "备注": "",
+            },
+        }
+    )
     rf = ni.read_road_upload(write_geojson(tmp_path / "roads.geojson", fc))
     stakes_before = {i: s_ for i, s_ in _stakes()}
     with read_session() as s:
@@ -186,7 +227,7 @@ def test_confirm_replaces_the_network_in_one_audited_transaction(store, tmp_path
     assert "X003" not in store.network().codes and "X950" not in store.network().codes
     assert dict(_stakes()) == stakes_before  # incidents keep their recorded stakes
     with read_session() as s:
-        actions = [a for a, in s.execute(select(AuditEntry.action).order_by(AuditEntry.id.desc()).limit(2))]
+        actions = [a for (a,) in s.execute(select(AuditEntry.action).order_by(AuditEntry.id.desc()).limit(2))]
     assert actions == ["roads.replace", "roads.import"]
 
 
@@ -227,8 +268,10 @@ def test_half_width_set_in_the_app_drives_verdicts(store):
         road_service.set_half_width(s, admin(s), "X002", None)
     assert _position(store, lon, lat).zone == "control_zone"
     with read_session() as s:
-        assert s.execute(select(AuditEntry.action).order_by(AuditEntry.id.desc()).limit(1)).scalar() == \
-            "roads.half_width"
+        assert (
+            s.execute(select(AuditEntry.action).order_by(AuditEntry.id.desc()).limit(1)).scalar()
+            == "roads.half_width"
+        )
 
 
 def test_published_control_line_prevails_in_its_stake_range_and_says_so(store):
@@ -239,8 +282,9 @@ def test_published_control_line_prevails_in_its_stake_range_and_says_so(store):
     beyond = offset_point(net, "X002", 6000.0, 25.0, "right")
     assert _position(store, *inside).zone == "outside"  # county road: 10 m beyond road land
     with session_scope() as s:
-        line_id = road_service.add_control_line(s, admin(s), "X002", "K2+000", "K4+500", 30.0, "麒政发〔2024〕12号",
-                                                dt.date(2024, 5, 6))
+        line_id = road_service.add_control_line(
+            s, admin(s), "X002", "K2+000", "K4+500", 30.0, "麒政发〔2024〕12号", dt.date(2024, 5, 6)
+        )
     p = _position(store, *inside)
     assert p.zone == "control_zone" and p.in_control_zone and p.control_line_m == 30.0
     assert p.published_doc == "麒政发〔2024〕12号" and "第十二条" in p.legal_basis
@@ -252,13 +296,16 @@ def test_published_control_line_prevails_in_its_stake_range_and_says_so(store):
     assert _position(store, *inside).zone == "outside"
 
 
-@pytest.mark.parametrize("args,key", [
-    (("K4+000", "K2+000", 30.0, "A号"), "roads.error.bad_range"),
-    (("K2+000", "K4+000", 5.0, "A号"), "roads.error.bad_line"),
-    (("K2+000", "K4+000", 30.0, " "), "roads.error.doc_required"),
-    (("K2+000", "K999+000", 30.0, "A号"), "error.stake_out_of_range"),
-    (("K2+", "K4+000", 30.0, "A号"), "error.stake_format"),
-])
+@pytest.mark.parametrize(
+    "args,key",
+    [
+        (("K4+000", "K2+000", 30.0, "A号"), "roads.error.bad_range"),
+        (("K2+000", "K4+000", 5.0, "A号"), "roads.error.bad_line"),
+        (("K2+000", "K4+000", 30.0, " "), "roads.error.doc_required"),
+        (("K2+000", "K999+000", 30.0, "A号"), "error.stake_out_of_range"),
+        (("K2+", "K4+000", 30.0, "A号"), "error.stake_format"),
+    ],
+)
 def test_control_line_refusals_name_the_problem(store, args, key):
     import datetime as dt
 
@@ -279,7 +326,9 @@ def test_no_control_line_on_a_village_road(store):
         road_service.import_roads(s, admin(s), [piece], source="test")
     with session_scope() as s:
         with pytest.raises(ServiceError) as exc:
-            road_service.add_control_line(s, admin(s), "C901", "K0+000", "K0+500", 20.0, "A号", dt.date(2024, 1, 1))
+            road_service.add_control_line(
+                s, admin(s), "C901", "K0+000", "K0+500", 20.0, "A号", dt.date(2024, 1, 1)
+            )
     assert exc.value.key == "roads.error.no_statutory_zone"
 
 
@@ -291,7 +340,9 @@ def test_ledger_incidents_use_the_published_line(store, tmp_path):
     net = store.network()
     lon, lat = offset_point(net, "X002", 3000.0, 25.0, "right")
     with session_scope() as s:
-        road_service.add_control_line(s, admin(s), "X002", "K2+000", "K4+500", 30.0, "A号", dt.date(2024, 5, 6))
+        road_service.add_control_line(
+            s, admin(s), "X002", "K2+000", "K4+500", 30.0, "A号", dt.date(2024, 5, 6)
+        )
     csv = tmp_path / "问题.csv"
     csv.write_text(f"发现时间,违法类型,经度,纬度\n2025-03-05 09:30,堆放物品,{lon},{lat}\n", encoding="utf-8")
     with session_scope() as s:

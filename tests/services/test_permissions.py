@@ -23,8 +23,13 @@ from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Incident, Personnel, User
 
 #: demo account of each role
-ACCOUNTS = {"officer": "officer", "squad_leader": "leader", "reviewer": "reviewer", "manager": "manager",
-            "admin": "admin"}
+ACCOUNTS = {
+    "officer": "officer",
+    "squad_leader": "leader",
+    "reviewer": "reviewer",
+    "manager": "manager",
+    "admin": "admin",
+}
 ROLES = list(ACCOUNTS)
 PATROL_ROLES = {"officer", "squad_leader"}
 
@@ -66,12 +71,20 @@ def pid(s, name: str) -> int:
 
 
 def incident_without_case(s) -> int:
-    return s.execute(select(Incident.id).where(Incident.status == "open").order_by(Incident.id.desc())).scalars().first()
+    return (
+        s.execute(select(Incident.id).where(Incident.status == "open").order_by(Incident.id.desc()))
+        .scalars()
+        .first()
+    )
 
 
 def case_for(s, stage: str) -> int:
     """A case opened by officer2 (王芳) with 赵磊 and 陈静 investigating: no demo account is involved in it."""
-    inc = s.execute(select(Incident.id).where(Incident.status == "open").order_by(Incident.id)).scalars().first()
+    inc = (
+        s.execute(select(Incident.id).where(Incident.status == "open").order_by(Incident.id))
+        .scalars()
+        .first()
+    )
     case = cases.open_case(s, get_user(s, "officer2"), inc, [pid(s, "赵磊"), pid(s, "陈静")])
     if stage == "decided":
         cases.decide_case(s, get_user(s, "manager"), case.id, "penalty", "罚款")
@@ -102,13 +115,21 @@ def act(action: str, s, actor: User, tmp_path) -> object:  # type: ignore[no-unt
     if action == "roads.half_width":
         return roads.set_half_width(s, actor, "X001", 9.0)
     if action == "roads.control_line":
-        return roads.add_control_line(s, actor, "X001", "K1+000", "K2+000", 30.0, "测试文号", dt.date(2024, 1, 1))
+        return roads.add_control_line(
+            s, actor, "X001", "K1+000", "K2+000", 30.0, "测试文号", dt.date(2024, 1, 1)
+        )
     if action == "ledger.rollback":
         from patrol_app.services import ledger_jobs
         from patrol_app.storage.models import ImportBatch
 
-        batch = ImportBatch(kind="incidents", filename="t.csv", sha256="0" * 64, rows=0,
-                            created_by=get_user(s, "admin").id, created_at=dt.datetime(2025, 1, 1))
+        batch = ImportBatch(
+            kind="incidents",
+            filename="t.csv",
+            sha256="0" * 64,
+            rows=0,
+            created_by=get_user(s, "admin").id,
+            created_at=dt.datetime(2025, 1, 1),
+        )
         s.add(batch)
         s.flush()
         return ledger_jobs.rollback_batch(s, actor, batch.id)
@@ -117,13 +138,29 @@ def act(action: str, s, actor: User, tmp_path) -> object:  # type: ignore[no-unt
         if fn.__name__ == "start_patrol":
             from patrol_app.services.field import PatrolStart
 
-            return fn(s, actor, PatrolStart(date=yesterday, start_time="09:00", roads=["X001"],
-                                            crew_ids=[pid(s, "赵磊"), pid(s, "陈静")], vehicle_ids=[1]))
+            return fn(
+                s,
+                actor,
+                PatrolStart(
+                    date=yesterday,
+                    start_time="09:00",
+                    roads=["X001"],
+                    crew_ids=[pid(s, "赵磊"), pid(s, "陈静")],
+                    vehicle_ids=[1],
+                ),
+            )
         return fn(s, actor, {"date": yesterday, "roads": "X001", "vehicles": 1, "personnel": 2})
     if action == "incident.log":
         return _field_or_records("log_incident", "log_incident")(
-            s, actor, {"found_at": dt.datetime.combine(yesterday, dt.time(10)), "type": "materials", "road": "X001",
-                       "stake": "K1+000"})
+            s,
+            actor,
+            {
+                "found_at": dt.datetime.combine(yesterday, dt.time(10)),
+                "type": "materials",
+                "road": "X001",
+                "stake": "K1+000",
+            },
+        )
     if action == "users.add":
         return auth.add_user(s, actor, "newbie", "officer", "long-enough-pw")
     if action == "users.disable":
@@ -162,16 +199,33 @@ def act(action: str, s, actor: User, tmp_path) -> object:  # type: ignore[no-unt
 def test_the_matrix_agrees_with_the_role_table():
     from patrol_app.domain.rules import allowed
 
-    perm_of = {"roads.import": "manage_roads", "ledger.import": "import_ledger", "patrol.log": "log_patrol",
-               "incident.log": "log_incident", "case.open": "open_case", "case.review": "review_case",
-               "case.decide": "decide_case", "case.list": "follow_cases", "audit.verify": "verify_audit",
-               "roads.half_width": "manage_roads", "roads.control_line": "manage_roads",
-               "ledger.rollback": "rollback_import"}
+    perm_of = {
+        "roads.import": "manage_roads",
+        "ledger.import": "import_ledger",
+        "patrol.log": "log_patrol",
+        "incident.log": "log_incident",
+        "case.open": "open_case",
+        "case.review": "review_case",
+        "case.decide": "decide_case",
+        "case.list": "follow_cases",
+        "audit.verify": "verify_audit",
+        "roads.half_width": "manage_roads",
+        "roads.control_line": "manage_roads",
+        "ledger.rollback": "rollback_import",
+    }
     from patrol_app.domain.rules import Perm
 
     for action, roles in MATRIX.items():
-        perm = Perm(perm_of.get(action, "manage_users" if action.startswith("users.") else
-                                "manage_registry" if action.startswith("registry.") else "decide_case"))
+        perm = Perm(
+            perm_of.get(
+                action,
+                "manage_users"
+                if action.startswith("users.")
+                else "manage_registry"
+                if action.startswith("registry.")
+                else "decide_case",
+            )
+        )
         assert {r for r in ROLES if allowed(r, perm)} == roles, action
 
 
@@ -211,9 +265,11 @@ def test_cli_refuses_with_the_service_message(store, run_patrol_many, tmp_path):
     ledger = tmp_path / "patrols.csv"
     ledger.write_text(PATROL_CSV, encoding="utf-8")
     roads_file = tmp_path / "road.geojson"
-    roads_file.write_text('{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"code":"X901"},'
-                          '"geometry":{"type":"LineString","coordinates":[[103.8,25.4],[103.81,25.41]]}}]}',
-                          encoding="utf-8")
+    roads_file.write_text(
+        '{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"code":"X901"},'
+        '"geometry":{"type":"LineString","coordinates":[[103.8,25.4],[103.81,25.41]]}}]}',
+        encoding="utf-8",
+    )
     calls = [
         ["--user", "officer", "users", "list"],
         ["--user", "manager", "roads", "import", roads_file],
@@ -224,8 +280,12 @@ def test_cli_refuses_with_the_service_message(store, run_patrol_many, tmp_path):
         ["--user", "admin", "audit", "verify"],  # allowed
     ]
     out = run_patrol_many(calls, store.env)
-    expected = [refusal("officer", "manage_users"), refusal("manager", "manage_roads"),
-                refusal("officer", "import_ledger"), refusal("reviewer", "manage_users")]
+    expected = [
+        refusal("officer", "manage_users"),
+        refusal("manager", "manage_roads"),
+        refusal("officer", "import_ledger"),
+        refusal("reviewer", "manage_users"),
+    ]
     for proc, message in zip(out, expected):
         assert proc.returncode == 1 and proc.stderr.strip() == message, proc.stderr
     assert [p.returncode for p in out[4:]] == [0, 0, 0], [p.stderr for p in out[4:]]
@@ -260,10 +320,16 @@ def test_lockout_after_five_wrong_passwords_and_unlock_by_reset(store):
 
 def test_passwords_never_reach_the_audit_trail_or_the_command_output(store, run_patrol):
     secret, secret2 = "s3cret-Horse-Battery", "an0ther-Secret-Pass"
-    added = run_patrol(["users", "add", "zhou", "--role", "reviewer", "--name", "周强", "--password-stdin"],
-                       store.env, input=secret + "\n")
-    reset = run_patrol(["--user", "admin", "users", "reset-password", "zhou", "--password-stdin"], store.env,
-                       input=secret2 + "\n")
+    added = run_patrol(
+        ["users", "add", "zhou", "--role", "reviewer", "--name", "周强", "--password-stdin"],
+        store.env,
+        input=secret + "\n",
+    )
+    reset = run_patrol(
+        ["--user", "admin", "users", "reset-password", "zhou", "--password-stdin"],
+        store.env,
+        input=secret2 + "\n",
+    )
     listed = run_patrol(["users", "list", "--json"], store.env)
     for proc in (added, reset, listed):
         assert proc.returncode == 0, proc.stderr
@@ -278,6 +344,8 @@ def test_passwords_never_reach_the_audit_trail_or_the_command_output(store, run_
     trail = "\n".join(" ".join(map(str, row)) for row in db.execute("select * from audit_log"))
     by_zhou = db.execute("select count(*) from audit_log where actor = 'zhou'").fetchone()[0]
     db.close()
-    assert "user.create" in trail and "user.reset_password" in trail and by_zhou == 2  # failed and good sign-in
+    assert (
+        "user.create" in trail and "user.reset_password" in trail and by_zhou == 2
+    )  # failed and good sign-in
     assert secret not in trail and secret2 not in trail
     assert stored_hash not in trail and "argon2" not in trail

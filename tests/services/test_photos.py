@@ -83,8 +83,9 @@ def assert_stored(sp: StoredPhoto, root: Path, data: bytes) -> None:
 
 
 def test_jpeg_exif_time_and_orientation(tmp_path):
-    data = jpeg_bytes((640, 480), orientation=6, original="2025:03:08 09:15:30",
-                      datetime="2025:03:09 18:00:00")
+    data = jpeg_bytes(
+        (640, 480), orientation=6, original="2025:03:08 09:15:30", datetime="2025:03:09 18:00:00"
+    )
 
     sp = store_photo(data, "IMG_0001.JPG", tmp_path)
 
@@ -105,8 +106,10 @@ def test_jpeg_exif_time_and_orientation(tmp_path):
     ("kwargs", "expected"),
     [
         ({"datetime": "2024:11:02 07:05:00"}, dt.datetime(2024, 11, 2, 7, 5)),  # no DateTimeOriginal
-        ({"original": "0000:00:00 00:00:00", "datetime": "2024:11:02 07:05:00"},
-         dt.datetime(2024, 11, 2, 7, 5)),
+        (
+            {"original": "0000:00:00 00:00:00", "datetime": "2024:11:02 07:05:00"},
+            dt.datetime(2024, 11, 2, 7, 5),
+        ),
         ({}, None),
         ({"original": "not a date"}, None),
     ],
@@ -224,15 +227,30 @@ def add_photo_rows(store, photos: list[StoredPhoto]) -> list[int]:
     with session_scope(store.url) as s:
         actor = cli_actor(s)
         incident_id = s.scalar(select(Incident.id).order_by(Incident.id).limit(1))
-        rows = [Photo(incident_id=incident_id, sha256=sp.sha256, path=sp.path, display_path=sp.display_path,
-                      filename=sp.filename, content_type=sp.content_type, size=sp.size, width=sp.width,
-                      height=sp.height, taken_at=sp.taken_at, created_by=actor.id,
-                      created_at=dt.datetime(2025, 3, 8, 1, 0)) for sp in photos]
+        rows = [
+            Photo(
+                incident_id=incident_id,
+                sha256=sp.sha256,
+                path=sp.path,
+                display_path=sp.display_path,
+                filename=sp.filename,
+                content_type=sp.content_type,
+                size=sp.size,
+                width=sp.width,
+                height=sp.height,
+                taken_at=sp.taken_at,
+                created_by=actor.id,
+                created_at=dt.datetime(2025, 3, 8, 1, 0),
+            )
+            for sp in photos
+        ]
         s.add_all(rows)
         s.flush()
         from patrol_app.services import audit
 
-        audit.record_rows(s, actor, "incident.follow_up", "incident", [incident_id])  # as the app records them
+        audit.record_rows(
+            s, actor, "incident.follow_up", "incident", [incident_id]
+        )  # as the app records them
         return [r.id for r in rows]
 
 
@@ -270,23 +288,34 @@ def test_audit_verify_checks_photos(store, run_patrol):
 
     p = run_patrol(["audit", "verify"], store.env)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.strip().splitlines() == [t("cli.audit_ok", entries=entries),
-                                             t("photo.verify_ok", count=2)]
+    assert p.stdout.strip().splitlines() == [
+        t("cli.audit_ok", entries=entries),
+        t("photo.verify_ok", count=2),
+    ]
 
     flip_a_byte(store.data_dir / photos[1].path)
     actual = hashlib.sha256((store.data_dir / photos[1].path).read_bytes()).hexdigest()
 
     p = run_patrol(["audit", "verify"], store.env)
     assert p.returncode == 1
-    assert p.stderr.strip() == t("photo.verify_altered", id=ids[1], path=photos[1].path,
-                                 expected=photos[1].sha256, actual=actual)
+    assert p.stderr.strip() == t(
+        "photo.verify_altered", id=ids[1], path=photos[1].path, expected=photos[1].sha256, actual=actual
+    )
 
     p = run_patrol(["audit", "verify", "--lang", "en", "--json"], store.env)
     assert p.returncode == 1
     res = json.loads(p.stdout)
     assert (res["ok"], res["chain_ok"], res["entries"], res["photos_checked"]) == (False, True, entries, 2)
-    assert res["photos"] == [{"id": ids[1], "incident_id": res["photos"][0]["incident_id"],
-                              "path": photos[1].path, "kind": "altered", "expected": photos[1].sha256,
-                              "actual": actual}]
-    assert p.stderr.strip() == t("photo.verify_altered", "en", id=ids[1], path=photos[1].path,
-                                 expected=photos[1].sha256, actual=actual)
+    assert res["photos"] == [
+        {
+            "id": ids[1],
+            "incident_id": res["photos"][0]["incident_id"],
+            "path": photos[1].path,
+            "kind": "altered",
+            "expected": photos[1].sha256,
+            "actual": actual,
+        }
+    ]
+    assert p.stderr.strip() == t(
+        "photo.verify_altered", "en", id=ids[1], path=photos[1].path, expected=photos[1].sha256, actual=actual
+    )

@@ -68,14 +68,38 @@ def test_ledger_import_and_field_logging(pg, tmp_path):
         assert res.ok and res.incidents == 2
     with db.session_scope(pg) as s:
         user = get_user(s, "officer")
-        p = field.start_patrol(s, user, field.PatrolStart(date=dt.date(2026, 10, 30), start_time="08:00",
-                                                          roads=["X002"], crew_ids=[2, 3], vehicle_ids=[1]),
-                               client_token="pg-1")
-        inc = field.log_incident(s, user, {"found_at": dt.datetime(2026, 10, 30, 9, 0), "type": "stall",
-                                           "lon": lon, "lat": lat, "patrol_id": p.id}, client_token="pg-2")
+        p = field.start_patrol(
+            s,
+            user,
+            field.PatrolStart(
+                date=dt.date(2026, 10, 30),
+                start_time="08:00",
+                roads=["X002"],
+                crew_ids=[2, 3],
+                vehicle_ids=[1],
+            ),
+            client_token="pg-1",
+        )
+        inc = field.log_incident(
+            s,
+            user,
+            {
+                "found_at": dt.datetime(2026, 10, 30, 9, 0),
+                "type": "stall",
+                "lon": lon,
+                "lat": lat,
+                "patrol_id": p.id,
+            },
+            client_token="pg-2",
+        )
         assert (inc.road_code, inc.stake, inc.side) == ("X002", "K2+500", "left")
         field.end_patrol(s, user, p.id, "11:00", method="roads")
     with db.session_scope(pg) as s:
-        assert s.execute(select(func.count()).select_from(Incident).where(Incident.client_token == "pg-2")).scalar() == 1
+        assert (
+            s.execute(
+                select(func.count()).select_from(Incident).where(Incident.client_token == "pg-2")
+            ).scalar()
+            == 1
+        )
         assert s.execute(select(Patrol.status).where(Patrol.client_token == "pg-1")).scalar() == "closed"
         assert audit.verify(s).ok

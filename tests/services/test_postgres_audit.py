@@ -51,9 +51,14 @@ def attacker(url: str, *sql: str, params: dict | None = None) -> None:  # type: 
 
 def test_triggers_refuse_changes_to_the_trail_even_for_the_owner(pg):
     eng = db.get_engine(pg)
-    for sql in ("UPDATE audit_log SET actor = 'x' WHERE id = 1", "DELETE FROM audit_log WHERE id = 1",
-                "TRUNCATE audit_log", "DELETE FROM audit_head", "UPDATE audit_head SET last_id = 1",
-                "UPDATE audit_head SET last_mac = repeat('0', 64)"):
+    for sql in (
+        "UPDATE audit_log SET actor = 'x' WHERE id = 1",
+        "DELETE FROM audit_log WHERE id = 1",
+        "TRUNCATE audit_log",
+        "DELETE FROM audit_head",
+        "UPDATE audit_head SET last_id = 1",
+        "UPDATE audit_head SET last_mac = repeat('0', 64)",
+    ):
         with pytest.raises(Exception) as e:
             with eng.begin() as c:
                 c.exec_driver_sql(sql)
@@ -65,10 +70,21 @@ def test_triggers_refuse_changes_to_the_trail_even_for_the_owner(pg):
 
 def test_edit_rehashed_with_the_old_scheme_wipe_and_records_are_detected(pg):
     with db.read_session(pg) as s:
-        rows = s.execute(select(AuditEntry.id, AuditEntry.ts, AuditEntry.actor_id, AuditEntry.actor,
-                                AuditEntry.action, AuditEntry.entity, AuditEntry.entity_id, AuditEntry.before,
-                                AuditEntry.after, AuditEntry.prev_hash, AuditEntry.state)
-                         .order_by(AuditEntry.id)).all()
+        rows = s.execute(
+            select(
+                AuditEntry.id,
+                AuditEntry.ts,
+                AuditEntry.actor_id,
+                AuditEntry.actor,
+                AuditEntry.action,
+                AuditEntry.entity,
+                AuditEntry.entity_id,
+                AuditEntry.before,
+                AuditEntry.after,
+                AuditEntry.prev_hash,
+                AuditEntry.state,
+            ).order_by(AuditEntry.id)
+        ).all()
     target = rows[len(rows) // 2].id
     updates = []
     prev = next(r for r in rows if r.id == target).prev_hash
@@ -76,9 +92,12 @@ def test_edit_rehashed_with_the_old_scheme_wipe_and_records_are_detected(pg):
         if r.id < target:
             continue
         actor = "someone_else" if r.id == target else r.actor
-        h = audit.entry_hash(prev, r.id, r.ts, r.actor_id, actor, r.action, r.entity, r.entity_id, r.before, r.after,
-                             r.state)
-        updates.append(f"UPDATE audit_log SET actor = '{actor}', prev_hash = '{prev}', hash = '{h}' WHERE id = {r.id}")
+        h = audit.entry_hash(
+            prev, r.id, r.ts, r.actor_id, actor, r.action, r.entity, r.entity_id, r.before, r.after, r.state
+        )
+        updates.append(
+            f"UPDATE audit_log SET actor = '{actor}', prev_hash = '{prev}', hash = '{h}' WHERE id = {r.id}"
+        )
         prev = h
     attacker(pg, *updates, f"UPDATE audit_head SET last_hash = '{prev}'")
     res = verdict(pg)
@@ -101,17 +120,23 @@ def test_records_changed_or_deleted_behind_the_app_are_named(pg):
     eng.dispose()
     res = verdict(pg)
     assert (res.ok, res.reason) == (False, "records")
-    assert res.records == [RecordProblem("incidents", str(inc), "changed", ["status"]),
-                           RecordProblem("incidents", str(gone), "deleted")]
+    assert res.records == [
+        RecordProblem("incidents", str(inc), "changed", ["status"]),
+        RecordProblem("incidents", str(gone), "deleted"),
+    ]
 
 
 def test_a_tail_cut_below_the_checkpoint(pg):
     with db.read_session(pg) as s:
         cp = audit.checkpoint(s)
     keep = cp.id - 2
-    attacker(pg, "DELETE FROM audit_log WHERE id > :k",
-             "UPDATE audit_head SET last_id = a.id, last_hash = a.hash, last_mac = a.mac FROM audit_log a "
-             "WHERE a.id = :k", params={"k": keep})
+    attacker(
+        pg,
+        "DELETE FROM audit_log WHERE id > :k",
+        "UPDATE audit_head SET last_id = a.id, last_hash = a.hash, last_mac = a.mac FROM audit_log a "
+        "WHERE a.id = :k",
+        params={"k": keep},
+    )
     res = verdict(pg, checkpoint=cp, records=False)
     assert (res.ok, res.reason, res.first_bad_id) == (False, "checkpoint", cp.id)
 
@@ -143,8 +168,13 @@ def test_the_app_role_may_only_read_and_append_audit_rows(tmp_path, monkeypatch)
         with db.session_scope(app_url) as s:
             auth.sign_in(s, "officer", "patrol-demo")
         eng = create_engine(app_url)
-        for sql in ("UPDATE audit_log SET actor = 'x' WHERE id = 1", "DELETE FROM audit_log WHERE id = 1",
-                    "TRUNCATE audit_log", "DELETE FROM audit_head", "ALTER TABLE audit_log DISABLE TRIGGER USER"):
+        for sql in (
+            "UPDATE audit_log SET actor = 'x' WHERE id = 1",
+            "DELETE FROM audit_log WHERE id = 1",
+            "TRUNCATE audit_log",
+            "DELETE FROM audit_head",
+            "ALTER TABLE audit_log DISABLE TRIGGER USER",
+        ):
             with pytest.raises(Exception) as e:
                 with eng.begin() as c:
                     c.exec_driver_sql(sql)

@@ -30,13 +30,31 @@ def test_valid_officers_counts_only_certified_active_staff_on_the_day(store):
         nocert = registry.add_personnel(s, admin, "冯新", "路政员")
         gone = registry.add_personnel(s, admin, "郑退", "路政员", "53030201098", "2030-01-01")
         registry.set_personnel_active(s, admin, gone.id, False)
-        ids = [pid(s, "李明"), pid(s, "吴刚"), new.id, nocert.id, gone.id, 999_999, pid(s, "李明"), pid(s, "王芳")]
+        ids = [
+            pid(s, "李明"),
+            pid(s, "吴刚"),
+            new.id,
+            nocert.id,
+            gone.id,
+            999_999,
+            pid(s, "李明"),
+            pid(s, "王芳"),
+        ]
         ok, problems = registry.valid_officers(s, user(s, "officer"), ids, DAY)
         assert ok == [pid(s, "李明"), pid(s, "王芳")]  # order kept, duplicates dropped
         assert [p.key for p in problems] == [
-            "registry.officer_auxiliary", "registry.officer_cert_expired", "registry.officer_no_cert",
-            "registry.officer_inactive", "registry.officer_unknown"]
-        assert problems[1].params == {"id": new.id, "name": "钱进", "cert": "53030201099", "date": "2026-05-31"}
+            "registry.officer_auxiliary",
+            "registry.officer_cert_expired",
+            "registry.officer_no_cert",
+            "registry.officer_inactive",
+            "registry.officer_unknown",
+        ]
+        assert problems[1].params == {
+            "id": new.id,
+            "name": "钱进",
+            "cert": "53030201099",
+            "date": "2026-05-31",
+        }
         assert problems[1].render("en") == "钱进's certificate 53030201099 expired on 2026-05-31"
         # the day before expiry it still counts
         ok, _ = registry.valid_officers(s, user(s, "officer"), [new.id], dt.date(2026, 5, 31))
@@ -73,8 +91,15 @@ def test_personnel_edits_are_audited_with_before_and_after(store):
         registry.update_personnel(s, admin, pid(s, "王芳"), cert_expiry=dt.date(2031, 3, 1), title="副中队长")
         registry.set_personnel_active(s, admin, pid(s, "吴刚"), False)
     with read_session() as s:
-        rows = s.execute(select(AuditEntry).where(AuditEntry.entity == "personnel",
-                                                  AuditEntry.action.like("registry.%")).order_by(AuditEntry.id)).scalars().all()
+        rows = (
+            s.execute(
+                select(AuditEntry)
+                .where(AuditEntry.entity == "personnel", AuditEntry.action.like("registry.%"))
+                .order_by(AuditEntry.id)
+            )
+            .scalars()
+            .all()
+        )
         assert [r.action for r in rows] == ["registry.personnel.update", "registry.personnel.deactivate"]
         assert rows[0].before["title"] == "路政员" and rows[0].after["cert_expiry"] == "2031-03-01"
         assert rows[1].after["active"] is False
@@ -97,9 +122,20 @@ def test_vehicles_add_edit_deactivate_with_unique_plates(store):
         registry.set_vehicle_active(s, admin, v.id, False)
         assert [x.plate for x in registry.list_vehicles(s, admin)].count("云DL0309") == 0
         assert "云DL0309" in [x.plate for x in registry.list_vehicles(s, admin, include_inactive=True)]
-        actions = s.execute(select(AuditEntry.action).where(AuditEntry.entity == "vehicle",
-                                                           AuditEntry.action.like("registry.%"))).scalars().all()
-        assert actions == ["registry.vehicle.create", "registry.vehicle.update", "registry.vehicle.deactivate"]
+        actions = (
+            s.execute(
+                select(AuditEntry.action).where(
+                    AuditEntry.entity == "vehicle", AuditEntry.action.like("registry.%")
+                )
+            )
+            .scalars()
+            .all()
+        )
+        assert actions == [
+            "registry.vehicle.create",
+            "registry.vehicle.update",
+            "registry.vehicle.deactivate",
+        ]
 
 
 @pytest.mark.parametrize("username", ["officer", "leader", "reviewer", "manager"])

@@ -1,6 +1,5 @@
 """The store itself: migrations from empty, SQLite settings, the audit chain, all-or-nothing writes."""
 
-
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -64,7 +63,9 @@ def test_audit_chain_detects_edit_delete_and_truncation(empty_db, tmp_path):
     with session_scope(empty_db) as s:
         actor = cli_actor(s)
         for i in range(5):
-            audit.record(s, actor, "test.write", "thing", i, before={"n": i}, after={"n": i + 1, "名": "张三"})
+            audit.record(
+                s, actor, "test.write", "thing", i, before={"n": i}, after={"n": i + 1, "名": "张三"}
+            )
     with session_scope(empty_db) as s:
         res = audit.verify(s)
         assert res.ok and res.entries == 6  # creating the command line's account, then the five

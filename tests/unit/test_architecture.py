@@ -24,7 +24,9 @@ def test_logic_never_imports_streamlit():
 def test_no_streamlit_import_outside_ui():
     offenders = []
     for py in list((ROOT / "gis").rglob("*.py")) + list((ROOT / "patrol_app").rglob("*.py")):
-        if "ui" in py.relative_to(ROOT).parts or py == ROOT / "patrol_app" / "streamlit_app.py":  # the pages' script
+        if (
+            "ui" in py.relative_to(ROOT).parts or py == ROOT / "patrol_app" / "streamlit_app.py"
+        ):  # the pages' script
             continue
         text = py.read_text(encoding="utf-8")
         if "import streamlit" in text or "from streamlit" in text:
@@ -52,15 +54,26 @@ def test_every_catalog_key_used_in_code_exists():
 
     zh = catalog("zh")
     used = set()
-    for py in list((ROOT / "gis").rglob("*.py")) + list((ROOT / "patrol_app").rglob("*.py")) + [ROOT / "streamlit_app.py"]:
-        used |= set(re.findall(r'(?<!\bh\()"((?:error|cli|ui|nav|zone|class|side|where|app|map|report|export|field|auth|admin)\.[a-z_.0-9]+)"', py.read_text(encoding="utf-8")))
+    for py in (
+        list((ROOT / "gis").rglob("*.py"))
+        + list((ROOT / "patrol_app").rglob("*.py"))
+        + [ROOT / "streamlit_app.py"]
+    ):
+        used |= set(
+            re.findall(
+                r'(?<!\bh\()"((?:error|cli|ui|nav|zone|class|side|where|app|map|report|export|field|auth|admin)\.[a-z_.0-9]+)"',
+                py.read_text(encoding="utf-8"),
+            )
+        )
     assert sorted(k for k in used - set(zh) if not k.endswith(".")) == []  # prefixes are built on
 
 
 def test_no_public_cdn_in_app_code():
     bad = []
     for py in list((ROOT / "gis").rglob("*.py")) + list((ROOT / "patrol_app").rglob("*.py")):
-        if re.search(r"cdn\.jsdelivr|cdnjs\.cloudflare|unpkg\.com|code\.jquery", py.read_text(encoding="utf-8")):
+        if re.search(
+            r"cdn\.jsdelivr|cdnjs\.cloudflare|unpkg\.com|code\.jquery", py.read_text(encoding="utf-8")
+        ):
             bad.append(py.name)
     assert bad == []
 

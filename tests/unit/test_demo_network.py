@@ -187,7 +187,7 @@ def test_network_is_connected_through_shared_vertices(features):
 def test_exactly_one_road_in_two_pieces_the_second_reversed(roads):
     multi = {code: parts for code, parts in roads.items() if len(parts) > 1}
     assert len(multi) == 1
-    (code, parts), = multi.items()
+    ((code, parts),) = multi.items()
     assert code.startswith("X") and len(parts) == 2
     first = parts[0]["geometry"]["coordinates"]
     second = parts[1]["geometry"]["coordinates"]

@@ -30,7 +30,9 @@ def test_bounded_and_installed_within_the_bounds(name):
     req = _requirements()[name]
     assert any(s.operator in ("<", "<=", "==", "~=") for s in req.specifier), f"{name} needs an upper bound"
     installed = importlib.metadata.version(name)
-    assert req.specifier.contains(installed, prereleases=True), f"{name} {installed} is outside {req.specifier}"
+    assert req.specifier.contains(installed, prereleases=True), (
+        f"{name} {installed} is outside {req.specifier}"
+    )
 
 
 def _calls(func_name: str) -> list[tuple[Path, ast.Call]]:
@@ -56,7 +58,9 @@ def test_streamlit_app_takes_what_server_passes():
     assert calls, "patrol_app.ui.server no longer builds App?"
     for py, call in calls:
         for kw in call.keywords:
-            assert kw.arg in init, f"{py.name}: App(…, {kw.arg}=) is not an argument of streamlit.starlette.App"
+            assert kw.arg in init, (
+                f"{py.name}: App(…, {kw.arg}=) is not an argument of streamlit.starlette.App"
+            )
     assert "config" in inspect.signature(App.run).parameters
 
 
@@ -125,7 +129,9 @@ def test_folium_internals_used_by_gis_maps():
     assert remove_empty(a=1, b=None) == {"a": 1}
 
     class Probe(MacroElement):
-        _template = Template("{% macro script(this, kwargs) %}var probe = {{ this.x|tojavascript }};{% endmacro %}")
+        _template = Template(
+            "{% macro script(this, kwargs) %}var probe = {{ this.x|tojavascript }};{% endmacro %}"
+        )
 
         def __init__(self) -> None:
             super().__init__()

@@ -20,8 +20,10 @@ def test_upgrade_of_a_current_store_does_not_start_alembic(tmp_path):
     assert not is_current(url)  # empty: no alembic_version table
     upgrade(url)
     assert is_current(url)
-    code = ("import sys; from patrol_app.storage.migrate import upgrade; "
-            f"upgrade({url!r}); print('alembic' in sys.modules)")
+    code = (
+        "import sys; from patrol_app.storage.migrate import upgrade; "
+        f"upgrade({url!r}); print('alembic' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
 
@@ -35,4 +37,6 @@ def test_an_older_store_is_migrated(tmp_path):
     assert not is_current(url)
     upgrade(url)
     with create_engine(url).connect() as conn:
-        assert set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars()) == set(head_revisions())
+        assert set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars()) == set(
+            head_revisions()
+        )

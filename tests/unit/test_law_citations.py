@@ -83,8 +83,11 @@ def citations(text: str) -> tuple[list[tuple[str, str, str | None, str | None]],
     laws named without a copy here (their articles cannot be verified)."""
     cited, unknown = [], []
     law = None
-    events = sorted([(m.start(), "law", m) for m in LAW.finditer(text)] +
-                    [(m.start(), "art", m) for m in ARTICLE.finditer(text)], key=lambda e: e[0])
+    events = sorted(
+        [(m.start(), "law", m) for m in LAW.finditer(text)]
+        + [(m.start(), "art", m) for m in ARTICLE.finditer(text)],
+        key=lambda e: e[0],
+    )
     for _, kind, m in events:
         if kind == "law":
             law = m.group(1)
@@ -125,7 +128,9 @@ def test_parser_reads_known_articles():
     assert hl["四十四"][0] == "任何单位和个人不得擅自占用、挖掘公路。"
     assert len(_paragraphs(hl["四十二"])) == 2 and len(_paragraphs(LAW_TEXTS["行政处罚法"]["五十七"])) == 2
     assert citations("《公路法》第七十六条第（一）项、第八十一条") == (
-        [("公路法", "七十六", None, "一"), ("公路法", "八十一", None, None)], [])
+        [("公路法", "七十六", None, "一"), ("公路法", "八十一", None, None)],
+        [],
+    )
 
 
 CHECKED = texts_to_check()
@@ -136,7 +141,9 @@ def test_every_cited_article_exists_with_the_quoted_words(where, text):
     cited, unknown = citations(text)
     arts = [c for c in cited if c[0] != "?"]
     assert len(arts) == len(cited), f"{where}: an article cited without naming its law: {text}"
-    assert not [c for c in arts if c[0] in unknown], f"{where}: cites an article of a law not held here: {text}"
+    assert not [c for c in arts if c[0] in unknown], (
+        f"{where}: cites an article of a law not held here: {text}"
+    )
     sources = []
     for law, art, para, item in arts:
         articles = LAW_TEXTS[law]
@@ -157,8 +164,11 @@ def test_every_cited_article_exists_with_the_quoted_words(where, text):
 
 def test_a_wrong_citation_or_quote_is_caught():
     """The check itself can fail."""
-    bad = ["《中华人民共和国公路法》第九十九条", "《公路安全保护条例》第十一条第五款",
-           "《中华人民共和国公路法》第七十七条：“责令限期拆除”"]
+    bad = [
+        "《中华人民共和国公路法》第九十九条",
+        "《公路安全保护条例》第十一条第五款",
+        "《中华人民共和国公路法》第七十七条：“责令限期拆除”",
+    ]
     for text in bad:
         with pytest.raises(AssertionError):
             test_every_cited_article_exists_with_the_quoted_words("test", text)

@@ -37,16 +37,34 @@ def test_verdict_table(road_class, half, offset, zone, in_zone):
     assert (v.zone, v.in_control_zone) == (zone, in_zone)
 
 
-@pytest.mark.parametrize("code, expressway", [("G60", True), ("G5611", True), ("S12", True), ("G4", True),
-                                              ("G320", False), ("S203", False), ("X012", False), ("Y003", False)])
+@pytest.mark.parametrize(
+    "code, expressway",
+    [
+        ("G60", True),
+        ("G5611", True),
+        ("S12", True),
+        ("G4", True),
+        ("G320", False),
+        ("S203", False),
+        ("X012", False),
+        ("Y003", False),
+    ],
+)
 def test_expressway_by_code(code, expressway):
     assert is_expressway_code(code) is expressway
     assert normalise_code(code) == code  # G60 is never padded into the ordinary-road form G060
     assert (normalise_class(None, code) == "expressway") is expressway
 
 
-@pytest.mark.parametrize("raw, code, cls", [("高速公路", "X001", "expressway"), ("国道", "G60", "expressway"),
-                                            ("国道", "G320", "national"), ("expressway", "S203", "expressway")])
+@pytest.mark.parametrize(
+    "raw, code, cls",
+    [
+        ("高速公路", "X001", "expressway"),
+        ("国道", "G60", "expressway"),
+        ("国道", "G320", "national"),
+        ("expressway", "S203", "expressway"),
+    ],
+)
 def test_expressway_by_class_field(raw, code, cls):
     assert normalise_class(raw, code) == cls
 
@@ -63,10 +81,12 @@ def test_expressway_zone_is_30_m():
 def junction():
     """County road X001 north from O; township road Y001 east from a point 1 km up X001 (a T junction)."""
     j = east(*O, 1000, 0)
-    return RoadNetwork([
-        RoadPiece("X001", line(O, 0, 3000), "县道", "county", half_road_land_m=8.0),
-        RoadPiece("Y001", line(j, 90, 2000), "乡道", "township", half_road_land_m=6.0),
-    ]), j
+    return RoadNetwork(
+        [
+            RoadPiece("X001", line(O, 0, 3000), "县道", "county", half_road_land_m=8.0),
+            RoadPiece("Y001", line(j, 90, 2000), "乡道", "township", half_road_land_m=6.0),
+        ]
+    ), j
 
 
 def test_junction_strictest_road_decides(junction):
@@ -103,8 +123,15 @@ def test_texts_say_minimum_and_published_line_and_assumption():
     net = RoadNetwork([RoadPiece("X001", line(O, 0, 2000), "县道", "county")])  # no half-width set
     pos = locate(net, *east(*east(*O, 500, 0), 12.0, 90.0))
     text = zone_text(pos)
-    for words in ("不少于 10 米", "县级人民政府划定并公告", "弯道", "互通立交", "平面交叉道口", "按等级默认值估计",
-                  "公路用地半宽按 7.5 米计"):
+    for words in (
+        "不少于 10 米",
+        "县级人民政府划定并公告",
+        "弯道",
+        "互通立交",
+        "平面交叉道口",
+        "按等级默认值估计",
+        "公路用地半宽按 7.5 米计",
+    ):
         assert words in text
     on_land = locate(net, *east(*east(*O, 500, 0), 2.0, 90.0))
     assert "在公路用地内" in zone_text(on_land) and "第四十四条、第四十六条" in zone_text(on_land)
@@ -131,8 +158,18 @@ def test_offset_point_helper_still_places_points(junction):
     assert locate(net, lon, lat).offset_m == pytest.approx(12.0, abs=0.2)
 
 
-@pytest.mark.parametrize("rate, digits, text", [(0.965, 0, "97"), (0.955, 0, "96"), (0.9655, 1, "96.6"),
-                                                (0.125, 1, "12.5"), (0.125, 0, "13"), (0.005, 0, "1"), (0.0, 0, "0")])
+@pytest.mark.parametrize(
+    "rate, digits, text",
+    [
+        (0.965, 0, "97"),
+        (0.955, 0, "96"),
+        (0.9655, 1, "96.6"),
+        (0.125, 1, "12.5"),
+        (0.125, 0, "13"),
+        (0.005, 0, "1"),
+        (0.0, 0, "0"),
+    ],
+)
 def test_percentages_round_half_up(rate, digits, text):
     from patrol_app.domain.numbers import percent
 

@@ -53,7 +53,9 @@ def test_outside_zone_and_max_distance(straight):
     assert locate(straight, *p).in_control_zone is False
     with pytest.raises(NoRoadInReachError):
         locate(straight, *east(*east(*O, 5000, 0), 150.0))
-    assert locate(straight, *east(*east(*O, 5000, 0), 150.0), max_distance=200).offset_m == pytest.approx(150, abs=0.2)
+    assert locate(straight, *east(*east(*O, 5000, 0), 150.0), max_distance=200).offset_m == pytest.approx(
+        150, abs=0.2
+    )
 
 
 def test_multi_part_route_with_reversed_piece_has_one_continuous_chainage():
@@ -81,8 +83,12 @@ def test_pieces_listed_out_of_order_still_chain():
 def test_route_direction_follows_first_piece_when_it_is_reversed():
     a = line(O, 90, 4000)
     b = line(a.coords[-1], 90, 4000)
-    net = RoadNetwork([RoadPiece("X004", LineString(list(a.coords)[::-1]), "", "county"),
-                       RoadPiece("X004", LineString(list(b.coords)[::-1]), "", "county")])
+    net = RoadNetwork(
+        [
+            RoadPiece("X004", LineString(list(a.coords)[::-1]), "", "county"),
+            RoadPiece("X004", LineString(list(b.coords)[::-1]), "", "county"),
+        ]
+    )
     # both digitised west-ward: chainage grows westward from the east end
     pos = locate(net, *east(*O, 1000))
     assert pos.chainage_m == pytest.approx(7000, abs=2)
@@ -103,8 +109,9 @@ def test_non_zero_start_stake():
 def test_pieces_with_their_own_start_stakes_keep_them():
     a = line(O, 90, 3000)
     b = line(east(*O, 5000), 90, 3000)  # a gap: the road continues later at K5+000
-    net = RoadNetwork([RoadPiece("X005", b, "", "county", start_m=5000),
-                       RoadPiece("X005", a, "", "county", start_m=0)])
+    net = RoadNetwork(
+        [RoadPiece("X005", b, "", "county", start_m=5000), RoadPiece("X005", a, "", "county", start_m=0)]
+    )
     assert locate(net, *east(*O, 6000)).chainage_m == pytest.approx(6000, abs=2)
     assert locate(net, *east(*O, 1000)).chainage_m == pytest.approx(1000, abs=2)
     with pytest.raises(StakeOutOfRangeError):
@@ -125,7 +132,11 @@ def test_nearest_of_two_roads_and_restricting_to_a_road():
 def test_offset_point_round_trip(straight):
     for side in ("left", "right"):
         pos = locate(straight, *offset_point(straight, "X001", 4321.0, 9.5, side))
-        assert (pos.side, pos.chainage_m, pos.offset_m) == (side, pytest.approx(4321, abs=0.2), pytest.approx(9.5, abs=0.1))
+        assert (pos.side, pos.chainage_m, pos.offset_m) == (
+            side,
+            pytest.approx(4321, abs=0.2),
+            pytest.approx(9.5, abs=0.1),
+        )
 
 
 def test_vectorised_batch_matches_single(straight):
@@ -143,8 +154,17 @@ def test_vectorised_batch_matches_single(straight):
     assert b.found.sum() == 200
 
 
-@pytest.mark.parametrize("raw, code", [("X012", "X012"), ("x12", "X012"), (" Y 3 ", "Y003"), ("G320", "G320"),
-                                       ("Ｓ101", "S101"), ("C1234", "C1234")])
+@pytest.mark.parametrize(
+    "raw, code",
+    [
+        ("X012", "X012"),
+        ("x12", "X012"),
+        (" Y 3 ", "Y003"),
+        ("G320", "G320"),
+        ("Ｓ101", "S101"),
+        ("C1234", "C1234"),
+    ],
+)
 def test_normalise_code(raw, code):
     assert normalise_code(raw) == code
 
@@ -155,15 +175,30 @@ def test_normalise_code_rejects(raw):
         normalise_code(raw)
 
 
-@pytest.mark.parametrize("raw, code, cls", [(None, "X001", "county"), ("", "Y002", "township"), ("县道", "Y002", "county"),
-                                            ("乡道", "X001", "township"), ("national", "X001", "national"),
-                                            (None, "C003", "village"), (None, "Z001", "special"), ("省道", "S101", "provincial")])
+@pytest.mark.parametrize(
+    "raw, code, cls",
+    [
+        (None, "X001", "county"),
+        ("", "Y002", "township"),
+        ("县道", "Y002", "county"),
+        ("乡道", "X001", "township"),
+        ("national", "X001", "national"),
+        (None, "C003", "village"),
+        (None, "Z001", "special"),
+        ("省道", "S101", "provincial"),
+    ],
+)
 def test_class_from_field_or_letter(raw, code, cls):
     assert normalise_class(raw, code) == cls
 
 
 def test_field_names_recognised_in_chinese():
-    feats = [(line(O, 90, 1000), {"路线编号": "x7", "路线名称": "测试路", "行政等级": "县道", "起点桩号": "K2+000"})]
+    feats = [
+        (
+            line(O, 90, 1000),
+            {"路线编号": "x7", "路线名称": "测试路", "行政等级": "县道", "起点桩号": "K2+000"},
+        )
+    ]
     (p,) = pieces_from_features(feats)
     assert (p.code, p.name, p.road_class, p.start_m) == ("X007", "测试路", "county", 2000.0)
 

@@ -19,14 +19,16 @@ def _junction_network() -> RoadNetwork:
     """Four roads of four classes meeting at one vertex, plus a parallel pair 20 m apart."""
     c = (103.80, 25.50)
     d = 0.01
-    return RoadNetwork([
-        RoadPiece("X001", LineString([c, (c[0] + d, c[1])]), "", "county"),
-        RoadPiece("Y001", LineString([c, (c[0], c[1] + d)]), "", "township", half_road_land_m=10.0),
-        RoadPiece("C001", LineString([c, (c[0] - d, c[1])]), "", "village"),
-        RoadPiece("Z001", LineString([c, (c[0], c[1] - d)]), "", "special"),
-        RoadPiece("X002", LineString([(103.90, 25.50), (103.92, 25.50)]), "", "county"),
-        RoadPiece("Y002", LineString([(103.90, 25.5001796), (103.92, 25.5001796)]), "", "township"),
-    ])
+    return RoadNetwork(
+        [
+            RoadPiece("X001", LineString([c, (c[0] + d, c[1])]), "", "county"),
+            RoadPiece("Y001", LineString([c, (c[0], c[1] + d)]), "", "township", half_road_land_m=10.0),
+            RoadPiece("C001", LineString([c, (c[0] - d, c[1])]), "", "village"),
+            RoadPiece("Z001", LineString([c, (c[0], c[1] - d)]), "", "special"),
+            RoadPiece("X002", LineString([(103.90, 25.50), (103.92, 25.50)]), "", "county"),
+            RoadPiece("Y002", LineString([(103.90, 25.5001796), (103.92, 25.5001796)]), "", "township"),
+        ]
+    )
 
 
 @pytest.mark.parametrize("which", ["junctions", "demo"])
@@ -34,8 +36,12 @@ def test_batch_equals_point_by_point(which):
     net = _junction_network() if which == "junctions" else RoadNetwork(read_road_file(DEMO_ROADS_FILE))
     rng = np.random.default_rng(1)
     if which == "junctions":
-        lon = np.concatenate([rng.normal(103.80, 0.0006, 300), rng.uniform(103.90, 103.92, 200), [103.80, 103.85]])
-        lat = np.concatenate([rng.normal(25.50, 0.0006, 300), rng.normal(25.50009, 0.0002, 200), [25.50, 25.60]])
+        lon = np.concatenate(
+            [rng.normal(103.80, 0.0006, 300), rng.uniform(103.90, 103.92, 200), [103.80, 103.85]]
+        )
+        lat = np.concatenate(
+            [rng.normal(25.50, 0.0006, 300), rng.normal(25.50009, 0.0002, 200), [25.50, 25.60]]
+        )
     else:
         seg = rng.integers(0, net.segment_count, 400)
         x = (net.sx1[seg] + net.sx2[seg]) / 2 + rng.normal(0, 40, 400)

@@ -25,7 +25,9 @@ def test_parse_stake(text, metres):
     assert parse_stake(text) == pytest.approx(metres)
 
 
-@pytest.mark.parametrize("text", ["K3+1250", "abc", "K3", "3250+", "K-1+200", "", "K3+25a", "K3++250", "+250", -5])
+@pytest.mark.parametrize(
+    "text", ["K3+1250", "abc", "K3", "3250+", "K-1+200", "", "K3+25a", "K3++250", "+250", -5]
+)
 def test_parse_stake_rejects(text):
     with pytest.raises(StakeFormatError) as exc:
         parse_stake(text)
@@ -34,7 +36,14 @@ def test_parse_stake_rejects(text):
 
 @pytest.mark.parametrize(
     "metres, text",
-    [(3250.4, "K3+250"), (12350, "K12+350"), (0, "K0+000"), (999.6, "K1+000"), (5, "K0+005"), (100000, "K100+000")],
+    [
+        (3250.4, "K3+250"),
+        (12350, "K12+350"),
+        (0, "K0+000"),
+        (999.6, "K1+000"),
+        (5, "K0+005"),
+        (100000, "K100+000"),
+    ],
 )
 def test_format_stake(metres, text):
     assert format_stake(metres) == text

@@ -63,13 +63,18 @@ def test_metrics_count_requests_by_route_and_status(served):
     status, ctype, body = get(served.url + "/metrics")
 
     assert status == 200 and ctype.startswith("text/plain; version=0.0.4")
-    n = int(re.search(r'^patrol_http_requests_total\{method="GET",route="/healthz",status="200"\} (\d+)$', body,
-                      re.M).group(1))
+    n = int(
+        re.search(
+            r'^patrol_http_requests_total\{method="GET",route="/healthz",status="200"\} (\d+)$', body, re.M
+        ).group(1)
+    )
     assert n >= 3
-    assert re.search(r'^patrol_http_requests_total\{method="GET",route="/auth/sign-out",status="303"\} 1$', body,
-                     re.M)
-    buckets = re.findall(r'^patrol_http_request_duration_seconds_bucket\{route="/healthz",le="([^"]+)"\} (\d+)$',
-                         body, re.M)
+    assert re.search(
+        r'^patrol_http_requests_total\{method="GET",route="/auth/sign-out",status="303"\} 1$', body, re.M
+    )
+    buckets = re.findall(
+        r'^patrol_http_request_duration_seconds_bucket\{route="/healthz",le="([^"]+)"\} (\d+)$', body, re.M
+    )
     assert buckets[-1] == ("+Inf", str(n))
     assert [int(c) for _, c in buckets] == sorted(int(c) for _, c in buckets)  # cumulative
     assert re.search(r'^patrol_http_request_duration_seconds_count\{route="/healthz"\} \d+$', body, re.M)
@@ -78,7 +83,7 @@ def test_metrics_count_requests_by_route_and_status(served):
     assert re.search(r"^patrol_websockets_open \d+$", body, re.M)
     # every sample line is well-formed Prometheus text
     for line in body.splitlines():
-        assert line.startswith("#") or re.match(r'^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$', line), line
+        assert line.startswith("#") or re.match(r"^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$", line), line
 
 
 def test_production_server_on_an_empty_store_says_where_things_are(tmp_path):

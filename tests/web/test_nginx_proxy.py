@@ -36,13 +36,35 @@ def proxied(tmp_path, demo_db_template):
     shutil.copyfile(demo_db_template, data / "patrol.db")
     app = Server(data, {"PATROL_BEHIND_PROXY": "1"}).start()
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", key,
-                    "-out", cert, "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     https, http = _free_port(), _free_port()
     site = (ROOT / "deploy" / "nginx.conf").read_text()
-    site = (site.replace("/etc/ssl/patrol/fullchain.pem", str(cert)).replace("/etc/ssl/patrol/privkey.pem", str(key))
-            .replace("127.0.0.1:8501", f"127.0.0.1:{app.port}").replace("listen 443", f"listen 127.0.0.1:{https}")
-            .replace("listen 80", f"listen 127.0.0.1:{http}"))
+    site = (
+        site.replace("/etc/ssl/patrol/fullchain.pem", str(cert))
+        .replace("/etc/ssl/patrol/privkey.pem", str(key))
+        .replace("127.0.0.1:8501", f"127.0.0.1:{app.port}")
+        .replace("listen 443", f"listen 127.0.0.1:{https}")
+        .replace("listen 80", f"listen 127.0.0.1:{http}")
+    )
     site = re.sub(r"^\s*listen \[::\].*$", "", site, flags=re.M)
     (tmp_path / "site.conf").write_text(site)
     (tmp_path / "nginx.conf").write_text(f"""
@@ -52,11 +74,15 @@ http {{ access_log off; client_body_temp_path {tmp_path}; proxy_temp_path {tmp_p
        fastcgi_temp_path {tmp_path}; uwsgi_temp_path {tmp_path}; scgi_temp_path {tmp_path};
        include {tmp_path}/site.conf; }}
 """)
-    check = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [NGINX, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stderr
-    proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"https://127.0.0.1:{https}"
     ctx = ssl.create_default_context(cafile=str(cert))
     ctx.check_hostname = False

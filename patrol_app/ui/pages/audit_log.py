@@ -30,12 +30,24 @@ except ServiceError as exc:
 
 ALL = ""
 c1, c2, c3 = st.columns(3)
-who = c1.selectbox(tr("audit_log.filter.user"), [ALL, *opts["users"]], key="al_user",
-                   format_func=lambda v: tr("audit_log.filter.all") if v == ALL else v)
-action = c2.selectbox(tr("audit_log.filter.action"), [ALL, *opts["actions"]], key="al_action",
-                      format_func=lambda v: tr("audit_log.filter.all") if v == ALL else audit_log.action_text(v, lng))
-entity = c3.selectbox(tr("audit_log.filter.entity"), [ALL, *opts["entities"]], key="al_entity",
-                      format_func=lambda v: tr("audit_log.filter.all") if v == ALL else audit_log.entity_text(v, lng))
+who = c1.selectbox(
+    tr("audit_log.filter.user"),
+    [ALL, *opts["users"]],
+    key="al_user",
+    format_func=lambda v: tr("audit_log.filter.all") if v == ALL else v,
+)
+action = c2.selectbox(
+    tr("audit_log.filter.action"),
+    [ALL, *opts["actions"]],
+    key="al_action",
+    format_func=lambda v: tr("audit_log.filter.all") if v == ALL else audit_log.action_text(v, lng),
+)
+entity = c3.selectbox(
+    tr("audit_log.filter.entity"),
+    [ALL, *opts["entities"]],
+    key="al_entity",
+    format_func=lambda v: tr("audit_log.filter.all") if v == ALL else audit_log.entity_text(v, lng),
+)
 d1, d2, d3 = st.columns(3)
 date_from = d1.date_input(tr("audit_log.filter.from"), value=None, key="al_from")
 date_to = d2.date_input(tr("audit_log.filter.to"), value=None, key="al_to")
@@ -45,8 +57,11 @@ try:
     with read_session() as s:
         total = audit_log.count(s, user, flt)
         pages = max(1, -(-total // audit_log.PER_PAGE))
-        number = int(d3.number_input(tr("audit_log.page"), min_value=1, max_value=pages, value=1, step=1,
-                                     key="al_page"))
+        number = int(
+            d3.number_input(
+                tr("audit_log.page"), min_value=1, max_value=pages, value=1, step=1, key="al_page"
+            )
+        )
         rows, total, pages = audit_log.page(s, user, flt, number, lang=lng)
 except ServiceError as exc:
     st.error(err(exc))
@@ -57,8 +72,9 @@ if not rows:
     st.info(tr("audit_log.none"))
 else:
     cols = ("id", "time", "actor", "action", "entity", "entity_id", "details")
-    df = pd.DataFrame([[getattr(r, c) for c in cols] for r in rows],
-                      columns=[tr("audit_log.col." + c) for c in cols])
+    df = pd.DataFrame(
+        [[getattr(r, c) for c in cols] for r in rows], columns=[tr("audit_log.col." + c) for c in cols]
+    )
     st.dataframe(df, hide_index=True, width="stretch")
 
 
@@ -70,7 +86,13 @@ def _file(fmt: str) -> bytes:
 
 b1, b2 = st.columns(2)
 for col, fmt in zip((b1, b2), audit_log.FORMATS):
-    col.download_button(tr("audit_log.download", format=tr("audit_log.format." + fmt)),
-                        data=lambda fmt=fmt: _file(fmt), file_name=f"audit_log.{fmt}", mime=audit_log.MIME[fmt],
-                        on_click="ignore", key=f"al_dl_{fmt}", icon=":material/download:",
-                        disabled=total == 0)
+    col.download_button(
+        tr("audit_log.download", format=tr("audit_log.format." + fmt)),
+        data=lambda fmt=fmt: _file(fmt),
+        file_name=f"audit_log.{fmt}",
+        mime=audit_log.MIME[fmt],
+        on_click="ignore",
+        key=f"al_dl_{fmt}",
+        icon=":material/download:",
+        disabled=total == 0,
+    )

@@ -53,15 +53,21 @@ def _job_error(v: jobs.JobView) -> str:
 with st.container(border=True):
     st.markdown(f"**{tr('imports.ui.template_title')}**")
     st.caption(tr("imports.ui.template_hint"))
-    st.download_button(tr("imports.ui.template"), data=_template(tuple(net.codes), lng),
-                       file_name=tr("imports.ui.template_file"), mime=XLSX_MIME, key="imports_template",
-                       icon=":material/download:")
+    st.download_button(
+        tr("imports.ui.template"),
+        data=_template(tuple(net.codes), lng),
+        file_name=tr("imports.ui.template_file"),
+        mime=XLSX_MIME,
+        key="imports_template",
+        icon=":material/download:",
+    )
 
 st.subheader(tr("imports.ui.upload_title"))
 n = st.session_state.get("imports_upload_n", 0)
 up = st.file_uploader(tr("imports.ui.upload"), type=["xlsx", "xlsm", "csv"], key=f"imports_upload_{n}")
-if up is not None and st.button(tr("imports.ui.check"), type="primary", key="imports_check",
-                                icon=":material/fact_check:"):
+if up is not None and st.button(
+    tr("imports.ui.check"), type="primary", key="imports_check", icon=":material/fact_check:"
+):
     try:
         path = jobs.save_upload(up.getvalue(), up.name)
         with read_session() as s:
@@ -99,8 +105,14 @@ def live_panel() -> None:
         v = jobs.job_view(s, user, mine) if mine else None
     if other is not None and (v is None or other.id != v.id):
         st.session_state["imports_polling"] = True
-        st.info(tr("imports.ui.running_other", file=other.filename, user=other.user,
-                   since=jobs.local_time(other.started_at)))
+        st.info(
+            tr(
+                "imports.ui.running_other",
+                file=other.filename,
+                user=other.user,
+                since=jobs.local_time(other.started_at),
+            )
+        )
         progress_block(other)
     if v is None:
         if other is None and st.session_state.get("imports_polling"):
@@ -109,7 +121,9 @@ def live_panel() -> None:
         return
     if v.running:
         st.session_state["imports_polling"] = True
-        st.caption(tr("imports.ui.job_title_check" if v.dry_run else "imports.ui.job_title_import", file=v.filename))
+        st.caption(
+            tr("imports.ui.job_title_check" if v.dry_run else "imports.ui.job_title_import", file=v.filename)
+        )
         progress_block(v)
         return
     if st.session_state.get("imports_polling"):
@@ -137,37 +151,66 @@ def show_check(v: jobs.JobView) -> None:
         if info.get("example_rows"):
             extra.append(tr("imports.ui.example_skipped", rows="、".join(map(str, info["example_rows"]))))
         if info.get("skipped_total_rows"):
-            extra.append(tr("imports.ui.totals_skipped", rows="、".join(map(str, info["skipped_total_rows"]))))
+            extra.append(
+                tr("imports.ui.totals_skipped", rows="、".join(map(str, info["skipped_total_rows"])))
+            )
         if info.get("ignored_columns"):
             extra.append(tr("imports.ui.ignored_columns", cols="、".join(info["ignored_columns"])))
-        st.caption(tr("imports.ui.sheet_line", sheet=sheet, kind=tr("imports.kind." + info["kind"]),
-                      rows=info["rows"]) + ("；" if lng == "zh" else "; ").join([""] + extra))
+        st.caption(
+            tr(
+                "imports.ui.sheet_line",
+                sheet=sheet,
+                kind=tr("imports.kind." + info["kind"]),
+                rows=info["rows"],
+            )
+            + ("；" if lng == "zh" else "; ").join([""] + extra)
+        )
     if res.preview.get("patrols"):
         st.markdown(f"**{tr('imports.ui.first_patrols')}**")
-        st.dataframe(_patrol_frame(res.preview["patrols"]), hide_index=True, width="stretch", key="imports_pv_p")
+        st.dataframe(
+            _patrol_frame(res.preview["patrols"]), hide_index=True, width="stretch", key="imports_pv_p"
+        )
     if res.preview.get("incidents"):
         st.markdown(f"**{tr('imports.ui.first_incidents')}**")
-        st.dataframe(_incident_frame(res.preview["incidents"]), hide_index=True, width="stretch", key="imports_pv_i")
+        st.dataframe(
+            _incident_frame(res.preview["incidents"]), hide_index=True, width="stretch", key="imports_pv_i"
+        )
     if res.errors:
         st.error(tr("imports.ui.bad_found", rows=f"{res.bad_rows:,}", problems=f"{len(res.errors):,}"))
         shown = res.errors[:MAX_ERRORS_SHOWN]
-        st.dataframe(pd.DataFrame(
-            [(e.sheet or v.filename, e.row, e.column, t(e.key, lng, **e.params)) for e in shown],
-            columns=[tr("imports.col." + k) for k in ("sheet", "row", "column", "reason")],
-        ), hide_index=True, width="stretch", height=300, key="imports_errors")
+        st.dataframe(
+            pd.DataFrame(
+                [(e.sheet or v.filename, e.row, e.column, t(e.key, lng, **e.params)) for e in shown],
+                columns=[tr("imports.col." + k) for k in ("sheet", "row", "column", "reason")],
+            ),
+            hide_index=True,
+            width="stretch",
+            height=300,
+            key="imports_errors",
+        )
         path = jobs.job_file(v)
         if path is not None and path.exists():
             errors = res.errors
             st.download_button(
                 tr("imports.ui.download_bad"),
-                data=lambda path=path, errors=errors, name=v.filename: error_workbook(path, errors, lng, name),
-                file_name=tr("imports.ui.bad_file", stem=v.filename.rsplit(".", 1)[0]), mime=XLSX_MIME,
-                on_click="ignore", key="imports_bad_download", icon=":material/download:")
+                data=lambda path=path, errors=errors, name=v.filename: error_workbook(
+                    path, errors, lng, name
+                ),
+                file_name=tr("imports.ui.bad_file", stem=v.filename.rsplit(".", 1)[0]),
+                mime=XLSX_MIME,
+                on_click="ignore",
+                key="imports_bad_download",
+                icon=":material/download:",
+            )
         st.caption(tr("imports.ui.fix_and_retry"))
         return
     st.success(tr("imports.ui.check_ok", patrols=f"{res.patrols:,}", incidents=f"{res.incidents:,}"))
-    if st.button(tr("imports.ui.import", n=f"{res.patrols + res.incidents:,}"), type="primary", key="imports_go",
-                 icon=":material/upload:"):
+    if st.button(
+        tr("imports.ui.import", n=f"{res.patrols + res.incidents:,}"),
+        type="primary",
+        key="imports_go",
+        icon=":material/upload:",
+    ):
         path = jobs.job_file(v)
         try:
             with read_session() as s:
@@ -181,14 +224,29 @@ def show_check(v: jobs.JobView) -> None:
 
 
 def show_import(v: jobs.JobView) -> None:
-    st.success(tr("imports.ui.imported", file=v.filename, patrols=f"{v.patrols:,}", incidents=f"{v.incidents:,}",
-                  batch=v.batch_id))
+    st.success(
+        tr(
+            "imports.ui.imported",
+            file=v.filename,
+            patrols=f"{v.patrols:,}",
+            incidents=f"{v.incidents:,}",
+            batch=v.batch_id,
+        )
+    )
     c = st.columns(2)
-    c[0].page_link(page_file("patrol_app/ui/pages/incident_map.py"), label=tr("imports.ui.to_map"), icon=":material/map:",
-                   query_params={"batch": str(v.batch_id)})
+    c[0].page_link(
+        page_file("patrol_app/ui/pages/incident_map.py"),
+        label=tr("imports.ui.to_map"),
+        icon=":material/map:",
+        query_params={"batch": str(v.batch_id)},
+    )
     if allowed(user.role, Perm.EXPORT):
-        c[1].page_link(page_file("patrol_app/ui/pages/report.py"), label=tr("imports.ui.to_report"), icon=":material/summarize:",
-                       query_params={"batch": str(v.batch_id)})
+        c[1].page_link(
+            page_file("patrol_app/ui/pages/report.py"),
+            label=tr("imports.ui.to_report"),
+            icon=":material/summarize:",
+            query_params={"batch": str(v.batch_id)},
+        )
     if st.button(tr("imports.ui.another"), key="imports_another"):
         jobs.forget(v)
         st.session_state.pop("imports_job", None)
@@ -197,12 +255,36 @@ def show_import(v: jobs.JobView) -> None:
 
 
 def _patrol_frame(rows: list[dict]) -> pd.DataFrame:
-    keys = ("date", "start_time", "end_time", "roads", "vehicles", "personnel", "km", "crew", "joint", "notes")
-    return pd.DataFrame([[r.get(k) for k in keys] for r in rows], columns=[tr("imports.pcol." + k) for k in keys])
+    keys = (
+        "date",
+        "start_time",
+        "end_time",
+        "roads",
+        "vehicles",
+        "personnel",
+        "km",
+        "crew",
+        "joint",
+        "notes",
+    )
+    return pd.DataFrame(
+        [[r.get(k) for k in keys] for r in rows], columns=[tr("imports.pcol." + k) for k in keys]
+    )
 
 
 def _incident_frame(rows: list[dict]) -> pd.DataFrame:
-    keys = ("found_at", "type_code", "road_code", "stake", "side", "offset_m", "zone", "town", "measure", "status")
+    keys = (
+        "found_at",
+        "type_code",
+        "road_code",
+        "stake",
+        "side",
+        "offset_m",
+        "zone",
+        "town",
+        "measure",
+        "status",
+    )
 
     def cell(r: dict, k: str):  # type: ignore[no-untyped-def]
         val = r.get(k)
@@ -220,7 +302,9 @@ def _incident_frame(rows: list[dict]) -> pd.DataFrame:
             return val.strftime("%Y-%m-%d %H:%M")
         return val
 
-    return pd.DataFrame([[cell(r, k) for k in keys] for r in rows], columns=[tr("imports.icol." + k) for k in keys])
+    return pd.DataFrame(
+        [[cell(r, k) for k in keys] for r in rows], columns=[tr("imports.icol." + k) for k in keys]
+    )
 
 
 mine = st.session_state.get("imports_job")
@@ -243,28 +327,52 @@ with read_session() as s:
 if not past:
     st.caption(tr("imports.ui.no_batches"))
 else:
-    st.dataframe(pd.DataFrame(
-        [(b.id, b.filename, jobs.local_time(b.created_at), b.user, b.patrols, b.incidents,
-          f"{b.first_date or ''} – {b.last_date or ''}" if b.first_date else "",
-          tr("imports.ui.rolled_back_at", when=jobs.local_time(b.rolled_back_at)) if b.rolled_back_at else "")
-         for b in past],
-        columns=[tr("imports.bcol." + k) for k in ("id", "file", "at", "user", "patrols", "incidents", "dates",
-                                                    "state")],
-    ), hide_index=True, width="stretch", key="imports_batches")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                (
+                    b.id,
+                    b.filename,
+                    jobs.local_time(b.created_at),
+                    b.user,
+                    b.patrols,
+                    b.incidents,
+                    f"{b.first_date or ''} – {b.last_date or ''}" if b.first_date else "",
+                    tr("imports.ui.rolled_back_at", when=jobs.local_time(b.rolled_back_at))
+                    if b.rolled_back_at
+                    else "",
+                )
+                for b in past
+            ],
+            columns=[
+                tr("imports.bcol." + k)
+                for k in ("id", "file", "at", "user", "patrols", "incidents", "dates", "state")
+            ],
+        ),
+        hide_index=True,
+        width="stretch",
+        key="imports_batches",
+    )
     live = [b for b in past if not b.rolled_back_at]
     if live and allowed(user.role, Perm.ROLLBACK_IMPORT):
         with st.expander(tr("imports.ui.rollback_title")):
             st.caption(tr("imports.ui.rollback_hint"))
             c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-            which = c1.selectbox(tr("imports.ui.rollback_which"), [b.id for b in live], key="imports_rollback_id",
-                                 format_func=lambda i: next(f"{b.id} · {b.filename}" for b in live if b.id == i))
+            which = c1.selectbox(
+                tr("imports.ui.rollback_which"),
+                [b.id for b in live],
+                key="imports_rollback_id",
+                format_func=lambda i: next(f"{b.id} · {b.filename}" for b in live if b.id == i),
+            )
             sure = st.checkbox(tr("imports.ui.rollback_sure"), key="imports_rollback_sure")
             if c2.button(tr("imports.ui.rollback"), key="imports_rollback", disabled=not sure):
                 try:
                     with session_scope() as s:
                         res = jobs.rollback_batch(s, s.get(User, user.id), int(which))
                 except jobs.RollbackRefused as exc:
-                    st.error(t(exc.key, lng, **{**exc.params, "reasons": jobs.blockers_text(exc.blockers, lng)}))
+                    st.error(
+                        t(exc.key, lng, **{**exc.params, "reasons": jobs.blockers_text(exc.blockers, lng)})
+                    )
                 except ServiceError as exc:
                     st.error(err(exc))
                 else:

@@ -57,8 +57,12 @@ if not state.get("inc_restored"):
             state["inc_loc"] = tuple(draft["loc"])
         if draft.get("loc_stake"):  # the road + stake fields as they were, so the position matches them
             road_, stake_, side_, offset_ = draft["loc_stake"]
-            state.update(inc_loc_road=road_, inc_loc_stake=stake_, inc_loc_side=side_ or None,
-                         inc_loc_offset=float(offset_))
+            state.update(
+                inc_loc_road=road_,
+                inc_loc_stake=stake_,
+                inc_loc_side=side_ or None,
+                inc_loc_offset=float(offset_),
+            )
         state["inc_photos"] = draft.get("photos", [])
         state["inc_token"] = draft.get("token")
         st.info(tr("field.draft_restored"))
@@ -83,7 +87,9 @@ add_road = False
 if pos is not None and patrol is not None and pos.road_code not in patrol_roads:
     # accepted, but not silently: the patrol declared other roads
     st.warning(tr("mine.undeclared_road", road=pos.road_code, roads="、".join(patrol_roads)))
-    add_road = st.checkbox(tr("mine.undeclared_confirm", road=pos.road_code), key=f"inc_addroad_{pos.road_code}")
+    add_road = st.checkbox(
+        tr("mine.undeclared_confirm", road=pos.road_code), key=f"inc_addroad_{pos.road_code}"
+    )
 
 # --- what --------------------------------------------------------------------------------------------
 codes = [v.code for v in CATALOG]
@@ -94,10 +100,17 @@ if vt.note:
     st.caption(tr("field.type_note", note=vt.note))
 if vtype == "stall" and pos is not None and not stake_only and pos.zone == "control_zone":
     st.warning(tr("field.stall_in_zone"))
-if vt.condition:  # 《公路法》第七十七条 punishes only where the conduct had one of these effects: record which
+if (
+    vt.condition
+):  # 《公路法》第七十七条 punishes only where the conduct had one of these effects: record which
     effect_labels = {e: tr("effect." + e) for e in ("damage", "pollution", "obstruction")}
-    st.multiselect(tr("field.effects"), list(effect_labels), key=K("effects"), format_func=effect_labels.get,
-                   placeholder=tr("ui.choose"))
+    st.multiselect(
+        tr("field.effects"),
+        list(effect_labels),
+        key=K("effects"),
+        format_func=effect_labels.get,
+        placeholder=tr("ui.choose"),
+    )
 if vt.needs_basis:
     st.text_input(tr("field.basis_note"), key=K("basis_note"))
 st.text_area(tr("field.description"), key=K("description"), height=80)
@@ -105,21 +118,31 @@ c1, c2 = st.columns(2)
 c1.text_input(tr("field.party"), key=K("party"))
 c2.text_input(tr("field.party_phone"), key=K("phone"))
 c1, c2 = st.columns(2)
-measure = c1.selectbox(tr("field.measure"), ["", *MEASURES], key=K("measure"),
-                       format_func=lambda m: tr("measure." + (m or "none")))
+measure = c1.selectbox(
+    tr("field.measure"),
+    ["", *MEASURES],
+    key=K("measure"),
+    format_func=lambda m: tr("measure." + (m or "none")),
+)
 if measure == "order_correct":
     state.setdefault(K("deadline"), local_now().date() + dt.timedelta(days=15))
     c2.date_input(tr("field.deadline"), key=K("deadline"))
 state.setdefault(K("status"), "open")
-st.segmented_control(tr("field.status"), ["open", "closed"], key=K("status"), format_func=lambda v: tr("status." + v))
+st.segmented_control(
+    tr("field.status"), ["open", "closed"], key=K("status"), format_func=lambda v: tr("status." + v)
+)
 
 # --- photos: stored the moment they are uploaded, so a dropped connection loses none ------------------
 # The uploader only takes photos in: once stored they are listed below, each with one remove control, and the
 # uploader starts empty again (its own file list would be a second, disconnected remove control).
 state.setdefault("inc_upl_n", 0)
-uploads = st.file_uploader(tr("field.photos"), type=["jpg", "jpeg", "png", "heic", "heif"],
-                           accept_multiple_files=True, key=f"inc_upl_{state['inc_token']}_{state['inc_upl_n']}",
-                           help=tr("field.photos_help"))
+uploads = st.file_uploader(
+    tr("field.photos"),
+    type=["jpg", "jpeg", "png", "heic", "heif"],
+    accept_multiple_files=True,
+    key=f"inc_upl_{state['inc_token']}_{state['inc_upl_n']}",
+    help=tr("field.photos_help"),
+)
 known = {p["sha256"] for p in state["inc_photos"]}
 added = False
 for f in uploads or []:
@@ -129,7 +152,9 @@ for f in uploads or []:
         st.error(err(exc))
         continue
     if sp.sha256 not in known:
-        state["inc_photos"].append({**sp.__dict__, "taken_at": sp.taken_at.isoformat() if sp.taken_at else None})
+        state["inc_photos"].append(
+            {**sp.__dict__, "taken_at": sp.taken_at.isoformat() if sp.taken_at else None}
+        )
         known.add(sp.sha256)
     added = True
 if added:
@@ -141,8 +166,12 @@ if state["inc_photos"]:
     for i, ph in enumerate(list(state["inc_photos"])):
         with cols[i % 4]:
             st.image(str(get_settings().data_dir / ph["display_path"]), width="stretch")
-            if st.button(tr("field.remove_photo"), key=f"rm_{ph['sha256'][:12]}", icon=":material/delete:",
-                         width="stretch"):
+            if st.button(
+                tr("field.remove_photo"),
+                key=f"rm_{ph['sha256'][:12]}",
+                icon=":material/delete:",
+                width="stretch",
+            ):
                 state["inc_photos"] = [p for p in state["inc_photos"] if p["sha256"] != ph["sha256"]]
                 st.rerun()
 
@@ -153,17 +182,26 @@ def payload() -> dict:
         d["deadline"] = d["deadline"].isoformat()
     stake_inputs = state.get("inc_loc_stake_inputs")
     # a copy: the snapshot compared below must not share the photo list that the next upload appends to
-    return copy.deepcopy({
-        **d, "loc": list(state["inc_loc"]) if state.get("inc_loc") else None, "photos": state["inc_photos"],
-        "token": state["inc_token"],
-        "loc_stake": list(stake_inputs) if stake_inputs and state.get("inc_loc") and state["inc_loc"][2] == "stake"
-        else None})
+    return copy.deepcopy(
+        {
+            **d,
+            "loc": list(state["inc_loc"]) if state.get("inc_loc") else None,
+            "photos": state["inc_photos"],
+            "token": state["inc_token"],
+            "loc_stake": list(stake_inputs)
+            if stake_inputs and state.get("inc_loc") and state["inc_loc"][2] == "stake"
+            else None,
+        }
+    )
 
 
 # autosave: whatever changed since the last run goes to the server-side draft (an untouched form is no draft)
 snapshot = payload()
-has_content = bool(snapshot["loc"] or snapshot["photos"] or any(
-    state.get(K(k)) for k in ("description", "party", "phone", "measure")))
+has_content = bool(
+    snapshot["loc"]
+    or snapshot["photos"]
+    or any(state.get(K(k)) for k in ("description", "party", "phone", "measure"))
+)
 if has_content and snapshot != state.get("inc_saved_snapshot"):
     with session_scope() as s:
         save_draft(s, user, FORM, snapshot)
@@ -171,14 +209,23 @@ if has_content and snapshot != state.get("inc_saved_snapshot"):
 
 
 def raw_incident() -> dict:
-    where = ({"road": stake_only[0], "stake": stake_only[1], "side": stake_only[2] or None} if stake_only
-             else {"lon": loc[0], "lat": loc[1]})
+    where = (
+        {"road": stake_only[0], "stake": stake_only[1], "side": stake_only[2] or None}
+        if stake_only
+        else {"lon": loc[0], "lat": loc[1]}
+    )
     return {
-        "found_at": local_now().replace(second=0, microsecond=0), "type": vtype, **where,
-        "description": state.get(K("description"), ""), "party": state.get(K("party"), ""),
-        "party_phone": state.get(K("phone"), ""), "measure": state.get(K("measure")) or None,
+        "found_at": local_now().replace(second=0, microsecond=0),
+        "type": vtype,
+        **where,
+        "description": state.get(K("description"), ""),
+        "party": state.get(K("party"), ""),
+        "party_phone": state.get(K("phone"), ""),
+        "measure": state.get(K("measure")) or None,
         "deadline": state.get(K("deadline")) if state.get(K("measure")) == "order_correct" else None,
-        "status": state.get(K("status")) or "open", "location_method": loc[2], "gps_accuracy_m": loc[3],
+        "status": state.get(K("status")) or "open",
+        "location_method": loc[2],
+        "gps_accuracy_m": loc[3],
         "patrol_id": patrol.id if patrol else None,
         **({"accept_distance_m": far} if (far := accepted_distance("inc_loc")) else {}),
         "effects": list(state.get(K("effects")) or []) if vt.condition else None,
@@ -201,8 +248,19 @@ def finish(message: str, incident_id: int | None = None) -> None:
     with session_scope() as s:
         discard_draft(s, user, FORM)
     # (the map's and GPS button's last values are kept: they survive reruns and must not count as new taps)
-    for k in ("inc_loc", "inc_loc_stake_only", "inc_loc_stake_inputs", "inc_photos", "inc_token",
-              "inc_saved_snapshot", "inc_dups", "inc_loc_road", "inc_loc_stake", "inc_loc_side", "inc_loc_offset"):
+    for k in (
+        "inc_loc",
+        "inc_loc_stake_only",
+        "inc_loc_stake_inputs",
+        "inc_photos",
+        "inc_token",
+        "inc_saved_snapshot",
+        "inc_dups",
+        "inc_loc_road",
+        "inc_loc_stake",
+        "inc_loc_side",
+        "inc_loc_offset",
+    ):
         state.pop(k, None)
     state["inc_gen"] += 1  # fresh widgets: the browser forgets what the saved form showed
     state["inc_flash"] = {"text": message, "incident": incident_id}
@@ -217,16 +275,24 @@ def save(force: bool = False) -> None:
         with read_session() as s:
             dups = find_duplicates(s, user, vtype, pos.road_code, pos.chainage_m, loc[0], loc[1])
             if dups:
-                state["inc_dups"] = [(d.id, d.stake, d.found_at.strftime("%Y-%m-%d"), d.description) for d in dups]
+                state["inc_dups"] = [
+                    (d.id, d.stake, d.found_at.strftime("%Y-%m-%d"), d.description) for d in dups
+                ]
                 return
     try:
         with session_scope() as s:
             inc = log_incident(s, user, raw_incident(), photo_objs(), client_token=state["inc_token"])
             if add_road and patrol is not None:
                 declare_road(s, user, patrol.id, inc.road_code)
-            label = tr("field.saved_detail", road=inc.road_code, stake=inc.stake,
-                       side=tr("side." + inc.side) if inc.side else "", type=BY_CODE[inc.type_code].name(lang()),
-                       time=f"{inc.found_at:%Y-%m-%d %H:%M}", photos=len(state["inc_photos"]))
+            label = tr(
+                "field.saved_detail",
+                road=inc.road_code,
+                stake=inc.stake,
+                side=tr("side." + inc.side) if inc.side else "",
+                type=BY_CODE[inc.type_code].name(lang()),
+                time=f"{inc.found_at:%Y-%m-%d %H:%M}",
+                photos=len(state["inc_photos"]),
+            )
             iid = inc.id
     except ValidationFailed as exc:
         for e in exc.errors:
@@ -242,14 +308,21 @@ c1, c2 = st.columns([3, 1])
 if c1.button(tr("field.save_incident"), type="primary", width="stretch", key="inc_save"):
     save()
 with c2:
-    if confirm_button(tr("field.discard"), "inc_discard", tr("field.discard_confirm"), tr("field.discard_yes"),
-                      width="stretch"):
+    if confirm_button(
+        tr("field.discard"),
+        "inc_discard",
+        tr("field.discard_confirm"),
+        tr("field.discard_yes"),
+        width="stretch",
+    ):
         finish(tr("field.discarded"))
 
 if state.get("inc_dups"):
     st.warning(tr("field.duplicate_title"))
     for did, stake, found, desc in state["inc_dups"]:
-        st.markdown(tr("field.duplicate_item", id=did, stake=stake, found=found, description=md_escape(desc or "")))
+        st.markdown(
+            tr("field.duplicate_item", id=did, stake=stake, found=found, description=md_escape(desc or ""))
+        )
         if st.button(tr("field.attach_follow_up", id=did), key=f"attach_{did}"):
             note = state.get(K("description")) or BY_CODE[vtype].name(lang())
             with session_scope() as s:
@@ -263,10 +336,19 @@ with read_session() as s:
 if mine:
     st.subheader(tr("field.my_recent"))
     st.dataframe(
-        [{"#": i.id, tr("ui.road"): i.road_code, tr("ui.stake"): i.stake,
-          tr("field.type"): BY_CODE[i.type_code].name(lang()), tr("field.status"): tr("status." + i.status),
-          tr("field.date"): i.found_at.strftime("%m-%d %H:%M")} for i in mine],
-        hide_index=True, width="stretch",
+        [
+            {
+                "#": i.id,
+                tr("ui.road"): i.road_code,
+                tr("ui.stake"): i.stake,
+                tr("field.type"): BY_CODE[i.type_code].name(lang()),
+                tr("field.status"): tr("status." + i.status),
+                tr("field.date"): i.found_at.strftime("%m-%d %H:%M"),
+            }
+            for i in mine
+        ],
+        hide_index=True,
+        width="stretch",
     )
 
 if added:  # the photos are stored and in the draft: show the uploader empty again

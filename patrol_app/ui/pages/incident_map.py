@@ -29,6 +29,7 @@ def type_name(code: str) -> str:
     """One name per violation type: the catalog's."""
     return BY_CODE[code].name(lang()) if code in BY_CODE else code
 
+
 MAP_HEIGHT = 560
 SEGMENTS_M = (200, 500, 1000)
 
@@ -150,9 +151,7 @@ if batch is not None:
 
 with st.container(border=True):
     c = st.columns([2, 1.3, 1.3])
-    period = c[0].date_input(
-        tr("map.period"), value=default_period, format="YYYY-MM-DD", key="map_period"
-    )
+    period = c[0].date_input(tr("map.period"), value=default_period, format="YYYY-MM-DD", key="map_period")
     statuses = c[1].multiselect(
         tr("map.statuses"),
         ["open", "closed"],

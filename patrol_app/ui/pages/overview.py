@@ -28,8 +28,17 @@ c[1].metric(tr("ui.vehicle_trips"), f"{tot.vehicle_trips}", delta(tot.vehicle_tr
 c[2].metric(tr("ui.person_trips"), f"{tot.person_trips}", delta(tot.person_trips, before.person_trips))
 c = st.columns(3)
 c[0].metric(tr("ui.km"), f"{tot.km:,.0f}", None if not has_before else round(tot.km - before.km))
-c[1].metric(tr("ui.incidents"), f"{tot.incidents}", delta(tot.incidents, before.incidents), delta_color="inverse")
+c[1].metric(
+    tr("ui.incidents"), f"{tot.incidents}", delta(tot.incidents, before.incidents), delta_color="inverse"
+)
 c[2].metric(tr("ui.open_incidents"), f"{tot.open_incidents}")
-st.caption(tr("ui.compared_with", start=f"{prev.start:%Y-%m-%d}", end=f"{prev.end:%Y-%m-%d}",
-              now_start=f"{period.start:%Y-%m-%d}", now_end=f"{period.end:%Y-%m-%d}"))
+st.caption(
+    tr(
+        "ui.compared_with",
+        start=f"{prev.start:%Y-%m-%d}",
+        end=f"{prev.end:%Y-%m-%d}",
+        now_start=f"{period.start:%Y-%m-%d}",
+        now_end=f"{period.end:%Y-%m-%d}",
+    )
+)
 st.caption(tr("ui.overview_hint"))

@@ -28,7 +28,9 @@ from patrol_app.ui.common import batch_filter, current_user, err, lang, md_escap
 
 
 @st.cache_data(ttl=120, show_spinner=False)
-def _report(url: str, start: dt.date, end: dt.date, username: str, role: str, batch: int | None = None) -> Report:
+def _report(
+    url: str, start: dt.date, end: dt.date, username: str, role: str, batch: int | None = None
+) -> Report:
     from patrol_app.services.users import get_user
 
     with read_session(url, stale_ok=True) as s:
@@ -36,7 +38,9 @@ def _report(url: str, start: dt.date, end: dt.date, username: str, role: str, ba
 
 
 @st.cache_data(ttl=120, show_spinner=False, max_entries=32)
-def _report_file(url: str, start: dt.date, end: dt.date, username: str, role: str, fmt: str, lng: str) -> bytes:
+def _report_file(
+    url: str, start: dt.date, end: dt.date, username: str, role: str, fmt: str, lng: str
+) -> bytes:
     from patrol_app.reports.writers import render
 
     report = _report(url, start, end, username, role)
@@ -45,14 +49,26 @@ def _report_file(url: str, start: dt.date, end: dt.date, username: str, role: st
 
 
 @st.cache_data(ttl=120, show_spinner=False, max_entries=16)
-def _export_file(url: str, start: dt.date, end: dt.date, username: str, role: str, kind: str, fmt: str,
-                 lng: str, batch: int | None = None) -> bytes:
+def _export_file(
+    url: str,
+    start: dt.date,
+    end: dt.date,
+    username: str,
+    role: str,
+    kind: str,
+    fmt: str,
+    lng: str,
+    batch: int | None = None,
+) -> bytes:
     from patrol_app.io.exports import export_bytes
     from patrol_app.services.users import get_user
 
-    with read_session(url, stale_ok=True) as s:  # each click is recorded by _downloaded, not this cached build
-        return export_bytes(s, get_user(s, username), kind, fmt, ExportFilter(start, end, batch=batch), lng,
-                            audited=False)
+    with read_session(
+        url, stale_ok=True
+    ) as s:  # each click is recorded by _downloaded, not this cached build
+        return export_bytes(
+            s, get_user(s, username), kind, fmt, ExportFilter(start, end, batch=batch), lng, audited=False
+        )
 
 
 def _downloaded(data: bytes, url: str, username: str, action: str, entity: str, after: dict) -> bytes:  # type: ignore[type-arg]
@@ -113,13 +129,19 @@ except ServiceError as exc:  # shown in the user's language, not as a traceback
 
 c, p = report.current, report.previous
 cols = st.columns(3)
-cols[0].metric(tr("ui.vehicle_trips"), c.vehicle_trips, c.vehicle_trips - p.vehicle_trips if p.has_data else None)
+cols[0].metric(
+    tr("ui.vehicle_trips"), c.vehicle_trips, c.vehicle_trips - p.vehicle_trips if p.has_data else None
+)
 cols[1].metric(tr("ui.person_trips"), c.person_trips, c.person_trips - p.person_trips if p.has_data else None)
 cols[2].metric(tr("ui.patrols"), c.patrols, c.patrols - p.patrols if p.has_data else None)
 cols = st.columns(3)
 cols[0].metric(tr("ui.km"), f"{c.km_patrolled:,.1f}")
-cols[1].metric(tr("ui.incidents"), c.incidents_total,
-               c.incidents_total - p.incidents_total if p.has_data else None, delta_color="off")
+cols[1].metric(
+    tr("ui.incidents"),
+    c.incidents_total,
+    c.incidents_total - p.incidents_total if p.has_data else None,
+    delta_color="off",
+)
 cols[2].metric(tr("report.figure.closure_rate"), cell_text(c.closure_rate, "pct"))
 
 st.subheader(tr("report.ui.narrative"))
@@ -130,14 +152,21 @@ st.subheader(tr("report.ui.tables"))
 tables = report_tables(report, lng)
 for tab, table in zip(st.tabs([tb.title(lng) for tb in tables]), tables):
     with tab:
-        df = pd.DataFrame([[cell_text(v, table.fmt(i, j), lng) for j, v in enumerate(row)]
-                           for i, row in enumerate(table.rows)], columns=table.columns)
+        df = pd.DataFrame(
+            [
+                [cell_text(v, table.fmt(i, j), lng) for j, v in enumerate(row)]
+                for i, row in enumerate(table.rows)
+            ],
+            columns=table.columns,
+        )
         st.dataframe(df, hide_index=True, width="stretch")
 
 if batch is None and st.toggle(tr("report.ui.show_map"), key="report_show_map"):
     st.image(_map_png(*key, lng), caption=tr("report.map.caption", period=report_title(report, lng)))
 
-stem = f"report_{period.start:%Y%m%d}_{period.end:%Y%m%d}" if not period.is_calendar_year else f"report_{year}"
+stem = (
+    f"report_{period.start:%Y%m%d}_{period.end:%Y%m%d}" if not period.is_calendar_year else f"report_{year}"
+)
 report_formats = sorted(REPORT_FORMATS, key=("docx", "xlsx", "json", "md").index) if batch is None else []
 if report_formats:  # the formal report covers all records of a period, not one imported batch
     st.subheader(tr("report.ui.downloads"))
@@ -146,16 +175,31 @@ for col, fmt in zip(cols, report_formats):
     col.download_button(
         tr("report.ui.download", format=tr("report.format." + fmt)),
         data=lambda fmt=fmt, key=key, lng=lng: _downloaded(
-            _report_file(*key, fmt, lng), key[0], key[3], "download.report", "report",
-            {"period": f"{key[1].isoformat()}–{key[2].isoformat()}", "format": fmt,
-             "file": f"{stem}.{fmt}"}),
-        file_name=f"{stem}.{fmt}", mime=REPORT_MIME[fmt], on_click="ignore", key=f"report_dl_{fmt}",
+            _report_file(*key, fmt, lng),
+            key[0],
+            key[3],
+            "download.report",
+            "report",
+            {"period": f"{key[1].isoformat()}–{key[2].isoformat()}", "format": fmt, "file": f"{stem}.{fmt}"},
+        ),
+        file_name=f"{stem}.{fmt}",
+        mime=REPORT_MIME[fmt],
+        on_click="ignore",
+        key=f"report_dl_{fmt}",
         icon=":material/download:",
     )
 
 st.subheader(tr("report.ui.data"))
-kind = st.segmented_control(tr("report.ui.kind"), KINDS, default=KINDS[0], key="report_kind",
-                            format_func=lambda k: tr("export.sheet." + k)) or KINDS[0]
+kind = (
+    st.segmented_control(
+        tr("report.ui.kind"),
+        KINDS,
+        default=KINDS[0],
+        key="report_kind",
+        format_func=lambda k: tr("export.sheet." + k),
+    )
+    or KINDS[0]
+)
 flt = ExportFilter(period.start, period.end, batch=batch_id)
 with read_session(stale_ok=True) as s:
     n_rows = export_count(s, user, kind, flt)
@@ -167,8 +211,16 @@ for i, fmt in enumerate(EXPORT_FORMATS):
     cols[i % 4].download_button(
         tr("report.ui.download", format=tr("export.format." + fmt)),
         data=lambda fmt=fmt, kind=kind, key=key, lng=lng: _downloaded(
-            _export_file(*key, kind, fmt, lng, batch_id), key[0], key[3], f"export.{kind}", "export",
-            export_audit(kind, fmt, flt, n_rows, not can_see_parties(user), file_name(kind, fmt, flt, lng))),
-        file_name=file_name(kind, fmt, flt, lng), mime=EXPORT_MIME[fmt], on_click="ignore",
-        key=f"export_dl_{kind}_{fmt}", icon=":material/download:",
+            _export_file(*key, kind, fmt, lng, batch_id),
+            key[0],
+            key[3],
+            f"export.{kind}",
+            "export",
+            export_audit(kind, fmt, flt, n_rows, not can_see_parties(user), file_name(kind, fmt, flt, lng)),
+        ),
+        file_name=file_name(kind, fmt, flt, lng),
+        mime=EXPORT_MIME[fmt],
+        on_click="ignore",
+        key=f"export_dl_{kind}_{fmt}",
+        icon=":material/download:",
     )

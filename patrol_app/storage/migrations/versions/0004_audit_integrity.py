@@ -15,14 +15,14 @@ Then the protections: on SQLite triggers refuse UPDATE and DELETE of audit rows 
 with the log); on PostgreSQL a trigger function does the same and, when ``PATROL_DB_APP_ROLE`` names the
 app's own role, the role may only SELECT and INSERT audit rows.
 """
+
 import os
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-
-revision = '0004'
-down_revision = '0007'
+revision = "0004"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
@@ -47,8 +47,14 @@ SQLITE_TRIGGERS = [
          OR NEW.last_hash IS NOT coalesce((SELECT hash FROM audit_log WHERE id = NEW.last_id), NEW.last_hash)
        BEGIN SELECT RAISE(ABORT, 'audit_head only follows the last audit entry'); END""",
 ]
-SQLITE_TRIGGER_NAMES = ["audit_log_no_update", "audit_log_no_delete", "audit_log_in_order", "audit_head_no_delete",
-                        "audit_head_one_row", "audit_head_follows_log"]
+SQLITE_TRIGGER_NAMES = [
+    "audit_log_no_update",
+    "audit_log_no_delete",
+    "audit_log_in_order",
+    "audit_head_no_delete",
+    "audit_head_one_row",
+    "audit_head_follows_log",
+]
 
 PG_FUNCTIONS = [
     """CREATE OR REPLACE FUNCTION patrol_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -129,35 +135,67 @@ def _seal_existing(bind) -> None:  # type: ignore[no-untyped-def]
     head = bind.execute(sa.text("SELECT last_id, last_hash FROM audit_head WHERE id = 1")).first()
     last = (rows[-1][0], rows[-1][1]) if rows else (0, GENESIS)
     if head is None:
-        bind.execute(sa.text("INSERT INTO audit_head (id, last_id, last_hash, last_mac) VALUES (1, :i, :h, :m)"),
-                     {"i": last[0], "h": last[1], "m": prev_mac})
+        bind.execute(
+            sa.text("INSERT INTO audit_head (id, last_id, last_hash, last_mac) VALUES (1, :i, :h, :m)"),
+            {"i": last[0], "h": last[1], "m": prev_mac},
+        )
     else:
         bind.execute(sa.text("UPDATE audit_head SET last_mac = :m WHERE id = 1"), {"m": prev_mac})
     label = "system(upgrade)"
-    audit.append_entries(bind, key, None, label, "audit.sealed", [(
-        "audit_log", "", None,
-        {"legacy_entries": len(rows), "legacy_last_id": last[0], "legacy_last_hash": last[1],
-         "legacy_head_found": head is not None and (head[0], head[1]) == last, "key_id": key_id(key)}, None)])
+    audit.append_entries(
+        bind,
+        key,
+        None,
+        label,
+        "audit.sealed",
+        [
+            (
+                "audit_log",
+                "",
+                None,
+                {
+                    "legacy_entries": len(rows),
+                    "legacy_last_id": last[0],
+                    "legacy_last_hash": last[1],
+                    "legacy_head_found": head is not None and (head[0], head[1]) == last,
+                    "key_id": key_id(key),
+                },
+                None,
+            )
+        ],
+    )
     for entity in audit_state.SPECS:
         current = audit_state.states(bind, entity)
         if current:
-            audit.append_entries(bind, key, None, label, "audit.baseline",
-                                 [(entity, rid, None, None, state) for rid, state in
-                                  sorted(current.items(), key=lambda kv: int(kv[0]))])
+            audit.append_entries(
+                bind,
+                key,
+                None,
+                label,
+                "audit.baseline",
+                [
+                    (entity, rid, None, None, state)
+                    for rid, state in sorted(current.items(), key=lambda kv: int(kv[0]))
+                ],
+            )
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('audit_log', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('state', sa.JSON(none_as_null=True), nullable=True))
-        batch_op.add_column(sa.Column('mac', sa.String(length=64), nullable=True))
-        batch_op.create_index('ix_audit_log_state_of', ['entity', 'entity_id', 'id'], unique=False,
-                              sqlite_where=sa.text('state IS NOT NULL'),
-                              postgresql_where=sa.text('state IS NOT NULL'))
-        batch_op.create_index('ix_audit_log_actor_id', ['actor_id'], unique=False)
-        batch_op.create_index('ix_audit_log_action', ['action'], unique=False)
-        batch_op.create_index('ix_audit_log_ts', ['ts'], unique=False)
-    with op.batch_alter_table('audit_head', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('last_mac', sa.String(length=64), nullable=True))
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("state", sa.JSON(none_as_null=True), nullable=True))
+        batch_op.add_column(sa.Column("mac", sa.String(length=64), nullable=True))
+        batch_op.create_index(
+            "ix_audit_log_state_of",
+            ["entity", "entity_id", "id"],
+            unique=False,
+            sqlite_where=sa.text("state IS NOT NULL"),
+            postgresql_where=sa.text("state IS NOT NULL"),
+        )
+        batch_op.create_index("ix_audit_log_actor_id", ["actor_id"], unique=False)
+        batch_op.create_index("ix_audit_log_action", ["action"], unique=False)
+        batch_op.create_index("ix_audit_log_ts", ["ts"], unique=False)
+    with op.batch_alter_table("audit_head", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("last_mac", sa.String(length=64), nullable=True))
 
     bind = op.get_bind()
     _seal_existing(bind)
@@ -179,18 +217,22 @@ def downgrade() -> None:
         for name in SQLITE_TRIGGER_NAMES:
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
     elif bind.dialect.name == "postgresql":
-        for t, table in (("audit_log_append_only", "audit_log"), ("audit_log_no_truncate", "audit_log"),
-                         ("audit_log_in_order", "audit_log"), ("audit_head_guard", "audit_head"),
-                         ("audit_head_no_truncate", "audit_head")):
+        for t, table in (
+            ("audit_log_append_only", "audit_log"),
+            ("audit_log_no_truncate", "audit_log"),
+            ("audit_log_in_order", "audit_log"),
+            ("audit_head_guard", "audit_head"),
+            ("audit_head_no_truncate", "audit_head"),
+        ):
             op.execute(f"DROP TRIGGER IF EXISTS {t} ON {table}")
         for f in ("patrol_audit_append_only", "patrol_audit_in_order", "patrol_audit_head_guard"):
             op.execute(f"DROP FUNCTION IF EXISTS {f}()")
-    with op.batch_alter_table('audit_head', schema=None) as batch_op:
-        batch_op.drop_column('last_mac')
-    with op.batch_alter_table('audit_log', schema=None) as batch_op:
-        batch_op.drop_index('ix_audit_log_ts')
-        batch_op.drop_index('ix_audit_log_action')
-        batch_op.drop_index('ix_audit_log_actor_id')
-        batch_op.drop_index('ix_audit_log_state_of')
-        batch_op.drop_column('mac')
-        batch_op.drop_column('state')
+    with op.batch_alter_table("audit_head", schema=None) as batch_op:
+        batch_op.drop_column("last_mac")
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.drop_index("ix_audit_log_ts")
+        batch_op.drop_index("ix_audit_log_action")
+        batch_op.drop_index("ix_audit_log_actor_id")
+        batch_op.drop_index("ix_audit_log_state_of")
+        batch_op.drop_column("mac")
+        batch_op.drop_column("state")
