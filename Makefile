@@ -46,9 +46,9 @@ system-deps:
 	fi
 
 # The whole suite, after the linters; PostgreSQL tests run against a throwaway server on 127.0.0.1:55432
-# (scripts/pgtest.sh).
+# (scripts/pgtest.sh). A skipped test fails the run (PATROL_NO_SKIP).
 test: install system-deps lint
-	PATROL_TEST_PG_URL=$$(scripts/pgtest.sh) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	PATROL_NO_SKIP=1 PATROL_TEST_PG_URL=$$(scripts/pgtest.sh) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m pytest bench -o addopts="" --benchmark-only --benchmark-columns=min,median,max,rounds -p no:cacheprovider $(PYTEST_ARGS)

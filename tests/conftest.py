@@ -35,6 +35,29 @@ os.environ.pop("PATROL_AUDIT_KEY_FILE", None)
 _SETTING_VARS = ("PATROL_DATA_DIR", "PATROL_DB_URL", "PATROL_LANG", "PATROL_MAX_DISTANCE_M")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
+    """``make test`` (and so CI) sets PATROL_NO_SKIP=1: a test that would be skipped (a missing PostgreSQL, a
+    missing browser, …) fails the run instead, naming why; expected failures (xfail) are not skips."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and not hasattr(report, "wasxfail") and os.environ.get("PATROL_NO_SKIP"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped in a run that allows no skip (PATROL_NO_SKIP): {reason}"
+
+
+def pg_admin_url() -> str:
+    """The throwaway PostgreSQL that `make test` starts (PATROL_TEST_PG_URL). Without it the test is skipped
+    with the reason, which fails a `make test` run (PATROL_NO_SKIP) or a CI run."""
+    url = os.environ.get("PATROL_TEST_PG_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("PATROL_TEST_PG_URL is not set: `make test` starts a PostgreSQL for these tests")
+        pytest.skip("PATROL_TEST_PG_URL not set (run `make test`, which starts a throwaway PostgreSQL)")
+    return url
+
+
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
@@ -162,11 +185,7 @@ def postgres_demo_store(prefix: str, today):  # type: ignore[no-untyped-def]
     from patrol_app.storage import db
     from patrol_app.storage.migrate import upgrade
 
-    admin_url = os.environ.get("PATROL_TEST_PG_URL")
-    if not admin_url:
-        if os.environ.get("CI"):
-            pytest.fail("PATROL_TEST_PG_URL is not set: `make test` starts a PostgreSQL for these tests")
-        pytest.skip("PATROL_TEST_PG_URL not set (run `make test`, which starts a throwaway PostgreSQL)")
+    admin_url = pg_admin_url()
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import shutil
 
 import pytest
 from docx import Document
@@ -299,10 +298,8 @@ def test_documents_are_permission_checked(store, records):
             issue_patrol_record(s, get_user(s, "reviewer"), records["patrol"])
 
 
-@pytest.mark.skipif(
-    shutil.which("soffice") is not None, reason="LibreOffice installed: the conversion runs instead"
-)
-def test_pdf_without_libreoffice_says_so():
+def test_pdf_without_libreoffice_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # a machine where LibreOffice is not installed
     with pytest.raises(ServiceError) as e:
         to_pdf(b"")
     assert e.value.key == "doc.no_soffice" and "LibreOffice" in t("doc.no_soffice")

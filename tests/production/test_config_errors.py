@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import socket
 
 import pytest
 
 from patrol_app.i18n import t
+from tests.conftest import pg_admin_url
 
 SECRET = "s3cr3t-Pa55"
 
@@ -84,9 +84,7 @@ def test_data_dir_that_is_a_file(empty_store, run_patrol, tmp_path):
 
 
 def test_db_upgrade_never_prints_the_password(run_patrol, empty_store):
-    admin = os.environ.get("PATROL_TEST_PG_URL")
-    if not admin:
-        pytest.skip("PATROL_TEST_PG_URL not set (make test starts a throwaway PostgreSQL)")
+    admin = pg_admin_url()
     from sqlalchemy.engine import make_url
 
     url = make_url(admin).set(password=SECRET).render_as_string(hide_password=False)  # trust auth ignores it

@@ -96,8 +96,7 @@ def _field_or_records(name: str, field_name: str) -> Callable:  # type: ignore[t
     from patrol_app.services import field
 
     fn = getattr(field, field_name, None) or getattr(records, name, None)
-    if fn is None:
-        pytest.skip(f"no {field_name} or records.{name} to test")
+    assert fn is not None, f"no services.field.{field_name} or records.{name} to test"
     return fn
 
 

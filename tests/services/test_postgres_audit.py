@@ -6,7 +6,6 @@ deleted behind the app, a tail cut below a checkpoint."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 
 import pytest
@@ -16,7 +15,7 @@ from patrol_app.services import audit, auth
 from patrol_app.services.audit_state import RecordProblem
 from patrol_app.storage import db
 from patrol_app.storage.models import AuditEntry
-from tests.conftest import postgres_demo_store
+from tests.conftest import pg_admin_url, postgres_demo_store
 
 pytestmark = pytest.mark.postgres
 
@@ -142,9 +141,7 @@ def test_a_tail_cut_below_the_checkpoint(pg):
 
 
 def test_the_app_role_may_only_read_and_append_audit_rows(tmp_path, monkeypatch):
-    admin_url = os.environ.get("PATROL_TEST_PG_URL")
-    if not admin_url:
-        pytest.skip("PATROL_TEST_PG_URL not set (run `make test`, which starts a throwaway PostgreSQL)")
+    admin_url = pg_admin_url()
     role = f"patrol_app_{uuid.uuid4().hex[:8]}"
     name = f"approle_{uuid.uuid4().hex[:8]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
