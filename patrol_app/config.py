@@ -41,6 +41,8 @@ class Settings:
     doc_prefix: str = "麒路"
     county_code: str = "530302"
     db_read_url: str | None = None
+    import_max_rows: int = 5_000_000  # rows of a CSV ledger (read row by row: memory stays bounded)
+    import_max_mb: int = 1024  # size of a CSV ledger
 
 
 def default_data_dir() -> Path:
@@ -71,4 +73,6 @@ def get_settings() -> Settings:
         doc_prefix=os.environ.get("PATROL_DOC_PREFIX") or "麒路",
         county_code=os.environ.get("PATROL_COUNTY_CODE") or "530302",
         db_read_url=os.environ.get("PATROL_DB_READ_URL") or None,
+        import_max_rows=int(os.environ.get("PATROL_IMPORT_MAX_ROWS") or 5_000_000),
+        import_max_mb=int(os.environ.get("PATROL_IMPORT_MAX_MB") or 1024),
     )

@@ -7,15 +7,17 @@ incidents) and maps headers to fields, keeping every row's spreadsheet row numbe
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
+import itertools
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from patrol_app.config import get_settings
 from patrol_app.io.cells import restore
 
 PATROL_FIELDS: dict[str, tuple[str, ...]] = {
@@ -59,8 +61,10 @@ EXAMPLE_MARK = "示例"
 REQUIRED = {"patrols": ("date", "vehicles", "personnel", "roads"), "incidents": ("found_at", "type")}
 
 # Limits on a ledger file, each checked before the part it guards is read: a refusal names the limit.
-MAX_FILE_MB = 50  # the file itself
-MAX_ROWS = 200_000  # rows of all sheets together (the bureau's largest yearly ledger: ~100,000)
+# A workbook is held in memory while it is read (calamine's grid); a CSV file is read row by row, so a
+# province's ten-year ledger fits in any memory: its limits are settings (PATROL_IMPORT_MAX_ROWS, _MB).
+MAX_FILE_MB = 50  # a workbook file
+MAX_ROWS = 200_000  # rows of a workbook's sheets together (the bureau's largest yearly ledger: ~100,000)
 MAX_COLUMNS = 200  # columns of a sheet
 MAX_CELL_CHARS = 32_767  # Excel's own limit for one cell
 MAX_SHEETS = 50
@@ -101,6 +105,9 @@ class LedgerSheet:
     kind: str  # patrols | incidents
     columns: dict[str, str]  # field → header text as written
     rows: list[LedgerRow] = field(default_factory=list)
+    #: from :func:`iter_ledger`: the rows, read as they are consumed (then ``rows`` stays empty; the lists
+    #: below fill as the rows go by)
+    stream: Iterator[LedgerRow] | None = None
     unknown_headers: list[str] = field(default_factory=list)
     skipped_rows: list[int] = field(default_factory=list)
     header: list[str] = field(default_factory=list)  # the header row as written
@@ -116,13 +123,13 @@ class LedgerFormatError(Exception):
         super().__init__(f"{key} {params}")
 
 
-def _check_rows(rows: Any, name: str, state: dict[str, int]) -> list[list[Any]]:
-    """Rows of a table, refused as soon as one limit is passed (so a hostile file never fills memory)."""
-    out = []
+def _check_rows(rows: Iterable[Any], name: str, state: dict[str, int], max_rows: int) -> Iterator[list[Any]]:
+    """The rows of a table as lists, refused as soon as one limit is passed (so a hostile file never fills
+    memory)."""
     for r in rows:
         state["rows"] += 1
-        if state["rows"] > MAX_ROWS:
-            raise LedgerFormatError("error.ledger_too_many_rows", file=name, max=MAX_ROWS)
+        if state["rows"] > max_rows:
+            raise LedgerFormatError("error.ledger_too_many_rows", file=name, max=f"{max_rows:,}")
         if len(r) > MAX_COLUMNS:
             raise LedgerFormatError(
                 "error.ledger_too_many_columns", file=name, row=state["rows"], max=MAX_COLUMNS
@@ -132,34 +139,57 @@ def _check_rows(rows: Any, name: str, state: dict[str, int]) -> list[list[Any]]:
                 raise LedgerFormatError(
                     "error.ledger_cell_too_long", file=name, row=state["rows"], max=MAX_CELL_CHARS
                 )
-        out.append(list(r))
-    return out
+        yield r if isinstance(r, list) else list(r)
 
 
-def _read_csv(path: Path) -> list[tuple[str | None, list[list[Any]]]]:
-    raw = path.read_bytes()
+def _csv_encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM) when the whole file decodes as such, else GB18030 (the Chinese national
+    superset of GBK), else a refusal: checked block by block, never holding the file."""
     for enc in ("utf-8-sig", "gb18030"):
+        dec = codecs.getincrementaldecoder(enc)()
         try:
-            text = raw.decode(enc)
-            break
+            with path.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    dec.decode(block)
+                dec.decode(b"", final=True)
         except UnicodeDecodeError:
             continue
-    else:  # pragma: no cover - gb18030 decodes any byte string
-        raise LedgerFormatError("error.ledger_encoding", file=path.name)
-    dialect = csv.excel
+        return enc
+    raise LedgerFormatError("error.ledger_encoding", file=path.name)
+
+
+def _read_csv(path: Path, max_rows: int) -> list[tuple[str | None, Iterator[list[Any]]]]:
+    enc = _csv_encoding(path)
+    with path.open(encoding=enc, newline="") as f:
+        head = f.read(4096)
+    dialect: Any = csv.excel
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")  # type: ignore[assignment]
+        dialect = csv.Sniffer().sniff(head, delimiters=",\t;")
     except csv.Error:
         pass
     csv.field_size_limit(MAX_CELL_CHARS + 1)
-    try:
-        return [(None, _check_rows(csv.reader(io.StringIO(text), dialect), path.name, {"rows": 0}))]
-    except csv.Error as exc:  # a field over the size limit, a NUL byte …
-        if "larger than field limit" in str(exc):
-            raise LedgerFormatError(
-                "error.ledger_cell_too_long", file=path.name, row="?", max=MAX_CELL_CHARS
-            ) from None
-        raise LedgerFormatError("error.ledger_unreadable", file=path.name, detail=str(exc)) from None
+
+    def rows() -> Iterator[list[Any]]:
+        with path.open(encoding=enc, newline="") as f:
+            try:
+                yield from _check_rows(csv.reader(f, dialect), path.name, {"rows": 0}, max_rows)
+            except csv.Error as exc:  # a field over the size limit, a NUL byte …
+                if "larger than field limit" in str(exc):
+                    raise LedgerFormatError(
+                        "error.ledger_cell_too_long", file=path.name, row="?", max=MAX_CELL_CHARS
+                    ) from None
+                raise LedgerFormatError("error.ledger_unreadable", file=path.name, detail=str(exc)) from None
+
+    return [(None, rows())]
+
+
+def csv_line_estimate(path: Path) -> int:
+    """Lines in a CSV file (a quoted cell may hold a line break: an estimate of its rows for progress)."""
+    n = 0
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            n += block.count(b"\n")
+    return n
 
 
 #: Rows read between two progress reports.
@@ -225,7 +255,7 @@ def _read_xlsx(path: Path, progress: Progress | None = None) -> list[tuple[str |
         raise
     except Exception as exc:
         raise LedgerFormatError("error.ledger_unreadable", file=path.name, detail=str(exc)) from exc
-    return [(name, _check_rows(rows, path.name, state)) for name, rows in grids]
+    return [(name, list(_check_rows(rows, path.name, state, MAX_ROWS))) for name, rows in grids]
 
 
 _CELL_REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d{1,7})$")
@@ -384,29 +414,50 @@ def read_ledger(
     none raises :class:`LedgerFormatError`. ``progress(rows_read, rows_total)`` is called while reading;
     ``name`` is the file name to show (an upload's, not the stored copy's); ``keep_cells`` keeps every row's
     cells as read."""
+    sheets = iter_ledger(path, kind, progress, name, keep_cells)
+    for sheet in sheets:
+        assert sheet.stream is not None
+        sheet.rows = list(sheet.stream)
+        sheet.stream = None
+    if progress and Path(path).suffix.lower() not in (".xlsx", ".xlsm"):
+        n = sum(len(sh.rows) for sh in sheets)
+        progress(n, n)
+    return sheets
+
+
+def iter_ledger(
+    path: str | Path,
+    kind: str | None = None,
+    progress: Progress | None = None,
+    name: str | None = None,
+    keep_cells: bool = False,
+) -> list[LedgerSheet]:
+    """:func:`read_ledger` with each sheet's rows in ``sheet.stream``, read (from a CSV file: from the disk)
+    as they are consumed. Consume the sheets in order: a format error in a row raises while reading it."""
     p = Path(path)
     shown = name or p.name
     if not p.exists():
         raise LedgerFormatError("error.file_not_found", file=str(p))
     size = p.stat().st_size
-    if size > MAX_FILE_MB * 1024 * 1024:
-        raise LedgerFormatError(
-            "error.ledger_too_big", file=p.name, mb=f"{size / 1024 / 1024:.0f}", max=MAX_FILE_MB
-        )
     suffix = p.suffix.lower()
+    settings = get_settings()
+    limit_mb = settings.import_max_mb if suffix in (".csv", ".txt", ".tsv") else MAX_FILE_MB
+    if size > limit_mb * 1024 * 1024:
+        raise LedgerFormatError(
+            "error.ledger_too_big", file=p.name, mb=f"{size / 1024 / 1024:.0f}", max=limit_mb
+        )
+    tables: list[tuple[str | None, Iterator[list[Any]]]]
     if suffix in (".csv", ".txt", ".tsv"):
-        tables = _read_csv(p)
-        if progress:
-            n = sum(len(r) for _, r in tables)
-            progress(n, n)
+        tables = _read_csv(p, settings.import_max_rows)
     elif suffix in (".xlsx", ".xlsm"):
-        tables = _read_xlsx(p, progress)
+        tables = [(n, iter(rows)) for n, rows in _read_xlsx(p, progress)]
     else:
         raise LedgerFormatError("error.ledger_format", file=shown)
     sheets: list[LedgerSheet] = []
     for name, rows in tables:
+        top = list(itertools.islice(rows, 10))  # a title row or two may stand above the header
         found = None
-        for hi, header in enumerate(rows[:10]):  # a title row or two may stand above the header
+        for hi, header in enumerate(top):
             det = _detect(header, kind)
             if det and len(det[1]) >= 2:
                 found = (hi, det)
@@ -414,7 +465,7 @@ def read_ledger(
         if found is None:
             continue
         hi, (k, mapping) = found
-        header = rows[hi]
+        header = top[hi]
         missing = [f for f in REQUIRED[k] if f not in mapping.values()]
         if k == "incidents" and not (
             {"lon", "lat"} <= set(mapping.values()) or {"road", "stake"} <= set(mapping.values())
@@ -433,19 +484,25 @@ def read_ledger(
             ],
             header=["" if h is None else str(h) for h in header],
         )
-        for ri, r in enumerate(rows[hi + 1 :], start=hi + 2):
-            filled, mark = _scan(r)
-            if not filled:
-                continue  # blank line
-            if mark == EXAMPLE_MARK:
-                sheet.example_rows.append(ri)  # the template's example, not a record
-                continue
-            if mark:
-                sheet.skipped_rows.append(ri)  # a totals row under the table, not a record
-                continue
-            values = {f: (restore(r[i]) if i < len(r) else None) for i, f in mapping.items()}
-            sheet.rows.append(LedgerRow(ri, values, list(r) if keep_cells else None))
+        sheet.stream = _sheet_rows(sheet, itertools.chain(top[hi + 1 :], rows), hi + 2, mapping, keep_cells)
         sheets.append(sheet)
     if not sheets:
         raise LedgerFormatError("error.ledger_no_sheet", file=shown)
     return sheets
+
+
+def _sheet_rows(
+    sheet: LedgerSheet, rows: Iterable[list[Any]], first: int, mapping: dict[int, str], keep_cells: bool
+) -> Iterator[LedgerRow]:
+    for ri, r in enumerate(rows, start=first):
+        filled, mark = _scan(r)
+        if not filled:
+            continue  # blank line
+        if mark == EXAMPLE_MARK:
+            sheet.example_rows.append(ri)  # the template's example, not a record
+            continue
+        if mark:
+            sheet.skipped_rows.append(ri)  # a totals row under the table, not a record
+            continue
+        values = {f: (restore(r[i]) if i < len(r) else None) for i, f in mapping.items()}
+        yield LedgerRow(ri, values, list(r) if keep_cells else None)

@@ -410,6 +410,7 @@ def _run(live: _Live, user_id: int, path: Path, name: str, dry_run: bool, url: s
             assert actor is not None
             check = check_ledger(s, actor, path, kind, progress=progress, name=name)
         if check.result.errors or dry_run:
+            check.close()
             with session_scope(url) as s:
                 finish(s, check.result, None)
             return
@@ -417,10 +418,10 @@ def _run(live: _Live, user_id: int, path: Path, name: str, dry_run: bool, url: s
             actor = s.get(User, user_id)
             assert actor is not None
             with _lock:
-                live.view.patrols, live.view.incidents = len(check.patrols), len(check.incidents)
+                live.view.patrols, live.view.incidents = check.result.patrols, check.result.incidents
             result = write_ledger(s, actor, check, progress)
             with _lock:
-                live.view.rows_written = len(check.patrols) + len(check.incidents)
+                live.view.rows_written = check.result.patrols + check.result.incidents
             finish(s, result, None)
     except ServiceError as exc:
         _fail(live, url, finish, {"key": exc.key, "params": {k: str(v) for k, v in exc.params.items()}})

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import math
+import pickle
 import re
+import tempfile
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -35,7 +38,7 @@ from patrol_app.clock import local_now, utc_now  # noqa: F401 - local_now: pages
 from patrol_app.config import get_settings
 from patrol_app.domain.catalog import resolve_type
 from patrol_app.domain.rules import MEASURE_ALIASES, SIDE_ALIASES, STATUS_ALIASES, Perm, Status
-from patrol_app.io.ledger import LedgerFormatError, LedgerSheet, read_ledger
+from patrol_app.io.ledger import LedgerFormatError, LedgerSheet, csv_line_estimate, iter_ledger
 from patrol_app.services import audit
 from patrol_app.services.errors import FieldError, ServiceError
 from patrol_app.services.roads import network as store_network
@@ -632,15 +635,47 @@ class ImportResult:
         return len({(e.sheet, e.row) for e in self.errors})
 
 
+class Spool:
+    """Checked records of one kind, kept on disk in chunks until they are written: a ledger of any size is
+    checked and written in bounded memory (validated once; the write lock is held for the inserts alone)."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile(prefix="patrol-ledger-")
+        self.count = 0
+
+    def add(self, records: list[Any]) -> None:
+        if records:
+            pickle.dump(records, self._file, pickle.HIGHEST_PROTOCOL)
+            self.count += len(records)
+
+    def chunks(self) -> Iterator[list[Any]]:
+        self._file.seek(0)
+        while True:
+            try:
+                yield pickle.load(self._file)
+            except EOFError:
+                return
+
+    def __len__(self) -> int:
+        return self.count
+
+    def close(self) -> None:
+        self._file.close()
+
+
 @dataclass
 class LedgerCheck:
     """A checked ledger: what would be written (kept for :func:`write_ledger`), and the result to show."""
 
     result: ImportResult
-    patrols: list[PatrolRecord]
-    incidents: list[dict[str, Any]]
+    patrols: Spool
+    incidents: Spool
     digest: str
     kinds: str
+
+    def close(self) -> None:
+        self.patrols.close()
+        self.incidents.close()
 
 
 def file_digest(path: str | Path) -> str:
@@ -671,12 +706,14 @@ def check_ledger(
     name: str | None = None,
 ) -> LedgerCheck:
     """Read and validate a ledger without writing: counts, the first rows as they would be stored, and every
-    problem of every bad row. Raises ServiceError for a file that is no ledger or was imported already."""
+    problem of every bad row. Raises ServiceError for a file that is no ledger or was imported already.
+
+    The rows are read, checked and spooled to disk a chunk at a time, so memory stays bounded at any size."""
     require(actor, Perm.IMPORT_LEDGER)
     p = Path(path)
     shown = name or p.name
     try:
-        sheets = read_ledger(
+        sheets = iter_ledger(
             p, kind, progress=(lambda d, t: progress("read", d, t)) if progress else None, name=shown
         )
     except LedgerFormatError as exc:
@@ -687,35 +724,41 @@ def check_ledger(
         _refuse_duplicate(rs, digest, shown)
     now = local_now()
     dist = get_settings().max_distance_m if max_distance is None else max_distance
-    result = ImportResult(file=shown, dry_run=True)
-    result.rows = sum(len(sh.rows) for sh in sheets)
-    patrols: list[PatrolRecord] = []
-    incidents: list[dict[str, Any]] = []
+    result = ImportResult(file=shown, dry_run=True, preview={"patrols": [], "incidents": []})
+    check = LedgerCheck(result, Spool(), Spool(), digest, "+".join(sorted({sh.kind for sh in sheets})))
+    streamed = p.suffix.lower() not in (".xlsx", ".xlsm")
+    estimate = max(csv_line_estimate(p) - 1, 0) if streamed and progress else 0
     done = [0]
     if progress:
-        progress("validate", 0, result.rows)
+        if streamed:
+            progress("read", 0, estimate)
+        progress("validate", 0, estimate)
 
     def on_chunk(n: int) -> None:
         done[0] += n
         if progress:
-            progress("validate", done[0], result.rows)
+            progress("validate", done[0], max(estimate, done[0]))
 
-    for sh in sheets:
-        result.sheets.append(
-            _validate_sheet(sh, net, now, dist, patrols, incidents, result.errors, result.flagged, on_chunk)
-        )
+    try:
+        for sh in sheets:
+            result.sheets.append(
+                _validate_sheet(sh, net, now, dist, check, result.errors, result.flagged, on_chunk)
+            )
+    except LedgerFormatError as exc:
+        check.close()
+        raise ServiceError(exc.key, **exc.params) from exc
+    except BaseException:
+        check.close()
+        raise
+    result.rows = done[0]
+    if progress and streamed:
+        progress("read", done[0], done[0])
     order = {sh.name: k for k, sh in enumerate(sheets)}
     result.errors.sort(key=lambda e: (order.get(e.sheet, 0), e.row or 0))
-    result.patrols, result.incidents = len(patrols), len(incidents)
-    result.preview = {
-        "patrols": [
-            {**r.__dict__, "date": r.date.isoformat(), "roads": "、".join(r.roads)}
-            for r in patrols[:PREVIEW_ROWS]
-        ],
-        "incidents": [dict(r) for r in incidents[:PREVIEW_ROWS]],
-    }
-    kinds = "+".join(sorted({s.kind for s in sheets}))
-    return LedgerCheck(result, patrols, incidents, digest, kinds)
+    result.patrols, result.incidents = len(check.patrols), len(check.incidents)
+    if result.errors:
+        check.close()  # nothing of it will be written
+    return check
 
 
 def write_ledger(
@@ -748,18 +791,17 @@ def write_ledger(
     written = 0
     if progress:
         progress("write", 0, total)
-    for i in range(0, len(check.patrols), CHUNK):
-        part = check.patrols[i : i + CHUNK]
-        store_records(session, actor, part, [], "ledger", batch.id)
-        written += len(part)
-        if progress:
-            progress("write", written, total)
-    for i in range(0, len(check.incidents), CHUNK):
-        part = check.incidents[i : i + CHUNK]
-        store_records(session, actor, [], part, "ledger", batch.id)
-        written += len(part)
-        if progress:
-            progress("write", written, total)
+    try:
+        for spool, is_patrol in ((check.patrols, True), (check.incidents, False)):
+            for part in spool.chunks():
+                store_records(
+                    session, actor, part if is_patrol else [], [] if is_patrol else part, "ledger", batch.id
+                )
+                written += len(part)
+                if progress:
+                    progress("write", written, total)
+    finally:
+        check.close()
     audit.record(
         session,
         actor,
@@ -792,6 +834,7 @@ def import_ledger(
     lock is held for the inserts alone."""
     check = check_ledger(session, actor, path, kind, max_distance, progress)
     if check.result.errors or dry_run:
+        check.close()
         check.result.dry_run = dry_run
         return check.result
     return write_ledger(session, actor, check, progress)
@@ -870,29 +913,32 @@ def _validate_sheet(
     net: RoadNetwork,
     now: dt.datetime,
     dist: float,
-    patrols: list[PatrolRecord],
-    incidents: list[dict[str, Any]],
+    check: LedgerCheck,
     errors: list[FieldError],
     flagged: list[FieldError] | None = None,
     on_chunk: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Validate one sheet in chunks of :data:`CHUNK` rows (``on_chunk(rows)`` after each)."""
-    info = {
+    """Validate one sheet in chunks of :data:`CHUNK` rows (``on_chunk(rows)`` after each), spooling the good
+    records and keeping the first :data:`PREVIEW_ROWS` of each kind as they will be stored."""
+    info: dict[str, Any] = {
         "sheet": sh.name,
         "kind": sh.kind,
-        "rows": len(sh.rows),
+        "rows": 0,
         "columns": sh.columns,
         "ignored_columns": sh.unknown_headers,
         "skipped_total_rows": sh.skipped_rows,
         "example_rows": sh.example_rows,
     }
-    for i in range(0, len(sh.rows), CHUNK):
-        chunk = sh.rows[i : i + CHUNK]
+    preview = check.result.preview
+    rows = sh.stream if sh.stream is not None else iter(sh.rows)
+    while chunk := list(itertools.islice(rows, CHUNK)):
+        info["rows"] += len(chunk)
         if sh.kind == "patrols":
+            good: list[Any] = []
             for r in chunk:
                 rec, errs = validate_patrol(r.values, net, now, sh.columns, r.row, sh.name)
                 if rec:
-                    patrols.append(rec)
+                    good.append(rec)
                     if rec.flags and flagged is not None:
                         flagged.append(
                             FieldError(
@@ -904,11 +950,19 @@ def _validate_sheet(
                             )
                         )
                 errors.extend(errs)
+            shown = preview.setdefault("patrols", [])
+            shown += [
+                {**r.__dict__, "date": r.date.isoformat(), "roads": "、".join(r.roads)}
+                for r in good[: PREVIEW_ROWS - len(shown)]
+            ]
+            check.patrols.add(good)
         else:
-            clean, errs = validate_incidents(
+            good, errs = validate_incidents(
                 [(r.row, r.values) for r in chunk], net, now, dist, sh.columns, sh.name
             )
-            incidents.extend(clean)
+            shown = preview.setdefault("incidents", [])
+            shown += [dict(r) for r in good[: PREVIEW_ROWS - len(shown)]]
+            check.incidents.add(good)
             errors.extend(errs)
         if on_chunk is not None:
             on_chunk(len(chunk))

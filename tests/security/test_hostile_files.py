@@ -74,10 +74,14 @@ def _limited() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (LIMIT_BYTES, LIMIT_BYTES))
 
 
+#: The CSV limits are settings (a CSV ledger is read row by row); these runs set them low to see them refuse.
+CSV_MAX_ROWS, CSV_MAX_MB = 20_000, 8
+
+
 def run_limited(args, env):  # type: ignore[no-untyped-def]
     return subprocess.run(
         [sys.executable, "-m", "patrol_app.cli", *map(str, args)],
-        env=env,
+        env={**env, "PATROL_IMPORT_MAX_ROWS": str(CSV_MAX_ROWS), "PATROL_IMPORT_MAX_MB": str(CSV_MAX_MB)},
         capture_output=True,
         text=True,
         encoding="utf-8",
@@ -108,7 +112,7 @@ def hostile(tmp: Path) -> dict[str, tuple[Path, str]]:
         ),
         "entity_bomb": (xlsx(HEADER).replace(b"", b""), "xlsx", ""),  # replaced below
         "csv_rows": (
-            ("日期,巡查路线,出动车辆,出动人员\n" + "2025-03-05,X001,1,2\n" * 200_001).encode(),
+            ("日期,巡查路线,出动车辆,出动人员\n" + "2025-03-05,X001,1,2\n" * (CSV_MAX_ROWS + 1)).encode(),
             "csv",
             "行数超过上限",
         ),
@@ -122,7 +126,7 @@ def hostile(tmp: Path) -> dict[str, tuple[Path, str]]:
             "csv",
             "超过 32767 个字符",
         ),
-        "too_big": (b"a,b\n" + b"1,2\n" * (13 * 1024 * 1024), "csv", "太大"),
+        "too_big": (b"a,b\n" + b"1,2\n" * (CSV_MAX_MB * 1024 * 1024 // 4 + 1), "csv", "太大"),
     }
     bomb_sheet = (
         '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol1 "&lol;&lol;&lol;&lol;'
