@@ -24,8 +24,8 @@ from patrol_app.domain.masking import can_see_parties, mask_text
 from patrol_app.domain.rules import Perm
 from patrol_app.i18n import catalog, t
 from patrol_app.services.errors import ServiceError
-from patrol_app.services.tracks import patrol_road_pairs
 from patrol_app.services.users import require
+from patrol_app.storage.coverage import patrol_road_pairs
 from patrol_app.storage.models import AuditHead, Incident, Patrol, PatrolRoad, Setting, User
 
 __all__ = [
