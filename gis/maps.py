@@ -266,17 +266,8 @@ def _add_tiles(m: folium.Map, bm: Basemap) -> None:
 
 Labels = Mapping[str, str]
 
-#: Marker colours by violation type (catalog codes) and by status.
-TYPE_COLORS = {
-    "materials": "#e6550d",
-    "stall": "#3182bd",
-    "dumping": "#8c6d31",
-    "digging": "#636363",
-    "building": "#d62728",
-    "trees": "#31a354",
-    "over_limit": "#9467bd",
-    "other": "#17becf",
-}
+#: Marker colours by status. Types' colours come with the labels (``color.type.<code>``, from the
+#: application's catalog: one colour per type for the map, KML and the report), in the labels' order.
 STATUS_COLORS = {"open": "#d62728", "closed": "#2ca02c"}
 OTHER_COLOR = "#7f7f7f"
 
@@ -285,6 +276,11 @@ COVERAGE_RAMP = ("#9ecae1", "#4292c6", "#2171b5", "#08306b")
 HOTSPOT_COLOR = "#7b1fa2"
 ZONE_COLOR = "#ff9800"
 ROAD_LAND_COLOR = "#607d8b"
+
+
+def type_colors(labels: Labels) -> dict[str, str]:
+    """Violation type code → colour, in the order the labels list the types (``color.type.<code>``)."""
+    return {k[len("color.type.") :]: v for k, v in labels.items() if k.startswith("color.type.")}
 
 
 def _label(labels: Labels, key: str, **params: Any) -> str:
@@ -674,7 +670,8 @@ def incident_payload(
     x0 = int(x.min()) if n else 0
     y0 = int(y.min()) if n else 0
 
-    t_codes, t_cats = _factorize(take(points.type_code), [c for c in TYPE_COLORS])
+    tc = type_colors(labels)
+    t_codes, t_cats = _factorize(take(points.type_code), list(tc))
     s_codes, s_cats = _factorize(take(points.status), list(STATUS_COLORS))
     r_codes, r_cats = _factorize(take(points.road_code))
     w_codes, w_cats = _factorize(take(points.town))
@@ -697,7 +694,7 @@ def incident_payload(
         "radix": [nt, ns, nsd],
         "colorBy": "s" if color_by == "status" else "t",
         "types": [_esc(_label(labels, "type." + c)) for c in t_cats],
-        "typeColors": [TYPE_COLORS.get(c, OTHER_COLOR) for c in t_cats],
+        "typeColors": [tc.get(c, OTHER_COLOR) for c in t_cats],
         "statuses": [_esc(_label(labels, "status." + c)) for c in s_cats],
         "statusColors": [STATUS_COLORS.get(c, OTHER_COLOR) for c in s_cats],
         "roads": [_esc(f"{c} {road_names.get(c, '')}".strip()) for c in r_cats],
@@ -722,7 +719,7 @@ def incident_payload(
     if color_by == "status":
         codes, cats, colors, prefix = s_codes, s_cats, STATUS_COLORS, "status."
     else:
-        codes, cats, colors, prefix = t_codes, t_cats, TYPE_COLORS, "type."
+        codes, cats, colors, prefix = t_codes, t_cats, tc, "type."
     counts = np.bincount(codes, minlength=len(cats)) if n else np.zeros(len(cats), dtype=np.int64)
     legend = [
         (colors.get(c, OTHER_COLOR), _label(labels, prefix + c), int(k)) for c, k in zip(cats, counts) if k

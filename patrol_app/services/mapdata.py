@@ -477,9 +477,10 @@ def map_labels(lang: str) -> dict[str, str]:
             labels[key[4:]] = text
         elif key.startswith(("class.", "side.")):
             labels[key] = text
-    from patrol_app.domain.catalog import CATALOG  # one name per violation type: the catalog's
+    from patrol_app.domain.catalog import CATALOG  # one name and colour per violation type: the catalog's
 
     labels.update({"type." + v.code: v.name(lang) for v in CATALOG})
+    labels.update({"color.type." + v.code: v.color for v in CATALOG})
     return labels
 
 
