@@ -266,17 +266,8 @@ def _add_tiles(m: folium.Map, bm: Basemap) -> None:
 
 Labels = Mapping[str, str]
 
-#: Marker colours by violation type (catalog codes) and by status.
-TYPE_COLORS = {
-    "materials": "#e6550d",
-    "stall": "#3182bd",
-    "dumping": "#8c6d31",
-    "digging": "#636363",
-    "building": "#d62728",
-    "trees": "#31a354",
-    "over_limit": "#9467bd",
-    "other": "#17becf",
-}
+#: Marker colours by status. Types' colours come with the labels (``color.type.<code>``, from the
+#: application's catalog: one colour per type for the map, KML and the report), in the labels' order.
 STATUS_COLORS = {"open": "#d62728", "closed": "#2ca02c"}
 OTHER_COLOR = "#7f7f7f"
 
@@ -285,6 +276,11 @@ COVERAGE_RAMP = ("#9ecae1", "#4292c6", "#2171b5", "#08306b")
 HOTSPOT_COLOR = "#7b1fa2"
 ZONE_COLOR = "#ff9800"
 ROAD_LAND_COLOR = "#607d8b"
+
+
+def type_colors(labels: Labels) -> dict[str, str]:
+    """Violation type code → colour, in the order the labels list the types (``color.type.<code>``)."""
+    return {k[len("color.type.") :]: v for k, v in labels.items() if k.startswith("color.type.")}
 
 
 def _label(labels: Labels, key: str, **params: Any) -> str:
@@ -605,8 +601,24 @@ def _factorize(values: Sequence[str], order: Sequence[str] = ()) -> tuple[np.nda
     return codes, cats
 
 
-def _ints(a: np.ndarray) -> str:
-    return json.dumps(a.tolist(), separators=(",", ":"))
+#: The digits of the integer columns: base 64, URL-safe (nothing to escape in a script or a JSON string).
+B64_DIGITS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64 = np.frombuffer(B64_DIGITS, dtype=np.uint8)
+
+
+def pack_ints(a: np.ndarray) -> list[Any]:
+    """An integer column as ``[lowest, width, digits]``: each value less the lowest in ``width`` base-64 digits,
+    most significant first, one string for the whole column (3 characters carry what takes 6 in JSON)."""
+    v = np.asarray(a, dtype=np.int64)
+    if len(v) == 0:
+        return [0, 1, ""]
+    lo = int(v.min())
+    v = v - lo
+    top, width = int(v.max()), 1
+    while top >= 64**width:
+        width += 1
+    digits = (v[:, None] >> (6 * np.arange(width - 1, -1, -1, dtype=np.int64))) & 63
+    return [lo, width, _B64[digits].tobytes().decode("ascii")]
 
 
 def _heat_max(x: np.ndarray, y: np.ndarray) -> float:
@@ -628,9 +640,10 @@ def incident_payload(
     color_by: str = "type",
     road_names: Mapping[str, str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The incidents as one JavaScript object literal, columnar and integer-coded (≈ 35 bytes an incident):
+    """The incidents as one JavaScript object literal, columnar and integer-coded (≈ 16 bytes an incident):
     positions as integers of 1e-5° from a corner, ids and days as differences, type/status/side/town packed in
-    one mixed-radix integer, descriptions (while they fit a budget) as indexes into a table of distinct texts.
+    one mixed-radix integer, descriptions (while they fit a budget) as indexes into a table of distinct texts;
+    every integer column written in base-64 digits (:func:`pack_ints`).
 
     Returns (payload, summary) where summary holds the legend rows (colour, label, count), the bounds and the
     heat layer's intensity ceiling.
@@ -657,7 +670,8 @@ def incident_payload(
     x0 = int(x.min()) if n else 0
     y0 = int(y.min()) if n else 0
 
-    t_codes, t_cats = _factorize(take(points.type_code), [c for c in TYPE_COLORS])
+    tc = type_colors(labels)
+    t_codes, t_cats = _factorize(take(points.type_code), list(tc))
     s_codes, s_cats = _factorize(take(points.status), list(STATUS_COLORS))
     r_codes, r_cats = _factorize(take(points.road_code))
     w_codes, w_cats = _factorize(take(points.town))
@@ -680,7 +694,7 @@ def incident_payload(
         "radix": [nt, ns, nsd],
         "colorBy": "s" if color_by == "status" else "t",
         "types": [_esc(_label(labels, "type." + c)) for c in t_cats],
-        "typeColors": [TYPE_COLORS.get(c, OTHER_COLOR) for c in t_cats],
+        "typeColors": [tc.get(c, OTHER_COLOR) for c in t_cats],
         "statuses": [_esc(_label(labels, "status." + c)) for c in s_cats],
         "statusColors": [STATUS_COLORS.get(c, OTHER_COLOR) for c in s_cats],
         "roads": [_esc(f"{c} {road_names.get(c, '')}".strip()) for c in r_cats],
@@ -699,13 +713,13 @@ def incident_payload(
             obj["descs"] = [_esc(d) for d in e_cats]
             arrays["e"] = e_codes
     head = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-    body = ",".join(f'"{k}":{_ints(v)}' for k, v in arrays.items())
+    body = ",".join(f'"{k}":{json.dumps(pack_ints(v), separators=(",", ":"))}' for k, v in arrays.items())
     payload = (head[:-1] + "," + body + "}").replace("</", "<\\/")
 
     if color_by == "status":
         codes, cats, colors, prefix = s_codes, s_cats, STATUS_COLORS, "status."
     else:
-        codes, cats, colors, prefix = t_codes, t_cats, TYPE_COLORS, "type."
+        codes, cats, colors, prefix = t_codes, t_cats, tc, "type."
     counts = np.bincount(codes, minlength=len(cats)) if n else np.zeros(len(cats), dtype=np.int64)
     legend = [
         (colors.get(c, OTHER_COLOR), _label(labels, prefix + c), int(k)) for c, k in zip(cats, counts) if k
@@ -729,7 +743,19 @@ class IncidentData(MacroElement):
         {% macro script(this, kwargs) %}
             var {{ this.get_name() }} = (function () {
                 var P = {{ this.payload }};
-                var n = P.n, lat = new Float64Array(n), lon = new Float64Array(n), id = new Float64Array(n);
+                var n = P.n, DIGITS = "{{ this.digits }}", V = new Uint8Array(128);
+                for (var c = 0; c < 64; c++) { V[DIGITS.charCodeAt(c)] = c; }
+                ["x", "y", "a", "i", "r", "k", "d", "e"].forEach(function (key) {
+                    var col = P[key];
+                    if (!col) { return; }
+                    var lo = col[0], width = col[1], text = col[2], out = new Float64Array(n), p = 0, v, j;
+                    for (var i = 0; i < n; i++) {
+                        for (v = 0, j = 0; j < width; j++) { v = v * 64 + V[text.charCodeAt(p++)]; }
+                        out[i] = lo + v;
+                    }
+                    P[key] = out;
+                });
+                var lat = new Float64Array(n), lon = new Float64Array(n), id = new Float64Array(n);
                 var t = new Uint16Array(n), s = new Uint16Array(n);
                 var sd = new Uint16Array(n), w = new Uint16Array(n);
                 var nt = P.radix[0], ns = P.radix[1], nsd = P.radix[2], acc = P.i0, a;
@@ -792,6 +818,7 @@ class IncidentData(MacroElement):
         super().__init__()
         self._name = "IncidentData"
         self.payload = payload
+        self.digits = B64_DIGITS.decode("ascii")
 
     def render(self, **kwargs: Any) -> None:
         # MacroElement.render would wrap the script in Element(text), which compiles it as a Jinja template:

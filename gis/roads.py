@@ -20,19 +20,11 @@ import shapely
 from shapely.geometry import LineString, MultiLineString
 from shapely.geometry.base import BaseGeometry
 
+from gis.codes import CLASS_BY_LETTER
 from gis.crs import gcj02_to_wgs84, local_metric_crs, transformers
 from gis.errors import RoadFileError, StakeOutOfRangeError, UnknownRoadError
 from gis.stakes import format_stake, parse_stake
 from gis.zones import ROAD_CLASSES, ControlLine, ZoneVerdict, is_expressway_code, zone_verdict
-
-CLASS_BY_LETTER = {
-    "G": "national",
-    "S": "provincial",
-    "X": "county",
-    "Y": "township",
-    "C": "village",
-    "Z": "special",
-}
 
 CLASS_ALIASES = {
     "expressway": "expressway",

@@ -31,6 +31,12 @@ class ViolationType:
     def name(self, lang: str) -> str:
         return self.name_en if lang == "en" else self.name_zh
 
+    @property
+    def color(self) -> str:
+        """The type's colour (``#rrggbb``) wherever types are told apart by colour: map markers and legend, KML
+        placemarks, the report's figure (and so the Word report)."""
+        return TYPE_COLORS.get(self.code, OTHER_COLOR)
+
 
 _HL = "《中华人民共和国公路法》"
 _RG = "《公路安全保护条例》"
@@ -155,6 +161,31 @@ CATALOG: tuple[ViolationType, ...] = (
 )
 
 BY_CODE: dict[str, ViolationType] = {v.code: v for v in CATALOG}
+
+#: One colour per violation type (``ViolationType.color``), distinct from each other and from the roads' colours.
+TYPE_COLORS: dict[str, str] = {
+    "materials": "#e6550d",
+    "stall": "#3182bd",
+    "dumping": "#8c6d31",
+    "digging": "#636363",
+    "building": "#d62728",
+    "trees": "#31a354",
+    "over_limit": "#9467bd",
+    "other": "#17becf",
+}
+#: A type the catalog does not know (an old record's code).
+OTHER_COLOR = "#7f7f7f"
+assert set(TYPE_COLORS) == set(BY_CODE)
+
+
+def rgb(color: str) -> tuple[int, int, int]:
+    """``#rrggbb`` as an (r, g, b) tuple."""
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+
+
+def kml_color(color: str, alpha: str = "ff") -> str:
+    """``#rrggbb`` as KML writes colours: ``aabbggrr``."""
+    return f"{alpha}{color[5:7]}{color[3:5]}{color[1:3]}".lower()
 
 
 def _norm(text: str) -> str:

@@ -40,7 +40,7 @@ from sqlalchemy import Select, String, cast, exists, func, select
 from sqlalchemy.orm import Session
 
 from patrol_app import clock
-from patrol_app.domain.catalog import BY_CODE
+from patrol_app.domain.catalog import BY_CODE, CATALOG, kml_color
 from patrol_app.domain.masking import can_see_parties, mask_name, mask_phone, mask_text  # noqa: F401
 from patrol_app.domain.rules import Perm
 from patrol_app.i18n import t
@@ -690,16 +690,7 @@ def _empty(kind: str) -> Columns:
     return {k: [] for k in keys + ["roads"]}
 
 
-_KML_COLORS = {  # aabbggrr
-    "materials": "ff227ee6",
-    "stall": "ffad448e",
-    "dumping": "ff485579",
-    "digging": "ff00b3ff",
-    "building": "ff2f2fd3",
-    "trees": "ff889600",
-    "over_limit": "ff601bd8",
-    "other": "ff606060",
-}
+_KML_COLORS = {v.code: kml_color(v.color) for v in CATALOG}  # the catalog's colours, as the map shows them
 
 
 def _utc_offset(tz: ZoneInfo) -> Callable[[str], str]:

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from patrol_app.domain.catalog import CATALOG, OTHER_COLOR, rgb
+
 #: Fonts with Chinese glyphs, tried in order (Debian/Ubuntu fonts-noto-cjk, WenQuanYi, Windows, macOS).
 FONT_CANDIDATES = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
@@ -29,16 +31,7 @@ FONT_CANDIDATES = (
     "/System/Library/Fonts/PingFang.ttc",
 )
 
-TYPE_COLORS = {
-    "materials": (230, 126, 34),
-    "stall": (142, 68, 173),
-    "dumping": (121, 85, 72),
-    "digging": (255, 179, 0),
-    "building": (211, 47, 47),
-    "trees": (0, 150, 136),
-    "over_limit": (216, 27, 96),
-    "other": (96, 96, 96),
-}
+TYPE_COLORS = {v.code: rgb(v.color) for v in CATALOG}  # the catalog's colours, as the map shows them
 CLASS_COLORS = {
     "national": (192, 57, 43),
     "provincial": (211, 84, 0),
@@ -147,7 +140,7 @@ def render_map(layers: MapLayers, width: int = 1600, height: int = 1200) -> byte
         y = oy + (y1 - layers.lat) * scale
         for code in layers.legend_types:  # draw in legend order, rarer types last (on top)
             mask = layers.types == code
-            color = TYPE_COLORS.get(code, TYPE_COLORS["other"])
+            color = TYPE_COLORS.get(code, rgb(OTHER_COLOR))
             for xi, yi in zip(x[mask].tolist(), y[mask].tolist()):
                 draw.ellipse(
                     (xi - r, yi - r, xi + r, yi + r), fill=color, outline=(255, 255, 255) if r > 2 else None
@@ -165,7 +158,7 @@ def _legend(draw: ImageDraw.ImageDraw, layers: MapLayers, x: int, y: int) -> Non
     f = font(26)
     line = 40
     for code, label in layers.legend_types.items():
-        color = TYPE_COLORS.get(code, TYPE_COLORS["other"])
+        color = TYPE_COLORS.get(code, rgb(OTHER_COLOR))
         draw.ellipse((x, y + 8, x + 20, y + 28), fill=color)
         draw.text((x + 32, y + 2), label, fill=(30, 30, 30), font=f)
         y += line

@@ -12,11 +12,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, distinct, extract, func, select
+from sqlalchemy import case, distinct, extract, func, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from patrol_app.domain.catalog import CATALOG
 from patrol_app.domain.rules import MEASURES, Status
+from patrol_app.storage.coverage import patrol_road_pairs
 from patrol_app.storage.models import Incident, Patrol, RoadPieceRow
 
 #: Road classes in the order the bureau names them (国道、省道、县道、乡道、村道、专用公路).
@@ -168,7 +169,7 @@ class Rollup:
 
 def class_of_code(code: str) -> str:
     """A road's class from its code's letter (G/S/X/Y/C/Z), for codes the network does not hold."""
-    from gis.roads import CLASS_BY_LETTER  # here, not at the top: gis.roads loads numpy, shapely and pyproj
+    from gis.codes import CLASS_BY_LETTER
 
     return CLASS_BY_LETTER.get(code[:1].upper(), "village") if code else "village"
 
@@ -192,33 +193,29 @@ def _patrol_figures(session: Session, period: Period, r: Rollup, batch: int | No
     if batch is not None:
         in_period += (Patrol.import_batch_id == batch,)
     joint = case((func.coalesce(Patrol.joint, "") != "", 1), else_=0)
-    row = session.execute(
-        select(
-            func.count(),
-            func.coalesce(func.sum(Patrol.vehicles), 0),
-            func.coalesce(func.sum(Patrol.personnel), 0),
-            func.coalesce(func.sum(Patrol.km), 0.0),
-            func.coalesce(func.sum(joint), 0),
-        ).where(*in_period)
-    ).one()
-    r.patrols, r.vehicle_trips, r.person_trips = int(row[0]), int(row[1]), int(row[2])
-    r.km_patrolled, r.joint_operations = round(float(row[3]), 1), int(row[4])
-
     r.months = {period.month_key(y, m): MonthFigures() for y, m in period.months()}
     month = _month_key(session, Patrol.date)
-    for ym, n, v, p, km in session.execute(
+    km_total = 0.0
+    for ym, n, v, p, km, j in session.execute(  # the totals are the months' sums: one pass, not two
         select(
             month,
             func.count(),
             func.coalesce(func.sum(Patrol.vehicles), 0),
             func.coalesce(func.sum(Patrol.personnel), 0),
             func.coalesce(func.sum(Patrol.km), 0.0),
+            func.coalesce(func.sum(joint), 0),
         )
         .where(*in_period)
         .group_by(month)
     ):
         mf = r.months.setdefault(period.month_key(*_year_month(ym)), MonthFigures())
         mf.patrols, mf.vehicle_trips, mf.person_trips, mf.km = int(n), int(v), int(p), round(float(km), 1)
+        r.patrols += int(n)
+        r.vehicle_trips += int(v)
+        r.person_trips += int(p)
+        r.joint_operations += int(j)
+        km_total += float(km)
+    r.km_patrolled = round(km_total, 1)
 
     units = session.execute(
         select(Patrol.joint, func.count())
@@ -226,8 +223,6 @@ def _patrol_figures(session: Session, period: Period, r: Rollup, batch: int | No
         .group_by(Patrol.joint)
     ).all()
     r.joint_by_unit = _count_desc({str(u): int(n) for u, n in units})
-
-    from patrol_app.services.tracks import patrol_road_pairs  # here: it loads the geometry libraries
 
     pairs = patrol_road_pairs()  # the roads a patrol's track covered, else those it declared
     roads = session.execute(
@@ -244,22 +239,24 @@ def _incident_figures(session: Session, period: Period, r: Rollup, batch: int | 
     status; towns × measures × months × status): the database returns at most a few thousand groups whatever
     the number of incidents, and every figure is summed from those."""
     lo, hi = period.datetime_bounds()
-    in_period: tuple[Any, ...] = (Incident.found_at >= lo, Incident.found_at < hi)
+    inc, source = _incident_source(session, lo, hi, batch)
+    in_period: tuple[Any, ...] = (inc.found_at >= lo, inc.found_at < hi)
     if batch is not None:
-        in_period += (Incident.import_batch_id == batch,)
-    is_closed = case((Incident.status == Status.CLOSED.value, 1), else_=0)
+        in_period += (inc.import_batch_id == batch,)
+    is_closed = case((inc.status == Status.CLOSED.value, 1), else_=0)
     # counted from the verdict itself: road land is not the control zone (three verdicts, not two)
-    in_zone = func.coalesce(func.sum(case((Incident.zone == "control_zone", 1), else_=0)), 0)
-    on_land = func.coalesce(func.sum(case((Incident.zone == "road_land", 1), else_=0)), 0)
+    in_zone = func.coalesce(func.sum(case((inc.zone == "control_zone", 1), else_=0)), 0)
+    on_land = func.coalesce(func.sum(case((inc.zone == "road_land", 1), else_=0)), 0)
 
     by_type: dict[str, int] = {}
     closed_type: dict[str, int] = {}
     by_road: dict[str, int] = {}
     closed_road: dict[str, int] = {}
     for code, road, closed, n, zone, land in session.execute(
-        select(Incident.type_code, Incident.road_code, is_closed, func.count(), in_zone, on_land)
+        select(inc.type_code, inc.road_code, is_closed, func.count(), in_zone, on_land)
+        .select_from(source)
         .where(*in_period)
-        .group_by(Incident.type_code, Incident.road_code, is_closed)
+        .group_by(inc.type_code, inc.road_code, is_closed)
     ):
         code, road, n, closed_n = _s(code), _s(road), int(n), int(n) if closed else 0
         r.incidents_total += n
@@ -279,11 +276,12 @@ def _incident_figures(session: Session, period: Period, r: Rollup, batch: int | 
     by_town: dict[str, int] = {}
     closed_town: dict[str, int] = {}
     by_measure: dict[str, int] = {}
-    month = _month_key(session, Incident.found_at)
+    month = _month_key(session, inc.found_at)
     for town, measure, ym, closed, n in session.execute(
-        select(Incident.town, Incident.measure, month, is_closed, func.count())
+        select(inc.town, inc.measure, month, is_closed, func.count())
+        .select_from(source)
         .where(*in_period)
-        .group_by(Incident.town, Incident.measure, month, is_closed)
+        .group_by(inc.town, inc.measure, month, is_closed)
     ):
         town, n, closed_n = _s(town), int(n), int(n) if closed else 0
         _add(by_town, town, n)
@@ -297,6 +295,33 @@ def _incident_figures(session: Session, period: Period, r: Rollup, batch: int | 
     r.closed_by_town = {c: closed_town.get(c, 0) for c in r.incidents_by_town}
     order = list(MEASURES) + sorted(set(by_measure) - set(MEASURES))
     r.incidents_by_measure = {m: by_measure.get(m, 0) for m in order}
+
+
+class _Unqualified:
+    """``Incident``'s columns by bare name (typed, so dates still bind as the store keeps them), for a query whose
+    FROM is written out as text."""
+
+    def __getattr__(self, name: str) -> Any:
+        col = Incident.__table__.c[name]
+        return literal_column(col.name, type_=col.type)
+
+
+def _incident_source(
+    session: Session, lo: dt.datetime, hi: dt.datetime, batch: int | None
+) -> tuple[Any, Any]:
+    """The columns and the FROM of the period's incident scans. SQLite answers a date range through the
+    ``found_at`` index, row by row in date order; when the period holds a good part of the table (a yearly
+    report of a store with a few years in it) one pass over the table costs half as much, so the table is then
+    named ``NOT INDEXED`` (a table hint SQLAlchemy does not write for SQLite, hence the bare column names)."""
+    if batch is not None or session.get_bind().dialect.name != "sqlite":
+        return Incident, Incident.__table__
+    in_range = session.execute(
+        select(func.count()).where(Incident.found_at >= lo, Incident.found_at < hi)
+    ).scalar_one()
+    everything = session.execute(select(func.count()).select_from(Incident)).scalar_one()
+    if in_range * 4 < everything:
+        return Incident, Incident.__table__
+    return _Unqualified(), text("incidents NOT INDEXED")
 
 
 def _s(v: Any) -> str:

@@ -24,8 +24,8 @@ from patrol_app.domain.masking import can_see_parties, mask_text
 from patrol_app.domain.rules import Perm
 from patrol_app.i18n import catalog, t
 from patrol_app.services.errors import ServiceError
-from patrol_app.services.tracks import patrol_road_pairs
 from patrol_app.services.users import require
+from patrol_app.storage.coverage import patrol_road_pairs
 from patrol_app.storage.models import AuditHead, Incident, Patrol, PatrolRoad, Setting, User
 
 __all__ = [
@@ -477,9 +477,10 @@ def map_labels(lang: str) -> dict[str, str]:
             labels[key[4:]] = text
         elif key.startswith(("class.", "side.")):
             labels[key] = text
-    from patrol_app.domain.catalog import CATALOG  # one name per violation type: the catalog's
+    from patrol_app.domain.catalog import CATALOG  # one name and colour per violation type: the catalog's
 
     labels.update({"type." + v.code: v.name(lang) for v in CATALOG})
+    labels.update({"color.type." + v.code: v.color for v in CATALOG})
     return labels
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select, union_all
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from gis.gpx import track_points
@@ -24,10 +24,10 @@ from patrol_app.services import audit
 from patrol_app.services.errors import FieldError, ServiceError, ValidationFailed
 from patrol_app.services.roads import network as store_network
 from patrol_app.services.users import require
+from patrol_app.storage.coverage import patrol_road_pairs  # noqa: F401  (re-exported: its old home)
 from patrol_app.storage.models import (
     Patrol,
     PatrolCoverage,
-    PatrolRoad,
     PatrolTrack,
     TrackBatch,
     TrackPoint,
@@ -224,16 +224,3 @@ def summary(session: Session, patrol_id: int) -> TrackSummary | None:
 def track_km(session: Session, patrol_id: int) -> float | None:
     row = session.get(PatrolTrack, patrol_id)
     return None if row is None or row.km <= 0 else round(row.km, 1)
-
-
-def patrol_road_pairs() -> Any:
-    """(patrol_id, road_code) of every patrol's roads for coverage: what its track covered where it has one
-    (a track of some length), else the roads it declared. A subquery for the map and the report."""
-    tracked = select(PatrolTrack.patrol_id).where(PatrolTrack.km > 0)
-    declared = select(PatrolRoad.patrol_id.label("patrol_id"), PatrolRoad.road_code.label("road_code")).where(
-        PatrolRoad.patrol_id.not_in(tracked)
-    )
-    driven = select(
-        PatrolCoverage.patrol_id.label("patrol_id"), PatrolCoverage.road_code.label("road_code")
-    ).where(PatrolCoverage.patrol_id.in_(tracked))
-    return union_all(declared, driven).subquery("patrol_road_pairs")
