@@ -578,13 +578,13 @@ class IncidentPoints:
     ids: np.ndarray  # int64
     lon: np.ndarray
     lat: np.ndarray
-    type_code: Sequence[str]
-    status: Sequence[str]
-    road_code: Sequence[str]
+    type_code: Sequence[str] | np.ndarray
+    status: Sequence[str] | np.ndarray
+    road_code: Sequence[str] | np.ndarray
     chainage_m: np.ndarray
-    side: Sequence[str]
+    side: Sequence[str] | np.ndarray
     day: np.ndarray  # datetime64[D], local date found
-    town: Sequence[str]
+    town: Sequence[str] | np.ndarray
     description: Sequence[str] | None = None
     thumbnails: Mapping[int, str] = field(default_factory=dict)  # incident id → thumbnail URL (photo hook)
 
