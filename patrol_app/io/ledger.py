@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from patrol_app.io.cells import restore
 
@@ -146,9 +146,9 @@ def _read_csv(path: Path) -> list[tuple[str | None, list[list[Any]]]]:
             continue
     else:  # pragma: no cover - gb18030 decodes any byte string
         raise LedgerFormatError("error.ledger_encoding", file=path.name)
-    dialect = csv.excel
+    dialect: type[csv.Dialect] = csv.excel
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")  # type: ignore[assignment]
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
     except csv.Error:
         pass
     csv.field_size_limit(MAX_CELL_CHARS + 1)
@@ -294,7 +294,7 @@ def check_xlsx_extent(path: Path) -> None:
                 if text[0] > MAX_CELL_CHARS:
                     raise _Refused("cell")
 
-            def forbidden(*_: Any) -> None:
+            def forbidden(*_: Any) -> NoReturn:
                 raise LedgerFormatError(
                     "error.ledger_unreadable", file=name, detail="DTD or entity in sheet XML"
                 )
@@ -304,7 +304,7 @@ def check_xlsx_extent(path: Path) -> None:
             p.CharacterDataHandler = chars
             p.StartDoctypeDeclHandler = forbidden
             p.EntityDeclHandler = forbidden
-            p.ExternalEntityRefHandler = forbidden  # type: ignore[assignment]
+            p.ExternalEntityRefHandler = forbidden
             try:
                 with zf.open(info) as fh:
                     while chunk := fh.read(1 << 16):
