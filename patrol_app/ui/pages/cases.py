@@ -16,10 +16,10 @@ from patrol_app.services.errors import ServiceError
 from patrol_app.services.registry import officer_options
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Case, Incident
-from patrol_app.ui.common import current_user, err, lang, md_escape, tr
+from patrol_app.ui.common import err, lang, md_escape, page_user, tr
 
 state = st.session_state
-user = current_user()
+user = page_user()
 
 
 def type_name(code: str) -> str:
@@ -83,7 +83,7 @@ if allowed(user.role, Perm.OPEN_CASE):
             tr("case.officers"),
             list(labels),
             default=mine,
-            format_func=labels.get,
+            format_func=labels.__getitem__,
             key="case_officers",
             placeholder=tr("ui.choose"),
         )
@@ -94,7 +94,7 @@ if allowed(user.role, Perm.OPEN_CASE):
                 tr("case.major_grounds"),
                 list(ground_labels),
                 key="case_grounds",
-                format_func=ground_labels.get,
+                format_func=ground_labels.__getitem__,
                 placeholder=tr("ui.choose"),
             )
             if major

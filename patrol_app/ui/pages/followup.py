@@ -12,12 +12,12 @@ from patrol_app.photos import store_photo
 from patrol_app.services.errors import ServiceError, ValidationFailed
 from patrol_app.services.field import history, open_incidents, update_status
 from patrol_app.storage.db import read_session, session_scope
-from patrol_app.ui.common import current_user, err, lang, md_escape, network, tr
+from patrol_app.ui.common import err, lang, md_escape, network, page_user, tr
 from patrol_app.ui.documents import incident_documents
 from patrol_app.ui.widgets import gps_button
 
 state = st.session_state
-user = current_user()
+user = page_user()
 net = network()
 st.title(tr("nav.followup"))
 if "fu_flash" in state:
@@ -75,7 +75,9 @@ def label(inc, dist) -> str:  # type: ignore[no-untyped-def]
 
 
 options = {inc.id: label(inc, d) for inc, d in rows}
-chosen = st.selectbox(tr("field.pick_incident"), list(options), format_func=options.get, key="fu_pick")
+chosen = st.selectbox(
+    tr("field.pick_incident"), list(options), format_func=options.__getitem__, key="fu_pick"
+)
 inc = next(i for i, _ in rows if i.id == chosen)
 
 st.text(

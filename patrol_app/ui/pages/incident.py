@@ -24,7 +24,7 @@ from patrol_app.services.field import (
 )
 from patrol_app.services.my_records import declare_road
 from patrol_app.storage.db import read_session, session_scope
-from patrol_app.ui.common import confirm_button, current_user, err, lang, md_escape, network, saved_banner, tr
+from patrol_app.ui.common import confirm_button, err, lang, md_escape, network, page_user, saved_banner, tr
 from patrol_app.ui.widgets import accepted_distance, location_picker, picked_position
 
 FORM = "incident"
@@ -38,7 +38,7 @@ def K(name: str) -> str:
     return f"inc_{name}_{state['inc_gen']}"
 
 
-user = current_user()
+user = page_user()
 net = network()
 
 st.title(tr("nav.incident"))
@@ -108,7 +108,7 @@ if (
         tr("field.effects"),
         list(effect_labels),
         key=K("effects"),
-        format_func=effect_labels.get,
+        format_func=effect_labels.__getitem__,
         placeholder=tr("ui.choose"),
     )
 if vt.needs_basis:

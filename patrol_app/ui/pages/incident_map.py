@@ -22,7 +22,7 @@ from patrol_app.services.errors import ServiceError
 from patrol_app.services.roads import network as store_network
 from patrol_app.services.users import get_user
 from patrol_app.storage.db import read_session
-from patrol_app.ui.common import batch_filter, current_user, err, lang, network, tr
+from patrol_app.ui.common import batch_filter, err, lang, network, page_user, tr
 
 
 def type_name(code: str) -> str:
@@ -126,7 +126,7 @@ try:
 except Exception as exc:  # no road network yet
     st.warning(err(exc))
     st.stop()
-user = current_user()
+user = page_user()
 if user is None:
     st.stop()
 try:

@@ -21,10 +21,10 @@ from patrol_app.services.errors import ServiceError
 from patrol_app.services.mapdata import map_labels
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import User
-from patrol_app.ui.common import current_user, err, lang, network, tr
+from patrol_app.ui.common import err, lang, network, page_user, tr
 
 st.title(tr("nav.roads"))
-user = current_user()
+user = page_user()
 can_manage = user is not None and allowed(user.role, Perm.MANAGE_ROADS)
 try:
     net = network()
