@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 import shapely
 from shapely.geometry import LineString
@@ -299,7 +299,7 @@ def withdraw_control_line(session: Session, actor: User, line_id: int) -> None:
     )
 
 
-def control_lines(session: Session, actor: User, code: str | None = None) -> list[dict[str, object]]:
+def control_lines(session: Session, actor: User, code: str | None = None) -> list[dict[str, Any]]:
     """The control lines in force, newest notice first."""
     require(actor, Perm.VIEW)
     stmt = select(ControlLineRow).where(ControlLineRow.active.is_(True))

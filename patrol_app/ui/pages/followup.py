@@ -12,6 +12,7 @@ from patrol_app.photos import store_photo
 from patrol_app.services.errors import ServiceError, ValidationFailed
 from patrol_app.services.field import history, open_incidents, update_status
 from patrol_app.storage.db import read_session, session_scope
+from patrol_app.storage.models import Incident
 from patrol_app.ui.common import err, lang, md_escape, network, page_user, tr
 from patrol_app.ui.documents import incident_documents
 from patrol_app.ui.widgets import gps_button
@@ -62,7 +63,7 @@ if not rows:
     st.stop()
 
 
-def label(inc, dist) -> str:  # type: ignore[no-untyped-def]
+def label(inc: Incident, dist: float | None) -> str:
     extra = ""
     if inc.deadline and inc.deadline < today:
         extra = " · " + tr("field.overdue_since", date=inc.deadline.isoformat())
@@ -141,7 +142,7 @@ with st.form(f"status_{fk}"):
     go = st.form_submit_button(tr("field.save_status"), type="primary", width="stretch")
 if go:
     try:
-        photos = [store_photo(f.getvalue(), f.name) for f in files or []]
+        stored = [store_photo(f.getvalue(), f.name) for f in files or []]
         with session_scope() as s:
             update_status(
                 s,
@@ -149,7 +150,7 @@ if go:
                 inc.id,
                 new_status or inc.status,
                 note,
-                photos,
+                stored,
                 measure=measure or None,
                 deadline=deadline if measure == "order_correct" else None,
             )

@@ -191,7 +191,7 @@ else:
         if c2.button(tr("ui.cancel"), width="stretch", key="patrol_end_no"):
             st.session_state.pop("patrol_end_pending", None)
             st.rerun()
-    if confirmed:
+    if confirmed and pending:  # (confirmed only while pending)
         st.session_state.pop("patrol_end_pending", None)
         try:
             with session_scope() as s:

@@ -88,7 +88,7 @@ if mine.incidents:
     )
     st.query_params["incident"] = str(chosen)
     with read_session() as s:
-        inc = s.get(Incident, chosen)
+        inc = s.get_one(Incident, chosen)
         steps = history(s, user, chosen)
         refusal = why_not_editable(s, user, inc)
     st.text(
