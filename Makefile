@@ -75,6 +75,7 @@ bench-cluster: install system-deps
 lint: install
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m ruff format --check .
+	$(BIN)/python -m mypy
 
 clean: cluster-down
 	rm -rf $(VENV) var .pytest_cache

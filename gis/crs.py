@@ -19,6 +19,7 @@ import functools
 import math
 
 import numpy as np
+import numpy.typing as npt
 import pyproj
 
 __all__ = [
@@ -45,7 +46,7 @@ _INVERSE_EPS_DEG = 1e-11
 _INVERSE_MAX_ITER = 30
 
 
-def _is_scalar(lon: object, lat: object) -> bool:
+def _is_scalar(lon: npt.ArrayLike, lat: npt.ArrayLike) -> bool:
     return np.ndim(lon) == 0 and np.ndim(lat) == 0
 
 

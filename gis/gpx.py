@@ -36,9 +36,11 @@ def track_points(data: bytes) -> list[np.ndarray]:
     segs: list[np.ndarray] = []
     for seg in [e for e in root.iter() if e.tag.endswith("trkseg") or e.tag.endswith("rte")]:
         pts = [
-            (float(p.get("lon")), float(p.get("lat")))
+            (float(lon), float(lat))
             for p in seg
-            if (p.tag.endswith("trkpt") or p.tag.endswith("rtept")) and p.get("lon") and p.get("lat")
+            if (p.tag.endswith("trkpt") or p.tag.endswith("rtept"))
+            and (lon := p.get("lon"))
+            and (lat := p.get("lat"))
         ]
         if len(pts) >= 2:
             segs.append(np.asarray(pts))

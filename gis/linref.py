@@ -11,9 +11,10 @@ of 100,000 points costs about as much as geopandas ``sjoin_nearest`` + ``line_lo
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import shapely
 
 from gis.errors import NoRoadInReachError
@@ -173,11 +174,11 @@ def zone_candidates(
     ok = np.flatnonzero(np.isfinite(px) & np.isfinite(py))
     if not len(ok):
         return out
-    pts = shapely.points(px[ok], py[ok])
+    pts = cast("npt.NDArray[np.object_]", shapely.points(px[ok], py[ok]))  # arrays in, an array out
     ip, iseg = network.tree.query(pts, predicate="dwithin", distance=reach)
     if not len(ip):
         return out
-    d = shapely.distance(pts[ip], network.segments[iseg])
+    d = cast("npt.NDArray[np.float64]", shapely.distance(pts[ip], network.segments[iseg]))
     r = network.sroute[iseg].astype(np.int64)
     key = ip.astype(np.int64) * (len(network.codes) + 1) + r
     order = np.lexsort((d, key))
@@ -209,9 +210,9 @@ def deciding_verdict(
         if k not in pairs or d < pairs[k][0] or pairs[k][1] is None:
             pairs[k] = (min(d, pairs[k][0]) if k in pairs else d, ch)
     verdicts = []
-    for k, (d, ch) in pairs.items():
+    for k, (dist, chain) in pairs.items():
         r = network.routes[network.codes[k]]
-        verdicts.append((k, r.verdict(r.start_m if ch is None else ch, d)))
+        verdicts.append((k, r.verdict(r.start_m if chain is None else chain, dist)))
     return strictest(verdicts)
 
 
@@ -274,7 +275,7 @@ def offset_point(
         if start <= chainage_m <= start + seg_len.sum() + 1e-6:
             along = chainage_m - start
             cum = np.concatenate([[0.0], np.cumsum(seg_len)])
-            i = int(min(max(np.searchsorted(cum, along, side="right") - 1, 0), len(seg_len) - 1))
+            i = min(max(int(np.searchsorted(cum, along, side="right")) - 1, 0), len(seg_len) - 1)
             t = (along - cum[i]) / seg_len[i] if seg_len[i] else 0.0
             ax, ay = c[i]
             bx, by = c[i + 1]
@@ -303,9 +304,9 @@ def locate_columns(
     routes = [network.routes[c] for c in network.codes]
     px, py = (np.asarray(v, dtype=float) for v in network.to_metric(lon, lat))
     ok = np.flatnonzero(np.isfinite(px) & np.isfinite(py))
-    pts = shapely.points(px[ok], py[ok])
+    pts = cast("npt.NDArray[np.object_]", shapely.points(px[ok], py[ok]))  # arrays in, an array out
     ip, iseg = network.tree.query(pts, predicate="dwithin", distance=max_distance)
-    d = shapely.distance(pts[ip], network.segments[iseg])
+    d = cast("npt.NDArray[np.float64]", shapely.distance(pts[ip], network.segments[iseg]))
     # the nearest segment of each point in reach (as query_nearest finds it; exact ties are asked of it)
     order = np.lexsort((d, ip))
     first = np.ones(len(order), dtype=bool)

@@ -25,11 +25,12 @@ import json
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, cast
 
 import folium
 import numpy as np
 import shapely
+from branca.element import Figure
 from folium.elements import Element, MacroElement
 from folium.map import Layer
 from folium.plugins import FastMarkerCluster, HeatMap
@@ -48,7 +49,7 @@ from gis.zones import LEGAL_BASIS_ZONE, zone_buffers, zone_verdict
 
 STATIC_PREFIX = mapassets.STATIC_PREFIX
 
-ROAD_STYLE = {
+ROAD_STYLE: dict[str, dict[str, Any]] = {
     "expressway": {"color": "#6d1a1a", "weight": 6},
     "national": {"color": "#c0392b", "weight": 5},
     "provincial": {"color": "#d35400", "weight": 4},
@@ -347,7 +348,9 @@ def _road_highlight(_feature: dict[str, Any]) -> dict[str, Any]:
 def _round_coords(geom: BaseGeometry, decimals: int = 6) -> BaseGeometry:
     # 1e-6° ≈ 0.1 m: plenty for drawing, and a third less HTML than full float precision. Polygons are kept
     # valid (slower), lines just snapped.
-    mode = "valid_output" if geom.geom_type in ("Polygon", "MultiPolygon") else "pointwise"
+    mode: Literal["valid_output", "pointwise"] = (
+        "valid_output" if geom.geom_type in ("Polygon", "MultiPolygon") else "pointwise"
+    )
     return shapely.set_precision(geom, 10.0**-decimals, mode=mode)
 
 
@@ -571,13 +574,13 @@ class IncidentPoints:
     ids: np.ndarray  # int64
     lon: np.ndarray
     lat: np.ndarray
-    type_code: Sequence[str]
-    status: Sequence[str]
-    road_code: Sequence[str]
+    type_code: Sequence[str] | np.ndarray
+    status: Sequence[str] | np.ndarray
+    road_code: Sequence[str] | np.ndarray
     chainage_m: np.ndarray
-    side: Sequence[str]
+    side: Sequence[str] | np.ndarray
     day: np.ndarray  # datetime64[D], local date found
-    town: Sequence[str]
+    town: Sequence[str] | np.ndarray
     description: Sequence[str] | None = None
     thumbnails: Mapping[int, str] = field(default_factory=dict)  # incident id → thumbnail URL (photo hook)
 
@@ -820,10 +823,11 @@ class IncidentData(MacroElement):
         self.payload = payload
         self.digits = B64_DIGITS.decode("ascii")
 
-    def render(self, **kwargs: Any) -> None:
+    # returns None like MacroElement.render, which branca leaves untyped while typing Element.render as str
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]
         # MacroElement.render would wrap the script in Element(text), which compiles it as a Jinja template:
         # 0.3 s for 100,000 incidents, for nothing. Add the text as it is.
-        figure = self.get_root()
+        figure = cast(Figure, self.get_root())  # a layer renders inside a map's figure
         script = self._template.module.__dict__["script"](self, kwargs)
         figure.script.add_child(_RawText(script), name=self.get_name())
         for child in self._children.values():
@@ -856,7 +860,7 @@ class IncidentClusters(FastMarkerCluster):
         """
         {% macro script(this, kwargs) %}
             var {{ this.get_name() }} = (function () {
-                var D = {{ this.data.get_name() }};
+                var D = {{ this.incidents.get_name() }};
                 var cluster = L.markerClusterGroup({{ this.options|tojavascript }});
                 var markers = new Array(D.n);
                 for (var i = 0; i < D.n; i++) {
@@ -884,10 +888,10 @@ class IncidentClusters(FastMarkerCluster):
     def __init__(
         self, data: IncidentData, name: str | None = None, show: bool = True, **options: Any
     ) -> None:
-        # FastMarkerCluster.__init__ would validate 100,000 rows in Python: the rows live in ``data`` instead.
+        # FastMarkerCluster.__init__ would validate 100,000 rows in Python: the rows live in ``incidents`` instead.
         Layer.__init__(self, name=name, overlay=True, control=True, show=show)
         self._name = "IncidentClusters"
-        self.data = data
+        self.incidents = data  # not ``data``: the parent classes keep a list of rows there
         self.callback = ""
         self.icon_create_function = None
         self.options = remove_empty(
@@ -908,7 +912,7 @@ class IncidentHeat(HeatMap):
         """
         {% macro script(this, kwargs) %}
             var {{ this.get_name() }} = (function () {
-                var D = {{ this.data.get_name() }}, pts = new Array(D.n);
+                var D = {{ this.incidents.get_name() }}, pts = new Array(D.n);
                 for (var i = 0; i < D.n; i++) { pts[i] = [D.lat[i], D.lon[i]]; }
                 var heat = L.heatLayer(pts, {{ this.options|tojavascript }});
                 window.incidentLayers = window.incidentLayers || {};
@@ -928,10 +932,10 @@ class IncidentHeat(HeatMap):
         bounds: list[list[float | None]] | None = None,
         **options: Any,
     ) -> None:
-        # HeatMap.__init__ would validate every point in Python: the points live in ``data`` instead.
+        # HeatMap.__init__ would validate every point in Python: the points live in ``incidents`` instead.
         Layer.__init__(self, name=name, overlay=True, control=True, show=show)
         self._name = "IncidentHeat"
-        self.data = data
+        self.incidents = data  # not ``data``: the parent classes keep a list of rows there
         self._bounds = bounds or [[None, None], [None, None]]
         self.options = remove_empty(
             min_opacity=0.35, max_zoom=11, radius=18, blur=14, max=max_value, **options
@@ -1370,7 +1374,7 @@ def incident_map(
 
 def standalone_html(m: folium.Map, title: str = "") -> str:
     """The map as one self-contained HTML file: every script and stylesheet inlined, nothing fetched."""
-    fig = m.get_root()
+    fig = cast(Figure, m.get_root())  # a map's root is always its Figure
     if title:
         fig.title = _esc(title)
     return mapassets.inline_assets(fig.render())

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, overload
 
 import numpy as np
+import numpy.typing as npt
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
@@ -35,7 +38,13 @@ def towns() -> tuple[tuple[str, ...], np.ndarray]:
     return tuple(names), np.asarray(xy, dtype=float)
 
 
-def nearest_town(lon, lat):  # type: ignore[no-untyped-def]
+@overload
+def nearest_town(lon: float, lat: float) -> str: ...
+@overload
+def nearest_town(
+    lon: npt.NDArray[Any] | Sequence[float], lat: npt.NDArray[Any] | Sequence[float]
+) -> list[str]: ...
+def nearest_town(lon: npt.ArrayLike, lat: npt.ArrayLike) -> str | list[str]:
     """Town whose seat is nearest (an approximation of the town boundaries, which are not published openly).
 
     Accepts scalars or arrays; returns a name or a list of names.

@@ -13,9 +13,10 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import shapely
 from shapely.geometry import LineString, MultiLineString
 from shapely.geometry.base import BaseGeometry
@@ -240,7 +241,7 @@ def parse_features(
     problems: list[RoadProblem] = []
     f = mapping
     for i, (geom, props) in enumerate(features, start=1):
-        raw_code = props.get(f["code"]) if f.get("code") else None
+        raw_code = props.get(c) if (c := f.get("code")) else None
         if not _present(raw_code):
             problems.append(RoadProblem(i, "", "missing_code", True, f"feature {i}: no road code"))
             continue
@@ -254,7 +255,7 @@ def parse_features(
             )
             continue
         bad = False
-        raw_class = props.get(f["class"]) if f.get("class") else None
+        raw_class = props.get(c) if (c := f.get("class")) else None
         try:
             rclass = normalise_class(raw_class, code)
         except ValueError as exc:
@@ -263,29 +264,23 @@ def parse_features(
             )
             bad = True
         start = None
-        if f.get("start") and _present(props.get(f["start"])):
+        if (c := f.get("start")) and _present(props.get(c)):
             try:
-                start = parse_stake(props[f["start"]])
+                start = parse_stake(props[c])
             except ValueError as exc:
                 problems.append(
-                    RoadProblem(
-                        i, code, "bad_start", True, f"feature {i}: {exc}", {"value": str(props[f["start"]])}
-                    )
+                    RoadProblem(i, code, "bad_start", True, f"feature {i}: {exc}", {"value": str(props[c])})
                 )
                 bad = True
         half = None
-        if f.get("half") and _present(props.get(f["half"])):
+        if (c := f.get("half")) and _present(props.get(c)):
             try:
-                half = float(props[f["half"]])
+                half = float(props[c])
                 if not math.isfinite(half) or half <= 0:
-                    raise ValueError(
-                        f"half road-land width must be a positive number, got {props[f['half']]!r}"
-                    )
+                    raise ValueError(f"half road-land width must be a positive number, got {props[c]!r}")
             except ValueError as exc:
                 problems.append(
-                    RoadProblem(
-                        i, code, "bad_half", True, f"feature {i}: {exc}", {"value": str(props[f["half"]])}
-                    )
+                    RoadProblem(i, code, "bad_half", True, f"feature {i}: {exc}", {"value": str(props[c])})
                 )
                 bad = True
         try:
@@ -307,8 +302,8 @@ def parse_features(
             continue
         if bad:
             continue
-        name = str(props.get(f["name"]) or "") if f.get("name") else ""
-        county = str(props.get(f["county"]) or "") if f.get("county") else ""
+        name = str(props.get(c) or "") if (c := f.get("name")) else ""
+        county = str(props.get(c) or "") if (c := f.get("county")) else ""
         if name.lower() == "nan":
             name = ""
         for line in lines:
@@ -331,7 +326,11 @@ def check_pieces(pieces: Sequence[RoadPiece], feature_of: Sequence[int] | None =
     route."""
     feature_of = list(feature_of) if feature_of is not None else list(range(1, len(pieces) + 1))
     out: list[RoadProblem] = []
-    simple = shapely.is_simple(np.array([p.geometry for p in pieces], dtype=object)) if pieces else []
+    simple = (
+        shapely.is_simple(np.array([p.geometry for p in pieces], dtype=object))
+        if pieces
+        else np.zeros(0, dtype=bool)
+    )
     for p, ok, i in zip(pieces, simple, feature_of):
         if not ok:
             out.append(
@@ -346,7 +345,8 @@ def check_pieces(pieces: Sequence[RoadPiece], feature_of: Sequence[int] | None =
         geoms = [pieces[k].geometry for k in idx]
         lat = float(np.mean([g.centroid.y for g in geoms]))
         kx = math.cos(math.radians(lat)) * 111_320.0
-        metric = [shapely.transform(g, lambda xy, kx=kx: xy * np.array([kx, 110_574.0])) for g in geoms]
+        scale = np.array([kx, 110_574.0])
+        metric = [shapely.transform(g, lambda xy: xy * scale) for g in geoms]
         tree = shapely.STRtree(metric)
         for j, (k, g) in enumerate(zip(idx, metric)):
             near = [n for n in tree.query(g, predicate="dwithin", distance=FAR_PIECE_M) if n != j]
@@ -465,8 +465,9 @@ def _assemble(
     explicit = [s for s in starts if s is not None]
     if len(parts_xy) > 1 and len(explicit) == len(starts) and len(set(explicit)) == len(explicit):
         # every piece carries its own start stake: trust it, keep digitised direction
-        order = sorted(range(len(parts_xy)), key=lambda i: starts[i])  # type: ignore[arg-type,return-value]
-        return [(float(starts[i]), parts_xy[i]) for i in order]  # type: ignore[arg-type]
+        # (``explicit`` is ``starts`` itself here: no start is None)
+        order = sorted(range(len(parts_xy)), key=lambda i: explicit[i])
+        return [(float(explicit[i]), parts_xy[i]) for i in order]
     origin = explicit[0] if explicit else 0.0
     if len(parts_xy) == 1:
         return [(origin, parts_xy[0])]
@@ -592,8 +593,14 @@ class RoadNetwork:
         self.sy2 = np.concatenate(y2)
         self.sch0 = np.concatenate(ch0)
         self.sroute = np.concatenate(ridx)
-        segs = shapely.linestrings(
-            np.stack([np.column_stack([self.sx1, self.sy1]), np.column_stack([self.sx2, self.sy2])], axis=1)
+        # one line per (start, end) pair: an array of LineStrings
+        segs = cast(
+            "npt.NDArray[np.object_]",
+            shapely.linestrings(
+                np.stack(
+                    [np.column_stack([self.sx1, self.sy1]), np.column_stack([self.sx2, self.sy2])], axis=1
+                )
+            ),
         )
         self.segments = segs
         self.tree = shapely.STRtree(segs)

@@ -118,7 +118,7 @@ def _run(tool: str, args: list[str], url: str) -> None:
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         raise ConfigError(
-            "backup.tool_failed", tool=tool, reason=scrub(lines[0] if lines else proc.returncode, url)
+            "backup.tool_failed", tool=tool, reason=scrub(lines[0] if lines else str(proc.returncode), url)
         )
 
 

@@ -11,14 +11,22 @@ import json
 import signal
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gis.errors import GisError, NoRoadInReachError
 from patrol_app.config import get_settings
 from patrol_app.i18n import error_text, position_text, t
 from patrol_app.services.audit_key import AuditKeyError
 from patrol_app.services.errors import ServiceError, ValidationFailed
+
+if TYPE_CHECKING:  # (imported where used: `patrol --help` stays cheap)
+    from sqlalchemy.orm import Session
+
+    from gis.linref import RoadPosition
+    from gis.roads import RoadNetwork
+    from patrol_app.storage.models import User
 
 LOCATE_KEYS = (
     "road_code",
@@ -55,7 +63,7 @@ def _store() -> None:
     upgrade()
 
 
-def _session():  # type: ignore[no-untyped-def]
+def _session() -> AbstractContextManager[Session]:
     from patrol_app.storage.db import session_scope
 
     return session_scope()
@@ -73,7 +81,7 @@ def os_user() -> str:
         return f"uid{os.getuid()}" if hasattr(os, "getuid") else "?"
 
 
-def _actor(session, cli: Cli):  # type: ignore[no-untyped-def]
+def _actor(session: Session, cli: Cli) -> User:
     from patrol_app.services.users import cli_actor
 
     return cli_actor(session, getattr(cli.args, "user", None), os_user())
@@ -142,7 +150,7 @@ def cmd_roads_import(cli: Cli) -> int:
     return 0
 
 
-def _network(session):  # type: ignore[no-untyped-def]
+def _network(session: Session) -> RoadNetwork:
     from patrol_app.services.roads import network
 
     return network(session)
@@ -165,7 +173,7 @@ def cmd_roads_list(cli: Cli) -> int:
     return 0
 
 
-def _position_dict(pos) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _position_dict(pos: RoadPosition) -> dict[str, Any]:
     d = pos.as_dict()
     return {**{k: d[k] for k in LOCATE_KEYS}, **{k: v for k, v in d.items() if k not in LOCATE_KEYS}}
 
@@ -196,7 +204,7 @@ def cmd_locate(cli: Cli) -> int:
     return 0
 
 
-def _locate_batch(cli: Cli, net, dist: float) -> int:  # type: ignore[no-untyped-def]
+def _locate_batch(cli: Cli, net: RoadNetwork, dist: float) -> int:
     """CSV in, CSV out with the csv module and NumPy (no pandas: its import alone costs a third of a second)."""
     import numpy as np
 
@@ -478,7 +486,7 @@ def cmd_users(cli: Cli) -> int:
     with _session() as s:
         actor = _actor(s, cli)
         if a.users_cmd == "list":
-            rows = [
+            rows: list[dict[str, Any]] = [
                 {
                     "username": u.username,
                     "display_name": u.display_name,
@@ -551,7 +559,7 @@ def _speak_argparse(lang: str) -> None:
         key = ARGPARSE_TEXT.get(message)
         return t("help.argparse." + key, lang) if key else message
 
-    argparse._ = text  # type: ignore[attr-defined]  # argparse looks ``_`` up at call time
+    vars(argparse)["_"] = text  # argparse looks ``_`` up in its module at call time
 
 
 def help_lang(argv: Sequence[str]) -> str:

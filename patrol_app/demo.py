@@ -154,6 +154,7 @@ def reset_store(session: Session, actor: m.User | None = None) -> None:
             session.execute(select(m.Personnel.id).where(m.Personnel.demo.is_(True))).scalars()
         ),
     }
+    t: type[m.Base]
     for t in (
         m.DocumentNumber,
         m.CaseOfficer,
@@ -188,10 +189,11 @@ def build_demo(session: Session, actor: m.User, today: dt.date | None = None, ye
     The last year runs up to yesterday; earlier years are whole calendar years.
     """
     require(actor, Perm.LOAD_DEMO)
-    taken = session.execute(
-        select(m.User.username).where(m.User.username.in_([a[0] for a in ACCOUNTS]))
-    ).scalars()
-    taken = sorted(taken)
+    taken = sorted(
+        session.execute(
+            select(m.User.username).where(m.User.username.in_([a[0] for a in ACCOUNTS]))
+        ).scalars()
+    )
     if taken:  # never take over (or re-password) an existing account
         raise ServiceError("demo.account_exists", usernames=", ".join(taken))
     today = today or local_now().date()
@@ -200,15 +202,15 @@ def build_demo(session: Session, actor: m.User, today: dt.date | None = None, ye
     import_roads(session, actor, pieces, source="demo:" + DEMO_ROADS_FILE.name, replace=True)
     net = network(session)
     staff = []
-    for name, title, cert, aux in PERSONNEL:
+    for name, title, cert, auxiliary in PERSONNEL:
         p = m.Personnel(
             name=name,
             title=title,
             cert_no=cert,
-            auxiliary=aux,
+            auxiliary=auxiliary,
             active=True,
             demo=True,
-            cert_expiry=None if aux else dt.date(today.year + 2, 12, 31),
+            cert_expiry=None if auxiliary else dt.date(today.year + 2, 12, 31),
         )
         session.add(p)
         staff.append(p)

@@ -44,7 +44,7 @@ class _BadValue(Exception):
 
 
 def _split(values: list[str]) -> list[str]:
-    out = []
+    out: list[str] = []
     for v in values:
         out.extend(
             p.strip() for p in unicodedata.normalize("NFKC", v).replace("、", ",").split(",") if p.strip()

@@ -42,8 +42,9 @@ from patrol_app.storage.models import Photo, User
 
 MAX_MB = 30
 MAX_BYTES = MAX_MB * 1024 * 1024
-#: Pillow's own decompression-bomb limit (images above it are refused before decoding).
-MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
+#: Pillow's own decompression-bomb limit (images above it are refused before decoding; Pillow's limit is None
+#: only when an importer turned the check off).
+MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS is not None else 0
 #: Photos are refused above this many pixels, read from the header before anything is decoded (a phone's
 #: largest sensor is 200 MP in a special mode; evidence photos are 12–50 MP).
 MAX_DECODE_PIXELS = 50_000_000
@@ -278,7 +279,8 @@ def _parse_exif_date(value: object) -> dt.datetime | None:
     if not m:
         return None
     try:
-        return dt.datetime(*map(int, m.groups()))
+        year, month, day, hour, minute, second = map(int, m.groups())
+        return dt.datetime(year, month, day, hour, minute, second)
     except ValueError:
         return None
 

@@ -11,6 +11,8 @@ the law needs. Issuing a document checks the actor's permission and writes an au
 SHA-256, in the caller's transaction. No Streamlit here; importing this package imports nothing heavy.
 """
 
+from typing import Any
+
 __all__ = [
     "NOTICE_KINDS",
     "IssuedDocument",
@@ -21,7 +23,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):  # type: ignore[no-untyped-def]
+def __getattr__(name: str) -> Any:
     """Imported on first use: ``patrol --help`` loads ``patrol_app.documents.cli``, which must stay cheap."""
     if name in __all__:
         from patrol_app.documents import issue

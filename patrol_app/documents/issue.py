@@ -464,6 +464,7 @@ def issue_notice(
         )
     )
     if kind == "rectify":
+        assert due is not None  # refused above
         doc.paragraph(
             t("doc.notice.order_rectify", lang, penalty=vt.penalty_article, deadline=_date(due, lang))
         )

@@ -486,7 +486,7 @@ def _xml(v: Any) -> str:
 def _xml_column(values: list[Any]) -> list[str]:
     """A column of texts escaped for XML; a value that repeats (types, towns, roads …) is escaped once."""
     cache: dict[Any, str] = {}
-    out = []
+    out: list[str] = []
     append = out.append
     for v in values:
         e = cache.get(v)
@@ -582,6 +582,7 @@ class _Writer:
         def batches() -> Iterator[Any]:
             for c in self.chunks:
                 view = gis_view(self.kind, c, self.labels)
+                wkb: object  # the WKB of each row: an array of bytes, or a list
                 if self.kind == "incidents":
                     wkb = shapely.to_wkb(shapely.points(c["lon"], c["lat"]))
                 else:

@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from patrol_app.config import get_settings
 from patrol_app.io.cells import restore
@@ -162,7 +162,7 @@ def _read_csv(path: Path, max_rows: int) -> list[tuple[str | None, Iterator[list
     enc = _csv_encoding(path)
     with path.open(encoding=enc, newline="") as f:
         head = f.read(4096)
-    dialect: Any = csv.excel
+    dialect: type[csv.Dialect] = csv.excel
     try:
         dialect = csv.Sniffer().sniff(head, delimiters=",\t;")
     except csv.Error:
@@ -324,7 +324,7 @@ def check_xlsx_extent(path: Path) -> None:
                 if text[0] > MAX_CELL_CHARS:
                     raise _Refused("cell")
 
-            def forbidden(*_: Any) -> None:
+            def forbidden(*_: Any) -> NoReturn:
                 raise LedgerFormatError(
                     "error.ledger_unreadable", file=name, detail="DTD or entity in sheet XML"
                 )
@@ -334,7 +334,7 @@ def check_xlsx_extent(path: Path) -> None:
             p.CharacterDataHandler = chars
             p.StartDoctypeDeclHandler = forbidden
             p.EntityDeclHandler = forbidden
-            p.ExternalEntityRefHandler = forbidden  # type: ignore[assignment]
+            p.ExternalEntityRefHandler = forbidden
             try:
                 with zf.open(info) as fh:
                     while chunk := fh.read(1 << 16):

@@ -156,11 +156,11 @@ def template_xlsx(road_codes: Sequence[str], lang: str = "zh", today: dt.date | 
     day = today - dt.timedelta(days=1)
     first = road_codes[0] if road_codes else "X001"
     ex_p = [day, "08:30", "11:45", first, 1, 2, 36.5, "张三、李四", "", "晴", EXAMPLE_MARK]
-    for j, v in enumerate(ex_p):
-        if isinstance(v, dt.date):
-            ws_p.write_datetime(1, j, dt.datetime.combine(v, dt.time()), example_date)
+    for j, cell in enumerate(ex_p):
+        if isinstance(cell, dt.date):
+            ws_p.write_datetime(1, j, dt.datetime.combine(cell, dt.time()), example_date)
         else:
-            ws_p.write(1, j, v, example)
+            ws_p.write(1, j, cell, example)
     drop(ws_p, 3, "road", strict=False)  # several roads may be written: 、-separated
     ws_p.data_validation(
         1,
@@ -217,11 +217,11 @@ def template_xlsx(road_codes: Sequence[str], lang: str = "zh", today: dt.date | 
         STATUS_CHOICES[1],
         "",
     ]
-    for j, v in enumerate(ex_i):
-        if isinstance(v, dt.datetime):
-            ws_i.write_datetime(1, j, v, example_dt)
+    for j, cell in enumerate(ex_i):
+        if isinstance(cell, dt.datetime):
+            ws_i.write_datetime(1, j, cell, example_dt)
         else:
-            ws_i.write(1, j, v, example)
+            ws_i.write(1, j, cell, example)
     drop(ws_i, 1, "type")
     drop(ws_i, 2, "road")
     drop(ws_i, 4, "side")
@@ -230,15 +230,15 @@ def template_xlsx(road_codes: Sequence[str], lang: str = "zh", today: dt.date | 
 
     # notes
     ws_n.set_column(0, 0, 110, wb.add_format({"text_wrap": True, "valign": "top"}))
-    k = 0
+    n = 0
     while True:
-        key = f"imports.template.note{k + 1}"
+        key = f"imports.template.note{n + 1}"
         try:
             line = t(key, lang, example=EXAMPLE_MARK)
         except KeyError:
             break
-        ws_n.write_string(k, 0, line)
-        k += 1
+        ws_n.write_string(n, 0, line)
+        n += 1
     ws_l.hide()
     ws_p.activate()
     wb.close()
@@ -297,11 +297,11 @@ def error_workbook(
         for rownum in sorted(rows):
             errs = rows[rownum]
             cells = cells_of.get(rownum, [])
-            marked = {}
+            marked: dict[int, list[FieldError]] = {}
             for e in errs:
-                j = index.get((e.column or "").strip())
-                if j is not None:
-                    marked.setdefault(j, []).append(e)
+                col = index.get((e.column or "").strip())
+                if col is not None:
+                    marked.setdefault(col, []).append(e)
             for j in range(max(len(header), len(cells))):
                 v = cells[j] if j < len(cells) else ""
                 fmt = bad if j in marked else None

@@ -53,7 +53,7 @@ def _font_path() -> tuple[str, int] | None:
             if path.endswith(".ttc"):  # prefer the Simplified Chinese face of a collection
                 for i in range(8):
                     try:
-                        if "SC" in ImageFont.truetype(path, 12, index=i).getname()[0].split():
+                        if "SC" in (ImageFont.truetype(path, 12, index=i).getname()[0] or "").split():
                             index = i
                             break
                     except OSError:

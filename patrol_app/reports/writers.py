@@ -373,7 +373,7 @@ def write_docx(
         p = _body(doc, text, indent=False)
         p.alignment = WD_ALIGN_PARAGRAPH.RIGHT
         p.paragraph_format.right_indent = Pt(BODY_PT * 4)
-    doc.save(out)
+    doc.save(str(out) if isinstance(out, Path) else out)  # python-docx takes a path as text
 
 
 # --- one entry point for the CLI and the page -------------------------------------------------------------

@@ -7,12 +7,17 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
 
 from patrol_app.storage.models import AuditEntry, AuditHead, User
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from patrol_app.services.audit_scan import Chunk
 
 GENESIS = "0" * 64
 
@@ -82,8 +87,9 @@ def append_entries(
     ).first()
     if head is None:
         conn.execute(insert(h).values(id=1, last_id=0, last_hash=GENESIS, last_mac=GENESIS))
-        head = (0, GENESIS, GENESIS)
-    last_id, last_hash, last_mac = head[0], head[1], head[2] or GENESIS
+        last_id, last_hash, last_mac = 0, GENESIS, GENESIS
+    else:
+        last_id, last_hash, last_mac = head[0], head[1], head[2] or GENESIS
     ts = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows = []
     for entity, entity_id, before, after, state in items:
@@ -144,7 +150,7 @@ def record(
         found = audit_state.states(session.connection(), entity, [int(entity_id)])
         state = found.get(str(int(entity_id)), audit_state.DELETED)
     new_id = _append(session, actor, action, [(entity, str(entity_id), before, after, state)])
-    return session.get(AuditEntry, new_id)
+    return session.get_one(AuditEntry, new_id)
 
 
 def record_sign_in_refused(session: Session, username: str, user: User | None, locked: bool = False) -> None:
@@ -417,7 +423,9 @@ def _verify_sqlite_file(path: str, key: bytes, workers: int | None) -> VerifyRes
         con.close()
 
 
-def _submit(path: str, key: bytes, ranges: list[tuple[int | None, int]], workers: int):  # type: ignore[no-untyped-def]
+def _submit(
+    path: str, key: bytes, ranges: list[tuple[int | None, int]], workers: int
+) -> tuple[list[Future[Chunk]], ThreadPoolExecutor]:
     """Scan ``ranges`` in worker processes, at most ``workers`` at a time: (futures in order, the pool)."""
     from concurrent.futures import ThreadPoolExecutor
 

@@ -51,16 +51,15 @@ def _python_encoder(payload: Any, _level: int) -> list[str]:
     return [_canonical_exact(payload)]
 
 
-try:  # the C encoder json.dumps itself uses, built once instead of once per row
-    from json.encoder import c_encode_basestring, c_make_encoder
-except ImportError:  # pragma: no cover - CPython always has it
-    c_make_encoder = c_encode_basestring = None
 # called as encoder(payload, 0) -> chunks of text; canonical JSON: sorted keys, no spaces, non-ASCII kept
-_ENCODER = (
-    c_make_encoder(None, _no_default, c_encode_basestring, None, ":", ",", True, False, True)
-    if c_make_encoder is not None and c_encode_basestring is not None
-    else _python_encoder
-)
+_ENCODER: Callable[[Any, int], Iterable[str]]
+try:  # the C encoder json.dumps itself uses (json.encoder's c_make_encoder), built once instead of once per row
+    from _json import encode_basestring as c_encode_basestring
+    from _json import make_encoder as c_make_encoder
+except ImportError:  # pragma: no cover - CPython always has it
+    _ENCODER = _python_encoder
+else:
+    _ENCODER = c_make_encoder(None, _no_default, c_encode_basestring, None, ":", ",", True, False, True)
 
 
 def _canonical_fast(payload: list[Any]) -> str:

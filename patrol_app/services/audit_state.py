@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,7 +167,8 @@ def _select_columns(conn: Connection, spec: Spec, cols: list[str]) -> tuple[list
     """The columns to select and a converter per column (None: the value as read). SQLite's date and time
     text is already the ISO form a state holds: read as text, not parsed and formatted again."""
     sqlite = conn.dialect.name == "sqlite"
-    exprs, conv = [], []
+    exprs: list[Any] = []
+    conv: list[Callable[[Any], Any] | None] = []
     for c in cols:
         col = spec.table.c[c]
         if c in spec.digests:

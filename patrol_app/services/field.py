@@ -693,7 +693,7 @@ def open_incidents(
             if len(rows) >= min(limit, 20) or span == 5.0:
                 break
         ranked = sorted(((r, _ground_m(lon, lat, r.lon, r.lat)) for r in rows), key=lambda x: x[1])
-        return ranked[:limit]
+        return list(ranked[:limit])  # typed as the result: a list of (incident, distance or None)
     else:
         q = q.order_by(Incident.road_code, Incident.chainage_m)
     return [(r, None) for r in session.execute(q.limit(limit)).scalars()]

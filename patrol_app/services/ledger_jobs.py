@@ -20,10 +20,10 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import CursorResult, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from patrol_app.config import get_settings
@@ -374,6 +374,7 @@ def _run(live: _Live, user_id: int, path: Path, name: str, dry_run: bool, url: s
 
     def finish(s: Session, result: ImportResult | None, error: dict[str, Any] | None) -> None:
         job = s.get(ImportJob, job_id)
+        assert job is not None  # written and committed by start_import before this thread started
         with _lock:
             v = live.view
             if result is not None:
@@ -557,9 +558,14 @@ def rollback_batch(session: Session, actor: User, batch_id: int) -> dict[str, in
     if blockers:
         raise RollbackRefused(batch_id, b.filename, blockers)
     pat = select(Patrol.id).where(Patrol.import_batch_id == batch_id)
-    n_inc = session.execute(delete(Incident).where(Incident.import_batch_id == batch_id)).rowcount
+    # (a DELETE's result is a cursor result: it has a row count)
+    n_inc = cast(
+        "CursorResult[Any]", session.execute(delete(Incident).where(Incident.import_batch_id == batch_id))
+    ).rowcount
     session.execute(delete(PatrolRoad).where(PatrolRoad.patrol_id.in_(pat)))
-    n_pat = session.execute(delete(Patrol).where(Patrol.import_batch_id == batch_id)).rowcount
+    n_pat = cast(
+        "CursorResult[Any]", session.execute(delete(Patrol).where(Patrol.import_batch_id == batch_id))
+    ).rowcount
     b.rolled_back_at, b.rolled_back_by = _utcnow(), actor.id
     session.flush()
     audit.record(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import DateTime, Integer, String, case, cast, exists, extract, func, literal_column, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
 
 from gis import maps
 from gis.maps import Basemap, CoverageRow, HotspotRow, IncidentPoints
@@ -196,7 +196,9 @@ def _fetch(session: Session, stmt: Any, dtype: np.dtype) -> np.ndarray:
     SQLAlchemy, quoted) goes straight to the driver: for 100,000 rows that skips 0.3 s of row objects."""
     if session.get_bind().dialect.name == "sqlite":
         sql = str(stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}))
-        rows = session.connection().connection.driver_connection.execute(sql).fetchall()
+        raw = session.connection().connection.driver_connection  # the sqlite3 connection
+        assert raw is not None
+        rows = raw.execute(sql).fetchall()
     else:
         rows = [tuple(r) for r in session.connection().execute(stmt)]
     return np.array(rows, dtype=dtype)
@@ -428,7 +430,7 @@ def hotspots(
         raise ValueError("segment_m must be positive")
     k = _segment_index(session, segment_m).label("k")
     n = func.count().label("n")
-    road: ColumnElement[str] = Incident.road_code
+    road: SQLColumnExpression[str] = Incident.road_code
     if session.get_bind().dialect.name == "sqlite":
         # Without statistics SQLite walks the (road_code, chainage_m) index for this GROUP BY, fetching every
         # row by its id: scanning the table is twice as fast. "+road_code" keeps it off the index.
@@ -448,8 +450,8 @@ def hotspots(
     )
     rows = session.execute(select(inner).where(inner.c.total >= min_count)).all()
     segments: dict[tuple[str, int], list[Any]] = {}
-    for road, kk, type_code, cnt, opn, total in rows:
-        seg = segments.setdefault((road, int(kk)), [int(total), 0, (0, "")])
+    for road_code, kk, type_code, cnt, opn, total in rows:
+        seg = segments.setdefault((road_code, int(kk)), [int(total), 0, (0, "")])
         seg[1] += int(opn or 0)
         seg[2] = max(seg[2], (int(cnt), type_code))
     ranked = sorted(segments.items(), key=lambda kv: (-kv[1][0], kv[0]))[:limit]

@@ -225,14 +225,14 @@ def relocations(
         found[ix] = b.found
         chain[ix] = b.chainage_m
         codes = np.array(new.codes, dtype=object)
-        new_road[ix] = np.where(b.found, codes[np.where(b.found, b.route_index, 0)], None)
+        new_road[ix] = np.where(b.found, codes[np.where(b.found, b.route_index, 0)], np.array(None))
     old_ch = np.array([r[4] for r in rows], dtype=float)
     old_road = np.array([r[3] for r in rows], dtype=object)
     differs = ~found | (new_road != old_road) | (np.abs(np.nan_to_num(chain) - old_ch) > RELOCATE_TOLERANCE_M)
     out = []
-    for i in np.flatnonzero(differs):
-        r = rows[int(i)]
-        ok = bool(found[i])
+    for j in np.flatnonzero(differs):
+        r = rows[int(j)]
+        ok = bool(found[j])
         out.append(
             Relocation(
                 int(r[0]),
@@ -240,8 +240,8 @@ def relocations(
                 str(r[7]),
                 str(r[3]),
                 str(r[5]),
-                str(new_road[i]) if ok else None,
-                format_stake(float(chain[i])) if ok else None,
+                str(new_road[j]) if ok else None,
+                format_stake(float(chain[j])) if ok else None,
             )
         )
     return out, n

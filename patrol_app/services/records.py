@@ -403,15 +403,15 @@ def validate_incidents(
             if road is None and _blank(raw.get("road")):
                 err("road", "error.required")
             if road is not None and stake is not None:
-                r = net.routes[road]
-                if stake < r.start_m - 0.5 or stake > r.end_m + 0.5:
+                route = net.routes[road]
+                if stake < route.start_m - 0.5 or stake > route.end_m + 0.5:
                     err(
                         "stake",
                         "error.stake_out_of_range",
                         code=road,
                         stake=format_stake(stake),
-                        start=r.start_stake,
-                        end=r.end_stake,
+                        start=route.start_stake,
+                        end=route.end_stake,
                     )
                 else:
                     offset = get("offset_m", parse_number)
@@ -514,8 +514,8 @@ def validate_incidents(
         for r, town in zip(good, towns):
             r["town"] = town
     for r in good:  # drop the private keys in place (no copy of 100,000 dicts)
-        for k in [k for k in r if k.startswith("_")]:
-            del r[k]
+        for name in [name for name in r if name.startswith("_")]:
+            del r[name]
     clean = good
     errors.sort(key=lambda e: (e.sheet or "", e.row or 0))
     return clean, errors
@@ -845,7 +845,7 @@ def _reading(session: Session) -> Iterator[Session]:
     """A read-only session on the store of ``session`` (the same one for an in-memory SQLite database)."""
     from patrol_app.storage.db import read_session
 
-    url = session.get_bind().url
+    url = session.get_bind().engine.url
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         yield session
         return

@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Sequence
+from typing import Any, cast
 
 import shapely
+from shapely.geometry import LineString
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from gis.errors import GisError
-from gis.roads import RoadNetwork, RoadPiece
+from gis.roads import RoadNetwork, RoadPiece, Route
 from gis.stakes import format_stake, parse_stake
 from gis.zones import ControlLine, has_statutory_zone
 from patrol_app.clock import utc_now, utc_stamp
@@ -86,7 +88,7 @@ def _pieces(session: Session) -> list[RoadPiece]:
     return [
         RoadPiece(
             code=r.code,
-            geometry=shapely.from_wkb(r.geometry_wkb),
+            geometry=cast(LineString, shapely.from_wkb(r.geometry_wkb)),  # stored from RoadPiece.geometry
             name=r.name,
             road_class=r.road_class,
             start_m=r.start_m,
@@ -99,8 +101,7 @@ def _pieces(session: Session) -> list[RoadPiece]:
 
 def network(session: Session) -> RoadNetwork:
     """The store's road network, built once per network version and process."""
-    bind = session.get_bind()
-    url = str(bind.url)
+    url = str(session.get_bind().engine.url)
     row = session.get(Setting, _VERSION_KEY)
     if row is None:
         raise ServiceError("error.no_roads")
@@ -138,7 +139,7 @@ def device_geojson(session: Session) -> tuple[bytes, str]:
     from gis.roads import device_geojson as build
 
     version = network_version(session)
-    key = (str(session.get_bind().url), version)
+    key = (str(session.get_bind().engine.url), version)
     hit = _device_cache.get(key)
     if hit is None:
         doc = build(network(session), version=version)
@@ -169,7 +170,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def _route(session: Session, code: str):  # type: ignore[no-untyped-def]
+def _route(session: Session, code: str) -> Route:
     try:
         return network(session).route(code)
     except GisError as exc:
@@ -298,7 +299,7 @@ def withdraw_control_line(session: Session, actor: User, line_id: int) -> None:
     )
 
 
-def control_lines(session: Session, actor: User, code: str | None = None) -> list[dict[str, object]]:
+def control_lines(session: Session, actor: User, code: str | None = None) -> list[dict[str, Any]]:
     """The control lines in force, newest notice first."""
     require(actor, Perm.VIEW)
     stmt = select(ControlLineRow).where(ControlLineRow.active.is_(True))

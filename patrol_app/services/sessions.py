@@ -15,8 +15,9 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from patrol_app.clock import utc_now
@@ -170,7 +171,7 @@ def revoke_all(session: Session, user_id: int) -> int:
         .where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
         .values(revoked_at=utc_now(), ticket_hash=None)
     )
-    return int(res.rowcount or 0)  # type: ignore[attr-defined]
+    return int(cast("CursorResult[Any]", res).rowcount or 0)  # an UPDATE's result is a cursor result
 
 
 def active_sessions(session: Session, user_id: int) -> list[WebSession]:
@@ -195,4 +196,4 @@ def purge(session: Session, older_than: dt.timedelta = dt.timedelta(days=30)) ->
 
     cut = utc_now() - older_than
     res = session.execute(delete(WebSession).where(WebSession.expires_at < cut))
-    return int(res.rowcount or 0)  # type: ignore[attr-defined]
+    return int(cast("CursorResult[Any]", res).rowcount or 0)  # a DELETE's result is a cursor result

@@ -54,7 +54,7 @@ def year_totals(
             Incident.found_at >= start_dt, Incident.found_at < end_dt
         )
     ).one()
-    return YearTotals(year, int(p[0]), int(p[1]), int(p[2]), float(p[3]), int(i[0]), int(i[1]))
+    return YearTotals(year, int(p[0]), int(p[1]), int(p[2]), float(p[3] or 0.0), int(i[0]), int(i[1]))
 
 
 def years_with_data(session: Session, actor: User) -> list[int]:

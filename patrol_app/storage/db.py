@@ -10,9 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from patrol_app.config import get_settings
 
@@ -23,7 +25,7 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 15000
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
@@ -61,7 +63,7 @@ def private_file(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
-def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_begin(conn: Connection) -> None:
     # BEGIN IMMEDIATE: a writing transaction takes the write lock up front, so two writers queue on the
     # busy timeout instead of failing half-way with "database is locked".
     conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -96,7 +98,7 @@ def canonical_json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def _sqlite_begin_read(conn) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_begin_read(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN")
 
 

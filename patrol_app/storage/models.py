@@ -7,6 +7,7 @@ Local dates and times (patrol dates, incident times) are naive wall-clock times 
 from __future__ import annotations
 
 import datetime as dt
+from typing import ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
     false,
@@ -28,7 +30,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 class Base(DeclarativeBase):
-    pass
+    # every model maps one Table (DeclarativeBase types it as any FromClause)
+    __table__: ClassVar[Table]
 
 
 class User(Base):
@@ -49,6 +52,11 @@ class User(Base):
     demo: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )  # made by `patrol demo`
+
+    # Not a column: who acted as the audit trail shows it when that is not the username (the command line's
+    # ``cli(root) as leader``), set on the instance and read by audit.actor_label.
+    __allow_unmapped__ = True
+    audit_label: str | None = None
 
 
 class WebSession(Base):

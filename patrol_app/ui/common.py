@@ -6,13 +6,18 @@ import functools
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from patrol_app.clock import utc_now
 from patrol_app.config import get_settings
 from patrol_app.i18n import error_text, t
+
+if TYPE_CHECKING:
+    from gis.roads import RoadNetwork
+    from patrol_app.services.ledger_jobs import BatchInfo
+    from patrol_app.storage.models import User
 
 
 def lang() -> str:
@@ -50,7 +55,7 @@ def ensure_store(url: str) -> None:
     upgrade(url)
 
 
-def network():  # type: ignore[no-untyped-def]
+def network() -> RoadNetwork:
     """The store's road network (cached per network version in the service layer)."""
     from patrol_app.services.roads import network as store_network
     from patrol_app.storage.db import read_session
@@ -59,7 +64,7 @@ def network():  # type: ignore[no-untyped-def]
         return store_network(s)
 
 
-def current_user():  # type: ignore[no-untyped-def]
+def current_user() -> User | None:
     """The signed-in user (a detached ``User``), or None.
 
     The browser's HttpOnly session cookie says who it is, so a reload, a new tab or a server restart stays signed
@@ -71,16 +76,16 @@ def current_user():  # type: ignore[no-untyped-def]
     from patrol_app.storage.db import read_session, session_scope
 
     token = _cookie_token()
-    sid = st.session_state.get("web_session_id")
+    sid: int | None = st.session_state.get("web_session_id")
     if not token and not sid:
         return _page_only_user()
     with read_session() as s:  # a page's reruns read; only a use after a while writes (below)
-        res = (
-            sessions.resolve_token(s, token, touch=False)
-            if token
-            else sessions.resolve_id(s, sid, touch=False)
-        )
-        if res.user is None and token and sid:  # a stale cookie beside a fresh page sign-in
+        if token:
+            res = sessions.resolve_token(s, token, touch=False)
+            if res.user is None and sid:  # a stale cookie beside a fresh page sign-in
+                res = sessions.resolve_id(s, sid, touch=False)
+        else:
+            assert sid  # no cookie: the page's own session id (one of the two is there, see above)
             res = sessions.resolve_id(s, sid, touch=False)
         if res.user is not None:
             s.expunge(res.user)
@@ -91,12 +96,22 @@ def current_user():  # type: ignore[no-untyped-def]
             if token:  # the browser still holds the dead cookie: clear it, then show the sign-in form
                 go_to("/auth/sign-out", next_path=current_path(), ended=res.ended)
         return None
-    if res.stale:
+    if res.stale and res.session_id is not None:  # (a stale use is of a session row)
         with session_scope() as s:
             sessions.mark_used(s, res.session_id)
     st.session_state["web_session_id"] = res.session_id
     st.session_state["user_id"] = res.user.id
     return res.user
+
+
+def page_user() -> User:
+    """The signed-in user, for a page: the app shows the pages only to a signed-in user (``streamlit_app.main``).
+    Should the session end between that check and the page's (signed out elsewhere at that very moment), the
+    page stops; the next run shows the sign-in form."""
+    user = current_user()
+    if user is None:
+        st.stop()
+    return user
 
 
 def _cookie_token() -> str | None:
@@ -109,7 +124,7 @@ def _cookie_token() -> str | None:
     return token if isinstance(token, str) and token else None
 
 
-def _page_only_user():  # type: ignore[no-untyped-def]
+def _page_only_user() -> User | None:
     """A user put into this page session by server code without a web session (AppTest); never from a browser."""
     from patrol_app.services.sessions import idle_timeout
     from patrol_app.storage.db import read_session
@@ -211,7 +226,7 @@ def _streamlit_texts_css(lng: str) -> str:
     )
 
 
-def top_bar(user) -> None:  # type: ignore[no-untyped-def]
+def top_bar(user: User | None) -> None:
     """Language switch and, when signed in, who I am and sign-out — top right of every page."""
     st.html(f"<style>{_field_css()}{_streamlit_texts_css(lang())}</style>")  # density, touch targets, texts
     _, mid, right = st.columns([3, 3, 1.8], vertical_alignment="center")
@@ -289,7 +304,7 @@ def confirm_button(label: str, key: str, question: str, confirm_label: str, **kw
     return False
 
 
-def batch_filter():  # type: ignore[no-untyped-def]
+def batch_filter() -> BatchInfo | None:
     """The imported ledger batch named by the page's ``?batch=N`` (a link from the import page), or None."""
     raw = st.query_params.get("batch")
     user = current_user()

@@ -4,16 +4,24 @@ offer it for download. Two steps on purpose: a page rerun must never issue a doc
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import streamlit as st
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from patrol_app.clock import local_now
-from patrol_app.documents import NOTICE_KINDS, issue_inspection, issue_notice, issue_patrol_record
+from patrol_app.documents import (
+    NOTICE_KINDS,
+    IssuedDocument,
+    issue_inspection,
+    issue_notice,
+    issue_patrol_record,
+)
 from patrol_app.domain.rules import Perm, allowed
 from patrol_app.services.errors import ServiceError
 from patrol_app.storage.db import read_session, session_scope
-from patrol_app.storage.models import Patrol
+from patrol_app.storage.models import Patrol, User
 from patrol_app.ui.common import err, lang, tr
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -34,7 +42,7 @@ def _offer(key: str) -> None:
         )
 
 
-def _make(key: str, fn) -> None:  # type: ignore[no-untyped-def]
+def _make(key: str, fn: Callable[[Session], IssuedDocument]) -> None:
     try:
         with session_scope() as s:
             d = fn(s)
@@ -43,7 +51,7 @@ def _make(key: str, fn) -> None:  # type: ignore[no-untyped-def]
         st.error(err(exc))
 
 
-def patrol_documents(user) -> None:  # type: ignore[no-untyped-def]
+def patrol_documents(user: User) -> None:
     """巡查记录 of one of my recent patrols."""
     if not allowed(user.role, Perm.LOG_PATROL):
         return
@@ -69,7 +77,7 @@ def patrol_documents(user) -> None:  # type: ignore[no-untyped-def]
         return
     with st.expander(tr("doc.ui.title")):
         pid = st.selectbox(
-            tr("doc.ui.patrol_pick"), list(options), format_func=options.get, key="doc_patrol_pick"
+            tr("doc.ui.patrol_pick"), list(options), format_func=options.__getitem__, key="doc_patrol_pick"
         )
         key = f"doc_patrol_{pid}"
         if st.button(tr("doc.ui.make_patrol"), key="doc_make_patrol"):
@@ -77,7 +85,7 @@ def patrol_documents(user) -> None:  # type: ignore[no-untyped-def]
         _offer(key)
 
 
-def incident_documents(user, incident_id: int, deadline: dt.date | None = None) -> None:  # type: ignore[no-untyped-def]
+def incident_documents(user: User, incident_id: int, deadline: dt.date | None = None) -> None:
     """现场检查（勘验）笔录 and the numbered notices of one incident."""
     can_inspect = allowed(user.role, Perm.LOG_INCIDENT) and allowed(user.role, Perm.VIEW_PARTY)
     can_notice = allowed(user.role, Perm.UPDATE_INCIDENT) and allowed(user.role, Perm.VIEW_PARTY)
@@ -93,7 +101,7 @@ def incident_documents(user, incident_id: int, deadline: dt.date | None = None) 
             labels = {k: tr(f"doc.notice.title.{k}") for k in NOTICE_KINDS}
             c1, c2 = st.columns(2)
             kind = c1.selectbox(
-                tr("doc.ui.notice_kind"), list(labels), format_func=labels.get, key="doc_notice_kind"
+                tr("doc.ui.notice_kind"), list(labels), format_func=labels.__getitem__, key="doc_notice_kind"
             )
             due = (
                 c2.date_input(
@@ -111,8 +119,6 @@ def incident_documents(user, incident_id: int, deadline: dt.date | None = None) 
             _offer(key)
 
 
-def _actor(session, user):  # type: ignore[no-untyped-def]
+def _actor(session: Session, user: User) -> User:
     """The signed-in account, attached to this session (the page's copy may come from another)."""
-    from patrol_app.storage.models import User
-
-    return session.get(User, user.id)
+    return session.get_one(User, user.id)

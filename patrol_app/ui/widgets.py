@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 import streamlit.components.v1 as components
@@ -16,6 +16,14 @@ from gis.stakes import format_stake, parse_stake
 from patrol_app.config import get_settings
 from patrol_app.services.field import GPS_WARN_ACCURACY_M
 from patrol_app.ui.common import err, tr
+
+if TYPE_CHECKING:
+    import folium
+
+    from gis.roads import RoadNetwork
+
+#: A picked location: (lon, lat, method "gps" / "map" / "stake", GPS accuracy in metres or None).
+Loc = tuple[float, float, str, float | None]
 
 _gps = components.declare_component("gps", path=str(Path(__file__).parent / "components" / "geolocation"))
 
@@ -30,7 +38,7 @@ def gps_button(key: str) -> dict[str, Any] | None:
     return None
 
 
-def location_picker(net, state_key: str) -> tuple[float, float, str, float | None] | None:  # type: ignore[no-untyped-def]
+def location_picker(net: RoadNetwork, state_key: str) -> Loc | None:
     """GPS, a tap on the map or road + stake → (lon, lat, method, accuracy) kept in session state."""
     state = st.session_state
     # one method at a time: only the chosen one renders (the map costs most of a rerun)
@@ -99,7 +107,9 @@ def location_picker(net, state_key: str) -> tuple[float, float, str, float | Non
     return state.get(state_key)
 
 
-def _locate_stake(net, state_key: str, code, stake: str, side, offset) -> None:  # type: ignore[no-untyped-def]
+def _locate_stake(
+    net: RoadNetwork, state_key: str, code: str | None, stake: str, side: str | None, offset: float | None
+) -> None:
     """Road + stake → the point, computed afresh from what the fields show on every run: changing the road, the
     stake, the side or the offset moves the position at once, and a stake that cannot be found leaves none."""
     state = st.session_state
@@ -124,17 +134,17 @@ def _locate_stake(net, state_key: str, code, stake: str, side, offset) -> None: 
 
 
 @st.fragment
-def _map_tap(net, state_key: str) -> None:  # type: ignore[no-untyped-def]
+def _map_tap(net: RoadNetwork, state_key: str) -> None:
     from patrol_app.services.my_records import nearby_open_incidents
     from patrol_app.storage.db import read_session
-    from patrol_app.ui.common import current_user, lang
+    from patrol_app.ui.common import lang, page_user
 
     state = st.session_state
     m = _picker_map(net, lang())
     cur = state.get(state_key)
     fix = state.get(f"{state_key}_last_fix")
     with read_session() as s:
-        nearby = nearby_open_incidents(s, current_user(), (fix[0], fix[1]) if fix else None)
+        nearby = nearby_open_incidents(s, page_user(), (fix[0], fix[1]) if fix else None)
     chosen = (cur[0], cur[1], tr("ui.chosen_point")) if cur else None
     out = st_folium(
         m,
@@ -152,7 +162,7 @@ def _map_tap(net, state_key: str) -> None:  # type: ignore[no-untyped-def]
     st.caption(tr("ui.tap_hint") + " " + tr("field.picker_legend"))
 
 
-def _picker_map(net, lng: str):  # type: ignore[no-untyped-def]
+def _picker_map(net: RoadNetwork, lng: str) -> folium.Map:
     from patrol_app.services.mapdata import map_labels
 
     return picker_map(net, map_labels(lng))
@@ -161,7 +171,9 @@ def _picker_map(net, lng: str):  # type: ignore[no-untyped-def]
 FAR_LIMIT_M = 2000.0  # beyond this, no road is offered: the map tap is the way
 
 
-def position_of(net, loc, road: str | None = None, state_key: str | None = None) -> RoadPosition | None:  # type: ignore[no-untyped-def]
+def position_of(
+    net: RoadNetwork, loc: Loc | None, road: str | None = None, state_key: str | None = None
+) -> RoadPosition | None:
     """Where a picked location lies on the road network, or None (and the reason shown).
 
     A GPS fix farther than the maximum distance from every road does not dead-end: the nearest road is named
@@ -217,7 +229,9 @@ def accepted_distance(state_key: str) -> float | None:
     return FAR_LIMIT_M if loc and st.session_state.get(f"{state_key}_far_ok") == tuple(loc) else None
 
 
-def picked_position(net, state_key: str):  # type: ignore[no-untyped-def]
+def picked_position(
+    net: RoadNetwork, state_key: str
+) -> tuple[Loc | None, RoadPosition | None, tuple[str, str, str] | None, str | None]:
     """The picked location, its road position and the one-line text to show before saving.
 
     A road + stake without side and offset is a point on the road itself: road and stake are known, the side

@@ -19,6 +19,7 @@ The handlers only translate HTTP to service calls: no rule lives here. No Stream
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import hmac
@@ -28,7 +29,7 @@ import math
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -70,7 +71,7 @@ class Bad:
 
     field: str
     code: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)  # (``field`` is a name here)
 
 
 class ApiError(Exception):

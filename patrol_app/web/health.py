@@ -161,7 +161,7 @@ def readiness(url: str | None = None) -> str | None:
 def _pool_stats() -> list[tuple[str, str, int]]:
     from patrol_app.storage.db import get_engine
 
-    rows = []
+    rows: list[tuple[str, str, int]] = []
     info = get_engine.cache_info()
     if not info.currsize:
         return rows
@@ -221,9 +221,9 @@ def render_metrics() -> str:
         "# TYPE patrol_http_request_duration_seconds histogram",
     ]
     for route, row in sorted(latency.items()):
-        for bound, n in zip(BUCKETS, row):
+        for bound, count in zip(BUCKETS, row):
             out.append(
-                f"patrol_http_request_duration_seconds_bucket{_labels(route=route, le=repr(bound))} {int(n)}"
+                f"patrol_http_request_duration_seconds_bucket{_labels(route=route, le=repr(bound))} {int(count)}"
             )
         out.append(
             f"patrol_http_request_duration_seconds_bucket{_labels(route=route, le='+Inf')} "

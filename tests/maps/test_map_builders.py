@@ -128,7 +128,7 @@ def test_clusters_and_heat_are_built_in_the_browser_from_one_array(demo_net, poi
     heat = [k for k in kids if isinstance(k, HeatMap)]
     assert len(clusters) == 1 and clusters[0].show
     assert len(heat) == 1 and not heat[0].show  # ticked on in the layer switcher
-    assert clusters[0].data is heat[0].data
+    assert clusters[0].incidents is heat[0].incidents
     html = m.get_root().render()
     assert html.count("L.markerClusterGroup(") == 1 and html.count("L.heatLayer(") == 1
     assert "L.circleMarker(" in html and "L.marker(" not in html  # no icon images, no per-marker HTML

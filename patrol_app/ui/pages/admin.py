@@ -4,10 +4,12 @@ Thin wiring over ``patrol_app.services.auth``, ``registry`` and ``audit``, which
 """
 
 import datetime as dt
+from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from patrol_app.clock import local_text as local
 from patrol_app.clock import utc_now
@@ -17,10 +19,10 @@ from patrol_app.services.cases import local_today
 from patrol_app.services.errors import ServiceError
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import AuditEntry
-from patrol_app.ui.common import confirm_button, current_user, err, lang, tr
+from patrol_app.ui.common import confirm_button, err, lang, page_user, tr
 
 state = st.session_state
-user = current_user()
+user = page_user()
 today = local_today()
 
 st.title(tr("admin.title"))
@@ -29,7 +31,7 @@ if flash:
     st.success(flash)
 
 
-def write(fn, done: str) -> None:  # type: ignore[no-untyped-def]
+def write(fn: Callable[[Session], object], done: str) -> None:
     """Run one service call in its own transaction; show a refusal in the user's language."""
     try:
         with session_scope() as s:
@@ -54,7 +56,7 @@ with read_session() as s:
     vehicles = registry.list_vehicles(s, user, include_inactive=True)
     for obj in (*users, *people, *vehicles):
         s.expunge(obj)
-person_name = {p.id: p.name for p in people}
+person_name: dict[int | None, str] = {p.id: p.name for p in people}
 
 # --- accounts -------------------------------------------------------------------------------------------
 with t_users:
@@ -249,7 +251,9 @@ with t_vehicles:
     if vehicles:
         st.subheader(tr("registry.edit_vehicle"))
         plates = {v.id: v.plate + ("" if v.active else tr("registry.inactive_mark")) for v in vehicles}
-        vid = st.selectbox(tr("registry.pick_vehicle"), list(plates), format_func=plates.get, key="rv_pick")
+        vid = st.selectbox(
+            tr("registry.pick_vehicle"), list(plates), format_func=plates.__getitem__, key="rv_pick"
+        )
         veh = next(v for v in vehicles if v.id == vid)
         with st.form(f"rv_edit_{veh.id}"):
             e_plate = st.text_input(tr("registry.plate"), value=veh.plate)
@@ -309,8 +313,8 @@ with t_audit:
                     from patrol_app.photos import verify_photos
                     from patrol_app.storage.models import Photo
                 except ImportError:  # the photo store is not part of this installation
-                    verify_photos = None
-                if verify_photos is not None:
+                    pass
+                else:
                     problems = verify_photos(s, user)
                     total = s.execute(select(func.count()).select_from(Photo)).scalar_one()
                     if not problems:

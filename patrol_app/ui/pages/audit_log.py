@@ -4,6 +4,8 @@ dates, a page at a time (newest first), exportable as CSV or XLSX.
 Thin wiring over ``patrol_app.services.audit_log``, which checks ``Perm.VIEW_AUDIT_LOG`` itself.
 """
 
+import functools
+
 import pandas as pd
 import streamlit as st
 
@@ -11,10 +13,10 @@ from patrol_app.domain.rules import Perm, allowed
 from patrol_app.services import audit_log
 from patrol_app.services.errors import ServiceError
 from patrol_app.storage.db import read_session
-from patrol_app.ui.common import current_user, err, lang, tr
+from patrol_app.ui.common import err, lang, page_user, tr
 
 st.title(tr("audit_log.title"))
-user = current_user()
+user = page_user()
 if user is None or not allowed(user.role, Perm.VIEW_AUDIT_LOG):
     st.warning(tr("audit_log.no_permission"))
     st.stop()
@@ -88,7 +90,7 @@ b1, b2 = st.columns(2)
 for col, fmt in zip((b1, b2), audit_log.FORMATS):
     col.download_button(
         tr("audit_log.download", format=tr("audit_log.format." + fmt)),
-        data=lambda fmt=fmt: _file(fmt),
+        data=functools.partial(_file, fmt),
         file_name=f"audit_log.{fmt}",
         mime=audit_log.MIME[fmt],
         on_click="ignore",

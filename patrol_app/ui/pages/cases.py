@@ -4,8 +4,11 @@ Thin wiring: every rule (two certified officers, separation, review before a maj
 ``patrol_app.services.cases``. Forms are shown by role, and the service refuses anyway.
 """
 
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
+from sqlalchemy.orm import Session
 
 from patrol_app.clock import local_text as local
 from patrol_app.domain.catalog import BY_CODE
@@ -16,10 +19,10 @@ from patrol_app.services.errors import ServiceError
 from patrol_app.services.registry import officer_options
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Case, Incident
-from patrol_app.ui.common import current_user, err, lang, md_escape, tr
+from patrol_app.ui.common import err, lang, md_escape, page_user, tr
 
 state = st.session_state
-user = current_user()
+user = page_user()
 
 
 def type_name(code: str) -> str:
@@ -73,7 +76,12 @@ if allowed(user.role, Perm.OPEN_CASE):
                 )
             )
         labels = {
-            o.id: tr("case.officer_ok", name=o.name, cert=o.cert_no, date=o.cert_expiry.isoformat())
+            o.id: tr(
+                "case.officer_ok",
+                name=o.name,
+                cert=o.cert_no,
+                date=o.cert_expiry.isoformat() if o.cert_expiry else "",  # (no problem: there is an expiry)
+            )
             if o.problem is None
             else tr("case.officer_bad", name=o.name, reason=o.problem.render(lang()))
             for o in options
@@ -83,7 +91,7 @@ if allowed(user.role, Perm.OPEN_CASE):
             tr("case.officers"),
             list(labels),
             default=mine,
-            format_func=labels.get,
+            format_func=labels.__getitem__,
             key="case_officers",
             placeholder=tr("ui.choose"),
         )
@@ -94,7 +102,7 @@ if allowed(user.role, Perm.OPEN_CASE):
                 tr("case.major_grounds"),
                 list(ground_labels),
                 key="case_grounds",
-                format_func=ground_labels.get,
+                format_func=ground_labels.__getitem__,
                 placeholder=tr("ui.choose"),
             )
             if major
@@ -184,28 +192,28 @@ pick = st.selectbox(
     ),
 )
 v = by_id[pick]
-inc = v.incident
+case_inc = v.incident
 head = f"**{tr('case.pick_option', id=v.id, incident=v.incident_id, status=tr('case.status.' + v.status))}**"
 if v.major:
     head += f" · :red[{tr('case.major_badge')}]"
 st.markdown(head)
 lines = []
-if inc:
+if case_inc:
     lines.append(
         tr(
             "case.detail_incident",
-            id=inc["id"],
-            place=place(inc),
-            type=type_name(inc["type"]),
-            found=f"{inc['found_at']:%Y-%m-%d %H:%M}",
+            id=case_inc["id"],
+            place=place(case_inc),
+            type=type_name(case_inc["type"]),
+            found=f"{case_inc['found_at']:%Y-%m-%d %H:%M}",
         )
     )
-    if inc.get("party"):
+    if case_inc.get("party"):
         lines.append(
             tr(
                 "case.detail_party",
-                party=md_escape(inc["party"]),
-                phone=md_escape(inc.get("party_phone", "")),
+                party=md_escape(case_inc["party"]),
+                phone=md_escape(case_inc.get("party_phone", "")),
             )
         )
 lines.append(tr("case.detail_opened", name=md_escape(v.opened_by), at=local(v.opened_at)))
@@ -254,12 +262,12 @@ st.markdown("\n".join("- " + line for line in lines))
 
 open_states = (svc.INVESTIGATING, svc.RETURNED, svc.REVIEWED)
 with read_session() as s:
-    case_row = s.get(Case, v.id)
+    case_row = s.get_one(Case, v.id)
     review_block = svc.review_blockers(s, user, case_row)
     decide_block = svc.decide_blockers(s, user, case_row)
 
 
-def act(fn, flash_text: str) -> None:  # type: ignore[no-untyped-def]
+def act(fn: Callable[[Session], object], flash_text: str) -> None:
     try:
         with session_scope() as s:
             fn(s)

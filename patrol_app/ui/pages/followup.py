@@ -12,12 +12,13 @@ from patrol_app.photos import store_photo
 from patrol_app.services.errors import ServiceError, ValidationFailed
 from patrol_app.services.field import history, open_incidents, update_status
 from patrol_app.storage.db import read_session, session_scope
-from patrol_app.ui.common import current_user, err, lang, md_escape, network, tr
+from patrol_app.storage.models import Incident
+from patrol_app.ui.common import err, lang, md_escape, network, page_user, tr
 from patrol_app.ui.documents import incident_documents
 from patrol_app.ui.widgets import gps_button
 
 state = st.session_state
-user = current_user()
+user = page_user()
 net = network()
 st.title(tr("nav.followup"))
 if "fu_flash" in state:
@@ -62,7 +63,7 @@ if not rows:
     st.stop()
 
 
-def label(inc, dist) -> str:  # type: ignore[no-untyped-def]
+def label(inc: Incident, dist: float | None) -> str:
     extra = ""
     if inc.deadline and inc.deadline < today:
         extra = " · " + tr("field.overdue_since", date=inc.deadline.isoformat())
@@ -75,7 +76,9 @@ def label(inc, dist) -> str:  # type: ignore[no-untyped-def]
 
 
 options = {inc.id: label(inc, d) for inc, d in rows}
-chosen = st.selectbox(tr("field.pick_incident"), list(options), format_func=options.get, key="fu_pick")
+chosen = st.selectbox(
+    tr("field.pick_incident"), list(options), format_func=options.__getitem__, key="fu_pick"
+)
 inc = next(i for i, _ in rows if i.id == chosen)
 
 st.text(
@@ -139,7 +142,7 @@ with st.form(f"status_{fk}"):
     go = st.form_submit_button(tr("field.save_status"), type="primary", width="stretch")
 if go:
     try:
-        photos = [store_photo(f.getvalue(), f.name) for f in files or []]
+        stored = [store_photo(f.getvalue(), f.name) for f in files or []]
         with session_scope() as s:
             update_status(
                 s,
@@ -147,7 +150,7 @@ if go:
                 inc.id,
                 new_status or inc.status,
                 note,
-                photos,
+                stored,
                 measure=measure or None,
                 deadline=deadline if measure == "order_correct" else None,
             )

@@ -3,6 +3,9 @@ rows), then the import with progress — both run in the background (services.le
 them in a fragment, so it stays responsive and any other tab sees that an import is running. Past batches, with
 rollback for administrators."""
 
+import functools
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -14,13 +17,13 @@ from patrol_app.services import ledger_jobs as jobs
 from patrol_app.services.errors import ServiceError
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import User
-from patrol_app.ui.common import current_user, err, lang, network, page_file, tr
+from patrol_app.ui.common import err, lang, network, page_file, page_user, tr
 
 POLL_S = 0.5
 MAX_ERRORS_SHOWN = 100_000
 
 st.title(tr("nav.imports"))
-user = current_user()
+user = page_user()
 if user is None or not allowed(user.role, Perm.IMPORT_LEDGER):
     st.warning(tr("imports.ui.no_permission"))
     st.stop()
@@ -71,7 +74,7 @@ if up is not None and st.button(
     try:
         path = jobs.save_upload(up.getvalue(), up.name)
         with read_session() as s:
-            actor = s.get(User, user.id)
+            actor = s.get_one(User, user.id)
         st.session_state["imports_job"] = jobs.start_job(actor, path, up.name, dry_run=True)
     except ServiceError as exc:
         st.warning(err(exc))
@@ -193,9 +196,7 @@ def show_check(v: jobs.JobView) -> None:
             errors = res.errors
             st.download_button(
                 tr("imports.ui.download_bad"),
-                data=lambda path=path, errors=errors, name=v.filename: error_workbook(
-                    path, errors, lng, name
-                ),
+                data=functools.partial(error_workbook, path, errors, lng, v.filename),
                 file_name=tr("imports.ui.bad_file", stem=v.filename.rsplit(".", 1)[0]),
                 mime=XLSX_MIME,
                 on_click="ignore",
@@ -212,9 +213,11 @@ def show_check(v: jobs.JobView) -> None:
         icon=":material/upload:",
     ):
         path = jobs.job_file(v)
+        # (this process keeps the checked upload until the job is forgotten; without it Path(None) failed here)
+        assert path is not None, "the checked upload is gone"
         try:
             with read_session() as s:
-                actor = s.get(User, user.id)
+                actor = s.get_one(User, user.id)
             st.session_state["imports_job"] = jobs.start_job(actor, path, v.filename, dry_run=False)
         except ServiceError as exc:
             st.warning(err(exc))
@@ -286,8 +289,8 @@ def _incident_frame(rows: list[dict]) -> pd.DataFrame:
         "status",
     )
 
-    def cell(r: dict, k: str):  # type: ignore[no-untyped-def]
-        val = r.get(k)
+    def cell(r: dict[str, Any], k: str) -> Any:
+        val: Any = r.get(k)  # the column's value (a text code, a time …) or None
         if k == "type_code":
             return BY_CODE[val].name(lang()) if val in BY_CODE else val
         if k == "side":
@@ -322,33 +325,32 @@ if mine:
 # --- past batches ------------------------------------------------------------------------------------------
 st.subheader(tr("imports.ui.batches"))
 with read_session() as s:
-    actor = s.get(User, user.id)
+    actor = s.get_one(User, user.id)
     past = jobs.batches(s, actor)
 if not past:
     st.caption(tr("imports.ui.no_batches"))
 else:
+    batch_rows = [
+        (
+            b.id,
+            b.filename,
+            jobs.local_time(b.created_at),
+            b.user,
+            b.patrols,
+            b.incidents,
+            f"{b.first_date or ''} – {b.last_date or ''}" if b.first_date else "",
+            tr("imports.ui.rolled_back_at", when=jobs.local_time(b.rolled_back_at))
+            if b.rolled_back_at
+            else "",
+        )
+        for b in past
+    ]
+    batch_columns = [
+        tr("imports.bcol." + k)
+        for k in ("id", "file", "at", "user", "patrols", "incidents", "dates", "state")
+    ]
     st.dataframe(
-        pd.DataFrame(
-            [
-                (
-                    b.id,
-                    b.filename,
-                    jobs.local_time(b.created_at),
-                    b.user,
-                    b.patrols,
-                    b.incidents,
-                    f"{b.first_date or ''} – {b.last_date or ''}" if b.first_date else "",
-                    tr("imports.ui.rolled_back_at", when=jobs.local_time(b.rolled_back_at))
-                    if b.rolled_back_at
-                    else "",
-                )
-                for b in past
-            ],
-            columns=[
-                tr("imports.bcol." + k)
-                for k in ("id", "file", "at", "user", "patrols", "incidents", "dates", "state")
-            ],
-        ),
+        pd.DataFrame(batch_rows, columns=batch_columns),
         hide_index=True,
         width="stretch",
         key="imports_batches",
@@ -368,7 +370,7 @@ else:
             if c2.button(tr("imports.ui.rollback"), key="imports_rollback", disabled=not sure):
                 try:
                     with session_scope() as s:
-                        res = jobs.rollback_batch(s, s.get(User, user.id), int(which))
+                        res = jobs.rollback_batch(s, s.get_one(User, user.id), int(which))
                 except jobs.RollbackRefused as exc:
                     st.error(
                         t(exc.key, lng, **{**exc.params, "reasons": jobs.blockers_text(exc.blockers, lng)})

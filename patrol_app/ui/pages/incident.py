@@ -4,6 +4,7 @@ before saving; type, party, measure, photos. Everything typed is kept as a serve
 import copy
 import datetime as dt
 import uuid
+from typing import Any
 
 import streamlit as st
 
@@ -24,8 +25,8 @@ from patrol_app.services.field import (
 )
 from patrol_app.services.my_records import declare_road
 from patrol_app.storage.db import read_session, session_scope
-from patrol_app.ui.common import confirm_button, current_user, err, lang, md_escape, network, saved_banner, tr
-from patrol_app.ui.widgets import accepted_distance, location_picker, picked_position
+from patrol_app.ui.common import confirm_button, err, lang, md_escape, network, page_user, saved_banner, tr
+from patrol_app.ui.widgets import Loc, accepted_distance, location_picker, picked_position
 
 FORM = "incident"
 FIELDS = ("type", "description", "party", "phone", "measure", "deadline", "status", "effects", "basis_note")
@@ -38,7 +39,7 @@ def K(name: str) -> str:
     return f"inc_{name}_{state['inc_gen']}"
 
 
-user = current_user()
+user = page_user()
 net = network()
 
 st.title(tr("nav.incident"))
@@ -108,7 +109,7 @@ if (
         tr("field.effects"),
         list(effect_labels),
         key=K("effects"),
-        format_func=effect_labels.get,
+        format_func=effect_labels.__getitem__,
         placeholder=tr("ui.choose"),
     )
 if vt.needs_basis:
@@ -178,8 +179,8 @@ if state["inc_photos"]:
 
 def payload() -> dict:
     d = {k: state.get(K(k)) for k in FIELDS}
-    if isinstance(d.get("deadline"), dt.date):
-        d["deadline"] = d["deadline"].isoformat()
+    if isinstance(deadline := d.get("deadline"), dt.date):
+        d["deadline"] = deadline.isoformat()
     stake_inputs = state.get("inc_loc_stake_inputs")
     # a copy: the snapshot compared below must not share the photo list that the next upload appends to
     return copy.deepcopy(
@@ -208,7 +209,7 @@ if has_content and snapshot != state.get("inc_saved_snapshot"):
     state["inc_saved_snapshot"] = snapshot
 
 
-def raw_incident() -> dict:
+def raw_incident(loc: Loc) -> dict[str, Any]:  # (the picked location, checked by save)
     where = (
         {"road": stake_only[0], "stake": stake_only[1], "side": stake_only[2] or None}
         if stake_only
@@ -281,7 +282,7 @@ def save(force: bool = False) -> None:
                 return
     try:
         with session_scope() as s:
-            inc = log_incident(s, user, raw_incident(), photo_objs(), client_token=state["inc_token"])
+            inc = log_incident(s, user, raw_incident(loc), photo_objs(), client_token=state["inc_token"])
             if add_road and patrol is not None:
                 declare_road(s, user, patrol.id, inc.road_code)
             label = tr(

@@ -22,7 +22,7 @@ from patrol_app.services.errors import ServiceError
 from patrol_app.services.roads import network as store_network
 from patrol_app.services.users import get_user
 from patrol_app.storage.db import read_session
-from patrol_app.ui.common import batch_filter, current_user, err, lang, network, tr
+from patrol_app.ui.common import batch_filter, err, lang, network, page_user, tr
 
 
 def type_name(code: str) -> str:
@@ -126,7 +126,7 @@ try:
 except Exception as exc:  # no road network yet
     st.warning(err(exc))
     st.stop()
-user = current_user()
+user = page_user()
 if user is None:
     st.stop()
 try:
@@ -162,25 +162,25 @@ with st.container(border=True):
     town_names = c[2].multiselect(
         tr("map.towns"), list(towns()[0]), placeholder=tr("map.all"), key="map_towns"
     )
-    c = st.columns(2)
-    types = c[0].multiselect(
+    row2 = st.columns(2)
+    types = row2[0].multiselect(
         tr("map.types"),
         [v.code for v in CATALOG],
         format_func=lambda v: type_name(v),
         placeholder=tr("map.all"),
         key="map_types",
     )
-    roads = c[1].multiselect(
+    roads = row2[1].multiselect(
         tr("map.roads"),
         net.codes,
         format_func=lambda v: f"{v} {net.routes[v].name}",
         placeholder=tr("map.all"),
         key="map_roads",
     )
-period = tuple(period or ())
+picked = tuple(period or ())  # none, the start only (while picking) or both dates
 f = mapdata.MapFilter(
-    period[0] if period else None,
-    period[1] if len(period) > 1 else None,
+    picked[0] if picked else None,
+    picked[1] if len(picked) > 1 else None,
     tuple(types),
     tuple(roads),
     tuple(statuses),

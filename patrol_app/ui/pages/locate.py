@@ -14,7 +14,7 @@ except Exception as exc:  # no network yet: say so, plainly
 
 location_picker(net, "locate_point")
 loc, pos, _, text = picked_position(net, "locate_point")
-if pos is not None:
+if pos is not None and loc is not None:  # (a position is of a picked location)
     st.success(md_escape(text))
     st.caption(f"{loc[0]:.6f}, {loc[1]:.6f}")
 elif loc is None:

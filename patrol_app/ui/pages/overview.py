@@ -3,9 +3,9 @@ import streamlit as st
 from patrol_app.reports.rollup import Period
 from patrol_app.services.stats import default_year, year_totals, years_with_data
 from patrol_app.storage.db import read_session
-from patrol_app.ui.common import current_user, tr
+from patrol_app.ui.common import page_user, tr
 
-user = current_user()
+user = page_user()
 
 st.title(tr("app.title"))
 with read_session() as s:

@@ -20,10 +20,10 @@ from patrol_app.services.field import (
 )
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Incident, Personnel, Vehicle
-from patrol_app.ui.common import current_user, err, lang, md_escape, network, page_file, tr
+from patrol_app.ui.common import err, lang, md_escape, network, page_file, page_user, tr
 from patrol_app.ui.documents import patrol_documents
 
-user = current_user()
+user = page_user()
 net = network()
 st.title(tr("nav.patrol"))
 if "patrol_flash" in st.session_state:
@@ -191,7 +191,7 @@ else:
         if c2.button(tr("ui.cancel"), width="stretch", key="patrol_end_no"):
             st.session_state.pop("patrol_end_pending", None)
             st.rerun()
-    if confirmed:
+    if confirmed and pending:  # (confirmed only while pending)
         st.session_state.pop("patrol_end_pending", None)
         try:
             with session_scope() as s:

@@ -11,10 +11,10 @@ from patrol_app.services.field import history
 from patrol_app.services.my_records import edit_incident, my_records, why_not_editable
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Incident
-from patrol_app.ui.common import current_user, err, lang, saved_banner, tr
+from patrol_app.ui.common import err, lang, page_user, saved_banner, tr
 
 state = st.session_state
-user = current_user()
+user = page_user()
 st.title(tr("mine.title"))
 saved_banner("mine_flash")
 st.caption(tr("mine.caption"))
@@ -88,7 +88,7 @@ if mine.incidents:
     )
     st.query_params["incident"] = str(chosen)
     with read_session() as s:
-        inc = s.get(Incident, chosen)
+        inc = s.get_one(Incident, chosen)
         steps = history(s, user, chosen)
         refusal = why_not_editable(s, user, inc)
     st.text(

@@ -7,6 +7,7 @@ user (role) and language."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -24,7 +25,7 @@ from patrol_app.reports.writers import MIME as REPORT_MIME
 from patrol_app.services.errors import ServiceError
 from patrol_app.services.stats import default_year, years_with_data
 from patrol_app.storage.db import read_session
-from patrol_app.ui.common import batch_filter, current_user, err, lang, md_escape, tr
+from patrol_app.ui.common import batch_filter, err, lang, md_escape, page_user, tr
 
 
 @st.cache_data(ttl=120, show_spinner=False)
@@ -71,7 +72,9 @@ def _export_file(
         )
 
 
-def _downloaded(data: bytes, url: str, username: str, action: str, entity: str, after: dict) -> bytes:  # type: ignore[type-arg]
+def _downloaded(
+    data: bytes, url: str, username: str, action: str, entity: str, after: dict[str, Any]
+) -> bytes:
     """Record a download click in the audit trail (who, what, filters, rows), then hand the file over."""
     from patrol_app.services.audit_log import record_download
 
@@ -89,7 +92,7 @@ def _map_png(url: str, start: dt.date, end: dt.date, username: str, role: str, l
 
 
 st.title(tr("report.title"))
-user = current_user()
+user = page_user()
 if user is None or not allowed(user.role, Perm.EXPORT):
     st.warning(tr("report.ui.no_permission"))
     st.stop()
@@ -170,18 +173,23 @@ stem = (
 report_formats = sorted(REPORT_FORMATS, key=("docx", "xlsx", "json", "md").index) if batch is None else []
 if report_formats:  # the formal report covers all records of a period, not one imported batch
     st.subheader(tr("report.ui.downloads"))
-cols = st.columns(max(len(report_formats), 1))
-for col, fmt in zip(cols, report_formats):
-    col.download_button(
-        tr("report.ui.download", format=tr("report.format." + fmt)),
-        data=lambda fmt=fmt, key=key, lng=lng: _downloaded(
+for col, fmt in zip(st.columns(max(len(report_formats), 1)), report_formats):
+
+    def report_bytes(
+        fmt: str = fmt, key: tuple[str, dt.date, dt.date, str, str] = key, lng: str = lng
+    ) -> bytes:
+        return _downloaded(
             _report_file(*key, fmt, lng),
             key[0],
             key[3],
             "download.report",
             "report",
             {"period": f"{key[1].isoformat()}–{key[2].isoformat()}", "format": fmt, "file": f"{stem}.{fmt}"},
-        ),
+        )
+
+    col.download_button(
+        tr("report.ui.download", format=tr("report.format." + fmt)),
+        data=report_bytes,
         file_name=f"{stem}.{fmt}",
         mime=REPORT_MIME[fmt],
         on_click="ignore",
@@ -206,18 +214,24 @@ with read_session(stale_ok=True) as s:
     st.caption(tr("report.ui.count", n=n_rows, kind=tr("export.sheet." + kind)))
 if not can_see_parties(user):
     st.caption(tr("report.ui.masked"))
-cols = st.columns(4)
+export_cols = st.columns(4)
 for i, fmt in enumerate(EXPORT_FORMATS):
-    cols[i % 4].download_button(
-        tr("report.ui.download", format=tr("export.format." + fmt)),
-        data=lambda fmt=fmt, kind=kind, key=key, lng=lng: _downloaded(
+
+    def export_bytes(
+        fmt: str = fmt, kind: str = kind, key: tuple[str, dt.date, dt.date, str, str] = key, lng: str = lng
+    ) -> bytes:
+        return _downloaded(
             _export_file(*key, kind, fmt, lng, batch_id),
             key[0],
             key[3],
             f"export.{kind}",
             "export",
             export_audit(kind, fmt, flt, n_rows, not can_see_parties(user), file_name(kind, fmt, flt, lng)),
-        ),
+        )
+
+    export_cols[i % 4].download_button(
+        tr("report.ui.download", format=tr("export.format." + fmt)),
+        data=export_bytes,
         file_name=file_name(kind, fmt, flt, lng),
         mime=EXPORT_MIME[fmt],
         on_click="ignore",

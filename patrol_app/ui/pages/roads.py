@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy.orm import Session
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 from streamlit_folium import st_folium
 
 from gis.maps import network_preview_map
-from gis.roads import FIELD_ROLES
+from gis.roads import FIELD_ROLES, RoadFile, RoadNetwork
 from patrol_app.config import get_settings
 from patrol_app.domain.catalog import BY_CODE
 from patrol_app.domain.rules import Perm, allowed
@@ -21,11 +23,12 @@ from patrol_app.services.errors import ServiceError
 from patrol_app.services.mapdata import map_labels
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import User
-from patrol_app.ui.common import current_user, err, lang, network, tr
+from patrol_app.ui.common import err, lang, network, page_user, tr
 
 st.title(tr("nav.roads"))
-user = current_user()
+user = page_user()
 can_manage = user is not None and allowed(user.role, Perm.MANAGE_ROADS)
+net: RoadNetwork | None
 try:
     net = network()
 except Exception as exc:  # no network yet: say so, plainly
@@ -73,11 +76,11 @@ def routes_table() -> None:
     st.dataframe(df, hide_index=True, width="stretch")
 
 
-def _actor(s):  # type: ignore[no-untyped-def]
-    return s.get(User, user.id)
+def _actor(s: Session) -> User:
+    return s.get_one(User, user.id)
 
 
-def _road_file(up):  # type: ignore[no-untyped-def]
+def _road_file(up: UploadedFile) -> tuple[str, RoadFile]:
     """The uploaded road file, read once per upload (kept in the session)."""
     data = up.getvalue()
     digest = hashlib.sha256(data).hexdigest()
@@ -363,11 +366,11 @@ def settings_panel() -> None:
             step=0.5,
             key="roads_line_distance",
         )
-        c = st.columns(2)
-        doc = c[0].text_input(
+        row2 = st.columns(2)
+        doc = row2[0].text_input(
             tr("roads.col.doc_no"), key="roads_line_doc", placeholder=tr("roads.ui.doc_placeholder")
         )
-        day = c[1].date_input(
+        day = row2[1].date_input(
             tr("roads.col.doc_date"), value=dt.date.today(), key="roads_line_date", format="YYYY-MM-DD"
         )
         add = st.form_submit_button(tr("roads.ui.add_line"), type="primary")

@@ -116,7 +116,7 @@ def app_role_grants(role: str) -> list[str]:
     ]
 
 
-def _seal_existing(bind) -> None:  # type: ignore[no-untyped-def]
+def _seal_existing(bind: sa.Connection) -> None:
     """Add the keyed seal to every entry there is, then record the sealing and a baseline of every record."""
     from patrol_app.services import audit, audit_state
     from patrol_app.services.audit_key import key_id, load_key
