@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from patrol_app.domain.catalog import CATALOG
 from patrol_app.domain.rules import MEASURES, Status
+from patrol_app.services.record_filter import RecordFilter
 from patrol_app.storage.models import Incident, Patrol, RoadPieceRow
 
 #: Road classes in the order the bureau names them (国道、省道、县道、乡道、村道、专用公路).
@@ -78,6 +79,10 @@ class Period:
             out.append((y, m))
             y, m = (y + 1, 1) if m == 12 else (y, m + 1)
         return out
+
+    def filter(self, **kwargs: Any) -> RecordFilter:
+        """The one record filter over this period (``batch=``, … as :class:`RecordFilter` takes them)."""
+        return RecordFilter(self.start, self.end, **kwargs)
 
     def month_key(self, year: int, month: int) -> str:
         """``"01"``…``"12"`` within one calendar year (the JSON contract); ``"2021-12"`` across years."""
@@ -188,9 +193,7 @@ def rollup(session: Session, period: Period, batch: int | None = None) -> Rollup
 
 
 def _patrol_figures(session: Session, period: Period, r: Rollup, batch: int | None = None) -> None:
-    in_period: tuple[Any, ...] = (Patrol.date >= period.start, Patrol.date <= period.end)
-    if batch is not None:
-        in_period += (Patrol.import_batch_id == batch,)
+    in_period = period.filter(batch=batch).patrol_conditions()
     joint = case((func.coalesce(Patrol.joint, "") != "", 1), else_=0)
     row = session.execute(
         select(
@@ -243,10 +246,7 @@ def _incident_figures(session: Session, period: Period, r: Rollup, batch: int | 
     """Two scans of the period's incidents, each grouped by a few low-cardinality columns (types × roads ×
     status; towns × measures × months × status): the database returns at most a few thousand groups whatever
     the number of incidents, and every figure is summed from those."""
-    lo, hi = period.datetime_bounds()
-    in_period: tuple[Any, ...] = (Incident.found_at >= lo, Incident.found_at < hi)
-    if batch is not None:
-        in_period += (Incident.import_batch_id == batch,)
+    in_period = period.filter(batch=batch).incident_conditions()
     is_closed = case((Incident.status == Status.CLOSED.value, 1), else_=0)
     # counted from the verdict itself: road land is not the control zone (three verdicts, not two)
     in_zone = func.coalesce(func.sum(case((Incident.zone == "control_zone", 1), else_=0)), 0)
