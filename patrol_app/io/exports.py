@@ -162,6 +162,7 @@ PATROL_COLUMNS = (
 def count(session: Session, actor: User, kind: str, flt: RecordFilter = ExportFilter()) -> int:
     """How many records an export with this filter would write."""
     require(actor, Perm.EXPORT)
+    flt = flt.for_actor(actor)  # the reader's county (a city or province: its counties)
     if kind == "incidents":
         return int(
             session.execute(_incident_where(select(func.count()).select_from(Incident), flt)).scalar_one()
@@ -932,7 +933,10 @@ def export(
         out = out.with_suffix(".zip") if out.suffix.lower() == ".shp" else out.with_name(out.name + ".zip")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.part{out.suffix}")  # the suffix tells GDAL the format
-    chunks = _incident_chunks(session, flt, visible) if kind == "incidents" else _patrol_chunks(session, flt)
+    scoped = flt.for_actor(actor)  # the reader's county (a city or province: its counties)
+    chunks = (
+        _incident_chunks(session, scoped, visible) if kind == "incidents" else _patrol_chunks(session, scoped)
+    )
     w = _Writer(kind, chunks, lang, _Geometry(session, kind))
     try:
         with contextlib.suppress(FileNotFoundError):

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from patrol_app.domain.catalog import CATALOG
 from patrol_app.domain.rules import MEASURES, Status
-from patrol_app.services.record_filter import RecordFilter
+from patrol_app.services.record_filter import RecordFilter, adcode_condition
 from patrol_app.storage.models import Incident, Patrol, RoadPieceRow
 
 #: Road classes in the order the bureau names them (国道、省道、县道、乡道、村道、专用公路).
@@ -182,18 +182,20 @@ def _count_desc(d: dict[str, int]) -> dict[str, int]:
     return dict(sorted(d.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def rollup(session: Session, period: Period, batch: int | None = None) -> Rollup:
+def rollup(session: Session, period: Period, batch: int | None = None, county: str | None = None) -> Rollup:
     """All figures of ``period`` from aggregate queries (no permission check: see ``build_report``); with
-    ``batch``, only the records of that imported ledger batch."""
+    ``batch``, only the records of that imported ledger batch; with ``county``, of that county (or city or
+    province: the roll-up of its counties)."""
     r = Rollup(period=period)
-    _patrol_figures(session, period, r, batch)
-    _incident_figures(session, period, r, batch)
-    _road_facts(session, r)
+    flt = period.filter(batch=batch, county=county)
+    _patrol_figures(session, period, r, flt)
+    _incident_figures(session, period, r, flt)
+    _road_facts(session, r, county)
     return r
 
 
-def _patrol_figures(session: Session, period: Period, r: Rollup, batch: int | None = None) -> None:
-    in_period = period.filter(batch=batch).patrol_conditions()
+def _patrol_figures(session: Session, period: Period, r: Rollup, flt: RecordFilter) -> None:
+    in_period = flt.patrol_conditions()
     joint = case((func.coalesce(Patrol.joint, "") != "", 1), else_=0)
     row = session.execute(
         select(
@@ -242,11 +244,11 @@ def _patrol_figures(session: Session, period: Period, r: Rollup, batch: int | No
     r.patrols_by_road = _count_desc({str(c): int(n) for c, n in roads})
 
 
-def _incident_figures(session: Session, period: Period, r: Rollup, batch: int | None = None) -> None:
+def _incident_figures(session: Session, period: Period, r: Rollup, flt: RecordFilter) -> None:
     """Two scans of the period's incidents, each grouped by a few low-cardinality columns (types × roads ×
     status; towns × measures × months × status): the database returns at most a few thousand groups whatever
     the number of incidents, and every figure is summed from those."""
-    in_period = period.filter(batch=batch).incident_conditions()
+    in_period = flt.incident_conditions()
     is_closed = case((Incident.status == Status.CLOSED.value, 1), else_=0)
     # counted from the verdict itself: road land is not the control zone (three verdicts, not two)
     in_zone = func.coalesce(func.sum(case((Incident.zone == "control_zone", 1), else_=0)), 0)
@@ -323,10 +325,12 @@ def _year_month(key: Any) -> tuple[int, int]:
     return int(y), int(m)
 
 
-def _road_facts(session: Session, r: Rollup) -> None:
+def _road_facts(session: Session, r: Rollup, county: str | None = None) -> None:
     """Class and name of every road in the network (the network's own classes beat the code letter)."""
+    in_county = adcode_condition(RoadPieceRow.adcode, county)
     for code, cls, name in session.execute(
         select(RoadPieceRow.code, func.min(RoadPieceRow.road_class), func.min(RoadPieceRow.name))
+        .where(*([] if in_county is None else [in_county]))
         .group_by(RoadPieceRow.code)
         .order_by(RoadPieceRow.code)
     ):

@@ -73,8 +73,8 @@ def _where(session: Session, f: MapFilter) -> list[ColumnElement[bool]]:
     """
     if session.get_bind().dialect.name != "sqlite" or not (f.date_from or f.date_to):
         return f.incident_conditions()
-    decided = session.info.setdefault("mapdata_scan", {})  # one decision per period and session
-    period = (f.date_from, f.date_to)
+    decided = session.info.setdefault("mapdata_scan", {})  # one decision per period, county and session
+    period = (f.date_from, f.date_to, f.county)
     if period not in decided:
         dates_only = f.dates_only().incident_conditions()
         in_period = session.execute(
@@ -84,7 +84,10 @@ def _where(session: Session, f: MapFilter) -> list[ColumnElement[bool]]:
         decided[period] = in_period * 4 >= total
     if not decided[period]:
         return f.incident_conditions()
-    return f.incident_conditions(found_at=literal_column("+incidents.found_at", DateTime()))
+    return f.incident_conditions(
+        found_at=literal_column("+incidents.found_at", DateTime()),
+        adcode=literal_column("+incidents.adcode", String()),
+    )
 
 
 def data_stamp(session: Session, actor: User) -> str:
@@ -105,6 +108,7 @@ def data_stamp(session: Session, actor: User) -> str:
 
 def incident_count(session: Session, actor: User, f: MapFilter) -> int:
     require(actor, Perm.VIEW)
+    f = f.for_actor(actor)  # the reader's county (a city or province: its counties)
     return int(
         session.execute(
             select(func.count()).select_from(Incident).where(*f.incident_conditions())
@@ -159,6 +163,7 @@ def incident_points(session: Session, actor: User, f: MapFilter, descriptions: b
     names and phone numbers masked for roles without ``Perm.VIEW_PARTY``.
     """
     require(actor, Perm.VIEW)
+    f = f.for_actor(actor)  # the reader's county (a city or province: its counties)
     where = _where(session, f)
     cols = [
         Incident.id,
@@ -251,6 +256,7 @@ def charts(session: Session, actor: User, f: MapFilter) -> MapCharts:
     Two passes over the incidents: (year, month, type, status) and (road, town), summed up here.
     """
     require(actor, Perm.VIEW)
+    f = f.for_actor(actor)  # the reader's county (a city or province: its counties)
     where = _where(session, f)
     out = MapCharts()
     y, m = extract("year", Incident.found_at), extract("month", Incident.found_at)
@@ -320,6 +326,7 @@ def road_coverage(session: Session, actor: User, network: RoadNetwork, f: MapFil
     else by its declared roads: ``tracks.patrol_road_pairs``), never-patrolled
     roads first, then the least patrolled. Only the filter's roads when it names some."""
     require(actor, Perm.VIEW)
+    f = f.for_actor(actor)  # the reader's county (a city or province: its counties)
     period = f.dates_only().patrol_conditions()
     pairs = patrol_road_pairs()  # the roads a patrol's track covered, else those it declared
     rows = session.execute(
@@ -367,6 +374,7 @@ def hotspots(
     per segment is picked here. Segments are clipped to the road's stake range when the network is given.
     """
     require(actor, Perm.VIEW)
+    f = f.for_actor(actor)  # the reader's county (a city or province: its counties)
     if segment_m <= 0:
         raise ValueError("segment_m must be positive")
     k = _segment_index(session, segment_m).label("k")

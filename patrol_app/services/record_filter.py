@@ -1,9 +1,13 @@
 """The one record filter: which incidents and patrols a map, an export, a report or a list reads.
 
 :class:`RecordFilter` holds what a user chose (a local date range, types, roads, statuses, towns, an imported
-batch) and builds the SQLAlchemy WHERE terms for incidents and for patrols from it, once for every
+batch, a county) and builds the SQLAlchemy WHERE terms for incidents and for patrols from it, once for every
 read path. Dates are local dates (``PATROL_TZ``), both ends included; text dates are read only by
 :func:`patrol_app.clock.parse_date`.
+
+The county scoping of every read path is here too: :meth:`RecordFilter.for_actor` narrows a filter to what the
+acting user may read (its county; a city or province account: all its counties, or the one it chose) and
+refuses a county outside it; each service applies it before any query runs.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from sqlalchemy import exists
 from sqlalchemy.sql.elements import ColumnElement
 
 from patrol_app.clock import parse_date
-from patrol_app.storage.models import Incident, Patrol, PatrolRoad
+from patrol_app.domain import adcodes
+from patrol_app.services.errors import PermissionDenied
+from patrol_app.storage.models import Incident, Patrol, PatrolRoad, User
 
 __all__ = ["RecordFilter", "adcode_condition"]
 
@@ -31,13 +37,14 @@ def _as_date(v: Any) -> dt.date | None:
 
 
 def adcode_condition(column: Any, county: str | None) -> ColumnElement[bool] | None:
-    """``column`` within ``county``: equal to a full 6-digit adcode, else starting with the prefix (a city's
-    four digits, a province's two). None for no restriction."""
+    """``column`` within ``county``: equal to a county's adcode, else starting with a city's four digits or a
+    province's two. None for no restriction."""
     if not county:
         return None
-    if len(county) >= 6:
-        return column == county
-    return column.like(county + "%")
+    p = adcodes.prefix(county)
+    if len(p) == 6:
+        return column == p
+    return column.like(p + "%")
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,8 @@ class RecordFilter:
     statuses: tuple[str, ...] = ()
     towns: tuple[str, ...] = ()
     batch: int | None = None  # only the records of this imported ledger batch
+    #: a county (530302), or every county of a city (530300) or province (530000); None: the reader's scope
+    county: str | None = None
 
     def __post_init__(self) -> None:
         # text dates (a command line, a query string) are read by the one date parser
@@ -77,16 +86,33 @@ class RecordFilter:
 
     def dates_only(self) -> RecordFilter:
         """The same period (and county), nothing else."""
-        return RecordFilter(self.date_from, self.date_to)
+        return RecordFilter(self.date_from, self.date_to, county=self.county)
+
+    def for_actor(self, actor: User) -> RecordFilter:
+        """This filter within what ``actor`` may read: without a county, the actor's scope; a county (or city)
+        outside it is refused (PermissionDenied). The command line's own account reads any county it names."""
+        from patrol_app.services.users import actor_scope, is_operator
+
+        scope = actor_scope(actor)
+        if self.county is None:
+            return self.replace(county=scope)
+        county = adcodes.normalise(self.county)
+        if not is_operator(actor) and not adcodes.covers(scope, county):
+            raise PermissionDenied(actor.username, f"county {county}")
+        return self if county == self.county else self.replace(county=county)
 
     # --- WHERE terms ------------------------------------------------------------------------------------------
 
     def incident_conditions(
-        self, found_at: ColumnElement[dt.datetime] | None = None
+        self, found_at: ColumnElement[dt.datetime] | None = None, adcode: Any = None
     ) -> list[ColumnElement[bool]]:
-        """WHERE terms on incidents (``found_at``: the expression to compare dates with, default the column)."""
+        """WHERE terms on incidents (``found_at``, ``adcode``: the expressions to compare dates and the county
+        with, default the columns)."""
         found = Incident.found_at if found_at is None else found_at
         cond: list[ColumnElement[bool]] = []
+        county = adcode_condition(Incident.adcode if adcode is None else adcode, self.county)
+        if county is not None:
+            cond.append(county)
         if self.date_from:
             cond.append(found >= dt.datetime.combine(self.date_from, dt.time()))
         if self.date_to:
@@ -107,6 +133,9 @@ class RecordFilter:
         """Patrols in the period (and, unless ``roads`` is False, on the chosen roads); type, status and town do
         not apply to patrols."""
         cond: list[ColumnElement[bool]] = []
+        county = adcode_condition(Patrol.adcode, self.county)
+        if county is not None:
+            cond.append(county)
         if self.date_from:
             cond.append(Patrol.date >= self.date_from)
         if self.date_to:
