@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from patrol_app.domain import adcodes
 from patrol_app.domain.rules import Perm
 from patrol_app.services.record_filter import RecordFilter
-from patrol_app.services.users import require
-from patrol_app.storage.models import Incident, Patrol, User
+from patrol_app.services.users import actor_scope, require
+from patrol_app.storage.models import Incident, Patrol, RoadPieceRow, User
 
 
 @dataclass
@@ -79,3 +80,19 @@ def years_with_data(session: Session, actor: User, county: str | None = None) ->
 
         return [local_now().year]
     return list(range(max(years), min(years) - 1, -1))
+
+
+def county_choices(session: Session, actor: User) -> list[str]:
+    """The counties a city or province account may choose between (those of its scope in the division table
+    or holding records), in code order; empty for a county account."""
+    require(actor, Perm.VIEW)
+    scope = actor_scope(actor)
+    if not adcodes.is_rollup(scope):
+        return []
+    p = adcodes.prefix(scope)
+    found: set[str] = set(adcodes.known_counties(scope))
+    for model in (RoadPieceRow, Patrol, Incident):
+        found |= set(
+            session.execute(select(model.adcode).where(model.adcode.startswith(p)).distinct()).scalars()
+        )
+    return sorted(c for c in found if adcodes.level(c) == "county")
