@@ -42,6 +42,15 @@ def require(actor: User, perm: Perm) -> None:
         raise PermissionDenied(actor.username, perm.value)
 
 
+def may(actor: User, perm: Perm) -> bool:
+    """What :func:`require` allows, as a yes/no for showing pages and buttons."""
+    return (
+        actor.active
+        and allowed(actor.role, perm)
+        and not (perm in WRITE_PERMS and adcodes.is_rollup(actor_scope(actor)))
+    )
+
+
 def actor_scope(actor: User) -> str:
     """The account's scope: its county, city or province (adcode)."""
     from patrol_app.storage.models import configured_county
