@@ -89,8 +89,23 @@ def _record_states(bind, action: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def _road_settings(bind, with_county: bool, county: str = "") -> None:  # type: ignore[no-untyped-def]
-    """Rebuild ``road_settings`` keyed by (adcode, code), or back by code alone (a small table, no foreign key
+    """Key ``road_settings`` by (adcode, code), or back by code alone. PostgreSQL changes the primary key in
+    place (the table keeps its grants, e.g. the app role's); SQLite rebuilds the small table (no foreign key
     points at it)."""
+    if bind.dialect.name == "postgresql":
+        op.execute("ALTER TABLE road_settings DROP CONSTRAINT road_settings_pkey")
+        if with_county:
+            op.add_column(
+                "road_settings",
+                sa.Column("adcode", sa.String(length=6), nullable=False, server_default=county),
+            )
+            op.execute(
+                "ALTER TABLE road_settings ADD CONSTRAINT road_settings_pkey PRIMARY KEY (adcode, code)"
+            )
+        else:
+            op.drop_column("road_settings", "adcode")
+            op.execute("ALTER TABLE road_settings ADD CONSTRAINT road_settings_pkey PRIMARY KEY (code)")
+        return
     cols = [
         sa.Column("code", sa.String(length=16), nullable=False),
         sa.Column("half_road_land_m", sa.Float(), nullable=True),
@@ -109,8 +124,6 @@ def _road_settings(bind, with_county: bool, county: str = "") -> None:  # type: 
     op.execute(copy)
     op.drop_table("road_settings")
     op.rename_table("road_settings_new", "road_settings")
-    if bind.dialect.name == "postgresql":  # the primary key's name follows the table's
-        op.execute("ALTER TABLE road_settings RENAME CONSTRAINT road_settings_new_pkey TO road_settings_pkey")
 
 
 def upgrade() -> None:
