@@ -145,7 +145,9 @@ def cmd_roads_import(cli: Cli) -> int:
     )
     _store()
     with _session() as s:
-        res = import_roads(s, _actor(s, cli), pieces, source=Path(a.path).name, replace=a.replace)
+        res = import_roads(
+            s, _actor(s, cli), pieces, source=Path(a.path).name, replace=a.replace, county=a.county
+        )
     cli.out(t("cli.roads_imported", cli.lang, **res))
     return 0
 
@@ -278,7 +280,9 @@ def cmd_import(cli: Cli) -> int:
     with _session() as s:  # a short transaction of its own (the built-in account may be created)
         actor = _actor(s, cli)
     with _session() as s:  # the import takes the write lock only to insert
-        res = import_ledger(s, actor, a.path, kind=a.kind, dry_run=a.dry_run, max_distance=a.max_distance)
+        res = import_ledger(
+            s, actor, a.path, kind=a.kind, dry_run=a.dry_run, max_distance=a.max_distance, county=a.county
+        )
         if not res.ok:
             s.rollback()
     if a.json:
@@ -506,7 +510,7 @@ def cmd_users(cli: Cli) -> int:
                         f"{r['username']:16} {t('role.' + r['role'], cli.lang):8} {r['display_name']}{state}"
                     )
         elif a.users_cmd == "add":
-            auth.add_user(s, actor, a.username, a.role, _read_password(cli), a.name or "")
+            auth.add_user(s, actor, a.username, a.role, _read_password(cli), a.name or "", scope=a.scope)
             cli.out(t("cli.user_added", cli.lang, username=a.username, role=t("role." + a.role, cli.lang)))
         elif a.users_cmd == "disable":
             auth.set_active(s, actor, a.username, False)
@@ -518,6 +522,21 @@ def cmd_users(cli: Cli) -> int:
             auth.reset_password(s, actor, a.username, _read_password(cli))
             cli.out(t("cli.password_reset", cli.lang, username=a.username))
     return 0
+
+
+def _adcode_type(h: Any) -> Any:
+    """argparse ``type=`` for a 6-digit administrative division code, its error in the user's language."""
+    import argparse
+
+    def parse(text: str) -> str:
+        from patrol_app.domain.adcodes import normalise
+
+        try:
+            return normalise(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(t("cli.bad_adcode", h.lang, value=text)) from None
+
+    return parse
 
 
 class HelpText:
@@ -605,6 +624,7 @@ def build_parser(lang: str = "zh") -> argparse.ArgumentParser:
     ri.add_argument("--start-field", help=h("roads.start_field"))
     ri.add_argument("--gcj02", action="store_true", help=h("roads.gcj02"))
     ri.add_argument("--replace", action="store_true", help=h("roads.replace"))
+    ri.add_argument("--county", type=_adcode_type(h), metavar="ADCODE", help=h("county"))
     ri.set_defaults(fn=cmd_roads_import)
     rl = roads.add_parser("list", help=h("roads.list"), parents=[common])
     rl.add_argument("--json", action="store_true", help=h("json"))
@@ -629,6 +649,7 @@ def build_parser(lang: str = "zh") -> argparse.ArgumentParser:
     im.add_argument("path", help=h("import.path"))
     im.add_argument("--kind", choices=["patrols", "incidents"], help=h("import.kind"))
     im.add_argument("--dry-run", action="store_true", help=h("import.dry_run"))
+    im.add_argument("--county", type=_adcode_type(h), metavar="ADCODE", help=h("county"))
     im.add_argument("--max-distance", type=float, metavar="M", help=h("max_distance"))
     im.add_argument("--json", action="store_true", help=h("json"))
     im.set_defaults(fn=cmd_import)
@@ -658,6 +679,7 @@ def build_parser(lang: str = "zh") -> argparse.ArgumentParser:
         help=h("users.role"),
     )
     ua.add_argument("--name", help=h("users.name"))
+    ua.add_argument("--scope", type=_adcode_type(h), metavar="ADCODE", help=h("users.scope"))
     ua.add_argument("--password-stdin", action="store_true", help=h("users.password_stdin"))
     for verb in ("disable", "enable"):
         us.add_parser(verb, help=h("users." + verb), parents=[common]).add_argument(

@@ -15,7 +15,10 @@
                                 plain HTTP to the app (it is Secure anyway when the app itself serves HTTPS).
 ``PATROL_ISSUER``   the issuing body printed on documents; default 曲靖市麒麟区交通运输局.
 ``PATROL_DOC_PREFIX`` the prefix of document numbers (麒路责改〔2026〕第12号); default 麒路.
-``PATROL_COUNTY_CODE`` the county (区划代码) documents are numbered for when a road carries none; default 530302.
+``PATROL_COUNTY``   the county (6-digit 区划代码) of this installation: the county of records and accounts written
+                    without one (a single-county store, ``patrol`` commands without ``--county``), and the one
+                    documents are numbered for when a road carries none; default 530302 (``PATROL_COUNTY_CODE`` is
+                    read too).
 ``PATROL_BEHIND_PROXY``         ``1``: an HTTPS reverse proxy is in front (implies ``PATROL_COOKIE_SECURE``).
 ``PATROL_PRODUCTION``           ``1``: the bureau's server (see ``patrol_app.production``).
 """
@@ -71,7 +74,7 @@ def get_settings() -> Settings:
         ),
         issuer=os.environ.get("PATROL_ISSUER") or "曲靖市麒麟区交通运输局",
         doc_prefix=os.environ.get("PATROL_DOC_PREFIX") or "麒路",
-        county_code=os.environ.get("PATROL_COUNTY_CODE") or "530302",
+        county_code=os.environ.get("PATROL_COUNTY") or os.environ.get("PATROL_COUNTY_CODE") or "530302",
         db_read_url=os.environ.get("PATROL_DB_READ_URL") or None,
         import_max_rows=int(os.environ.get("PATROL_IMPORT_MAX_ROWS") or 5_000_000),
         import_max_mb=int(os.environ.get("PATROL_IMPORT_MAX_MB") or 1024),

@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from patrol_app.config import get_settings
-from patrol_app.domain.rules import allowed
+from patrol_app.services.users import may
 from patrol_app.ui.common import current_user, ensure_store, top_bar, tr
 from patrol_app.ui.login import login_page
 from patrol_app.ui.nav import PAGES
@@ -38,7 +38,7 @@ def main() -> None:
         pages = [
             st.Page(ROOT / p.path, title=tr(p.title_key), icon=p.icon, url_path=p.url_path, default=p.default)
             for p in PAGES
-            if allowed(user.role, p.perm)
+            if may(user, p.perm)  # a city or province account: no page that writes records
         ]
         nav = st.navigation(pages, position="top")
     top_bar(user)

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import IO, Any, Self
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, String, cast, exists, func, select
+from sqlalchemy import Select, String, cast, func, select
 from sqlalchemy.orm import Session
 
 from patrol_app import clock
@@ -45,6 +45,7 @@ from patrol_app.domain.masking import can_see_parties, mask_name, mask_phone, ma
 from patrol_app.domain.rules import Perm
 from patrol_app.i18n import t
 from patrol_app.io.cells import neutralise_column
+from patrol_app.services.record_filter import RecordFilter
 from patrol_app.services.users import require
 from patrol_app.storage.models import Incident, Patrol, PatrolRoad, User
 
@@ -82,55 +83,30 @@ XLSX_MAX_ROWS = 1_048_575  # data rows per sheet below the header; more continue
 
 
 @dataclass(frozen=True)
-class ExportFilter:
-    """Which records: local dates ``date_from``–``date_to`` inclusive (an incident's ``found_at`` date, a patrol's
-    date), roads, and for incidents also types, status and towns. Empty means no restriction."""
+class ExportFilter(RecordFilter):
+    """Which records: the one record filter (``patrol_app.services.record_filter``); ``status`` is one status
+    (the command line's ``--status``), the same as ``statuses=(status,)``."""
 
-    date_from: dt.date | None = None
-    date_to: dt.date | None = None
-    roads: tuple[str, ...] = ()
-    types: tuple[str, ...] = ()
     status: str | None = None
-    towns: tuple[str, ...] = ()
-    batch: int | None = None  # only the records of this imported ledger batch
 
-    @classmethod
-    def year(cls, year: int, **kw: Any) -> ExportFilter:
-        return cls(dt.date(year, 1, 1), dt.date(year, 12, 31), **kw)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.status and self.status not in self.statuses:
+            object.__setattr__(self, "statuses", (*self.statuses, self.status))
 
-
-def _incident_where(stmt: Select, f: ExportFilter) -> Select:
-    if f.date_from:
-        stmt = stmt.where(Incident.found_at >= dt.datetime.combine(f.date_from, dt.time()))
-    if f.date_to:
-        stmt = stmt.where(
-            Incident.found_at < dt.datetime.combine(f.date_to + dt.timedelta(days=1), dt.time())
-        )
-    if f.roads:
-        stmt = stmt.where(Incident.road_code.in_(f.roads))
-    if f.types:
-        stmt = stmt.where(Incident.type_code.in_(f.types))
-    if f.status:
-        stmt = stmt.where(Incident.status == f.status)
-    if f.towns:
-        stmt = stmt.where(Incident.town.in_(f.towns))
-    if f.batch is not None:
-        stmt = stmt.where(Incident.import_batch_id == f.batch)
-    return stmt
+    def audit_dict(self) -> dict[str, Any]:
+        d = super().audit_dict()
+        if self.status and d.get("statuses") == [self.status]:
+            del d["statuses"]
+        return d
 
 
-def _patrol_where(stmt: Select, f: ExportFilter) -> Select:
-    if f.date_from:
-        stmt = stmt.where(Patrol.date >= f.date_from)
-    if f.date_to:
-        stmt = stmt.where(Patrol.date <= f.date_to)
-    if f.roads:
-        stmt = stmt.where(
-            exists().where(PatrolRoad.patrol_id == Patrol.id, PatrolRoad.road_code.in_(f.roads))
-        )
-    if f.batch is not None:
-        stmt = stmt.where(Patrol.import_batch_id == f.batch)
-    return stmt
+def _incident_where(stmt: Select, f: RecordFilter) -> Select:
+    return stmt.where(*f.incident_conditions())
+
+
+def _patrol_where(stmt: Select, f: RecordFilter) -> Select:
+    return stmt.where(*f.patrol_conditions())
 
 
 # --- records: columns of plain values, read from the database a chunk at a time --------------------------
@@ -183,9 +159,10 @@ PATROL_COLUMNS = (
 )
 
 
-def count(session: Session, actor: User, kind: str, flt: ExportFilter = ExportFilter()) -> int:
+def count(session: Session, actor: User, kind: str, flt: RecordFilter = ExportFilter()) -> int:
     """How many records an export with this filter would write."""
     require(actor, Perm.EXPORT)
+    flt = flt.for_actor(actor)  # the reader's county (a city or province: its counties)
     if kind == "incidents":
         return int(
             session.execute(_incident_where(select(func.count()).select_from(Incident), flt)).scalar_one()
@@ -204,7 +181,7 @@ def _stream(session: Session, stmt: Select, keys: Sequence[str]) -> Iterator[Col
             yield dict(zip(keys, (list(c) for c in zip(*part))))
 
 
-def _incident_chunks(session: Session, flt: ExportFilter, visible: bool) -> Iterator[Columns]:
+def _incident_chunks(session: Session, flt: RecordFilter, visible: bool) -> Iterator[Columns]:
     """Incidents ordered by time found, ``CHUNK`` at a time, parties masked unless ``visible``."""
     stmt = _incident_where(select(*INCIDENT_COLUMNS), flt).order_by(Incident.found_at, Incident.id)
     for c in _stream(session, stmt, [col.key for col in INCIDENT_COLUMNS]):
@@ -215,7 +192,7 @@ def _incident_chunks(session: Session, flt: ExportFilter, visible: bool) -> Iter
         yield c
 
 
-def _patrol_chunks(session: Session, flt: ExportFilter) -> Iterator[Columns]:
+def _patrol_chunks(session: Session, flt: RecordFilter) -> Iterator[Columns]:
     """Patrols ordered by date, ``CHUNK`` at a time, with ``roads``: the tuple of road codes of each."""
     stmt = _patrol_where(select(*PATROL_COLUMNS), flt).order_by(Patrol.date, Patrol.id)
     for c in _stream(session, stmt, [col.key for col in PATROL_COLUMNS]):
@@ -919,7 +896,7 @@ class ExportResult:
     rows: int
     path: Path
     masked: bool
-    filter: ExportFilter = field(default_factory=ExportFilter)
+    filter: RecordFilter = field(default_factory=ExportFilter)
 
 
 def export(
@@ -928,7 +905,7 @@ def export(
     kind: str,
     fmt: str,
     out: str | Path,
-    flt: ExportFilter = ExportFilter(),
+    flt: RecordFilter = ExportFilter(),
     lang: str = "zh",
     audited: bool = True,
 ) -> ExportResult:
@@ -948,7 +925,10 @@ def export(
         out = out.with_suffix(".zip") if out.suffix.lower() == ".shp" else out.with_name(out.name + ".zip")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.part{out.suffix}")  # the suffix tells GDAL the format
-    chunks = _incident_chunks(session, flt, visible) if kind == "incidents" else _patrol_chunks(session, flt)
+    scoped = flt.for_actor(actor)  # the reader's county (a city or province: its counties)
+    chunks = (
+        _incident_chunks(session, scoped, visible) if kind == "incidents" else _patrol_chunks(session, scoped)
+    )
     w = _Writer(kind, chunks, lang, _Geometry(session, kind))
     try:
         with contextlib.suppress(FileNotFoundError):
@@ -977,15 +957,17 @@ def export(
 
 
 def export_audit(
-    kind: str, fmt: str, flt: ExportFilter, rows: int, masked: bool, file: str
+    kind: str, fmt: str, flt: RecordFilter, rows: int, masked: bool, file: str
 ) -> dict[str, Any]:
     """What the audit trail records of an export: what, which filters, how many rows, to which file."""
-    filters = {
-        k: (v.isoformat() if isinstance(v, dt.date) else list(v) if isinstance(v, tuple) else v)
-        for k, v in vars(flt).items()
-        if v
+    return {
+        "kind": kind,
+        "format": fmt,
+        "filters": flt.audit_dict(),
+        "rows": rows,
+        "masked": masked,
+        "file": file,
     }
-    return {"kind": kind, "format": fmt, "filters": filters, "rows": rows, "masked": masked, "file": file}
 
 
 def export_bytes(
@@ -993,7 +975,7 @@ def export_bytes(
     actor: User,
     kind: str,
     fmt: str,
-    flt: ExportFilter = ExportFilter(),
+    flt: RecordFilter = ExportFilter(),
     lang: str = "zh",
     audited: bool = True,
 ) -> bytes:
@@ -1006,7 +988,7 @@ def export_bytes(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def file_name(kind: str, fmt: str, flt: ExportFilter, lang: str = "zh") -> str:
+def file_name(kind: str, fmt: str, flt: RecordFilter, lang: str = "zh") -> str:
     """A download name such as ``问题_2021.csv``, ``patrols_2021-03-01_2021-06-30.kmz``."""
     base = t("export.sheet." + kind, lang)
     if (

@@ -169,7 +169,9 @@ def cmd_export(cli: Any) -> int:
     if a.year is not None:
         date_from = date_from or dt.date(a.year, 1, 1)
         date_to = date_to or dt.date(a.year, 12, 31)
-    flt = ExportFilter(date_from, date_to, roads, tuple(types), a.status, tuple(_split(a.town)))
+    flt = ExportFilter(
+        date_from, date_to, roads=roads, types=tuple(types), status=a.status, towns=tuple(_split(a.town))
+    )
     upgrade()
     with session_scope() as s:
         res = export(s, cli_actor(s, getattr(a, "user", None), os_user()), a.kind, fmt, a.out, flt, cli.lang)

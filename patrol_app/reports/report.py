@@ -89,18 +89,22 @@ def resolve_period(
     return Period(start, end)
 
 
-def build_report(session: Session, actor: User, period: Period, batch: int | None = None) -> Report:
+def build_report(
+    session: Session, actor: User, period: Period, batch: int | None = None, county: str | None = None
+) -> Report:
     """Everything a report shows, for ``period`` and the same dates a year earlier (with ``batch``: only the
-    records of that imported ledger batch). Needs ``Perm.EXPORT``."""
+    records of that imported ledger batch), of the actor's county — a city or province account's: the roll-up
+    of its counties, or the one ``county``. Needs ``Perm.EXPORT``."""
     require(actor, Perm.EXPORT)
+    county = period.filter(county=county).for_actor(actor).county
     tz = get_settings().tz
     from patrol_app.services.audit import checkpoint
 
     cp = checkpoint(session)
     return Report(
         period=period,
-        current=rollup(session, period, batch),
-        previous=rollup(session, period.previous(), batch),
+        current=rollup(session, period, batch, county),
+        previous=rollup(session, period.previous(), batch, county),
         generated_at=local_now().replace(microsecond=0),
         tz=tz,
         audit_checkpoint=(cp.id, cp.mac),

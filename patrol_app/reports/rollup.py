@@ -12,11 +12,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, distinct, extract, func, literal_column, select, text
+from sqlalchemy import case, distinct, extract, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from patrol_app.domain.catalog import CATALOG
 from patrol_app.domain.rules import MEASURES, Status
+from patrol_app.services.record_filter import RecordFilter, adcode_condition
 from patrol_app.storage.coverage import patrol_road_pairs
 from patrol_app.storage.models import Incident, Patrol, RoadPieceRow
 
@@ -79,6 +80,10 @@ class Period:
             out.append((y, m))
             y, m = (y + 1, 1) if m == 12 else (y, m + 1)
         return out
+
+    def filter(self, **kwargs: Any) -> RecordFilter:
+        """The one record filter over this period (``batch=``, … as :class:`RecordFilter` takes them)."""
+        return RecordFilter(self.start, self.end, **kwargs)
 
     def month_key(self, year: int, month: int) -> str:
         """``"01"``…``"12"`` within one calendar year (the JSON contract); ``"2021-12"`` across years."""
@@ -178,20 +183,20 @@ def _count_desc(d: dict[str, int]) -> dict[str, int]:
     return dict(sorted(d.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def rollup(session: Session, period: Period, batch: int | None = None) -> Rollup:
+def rollup(session: Session, period: Period, batch: int | None = None, county: str | None = None) -> Rollup:
     """All figures of ``period`` from aggregate queries (no permission check: see ``build_report``); with
-    ``batch``, only the records of that imported ledger batch."""
+    ``batch``, only the records of that imported ledger batch; with ``county``, of that county (or city or
+    province: the roll-up of its counties)."""
     r = Rollup(period=period)
-    _patrol_figures(session, period, r, batch)
-    _incident_figures(session, period, r, batch)
-    _road_facts(session, r)
+    flt = period.filter(batch=batch, county=county)
+    _patrol_figures(session, period, r, flt)
+    _incident_figures(session, period, r, flt)
+    _road_facts(session, r, county)
     return r
 
 
-def _patrol_figures(session: Session, period: Period, r: Rollup, batch: int | None = None) -> None:
-    in_period: tuple[Any, ...] = (Patrol.date >= period.start, Patrol.date <= period.end)
-    if batch is not None:
-        in_period += (Patrol.import_batch_id == batch,)
+def _patrol_figures(session: Session, period: Period, r: Rollup, flt: RecordFilter) -> None:
+    in_period = flt.patrol_conditions()
     joint = case((func.coalesce(Patrol.joint, "") != "", 1), else_=0)
     r.months = {period.month_key(y, m): MonthFigures() for y, m in period.months()}
     month = _month_key(session, Patrol.date)
@@ -234,15 +239,12 @@ def _patrol_figures(session: Session, period: Period, r: Rollup, batch: int | No
     r.patrols_by_road = _count_desc({str(c): int(n) for c, n in roads})
 
 
-def _incident_figures(session: Session, period: Period, r: Rollup, batch: int | None = None) -> None:
+def _incident_figures(session: Session, period: Period, r: Rollup, flt: RecordFilter) -> None:
     """Two scans of the period's incidents, each grouped by a few low-cardinality columns (types × roads ×
     status; towns × measures × months × status): the database returns at most a few thousand groups whatever
     the number of incidents, and every figure is summed from those."""
-    lo, hi = period.datetime_bounds()
-    inc, source = _incident_source(session, lo, hi, batch)
-    in_period: tuple[Any, ...] = (inc.found_at >= lo, inc.found_at < hi)
-    if batch is not None:
-        in_period += (inc.import_batch_id == batch,)
+    inc, source = Incident, Incident.__table__
+    in_period = flt.incident_conditions(*_scan_terms(session, flt))
     is_closed = case((inc.status == Status.CLOSED.value, 1), else_=0)
     # counted from the verdict itself: road land is not the control zone (three verdicts, not two)
     in_zone = func.coalesce(func.sum(case((inc.zone == "control_zone", 1), else_=0)), 0)
@@ -297,31 +299,22 @@ def _incident_figures(session: Session, period: Period, r: Rollup, batch: int | 
     r.incidents_by_measure = {m: by_measure.get(m, 0) for m in order}
 
 
-class _Unqualified:
-    """``Incident``'s columns by bare name (typed, so dates still bind as the store keeps them), for a query whose
-    FROM is written out as text."""
-
-    def __getattr__(self, name: str) -> Any:
-        col = Incident.__table__.c[name]
-        return literal_column(col.name, type_=col.type)
-
-
-def _incident_source(
-    session: Session, lo: dt.datetime, hi: dt.datetime, batch: int | None
-) -> tuple[Any, Any]:
-    """The columns and the FROM of the period's incident scans. SQLite answers a date range through the
-    ``found_at`` index, row by row in date order; when the period holds a good part of the table (a yearly
-    report of a store with a few years in it) one pass over the table costs half as much, so the table is then
-    named ``NOT INDEXED`` (a table hint SQLAlchemy does not write for SQLite, hence the bare column names)."""
-    if batch is not None or session.get_bind().dialect.name != "sqlite":
-        return Incident, Incident.__table__
-    in_range = session.execute(
-        select(func.count()).where(Incident.found_at >= lo, Incident.found_at < hi)
-    ).scalar_one()
+def _scan_terms(session: Session, flt: RecordFilter) -> tuple[Any, Any]:
+    """The ``found_at`` and ``adcode`` expressions the period's incident scans compare with. SQLite answers a
+    date range through an index, row by row in date order; when the period holds a good part of the table (a
+    yearly report of a store with a few years in it) one pass over the table costs half as much, so the columns
+    are then written ``+found_at``, ``+adcode`` (SQLite's documented way to keep a term off an index)."""
+    if flt.batch is not None or session.get_bind().dialect.name != "sqlite":
+        return None, None
+    in_range = session.execute(select(func.count()).where(*flt.incident_conditions())).scalar_one()
     everything = session.execute(select(func.count()).select_from(Incident)).scalar_one()
     if in_range * 4 < everything:
-        return Incident, Incident.__table__
-    return _Unqualified(), text("incidents NOT INDEXED")
+        return None, None
+    return _unindexed(Incident.found_at), _unindexed(Incident.adcode)
+
+
+def _unindexed(column: Any) -> Any:
+    return literal_column(f"+{column.table.name}.{column.name}", type_=column.type)
 
 
 def _s(v: Any) -> str:
@@ -348,10 +341,12 @@ def _year_month(key: Any) -> tuple[int, int]:
     return int(y), int(m)
 
 
-def _road_facts(session: Session, r: Rollup) -> None:
+def _road_facts(session: Session, r: Rollup, county: str | None = None) -> None:
     """Class and name of every road in the network (the network's own classes beat the code letter)."""
+    in_county = adcode_condition(RoadPieceRow.adcode, county)
     for code, cls, name in session.execute(
         select(RoadPieceRow.code, func.min(RoadPieceRow.road_class), func.min(RoadPieceRow.name))
+        .where(*([] if in_county is None else [in_county]))
         .group_by(RoadPieceRow.code)
         .order_by(RoadPieceRow.code)
     ):

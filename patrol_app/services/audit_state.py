@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +108,7 @@ SPECS: dict[str, Spec] = {
             m.User.__table__,
             only=(
                 "id",
+                "adcode",
                 "username",
                 "display_name",
                 "role",
@@ -183,11 +184,19 @@ def _select_columns(conn: Connection, spec: Spec, cols: list[str]) -> tuple[list
     return exprs, conv
 
 
-def states(conn: Connection, entity: str, ids: Sequence[int] | None = None) -> dict[str, dict[str, Any]]:
+def states(
+    conn: Connection,
+    entity: str,
+    ids: Sequence[int] | None = None,
+    existing: Collection[str] | None = None,
+) -> dict[str, dict[str, Any]]:
     """The current state of the records ``ids`` of ``entity`` (all of them when None), by id as text.
-    Records that do not exist are absent."""
+    Records that do not exist are absent. ``existing``: the columns the table has in the database, when that is
+    an older schema than the models' (a migration recording states before later migrations add columns)."""
     spec = SPECS[entity]
     cols = _columns(spec)
+    if existing is not None:
+        cols = [c for c in cols if c in existing]
     t = spec.table
     pk = t.c.id
     exprs, conv = _select_columns(conn, spec, cols)

@@ -14,10 +14,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from patrol_app.clock import utc_now
+from patrol_app.domain import adcodes
 from patrol_app.domain.rules import Perm, Role
 from patrol_app.services import audit, sessions
-from patrol_app.services.errors import ServiceError
-from patrol_app.services.users import CLI_USER, require
+from patrol_app.services.errors import PermissionDenied, ServiceError
+from patrol_app.services.users import CLI_USER, actor_scope, is_operator, require
 from patrol_app.storage.models import User
 
 MAX_FAILED = 5
@@ -118,6 +119,7 @@ def _new_user(
     password: str,
     display_name: str = "",
     personnel_id: int | None = None,
+    scope: str | None = None,
 ) -> User:
     username = username.strip()
     if not username or username == CLI_USER or len(username) > 64:
@@ -134,6 +136,8 @@ def _new_user(
         created_at=utc_now(),
         failed_logins=0,
     )
+    if scope:
+        user.adcode = scope
     session.add(user)
     session.flush()
     return user
@@ -142,6 +146,7 @@ def _new_user(
 def _public(user: User) -> dict[str, object]:
     return {
         "username": user.username,
+        "adcode": user.adcode,
         "display_name": user.display_name,
         "role": user.role,
         "active": user.active,
@@ -157,13 +162,26 @@ def add_user(
     password: str,
     display_name: str = "",
     personnel_id: int | None = None,
+    scope: str | None = None,
 ) -> User:
+    """A new account of ``scope`` (a county's, city's or province's adcode; default the actor's own), which must
+    lie within the actor's scope. A city or province account reads roll-ups of its counties and writes no
+    records."""
     require(actor, Perm.MANAGE_USERS)
     try:
         role_ = Role(role)
     except ValueError:
         raise ServiceError("auth.bad_role", role=role) from None
-    user = _new_user(session, username, role_, password, display_name, personnel_id)
+    if scope:
+        try:
+            scope = adcodes.normalise(scope)
+        except ValueError:
+            raise ServiceError("auth.bad_scope", value=scope) from None
+        if not is_operator(actor) and not adcodes.covers(actor_scope(actor), scope):
+            raise PermissionDenied(actor.username, f"county {scope}")
+    user = _new_user(
+        session, username, role_, password, display_name, personnel_id, scope or actor_scope(actor)
+    )
     audit.record(session, actor, "user.create", "user", user.id, after=_public(user))
     return user
 
@@ -205,7 +223,11 @@ def reset_password(session: Session, actor: User, username: str, password: str) 
 def list_users(session: Session, actor: User) -> list[User]:
     require(actor, Perm.MANAGE_USERS)
     return list(
-        session.execute(select(User).where(User.username != CLI_USER).order_by(User.username)).scalars()
+        session.execute(
+            select(User)
+            .where(User.username != CLI_USER, User.adcode.startswith(adcodes.prefix(actor_scope(actor))))
+            .order_by(User.username)
+        ).scalars()
     )
 
 

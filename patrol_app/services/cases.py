@@ -32,12 +32,13 @@ from sqlalchemy.orm import Session
 
 from patrol_app.clock import local_today  # the one clock (call sites keep their names)
 from patrol_app.clock import utc_now as _utcnow
+from patrol_app.domain.adcodes import prefix
 from patrol_app.domain.masking import party_fields
 from patrol_app.domain.rules import Perm, Status
 from patrol_app.services import audit
 from patrol_app.services.errors import FieldError, ServiceError
 from patrol_app.services.registry import MIN_OFFICERS, valid_officers
-from patrol_app.services.users import require
+from patrol_app.services.users import actor_scope, require, require_county
 from patrol_app.services.users import same_person as _same_person
 from patrol_app.storage.models import Case, CaseOfficer, Incident, IncidentEvent, Personnel, User
 
@@ -190,7 +191,13 @@ def _views(session: Session, actor: User, cases: list[Case]) -> list[CaseView]:
 def list_cases(session: Session, actor: User, status: str | None = None, limit: int = 500) -> list[CaseView]:
     """Cases, newest first; ``status`` one of :data:`STATUSES` or None for all."""
     require(actor, Perm.FOLLOW_CASES)
-    q = select(Case).order_by(Case.id.desc()).limit(limit)
+    q = (
+        select(Case)
+        .join(Incident, Incident.id == Case.incident_id)
+        .where(Incident.adcode.startswith(prefix(actor_scope(actor))))  # the actor's county (or counties)
+        .order_by(Case.id.desc())
+        .limit(limit)
+    )
     if status:
         q = q.where(Case.status == status)
     return _views(session, actor, list(session.execute(q).scalars()))
@@ -198,13 +205,15 @@ def list_cases(session: Session, actor: User, status: str | None = None, limit: 
 
 def get_case(session: Session, actor: User, case_id: int) -> CaseView:
     require(actor, Perm.FOLLOW_CASES)
-    return _views(session, actor, [_get(session, case_id)])[0]
+    return _views(session, actor, [_get(session, case_id, actor)])[0]
 
 
-def _get(session: Session, case_id: int) -> Case:
+def _get(session: Session, case_id: int, actor: User) -> Case:
     c = session.get(Case, case_id)
     if c is None:
         raise ServiceError("case.unknown", id=case_id)
+    inc = session.get(Incident, c.incident_id)
+    require_county(actor, inc.adcode if inc is not None else None)  # another county's case: refused
     return c
 
 
@@ -305,7 +314,7 @@ def record_collective_discussion(
     """集体讨论 (《行政处罚法》第五十七条第二款): the date, who took part and the conclusion, recorded before a major
     case is given a penalty. Recorded by the bureau's responsible persons (the decide permission); kept as typed."""
     require(actor, Perm.DECIDE_CASE)
-    case = _get(session, case_id)
+    case = _get(session, case_id, actor)
     _state(case, (INVESTIGATING, RETURNED, REVIEWED), "case.not_open_for_decision")
     errors = []
     if on is None or on > local_today():
@@ -360,6 +369,7 @@ def open_case(
     inc = session.get(Incident, incident_id)
     if inc is None:
         raise ServiceError("case.unknown_incident", id=incident_id)
+    require_county(actor, inc.adcode)  # another county's record: refused
     running = (
         session.execute(select(Case.id).where(Case.incident_id == inc.id, Case.status != CLOSED))
         .scalars()
@@ -425,7 +435,7 @@ def review_case(session: Session, actor: User, case_id: int, approve: bool, opin
     Refused for the case's investigators and for whoever opened it (三分离, the bureau's practice).
     """
     require(actor, Perm.REVIEW_CASE)
-    case = _get(session, case_id)
+    case = _get(session, case_id, actor)
     _state(case, (INVESTIGATING, RETURNED, REVIEWED), "case.not_open_for_review")
     if _is_investigator(session, actor, case):
         raise ServiceError("case.investigator_cannot_review", id=case.id)
@@ -458,7 +468,7 @@ def decide_case(session: Session, actor: User, case_id: int, outcome: str, text:
     review (第五十八条); for any case whose last review returned it.
     """
     require(actor, Perm.DECIDE_CASE)
-    case = _get(session, case_id)
+    case = _get(session, case_id, actor)
     _state(case, (INVESTIGATING, RETURNED, REVIEWED), "case.not_open_for_decision")
     if outcome not in DECISION_OUTCOMES:
         raise ServiceError("case.bad_outcome", value=outcome)
@@ -503,7 +513,7 @@ def decide_case(session: Session, actor: User, case_id: int, outcome: str, text:
 def close_case(session: Session, actor: User, case_id: int, note: str = "") -> Case:
     """结案 after the decision has been carried out: the case and its incident are closed (办结)."""
     require(actor, Perm.DECIDE_CASE)
-    case = _get(session, case_id)
+    case = _get(session, case_id, actor)
     _state(case, (DECIDED,), "case.not_decided")
     before = _case_dict(session, case)
     now = _utcnow()

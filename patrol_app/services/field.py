@@ -23,6 +23,7 @@ from patrol_app.config import get_settings
 from patrol_app.domain.rules import Perm, Status, allowed
 from patrol_app.services import audit
 from patrol_app.services.errors import FieldError, ServiceError, ValidationFailed
+from patrol_app.services.record_filter import adcode_condition
 from patrol_app.services.records import (
     MIN_OFFICERS,
     incident_dict,
@@ -33,7 +34,7 @@ from patrol_app.services.records import (
 )
 from patrol_app.services.registry import valid_officers
 from patrol_app.services.roads import network as store_network
-from patrol_app.services.users import require
+from patrol_app.services.users import actor_scope, require, require_county, write_county
 from patrol_app.services.users import same_person as _same_person
 from patrol_app.storage.models import (
     Case,
@@ -103,10 +104,12 @@ def start_patrol(
 
     ``client_token`` (a page's form) and ``client_id`` (a device's UUID) make saving twice create one patrol."""
     require(actor, Perm.LOG_PATROL)
+    county = write_county(actor)  # a patrol belongs to the officer's county
     existing = _by_token(session, Patrol, client_token) or by_client_id(session, actor, Patrol, client_id)
     if existing is not None:
+        require_county(actor, existing.adcode)
         return existing
-    net = store_network(session)
+    net = store_network(session, county)
     errors: list[FieldError] = []
     now = local_now()
     if data.date > now.date():
@@ -123,17 +126,26 @@ def start_patrol(
                 {"code": "、".join(bad)} if bad else {},
             )
         )
-    people = list(session.execute(select(Personnel).where(Personnel.id.in_(data.crew_ids))).scalars())
+    people = list(
+        session.execute(
+            select(Personnel).where(Personnel.id.in_(data.crew_ids), Personnel.adcode == county)
+        ).scalars()
+    )
     if not people:
         errors.append(FieldError("crew", "error.required"))
     officers, _notes = valid_officers(session, actor, data.crew_ids, data.date)
     flags = FLAG_FEW_OFFICERS if len(officers) < MIN_OFFICERS else ""  # accepted and flagged, never refused
-    vehicles = list(session.execute(select(Vehicle).where(Vehicle.id.in_(data.vehicle_ids))).scalars())
+    vehicles = list(
+        session.execute(
+            select(Vehicle).where(Vehicle.id.in_(data.vehicle_ids), Vehicle.adcode == county)
+        ).scalars()
+    )
     if not vehicles:
         errors.append(FieldError("vehicles", "error.required"))
     if errors:
         raise ValidationFailed(errors)
     p = Patrol(
+        adcode=county,
         date=data.date,
         start_time=data.start_time,
         end_time=None,
@@ -169,11 +181,19 @@ def start_patrol(
     return p
 
 
+def _in_scope(actor: User) -> Any:
+    """Incidents the actor may see: of its county (a city or province account: of its counties)."""
+    cond = adcode_condition(Incident.adcode, actor_scope(actor))
+    assert cond is not None
+    return cond
+
+
 def get_patrol(session: Session, actor: User, patrol_id: int) -> Patrol:
     require(actor, Perm.VIEW)
     p = session.get(Patrol, patrol_id)
     if p is None:
         raise ServiceError("field.no_such_patrol", id=patrol_id)
+    require_county(actor, p.adcode)  # another county's record: refused
     return p
 
 
@@ -182,6 +202,7 @@ def get_incident(session: Session, actor: User, incident_id: int) -> Incident:
     inc = session.get(Incident, incident_id)
     if inc is None:
         raise ServiceError("field.no_such_incident", id=incident_id)
+    require_county(actor, inc.adcode)  # another county's record: refused
     return inc
 
 
@@ -259,11 +280,12 @@ def end_patrol(
     p = session.get(Patrol, patrol_id)
     if p is None:
         raise ServiceError("field.no_such_patrol", id=patrol_id)
+    require_county(actor, p.adcode)  # another county's record: refused
     _require_patrol_crew(session, actor, p)
     if p.status != "open":
         return p  # closing twice (double tap) changes nothing
     if method == "roads":
-        km = km_from_roads(store_network(session), p.road_codes)
+        km = km_from_roads(store_network(session, p.adcode), p.road_codes)
     elif method == "gpx":
         if not gpx:
             raise ValidationFailed([FieldError("gpx", "error.required")])
@@ -350,6 +372,7 @@ def find_duplicates(
     rows = session.execute(
         select(Incident)
         .where(
+            _in_scope(actor),
             Incident.status == Status.OPEN.value,
             Incident.type_code == type_code,
             Incident.road_code == road_code,
@@ -384,10 +407,12 @@ def log_incident(
 
     ``client_token`` (a page's form) and ``client_id`` (a device's UUID) make saving twice create one record."""
     require(actor, Perm.LOG_INCIDENT)
+    county = write_county(actor)  # an incident belongs to the officer's county, located on its roads
     existing = _by_token(session, Incident, client_token) or by_client_id(session, actor, Incident, client_id)
     if existing is not None:
+        require_county(actor, existing.adcode)
         return existing
-    net = store_network(session)
+    net = store_network(session, county)
     errors: list[FieldError] = []
     if raw.get("measure") in ("order_correct", "责令限期改正") and not raw.get("deadline"):
         errors.append(FieldError("deadline", "field.deadline_required"))
@@ -398,7 +423,8 @@ def log_incident(
         reach = max(reach, min(float(raw["accept_distance_m"]), 2000.0))
     clean, verrs = validate_incidents([(None, raw)], net, local_now(), reach)
     pid = raw.get("patrol_id")
-    if pid is not None and session.get(Patrol, pid) is None:
+    on_patrol = session.get(Patrol, pid) if pid is not None else None
+    if pid is not None and (on_patrol is None or on_patrol.adcode != county):
         errors.append(FieldError("patrol_id", "field.no_such_patrol", {"id": pid}))
     errors = verrs + errors
     if clean and clean[0].get("type_code") == "other" and not clean[0].get("basis_note"):
@@ -411,6 +437,7 @@ def log_incident(
     now = _utcnow()
     inc = Incident(
         **rec,
+        adcode=county,
         source="app",
         client_token=client_token,
         client_id=client_id,
@@ -472,6 +499,7 @@ def attach_photo(session: Session, actor: User, incident_id: int, photo: Any) ->
     inc = session.get(Incident, incident_id)
     if inc is None:
         raise ServiceError("field.no_such_incident", id=incident_id)
+    require_county(actor, inc.adcode)  # another county's record: refused
     prior = session.execute(
         select(Photo)
         .where(Photo.incident_id == inc.id, Photo.sha256 == photo.sha256)
@@ -512,7 +540,7 @@ def incidents_page(
     from sqlalchemy import func
 
     require(actor, Perm.VIEW)
-    q = select(Incident).where(Incident.id > after_id)
+    q = select(Incident).where(Incident.id > after_id, _in_scope(actor))
     if mine:
         q = q.where(Incident.created_by == actor.id)
     if since is not None:
@@ -533,6 +561,7 @@ def add_follow_up(
     inc = session.get(Incident, incident_id)
     if inc is None:
         raise ServiceError("field.no_such_incident", id=incident_id)
+    require_county(actor, inc.adcode)  # another county's record: refused
     if client_token:
         prior = session.execute(
             select(IncidentEvent).where(
@@ -581,6 +610,7 @@ def update_status(
     inc = session.get(Incident, incident_id)
     if inc is None:
         raise ServiceError("field.no_such_incident", id=incident_id)
+    require_county(actor, inc.adcode)  # another county's record: refused
     try:
         new = Status(status).value
     except ValueError:
@@ -672,7 +702,9 @@ def open_incidents(
     """Open incidents for follow-up: by road and stake, by distance from ``near``, or overdue first."""
     require(actor, Perm.VIEW)
     today = today or local_now().date()
-    q = select(Incident).where(Incident.status == Status.OPEN.value, Incident.follow_up_of.is_(None))
+    q = select(Incident).where(
+        Incident.status == Status.OPEN.value, Incident.follow_up_of.is_(None), _in_scope(actor)
+    )
     if road:
         q = q.where(Incident.road_code == road)
     if order == "overdue":

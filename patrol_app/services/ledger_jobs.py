@@ -31,7 +31,7 @@ from patrol_app.domain.rules import Perm
 from patrol_app.services import audit
 from patrol_app.services.errors import ServiceError
 from patrol_app.services.records import ImportResult, check_ledger, file_digest, imported_batch, write_ledger
-from patrol_app.services.users import require
+from patrol_app.services.users import require, require_county
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import (
     Case,
@@ -550,6 +550,7 @@ def rollback_batch(session: Session, actor: User, batch_id: int) -> dict[str, in
     b = session.get(ImportBatch, batch_id)
     if b is None:
         raise ServiceError("imports.error.no_batch", batch=batch_id)
+    require_county(actor, b.adcode)  # another county's record: refused
     if b.rolled_back_at is not None:
         raise ServiceError(
             "imports.error.rolled_back_already", batch=batch_id, when=local_time(b.rolled_back_at)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import DateTime, Integer, String, case, cast, exists, extract, func, literal_column, select
+from sqlalchemy import DateTime, Integer, String, case, cast, extract, func, literal_column, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
 
@@ -24,9 +24,10 @@ from patrol_app.domain.masking import can_see_parties, mask_text
 from patrol_app.domain.rules import Perm
 from patrol_app.i18n import catalog, t
 from patrol_app.services.errors import ServiceError
+from patrol_app.services.record_filter import RecordFilter
 from patrol_app.services.users import require
 from patrol_app.storage.coverage import patrol_road_pairs
-from patrol_app.storage.models import AuditHead, Incident, Patrol, PatrolRoad, Setting, User
+from patrol_app.storage.models import AuditHead, Incident, Patrol, Setting, User
 
 __all__ = [
     "DEFAULT_HOTSPOT_MIN_COUNT",
@@ -53,59 +54,8 @@ DEFAULT_SEGMENT_M = 500
 DEFAULT_HOTSPOT_MIN_COUNT = 3
 
 
-@dataclass(frozen=True)
-class MapFilter:
-    """What to show. Empty tuples mean "all"; dates are local dates, both ends included."""
-
-    date_from: dt.date | None = None
-    date_to: dt.date | None = None
-    types: tuple[str, ...] = ()
-    roads: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ()
-    towns: tuple[str, ...] = ()
-    batch: int | None = None  # only the records of this imported ledger batch
-
-    @classmethod
-    def for_year(cls, year: int, **kwargs: Any) -> MapFilter:
-        return cls(dt.date(year, 1, 1), dt.date(year, 12, 31), **kwargs)
-
-    def incident_conditions(
-        self, found_at: ColumnElement[dt.datetime] | None = None
-    ) -> list[ColumnElement[bool]]:
-        """WHERE terms on incidents (``found_at``: the expression to compare dates with, default
-        the column)."""
-        found = Incident.found_at if found_at is None else found_at
-        cond: list[ColumnElement[bool]] = []
-        if self.date_from:
-            cond.append(found >= dt.datetime.combine(self.date_from, dt.time()))
-        if self.date_to:
-            cond.append(found < dt.datetime.combine(self.date_to + dt.timedelta(days=1), dt.time()))
-        for column, values in (
-            (Incident.type_code, self.types),
-            (Incident.road_code, self.roads),
-            (Incident.status, self.statuses),
-            (Incident.town, self.towns),
-        ):
-            if values:
-                cond.append(column.in_(values))
-        if self.batch is not None:
-            cond.append(Incident.import_batch_id == self.batch)
-        return cond
-
-    def patrol_conditions(self) -> list[ColumnElement[bool]]:
-        """Patrols in the period (and on the chosen roads); type, status and town do not apply to patrols."""
-        cond: list[ColumnElement[bool]] = []
-        if self.date_from:
-            cond.append(Patrol.date >= self.date_from)
-        if self.date_to:
-            cond.append(Patrol.date <= self.date_to)
-        if self.roads:
-            cond.append(
-                exists().where(PatrolRoad.patrol_id == Patrol.id, PatrolRoad.road_code.in_(self.roads))
-            )
-        if self.batch is not None:
-            cond.append(Patrol.import_batch_id == self.batch)
-        return cond
+#: What a map shows: the one record filter (``patrol_app.services.record_filter``).
+MapFilter = RecordFilter
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -123,10 +73,10 @@ def _where(session: Session, f: MapFilter) -> list[ColumnElement[bool]]:
     """
     if session.get_bind().dialect.name != "sqlite" or not (f.date_from or f.date_to):
         return f.incident_conditions()
-    decided = session.info.setdefault("mapdata_scan", {})  # one decision per period and session
-    period = (f.date_from, f.date_to)
+    decided = session.info.setdefault("mapdata_scan", {})  # one decision per period, county and session
+    period = (f.date_from, f.date_to, f.county)
     if period not in decided:
-        dates_only = MapFilter(*period).incident_conditions()
+        dates_only = f.dates_only().incident_conditions()
         in_period = session.execute(
             select(func.count()).select_from(Incident).where(*dates_only)
         ).scalar_one()
@@ -134,7 +84,10 @@ def _where(session: Session, f: MapFilter) -> list[ColumnElement[bool]]:
         decided[period] = in_period * 4 >= total
     if not decided[period]:
         return f.incident_conditions()
-    return f.incident_conditions(found_at=literal_column("+incidents.found_at", DateTime()))
+    return f.incident_conditions(
+        found_at=literal_column("+incidents.found_at", DateTime()),
+        adcode=literal_column("+incidents.adcode", String()),
+    )
 
 
 def data_stamp(session: Session, actor: User) -> str:
@@ -155,6 +108,7 @@ def data_stamp(session: Session, actor: User) -> str:
 
 def incident_count(session: Session, actor: User, f: MapFilter) -> int:
     require(actor, Perm.VIEW)
+    f = f.for_actor(actor)  # the reader's county (a city or province: its counties)
     return int(
         session.execute(
             select(func.count()).select_from(Incident).where(*f.incident_conditions())
@@ -211,6 +165,7 @@ def incident_points(session: Session, actor: User, f: MapFilter, descriptions: b
     names and phone numbers masked for roles without ``Perm.VIEW_PARTY``.
     """
     require(actor, Perm.VIEW)
+    f = f.for_actor(actor)  # the reader's county (a city or province: its counties)
     where = _where(session, f)
     cols = [
         Incident.id,
@@ -303,6 +258,7 @@ def charts(session: Session, actor: User, f: MapFilter) -> MapCharts:
     Two passes over the incidents: (year, month, type, status) and (road, town), summed up here.
     """
     require(actor, Perm.VIEW)
+    f = f.for_actor(actor)  # the reader's county (a city or province: its counties)
     where = _where(session, f)
     out = MapCharts()
     y, m = extract("year", Incident.found_at), extract("month", Incident.found_at)
@@ -372,14 +328,8 @@ def road_coverage(session: Session, actor: User, network: RoadNetwork, f: MapFil
     else by its declared roads: ``tracks.patrol_road_pairs``), never-patrolled
     roads first, then the least patrolled. Only the filter's roads when it names some."""
     require(actor, Perm.VIEW)
-    period = [
-        c
-        for c in (
-            Patrol.date >= f.date_from if f.date_from else None,
-            Patrol.date <= f.date_to if f.date_to else None,
-        )
-        if c is not None
-    ]
+    f = f.for_actor(actor)  # the reader's county (a city or province: its counties)
+    period = f.dates_only().patrol_conditions()
     pairs = patrol_road_pairs()  # the roads a patrol's track covered, else those it declared
     rows = session.execute(
         select(pairs.c.road_code, func.count(func.distinct(pairs.c.patrol_id)), func.max(Patrol.date))
@@ -426,6 +376,7 @@ def hotspots(
     per segment is picked here. Segments are clipped to the road's stake range when the network is given.
     """
     require(actor, Perm.VIEW)
+    f = f.for_actor(actor)  # the reader's county (a city or province: its counties)
     if segment_m <= 0:
         raise ValueError("segment_m must be positive")
     k = _segment_index(session, segment_m).label("k")

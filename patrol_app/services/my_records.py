@@ -21,7 +21,7 @@ from patrol_app.domain.rules import Perm, Role, Status
 from patrol_app.services import audit
 from patrol_app.services.errors import FieldError, ServiceError, ValidationFailed
 from patrol_app.services.records import free_text, incident_dict, patrol_dict
-from patrol_app.services.users import require
+from patrol_app.services.users import require, require_county
 from patrol_app.storage.models import Case, Draft, Incident, Patrol, PatrolCrew, PatrolRoad, User
 
 WINDOW_DAYS = 30
@@ -98,6 +98,7 @@ def edit_incident(session: Session, actor: User, incident_id: int, changes: dict
     inc = session.get(Incident, incident_id)
     if inc is None:
         raise ServiceError("field.no_such_incident", id=incident_id)
+    require_county(actor, inc.adcode)  # another county's record: refused
     refusal = _edit_refusal(actor, inc, bool(_in_case(session, [inc.id])))
     if refusal:
         raise ServiceError(refusal, id=incident_id)
@@ -143,6 +144,7 @@ def declare_road(session: Session, actor: User, patrol_id: int, road_code: str) 
     patrol = session.get(Patrol, patrol_id)
     if patrol is None:
         raise ServiceError("field.no_such_patrol", id=patrol_id)
+    require_county(actor, patrol.adcode)  # another county's record: refused
     if patrol.status != "open":
         raise ServiceError("mine.patrol_not_running", id=patrol_id)
     if not _undeclared_road(session, patrol_id, road_code):

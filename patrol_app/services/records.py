@@ -42,7 +42,7 @@ from patrol_app.io.ledger import LedgerFormatError, LedgerSheet, csv_line_estima
 from patrol_app.services import audit
 from patrol_app.services.errors import FieldError, ServiceError
 from patrol_app.services.roads import network as store_network
-from patrol_app.services.users import require
+from patrol_app.services.users import require, write_county
 from patrol_app.storage.models import ImportBatch, Incident, Patrol, PatrolRoad, User
 
 MIN_OFFICERS = 2
@@ -278,9 +278,10 @@ def validate_patrol(
 
 
 def _patrol_row(
-    rec: PatrolRecord, actor: User, source: str, batch_id: int | None, now: dt.datetime
+    rec: PatrolRecord, actor: User, source: str, batch_id: int | None, now: dt.datetime, county: str
 ) -> Patrol:
     p = Patrol(
+        adcode=county,
         date=rec.date,
         start_time=rec.start_time,
         end_time=rec.end_time,
@@ -672,6 +673,7 @@ class LedgerCheck:
     incidents: Spool
     digest: str
     kinds: str
+    county: str = ""  # the county the records belong to (6-digit adcode)
 
     def close(self) -> None:
         self.patrols.close()
@@ -704,12 +706,15 @@ def check_ledger(
     max_distance: float | None = None,
     progress: Progress | None = None,
     name: str | None = None,
+    county: str | None = None,
 ) -> LedgerCheck:
     """Read and validate a ledger without writing: counts, the first rows as they would be stored, and every
     problem of every bad row. Raises ServiceError for a file that is no ledger or was imported already.
+    The records belong to the actor's county (the command line's account: ``county``), located on its roads.
 
     The rows are read, checked and spooled to disk a chunk at a time, so memory stays bounded at any size."""
     require(actor, Perm.IMPORT_LEDGER)
+    county = write_county(actor, county)
     p = Path(path)
     shown = name or p.name
     try:
@@ -720,12 +725,14 @@ def check_ledger(
         raise ServiceError(exc.key, **exc.params) from exc
     digest = file_digest(p)
     with _reading(session) as rs:  # no write lock while the rows are checked
-        net = store_network(rs)
+        net = store_network(rs, county)
         _refuse_duplicate(rs, digest, shown)
     now = local_now()
     dist = get_settings().max_distance_m if max_distance is None else max_distance
     result = ImportResult(file=shown, dry_run=True, preview={"patrols": [], "incidents": []})
-    check = LedgerCheck(result, Spool(), Spool(), digest, "+".join(sorted({sh.kind for sh in sheets})))
+    check = LedgerCheck(
+        result, Spool(), Spool(), digest, "+".join(sorted({sh.kind for sh in sheets})), county
+    )
     streamed = p.suffix.lower() not in (".xlsx", ".xlsm")
     estimate = max(csv_line_estimate(p) - 1, 0) if streamed and progress else 0
     done = [0]
@@ -766,6 +773,7 @@ def write_ledger(
 ) -> ImportResult:
     """Write a checked ledger (no bad rows) as one batch, in the caller's transaction; audited."""
     require(actor, Perm.IMPORT_LEDGER)
+    county = write_county(actor, check.county or None)
     result = check.result
     if result.errors:
         raise ServiceError("error.validation_failed", count=len(result.errors))
@@ -773,6 +781,7 @@ def write_ledger(
     created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     total = len(check.patrols) + len(check.incidents)
     batch = ImportBatch(
+        adcode=county,
         kind=check.kinds,
         filename=result.file,
         sha256=check.digest,
@@ -795,7 +804,13 @@ def write_ledger(
         for spool, is_patrol in ((check.patrols, True), (check.incidents, False)):
             for part in spool.chunks():
                 store_records(
-                    session, actor, part if is_patrol else [], [] if is_patrol else part, "ledger", batch.id
+                    session,
+                    actor,
+                    part if is_patrol else [],
+                    [] if is_patrol else part,
+                    "ledger",
+                    batch.id,
+                    county,
                 )
                 written += len(part)
                 if progress:
@@ -826,13 +841,14 @@ def import_ledger(
     dry_run: bool = False,
     max_distance: float | None = None,
     progress: Progress | None = None,
+    county: str | None = None,
 ) -> ImportResult:
     """Import a ledger all or nothing. With any bad row nothing is written and every problem is listed.
 
     The file is read and validated on a read-only session of its own (on SQLite: no write lock, so the app's
     users keep saving meanwhile); ``session`` — the caller's transaction — is used only to insert, so the write
     lock is held for the inserts alone."""
-    check = check_ledger(session, actor, path, kind, max_distance, progress)
+    check = check_ledger(session, actor, path, kind, max_distance, progress, county=county)
     if check.result.errors or dry_run:
         check.close()
         check.result.dry_run = dry_run
@@ -874,16 +890,25 @@ def store_records(
     incidents: list[dict[str, Any]],
     source: str,
     batch_id: int | None = None,
+    county: str | None = None,
 ) -> None:
-    """Bulk-write validated patrols and incidents in the caller's transaction (the caller audits). Needs
-    ``Perm.IMPORT_LEDGER`` (ledgers and the demo load records in bulk)."""
+    """Bulk-write validated patrols and incidents of one county (the actor's; the command line's account:
+    ``county``) in the caller's transaction (the caller audits). Needs ``Perm.IMPORT_LEDGER`` (ledgers and the
+    demo load records in bulk)."""
     require(actor, Perm.IMPORT_LEDGER)
+    county = write_county(actor, county)
     created = utc_now()
     if patrols:
-        session.add_all(_patrol_row(r, actor, source, batch_id, created) for r in patrols)
+        session.add_all(_patrol_row(r, actor, source, batch_id, created, county) for r in patrols)
     if incidents:
         for rec in incidents:
-            rec.update(source=source, import_batch_id=batch_id, created_by=actor.id, created_at=created)
+            rec.update(
+                adcode=county,
+                source=source,
+                import_batch_id=batch_id,
+                created_by=actor.id,
+                created_at=created,
+            )
             rec.setdefault("location_method", source)
             for k in _DEFAULTED & rec.keys():  # None where a column has a default: the default, as ever
                 if rec[k] is None:

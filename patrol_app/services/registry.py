@@ -20,10 +20,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from patrol_app.clock import BadDate, parse_date
+from patrol_app.domain.adcodes import prefix
 from patrol_app.domain.rules import Perm
 from patrol_app.services import audit
 from patrol_app.services.errors import FieldError, ServiceError
-from patrol_app.services.users import require
+from patrol_app.services.users import actor_scope, require, require_county, write_county
 from patrol_app.storage.models import Personnel, User, Vehicle
 
 #: how many officers with a valid certificate a patrol or a case needs (行政处罚法 第四十二条)
@@ -81,7 +82,12 @@ def valid_officers(
         if pid not in ids:
             ids.append(pid)
     people = (
-        {p.id: p for p in session.execute(select(Personnel).where(Personnel.id.in_(ids))).scalars()}
+        {
+            p.id: p
+            for p in session.execute(
+                select(Personnel).where(Personnel.id.in_(ids), _in_scope(Personnel.adcode, actor))
+            ).scalars()
+        }
         if ids
         else {}
     )
@@ -113,9 +119,18 @@ def cert_state(p: Personnel, today: dt.date) -> str:
 # --- reading --------------------------------------------------------------------------------------------
 
 
+def _in_scope(column: Any, actor: User) -> Any:
+    """People and vehicles of the actor's county (a city or province account: of its counties)."""
+    return column.startswith(prefix(actor_scope(actor)))
+
+
 def list_personnel(session: Session, actor: User, include_inactive: bool = False) -> list[Personnel]:
     require(actor, Perm.VIEW)
-    q = select(Personnel).order_by(Personnel.auxiliary, Personnel.name, Personnel.id)
+    q = (
+        select(Personnel)
+        .where(_in_scope(Personnel.adcode, actor))
+        .order_by(Personnel.auxiliary, Personnel.name, Personnel.id)
+    )
     if not include_inactive:
         q = q.where(Personnel.active.is_(True))
     return list(session.execute(q).scalars())
@@ -123,7 +138,7 @@ def list_personnel(session: Session, actor: User, include_inactive: bool = False
 
 def list_vehicles(session: Session, actor: User, include_inactive: bool = False) -> list[Vehicle]:
     require(actor, Perm.VIEW)
-    q = select(Vehicle).order_by(Vehicle.plate)
+    q = select(Vehicle).where(_in_scope(Vehicle.adcode, actor)).order_by(Vehicle.plate)
     if not include_inactive:
         q = q.where(Vehicle.active.is_(True))
     return list(session.execute(q).scalars())
@@ -225,17 +240,18 @@ def add_personnel(
     require(actor, Perm.MANAGE_REGISTRY)
     fields = _personnel_fields(name, title, cert_no, cert_expiry, auxiliary)
     _check_cert_unique(session, fields["cert_no"])
-    p = Personnel(**fields, active=True)
+    p = Personnel(**fields, adcode=write_county(actor), active=True)
     session.add(p)
     session.flush()
     audit.record(session, actor, "registry.personnel.create", "personnel", p.id, after=personnel_dict(p))
     return p
 
 
-def _get_personnel(session: Session, personnel_id: int) -> Personnel:
+def _get_personnel(session: Session, personnel_id: int, actor: User) -> Personnel:
     p = session.get(Personnel, personnel_id)
     if p is None:
         raise ServiceError("registry.unknown_personnel", id=personnel_id)
+    require_county(actor, p.adcode)  # another county's record: refused
     return p
 
 
@@ -247,7 +263,7 @@ def update_personnel(session: Session, actor: User, personnel_id: int, **changes
     unknown = set(changes) - allowed
     if unknown:
         raise ServiceError("registry.bad_field", field=", ".join(sorted(unknown)))
-    p = _get_personnel(session, personnel_id)
+    p = _get_personnel(session, personnel_id, actor)
     before = personnel_dict(p)
     merged = {
         "name": p.name,
@@ -271,7 +287,7 @@ def update_personnel(session: Session, actor: User, personnel_id: int, **changes
 def set_personnel_active(session: Session, actor: User, personnel_id: int, active: bool) -> Personnel:
     """Deactivate (left the unit) or reactivate a person; deactivated people no longer count as officers."""
     require(actor, Perm.MANAGE_REGISTRY)
-    p = _get_personnel(session, personnel_id)
+    p = _get_personnel(session, personnel_id, actor)
     before = personnel_dict(p)
     p.active = bool(active)
     session.flush()
@@ -319,17 +335,18 @@ def add_vehicle(session: Session, actor: User, plate: str, kind: str = "") -> Ve
     require(actor, Perm.MANAGE_REGISTRY)
     fields = _vehicle_fields(plate, kind)
     _check_plate_unique(session, fields["plate"])
-    v = Vehicle(**fields, active=True)
+    v = Vehicle(**fields, adcode=write_county(actor), active=True)
     session.add(v)
     session.flush()
     audit.record(session, actor, "registry.vehicle.create", "vehicle", v.id, after=vehicle_dict(v))
     return v
 
 
-def _get_vehicle(session: Session, vehicle_id: int) -> Vehicle:
+def _get_vehicle(session: Session, vehicle_id: int, actor: User) -> Vehicle:
     v = session.get(Vehicle, vehicle_id)
     if v is None:
         raise ServiceError("registry.unknown_vehicle", id=vehicle_id)
+    require_county(actor, v.adcode)  # another county's record: refused
     return v
 
 
@@ -337,7 +354,7 @@ def update_vehicle(
     session: Session, actor: User, vehicle_id: int, plate: str | None = None, kind: str | None = None
 ) -> Vehicle:
     require(actor, Perm.MANAGE_REGISTRY)
-    v = _get_vehicle(session, vehicle_id)
+    v = _get_vehicle(session, vehicle_id, actor)
     before = vehicle_dict(v)
     fields = _vehicle_fields(v.plate if plate is None else plate, v.kind if kind is None else kind)
     _check_plate_unique(session, fields["plate"], v.id)
@@ -351,7 +368,7 @@ def update_vehicle(
 
 def set_vehicle_active(session: Session, actor: User, vehicle_id: int, active: bool) -> Vehicle:
     require(actor, Perm.MANAGE_REGISTRY)
-    v = _get_vehicle(session, vehicle_id)
+    v = _get_vehicle(session, vehicle_id, actor)
     before = vehicle_dict(v)
     v.active = bool(active)
     session.flush()

@@ -17,31 +17,48 @@ from gis.roads import RoadNetwork, RoadPiece, Route
 from gis.stakes import format_stake, parse_stake
 from gis.zones import ControlLine, has_statutory_zone
 from patrol_app.clock import utc_now, utc_stamp
+from patrol_app.domain.adcodes import prefix
 from patrol_app.domain.rules import Perm
 from patrol_app.services import audit
 from patrol_app.services.errors import ServiceError
-from patrol_app.services.users import require
-from patrol_app.storage.models import ControlLineRow, RoadPieceRow, RoadSetting, Setting, User
+from patrol_app.services.users import actor_scope, require, require_county, write_county
+from patrol_app.storage.models import (
+    ControlLineRow,
+    RoadPieceRow,
+    RoadSetting,
+    Setting,
+    User,
+    configured_county,
+)
 
 #: A half road-land width or control-line distance beyond this many metres is a typing error.
 MAX_WIDTH_M = 500.0
 
 _VERSION_KEY = "network_version"
-_cache: dict[tuple[str, str], RoadNetwork] = {}
+_cache: dict[tuple[str, str, str], RoadNetwork] = {}
 _lock = threading.Lock()
 
 
 def import_roads(
-    session: Session, actor: User, pieces: Sequence[RoadPiece], source: str = "", replace: bool = False
+    session: Session,
+    actor: User,
+    pieces: Sequence[RoadPiece],
+    source: str = "",
+    replace: bool = False,
+    county: str | None = None,
 ) -> dict[str, int]:
-    """Store road pieces. Without ``replace``, codes already in the store are refused (all or nothing)."""
+    """Store road pieces of one county (the actor's; the command line's account: ``county``, default the
+    configured one). Without ``replace``, codes already in that county are refused (all or nothing); other
+    counties' roads, with the same codes or not, are never touched."""
     require(actor, Perm.MANAGE_ROADS)
+    county = write_county(actor, county)
     codes = sorted({p.code for p in pieces})
-    existing = set(session.execute(select(RoadPieceRow.code).distinct()).scalars())
+    in_county = RoadPieceRow.adcode == county
+    existing = set(session.execute(select(RoadPieceRow.code).where(in_county).distinct()).scalars())
     old_ids: list[int] = []
     if replace:
-        old_ids = list(session.execute(select(RoadPieceRow.id)).scalars())
-        session.execute(delete(RoadPieceRow))
+        old_ids = list(session.execute(select(RoadPieceRow.id).where(in_county)).scalars())
+        session.execute(delete(RoadPieceRow).where(in_county))
     else:
         clash = sorted(existing & set(codes))
         if clash:
@@ -49,6 +66,7 @@ def import_roads(
     now = utc_now()
     session.add_all(
         RoadPieceRow(
+            adcode=county,
             code=p.code,
             name=p.name,
             road_class=p.road_class,
@@ -64,9 +82,16 @@ def import_roads(
     _bump_version(session)
     session.flush()
     # validate the assembled network before committing (raises on bad geometry)
-    RoadNetwork(list(pieces) if replace else _pieces(session))
+    RoadNetwork(list(pieces) if replace else _pieces(session, county))
     result = {"routes": len(codes), "pieces": len(pieces), "replaced": len(existing) if replace else 0}
-    audit.record(session, actor, "roads.import", "road_network", source, after={**result, "codes": codes})
+    audit.record(
+        session,
+        actor,
+        "roads.import",
+        "road_network",
+        source,
+        after={**result, "codes": codes, "county": county},
+    )
     new_ids = session.execute(select(RoadPieceRow.id).where(RoadPieceRow.imported_at == now)).scalars().all()
     audit.record_rows(
         session, actor, "roads.import", "road_piece", [*old_ids, *new_ids], after={"source": source}
@@ -83,8 +108,10 @@ def _bump_version(session: Session) -> None:
         row.value = stamp
 
 
-def _pieces(session: Session) -> list[RoadPiece]:
-    rows = session.execute(select(RoadPieceRow).order_by(RoadPieceRow.id)).scalars()
+def _pieces(session: Session, county: str) -> list[RoadPiece]:
+    rows = session.execute(
+        select(RoadPieceRow).where(RoadPieceRow.adcode == county).order_by(RoadPieceRow.id)
+    ).scalars()
     return [
         RoadPiece(
             code=r.code,
@@ -99,22 +126,24 @@ def _pieces(session: Session) -> list[RoadPiece]:
     ]
 
 
-def network(session: Session) -> RoadNetwork:
-    """The store's road network, built once per network version and process."""
+def network(session: Session, county: str | None = None) -> RoadNetwork:
+    """A county's road network (default the configured county: a single-county store's), built once per
+    network version, county and process. Route codes are unique only within a county."""
+    county = county or configured_county()
     url = str(session.get_bind().engine.url)
     row = session.get(Setting, _VERSION_KEY)
     if row is None:
         raise ServiceError("error.no_roads")
-    key = (url, row.value)
+    key = (url, row.value, county)
     with _lock:
         net = _cache.get(key)
         if net is None:
-            pieces = _pieces(session)
+            pieces = _pieces(session, county)
             if not pieces:
                 raise ServiceError("error.no_roads")
             net = RoadNetwork(pieces)
-            _apply_settings(session, net)
-            for k in [k for k in _cache if k[0] == url]:
+            _apply_settings(session, net, county)
+            for k in [k for k in _cache if k[0] == url and k[1] != row.value]:
                 del _cache[k]
             _cache[key] = net
     return net
@@ -152,13 +181,15 @@ def device_geojson(session: Session) -> tuple[bytes, str]:
     return hit
 
 
-def _apply_settings(session: Session, net: RoadNetwork) -> None:
+def _apply_settings(session: Session, net: RoadNetwork, county: str) -> None:
     """What the bureau set in the app: half road-land widths and published control lines."""
-    for row in session.execute(select(RoadSetting)).scalars():
+    for row in session.execute(select(RoadSetting).where(RoadSetting.adcode == county)).scalars():
         if row.code in net.routes and row.half_road_land_m is not None:
             net.routes[row.code].half_road_land_m = row.half_road_land_m
     for c in session.execute(
-        select(ControlLineRow).where(ControlLineRow.active.is_(True)).order_by(ControlLineRow.id)
+        select(ControlLineRow)
+        .where(ControlLineRow.active.is_(True), ControlLineRow.adcode == county)
+        .order_by(ControlLineRow.id)
     ).scalars():
         if c.road_code in net.routes:
             net.routes[c.road_code].control_lines.append(
@@ -170,9 +201,9 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def _route(session: Session, code: str) -> Route:
+def _route(session: Session, code: str, county: str | None = None) -> Route:
     try:
-        return network(session).route(code)
+        return network(session, county).route(code)
     except GisError as exc:
         raise ServiceError(exc.key, **exc.params) from exc
 
@@ -181,13 +212,14 @@ def set_half_width(session: Session, actor: User, code: str, half_road_land_m: f
     """Set a road's half road-land width (metres from the centreline to the outer edge of road land), or clear
     it (None: the road file's value, else the class default). Verdicts use it from then on. Audited."""
     require(actor, Perm.MANAGE_ROADS)
-    route = _route(session, code)
+    county = write_county(actor)
+    route = _route(session, code, county)
     if half_road_land_m is not None and not (0 < float(half_road_land_m) <= MAX_WIDTH_M):
         raise ServiceError("roads.error.bad_width", value=f"{half_road_land_m:g}", max=f"{MAX_WIDTH_M:g}")
-    row = session.get(RoadSetting, route.code)
+    row = session.get(RoadSetting, (county, route.code))
     before = row.half_road_land_m if row else None
     if row is None:
-        row = RoadSetting(code=route.code, updated_by=actor.id, updated_at=_now())
+        row = RoadSetting(adcode=county, code=route.code, updated_by=actor.id, updated_at=_now())
         session.add(row)
     row.half_road_land_m = None if half_road_land_m is None else float(half_road_land_m)
     row.updated_by, row.updated_at = actor.id, _now()
@@ -218,7 +250,8 @@ def add_control_line(
     """Record a control line published by the county government for a stake range of a road (条例 第十一条、
     第十二条): ``distance_m`` from the centreline on both sides. Verdicts use it from then on. Audited."""
     require(actor, Perm.MANAGE_ROADS)
-    route = _route(session, code)
+    county = write_county(actor)
+    route = _route(session, code, county)
     if not has_statutory_zone(
         route.road_class
     ):  # village and special-purpose roads: 条例 第十一条 sets no zone
@@ -249,6 +282,7 @@ def add_control_line(
     if doc_date > (today or dt.date.today()):
         raise ServiceError("error.future_date", value=doc_date.isoformat())
     row = ControlLineRow(
+        adcode=county,
         road_code=route.code,
         from_m=round(a, 1),
         to_m=round(b, 1),
@@ -286,6 +320,7 @@ def withdraw_control_line(session: Session, actor: User, line_id: int) -> None:
     row = session.get(ControlLineRow, line_id)
     if row is None or not row.active:
         raise ServiceError("roads.error.no_line", id=line_id)
+    require_county(actor, row.adcode)
     row.active = False
     _bump_version(session)
     session.flush()
@@ -302,7 +337,9 @@ def withdraw_control_line(session: Session, actor: User, line_id: int) -> None:
 def control_lines(session: Session, actor: User, code: str | None = None) -> list[dict[str, Any]]:
     """The control lines in force, newest notice first."""
     require(actor, Perm.VIEW)
-    stmt = select(ControlLineRow).where(ControlLineRow.active.is_(True))
+    stmt = select(ControlLineRow).where(
+        ControlLineRow.active.is_(True), ControlLineRow.adcode.startswith(prefix(actor_scope(actor)))
+    )
     if code:
         stmt = stmt.where(ControlLineRow.road_code == code)
     rows = session.execute(stmt.order_by(ControlLineRow.doc_date.desc(), ControlLineRow.id.desc())).scalars()
@@ -323,5 +360,5 @@ def control_lines(session: Session, actor: User, code: str | None = None) -> lis
 def half_width_set(session: Session, actor: User, code: str) -> float | None:
     """The half road-land width set in the app for a road (None: not set)."""
     require(actor, Perm.VIEW)
-    row = session.get(RoadSetting, code)
+    row = session.get(RoadSetting, (actor_scope(actor), code))
     return row.half_road_land_m if row else None

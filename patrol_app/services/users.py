@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from patrol_app.clock import utc_now
+from patrol_app.domain import adcodes
 from patrol_app.domain.rules import Perm, Role, allowed
 from patrol_app.services.errors import PermissionDenied, ServiceError
 from patrol_app.storage.models import User
@@ -14,10 +15,73 @@ from patrol_app.storage.models import User
 CLI_USER = "cli"
 
 
+#: What writes records: refused to city and province accounts, which read roll-ups of their counties.
+WRITE_PERMS = frozenset(
+    {
+        Perm.LOG_PATROL,
+        Perm.LOG_INCIDENT,
+        Perm.UPDATE_INCIDENT,
+        Perm.IMPORT_LEDGER,
+        Perm.MANAGE_ROADS,
+        Perm.MANAGE_REGISTRY,
+        Perm.LOAD_DEMO,
+        Perm.OPEN_CASE,
+        Perm.REVIEW_CASE,
+        Perm.DECIDE_CASE,
+        Perm.SUPERVISE,
+        Perm.ROLLBACK_IMPORT,
+    }
+)
+
+
 def require(actor: User, perm: Perm) -> None:
     """Every service calls this itself: the UI hiding a button is not a permission check."""
     if not actor.active or not allowed(actor.role, perm):
         raise PermissionDenied(actor.username, perm.value)
+    if perm in WRITE_PERMS and adcodes.is_rollup(actor_scope(actor)):
+        raise PermissionDenied(actor.username, perm.value)
+
+
+def may(actor: User, perm: Perm) -> bool:
+    """What :func:`require` allows, as a yes/no for showing pages and buttons."""
+    return (
+        actor.active
+        and allowed(actor.role, perm)
+        and not (perm in WRITE_PERMS and adcodes.is_rollup(actor_scope(actor)))
+    )
+
+
+def actor_scope(actor: User) -> str:
+    """The account's scope: its county, city or province (adcode)."""
+    from patrol_app.storage.models import configured_county
+
+    return actor.adcode or configured_county()
+
+
+def is_operator(actor: User) -> bool:
+    """The command line's own account (the server's operator) acts in any county it is told to."""
+    return actor.username == CLI_USER
+
+
+def require_county(actor: User, adcode: str | None) -> None:
+    """A record of county ``adcode`` is within what ``actor`` may see: a county account sees its own county's
+    records only, a city or province account those of its counties. Raises PermissionDenied."""
+    if is_operator(actor):
+        return
+    if not adcode or not adcodes.covers(actor_scope(actor), adcode):
+        raise PermissionDenied(actor.username, f"county {adcode}")
+
+
+def write_county(actor: User, county: str | None = None) -> str:
+    """The county a record ``actor`` writes belongs to: the actor's own (``county``, when given, must be it —
+    except for the command line's account, which writes where it is told). Raises PermissionDenied for a city
+    or province account."""
+    scope = actor_scope(actor)
+    if county and is_operator(actor):
+        return adcodes.normalise(county)
+    if adcodes.is_rollup(scope) or (county and county != scope):
+        raise PermissionDenied(actor.username, f"county {county or scope}")
+    return scope
 
 
 def get_user(session: Session, username: str) -> User:

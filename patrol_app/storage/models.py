@@ -28,6 +28,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from patrol_app.config import get_settings
+
+
+def configured_county() -> str:
+    """The county (6-digit adcode) a record belongs to when nobody says otherwise: ``PATROL_COUNTY``. The
+    services stamp the acting user's county on every record they write."""
+    return get_settings().county_code
+
+
+def _adcode(**kw: object) -> Mapped[str]:
+    """Every record's county (区划代码, e.g. 530302); an account's scope (a county, a city 530300, or a
+    province 530000)."""
+    return mapped_column(String(6), default=configured_county, **kw)  # type: ignore[arg-type]
+
 
 class Base(DeclarativeBase):
     # every model maps one Table (DeclarativeBase types it as any FromClause)
@@ -39,6 +53,7 @@ class User(Base):
 
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    adcode: Mapped[str] = _adcode(index=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(64), default="")
     role: Mapped[str] = mapped_column(String(32))
@@ -83,6 +98,7 @@ class Personnel(Base):
 
     __tablename__ = "personnel"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    adcode: Mapped[str] = _adcode(index=True)
     name: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(64), default="")
     cert_no: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
@@ -97,6 +113,7 @@ class Personnel(Base):
 class Vehicle(Base):
     __tablename__ = "vehicles"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    adcode: Mapped[str] = _adcode(index=True)
     plate: Mapped[str] = mapped_column(String(32), unique=True)
     kind: Mapped[str] = mapped_column(String(32), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -109,7 +126,9 @@ class RoadPieceRow(Base):
     """One imported road line (WGS-84 WKB). Pieces sharing a code form one route."""
 
     __tablename__ = "road_pieces"
+    __table_args__ = (Index("ix_road_pieces_adcode_code", "adcode", "code"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    adcode: Mapped[str] = _adcode()  # route codes are unique only within a county: (adcode, code)
     code: Mapped[str] = mapped_column(String(16), index=True)
     name: Mapped[str] = mapped_column(String(128), default="")
     road_class: Mapped[str] = mapped_column(String(16))
@@ -136,6 +155,7 @@ class ImportBatch(Base):
         ),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    adcode: Mapped[str] = _adcode(index=True)
     kind: Mapped[str] = mapped_column(String(16))
     filename: Mapped[str] = mapped_column(String(255))
     sha256: Mapped[str] = mapped_column(String(64))
@@ -150,7 +170,9 @@ class Patrol(Base):
     """One patrol (巡查): vehicles are vehicle trips (台次), personnel person trips (人次)."""
 
     __tablename__ = "patrols"
+    __table_args__ = (Index("ix_patrols_adcode_date", "adcode", "date"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    adcode: Mapped[str] = _adcode()
     date: Mapped[dt.date] = mapped_column(Date, index=True)
     start_time: Mapped[str | None] = mapped_column(String(8), nullable=True)  # "HH:MM"
     end_time: Mapped[str | None] = mapped_column(String(8), nullable=True)
@@ -199,8 +221,10 @@ class Incident(Base):
         Index("ix_incidents_type_found", "type_code", "found_at"),
         Index("ix_incidents_road_chain", "road_code", "chainage_m"),
         Index("ix_incidents_status", "status"),
+        Index("ix_incidents_adcode_found", "adcode", "found_at"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    adcode: Mapped[str] = _adcode()
     found_at: Mapped[dt.datetime] = mapped_column(DateTime)
     type_code: Mapped[str] = mapped_column(String(16))
     road_code: Mapped[str] = mapped_column(String(16))
@@ -452,6 +476,7 @@ class RoadSetting(Base):
     """What the bureau set for a road in the app (outlives a network re-import): the half road-land width."""
 
     __tablename__ = "road_settings"
+    adcode: Mapped[str] = mapped_column(String(6), primary_key=True, default=configured_county)
     code: Mapped[str] = mapped_column(String(16), primary_key=True)
     half_road_land_m: Mapped[float | None] = mapped_column(Float, nullable=True)
     updated_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -464,6 +489,7 @@ class ControlLineRow(Base):
 
     __tablename__ = "control_lines"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    adcode: Mapped[str] = _adcode(index=True)
     road_code: Mapped[str] = mapped_column(String(16), index=True)
     from_m: Mapped[float] = mapped_column(Float)
     to_m: Mapped[float] = mapped_column(Float)

@@ -229,8 +229,14 @@ def _streamlit_texts_css(lng: str) -> str:
 def top_bar(user: User | None) -> None:
     """Language switch and, when signed in, who I am and sign-out — top right of every page."""
     st.html(f"<style>{_field_css()}{_streamlit_texts_css(lang())}</style>")  # density, touch targets, texts
-    _, mid, right = st.columns([3, 3, 1.8], vertical_alignment="center")
+    left, mid, right = st.columns([3, 3, 1.8], vertical_alignment="center")
     if user is not None:
+        from patrol_app.domain import adcodes
+        from patrol_app.services.users import actor_scope
+
+        scope = actor_scope(user)
+        name = adcodes.name(scope, lang())
+        left.caption(tr("county.rollup_note" if adcodes.is_rollup(scope) else "county.header", name=name))
         who = tr("auth.signed_in_as", name=user.display_name, role=tr("role." + user.role))
         if mid.button(
             f"{who} · {tr('auth.sign_out')}",
@@ -302,6 +308,29 @@ def confirm_button(label: str, key: str, question: str, confirm_label: str, **kw
         state.pop(f"{key}__ask", None)
         st.rerun()
     return False
+
+
+def county_choice(key: str) -> str | None:
+    """For a city or province account, a choice of 全部 (None: the roll-up of all its counties) or one county;
+    None without showing anything for a county account (its county is the only one it reads)."""
+    user = current_user()
+    if user is None:
+        return None
+    from patrol_app.domain import adcodes
+    from patrol_app.services.stats import county_choices
+    from patrol_app.storage.db import read_session
+
+    with read_session() as s:
+        choices = county_choices(s, user)
+    if not choices:
+        return None
+    picked = st.selectbox(
+        tr("county.select"),
+        [""] + choices,
+        format_func=lambda c: adcodes.name(c, lang()) if c else tr("county.all"),
+        key=key,
+    )
+    return picked or None
 
 
 def batch_filter() -> BatchInfo | None:

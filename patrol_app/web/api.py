@@ -478,15 +478,25 @@ async def roads(request: Request) -> Response:
 def _catalog(lang: str) -> Callable[[Any, Caller], dict[str, Any]]:
     def work(s: Any, c: Caller) -> dict[str, Any]:
         from gis.zones import ROAD_CLASSES
+        from patrol_app.domain.adcodes import prefix
         from patrol_app.domain.catalog import CATALOG
         from patrol_app.domain.rules import MEASURES, WEATHER, Status
         from patrol_app.services.field import GPS_WARN_ACCURACY_M, last_patrol_defaults
+        from patrol_app.services.users import actor_scope
         from patrol_app.storage.models import Personnel, Vehicle
 
+        # the caller's county's people and vehicles (a city's: its counties')
+        county = prefix(actor_scope(c.user))
         people = s.execute(
-            select(Personnel).where(Personnel.active.is_(True)).order_by(Personnel.id)
+            select(Personnel)
+            .where(Personnel.active.is_(True), Personnel.adcode.startswith(county))
+            .order_by(Personnel.id)
         ).scalars()
-        vehicles = s.execute(select(Vehicle).where(Vehicle.active.is_(True)).order_by(Vehicle.id)).scalars()
+        vehicles = s.execute(
+            select(Vehicle)
+            .where(Vehicle.active.is_(True), Vehicle.adcode.startswith(county))
+            .order_by(Vehicle.id)
+        ).scalars()
         return {
             "lang": lang,
             "types": [
@@ -540,8 +550,9 @@ async def catalog(request: Request) -> Response:
 # --- records as JSON --------------------------------------------------------------------------------------
 
 
-def _ref(model: Any, ref: str, s: Any) -> Any:
-    """A record by its id (digits) or by the client_id a device gave it; 404 when there is none."""
+def _ref(model: Any, ref: str, s: Any, user: Any) -> Any:
+    """A record by its id (digits) or by the client_id a device gave it; 404 when there is none, refused
+    (PermissionDenied) when it belongs to a county the caller may not see."""
     row = None
     if ref.isdigit() and len(ref) < 10:
         row = s.get(model, int(ref))
@@ -556,6 +567,9 @@ def _ref(model: Any, ref: str, s: Any) -> Any:
         raise ApiError(
             404, "field.no_such_patrol" if model is Patrol else "field.no_such_incident", id=ref[:64]
         )
+    from patrol_app.services.users import require_county
+
+    require_county(user, row.adcode)
     return row
 
 
@@ -682,7 +696,7 @@ async def patrol_get(request: Request) -> Response:
     from patrol_app.services.field import get_patrol
 
     def work(s: Any, c: Caller) -> dict[str, Any]:
-        p = _ref(Patrol, request.path_params["ref"], s)
+        p = _ref(Patrol, request.path_params["ref"], s, c.user)
         return patrol_json(s, get_patrol(s, c.user, p.id))
 
     return json_response(await run_in_threadpool(reading(work), request))
@@ -703,7 +717,7 @@ async def patrol_end(request: Request) -> Response:
         km = f.number("km")
         method = f.choice("km_method", ("typed", "roads", "track"))
         f.check()
-        p = _ref(Patrol, request.path_params["ref"], s)
+        p = _ref(Patrol, request.path_params["ref"], s, c.user)
         if method is None:
             method = "typed" if km is not None else ("track" if tracks.track_km(s, p.id) else "roads")
         when = local(ended) if ended else fs.local_now()
@@ -744,7 +758,7 @@ async def patrol_track(request: Request) -> Response:
                 f.bad.extend(Bad(f"points[{i}].{b.field}", b.code, b.params) for b in pf.bad)
                 points.append({"t": when, "lon": lon, "lat": lat, "accuracy_m": acc})
         f.check()
-        p = _ref(Patrol, request.path_params["ref"], s)
+        p = _ref(Patrol, request.path_params["ref"], s, c.user)
         summary, created = tracks.add_points(s, c.user, p.id, batch or "", points)
         return (201 if created else 200), {"patrol_id": p.id, "batch_id": batch, "track": summary.as_dict()}
 
@@ -930,7 +944,7 @@ async def incident_get(request: Request) -> Response:
     lang = lang_of(request)
 
     def work(s: Any, c: Caller) -> dict[str, Any]:
-        inc = _ref(Incident, request.path_params["ref"], s)
+        inc = _ref(Incident, request.path_params["ref"], s, c.user)
         return incident_json(s, get_incident(s, c.user, inc.id), c.user, lang)
 
     return json_response(await run_in_threadpool(reading(work), request))
@@ -1001,7 +1015,7 @@ async def photo_create(request: Request) -> Response:
                 [Bad("sha256", "api.sha256_mismatch", {"declared": declared[:64], "actual": sha})],
                 count=1,
             )
-        inc = _ref(Incident, ref, s)
+        inc = _ref(Incident, ref, s, c.user)
         prior = (
             s.execute(select(Photo).where(Photo.incident_id == inc.id, Photo.sha256 == sha)).scalars().first()
         )

@@ -22,7 +22,7 @@ from patrol_app.services.errors import ServiceError
 from patrol_app.services.roads import network as store_network
 from patrol_app.services.users import get_user
 from patrol_app.storage.db import read_session
-from patrol_app.ui.common import batch_filter, err, lang, network, page_user, tr
+from patrol_app.ui.common import batch_filter, county_choice, err, lang, network, page_user, tr
 
 
 def type_name(code: str) -> str:
@@ -150,6 +150,7 @@ if batch is not None:
         st.rerun()
 
 with st.container(border=True):
+    county = county_choice("map_county")  # city and province accounts: all their counties, or one
     c = st.columns([2, 1.3, 1.3])
     period = c[0].date_input(tr("map.period"), value=default_period, format="YYYY-MM-DD", key="map_period")
     statuses = c[1].multiselect(
@@ -186,6 +187,7 @@ f = mapdata.MapFilter(
     tuple(statuses),
     tuple(town_names),
     batch.id if batch is not None else None,
+    county,
 )
 with read_session(stale_ok=True) as s:  # the stamp of the data the figures read (the replica's)
     stamp = mapdata.data_stamp(s, user)

@@ -3,18 +3,19 @@ import streamlit as st
 from patrol_app.reports.rollup import Period
 from patrol_app.services.stats import default_year, year_totals, years_with_data
 from patrol_app.storage.db import read_session
-from patrol_app.ui.common import page_user, tr
+from patrol_app.ui.common import county_choice, page_user, tr
 
 user = page_user()
 
 st.title(tr("app.title"))
+county = county_choice("overview_county")  # city and province accounts: all their counties, or one
 with read_session() as s:
-    years = years_with_data(s, user)
+    years = years_with_data(s, user, county)
     year = st.selectbox(tr("ui.year"), years, index=years.index(default_year(years)), key="overview_year")
     period = Period.year_to_date(int(year))
     prev = period.previous()
-    tot = year_totals(s, user, year, period.start, period.end)
-    before = year_totals(s, user, prev.start.year, prev.start, prev.end)
+    tot = year_totals(s, user, year, period.start, period.end, county)
+    before = year_totals(s, user, prev.start.year, prev.start, prev.end, county)
 has_before = before.patrols > 0 or before.incidents > 0
 
 

@@ -25,26 +25,32 @@ from patrol_app.reports.writers import MIME as REPORT_MIME
 from patrol_app.services.errors import ServiceError
 from patrol_app.services.stats import default_year, years_with_data
 from patrol_app.storage.db import read_session
-from patrol_app.ui.common import batch_filter, err, lang, md_escape, page_user, tr
+from patrol_app.ui.common import batch_filter, county_choice, err, lang, md_escape, page_user, tr
 
 
 @st.cache_data(ttl=120, show_spinner=False)
 def _report(
-    url: str, start: dt.date, end: dt.date, username: str, role: str, batch: int | None = None
+    url: str,
+    start: dt.date,
+    end: dt.date,
+    username: str,
+    role: str,
+    county: str | None = None,
+    batch: int | None = None,
 ) -> Report:
     from patrol_app.services.users import get_user
 
     with read_session(url, stale_ok=True) as s:
-        return build_report(s, get_user(s, username), Period(start, end), batch)
+        return build_report(s, get_user(s, username), Period(start, end), batch, county)
 
 
 @st.cache_data(ttl=120, show_spinner=False, max_entries=32)
 def _report_file(
-    url: str, start: dt.date, end: dt.date, username: str, role: str, fmt: str, lng: str
+    url: str, start: dt.date, end: dt.date, username: str, role: str, county: str | None, fmt: str, lng: str
 ) -> bytes:
     from patrol_app.reports.writers import render
 
-    report = _report(url, start, end, username, role)
+    report = _report(url, start, end, username, role, county)
     with read_session(url, stale_ok=True) as s:
         return render(report, fmt, lng, session=s)
 
@@ -56,6 +62,7 @@ def _export_file(
     end: dt.date,
     username: str,
     role: str,
+    county: str | None,
     kind: str,
     fmt: str,
     lng: str,
@@ -68,7 +75,13 @@ def _export_file(
         url, stale_ok=True
     ) as s:  # each click is recorded by _downloaded, not this cached build
         return export_bytes(
-            s, get_user(s, username), kind, fmt, ExportFilter(start, end, batch=batch), lng, audited=False
+            s,
+            get_user(s, username),
+            kind,
+            fmt,
+            ExportFilter(start, end, batch=batch, county=county),
+            lng,
+            audited=False,
         )
 
 
@@ -83,10 +96,12 @@ def _downloaded(
 
 
 @st.cache_data(ttl=120, show_spinner=False)
-def _map_png(url: str, start: dt.date, end: dt.date, username: str, role: str, lng: str) -> bytes:
+def _map_png(
+    url: str, start: dt.date, end: dt.date, username: str, role: str, county: str | None, lng: str
+) -> bytes:
     from patrol_app.reports.figure import report_map_png
 
-    report = _report(url, start, end, username, role)
+    report = _report(url, start, end, username, role, county)
     with read_session(url, stale_ok=True) as s:
         return report_map_png(s, report, lng)
 
@@ -98,8 +113,9 @@ if user is None or not allowed(user.role, Perm.EXPORT):
     st.stop()
 
 url = get_settings().db_url
+county = county_choice("report_county")  # city and province accounts: all their counties, or one
 with read_session(stale_ok=True) as s:
-    years = years_with_data(s, user)
+    years = years_with_data(s, user, county)
 batch = batch_filter()  # ?batch=N (from the ledger import page): only that imported batch, over its dates
 if batch is not None:
     c1, c2 = st.columns([4, 1], vertical_alignment="center")
@@ -121,7 +137,7 @@ if custom:
         st.info(tr("report.ui.pick_end"))
         st.stop()
 
-key = (url, period.start, period.end, user.username, user.role)
+key = (url, period.start, period.end, user.username, user.role, county)
 batch_id = batch.id if batch is not None else None
 lng = lang()  # read here: the download callables run on another thread, without the session
 try:
@@ -176,7 +192,7 @@ if report_formats:  # the formal report covers all records of a period, not one 
 for col, fmt in zip(st.columns(max(len(report_formats), 1)), report_formats):
 
     def report_bytes(
-        fmt: str = fmt, key: tuple[str, dt.date, dt.date, str, str] = key, lng: str = lng
+        fmt: str = fmt, key: tuple[str, dt.date, dt.date, str, str, str | None] = key, lng: str = lng
     ) -> bytes:
         return _downloaded(
             _report_file(*key, fmt, lng),
@@ -208,7 +224,7 @@ kind = (
     )
     or KINDS[0]
 )
-flt = ExportFilter(period.start, period.end, batch=batch_id)
+flt = ExportFilter(period.start, period.end, batch=batch_id, county=county)
 with read_session(stale_ok=True) as s:
     n_rows = export_count(s, user, kind, flt)
     st.caption(tr("report.ui.count", n=n_rows, kind=tr("export.sheet." + kind)))
@@ -218,7 +234,10 @@ export_cols = st.columns(4)
 for i, fmt in enumerate(EXPORT_FORMATS):
 
     def export_bytes(
-        fmt: str = fmt, kind: str = kind, key: tuple[str, dt.date, dt.date, str, str] = key, lng: str = lng
+        fmt: str = fmt,
+        kind: str = kind,
+        key: tuple[str, dt.date, dt.date, str, str, str | None] = key,
+        lng: str = lng,
     ) -> bytes:
         return _downloaded(
             _export_file(*key, kind, fmt, lng, batch_id),
