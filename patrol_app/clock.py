@@ -12,6 +12,7 @@ every command-line date (``--from``, ``--to``, ``--deadline``) read dates the sa
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from typing import Any
@@ -91,7 +92,12 @@ def parse_datetime(v: Any) -> dt.datetime:
         return dt.datetime(v.year, v.month, v.day)
     if isinstance(v, (int, float)) and not isinstance(v, bool) and 20000 < v < 80000:
         return EXCEL_EPOCH + dt.timedelta(days=float(v))
-    s = unicodedata.normalize("NFKC", str(v)).strip()
+    return _parse_text(str(v))
+
+
+@functools.lru_cache(maxsize=4096)  # a ledger repeats its dates: 100,000 rows hold a few hundred of them
+def _parse_text(text: str) -> dt.datetime:
+    s = unicodedata.normalize("NFKC", text).strip()
     m = _DATE_RE.match(s)
     if not m:
         raise BadDate(s)

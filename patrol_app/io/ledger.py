@@ -123,9 +123,11 @@ class LedgerFormatError(Exception):
         super().__init__(f"{key} {params}")
 
 
-def _check_rows(rows: Iterable[Any], name: str, state: dict[str, int], max_rows: int) -> Iterator[list[Any]]:
+def _check_rows(
+    rows: Iterable[Any], name: str, state: dict[str, int], max_rows: int, all_text: bool = False
+) -> Iterator[list[Any]]:
     """The rows of a table as lists, refused as soon as one limit is passed (so a hostile file never fills
-    memory)."""
+    memory). ``all_text``: every cell is a ``str`` (a CSV reader's rows)."""
     for r in rows:
         state["rows"] += 1
         if state["rows"] > max_rows:
@@ -134,6 +136,10 @@ def _check_rows(rows: Iterable[Any], name: str, state: dict[str, int], max_rows:
             raise LedgerFormatError(
                 "error.ledger_too_many_columns", file=name, row=state["rows"], max=MAX_COLUMNS
             )
+        if all_text:  # a CSV row: the longest cell decides, in one C loop
+            if r and max(map(len, r)) <= MAX_CELL_CHARS:
+                yield r
+                continue
         for v in r:
             if isinstance(v, str) and len(v) > MAX_CELL_CHARS:
                 raise LedgerFormatError(
@@ -172,7 +178,9 @@ def _read_csv(path: Path, max_rows: int) -> list[tuple[str | None, Iterator[list
     def rows() -> Iterator[list[Any]]:
         with path.open(encoding=enc, newline="") as f:
             try:
-                yield from _check_rows(csv.reader(f, dialect), path.name, {"rows": 0}, max_rows)
+                yield from _check_rows(
+                    csv.reader(f, dialect), path.name, {"rows": 0}, max_rows, all_text=True
+                )
             except csv.Error as exc:  # a field over the size limit, a NUL byte …
                 if "larger than field limit" in str(exc):
                     raise LedgerFormatError(

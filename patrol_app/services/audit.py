@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +23,27 @@ if TYPE_CHECKING:
 GENESIS = "0" * 64
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def _jsonable(value: Any) -> Any:
+    """``value`` as it reads back from JSON (what the trail stores and hashes). Plain JSON values — record states
+    — are their own answer: no round trip for each of a bulk import's entries."""
     if value is None:
         return None
+    if _plain(value):
+        return value
     return json.loads(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def _plain(value: Any) -> bool:
+    """Dicts with text keys, lists, text, whole and finite numbers, booleans and None: JSON as it is."""
+    t = type(value)
+    if t is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    if t is list:
+        return all(_plain(v) for v in value)
+    return t in _PLAIN and (t is not float or math.isfinite(value))
 
 
 def entry_hash(
@@ -92,8 +110,12 @@ def append_entries(
         last_id, last_hash, last_mac = head[0], head[1], head[2] or GENESIS
     ts = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows = []
+    shared: dict[int, Any] = {}  # one conversion of a value all the entries share (a bulk import's ``after``)
     for entity, entity_id, before, after, state in items:
-        before_j, after_j, state_j = _jsonable(before), _jsonable(after), _jsonable(state)
+        after_j = shared.get(id(after)) if after is not None else None
+        if after_j is None:
+            after_j = shared[id(after)] = _jsonable(after)
+        before_j, state_j = _jsonable(before), _jsonable(state)
         last_id += 1
         hh = entry_hash(
             last_hash, last_id, ts, actor_id, label, action, entity, entity_id, before_j, after_j, state_j
