@@ -305,30 +305,27 @@ with t_audit:
                                 entity_id=bad.entity_id,
                             )
                         )
-                try:
-                    from patrol_app.photos import verify_photos
-                    from patrol_app.storage.models import Photo
-                except ImportError:  # the photo store is not part of this installation
-                    verify_photos = None
-                if verify_photos is not None:
-                    problems = verify_photos(s, user)
-                    total = s.execute(select(func.count()).select_from(Photo)).scalar_one()
-                    if not problems:
-                        st.success(tr("admin.photos_ok", count=total))
-                    else:
-                        st.error(tr("admin.photos_bad", count=len(problems)))
-                        st.markdown(
-                            "\n".join(
-                                "- "
-                                + tr(
-                                    "admin.photo_row",
-                                    id=p.id,
-                                    incident=p.incident_id or "—",
-                                    kind=tr("admin.photo." + p.kind),
-                                    path=p.path,
-                                )
-                                for p in problems
+                from patrol_app.services.photo_verify import verify_photos
+                from patrol_app.storage.models import Photo
+
+                problems = verify_photos(s, user)
+                total = s.execute(select(func.count()).select_from(Photo)).scalar_one()
+                if not problems:
+                    st.success(tr("admin.photos_ok", count=total))
+                else:
+                    st.error(tr("admin.photos_bad", count=len(problems)))
+                    st.markdown(
+                        "\n".join(
+                            "- "
+                            + tr(
+                                "admin.photo_row",
+                                id=p.id,
+                                incident=p.incident_id or "—",
+                                kind=tr("admin.photo." + p.kind),
+                                path=p.path,
                             )
+                            for p in problems
                         )
+                    )
         except ServiceError as exc:
             st.error(err(exc))

@@ -8,7 +8,7 @@ from patrol_app.clock import local_now, local_text
 from patrol_app.config import get_settings
 from patrol_app.domain.catalog import BY_CODE
 from patrol_app.domain.rules import MEASURES
-from patrol_app.photos import store_photo
+from patrol_app.photos import photo_file, store_photo
 from patrol_app.services.errors import ServiceError, ValidationFailed
 from patrol_app.services.field import history, open_incidents, update_status
 from patrol_app.storage.db import read_session, session_scope
@@ -104,7 +104,7 @@ for ev, who, photos in steps:
     if photos:
         cols = st.columns(4)
         for i, ph in enumerate(photos):
-            cols[i % 4].image(str(data_dir / ph.display_path), width="stretch")
+            cols[i % 4].image(str(photo_file(ph.display_path, data_dir)), width="stretch")
 
 # Every widget of the form belongs to this incident and this round: moving on to another incident, or saving,
 # starts from that record's own values, never from what the last form showed.

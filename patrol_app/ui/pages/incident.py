@@ -160,12 +160,12 @@ for f in uploads or []:
 if added:
     state["inc_upl_n"] += 1
 if state["inc_photos"]:
-    from patrol_app.config import get_settings
+    from patrol_app.photos import photo_file
 
     cols = st.columns(4)
     for i, ph in enumerate(list(state["inc_photos"])):
         with cols[i % 4]:
-            st.image(str(get_settings().data_dir / ph["display_path"]), width="stretch")
+            st.image(str(photo_file(ph["display_path"])), width="stretch")
             if st.button(
                 tr("field.remove_photo"),
                 key=f"rm_{ph['sha256'][:12]}",

@@ -6,6 +6,7 @@ from patrol_app.clock import local_text
 from patrol_app.config import get_settings
 from patrol_app.domain.catalog import BY_CODE
 from patrol_app.domain.rules import MEASURES
+from patrol_app.photos import photo_file
 from patrol_app.services.errors import ServiceError, ValidationFailed
 from patrol_app.services.field import history
 from patrol_app.services.my_records import edit_incident, my_records, why_not_editable
@@ -104,7 +105,7 @@ if mine.incidents:
         if photos:
             cols = st.columns(4)
             for n, ph in enumerate(photos):
-                cols[n % 4].image(str(data_dir / ph.display_path), width="stretch")
+                cols[n % 4].image(str(photo_file(ph.display_path, data_dir)), width="stretch")
 
     if chosen in mine.editable:
         gen = state.setdefault("mine_gen", 0)
