@@ -15,29 +15,21 @@ from patrol_app.domain.rules import Role
 from patrol_app.services import audit, auth, registry
 from patrol_app.services.cases import local_today
 from patrol_app.services.errors import ServiceError
-from patrol_app.storage.db import read_session, session_scope
+from patrol_app.storage.db import read_session
 from patrol_app.storage.models import AuditEntry
-from patrol_app.ui.common import confirm_button, current_user, err, lang, tr
+from patrol_app.ui.common import confirm_button, current_user, err, lang, show_flash, tr, write_and_flash
 
 state = st.session_state
 user = current_user()
 today = local_today()
 
 st.title(tr("admin.title"))
-flash = state.pop("admin_flash", None)
-if flash:
-    st.success(flash)
+show_flash("admin_flash")
 
 
 def write(fn, done: str) -> None:  # type: ignore[no-untyped-def]
     """Run one service call in its own transaction; show a refusal in the user's language."""
-    try:
-        with session_scope() as s:
-            fn(s)
-        state["admin_flash"] = done
-        st.rerun()
-    except ServiceError as exc:
-        st.error(err(exc))
+    write_and_flash(fn, "admin_flash", done)
 
 
 def yes_no(v: bool) -> str:

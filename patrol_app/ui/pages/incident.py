@@ -11,7 +11,7 @@ from patrol_app.clock import local_now
 from patrol_app.domain.catalog import BY_CODE, CATALOG
 from patrol_app.domain.rules import MEASURES
 from patrol_app.photos import store_photo
-from patrol_app.services.errors import ServiceError, ValidationFailed
+from patrol_app.services.errors import ServiceError
 from patrol_app.services.field import (
     add_follow_up,
     discard_draft,
@@ -24,7 +24,17 @@ from patrol_app.services.field import (
 )
 from patrol_app.services.my_records import declare_road
 from patrol_app.storage.db import read_session, session_scope
-from patrol_app.ui.common import confirm_button, current_user, err, lang, md_escape, network, saved_banner, tr
+from patrol_app.ui.common import (
+    confirm_button,
+    current_user,
+    err,
+    lang,
+    md_escape,
+    network,
+    show_flash,
+    tr,
+    write_and_flash,
+)
 from patrol_app.ui.widgets import accepted_distance, location_picker, picked_position
 
 FORM = "incident"
@@ -42,7 +52,7 @@ user = current_user()
 net = network()
 
 st.title(tr("nav.incident"))
-saved_banner("inc_flash")
+show_flash("inc_flash")
 
 # restore the server-side draft once per browser session (after a reload, a dropped connection, a restart)
 if not state.get("inc_restored"):
@@ -244,9 +254,19 @@ def photo_objs() -> list:
     return out
 
 
-def finish(message: str, incident_id: int | None = None) -> None:
-    with session_scope() as s:
+def finish(fn, message) -> None:  # type: ignore[no-untyped-def]
+    """Save (``fn(session)``, may be None) and drop the draft in one transaction, then an empty form and
+    ``message(result)``, or a refusal in the user's language."""
+
+    def write(s):  # type: ignore[no-untyped-def]
+        result = fn(s) if fn is not None else None
         discard_draft(s, user, FORM)
+        return message(result)
+
+    write_and_flash(write, "inc_flash", after=clear_form)
+
+
+def clear_form(_: object = None) -> None:
     # (the map's and GPS button's last values are kept: they survive reruns and must not count as new taps)
     for k in (
         "inc_loc",
@@ -263,8 +283,6 @@ def finish(message: str, incident_id: int | None = None) -> None:
     ):
         state.pop(k, None)
     state["inc_gen"] += 1  # fresh widgets: the browser forgets what the saved form showed
-    state["inc_flash"] = {"text": message, "incident": incident_id}
-    st.rerun()
 
 
 def save(force: bool = False) -> None:
@@ -279,29 +297,26 @@ def save(force: bool = False) -> None:
                     (d.id, d.stake, d.found_at.strftime("%Y-%m-%d"), d.description) for d in dups
                 ]
                 return
-    try:
-        with session_scope() as s:
-            inc = log_incident(s, user, raw_incident(), photo_objs(), client_token=state["inc_token"])
-            if add_road and patrol is not None:
-                declare_road(s, user, patrol.id, inc.road_code)
-            label = tr(
-                "field.saved_detail",
-                road=inc.road_code,
-                stake=inc.stake,
-                side=tr("side." + inc.side) if inc.side else "",
-                type=BY_CODE[inc.type_code].name(lang()),
-                time=f"{inc.found_at:%Y-%m-%d %H:%M}",
-                photos=len(state["inc_photos"]),
-            )
-            iid = inc.id
-    except ValidationFailed as exc:
-        for e in exc.errors:
-            st.error(md_escape(e.render(lang())))
-        return
-    except ServiceError as exc:
-        st.error(err(exc))
-        return
-    finish(tr("field.saved", id=iid, label=label), iid)
+
+    def log(s):  # type: ignore[no-untyped-def]
+        inc = log_incident(s, user, raw_incident(), photo_objs(), client_token=state["inc_token"])
+        if add_road and patrol is not None:
+            declare_road(s, user, patrol.id, inc.road_code)
+        return inc
+
+    def saved(inc) -> dict:  # type: ignore[no-untyped-def]
+        label = tr(
+            "field.saved_detail",
+            road=inc.road_code,
+            stake=inc.stake,
+            side=tr("side." + inc.side) if inc.side else "",
+            type=BY_CODE[inc.type_code].name(lang()),
+            time=f"{inc.found_at:%Y-%m-%d %H:%M}",
+            photos=len(state["inc_photos"]),
+        )
+        return {"text": tr("field.saved", id=inc.id, label=label), "incident": inc.id}
+
+    finish(log, saved)
 
 
 c1, c2 = st.columns([3, 1])
@@ -315,7 +330,7 @@ with c2:
         tr("field.discard_yes"),
         width="stretch",
     ):
-        finish(tr("field.discarded"))
+        finish(None, lambda _: {"text": tr("field.discarded")})
 
 if state.get("inc_dups"):
     st.warning(tr("field.duplicate_title"))
@@ -325,9 +340,10 @@ if state.get("inc_dups"):
         )
         if st.button(tr("field.attach_follow_up", id=did), key=f"attach_{did}"):
             note = state.get(K("description")) or BY_CODE[vtype].name(lang())
-            with session_scope() as s:
-                add_follow_up(s, user, did, note, photo_objs(), client_token=state["inc_token"])
-            finish(tr("field.follow_up_saved", id=did), did)
+            finish(
+                lambda s: add_follow_up(s, user, did, note, photo_objs(), client_token=state["inc_token"]),
+                lambda _: {"text": tr("field.follow_up_saved", id=did), "incident": did},
+            )
     if st.button(tr("field.save_anyway"), key="inc_save_anyway"):
         save(force=True)
 
