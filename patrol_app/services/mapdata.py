@@ -20,10 +20,12 @@ from sqlalchemy.sql.elements import ColumnElement
 from gis import maps
 from gis.maps import Basemap, CoverageRow, HotspotRow, IncidentPoints
 from gis.roads import RoadNetwork
+from patrol_app.district import district
 from patrol_app.domain.masking import can_see_parties, mask_text
 from patrol_app.domain.rules import Perm
 from patrol_app.i18n import catalog, t
 from patrol_app.services.errors import ServiceError
+from patrol_app.services.roads import invented_network
 from patrol_app.services.tracks import patrol_road_pairs
 from patrol_app.services.users import require
 from patrol_app.storage.models import AuditHead, Incident, Patrol, PatrolRoad, Setting, User
@@ -561,6 +563,8 @@ def standalone_map_html(
         subtitle=subtitle,
         coverage=coverage,
         hotspots=spots,
+        district=district(),
+        invented_roads=invented_network(session),
     )
     return maps.standalone_html(m, title=f"{title} · {filter_summary(f, lang)}"), len(points)
 

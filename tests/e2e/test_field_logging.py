@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from gis.linref import offset_point
-from gis.places import DEMO_ROADS_FILE
 from gis.roads import RoadNetwork, read_road_file
+from patrol_app.district import DEMO_ROADS_FILE
 from tests.e2e.conftest import ARTIFACTS, MAP_FRAME, Offline, sign_in, tap_map, wait_idle
 
 pytestmark = pytest.mark.e2e

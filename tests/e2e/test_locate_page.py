@@ -5,8 +5,8 @@ import re
 import pytest
 
 from gis.linref import offset_point
-from gis.places import DEMO_ROADS_FILE
 from gis.roads import RoadNetwork, read_road_file
+from patrol_app.district import DEMO_ROADS_FILE
 from tests.e2e.conftest import open_page, sign_in, tap_map, wait_idle
 
 DEMO_NET = RoadNetwork(read_road_file(DEMO_ROADS_FILE))

@@ -56,6 +56,8 @@ ALLOWED = {
         "patrol_app.services.roads",
         "network_version",
     ): "the network's version stamp (public map data); no records",
+    ("patrol_app.services.roads", "invented_network"): "whether the roads are the demo's (public map data); "
+    "no records",
     ("patrol_app.services.roads", "device_geojson"): "the road network for field devices (public map data, "
     "served only to signed-in users); no records",
     ("patrol_app.services.records", "imported_batch"): "finds a live batch by file hash inside check_ledger, "
