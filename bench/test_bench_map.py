@@ -124,7 +124,7 @@ def _page_server(url: str, f: mapdata.MapFilter, figures: bool) -> tuple[int, in
         points = mapdata.incident_points(s, actor, f)
     labels = mapdata.map_labels("zh")
     layers = maps.incident_layers(points, net, labels, maps.NO_BASEMAP, hotspots=spots)
-    m = maps.district_map(net, labels, maps.NO_BASEMAP)
+    m = maps.district_map(net, labels, maps.NO_BASEMAP, district=district())
     m.get_root().render()
     m.render()
     header = _get_header(m)

@@ -1363,9 +1363,14 @@ def picker_map(
     labels: Labels,
     fix: tuple[float, float, float | None] | None = None,
     height: str = "100%",
+    *,
+    district: District,
+    invented_roads: bool = False,
 ) -> folium.Map:
     """The map an officer taps to place an incident: roads by class, metric scale only, the device's own position."""
-    m = district_map(network, labels, height=height, map_class=OfflineMap)
+    m = district_map(
+        network, labels, height=height, map_class=OfflineMap, district=district, invented_roads=invented_roads
+    )
     MyPosition(fix).add_to(m)
     return m
 
