@@ -259,11 +259,12 @@ def incident_points(session: Session, actor: User, f: MapFilter, descriptions: b
 def photo_thumbnails(
     session: Session, actor: User, incident_ids: Sequence[int] | np.ndarray
 ) -> dict[int, str]:
-    """PHOTO HOOK — incident id → URL of a small thumbnail the app serves, for the map popups.
+    """Incident id → URL of a small thumbnail for the map popups (``gis.maps`` shows one when given).
 
-    The evidence photo store is being built separately; until it lands there are no photos and this returns
-    an empty mapping. It should return only incidents that have a photo (first photo, ≤ 200 px display copy),
-    in one query for all ``incident_ids``.
+    Empty for now: the photo store (:mod:`patrol_app.photos`) keeps a thumbnail of every photo, but nothing
+    serves photos over HTTP yet, and a standalone map file would need them inlined. Wiring it means a route
+    that checks the viewer's session and ``Perm.VIEW`` and serves ``photos.thumbnail_file`` of each incident's
+    first photo, in one query for all ``incident_ids``.
     """
     require(actor, Perm.VIEW)
     return {}

@@ -80,8 +80,6 @@ ALLOWED = {
             "revoke",
             "revoke_all",
             "mark_used",
-            "active_sessions",
-            "purge",
         )
     },
 }
