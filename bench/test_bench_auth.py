@@ -151,7 +151,7 @@ def build_trail(path, n: int = N) -> None:
     for name in ("audit_log_in_order", "audit_head_one_row"):  # bulk-built here, head written at the end
         con.execute(f"DROP TRIGGER IF EXISTS {name}")
     states = _records(con)
-    enc = audit_scan._canonical_fast
+    enc = lambda payload: "".join(audit_scan._ENCODER(payload, 0))  # noqa: E731
     sha = hashlib.sha256
     store_json = canonical_json  # what the JSON columns store (patrol_app.storage.db)
     prev = audit.GENESIS

@@ -23,9 +23,9 @@ from sqlalchemy import insert
 
 from gis import maps
 from gis.mapassets import external_references
-from gis.places import nearest_town
 from gis.stakes import format_stake
 from patrol_app.demo import build_demo
+from patrol_app.district import district
 from patrol_app.services import mapdata
 from patrol_app.services.roads import network
 from patrol_app.services.users import cli_actor
@@ -54,7 +54,7 @@ def incident_rows(net, n: int, actor_id: int, seed: int = 5) -> list[dict]:
     y = ay + t * (by - ay) + sign * (bx - ax) / length * offset
     lon, lat = net.to_wgs84(x, y)
     chain = net.sch0[seg] + t * length
-    towns = nearest_town(np.asarray(lon), np.asarray(lat))
+    towns = district().nearest_town(np.asarray(lon), np.asarray(lat))
     start = dt.datetime(YEAR, 1, 1, 8)
     minutes = rng.integers(0, 364 * 24 * 60, n)
     types = rng.choice(TYPES, n, p=[0.34, 0.2, 0.12, 0.14, 0.06, 0.05, 0.07, 0.02])
@@ -124,7 +124,7 @@ def _page_server(url: str, f: mapdata.MapFilter, figures: bool) -> tuple[int, in
         points = mapdata.incident_points(s, actor, f)
     labels = mapdata.map_labels("zh")
     layers = maps.incident_layers(points, net, labels, maps.NO_BASEMAP, hotspots=spots)
-    m = maps.district_map(net, labels, maps.NO_BASEMAP)
+    m = maps.district_map(net, labels, maps.NO_BASEMAP, district=district())
     m.get_root().render()
     m.render()
     header = _get_header(m)

@@ -2,7 +2,7 @@
 
 The project stores WGS-84 (lon, lat) everywhere. GCJ-02 ("Mars coordinates", used by 高德 AMap, 腾讯 and
 DataV boundary files) is converted to only for display on GCJ-02 tiles, and from only when importing GCJ-02
-data. Inside Qilin District the two differ by roughly 380–400 m, so skipping the conversion makes any
+data. In eastern Yunnan the two differ by roughly 380–400 m, so skipping the conversion makes any
 control-zone check (5–10 m) meaningless.
 
 The GCJ-02 formula is the public one, as in the public-domain ``prcoords`` library (Krasovsky ellipsoid

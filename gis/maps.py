@@ -42,7 +42,7 @@ from shapely.ops import substring
 
 from gis import mapassets
 from gis.crs import wgs84_to_gcj02
-from gis.places import boundary
+from gis.places import District
 from gis.roads import RoadNetwork
 from gis.stakes import format_stake
 from gis.zones import LEGAL_BASIS_ZONE, zone_buffers, zone_verdict
@@ -59,7 +59,11 @@ ROAD_STYLE: dict[str, dict[str, Any]] = {
     "special": {"color": "#8e44ad", "weight": 2},
 }
 
-ATTRIBUTION = "边界与地名 © Vonng/adcode (CC BY 4.0)；演示路网为虚构数据"
+
+def attribution(district: District, labels: Labels | None = None, invented_roads: bool = False) -> str:
+    """The map's credit line: the district's data, and that the roads are invented when they are (the demo)."""
+    text = _label(labels or {}, "attribution_places", credit=district.attribution)
+    return text + ("；" + _label(labels or {}, "attribution_demo_roads") if invented_roads else "")
 
 
 class OfflineMap(folium.Map):
@@ -80,36 +84,6 @@ class PluginMap(OfflineMap):
     default_css = mapassets.links(
         mapassets.LEAFLET_CSS, mapassets.MARKERCLUSTER_CSS, mapassets.MARKERCLUSTER_DEFAULT_CSS
     )
-
-
-def base_map(network: RoadNetwork | None = None, height: str = "100%") -> folium.Map:
-    """An empty map (no tiles) fitted to the district, with the boundary drawn."""
-    m = OfflineMap(
-        location=[25.45, 103.85],
-        zoom_start=10,
-        tiles=None,
-        control_scale=True,
-        height=height,
-        attribution_control=True,
-    )
-    b = boundary()
-    folium.GeoJson(
-        mapping(b),
-        name="boundary",
-        style_function=lambda _f: {
-            "color": "#555",
-            "weight": 2,
-            "dashArray": "6 4",
-            "fill": True,
-            "fillColor": "#f4f1ea",
-            "fillOpacity": 0.6,
-        },
-        interactive=False,
-        attribution=ATTRIBUTION,
-    ).add_to(m)
-    minx, miny, maxx, maxy = b.bounds
-    m.fit_bounds([[miny, minx], [maxy, maxx]])
-    return m
 
 
 def roads_geojson(network: RoadNetwork) -> dict[str, Any]:
@@ -144,23 +118,6 @@ def road_layer(network: RoadNetwork, labels: dict[str, str] | None = None) -> fo
         highlight_function=lambda _f: {"weight": 7},
         tooltip=SafeGeoJsonTooltip(fields=list(labels), aliases=list(labels.values()), sticky=True),
     ).add_to(fg)
-    return fg
-
-
-def point_layer(points: Iterable[tuple[float, float, str]], color: str = "#e74c3c") -> folium.FeatureGroup:
-    """Marked points (lon, lat, tooltip) drawn as circle markers (no icon images needed)."""
-    fg = folium.FeatureGroup(name="points")
-    for lon, lat, tip in points:
-        folium.CircleMarker(
-            [lat, lon],
-            radius=9,
-            color="#fff",
-            weight=3,
-            fill=True,
-            fill_color=color,
-            fill_opacity=1.0,
-            tooltip=folium.Tooltip(_esc(tip)),
-        ).add_to(fg)
     return fg
 
 
@@ -355,11 +312,13 @@ def _round_coords(geom: BaseGeometry, decimals: int = 6) -> BaseGeometry:
 
 
 @functools.lru_cache(maxsize=8)
-def _boundary_geojson(bm: Basemap) -> str:
-    return shapely.to_geojson(_round_coords(bm.display_geometry(boundary())))
+def _boundary_geojson(bm: Basemap, district: District) -> str:
+    return shapely.to_geojson(_round_coords(bm.display_geometry(district.boundary)))
 
 
-def boundary_layer(bm: Basemap = NO_BASEMAP, labels: Labels | None = None) -> folium.GeoJson:
+def boundary_layer(
+    district: District, bm: Basemap = NO_BASEMAP, labels: Labels | None = None, invented_roads: bool = False
+) -> folium.GeoJson:
     """The district boundary, filled when there are no tiles (so the district reads as a place), outlined only
     over tiles."""
     fill = 0.6 if not bm.tiles else 0.0
@@ -376,19 +335,19 @@ def boundary_layer(bm: Basemap = NO_BASEMAP, labels: Labels | None = None) -> fo
                     "fillOpacity": fill,
                 }
             },
-            "geometry": json.loads(_boundary_geojson(bm)),
+            "geometry": json.loads(_boundary_geojson(bm, district)),
         },
         name=_label(labels or {}, "layer.boundary"),
         style_function=_style_from_properties,
         interactive=False,
-        attribution=ATTRIBUTION,
+        attribution=attribution(district, labels, invented_roads),
         control=False,
     )
 
 
-def district_bounds(bm: Basemap = NO_BASEMAP) -> list[list[float]]:
+def district_bounds(district: District, bm: Basemap = NO_BASEMAP) -> list[list[float]]:
     """[[south, west], [north, east]] of the district as drawn on ``bm``."""
-    minx, miny, maxx, maxy = bm.display_geometry(boundary()).bounds
+    minx, miny, maxx, maxy = bm.display_geometry(district.boundary).bounds
     return [[miny, minx], [maxy, maxx]]
 
 
@@ -1248,13 +1207,17 @@ def district_map(
     bm: Basemap = NO_BASEMAP,
     height: str = "100%",
     map_class: type[folium.Map] = PluginMap,
+    *,
+    district: District,
+    invented_roads: bool = False,
 ) -> folium.Map:
     """Base of the incident map: tiles (if any), district boundary, roads by class, fitted to the district.
+    ``invented_roads``: the network is the demo's (the credit line says so).
 
     Draws with no tiles at all: the vector layers need nothing but Leaflet.
     """
     m = map_class(
-        location=[25.45, 103.85],
+        location=list(district.centre),
         zoom_start=10,
         tiles=None,
         control_scale=False,
@@ -1267,10 +1230,10 @@ def district_map(
     )  # the cluster plugin needs the map's own maxZoom (tiles=None sets none)
     _MetricScale().add_to(m)
     _add_tiles(m, bm)
-    boundary_layer(bm, labels).add_to(m)
+    boundary_layer(district, bm, labels, invented_roads).add_to(m)
     classed_road_layer(network, labels, bm).add_to(m)
     road_class_legend(network, labels).add_to(m)
-    m.fit_bounds(district_bounds(bm))
+    m.fit_bounds(district_bounds(district, bm))
     return m
 
 
@@ -1342,10 +1305,12 @@ def incident_map(
     hotspots: Sequence[HotspotRow] | None = None,
     zone_road: str | None = None,
     height: str = "100%",
+    district: District,
+    invented_roads: bool = False,
 ) -> folium.Map:
     """The whole incident map in one folium Map (for a standalone file): roads, clusters, a heat
     layer (off until ticked), coverage, hotspots, the legend and a layer switcher."""
-    m = district_map(network, labels, bm, height=height)
+    m = district_map(network, labels, bm, height=height, district=district, invented_roads=invented_roads)
     if coverage is not None:
         coverage_layer(network, coverage, labels, bm, show=False).add_to(m)
     if zone_road:
@@ -1429,9 +1394,14 @@ def picker_map(
     labels: Labels,
     fix: tuple[float, float, float | None] | None = None,
     height: str = "100%",
+    *,
+    district: District,
+    invented_roads: bool = False,
 ) -> folium.Map:
     """The map an officer taps to place an incident: roads by class, metric scale only, the device's own position."""
-    m = district_map(network, labels, height=height, map_class=OfflineMap)
+    m = district_map(
+        network, labels, height=height, map_class=OfflineMap, district=district, invented_roads=invented_roads
+    )
     MyPosition(fix).add_to(m)
     return m
 

@@ -367,8 +367,8 @@ def cmd_audit_checkpoint(cli: Cli) -> int:
 def cmd_audit_verify(cli: Cli) -> int:
     from sqlalchemy import func, select
 
-    from patrol_app.photos import verify_photos
     from patrol_app.services.audit import Checkpoint, verify
+    from patrol_app.services.photo_verify import verify_photos
     from patrol_app.storage.db import read_session
     from patrol_app.storage.models import Photo
 

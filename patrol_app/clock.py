@@ -47,11 +47,6 @@ def local_text(moment: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return "" if moment is None else to_local(moment).strftime(fmt)
 
 
-def local_to_utc(wall: dt.datetime) -> dt.datetime:
-    """A local wall-clock time (naive, ``PATROL_TZ``) as a naive UTC moment."""
-    return wall.replace(tzinfo=tz()).astimezone(dt.UTC).replace(tzinfo=None)
-
-
 def local_today() -> dt.date:
     """Today's date in ``PATROL_TZ``."""
     return local_now().date()

@@ -16,9 +16,9 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from gis.linref import offset_point
-from gis.places import DEMO_ROADS_FILE
 from gis.roads import read_road_file
 from patrol_app.clock import local_now
+from patrol_app.district import DEMO_ROADS_FILE
 from patrol_app.domain.rules import Perm, Role
 from patrol_app.services import audit
 from patrol_app.services.auth import hash_password

@@ -34,6 +34,8 @@ from typing import Any
 from shapely.geometry import LineString, Point, Polygon, shape
 from shapely.ops import unary_union
 
+from patrol_app.district import BOUNDARY_FILE, DATA_DIR, DEMO_ROADS_FILE, PLACES_FILE
+
 __all__ = [
     "BOUNDARY_FILE",
     "COUNTY_CODE",
@@ -45,10 +47,6 @@ __all__ = [
     "write_demo_network",
 ]
 
-DATA_DIR = Path(__file__).resolve().parent / "data"  # shipped as package data
-BOUNDARY_FILE = DATA_DIR / "qilin_boundary_wgs84.geojson"
-PLACES_FILE = DATA_DIR / "qilin_places_wgs84.geojson"
-DEMO_ROADS_FILE = DATA_DIR / "demo_roads_wgs84.geojson"
 
 COUNTY_CODE = "530302"
 START_STAKE = "K0+000"

@@ -88,9 +88,9 @@ def _statuses(values: list[str]) -> tuple[str, ...]:
 
 
 def _towns(values: list[str]) -> tuple[str, ...]:
-    from gis.places import towns
+    from patrol_app.district import district
 
-    names = towns()[0]
+    names = district().town_names
     out = []
     for v in _split(values):
         match = [n for n in names if n == v] or [n for n in names if n.startswith(v)]

@@ -14,7 +14,9 @@ The type is decided by the content (magic bytes, then the decoder), never by the
 the time the picture was taken only; EXIF GPS is ignored (browsers often strip it and it cannot be trusted).
 The display copy and the thumbnail carry no EXIF at all.
 
-Pure: no Streamlit. HEIC/HEIF support comes from ``pillow-heif``, registered on first use.
+A file store only: no database, no Streamlit (which rows point at which photo, and checking the originals
+against them, is :mod:`patrol_app.services.photo_verify`). HEIC/HEIF support comes from ``pillow-heif``,
+registered on first use.
 """
 
 from __future__ import annotations
@@ -32,13 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from patrol_app.config import get_settings
-from patrol_app.domain.rules import Perm
 from patrol_app.services.errors import ServiceError
-from patrol_app.storage.models import Photo, User
 
 MAX_MB = 30
 MAX_BYTES = MAX_MB * 1024 * 1024
@@ -114,18 +112,6 @@ class StoredPhoto:
     @property
     def thumb_path(self) -> str:
         return thumb_path(self.sha256)
-
-
-@dataclass(frozen=True)
-class PhotoProblem:
-    """An original that is not what was stored: ``kind`` is ``missing``, ``altered`` or ``unreadable``."""
-
-    id: int
-    incident_id: int | None
-    path: str
-    kind: str
-    expected: str
-    actual: str | None
 
 
 # --- paths -----------------------------------------------------------------------------------------------
@@ -403,7 +389,7 @@ def _write_atomic(path: Path, data: bytes, *, read_only: bool = False, sync: boo
             os.close(dfd)
 
 
-# --- verifying ------------------------------------------------------------------------------------------
+# --- reading ------------------------------------------------------------------------------------------
 
 
 def file_sha256(path: Path) -> str:
@@ -417,55 +403,30 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def verify_photos(session: Session, actor: User, data_dir: Path | None = None) -> list[PhotoProblem]:
-    """Re-hash every photo's original and list those missing, altered or unreadable, by photo id.
+def photo_file(rel: str, data_dir: Path | str | None = None) -> Path:
+    """The file of a stored photo path (as :class:`StoredPhoto` and the database hold it, relative to the data
+    directory with ``/``). A path reaching outside the data directory is refused."""
+    parts = rel.split("/")
+    if not rel or rel.startswith("/") or ".." in parts or "\\" in rel:
+        raise ValueError(f"not a stored photo path: {rel!r}")
+    return _root(data_dir).joinpath(*parts)
 
-    A file shared by several rows (the same picture attached twice) is hashed once. Needs ``Perm.VERIFY_AUDIT``."""
-    from patrol_app.services.users import require
 
-    require(actor, Perm.VERIFY_AUDIT)
-    root = _root(data_dir)
-    problems: list[PhotoProblem] = []
-    seen: dict[str, tuple[str, str | None]] = {}
-    rows = session.execute(
-        select(Photo.id, Photo.incident_id, Photo.path, Photo.sha256)
-        .order_by(Photo.id)
-        .execution_options(yield_per=1000)
-    )
-    for r in rows:
-        if r.path not in seen:
-            try:
-                seen[r.path] = ("ok", file_sha256(root / r.path))
-            except FileNotFoundError:
-                seen[r.path] = ("missing", None)
-            except OSError:
-                seen[r.path] = ("unreadable", None)
-        state, actual = seen[r.path]
-        if state == "ok" and actual != r.sha256:
-            state = "altered"
-        if state != "ok":
-            problems.append(
-                PhotoProblem(
-                    id=r.id,
-                    incident_id=r.incident_id,
-                    path=r.path,
-                    kind=state,
-                    expected=r.sha256,
-                    actual=actual,
-                )
-            )
-    return problems
+def thumbnail_file(sha: str, display: str, data_dir: Path | str | None = None) -> Path:
+    """The thumbnail of the photo ``sha``, else (a store from before thumbnails) its display copy."""
+    thumb = photo_file(thumb_path(sha), data_dir)
+    return thumb if thumb.exists() else photo_file(display, data_dir)
 
 
 __all__ = [
     "MAX_BYTES",
     "MAX_MB",
-    "PhotoProblem",
     "StoredPhoto",
     "display_path",
     "file_sha256",
     "original_path",
+    "photo_file",
     "store_photo",
     "thumb_path",
-    "verify_photos",
+    "thumbnail_file",
 ]

@@ -28,7 +28,7 @@ from patrol_app.documents.layout import Doc
 from patrol_app.domain.catalog import BY_CODE
 from patrol_app.domain.rules import Perm
 from patrol_app.i18n import t, zone_label, zone_text
-from patrol_app.photos import thumb_path
+from patrol_app.photos import thumbnail_file
 from patrol_app.services import audit
 from patrol_app.services.errors import ServiceError
 from patrol_app.services.roads import network as store_network
@@ -155,9 +155,7 @@ def _photos(session: Session, incident_id: int, lang: str) -> list[tuple[Path, s
     out = []
     rows = session.execute(select(Photo).where(Photo.incident_id == incident_id).order_by(Photo.id)).scalars()
     for i, ph in enumerate(rows, start=1):
-        thumb = data_dir / thumb_path(ph.sha256)
-        if not thumb.exists():
-            thumb = data_dir / ph.display_path
+        thumb = thumbnail_file(ph.sha256, ph.display_path, data_dir)
         taken = _datetime(ph.taken_at, lang) if ph.taken_at else "—"
         out.append(
             (thumb, t("doc.photo_caption", lang, n=i, file=ph.filename or "—", taken=taken, sha=ph.sha256))

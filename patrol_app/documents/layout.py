@@ -75,9 +75,6 @@ class Doc:
     def h2(self, text: str) -> None:
         self.paragraph(text, font=H2_FONT, bold=False)
 
-    def h3(self, text: str) -> None:
-        self.paragraph(text, font=BOLD_BODY_FONT, bold=True)
-
     def fields(self, rows: Sequence[tuple[str, str]]) -> None:
         """A two-column table of labelled values (label in 黑体)."""
         from docx.shared import Mm

@@ -94,9 +94,9 @@ def _rings(geom: Any) -> list[np.ndarray]:
 
 
 def boundary_rings() -> list[np.ndarray]:
-    from gis.places import boundary
+    from patrol_app.district import district
 
-    return _rings(boundary())
+    return _rings(district().boundary)
 
 
 def render_map(layers: MapLayers, width: int = 1600, height: int = 1200) -> bytes:

@@ -50,8 +50,10 @@ def key_file() -> Path:
     explicit = os.environ.get("PATROL_AUDIT_KEY_FILE")
     if explicit:
         return Path(explicit).expanduser()
-    data_dir = Path(os.environ.get("PATROL_DATA_DIR") or "var").expanduser().resolve()
-    return data_dir / "audit.key"
+    from patrol_app.config import get_settings
+
+    # the store's data directory, never a path relative to the current directory
+    return get_settings().data_dir / "audit.key"
 
 
 def load_key(create: bool = True) -> bytes:

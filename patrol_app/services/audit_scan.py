@@ -62,10 +62,6 @@ else:
     _ENCODER = c_make_encoder(None, _no_default, c_encode_basestring, None, ":", ",", True, False, True)
 
 
-def _canonical_fast(payload: list[Any]) -> str:
-    return "".join(_ENCODER(payload, 0))
-
-
 def _json_value(v: Any) -> Any:
     # a bare number comes back from SQLite's NUMERIC affinity as a number, and SQLAlchemy passes it on as it is
     return json.loads(v) if isinstance(v, (str, bytes)) else v

@@ -209,15 +209,6 @@ def _running_job(session: Session) -> JobView | None:
     return None
 
 
-def recent_jobs(session: Session, actor: User, limit: int = 5) -> list[JobView]:
-    """The acting user's latest jobs."""
-    require(actor, Perm.IMPORT_LEDGER)
-    rows = session.execute(
-        select(ImportJob).where(ImportJob.created_by == actor.id).order_by(ImportJob.id.desc()).limit(limit)
-    ).scalars()
-    return [_with_live(_view(r, actor)) for r in rows]
-
-
 def job_result(v: JobView) -> ImportResult | None:
     """The check's full result (counts, first rows, every bad row) while this process remembers it."""
     with _lock:

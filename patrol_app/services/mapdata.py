@@ -20,11 +20,13 @@ from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
 from gis import maps
 from gis.maps import Basemap, CoverageRow, HotspotRow, IncidentPoints
 from gis.roads import RoadNetwork
+from patrol_app.district import district
 from patrol_app.domain.masking import can_see_parties, mask_text
 from patrol_app.domain.rules import Perm
 from patrol_app.i18n import catalog, t
 from patrol_app.services.errors import ServiceError
 from patrol_app.services.record_filter import RecordFilter
+from patrol_app.services.roads import invented_network
 from patrol_app.services.users import require
 from patrol_app.storage.coverage import patrol_road_pairs
 from patrol_app.storage.models import AuditHead, Incident, Patrol, Setting, User
@@ -214,11 +216,12 @@ def incident_points(session: Session, actor: User, f: MapFilter, descriptions: b
 def photo_thumbnails(
     session: Session, actor: User, incident_ids: Sequence[int] | np.ndarray
 ) -> dict[int, str]:
-    """PHOTO HOOK — incident id → URL of a small thumbnail the app serves, for the map popups.
+    """Incident id → URL of a small thumbnail for the map popups (``gis.maps`` shows one when given).
 
-    The evidence photo store is being built separately; until it lands there are no photos and this returns
-    an empty mapping. It should return only incidents that have a photo (first photo, ≤ 200 px display copy),
-    in one query for all ``incident_ids``.
+    Empty for now: the photo store (:mod:`patrol_app.photos`) keeps a thumbnail of every photo, but nothing
+    serves photos over HTTP yet, and a standalone map file would need them inlined. Wiring it means a route
+    that checks the viewer's session and ``Perm.VIEW`` and serves ``photos.thumbnail_file`` of each incident's
+    first photo, in one query for all ``incident_ids``.
     """
     require(actor, Perm.VIEW)
     return {}
@@ -515,6 +518,8 @@ def standalone_map_html(
         subtitle=subtitle,
         coverage=coverage,
         hotspots=spots,
+        district=district(),
+        invented_roads=invented_network(session),
     )
     return maps.standalone_html(m, title=f"{title} · {filter_summary(f, lang)}"), len(points)
 

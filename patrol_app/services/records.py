@@ -30,12 +30,12 @@ from sqlalchemy.orm import Session
 
 from gis.errors import GisError
 from gis.linref import deciding_verdict, locate_arrays, offset_point, zone_candidates
-from gis.places import nearest_town
 from gis.roads import RoadNetwork, normalise_code
 from gis.stakes import format_stake, parse_stake
 from patrol_app import clock
 from patrol_app.clock import local_now, utc_now  # noqa: F401 - local_now: pages and tests import it from here
 from patrol_app.config import get_settings
+from patrol_app.district import district
 from patrol_app.domain.catalog import resolve_type
 from patrol_app.domain.rules import MEASURE_ALIASES, SIDE_ALIASES, STATUS_ALIASES, Perm, Status
 from patrol_app.io.ledger import LedgerFormatError, LedgerSheet, csv_line_estimate, iter_ledger
@@ -511,7 +511,9 @@ def validate_incidents(
             rec.setdefault("location_method", "stake")
     good = [r for r in parsed if not r.get("_bad")]
     if good:
-        towns = nearest_town(np.array([r["lon"] for r in good]), np.array([r["lat"] for r in good]))
+        towns = district().nearest_town(
+            np.array([r["lon"] for r in good]), np.array([r["lat"] for r in good])
+        )
         for r, town in zip(good, towns):
             r["town"] = town
     for r in good:  # drop the private keys in place (no copy of 100,000 dicts)

@@ -159,6 +159,23 @@ def network_version(session: Session) -> str:
     return row.value
 
 
+_invented_cache: dict[tuple[str, str], bool] = {}
+
+
+def invented_network(session: Session) -> bool:
+    """Whether every road in the store is the demo's invented network (the maps then say so); asked once per
+    network version and process."""
+    from sqlalchemy import exists
+
+    row = session.get(Setting, _VERSION_KEY)
+    key = (str(session.get_bind().engine.url), row.value if row is not None else "")
+    if key not in _invented_cache:
+        any_road = session.execute(select(exists().where(RoadPieceRow.id.is_not(None)))).scalar()
+        real = session.execute(select(exists().where(RoadPieceRow.source.not_like("demo:%")))).scalar()
+        _invented_cache[key] = bool(any_road) and not real
+    return _invented_cache[key]
+
+
 def device_geojson(session: Session) -> tuple[bytes, str]:
     """The network as compact GeoJSON for devices (``gis.roads.device_geojson``) and its ETag, built once per
     network version and process."""

@@ -172,28 +172,3 @@ def revoke_all(session: Session, user_id: int) -> int:
         .values(revoked_at=utc_now(), ticket_hash=None)
     )
     return int(cast("CursorResult[Any]", res).rowcount or 0)  # an UPDATE's result is a cursor result
-
-
-def active_sessions(session: Session, user_id: int) -> list[WebSession]:
-    now = utc_now()
-    return list(
-        session.execute(
-            select(WebSession)
-            .where(
-                WebSession.user_id == user_id,
-                WebSession.revoked_at.is_(None),
-                WebSession.expires_at > now,
-                WebSession.token_hash.is_not(None),
-            )
-            .order_by(WebSession.last_seen_at.desc())
-        ).scalars()
-    )
-
-
-def purge(session: Session, older_than: dt.timedelta = dt.timedelta(days=30)) -> int:
-    """Delete sessions that ended long ago (they are not evidence; sign-ins are in the audit trail)."""
-    from sqlalchemy import delete
-
-    cut = utc_now() - older_than
-    res = session.execute(delete(WebSession).where(WebSession.expires_at < cut))
-    return int(cast("CursorResult[Any]", res).rowcount or 0)  # a DELETE's result is a cursor result

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -275,10 +276,15 @@ def scroll_to_top() -> None:
     )
 
 
-def saved_banner(state_key: str) -> None:
-    """Show (once) what was just saved — at the top of the page, scrolled into view — with a link to it."""
+def show_flash(state_key: str) -> None:
+    """Show (once) what the last save on this page left under ``state_key`` (see :func:`write_and_flash`): a
+    text, or ``{"text": …, "incident": id}`` — then with a link to the saved incident, at the top of the page
+    and scrolled into view."""
     saved = st.session_state.pop(state_key, None)
     if not saved:
+        return
+    if isinstance(saved, str):
+        st.success(saved)
         return
     st.success(saved["text"], icon=":material/check_circle:")
     if saved.get("incident"):
@@ -289,6 +295,51 @@ def saved_banner(state_key: str) -> None:
             query_params={"incident": str(saved["incident"])},
         )
     scroll_to_top()
+
+
+def show_error(exc: Exception) -> None:
+    """A service's refusal in the user's language: each finding of a ``ValidationFailed`` on its own line, a
+    refusal's listed problems (a case that cannot move on) under it."""
+    from patrol_app.services.errors import ValidationFailed
+
+    if isinstance(exc, ValidationFailed):
+        for e in exc.errors:
+            st.error(md_escape(e.render(lang())))
+        return
+    st.error(err(exc))
+    for p in getattr(exc, "problems", []):
+        st.markdown("- " + md_escape(p.render(lang())))
+
+
+def write_and_flash(
+    fn: Callable[[Any], Any],
+    flash_key: str,
+    done: Any = None,
+    *,
+    after: Callable[[Any], None] | None = None,
+    on_error: Callable[[Any], None] | None = None,
+) -> bool:
+    """The pages' one way to save: ``fn(session)`` (service calls, which check the user and write the audit
+    entry) in one transaction. On success the page's message is kept under ``flash_key`` — ``done``, or
+    ``done(result)`` (run inside the transaction, so it may read what was saved), or with ``done`` None ``fn``'s
+    own result — ``after(result)`` resets the form, and the page runs again, where :func:`show_flash` shows the
+    message once. A refusal (``ServiceError``) is shown by ``on_error`` (default :func:`show_error`), nothing is
+    saved, and False is returned."""
+    from patrol_app.services.errors import ServiceError
+    from patrol_app.storage.db import session_scope
+
+    try:
+        with session_scope() as s:
+            result = fn(s)
+            message = result if done is None else done(result) if callable(done) else done
+    except ServiceError as exc:
+        (on_error or show_error)(exc)
+        return False
+    st.session_state[flash_key] = message
+    if after is not None:
+        after(result)
+    st.rerun()
+    return True  # not reached: st.rerun() ends the run
 
 
 def confirm_button(label: str, key: str, question: str, confirm_label: str, **kwargs: Any) -> bool:

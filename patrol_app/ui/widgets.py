@@ -136,15 +136,16 @@ def _locate_stake(
 @st.fragment
 def _map_tap(net: RoadNetwork, state_key: str) -> None:
     from patrol_app.services.my_records import nearby_open_incidents
+    from patrol_app.services.roads import invented_network
     from patrol_app.storage.db import read_session
     from patrol_app.ui.common import lang, page_user
 
     state = st.session_state
-    m = _picker_map(net, lang())
     cur = state.get(state_key)
     fix = state.get(f"{state_key}_last_fix")
     with read_session() as s:
         nearby = nearby_open_incidents(s, page_user(), (fix[0], fix[1]) if fix else None)
+        m = _picker_map(net, lang(), invented_network(s))
     chosen = (cur[0], cur[1], tr("ui.chosen_point")) if cur else None
     out = st_folium(
         m,
@@ -162,10 +163,11 @@ def _map_tap(net: RoadNetwork, state_key: str) -> None:
     st.caption(tr("ui.tap_hint") + " " + tr("field.picker_legend"))
 
 
-def _picker_map(net: RoadNetwork, lng: str) -> folium.Map:
+def _picker_map(net: RoadNetwork, lng: str, invented_roads: bool) -> folium.Map:
+    from patrol_app.district import district
     from patrol_app.services.mapdata import map_labels
 
-    return picker_map(net, map_labels(lng))
+    return picker_map(net, map_labels(lng), district=district(), invented_roads=invented_roads)
 
 
 FAR_LIMIT_M = 2000.0  # beyond this, no road is offered: the map tap is the way

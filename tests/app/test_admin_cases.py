@@ -13,7 +13,7 @@ from patrol_app.services import cases
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Case, Incident, Personnel, User
 from patrol_app.ui.common import md_escape
-from tests.app.test_pages import run_page, user_id
+from tests.apptest_helpers import button, run_page
 from tests.tamper import tamper
 
 CASES = "patrol_app/ui/pages/cases.py"
@@ -41,10 +41,6 @@ def make_case(major: bool = False) -> int:
         return cases.open_case(
             s, officer, incident, officers, major=major, major_grounds=("public_interest",) if major else ()
         ).id
-
-
-def button(at, label: str):  # type: ignore[no-untyped-def]
-    return next(b for b in at.button if b.label == label)
 
 
 # --- cases ---------------------------------------------------------------------------------------------
@@ -95,17 +91,7 @@ def test_officer_opens_a_case_and_a_refusal_is_shown_in_chinese_then_english(sto
 
 def test_incident_link_prefills_the_form(store):
     inc = an_open_incident()
-    from streamlit.testing.v1 import AppTest
-
-    from tests.app.test_pages import APP
-
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["user_id"] = user_id("leader")
-    at.query_params["incident"] = str(inc)
-    at.run()
-    at.switch_page(CASES)
-    at.run()
-    assert not at.exception
+    at = run_page(CASES, "leader", query={"incident": str(inc)})
     assert at.number_input(key="case_incident").value == inc
 
 

@@ -17,7 +17,7 @@ from patrol_app.services.errors import PermissionDenied, ServiceError
 from patrol_app.services.users import get_user
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import AuditEntry
-from tests.app.test_pages import run_page
+from tests.apptest_helpers import run_page
 
 PAGE = "patrol_app/ui/pages/audit_log.py"
 
@@ -186,7 +186,7 @@ def test_audit_log_page_refuses_other_roles(store):
 
     from streamlit.testing.v1 import AppTest
 
-    from tests.app.test_pages import user_id
+    from tests.apptest_helpers import user_id
 
     at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / PAGE), default_timeout=60)
     at.session_state["user_id"] = user_id("manager")

@@ -6,11 +6,12 @@ from sqlalchemy import select
 
 from patrol_app.storage.db import read_session
 from patrol_app.storage.models import AuditEntry, DocumentNumber, Incident
-from tests.app.test_field_pages import FOLLOWUP, INCIDENT, PATROL, app, button, personnel_ids
+from tests.app.test_field_pages import FOLLOWUP, INCIDENT, PATROL, personnel_ids
+from tests.apptest_helpers import button, run_page
 
 
 def test_patrol_with_one_officer_is_saved_and_flagged_then_its_record_is_made(store):
-    at = app(PATROL)
+    at = run_page(PATROL)
     at.multiselect[0].set_value(["X001"])
     at.multiselect[1].set_value(personnel_ids("李明", "吴刚"))  # one officer and one 协勤
     at.multiselect[2].set_value([1])
@@ -32,7 +33,7 @@ def test_patrol_with_one_officer_is_saved_and_flagged_then_its_record_is_made(st
 
 
 def test_incident_page_shows_violated_and_penalty_articles_and_the_side_rule(store):
-    at = app(INCIDENT)
+    at = run_page(INCIDENT)
     captions = " ".join(c.value for c in at.caption)
     assert "违反条款：" in captions and "处罚依据：" in captions and "法律依据" not in captions
     assert "第七十七条" in captions  # the default type's penalty article, with its condition
@@ -53,7 +54,7 @@ def test_followup_makes_inspection_record_and_numbered_notice(store):
             .scalars()
             .first()
         )
-    at = app(FOLLOWUP)
+    at = run_page(FOLLOWUP)
     at.selectbox(key="fu_pick").set_value(inc.id)
     at.run()
     assert "违反条款：" in " ".join(c.value for c in at.caption)

@@ -2,43 +2,18 @@
 injected through session state), duplicates, drafts, follow-up."""
 
 import io
-from pathlib import Path
 
 from PIL import Image
 from sqlalchemy import func, select
-from streamlit.testing.v1 import AppTest
 
 from gis.linref import offset_point
 from patrol_app.storage.db import read_session
 from patrol_app.storage.models import Draft, Incident, IncidentEvent, Patrol, Personnel
+from tests.apptest_helpers import button, run_page
 
-APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 PATROL = "patrol_app/ui/pages/patrol.py"
 INCIDENT = "patrol_app/ui/pages/incident.py"
 FOLLOWUP = "patrol_app/ui/pages/followup.py"
-
-
-def uid(username):
-    from patrol_app.storage.models import User
-
-    with read_session() as s:
-        return s.execute(select(User.id).where(User.username == username)).scalar_one()
-
-
-def app(page, username="officer", **state):
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["user_id"] = uid(username)
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    at.switch_page(page)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def button(at, label):
-    return next(b for b in at.button if b.label == label)
 
 
 def count(model, *where):
@@ -52,7 +27,7 @@ def personnel_ids(*names):
 
 
 def test_start_and_end_a_patrol_with_two_officers(store):
-    at = app(PATROL)
+    at = run_page(PATROL)
     at.multiselect[0].set_value(["X001", "Y003"])
     at.multiselect[1].set_value(personnel_ids("李明", "王芳", "吴刚"))  # two officers and one 协勤
     at.multiselect[2].set_value([1])
@@ -80,7 +55,7 @@ def test_start_and_end_a_patrol_with_two_officers(store):
 
 def test_one_officer_and_an_auxiliary_are_saved_and_flagged_with_the_reason(store):
     """A patrol is not a penalty: fewer than two officers is flagged (the bureau's practice), never refused."""
-    at = app(PATROL)
+    at = run_page(PATROL)
     before = count(Patrol)
     at.multiselect[0].set_value(["X001"])
     at.multiselect[1].set_value(personnel_ids("李明", "吴刚"))
@@ -101,7 +76,7 @@ def jpeg_bytes():
 def test_log_incident_by_map_tap_with_preview_and_save(store):
     net = store.network()
     lon, lat = offset_point(net, "X002", 3250.0, 15.0, "right")
-    at = app(INCIDENT, inc_loc=(lon, lat, "map", None))
+    at = run_page(INCIDENT, inc_loc=(lon, lat, "map", None))
     preview = at.success[0].value
     assert "X002" in preview and "K3+250 右侧" in preview and "在建筑控制区内" in preview
     at.selectbox(key="inc_type_0").set_value("building")
@@ -125,7 +100,7 @@ def test_log_incident_by_map_tap_with_preview_and_save(store):
 def test_gps_fix_with_poor_accuracy_warns(store):
     net = store.network()
     lon, lat = offset_point(net, "Y003", 1000.0, 4.0, "left")
-    at = app(INCIDENT, inc_loc=(lon, lat, "gps", 45.0))
+    at = run_page(INCIDENT, inc_loc=(lon, lat, "gps", 45.0))
     assert any("精度较差" in w.value for w in at.warning)
     assert "Y003" in at.success[0].value
 
@@ -133,11 +108,11 @@ def test_gps_fix_with_poor_accuracy_warns(store):
 def test_draft_survives_a_new_session(store):
     net = store.network()
     lon, lat = offset_point(net, "X003", 500.0, 6.0, "left")
-    at = app(INCIDENT, inc_loc=(lon, lat, "map", None))
+    at = run_page(INCIDENT, inc_loc=(lon, lat, "map", None))
     at.text_area(key="inc_description_0").input("路肩堆放砂石，约10立方米")
     at.run()
     assert count(Draft) == 1
-    again = app(INCIDENT)  # a reload: a new session of the same user
+    again = run_page(INCIDENT)  # a reload: a new session of the same user
     assert again.text_area(key="inc_description_0").value == "路肩堆放砂石，约10立方米"
     assert "已恢复" in again.info[0].value
     assert "X003" in again.success[0].value
@@ -146,14 +121,14 @@ def test_draft_survives_a_new_session(store):
 def test_duplicate_within_50m_offers_follow_up(store):
     net = store.network()
     lon, lat = offset_point(net, "X004", 2000.0, 5.0, "right")
-    at = app(INCIDENT, inc_loc=(lon, lat, "map", None))
+    at = run_page(INCIDENT, inc_loc=(lon, lat, "map", None))
     at.selectbox(key="inc_type_0").set_value("materials")
     at.run()
     button(at, "保存问题").click()
     at.run()
     first = count(Incident)
     lon2, lat2 = offset_point(net, "X004", 2030.0, 8.0, "right")
-    at = app(INCIDENT, inc_loc=(lon2, lat2, "map", None))
+    at = run_page(INCIDENT, inc_loc=(lon2, lat2, "map", None))
     at.selectbox(key="inc_type_0").set_value("materials")
     at.run()
     button(at, "保存问题").click()
@@ -167,7 +142,7 @@ def test_duplicate_within_50m_offers_follow_up(store):
 
 
 def test_follow_up_of_another_crews_incident_is_refused_for_an_officer(store):
-    at = app(FOLLOWUP)
+    at = run_page(FOLLOWUP)
     iid = at.selectbox(key="fu_pick").value  # a ledger incident: not this officer's crew
     at.segmented_control(key=f"fu_status_{iid}_0").set_value("closed")
     at.text_area[0].input("已清除")
@@ -179,7 +154,7 @@ def test_follow_up_of_another_crews_incident_is_refused_for_an_officer(store):
 
 
 def test_follow_up_close_needs_outcome_then_closes(store):
-    at = app(FOLLOWUP, "leader")  # a squad leader may close any crew's incident
+    at = run_page(FOLLOWUP, "leader")  # a squad leader may close any crew's incident
     assert at.selectbox(key="fu_pick").value is not None
     iid = at.selectbox(key="fu_pick").value
     at.segmented_control(key=f"fu_status_{iid}_0").set_value("closed")
@@ -204,7 +179,7 @@ def test_follow_up_close_needs_outcome_then_closes(store):
 
 
 def test_stake_only_location_and_form_starts_afresh_after_saving(store):
-    at = app(INCIDENT)
+    at = run_page(INCIDENT)
     at.segmented_control(key="inc_loc_method").set_value("stake")
     at.run()
     at.selectbox(key="inc_loc_road").set_value("X003")
@@ -233,7 +208,7 @@ def test_stake_only_location_and_form_starts_afresh_after_saving(store):
 
 
 def test_stake_with_side_and_offset_gives_the_zone_verdict(store):
-    at = app(INCIDENT)
+    at = run_page(INCIDENT)
     at.segmented_control(key="inc_loc_method").set_value("stake")
     at.run()
     at.selectbox(key="inc_loc_road").set_value("Y004")

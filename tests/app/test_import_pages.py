@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from gis.linref import locate, offset_point
 from patrol_app.io.ledger_workbooks import template_xlsx
@@ -15,16 +14,12 @@ from patrol_app.services.records import local_now
 from patrol_app.services.users import get_user
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import ImportJob
-from tests.app.test_pages import APP, run_page, user_id
+from tests.apptest_helpers import button, run_page
 
 ROADS = "patrol_app/ui/pages/roads.py"
 IMPORTS = "patrol_app/ui/pages/imports.py"
 REPORT = "patrol_app/ui/pages/report.py"
 MAP = "patrol_app/ui/pages/incident_map.py"
-
-
-def button(at, label: str):  # type: ignore[no-untyped-def]
-    return next(b for b in at.button if b.label == label)
 
 
 def frame(at, column: str):  # type: ignore[no-untyped-def]
@@ -212,12 +207,6 @@ def test_administrator_rolls_back_a_batch_and_sees_refusals(store, tmp_path):
 def test_map_and_report_filter_to_the_batch_of_the_link(store, tmp_path):
     v = check_job(ledger(tmp_path, good_rows(2)), dry_run=False)
     for page in (MAP, REPORT):
-        at = AppTest.from_file(APP, default_timeout=90)
-        at.session_state["user_id"] = user_id("manager")
-        at.run()
-        at.switch_page(page)
-        at.query_params["batch"] = str(v.batch_id)
-        at.run()
-        assert not at.exception, at.exception
+        at = run_page(page, "manager", query={"batch": str(v.batch_id)}, timeout=90)
         assert any(f"导入批次 {v.batch_id}" in i.value for i in at.info), page
         assert "patrol report" not in texts(at) and "命令行" not in texts(at)

@@ -1,38 +1,10 @@
 """Every page through Streamlit's AppTest (no browser): renders without exceptions, in both languages,
 map taps injected through session state."""
 
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from gis.linref import offset_point
-
-APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
-
-
-def user_id(username: str) -> int:
-    from sqlalchemy import select
-
-    from patrol_app.storage.db import read_session
-    from patrol_app.storage.models import User
-
-    with read_session() as s:
-        return s.execute(select(User.id).where(User.username == username)).scalar_one()
-
-
-def run_page(page: str | None = None, as_user: str | None = "officer", **state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    if as_user:
-        state["user_id"] = user_id(as_user)
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    if page:
-        at.switch_page(page)
-        at.run()
-    assert not at.exception, at.exception
-    return at
+from tests.apptest_helpers import button, run_page, user_id
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -108,12 +80,11 @@ def test_sign_in_with_wrong_then_right_password(store):
 
 def test_first_run_asks_for_the_first_administrator(tmp_path, monkeypatch):
     monkeypatch.setenv("PATROL_DATA_DIR", str(tmp_path))
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
+    at = run_page(None, as_user=None)
     assert at.title[0].value == "首次使用：创建管理员账号"
     for i, v in enumerate(["chief", "局长", "long-enough-pw", "long-enough-pw"]):
         at.text_input[i].input(v)
-    next(b for b in at.button if b.label == "创建管理员").click()
+    button(at, "创建管理员").click()
     at.run()
     assert not at.exception
     assert at.session_state["user_id"]

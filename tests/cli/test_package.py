@@ -32,6 +32,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
         k: v
         for k, v in os.environ.items()
         if k not in ("PYTHONPATH", "PATROL_DATA_DIR", "PATROL_DB_URL", "PATROL_LANG", "XDG_DATA_HOME")
+        and not k.startswith("PATROL_AUDIT_KEY")
     }
     env.update(PYTHONIOENCODING="utf-8", **extra)
     return env
@@ -156,6 +157,9 @@ def test_wheel_installed_outside_the_checkout_runs_info_demo_map_and_serve(tmp_p
     assert (store / "patrol.db").is_file() and not list(elsewhere.iterdir())
     out = run("map", "--from", "2000年1月1日", "--out", "map.html")
     assert out.returncode == 0, out.stderr
+    # the map's access is audited: the audit key lives beside the store, not in the current directory
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["map.html"]
+    assert (store / "audit.key").is_file()
     html = (elsewhere / "map.html").read_text(encoding="utf-8")
     assert "L.map(" in html and "/app/static/" not in html  # Leaflet inlined from the installed package
 

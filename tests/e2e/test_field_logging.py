@@ -2,19 +2,26 @@
 incident by tapping the map (stake shown before saving) with a photo, one by GPS, one by road + stake,
 and find them again."""
 
-import io
 import re
 
 import pytest
-from PIL import Image
 
 from gis.linref import offset_point
-from gis.places import DEMO_ROADS_FILE
-from gis.roads import RoadNetwork, read_road_file
-from tests.e2e.conftest import ARTIFACTS, MAP_FRAME, Offline, sign_in, tap_map, wait_idle
+from tests.e2e.helpers import (
+    ARTIFACTS,
+    MAP_FRAME,
+    Offline,
+    demo_network,
+    jpeg_file,
+    pick,
+    sign_in,
+    tap_map,
+    upload_photo,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.e2e
-NET = RoadNetwork(read_road_file(DEMO_ROADS_FILE))
+NET = demo_network()
 
 
 @pytest.fixture(params=[(1024, 768), (768, 1024)], ids=["1024x768", "768x1024"])
@@ -38,19 +45,6 @@ def crew_page(request, browser, app_server):
     ctx.close()
 
 
-def pick(pg, label, text):
-    """Choose an option in a Streamlit multiselect by typing it (unless it is already chosen)."""
-    widget = pg.locator("[data-testid='stMultiSelect']").filter(has_text=label)
-    if widget.locator("[data-baseweb='tag']").filter(has_text=text).count():
-        return
-    widget.locator("input").click()
-    pg.keyboard.type(text)
-    pg.keyboard.press("Enter")
-    pg.keyboard.press("Escape")
-    pg.keyboard.press("Tab")  # leave the list
-    wait_idle(pg)
-
-
 def go(pg, title):
     pg.get_by_role("link", name=title).first.click()
     wait_idle(pg)
@@ -67,14 +61,6 @@ def save_incident(pg):
     return int(re.search(r"问题编号 (\d+)", ok.inner_text()).group(1))
 
 
-def jpeg_file(tmp_path):
-    buf = io.BytesIO()
-    Image.new("RGB", (2000, 1500), (140, 110, 70)).save(buf, "JPEG", quality=90)
-    path = tmp_path / "现场.jpg"
-    path.write_bytes(buf.getvalue())
-    return path
-
-
 def test_a_day_of_patrol(crew_page, tmp_path):
     pg = crew_page
     pg.goto(pg.base_url + "/patrol")
@@ -84,9 +70,9 @@ def test_a_day_of_patrol(crew_page, tmp_path):
         wait_idle(pg)
         pg.get_by_role("button", name="结束巡查").click()
         wait_idle(pg)
-    pick(pg, "巡查路线", "X001")
-    pick(pg, "巡查人员", "李明")
-    pick(pg, "出动车辆", "L0301")
+    pick(pg, "X001", "巡查路线")
+    pick(pg, "李明", "巡查人员")
+    pick(pg, "L0301", "出动车辆")
     pg.get_by_role("button", name="开始巡查").click()
     pg.get_by_text("巡查进行中").wait_for(timeout=30_000)
 
@@ -105,8 +91,7 @@ def test_a_day_of_patrol(crew_page, tmp_path):
     pg.get_by_label("问题描述").fill("路肩堆放砂石约5立方米")
     pg.get_by_label("问题描述").press("Tab")
     wait_idle(pg)
-    pg.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(jpeg_file(tmp_path)))
-    pg.locator("[data-testid='stImage'] img").first.wait_for(timeout=30_000)
+    upload_photo(pg, jpeg_file(tmp_path))
     first = save_incident(pg)
 
     # incident 2: by GPS (the browser reports a fix near Y003 K1+500)

@@ -11,42 +11,29 @@ from __future__ import annotations
 import io
 import random
 import re
-import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
 from gis.stakes import format_stake
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM, DEMO_PASSWORD
+from tests.e2e.helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DEMO_PASSWORD, db, demo_network
 
 pytestmark = pytest.mark.e2e
 
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ROAD = "X001"
 
 
 @pytest.fixture(scope="module")
 def demo_net():
-    from gis.roads import RoadNetwork, read_road_file
-    from patrol_app.demo_network import DEMO_ROADS_FILE
-
-    return RoadNetwork(read_road_file(DEMO_ROADS_FILE))
+    return demo_network()
 
 
 def launch(browser, profile: Path, offline: bool = False, viewport=(768, 1024)):  # type: ignore[no-untyped-def]
     return browser.browser_type.launch_persistent_context(
         str(profile),
         executable_path=CHROMIUM,
-        args=ARGS,
+        args=CHROMIUM_ARGS,
         viewport={"width": viewport[0], "height": viewport[1]},
         locale="zh-CN",
         permissions=["geolocation"],
@@ -65,10 +52,6 @@ def photo_bytes(seed: int, size=(2000, 1500)) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=85)
     return buf.getvalue()
-
-
-def db(server) -> sqlite3.Connection:  # type: ignore[no-untyped-def]
-    return sqlite3.connect(server.data / "patrol.db", timeout=30)
 
 
 def sign_in_field(pg, username: str = "leader") -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, DEMO_PASSWORD
+from tests.e2e.helpers import ARTIFACTS, DEMO_PASSWORD
 
 pytestmark = pytest.mark.e2e
 

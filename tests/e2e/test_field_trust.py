@@ -4,22 +4,17 @@ times, rewritten Chinese punctuation, a confirmation off-screen, final acts done
 
 import datetime as dt
 import re
-import sqlite3
 from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import open_page, wait_idle
-from tests.e2e.test_field_logging import jpeg_file, save_incident
+from tests.e2e.helpers import db, jpeg_file, open_page, pick, upload_photo, wait_idle
+from tests.e2e.test_field_logging import save_incident
 
 pytestmark = pytest.mark.e2e
 
 PREVIEW = "[data-testid='stAlertContentSuccess']"
-
-
-def db(server):  # type: ignore[no-untyped-def]
-    return sqlite3.connect(server.data / "patrol.db")
 
 
 def preview_text(pg, expect_text: str | None = None) -> str:  # type: ignore[no-untyped-def]
@@ -106,8 +101,7 @@ def test_a_photo_uploaded_last_comes_back_after_a_reload(page, tmp_path):
     page.get_by_label("问题描述").fill("路肩堆放砂石，约5立方米")
     page.get_by_label("问题描述").press("Tab")
     wait_idle(page)
-    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(jpeg_file(tmp_path)))
-    page.locator("[data-testid='stImage'] img").first.wait_for(timeout=30_000)
+    upload_photo(page, jpeg_file(tmp_path))
     wait_idle(page)
     page.reload()
     wait_idle(page)
@@ -170,13 +164,7 @@ def test_discarding_a_draft_asks_first(page, server):
 def test_ending_a_patrol_asks_first_and_logging_is_the_big_button(page, server):
     open_page(page, "patrol", "officer2")
     for label, text in (("巡查路线", "X001"), ("巡查人员", "李明"), ("出动车辆", "L0301")):
-        widget = page.locator("[data-testid='stMultiSelect']").filter(has_text=label)
-        if not widget.locator("[data-baseweb='tag']").filter(has_text=text).count():
-            widget.locator("input").click()
-            page.keyboard.type(text)
-            page.keyboard.press("Enter")
-            page.keyboard.press("Escape")
-            wait_idle(page)
+        pick(page, text, label)
     page.get_by_role("button", name="开始巡查").click()
     page.get_by_text("巡查进行中").wait_for(timeout=30_000)
     log = page.get_by_role("button", name="登记问题")

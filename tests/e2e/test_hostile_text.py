@@ -4,16 +4,14 @@ on the app's incident map and on the follow-up page. An alert (any dialog) or an
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ROOT, Offline, Server, open_page, wait_idle
+from tests.e2e.conftest import Server
+from tests.e2e.helpers import Offline, open_page, patrol_cli, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -102,20 +100,10 @@ def ctx(browser):
 
 def test_map_file_runs_nothing(ctx, tmp_path):
     data = tmp_path / "store"
-    env = {**os.environ, "PATROL_DATA_DIR": str(data)}
-    env.pop("PATROL_DB_URL", None)
-    subprocess.run(
-        [sys.executable, "-m", "patrol_app.cli", "demo"], env=env, check=True, cwd=ROOT, capture_output=True
-    )
+    assert patrol_cli(data, "demo").returncode == 0
     make_hostile(data / "patrol.db")
     out = tmp_path / "map.html"
-    r = subprocess.run(
-        [sys.executable, "-m", "patrol_app.cli", "map", "--out", str(out)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    r = patrol_cli(data, "map", "--out", str(out))
     assert r.returncode == 0, r.stderr
     assert ROAD not in out.read_text(encoding="utf-8")  # never written raw into the file
     pg = ctx.new_page()

@@ -17,7 +17,7 @@ import pytest
 
 from patrol_app.demo import DEMO_ROADS_FILE
 from patrol_app.io.ledger_workbooks import BAD_FILL
-from tests.e2e.conftest import open_page, wait_idle
+from tests.e2e.helpers import choose, open_page, wait_idle
 from tests.e2e.test_incident_map import MAP_FRAME, wait_clustered
 
 pytestmark = pytest.mark.e2e
@@ -67,14 +67,6 @@ def road_zip(tmp: Path) -> Path:
         for p in folder.iterdir():
             z.write(p, p.name)
     return out
-
-
-def choose(pg, label: str, option: str) -> None:  # type: ignore[no-untyped-def]
-    """Pick an option of a Streamlit selectbox by its label."""
-    box = pg.get_by_role("combobox", name=label)
-    box.click()
-    pg.get_by_role("option", name=option, exact=True).click()
-    wait_idle(pg)
 
 
 @DESK

@@ -5,11 +5,10 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, open_page, wait_idle
+from tests.e2e.helpers import ARTIFACTS, MAP_FRAME, open_page, wait_idle
 
 pytestmark = pytest.mark.e2e
 
-MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
 SHOWN = re.compile(r"地图上共 ([\d,]+) 起问题")
 
 

@@ -5,15 +5,11 @@ import re
 import pytest
 
 from gis.linref import offset_point
-from gis.places import DEMO_ROADS_FILE
-from gis.roads import RoadNetwork, read_road_file
-from tests.e2e.conftest import open_page, sign_in, tap_map, wait_idle
+from tests.e2e.helpers import MAP_FRAME, demo_network, open_page, sign_in, tap_map, wait_idle
 
-DEMO_NET = RoadNetwork(read_road_file(DEMO_ROADS_FILE))
+DEMO_NET = demo_network()
 
 pytestmark = pytest.mark.e2e
-
-MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
 
 
 def open_locate(page, method="地图点选"):

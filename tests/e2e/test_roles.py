@@ -6,7 +6,7 @@ import pytest
 from patrol_app.domain.rules import allowed
 from patrol_app.i18n import t
 from patrol_app.ui.nav import PAGES
-from tests.e2e.conftest import open_page, wait_idle
+from tests.e2e.helpers import open_page, pick, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -53,15 +53,6 @@ def test_manager_follows_cases_but_cannot_open_one(page):
     page.get_by_role("heading", name="案件办理").wait_for(timeout=30_000)
     assert page.get_by_text("立案", exact=True).count() == 0  # no 立案 section, no 立案 button
     assert page.get_by_role("button", name="立案").count() == 0
-
-
-def pick(pg, text: str) -> None:  # type: ignore[no-untyped-def]
-    widget = pg.locator("[data-testid='stMultiSelect']").first
-    widget.locator("input").click()
-    pg.keyboard.type(text)
-    pg.keyboard.press("Enter")
-    pg.keyboard.press("Escape")
-    wait_idle(pg)
 
 
 @pytest.mark.xfail(

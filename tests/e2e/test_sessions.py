@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.e2e.conftest import DEMO_PASSWORD, ROOT, open_page, wait_idle
+from tests.e2e.helpers import DEMO_PASSWORD, ROOT, open_page, wait_idle
 
 pytestmark = pytest.mark.e2e
 

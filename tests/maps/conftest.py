@@ -8,8 +8,8 @@ import pytest
 
 from gis.linref import offset_point
 from gis.maps import IncidentPoints
-from gis.places import DEMO_ROADS_FILE
 from gis.roads import RoadNetwork, read_road_file
+from patrol_app.district import DEMO_ROADS_FILE
 
 
 @pytest.fixture(scope="session")

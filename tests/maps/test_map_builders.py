@@ -14,8 +14,8 @@ from shapely.geometry import Point, shape
 from gis import mapassets, maps
 from gis.crs import wgs84_to_gcj02
 from gis.linref import offset_point
-from gis.places import boundary
 from gis.zones import CONTROL_ZONE_MIN_M, DEFAULT_HALF_ROAD_LAND_M
+from patrol_app.district import district
 from tests.maps.conftest import make_points
 
 URL_RE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")
@@ -75,7 +75,7 @@ def page_strings(m, layers) -> str:
 
 
 def test_page_map_loads_leaflet_and_plugins_from_the_app_only(demo_net, points, zh_labels):
-    m = maps.district_map(demo_net, zh_labels)
+    m = maps.district_map(demo_net, zh_labels, district=district())
     layers = maps.incident_layers(
         points,
         demo_net,
@@ -100,7 +100,9 @@ def test_page_map_loads_leaflet_and_plugins_from_the_app_only(demo_net, points, 
 
 
 def test_standalone_html_inlines_everything(demo_net, points, zh_labels):
-    m = maps.incident_map(points, demo_net, zh_labels, title="路政巡查问题分布图", subtitle="2025年")
+    m = maps.incident_map(
+        points, demo_net, zh_labels, title="路政巡查问题分布图", subtitle="2025年", district=district()
+    )
     html = maps.standalone_html(m, title="路政巡查问题分布图")
     assert mapassets.external_references(html) == []
     assert not re.search(r"<(script|link)\b[^>]*(src|href)=", html)
@@ -122,7 +124,7 @@ def test_inline_assets_refuses_pages_that_would_load_from_outside():
 
 
 def test_clusters_and_heat_are_built_in_the_browser_from_one_array(demo_net, points, zh_labels):
-    m = maps.incident_map(points, demo_net, zh_labels)
+    m = maps.incident_map(points, demo_net, zh_labels, district=district())
     kids = list(m._children.values())
     clusters = [k for k in kids if isinstance(k, FastMarkerCluster)]
     heat = [k for k in kids if isinstance(k, HeatMap)]
@@ -190,7 +192,7 @@ def test_payload_out_of_order_ids_and_empty():
 
 def test_text_cannot_break_the_page(demo_net, zh_labels):
     pts = make_points(demo_net, 4, description="</script><script>alert(1)</script>{{ boom }}{% x %}")
-    m = maps.incident_map(pts, demo_net, zh_labels)
+    m = maps.incident_map(pts, demo_net, zh_labels, district=district())
     html = m.get_root().render()
     assert "alert(1)</script>" not in html and "{{ boom" not in html and "{%" not in html
     d = decode(maps.incident_payload(pts, zh_labels)[0])
@@ -246,10 +248,10 @@ def test_gcj02_conversion_only_for_amap(demo_net, points, zh_labels, setting, gc
     lon0, lat0 = demo_net.route_geometry_wgs84("X001").geoms[0].coords[0]
     expect = wgs84_to_gcj02(lon0, lat0) if gcj02 else (lon0, lat0)
     assert first == pytest.approx(expect, abs=2e-6)
-    (s, w), _ = maps.district_bounds(bm)
-    minx, miny, _, _ = boundary().bounds
+    (s, w), _ = maps.district_bounds(district(), bm)
+    minx, miny, _, _ = district().boundary.bounds
     assert (abs(w - minx) + abs(s - miny) > 0.002) is gcj02
-    html = maps.district_map(demo_net, zh_labels, bm).get_root().render()
+    html = maps.district_map(demo_net, zh_labels, bm, district=district()).get_root().render()
     assert ("L.tileLayer(" in html) is (setting != "none")
 
 
@@ -321,10 +323,76 @@ def test_coverage_and_hotspot_layers(demo_net, zh_labels):
     assert maps.route_section_wgs84(demo_net, "X001", 1e7, 1e7 + 500) is None
 
 
-def test_existing_builders_unchanged(demo_net):
-    m = maps.base_map(demo_net)
+def test_road_layer_on_a_plain_map(demo_net):
+    m = maps.OfflineMap(tiles=None, control_scale=True)
     maps.road_layer(demo_net).add_to(m)
-    maps.point_layer([(103.8, 25.5, "here")]).add_to(m)
     html = m.get_root().render()
     assert '<script src="/app/static/leaflet/leaflet.js"></script>' in html
     assert "markercluster" not in html and "L.control.scale()" in html
+
+
+def test_the_district_is_passed_in_and_the_demo_notice_only_on_invented_roads(demo_net, zh_labels):
+    """gis/ knows no district: the boundary, centre and credit come from the District given; "演示路网为虚构数据"
+    only when the roads are the demo's."""
+    import numpy as np
+    from shapely.geometry import box
+
+    from gis.places import District
+
+    other = District(
+        "Elsewhere",
+        box(10.0, 50.0, 10.5, 50.4),
+        ("A", "B"),
+        np.array([[10.1, 50.1], [10.4, 50.3]]),
+        "© Someone",
+    )
+    assert other.nearest_town(10.39, 50.29) == "B" and other.nearest_town([10.1], [50.1]) == ["A"]
+
+    def says(html: str, text: str) -> bool:  # folium writes the credit as JSON (\u escapes)
+        return json.dumps(text)[1:-1] in html
+
+    html = maps.district_map(demo_net, zh_labels, district=other).get_root().render()
+    assert says(html, "边界与地名 © Someone") and "Vonng" not in html and not says(html, "虚构")
+    assert "[50.0, 10.0], [50.4, 10.5]" in html  # fitted to the district given
+    real = maps.district_map(demo_net, zh_labels, district=district()).get_root().render()
+    assert says(real, "边界与地名 © Vonng/adcode (CC BY 4.0)") and not says(real, "演示路网为虚构数据")
+    demo = maps.district_map(demo_net, zh_labels, district=district(), invented_roads=True)
+    assert says(demo.get_root().render(), "边界与地名 © Vonng/adcode (CC BY 4.0)；演示路网为虚构数据")
+
+
+def test_gis_hard_wires_no_district():
+    import re
+    from pathlib import Path
+
+    root = Path(maps.__file__).parent
+    for f in root.glob("*.py"):
+        text = f.read_text(encoding="utf-8")
+        pattern = r"qilin|麒麟|530302|25\.45|103\.85|^\s*(from|import) patrol_app"
+        assert not re.search(pattern, text, re.IGNORECASE | re.MULTILINE), f.name
+
+
+def test_the_standalone_map_says_invented_only_for_the_demo_roads(store):
+    """The store's own roads decide the notice: the demo's (source ``demo:…``) are invented; once the bureau's
+    network replaces them, the map no longer says so."""
+    from patrol_app.services import mapdata
+    from patrol_app.services.roads import import_roads, invented_network, network
+    from patrol_app.services.users import cli_actor
+    from patrol_app.storage.db import read_session, session_scope
+
+    def standalone() -> str:
+        with read_session() as s:
+            html, _ = mapdata.standalone_map_html(s, cli_actor(s), network(s), mapdata.MapFilter())
+        return html
+
+    notice = json.dumps("演示路网为虚构数据")[1:-1]
+    with read_session() as s:
+        assert invented_network(s)
+    assert notice in standalone()
+    from gis.roads import read_road_file
+    from patrol_app.district import DEMO_ROADS_FILE
+
+    with session_scope() as s:  # the same lines, now as the bureau's own network
+        import_roads(s, cli_actor(s), read_road_file(DEMO_ROADS_FILE), source="bureau.geojson", replace=True)
+    with read_session() as s:
+        assert not invented_network(s)
+    assert notice not in standalone()

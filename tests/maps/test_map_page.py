@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from pathlib import Path
 
 import pytest
 import streamlit as st
@@ -13,27 +12,16 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from patrol_app.storage.db import read_session
-from patrol_app.storage.models import Incident, User
+from patrol_app.storage.models import Incident
+from tests.apptest_helpers import run_page
 
-APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 PAGE = "patrol_app/ui/pages/incident_map.py"
 SHOWN = {"zh": re.compile(r"地图上共 ([\d,]+) 起问题"), "en": re.compile(r"([\d,]+) incidents on the map")}
 
 
 def open_map(lang: str = "zh", username: str = "manager", **state) -> AppTest:
     st.cache_data.clear()
-    with read_session() as s:
-        uid = s.execute(select(User.id).where(User.username == username)).scalar_one()
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["user_id"] = uid
-    at.session_state["lang"] = lang
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return run_page(PAGE, username, lang=lang, **state)
 
 
 def shown(at: AppTest, lang: str = "zh") -> int:

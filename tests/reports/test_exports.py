@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from shapely.geometry import MultiLineString
 
-from patrol_app.io import exports
+from patrol_app.io import export_writers, exports
 from patrol_app.io.exports import ExportFilter, export, mask_name, mask_phone, mask_text
 from patrol_app.services.errors import PermissionDenied
 from patrol_app.storage.db import read_session, session_scope
@@ -251,7 +251,7 @@ def test_a_failed_export_leaves_nothing(store, tmp_path, monkeypatch):
 
     out = tmp_path / "out"
     out.mkdir()
-    monkeypatch.setattr(exports._Writer, "geojson", boom)
+    monkeypatch.setattr(export_writers.Writer, "geojson", boom)
     with pytest.raises(RuntimeError):
         run_export("manager", "incidents", "geojson", out / "i.geojson", ExportFilter())
     assert not list(out.iterdir())
@@ -265,3 +265,20 @@ def test_shapefile_gets_a_zip_suffix_and_download_names(store, tmp_path):
         exports.file_name("patrols", "kmz", ExportFilter(dt.date(2021, 3, 1), dt.date(2021, 6, 30)), "en")
         == "patrols_2021-03-01_2021-06-30.kmz"
     )
+
+
+def test_one_column_table_names_each_column_once_for_people_and_gis():
+    """Every export column is one row of ``export_columns.COLS``: a header in both languages for the people's
+    files, a unique GIS field name short enough for a Shapefile, and a masking rule for every party column."""
+    from patrol_app.i18n import t
+    from patrol_app.io.export_columns import COLS
+
+    for kind, cols in COLS.items():
+        headers = [c.header for c in cols if c.header]
+        fields = [c.field for c in cols if c.field]
+        assert len(set(headers)) == len(headers) and len(set(fields)) == len(fields), kind
+        assert all(len(f) <= 10 for f in fields), kind
+        for h in headers:
+            assert t("export.col." + h, "zh") != t("export.col." + h, "en"), h
+    masked = {c.source for c in COLS["incidents"] if c.mask}
+    assert masked == {"party", "party_phone", "description"}

@@ -8,31 +8,14 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
+from tests.apptest_helpers import APP, run_page
+
 PAGE = "patrol_app/ui/pages/report.py"
 DEMO_YEAR = dt.date.today().year - 1
 
 
-def user_id(username: str) -> int:
-    from sqlalchemy import select
-
-    from patrol_app.storage.db import read_session
-    from patrol_app.storage.models import User
-
-    with read_session() as s:
-        return s.execute(select(User.id).where(User.username == username)).scalar_one()
-
-
 def report_page(username: str = "manager", **state) -> AppTest:  # type: ignore[no-untyped-def]
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["user_id"] = user_id(username)
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return run_page(PAGE, username, **state)
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -60,10 +43,7 @@ def test_report_and_overview_open_on_the_same_year_compared_over_the_same_dates(
 
     today = local_now().date()
     report = report_page()
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["user_id"] = user_id("manager")
-    at.run()
-    assert not at.exception, at.exception
+    at = run_page(None, "manager")
     assert report.selectbox(key="report_year").value == at.selectbox(key="overview_year").value == today.year
     # this year runs to today, and is compared with 1 January – the same day a year earlier, not a whole year
     text = " ".join(c.value for c in at.caption)
@@ -89,9 +69,7 @@ def test_changing_the_year_and_showing_the_map(store):
 
 
 def test_an_officer_does_not_get_the_page(store):
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["user_id"] = user_id("officer")
-    at.run()
+    at = run_page(None, "officer")
     with pytest.raises(
         ValueError, match="Could not find a navigation page"
     ):  # not in an officer's navigation

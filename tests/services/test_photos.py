@@ -18,11 +18,13 @@ from patrol_app.photos import (
     MAX_BYTES,
     StoredPhoto,
     display_path,
+    photo_file,
     store_photo,
     thumb_path,
-    verify_photos,
+    thumbnail_file,
 )
 from patrol_app.services.errors import ServiceError
+from patrol_app.services.photo_verify import verify_photos
 from patrol_app.services.users import cli_actor
 from patrol_app.storage.db import read_session, session_scope
 from patrol_app.storage.models import Incident, Photo
@@ -319,3 +321,24 @@ def test_audit_verify_checks_photos(store, run_patrol):
     assert p.stderr.strip() == t(
         "photo.verify_altered", "en", id=ids[1], path=photos[1].path, expected=photos[1].sha256, actual=actual
     )
+
+
+def test_the_file_store_needs_no_database():
+    """The photo store is files only: importing it loads neither SQLAlchemy nor the models."""
+    import subprocess
+    import sys
+
+    code = "import sys, patrol_app.photos; print(any(m.startswith(('sqlalchemy', 'patrol_app.storage.models')) for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_photo_file_and_thumbnail_under_the_data_dir(tmp_path):
+    sp = store_photo(jpeg_bytes(), "a.jpg", tmp_path)
+    assert photo_file(sp.path, tmp_path).read_bytes() == jpeg_bytes()
+    assert thumbnail_file(sp.sha256, sp.display_path, tmp_path) == tmp_path / sp.thumb_path
+    photo_file(sp.thumb_path, tmp_path).unlink()  # a store from before thumbnails: the display copy
+    assert thumbnail_file(sp.sha256, sp.display_path, tmp_path) == tmp_path / sp.display_path
+    for bad in ("", "/etc/passwd", "photos/../../secret", "photos\\x"):
+        with pytest.raises(ValueError):
+            photo_file(bad, tmp_path)

@@ -10,9 +10,9 @@ from shapely.geometry import LineString
 
 from gis.errors import NoRoadInReachError
 from gis.linref import LOCATE_COLUMNS, format_stakes, locate, locate_columns
-from gis.places import DEMO_ROADS_FILE
 from gis.roads import RoadNetwork, RoadPiece, read_road_file
 from gis.stakes import format_stake
+from patrol_app.district import DEMO_ROADS_FILE
 
 
 def _junction_network() -> RoadNetwork:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ROOT, Server
+from tests.e2e.conftest import Server
+from tests.e2e.helpers import ROOT
 
 pytestmark = pytest.mark.http
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -17,29 +17,21 @@ from patrol_app.domain.rules import Role
 from patrol_app.services import audit, auth, registry
 from patrol_app.services.cases import local_today
 from patrol_app.services.errors import ServiceError
-from patrol_app.storage.db import read_session, session_scope
+from patrol_app.storage.db import read_session
 from patrol_app.storage.models import AuditEntry
-from patrol_app.ui.common import confirm_button, err, lang, page_user, tr
+from patrol_app.ui.common import confirm_button, err, lang, page_user, show_flash, tr, write_and_flash
 
 state = st.session_state
 user = page_user()
 today = local_today()
 
 st.title(tr("admin.title"))
-flash = state.pop("admin_flash", None)
-if flash:
-    st.success(flash)
+show_flash("admin_flash")
 
 
 def write(fn: Callable[[Session], object], done: str) -> None:
     """Run one service call in its own transaction; show a refusal in the user's language."""
-    try:
-        with session_scope() as s:
-            fn(s)
-        state["admin_flash"] = done
-        st.rerun()
-    except ServiceError as exc:
-        st.error(err(exc))
+    write_and_flash(fn, "admin_flash", done)
 
 
 def yes_no(v: bool) -> str:
@@ -309,30 +301,27 @@ with t_audit:
                                 entity_id=bad.entity_id,
                             )
                         )
-                try:
-                    from patrol_app.photos import verify_photos
-                    from patrol_app.storage.models import Photo
-                except ImportError:  # the photo store is not part of this installation
-                    pass
+                from patrol_app.services.photo_verify import verify_photos
+                from patrol_app.storage.models import Photo
+
+                problems = verify_photos(s, user)
+                total = s.execute(select(func.count()).select_from(Photo)).scalar_one()
+                if not problems:
+                    st.success(tr("admin.photos_ok", count=total))
                 else:
-                    problems = verify_photos(s, user)
-                    total = s.execute(select(func.count()).select_from(Photo)).scalar_one()
-                    if not problems:
-                        st.success(tr("admin.photos_ok", count=total))
-                    else:
-                        st.error(tr("admin.photos_bad", count=len(problems)))
-                        st.markdown(
-                            "\n".join(
-                                "- "
-                                + tr(
-                                    "admin.photo_row",
-                                    id=p.id,
-                                    incident=p.incident_id or "—",
-                                    kind=tr("admin.photo." + p.kind),
-                                    path=p.path,
-                                )
-                                for p in problems
+                    st.error(tr("admin.photos_bad", count=len(problems)))
+                    st.markdown(
+                        "\n".join(
+                            "- "
+                            + tr(
+                                "admin.photo_row",
+                                id=p.id,
+                                incident=p.incident_id or "—",
+                                kind=tr("admin.photo." + p.kind),
+                                path=p.path,
                             )
+                            for p in problems
                         )
+                    )
         except ServiceError as exc:
             st.error(err(exc))

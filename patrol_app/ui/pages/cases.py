@@ -17,9 +17,17 @@ from patrol_app.domain.rules import Perm, allowed
 from patrol_app.services import cases as svc
 from patrol_app.services.errors import ServiceError
 from patrol_app.services.registry import officer_options
-from patrol_app.storage.db import read_session, session_scope
+from patrol_app.storage.db import read_session
 from patrol_app.storage.models import Case, Incident
-from patrol_app.ui.common import err, lang, md_escape, page_user, tr
+from patrol_app.ui.common import (
+    lang,
+    md_escape,
+    page_user,
+    show_error,
+    show_flash,
+    tr,
+    write_and_flash,
+)
 
 state = st.session_state
 user = page_user()
@@ -35,17 +43,9 @@ def place(inc: dict) -> str:
     return f"{inc.get('road_code', '')} {inc.get('stake', '')} {side}".strip()
 
 
-def show_refusal(exc: ServiceError) -> None:
-    st.error(err(exc))
-    for p in getattr(exc, "problems", []):
-        st.markdown("- " + md_escape(p.render(lang())))
-
-
 st.title(tr("case.title"))
 st.caption(tr("case.caption"))
-flash = state.pop("case_flash", None)
-if flash:
-    st.success(flash)
+show_flash("case_flash")
 
 # --- open a case ----------------------------------------------------------------------------------------
 if allowed(user.role, Perm.OPEN_CASE):
@@ -109,27 +109,29 @@ if allowed(user.role, Perm.OPEN_CASE):
             else []
         )
         if st.button(tr("case.open_button"), type="primary", key="case_open"):
-            try:
-                with session_scope() as s:
-                    case = svc.open_case(
-                        s, user, int(incident_id or 0), officers, major=major, major_grounds=grounds
-                    )
-                    new_id = case.id
-                state["case_flash"] = tr("case.opened", id=new_id)
-                for k in (
-                    "case_incident",
-                    "case_officers",
-                    "case_major",
-                    "case_grounds",
-                ):  # an empty form for the next case
-                    state.pop(k, None)
+
+            def opened(new_id: int) -> None:
+                for k in ("case_incident", "case_officers", "case_major", "case_grounds"):
+                    state.pop(k, None)  # an empty form for the next case
                 state["case_pick"] = new_id
                 state["case_filter"] = "all"
                 state.pop("case_open_error", None)
-                st.rerun()
-            except ServiceError as exc:
+
+            def refused(exc: ServiceError) -> None:
                 state["case_open_error"] = True
-                show_refusal(exc)
+                show_error(exc)
+
+            write_and_flash(
+                lambda s: (
+                    svc.open_case(
+                        s, user, int(incident_id or 0), officers, major=major, major_grounds=grounds
+                    ).id
+                ),
+                "case_flash",
+                lambda new_id: tr("case.opened", id=new_id),
+                after=opened,
+                on_error=refused,
+            )
 
 # --- the list -------------------------------------------------------------------------------------------
 status = st.segmented_control(
@@ -268,13 +270,7 @@ with read_session() as s:
 
 
 def act(fn: Callable[[Session], object], flash_text: str) -> None:
-    try:
-        with session_scope() as s:
-            fn(s)
-        state["case_flash"] = flash_text
-        st.rerun()
-    except ServiceError as exc:
-        show_refusal(exc)
+    write_and_flash(fn, "case_flash", flash_text)
 
 
 if allowed(user.role, Perm.REVIEW_CASE) and v.status in open_states:

@@ -3,17 +3,17 @@
 import datetime as dt
 
 import streamlit as st
+from sqlalchemy.orm import Session
 
 from patrol_app.clock import local_now, local_text
 from patrol_app.config import get_settings
 from patrol_app.domain.catalog import BY_CODE
 from patrol_app.domain.rules import MEASURES
-from patrol_app.photos import store_photo
-from patrol_app.services.errors import ServiceError, ValidationFailed
+from patrol_app.photos import photo_file, store_photo
 from patrol_app.services.field import history, open_incidents, update_status
-from patrol_app.storage.db import read_session, session_scope
+from patrol_app.storage.db import read_session
 from patrol_app.storage.models import Incident
-from patrol_app.ui.common import err, lang, md_escape, network, page_user, tr
+from patrol_app.ui.common import lang, network, page_user, show_flash, tr, write_and_flash
 from patrol_app.ui.documents import incident_documents
 from patrol_app.ui.widgets import gps_button
 
@@ -21,8 +21,7 @@ state = st.session_state
 user = page_user()
 net = network()
 st.title(tr("nav.followup"))
-if "fu_flash" in state:
-    st.success(state.pop("fu_flash"))
+show_flash("fu_flash")
 
 c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
 order = c1.segmented_control(
@@ -107,7 +106,7 @@ for ev, who, photos in steps:
     if photos:
         cols = st.columns(4)
         for i, ph in enumerate(photos):
-            cols[i % 4].image(str(data_dir / ph.display_path), width="stretch")
+            cols[i % 4].image(str(photo_file(ph.display_path, data_dir)), width="stretch")
 
 # Every widget of the form belongs to this incident and this round: moving on to another incident, or saving,
 # starts from that record's own values, never from what the last form showed.
@@ -141,30 +140,30 @@ with st.form(f"status_{fk}"):
     )
     go = st.form_submit_button(tr("field.save_status"), type="primary", width="stretch")
 if go:
-    try:
-        stored = [store_photo(f.getvalue(), f.name) for f in files or []]
-        with session_scope() as s:
-            update_status(
-                s,
-                user,
-                inc.id,
-                new_status or inc.status,
-                note,
-                stored,
-                measure=measure or None,
-                deadline=deadline if measure == "order_correct" else None,
-            )
-        state["fu_flash"] = tr(
+
+    def save(s: Session) -> None:
+        # the photo files first (a refused photo: nothing written), then the status change with them
+        photos = [store_photo(f.getvalue(), f.name) for f in files or []]
+        update_status(
+            s,
+            user,
+            inc.id,
+            new_status or inc.status,
+            note,
+            photos,
+            measure=measure or None,
+            deadline=deadline if measure == "order_correct" else None,
+        )
+
+    write_and_flash(
+        save,
+        "fu_flash",
+        tr(
             "field.status_saved_for",
             id=inc.id,
             road=inc.road_code,
             stake=inc.stake,
             status=tr("status." + (new_status or inc.status)),
-        )
-        state["fu_gen"] = gen + 1
-        st.rerun()
-    except ValidationFailed as exc:
-        for e in exc.errors:
-            st.error(md_escape(e.render(lang())))
-    except ServiceError as exc:
-        st.error(err(exc))
+        ),
+        after=lambda _: state.update(fu_gen=gen + 1),
+    )

@@ -15,9 +15,19 @@ from patrol_app.i18n import t, zone_label
 from patrol_app.io.ledger_workbooks import XLSX_MIME, error_workbook, template_xlsx
 from patrol_app.services import ledger_jobs as jobs
 from patrol_app.services.errors import ServiceError
-from patrol_app.storage.db import read_session, session_scope
+from patrol_app.storage.db import read_session
 from patrol_app.storage.models import User
-from patrol_app.ui.common import err, lang, network, page_file, page_user, tr
+from patrol_app.ui.common import (
+    err,
+    lang,
+    network,
+    page_file,
+    page_user,
+    show_error,
+    show_flash,
+    tr,
+    write_and_flash,
+)
 
 POLL_S = 0.5
 MAX_ERRORS_SHOWN = 100_000
@@ -34,9 +44,7 @@ except Exception as exc:  # no road network: the ledger cannot be located
     st.warning(err(exc))
     st.stop()
 
-flash = st.session_state.pop("imports_flash", None)
-if flash:
-    st.success(flash)
+show_flash("imports_flash")
 
 
 @st.cache_data(ttl=300, show_spinner=False, max_entries=4)
@@ -368,15 +376,17 @@ else:
             )
             sure = st.checkbox(tr("imports.ui.rollback_sure"), key="imports_rollback_sure")
             if c2.button(tr("imports.ui.rollback"), key="imports_rollback", disabled=not sure):
-                try:
-                    with session_scope() as s:
-                        res = jobs.rollback_batch(s, s.get_one(User, user.id), int(which))
-                except jobs.RollbackRefused as exc:
-                    st.error(
-                        t(exc.key, lng, **{**exc.params, "reasons": jobs.blockers_text(exc.blockers, lng)})
-                    )
-                except ServiceError as exc:
-                    st.error(err(exc))
-                else:
-                    st.session_state["imports_flash"] = tr("imports.ui.rolled_back", batch=which, **res)
-                    st.rerun()
+
+                def refused(exc: ServiceError) -> None:
+                    if isinstance(exc, jobs.RollbackRefused):
+                        reasons = jobs.blockers_text(exc.blockers, lng)
+                        st.error(t(exc.key, lng, **{**exc.params, "reasons": reasons}))
+                    else:
+                        show_error(exc)
+
+                write_and_flash(
+                    lambda s: jobs.rollback_batch(s, s.get_one(User, user.id), int(which)),
+                    "imports_flash",
+                    lambda res: tr("imports.ui.rolled_back", batch=which, **res),
+                    on_error=refused,
+                )

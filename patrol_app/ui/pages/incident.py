@@ -4,15 +4,17 @@ before saving; type, party, measure, photos. Everything typed is kept as a serve
 import copy
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
+from sqlalchemy.orm import Session
 
 from patrol_app.clock import local_now
 from patrol_app.domain.catalog import BY_CODE, CATALOG
 from patrol_app.domain.rules import MEASURES
 from patrol_app.photos import store_photo
-from patrol_app.services.errors import ServiceError, ValidationFailed
+from patrol_app.services.errors import ServiceError
 from patrol_app.services.field import (
     add_follow_up,
     discard_draft,
@@ -25,7 +27,18 @@ from patrol_app.services.field import (
 )
 from patrol_app.services.my_records import declare_road
 from patrol_app.storage.db import read_session, session_scope
-from patrol_app.ui.common import confirm_button, err, lang, md_escape, network, page_user, saved_banner, tr
+from patrol_app.storage.models import Incident
+from patrol_app.ui.common import (
+    confirm_button,
+    err,
+    lang,
+    md_escape,
+    network,
+    page_user,
+    show_flash,
+    tr,
+    write_and_flash,
+)
 from patrol_app.ui.widgets import Loc, accepted_distance, location_picker, picked_position
 
 FORM = "incident"
@@ -43,7 +56,7 @@ user = page_user()
 net = network()
 
 st.title(tr("nav.incident"))
-saved_banner("inc_flash")
+show_flash("inc_flash")
 
 # restore the server-side draft once per browser session (after a reload, a dropped connection, a restart)
 if not state.get("inc_restored"):
@@ -161,12 +174,12 @@ for f in uploads or []:
 if added:
     state["inc_upl_n"] += 1
 if state["inc_photos"]:
-    from patrol_app.config import get_settings
+    from patrol_app.photos import photo_file
 
     cols = st.columns(4)
     for i, ph in enumerate(list(state["inc_photos"])):
         with cols[i % 4]:
-            st.image(str(get_settings().data_dir / ph["display_path"]), width="stretch")
+            st.image(str(photo_file(ph["display_path"])), width="stretch")
             if st.button(
                 tr("field.remove_photo"),
                 key=f"rm_{ph['sha256'][:12]}",
@@ -245,9 +258,19 @@ def photo_objs() -> list:
     return out
 
 
-def finish(message: str, incident_id: int | None = None) -> None:
-    with session_scope() as s:
+def finish(fn: Callable[[Session], Any] | None, message: Callable[[Any], Any]) -> None:
+    """Save (``fn(session)``, may be None) and drop the draft in one transaction, then an empty form and
+    ``message(result)``, or a refusal in the user's language."""
+
+    def write(s: Session) -> Any:
+        result = fn(s) if fn is not None else None
         discard_draft(s, user, FORM)
+        return message(result)
+
+    write_and_flash(write, "inc_flash", after=clear_form)
+
+
+def clear_form(_: object = None) -> None:
     # (the map's and GPS button's last values are kept: they survive reruns and must not count as new taps)
     for k in (
         "inc_loc",
@@ -264,8 +287,6 @@ def finish(message: str, incident_id: int | None = None) -> None:
     ):
         state.pop(k, None)
     state["inc_gen"] += 1  # fresh widgets: the browser forgets what the saved form showed
-    state["inc_flash"] = {"text": message, "incident": incident_id}
-    st.rerun()
 
 
 def save(force: bool = False) -> None:
@@ -280,29 +301,26 @@ def save(force: bool = False) -> None:
                     (d.id, d.stake, d.found_at.strftime("%Y-%m-%d"), d.description) for d in dups
                 ]
                 return
-    try:
-        with session_scope() as s:
-            inc = log_incident(s, user, raw_incident(loc), photo_objs(), client_token=state["inc_token"])
-            if add_road and patrol is not None:
-                declare_road(s, user, patrol.id, inc.road_code)
-            label = tr(
-                "field.saved_detail",
-                road=inc.road_code,
-                stake=inc.stake,
-                side=tr("side." + inc.side) if inc.side else "",
-                type=BY_CODE[inc.type_code].name(lang()),
-                time=f"{inc.found_at:%Y-%m-%d %H:%M}",
-                photos=len(state["inc_photos"]),
-            )
-            iid = inc.id
-    except ValidationFailed as exc:
-        for e in exc.errors:
-            st.error(md_escape(e.render(lang())))
-        return
-    except ServiceError as exc:
-        st.error(err(exc))
-        return
-    finish(tr("field.saved", id=iid, label=label), iid)
+
+    def log(s: Session) -> Incident:
+        inc = log_incident(s, user, raw_incident(loc), photo_objs(), client_token=state["inc_token"])
+        if add_road and patrol is not None:
+            declare_road(s, user, patrol.id, inc.road_code)
+        return inc
+
+    def saved(inc: Incident) -> dict[str, Any]:
+        label = tr(
+            "field.saved_detail",
+            road=inc.road_code,
+            stake=inc.stake,
+            side=tr("side." + inc.side) if inc.side else "",
+            type=BY_CODE[inc.type_code].name(lang()),
+            time=f"{inc.found_at:%Y-%m-%d %H:%M}",
+            photos=len(state["inc_photos"]),
+        )
+        return {"text": tr("field.saved", id=inc.id, label=label), "incident": inc.id}
+
+    finish(log, saved)
 
 
 c1, c2 = st.columns([3, 1])
@@ -316,7 +334,7 @@ with c2:
         tr("field.discard_yes"),
         width="stretch",
     ):
-        finish(tr("field.discarded"))
+        finish(None, lambda _: {"text": tr("field.discarded")})
 
 if state.get("inc_dups"):
     st.warning(tr("field.duplicate_title"))
@@ -326,9 +344,10 @@ if state.get("inc_dups"):
         )
         if st.button(tr("field.attach_follow_up", id=did), key=f"attach_{did}"):
             note = state.get(K("description")) or BY_CODE[vtype].name(lang())
-            with session_scope() as s:
-                add_follow_up(s, user, did, note, photo_objs(), client_token=state["inc_token"])
-            finish(tr("field.follow_up_saved", id=did), did)
+            finish(
+                lambda s: add_follow_up(s, user, did, note, photo_objs(), client_token=state["inc_token"]),
+                lambda _: {"text": tr("field.follow_up_saved", id=did), "incident": did},
+            )
     if st.button(tr("field.save_anyway"), key="inc_save_anyway"):
         save(force=True)
 

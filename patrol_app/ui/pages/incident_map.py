@@ -13,12 +13,13 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from gis import maps
-from gis.places import towns
 from patrol_app.clock import local_now
 from patrol_app.config import get_settings
+from patrol_app.district import district
 from patrol_app.domain.catalog import BY_CODE, CATALOG
 from patrol_app.services import mapdata
 from patrol_app.services.errors import ServiceError
+from patrol_app.services.roads import invented_network
 from patrol_app.services.roads import network as store_network
 from patrol_app.services.users import get_user
 from patrol_app.storage.db import read_session
@@ -161,7 +162,7 @@ with st.container(border=True):
         key="map_statuses",
     )
     town_names = c[2].multiselect(
-        tr("map.towns"), list(towns()[0]), placeholder=tr("map.all"), key="map_towns"
+        tr("map.towns"), list(district().town_names), placeholder=tr("map.all"), key="map_towns"
     )
     row2 = st.columns(2)
     types = row2[0].multiselect(
@@ -191,6 +192,7 @@ f = mapdata.MapFilter(
 )
 with read_session(stale_ok=True) as s:  # the stamp of the data the figures read (the replica's)
     stamp = mapdata.data_stamp(s, user)
+    invented = invented_network(s)
 
 # Map and charts side by side on a desk screen; stacked (map full width) on a portrait tablet.
 st.html(
@@ -267,7 +269,9 @@ def map_panel() -> None:
         lang(),
         bm,
     )
-    base = maps.district_map(net, mapdata.map_labels(lang()), bm)
+    base = maps.district_map(
+        net, mapdata.map_labels(lang()), bm, district=district(), invented_roads=invented
+    )
     st_folium(
         base,
         key="incident_map",

@@ -8,7 +8,6 @@ from sqlalchemy import func, select
 from patrol_app.clock import local_now
 from patrol_app.domain.rules import WEATHER
 from patrol_app.i18n import t
-from patrol_app.services.errors import ServiceError, ValidationFailed
 from patrol_app.services.field import (
     PatrolStart,
     end_patrol,
@@ -18,16 +17,24 @@ from patrol_app.services.field import (
     patrol_flags_explained,
     start_patrol,
 )
-from patrol_app.storage.db import read_session, session_scope
+from patrol_app.storage.db import read_session
 from patrol_app.storage.models import Incident, Personnel, Vehicle
-from patrol_app.ui.common import err, lang, md_escape, network, page_file, page_user, tr
+from patrol_app.ui.common import (
+    lang,
+    md_escape,
+    network,
+    page_file,
+    page_user,
+    show_flash,
+    tr,
+    write_and_flash,
+)
 from patrol_app.ui.documents import patrol_documents
 
 user = page_user()
 net = network()
 st.title(tr("nav.patrol"))
-if "patrol_flash" in st.session_state:
-    st.success(st.session_state.pop("patrol_flash"))
+show_flash("patrol_flash")
 
 with read_session() as s:
     patrol = open_patrol_of(s, user)
@@ -48,11 +55,6 @@ with read_session() as s:
         roads_of_patrol = patrol.road_codes
 
 today = local_now()
-
-
-def show_errors(exc: ValidationFailed) -> None:
-    for e in exc.errors:
-        st.error(md_escape(e.render(lang())))
 
 
 def person_label(pid: int) -> str:
@@ -97,33 +99,27 @@ if patrol is None:
         weather = c2.selectbox(tr("field.weather"), WEATHER, format_func=lambda w: tr("weather." + w))
         go = st.form_submit_button(tr("field.start"), type="primary", width="stretch")
     if go:
-        try:
-            with session_scope() as s:
-                # the record keeps the weather as the bureau writes it (Chinese), whatever the UI language
-                started = start_patrol(
-                    s,
-                    user,
-                    PatrolStart(
-                        date=date,
-                        start_time=start_time.strftime("%H:%M"),
-                        roads=roads,
-                        crew_ids=crew,
-                        vehicle_ids=vehicle_ids,
-                        joint=joint,
-                        weather=t("weather." + weather, "zh"),
-                    ),
-                    client_token=token,
-                )
-                why = patrol_flags_explained(s, user, crew, date) if started.flags else []
-            st.session_state.pop("patrol_token", None)
-            st.session_state["patrol_flash"] = "\n\n".join(
-                [tr("field.patrol_started"), *(e.render(lang()) for e in why)]
+
+        def start(s):
+            # the record keeps the weather as the bureau writes it (Chinese), whatever the UI language
+            started = start_patrol(
+                s,
+                user,
+                PatrolStart(
+                    date=date,
+                    start_time=start_time.strftime("%H:%M"),
+                    roads=roads,
+                    crew_ids=crew,
+                    vehicle_ids=vehicle_ids,
+                    joint=joint,
+                    weather=t("weather." + weather, "zh"),
+                ),
+                client_token=token,
             )
-            st.rerun()
-        except ValidationFailed as exc:
-            show_errors(exc)
-        except ServiceError as exc:
-            st.error(err(exc))
+            why = patrol_flags_explained(s, user, crew, date) if started.flags else []
+            return "\n\n".join([tr("field.patrol_started"), *(e.render(lang()) for e in why)])
+
+        write_and_flash(start, "patrol_flash", after=lambda _: st.session_state.pop("patrol_token", None))
 else:
     st.info(
         tr(
@@ -191,25 +187,15 @@ else:
         if c2.button(tr("ui.cancel"), width="stretch", key="patrol_end_no"):
             st.session_state.pop("patrol_end_pending", None)
             st.rerun()
-    if confirmed and pending:  # (confirmed only while pending)
+    if confirmed and pending and patrol is not None:  # (confirmed only while pending)
         st.session_state.pop("patrol_end_pending", None)
-        try:
-            with session_scope() as s:
-                p = end_patrol(
-                    s,
-                    user,
-                    patrol.id,
-                    pending["end"],
-                    km=pending["km"],
-                    method=pending["method"],
-                    gpx=pending["gpx"],
-                )
-                msg = tr("field.patrol_ended", km=f"{p.km:.1f}", vehicles=p.vehicles, personnel=p.personnel)
-            st.session_state["patrol_flash"] = msg
-            st.rerun()
-        except ValidationFailed as exc:
-            show_errors(exc)
-        except ServiceError as exc:
-            st.error(err(exc))
+        req, pid = pending, patrol.id
+        write_and_flash(
+            lambda s: end_patrol(
+                s, user, pid, req["end"], km=req["km"], method=req["method"], gpx=req["gpx"]
+            ),
+            "patrol_flash",
+            lambda p: tr("field.patrol_ended", km=f"{p.km:.1f}", vehicles=p.vehicles, personnel=p.personnel),
+        )
 
 patrol_documents(user)  # 巡查记录 of my recent patrols

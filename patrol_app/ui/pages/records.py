@@ -6,17 +6,17 @@ from patrol_app.clock import local_text
 from patrol_app.config import get_settings
 from patrol_app.domain.catalog import BY_CODE
 from patrol_app.domain.rules import MEASURES
-from patrol_app.services.errors import ServiceError, ValidationFailed
+from patrol_app.photos import photo_file
 from patrol_app.services.field import history
 from patrol_app.services.my_records import edit_incident, my_records, why_not_editable
-from patrol_app.storage.db import read_session, session_scope
+from patrol_app.storage.db import read_session
 from patrol_app.storage.models import Incident
-from patrol_app.ui.common import err, lang, page_user, saved_banner, tr
+from patrol_app.ui.common import lang, page_user, show_flash, tr, write_and_flash
 
 state = st.session_state
 user = page_user()
 st.title(tr("mine.title"))
-saved_banner("mine_flash")
+show_flash("mine_flash")
 st.caption(tr("mine.caption"))
 
 with read_session() as s:
@@ -104,7 +104,7 @@ if mine.incidents:
         if photos:
             cols = st.columns(4)
             for n, ph in enumerate(photos):
-                cols[n % 4].image(str(data_dir / ph.display_path), width="stretch")
+                cols[n % 4].image(str(photo_file(ph.display_path, data_dir)), width="stretch")
 
     if chosen in mine.editable:
         gen = state.setdefault("mine_gen", 0)
@@ -125,27 +125,22 @@ if mine.incidents:
             deadline = c2.date_input(tr("field.deadline"), value=inc.deadline, key=f"mine_deadline_{fk}")
             go = st.form_submit_button(tr("mine.save"), type="primary", width="stretch")
         if go:
-            try:
-                with session_scope() as s:
-                    edit_incident(
-                        s,
-                        user,
-                        chosen,
-                        {
-                            "description": desc,
-                            "party": party,
-                            "party_phone": phone,
-                            "measure": measure or "",
-                            "deadline": deadline,
-                        },
-                    )
-                state["mine_flash"] = {"text": tr("mine.saved", id=chosen)}
-                state["mine_gen"] = gen + 1
-                st.rerun()
-            except ValidationFailed as exc:
-                for e in exc.errors:
-                    st.error(e.render(lang()))
-            except ServiceError as exc:
-                st.error(err(exc))
+            write_and_flash(
+                lambda s: edit_incident(
+                    s,
+                    user,
+                    chosen,
+                    {
+                        "description": desc,
+                        "party": party,
+                        "party_phone": phone,
+                        "measure": measure or "",
+                        "deadline": deadline,
+                    },
+                ),
+                "mine_flash",
+                {"text": tr("mine.saved", id=chosen)},
+                after=lambda _: state.update(mine_gen=gen + 1),
+            )
     else:
         st.caption(tr("mine.readonly", reason=tr(refusal or "mine.closed", id=chosen)))

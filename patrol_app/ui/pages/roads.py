@@ -21,9 +21,9 @@ from patrol_app.services import network_import as ni
 from patrol_app.services import roads as road_service
 from patrol_app.services.errors import ServiceError
 from patrol_app.services.mapdata import map_labels
-from patrol_app.storage.db import read_session, session_scope
+from patrol_app.storage.db import read_session
 from patrol_app.storage.models import User
-from patrol_app.ui.common import err, lang, network, page_user, tr
+from patrol_app.ui.common import err, lang, network, page_user, show_flash, tr, write_and_flash
 
 st.title(tr("nav.roads"))
 user = page_user()
@@ -38,9 +38,7 @@ except Exception as exc:  # no network yet: say so, plainly
         st.stop()
     st.info(tr("roads.ui.empty_admin"))
 
-flash = st.session_state.pop("roads_flash", None)
-if flash:
-    st.success(flash)
+show_flash("roads_flash")
 
 
 def routes_table() -> None:
@@ -283,19 +281,20 @@ def show_preview(pv: "ni.NetworkPreview") -> None:
         key="roads_confirm",
         icon=":material/published_with_changes:",
     ):
-        try:
-            with session_scope() as s:
-                res = ni.confirm_network(s, _actor(s), pv, skip_bad=skip)
-        except ServiceError as exc:
-            st.error(err(exc))
-            return
-        st.session_state["roads_flash"] = tr(
-            "roads.ui.replaced", routes=res["routes"], pieces=res["pieces"], relocated=res["relocated"]
+
+        def fresh_upload(res: dict) -> None:
+            st.session_state["roads_upload_n"] = st.session_state.get("roads_upload_n", 0) + 1
+            for k in ("roads_file", "roads_preview"):
+                st.session_state.pop(k, None)
+
+        write_and_flash(
+            lambda s: ni.confirm_network(s, _actor(s), pv, skip_bad=skip),
+            "roads_flash",
+            lambda res: tr(
+                "roads.ui.replaced", routes=res["routes"], pieces=res["pieces"], relocated=res["relocated"]
+            ),
+            after=fresh_upload,
         )
-        st.session_state["roads_upload_n"] = st.session_state.get("roads_upload_n", 0) + 1
-        for k in ("roads_file", "roads_preview"):
-            st.session_state.pop(k, None)
-        st.rerun()
 
 
 def settings_panel() -> None:
@@ -328,14 +327,11 @@ def settings_panel() -> None:
         save = c2.form_submit_button(tr("roads.ui.save"), type="primary")
         clear = c3.form_submit_button(tr("roads.ui.clear_half"), disabled=set_value is None)
     if save or clear:
-        try:
-            with session_scope() as s:
-                road_service.set_half_width(s, _actor(s), code, None if clear else float(value))
-        except ServiceError as exc:
-            st.error(err(exc))
-        else:
-            st.session_state["roads_flash"] = tr("roads.ui.half_saved", code=code)
-            st.rerun()
+        write_and_flash(
+            lambda s: road_service.set_half_width(s, _actor(s), code, None if clear else float(value)),
+            "roads_flash",
+            tr("roads.ui.half_saved", code=code),
+        )
 
     st.markdown(f"**{tr('roads.ui.control_lines')}**")
     st.caption(tr("roads.ui.control_lines_note"))
@@ -375,14 +371,11 @@ def settings_panel() -> None:
         )
         add = st.form_submit_button(tr("roads.ui.add_line"), type="primary")
     if add:
-        try:
-            with session_scope() as s:
-                road_service.add_control_line(s, _actor(s), code, a, b, float(d), doc, day)
-        except ServiceError as exc:
-            st.error(err(exc))
-        else:
-            st.session_state["roads_flash"] = tr("roads.ui.line_saved", code=code)
-            st.rerun()
+        write_and_flash(
+            lambda s: road_service.add_control_line(s, _actor(s), code, a, b, float(d), doc, day),
+            "roads_flash",
+            tr("roads.ui.line_saved", code=code),
+        )
     if lines:
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
         which = c1.selectbox(
@@ -394,14 +387,11 @@ def settings_panel() -> None:
             ),
         )
         if c2.button(tr("roads.ui.withdraw"), key="roads_withdraw"):
-            try:
-                with session_scope() as s:
-                    road_service.withdraw_control_line(s, _actor(s), int(which))
-            except ServiceError as exc:
-                st.error(err(exc))
-            else:
-                st.session_state["roads_flash"] = tr("roads.ui.line_withdrawn", code=code)
-                st.rerun()
+            write_and_flash(
+                lambda s: road_service.withdraw_control_line(s, _actor(s), int(which)),
+                "roads_flash",
+                tr("roads.ui.line_withdrawn", code=code),
+            )
 
 
 if can_manage:
