@@ -55,11 +55,6 @@ def test_manager_follows_cases_but_cannot_open_one(page):
     assert page.get_by_role("button", name="立案").count() == 0
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="intermittent since the case rules changed: the refusal of a 协勤 beside one "
-    "officer is sometimes not shown in time; under investigation (see the closing note)",
-)
 def test_officer_opens_a_case_but_cannot_decide_it(page):
     incident = "2"  # each test has a store of its own
     open_page(page, f"cases?incident={incident}", "officer2")

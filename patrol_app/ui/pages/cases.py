@@ -116,10 +116,18 @@ if allowed(user.role, Perm.OPEN_CASE):
                 state["case_pick"] = new_id
                 state["case_filter"] = "all"
                 state.pop("case_open_error", None)
+                state.pop("case_open_refusal", None)
 
             def refused(exc: ServiceError) -> None:
+                # kept until the form changes: a rerun (another widget, a reconnect) does not wipe the reason
                 state["case_open_error"] = True
-                show_error(exc)
+                state["case_open_refusal"] = (
+                    int(incident_id or 0),
+                    tuple(officers),
+                    major,
+                    tuple(grounds),
+                    exc,
+                )
 
             write_and_flash(
                 lambda s: (
@@ -132,6 +140,11 @@ if allowed(user.role, Perm.OPEN_CASE):
                 after=opened,
                 on_error=refused,
             )
+        refusal = state.get("case_open_refusal")
+        if refusal and refusal[:4] == (int(incident_id or 0), tuple(officers), major, tuple(grounds)):
+            show_error(refusal[4])
+        else:
+            state.pop("case_open_refusal", None)
 
 # --- the list -------------------------------------------------------------------------------------------
 status = st.segmented_control(
