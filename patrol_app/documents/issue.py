@@ -130,7 +130,7 @@ def _incident_zone_text(session: Session, inc: Incident, lang: str) -> str:
     from gis.errors import GisError
     from gis.linref import locate
 
-    net = store_network(session)
+    net = store_network(session, inc.adcode)
     try:
         pos = locate(net, inc.lon, inc.lat, max(get_settings().max_distance_m, (inc.offset_m or 0) + 1.0))
     except GisError:
@@ -139,7 +139,7 @@ def _incident_zone_text(session: Session, inc: Incident, lang: str) -> str:
 
 
 def _place(session: Session, inc: Incident, lang: str) -> str:
-    net = store_network(session)
+    net = store_network(session, inc.adcode)
     name = net.routes[inc.road_code].name if inc.road_code in net.routes else ""
     where = f"{inc.road_code} {name} {inc.stake} {_side(inc.side, lang)}".strip()
     extra = []
@@ -201,7 +201,7 @@ def issue_patrol_record(session: Session, actor: User, patrol_id: int, lang: str
     vehicles, mileage, each problem found (stake, side, verdict, party, measure, photo thumbnails), signatures."""
     require(actor, Perm.LOG_PATROL)
     p: Patrol = _get(session, Patrol, patrol_id, "field.no_such_patrol")
-    net = store_network(session)
+    net = store_network(session, p.adcode)
     settings = get_settings()
     roads = []
     for code in p.road_codes:
@@ -282,7 +282,7 @@ def issue_patrol_record(session: Session, actor: User, patrol_id: int, lang: str
 
 
 def _zone_none(session: Session, inc: Incident, lang: str) -> str:
-    net = store_network(session)
+    net = store_network(session, inc.adcode)
     code = inc.zone_road_code or inc.road_code
     rclass = net.routes[code].road_class if code in net.routes else ""
     return zone_label("none", rclass, lang)
@@ -440,7 +440,7 @@ def issue_notice(
             raise ServiceError("doc.deadline_required", id=inc.id)
         if due < today:
             raise ServiceError("doc.deadline_past", date=due.isoformat())
-    net = store_network(session)
+    net = store_network(session, inc.adcode)
     route = net.routes.get(inc.road_code)
     county = (route.county_code if route and route.county_code else "") or get_settings().county_code
     number = _draw_number(session, actor, kind, county, today.year, inc.id)

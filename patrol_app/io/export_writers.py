@@ -34,48 +34,59 @@ def _day(v: str | None) -> str:
     return v[:10] if v else ""
 
 
+#: a patrol's line: (county, road codes)
+Key = tuple[str, tuple[str, ...]]
+
+
 class Geometry:
     """Each patrol's geometry (the lines of its roads), as shapely, WKB, GeoJSON and KML, cached per road list."""
 
     def __init__(self, session: Session, kind: str) -> None:
-        self._routes: dict[str, list[Any]] = {}
-        self._shape: dict[tuple[str, ...], Any] = {}
-        self._wkb: dict[tuple[str, ...], bytes | None] = {}
-        self._json: dict[tuple[str, ...], str] = {}
-        self._kml: dict[tuple[str, ...], str] = {}
-        self.net = None
-        if kind == "patrols":
+        self._session = session if kind == "patrols" else None
+        self._nets: dict[str, Any] = {}
+        self._routes: dict[tuple[str, str], list[Any]] = {}
+        self._shape: dict[Key, Any] = {}
+        self._wkb: dict[Key, bytes | None] = {}
+        self._json: dict[Key, str] = {}
+        self._kml: dict[Key, str] = {}
+
+    def _net(self, county: str) -> Any:
+        """The road network of ``county`` (route codes are unique only within a county), or None."""
+        if county not in self._nets:
             from patrol_app.services.errors import ServiceError
             from patrol_app.services.roads import network
 
             try:
-                self.net = network(session)
+                self._nets[county] = network(self._session, county) if self._session is not None else None
             except ServiceError:
-                self.net = None
+                self._nets[county] = None
+        return self._nets[county]
 
-    def _route_lines(self, code: str) -> list[Any]:
-        if code not in self._routes:
+    def _route_lines(self, county: str, code: str) -> list[Any]:
+        if (county, code) not in self._routes:
+            net = self._net(county)
             lines = []
-            if self.net is not None and code in self.net.routes:
-                lines = list(self.net.route_geometry_wgs84(code).geoms)
-            self._routes[code] = lines
-        return self._routes[code]
+            if net is not None and code in net.routes:
+                lines = list(net.route_geometry_wgs84(code).geoms)
+            self._routes[(county, code)] = lines
+        return self._routes[(county, code)]
 
-    def shape(self, roads: tuple[str, ...]) -> Any:
+    def shape(self, roads: Key) -> Any:
         from shapely.geometry import MultiLineString
 
         if roads not in self._shape:
-            lines = [ln for c in roads for ln in self._route_lines(c)]
+            county, codes = roads
+            lines = [ln for c in codes for ln in self._route_lines(county, c)]
             self._shape[roads] = MultiLineString(lines) if lines else None
         return self._shape[roads]
 
-    def wkb(self, roads: tuple[str, ...]) -> bytes | None:
+    def wkb(self, roads: Key) -> bytes | None:
         if roads not in self._wkb:
             g = self.shape(roads)
             self._wkb[roads] = None if g is None else g.wkb
         return self._wkb[roads]
 
-    def geojson(self, roads: tuple[str, ...]) -> str:
+    def geojson(self, roads: Key) -> str:
         if roads not in self._json:
             g = self.shape(roads)
             self._json[roads] = (
@@ -90,7 +101,7 @@ class Geometry:
             )
         return self._json[roads]
 
-    def kml(self, roads: tuple[str, ...]) -> str:
+    def kml(self, roads: Key) -> str:
         if roads not in self._kml:
             g = self.shape(roads)
             if g is None:
@@ -199,7 +210,7 @@ class Writer:
                         f'{{"type":"Point","coordinates":[{x!r},{y!r}]}}' for x, y in zip(c["lon"], c["lat"])
                     ]
                 else:
-                    geoms = [self.geo.geojson(r) for r in c["roads"]]
+                    geoms = [self.geo.geojson(k) for k in zip(c["adcode"], c["roads"])]
                 dumps = json.JSONEncoder(ensure_ascii=False).encode
                 feats = [
                     f'{{"type":"Feature","id":{fid},"properties":{dumps(dict(zip(names, row)))},'
@@ -229,7 +240,7 @@ class Writer:
                 if self.kind == "incidents":
                     wkb = shapely.to_wkb(shapely.points(c["lon"], c["lat"]))
                 else:
-                    wkb = [self.geo.wkb(r) for r in c["roads"]]
+                    wkb = [self.geo.wkb(k) for k in zip(c["adcode"], c["roads"])]
                 arrays = [pa.array(vals, type=typ) for (_, _, vals), (_, typ) in zip(view, fields)]
                 count[0] += len(c["id"])
                 yield pa.record_batch(arrays + [pa.array(wkb, type=pa.binary())], schema=schema)
@@ -307,7 +318,7 @@ class Writer:
                     f"<TimeStamp><when>{_day(d)}</when></TimeStamp><styleUrl>#patrol</styleUrl>"
                     for d in c["date"]
                 ]
-                geoms = [self.geo.kml(r) for r in c["roads"]]
+                geoms = [self.geo.kml(k) for k in zip(c["adcode"], c["roads"])]
             fh.write("".join(template.format(*row) for row in zip(*cols, names, extra, geoms)))
             n += len(c["id"])
         fh.write("</Folder>\n</Document>\n</kml>\n")

@@ -149,6 +149,7 @@ PATROL_COLUMNS = (
     Patrol.notes,
     Patrol.source,
     Patrol.flags,
+    Patrol.adcode,  # whose roads the patrol's line is drawn on (route codes repeat between counties)
 )
 
 

@@ -149,7 +149,7 @@ def network(session: Session, county: str | None = None) -> RoadNetwork:
     return net
 
 
-_device_cache: dict[tuple[str, str], tuple[bytes, str]] = {}
+_device_cache: dict[tuple[str, str, str], tuple[bytes, str]] = {}
 
 
 def network_version(session: Session) -> str:
@@ -176,23 +176,24 @@ def invented_network(session: Session) -> bool:
     return _invented_cache[key]
 
 
-def device_geojson(session: Session) -> tuple[bytes, str]:
-    """The network as compact GeoJSON for devices (``gis.roads.device_geojson``) and its ETag, built once per
-    network version and process."""
+def device_geojson(session: Session, county: str | None = None) -> tuple[bytes, str]:
+    """A county's network (default the configured county) as compact GeoJSON for devices
+    (``gis.roads.device_geojson``) and its ETag, built once per network version, county and process."""
     import hashlib
     import json
 
     from gis.roads import device_geojson as build
 
     version = network_version(session)
-    key = (str(session.get_bind().engine.url), version)
+    county = county or configured_county()
+    key = (str(session.get_bind().engine.url), version, county)
     hit = _device_cache.get(key)
     if hit is None:
-        doc = build(network(session), version=version)
+        doc = build(network(session, county), version=version)
         body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
         hit = (body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
         with _lock:
-            for k in [k for k in _device_cache if k[0] == key[0]]:
+            for k in [k for k in _device_cache if k[0] == key[0] and k[1] != version]:
                 del _device_cache[k]
             _device_cache[key] = hit
     return hit

@@ -182,7 +182,7 @@ def rebuild(session: Session, patrol: Patrol) -> TrackSummary:
     track = pieces(fixes, MAX_ACCURACY_M)
     km = length_km(track)
     try:
-        stretches = coverage(store_network(session), track) if track else []
+        stretches = coverage(store_network(session, patrol.adcode), track) if track else []
     except ServiceError:  # no road network yet: a track, but no coverage
         stretches = []
     row = session.get(PatrolTrack, patrol.id)

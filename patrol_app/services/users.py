@@ -63,6 +63,15 @@ def is_operator(actor: User) -> bool:
     return actor.username == CLI_USER
 
 
+def home_county(actor: User | None) -> str | None:
+    """The county whose road network ``actor`` works on: a county account's own; None (the configured county)
+    for a city or province account, which reads roll-ups, and for nobody."""
+    if actor is None:
+        return None
+    scope = actor_scope(actor)
+    return None if adcodes.is_rollup(scope) else scope
+
+
 def require_county(actor: User, adcode: str | None) -> None:
     """A record of county ``adcode`` is within what ``actor`` may see: a county account sees its own county's
     records only, a city or province account those of its counties. Raises PermissionDenied."""

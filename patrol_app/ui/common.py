@@ -57,12 +57,13 @@ def ensure_store(url: str) -> None:
 
 
 def network() -> RoadNetwork:
-    """The store's road network (cached per network version in the service layer)."""
+    """The road network of the signed-in user's county (cached per network version in the service layer)."""
     from patrol_app.services.roads import network as store_network
+    from patrol_app.services.users import home_county
     from patrol_app.storage.db import read_session
 
     with read_session() as s:
-        return store_network(s)
+        return store_network(s, home_county(current_user()))
 
 
 def current_user() -> User | None:

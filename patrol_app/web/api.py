@@ -465,7 +465,9 @@ async def roads(request: Request) -> Response:
     from patrol_app.services.roads import device_geojson
 
     def work(s: Any, c: Caller) -> tuple[bytes, str]:
-        return device_geojson(s)
+        from patrol_app.services.users import home_county
+
+        return device_geojson(s, home_county(c.user))  # the network of the officer's county
 
     body, etag = await run_in_threadpool(reading(work), request)
     headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Cookie"}

@@ -157,3 +157,27 @@ def test_audit_stays_verifiable(two_counties):
         log(s, "zy_officer", 103.84, 25.6702)
     with read_session() as s:
         assert audit.verify(s).ok
+
+
+def test_devices_exports_and_documents_draw_each_countys_own_roads(two_counties):
+    """Route codes repeat between counties: the network a device downloads, a patrol's exported line and the
+    map are those of the record's (or the user's) county, never the configured county's road of that code."""
+    import json
+
+    from patrol_app.io.export_writers import Geometry
+    from patrol_app.services.users import home_county
+
+    with read_session() as s:
+        zy, city, qilin = get_user(s, "zy_officer"), get_user(s, "city_manager"), get_user(s, "officer")
+        assert (home_county(zy), home_county(city), home_county(qilin)) == (ZHANYI, None, QILIN)
+        doc = json.loads(roads.device_geojson(s, home_county(zy))[0])
+        assert [(f["properties"]["code"], f["properties"]["name"]) for f in doc["features"]] == [
+            ("X001", "沾益测试公路")
+        ]
+        qilin_doc = json.loads(roads.device_geojson(s, home_county(qilin))[0])
+        assert len(qilin_doc["features"]) > 1 and "沾益测试公路" not in json.dumps(
+            qilin_doc, ensure_ascii=False
+        )
+        geo = Geometry(s, "patrols")
+        zy_line, qilin_line = geo.shape((ZHANYI, ("X001",))), geo.shape((QILIN, ("X001",)))
+        assert zy_line.distance(ZHANYI_X001) < 1e-9 and qilin_line.distance(ZHANYI_X001) > 0.01

@@ -23,12 +23,21 @@ from patrol_app.services.roads import invented_network
 from patrol_app.services.roads import network as store_network
 from patrol_app.services.users import get_user
 from patrol_app.storage.db import read_session
+from patrol_app.storage.models import User
 from patrol_app.ui.common import batch_filter, county_choice, err, lang, network, page_user, tr
 
 
 def type_name(code: str) -> str:
     """One name per violation type: the catalog's."""
     return BY_CODE[code].name(lang()) if code in BY_CODE else code
+
+
+def _county_of(actor: User, f: mapdata.MapFilter) -> str | None:
+    """The county whose roads the map draws: the one chosen (a city or province account), else the user's."""
+    from patrol_app.domain.adcodes import is_rollup
+    from patrol_app.services.users import home_county
+
+    return f.county if f.county and not is_rollup(f.county) else home_county(actor)
 
 
 MAP_HEIGHT = 560
@@ -38,7 +47,8 @@ SEGMENTS_M = (200, 500, 1000)
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
 def figures(stamp: str, db_url: str, username: str, f: mapdata.MapFilter, segment_m: int):
     with read_session(db_url, stale_ok=True) as s:
-        actor, net = get_user(s, username), store_network(s)
+        actor = get_user(s, username)
+        net = store_network(s, _county_of(actor, f))
         return (
             mapdata.charts(s, actor, f),
             mapdata.road_coverage(s, actor, net, f),
@@ -61,8 +71,9 @@ def map_layers(
     bm: maps.Basemap,
 ):
     with read_session(db_url, stale_ok=True) as s:
-        points = mapdata.incident_points(s, get_user(s, username), f)
-        net = store_network(s)
+        actor = get_user(s, username)
+        points = mapdata.incident_points(s, actor, f)
+        net = store_network(s, _county_of(actor, f))
     layers = maps.incident_layers(
         points,
         net,
