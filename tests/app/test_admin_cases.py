@@ -89,6 +89,23 @@ def test_officer_opens_a_case_and_a_refusal_is_shown_in_chinese_then_english(sto
         assert case.major and case.incident_id == inc
 
 
+def test_a_refusal_stays_on_screen_until_the_form_changes(store):
+    """A rerun that changes nothing in the form (another widget, a reconnect) keeps the refusal and its reason;
+    changing the officers clears it."""
+    inc = an_open_incident()
+    at = run_page(CASES, as_user="officer")
+    at.number_input(key="case_incident").set_value(inc)
+    at.multiselect(key="case_officers").set_value([pid("李明"), pid("吴刚")])
+    button(at, "立案").click()
+    at.run()
+    assert "第四十二条" in at.error[0].value
+    at.run()  # the button is not pressed on this run
+    assert at.error and "第四十二条" in at.error[0].value
+    at.multiselect(key="case_officers").set_value([pid("李明")])
+    at.run()
+    assert not at.error
+
+
 def test_incident_link_prefills_the_form(store):
     inc = an_open_incident()
     at = run_page(CASES, "leader", query={"incident": str(inc)})
