@@ -217,7 +217,7 @@ def test_sqlite_scans_the_table_for_a_period_holding_most_of_it(hand_built, monk
     assert (scanned_big, scanned_small) == (2, 0)
     with get_engine().connect() as c:  # SQLite's plan for such a term: a scan of the table, not of an index
         plan = c.exec_driver_sql(
-            "EXPLAIN QUERY PLAN SELECT count(*) FROM incidents WHERE +incidents.found_at >= '2000-01-01'"
+            "EXPLAIN QUERY PLAN SELECT type_code, status FROM incidents WHERE +incidents.found_at >= '2000-01-01'"
         ).all()
     assert "SCAN incidents" in " ".join(str(r[-1]) for r in plan) and "INDEX" not in str(plan)
     monkeypatch.setattr(mod, "_scan_terms", lambda *a: (None, None))

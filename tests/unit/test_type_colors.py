@@ -17,7 +17,7 @@ def test_map_kml_and_figure_use_the_catalog_colours():
     import numpy as np
 
     from gis import maps
-    from patrol_app.io import exports
+    from patrol_app.io import export_writers
     from patrol_app.reports import figure
     from patrol_app.services.mapdata import map_labels
 
@@ -39,5 +39,5 @@ def test_map_kml_and_figure_use_the_catalog_colours():
     p = json.loads(payload)
     assert dict(zip(p["types"], p["typeColors"])) == {v.name_zh: v.color for v in CATALOG}
     assert [c for c, _, _ in summary["legend"]] == [v.color for v in CATALOG]
-    assert exports._KML_COLORS == {v.code: kml_color(v.color) for v in CATALOG}
+    assert export_writers._KML_COLORS == {v.code: kml_color(v.color) for v in CATALOG}
     assert figure.TYPE_COLORS == {v.code: rgb(v.color) for v in CATALOG}
