@@ -161,8 +161,8 @@ def record(
     entity_id: Any = "",
     before: Any = None,
     after: Any = None,
-) -> AuditEntry:
-    """Append one audit entry in the caller's transaction. An entry about an audited record (see
+) -> int:
+    """Append one audit entry in the caller's transaction; returns its number. An entry about an audited record (see
     ``audit_state.SPECS``) also records the record's full state as it is now (``DELETED`` when it is gone)."""
     from patrol_app.services import audit_state
 
@@ -171,8 +171,8 @@ def record(
     if entity in audit_state.SPECS and str(entity_id).isdigit():
         found = audit_state.states(session.connection(), entity, [int(entity_id)])
         state = found.get(str(int(entity_id)), audit_state.DELETED)
-    new_id = _append(session, actor, action, [(entity, str(entity_id), before, after, state)])
-    return session.get_one(AuditEntry, new_id)
+    # the entry's number, not the row: no read while the chain's head is locked (every writer waits on it)
+    return _append(session, actor, action, [(entity, str(entity_id), before, after, state)])
 
 
 def record_sign_in_refused(session: Session, username: str, user: User | None, locked: bool = False) -> None:
