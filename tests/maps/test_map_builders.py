@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -321,10 +322,36 @@ def test_coverage_and_hotspot_layers(demo_net, zh_labels):
     assert maps.route_section_wgs84(demo_net, "X001", 1e7, 1e7 + 500) is None
 
 
-def test_existing_builders_unchanged(demo_net):
-    m = maps.base_map(demo_net)
-    maps.road_layer(demo_net).add_to(m)
-    maps.point_layer([(103.8, 25.5, "here")]).add_to(m)
-    html = m.get_root().render()
+def test_network_preview_and_picker_maps_load_only_leaflet(demo_net, zh_labels):
+    """The road network preview (roads by class with the class in the tooltip, stake labels, class legend) and
+    the location picker (nearby incidents, the chosen point, escaped tooltips) load Leaflet alone, from the app."""
+    html = maps.network_preview_map(demo_net, zh_labels).get_root().render()
     assert '<script src="/app/static/leaflet/leaflet.js"></script>' in html
     assert "markercluster" not in html and "L.control.scale()" in html
+    assert (
+        '"class_text": "\\u53bf\\u9053"' in html and "stake-label" in html and "patrol-legend" in html
+    )  # 县道
+    m = maps.picker_map(demo_net, zh_labels, fix=(103.8, 25.5, 12.0))
+    maps.nearby_layer([(103.81, 25.51, "<b>近</b>")], chosen=(103.8, 25.5, "here")).add_to(m)
+    html = m.get_root().render()
+    assert "markercluster" not in html and "show(25.5, 103.8, 12.0)" in html
+    assert "&lt;b&gt;近&lt;/b&gt;" in html and "<b>近</b>" not in html
+
+
+def test_map_templates_ship_as_package_data():
+    """Every script template of the maps is declared as package data (a wheel without one draws a blank map)
+    and loads through importlib.resources."""
+    import fnmatch
+    import tomllib
+
+    from gis.maps.base import template_text
+
+    root = Path(__file__).resolve().parents[2]
+    globs = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"][
+        "package-data"
+    ]["gis.maps"]
+    files = sorted(p.name for p in (root / "gis/maps/templates").iterdir() if p.is_file())
+    assert files
+    for name in files:
+        assert any(fnmatch.fnmatch(f"templates/{name}", g) for g in globs), name
+        assert template_text(name).strip(), name
