@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, distinct, extract, func, literal_column, select, text
+from sqlalchemy import case, distinct, extract, func, select
 from sqlalchemy.orm import Session
 
 from patrol_app.domain.catalog import CATALOG
@@ -239,7 +239,8 @@ def _incident_figures(session: Session, period: Period, r: Rollup, batch: int | 
     status; towns × measures × months × status): the database returns at most a few thousand groups whatever
     the number of incidents, and every figure is summed from those."""
     lo, hi = period.datetime_bounds()
-    inc, source = _incident_source(session, lo, hi, batch)
+    # both scans read the covering index ``ix_incidents_report`` alone, never the table
+    inc, source = Incident, Incident.__table__
     in_period: tuple[Any, ...] = (inc.found_at >= lo, inc.found_at < hi)
     if batch is not None:
         in_period += (inc.import_batch_id == batch,)
@@ -295,33 +296,6 @@ def _incident_figures(session: Session, period: Period, r: Rollup, batch: int | 
     r.closed_by_town = {c: closed_town.get(c, 0) for c in r.incidents_by_town}
     order = list(MEASURES) + sorted(set(by_measure) - set(MEASURES))
     r.incidents_by_measure = {m: by_measure.get(m, 0) for m in order}
-
-
-class _Unqualified:
-    """``Incident``'s columns by bare name (typed, so dates still bind as the store keeps them), for a query whose
-    FROM is written out as text."""
-
-    def __getattr__(self, name: str) -> Any:
-        col = Incident.__table__.c[name]
-        return literal_column(col.name, type_=col.type)
-
-
-def _incident_source(
-    session: Session, lo: dt.datetime, hi: dt.datetime, batch: int | None
-) -> tuple[Any, Any]:
-    """The columns and the FROM of the period's incident scans. SQLite answers a date range through the
-    ``found_at`` index, row by row in date order; when the period holds a good part of the table (a yearly
-    report of a store with a few years in it) one pass over the table costs half as much, so the table is then
-    named ``NOT INDEXED`` (a table hint SQLAlchemy does not write for SQLite, hence the bare column names)."""
-    if batch is not None or session.get_bind().dialect.name != "sqlite":
-        return Incident, Incident.__table__
-    in_range = session.execute(
-        select(func.count()).where(Incident.found_at >= lo, Incident.found_at < hi)
-    ).scalar_one()
-    everything = session.execute(select(func.count()).select_from(Incident)).scalar_one()
-    if in_range * 4 < everything:
-        return Incident, Incident.__table__
-    return _Unqualified(), text("incidents NOT INDEXED")
 
 
 def _s(v: Any) -> str:

@@ -191,6 +191,10 @@ class Incident(Base):
         Index("ix_incidents_type_found", "type_code", "found_at"),
         Index("ix_incidents_road_chain", "road_code", "chainage_m"),
         Index("ix_incidents_status", "status"),
+        # the report's incident scans read this index alone, never the table (migration 0011)
+        Index(
+            "ix_incidents_report", "found_at", "type_code", "road_code", "status", "zone", "town", "measure"
+        ),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     found_at: Mapped[dt.datetime] = mapped_column(DateTime)
