@@ -292,3 +292,21 @@ def road_class_rows(network: RoadNetwork, labels: Labels) -> list[tuple[str, str
     """Legend rows of the road classes present in the network, in :data:`ROAD_STYLE` order."""
     present = [c for c in ROAD_STYLE if any(r.road_class == c for r in network.routes.values())]
     return [(ROAD_STYLE[c]["color"], _label(labels, "class." + c), "line") for c in present]
+
+
+def title_html(title: str, subtitle: str = "") -> str:
+    """The title box of a map shared as a file: title, then the period and filters."""
+    return f'<div style="font-weight:700;font-size:16px">{_esc(title)}</div>' + (
+        f'<div style="color:#444">{_esc(subtitle)}</div>' if subtitle else ""
+    )
+
+
+#: Leaflet.markercluster options of the incident clusters (snake case; camel-cased as they are written out).
+CLUSTER_OPTIONS: dict[str, Any] = {
+    "chunked_loading": True,
+    "spiderfy_on_max_zoom": True,
+    "show_coverage_on_hover": False,
+    "max_cluster_radius": 60,
+}
+#: Leaflet.heat options of the incident heat layer, but ``max`` (from the data).
+HEAT_OPTIONS: dict[str, Any] = {"min_opacity": 0.35, "max_zoom": 11, "radius": 18, "blur": 14}

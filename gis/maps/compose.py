@@ -14,7 +14,6 @@ from folium.elements import MacroElement
 from folium.map import Layer
 from folium.template import Template
 
-from gis import mapassets
 from gis.maps.base import NO_BASEMAP, Basemap, Labels, _esc, _label, district_bounds, template_text
 from gis.maps.incidents import IncidentPoints, incident_payload, legend_rows, legend_title
 from gis.maps.layers import (
@@ -22,7 +21,6 @@ from gis.maps.layers import (
     IncidentData,
     IncidentHeat,
     MapLegend,
-    MapTitle,
     MetricScale,
     OfflineMap,
     PluginMap,
@@ -122,57 +120,6 @@ def incidents_group(
 
 def _legend_for(summary: dict[str, Any], labels: Labels, color_by: str) -> MapLegend:
     return MapLegend(legend_title(summary, labels, color_by), legend_rows(summary))
-
-
-def incident_map(
-    points: IncidentPoints,
-    network: RoadNetwork,
-    labels: Labels,
-    bm: Basemap = NO_BASEMAP,
-    *,
-    color_by: str = "type",
-    title: str = "",
-    subtitle: str = "",
-    coverage: Sequence[CoverageRow] | None = None,
-    hotspots: Sequence[HotspotRow] | None = None,
-    zone_road: str | None = None,
-    height: str = "100%",
-) -> folium.Map:
-    """The whole incident map in one folium Map (for a standalone file): roads, clusters, a heat
-    layer (off until ticked), coverage, hotspots, the legend and a layer switcher."""
-    m = district_map(network, labels, bm, height=height)
-    if coverage is not None:
-        coverage_layer(network, coverage, labels, bm, show=False).add_to(m)
-    if zone_road:
-        zone_band_layer(network, zone_road, labels, bm).add_to(m)
-    if hotspots is not None:
-        hotspot_layer(network, hotspots, labels, bm, show=True).add_to(m)
-    payload, summary = incident_payload(
-        points, labels, bm, color_by, {c: r.name for c, r in network.routes.items()}
-    )
-    data = IncidentData(payload)
-    data.add_to(m)
-    IncidentClusters(data, name=_label(labels, "layer.incidents")).add_to(m)
-    IncidentHeat(
-        data,
-        name=_label(labels, "layer.heat"),
-        show=False,
-        max_value=summary["heat_max"],
-        bounds=summary["bounds"],
-    ).add_to(m)
-    _legend_for(summary, labels, color_by).add_to(m)
-    if title:
-        MapTitle(title, subtitle).add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
-    return m
-
-
-def standalone_html(m: folium.Map, title: str = "") -> str:
-    """The map as one self-contained HTML file: every script and stylesheet inlined, nothing fetched."""
-    fig = m.get_root()
-    if title:
-        fig.title = _esc(title)
-    return mapassets.inline_assets(fig.render())
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -21,13 +21,14 @@ from folium.utilities import remove_empty
 from gis import mapassets
 from gis.maps.base import (
     ATTRIBUTION,
+    CLUSTER_OPTIONS,
+    HEAT_OPTIONS,
     NO_BASEMAP,
     ROAD_ALIASES,
     ROAD_FIELDS,
     Basemap,
     Labels,
     LegendRows,
-    _esc,
     _label,
     boundary_feature,
     legend_html,
@@ -155,23 +156,6 @@ class MetricScale(MacroElement):
     _template = Template(template_text("metric_scale.js"))
 
 
-class MapTitle(MacroElement):
-    """A title box on the map (for standalone files shared with leaders)."""
-
-    _template = Template(template_text("map_title.js"))
-
-    def __init__(self, title: str, subtitle: str = "") -> None:
-        super().__init__()
-        self._name = "MapTitle"
-        self.html = title_html(title, subtitle)
-
-
-def title_html(title: str, subtitle: str = "") -> str:
-    return f'<div style="font-weight:700;font-size:16px">{_esc(title)}</div>' + (
-        f'<div style="color:#444">{_esc(subtitle)}</div>' if subtitle else ""
-    )
-
-
 class IncidentData(MacroElement):
     """The incidents, once, as a JavaScript object the cluster and heat layers both read.
 
@@ -230,17 +214,6 @@ class IncidentClusters(FastMarkerCluster):
         self.callback = ""
         self.icon_create_function = None
         self.options = remove_empty(**CLUSTER_OPTIONS, **options)
-
-
-#: Leaflet.markercluster options of the incident clusters (snake case, as folium passes them).
-CLUSTER_OPTIONS: dict[str, Any] = {
-    "chunked_loading": True,
-    "spiderfy_on_max_zoom": True,
-    "show_coverage_on_hover": False,
-    "max_cluster_radius": 60,
-}
-#: Leaflet.heat options of the incident heat layer, but ``max`` (from the data).
-HEAT_OPTIONS: dict[str, Any] = {"min_opacity": 0.35, "max_zoom": 11, "radius": 18, "blur": 14}
 
 
 class IncidentHeat(HeatMap):

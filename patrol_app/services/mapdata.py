@@ -552,7 +552,11 @@ def standalone_map_html(
     spots = hotspots(session, actor, f, segment_m=segment_m, network=network)
     title = t("map.standalone_title", lang)
     subtitle = t("map.standalone_subtitle", lang, summary=filter_summary(f, lang), count=len(points))
-    m = maps.incident_map(
+    from gis.maps.standalone import (
+        incident_map_html,
+    )  # no folium: a third of a second less for ``patrol map``
+
+    html = incident_map_html(
         points,
         network,
         labels,
@@ -560,10 +564,11 @@ def standalone_map_html(
         color_by=color_by,
         title=title,
         subtitle=subtitle,
+        page_title=f"{title} · {filter_summary(f, lang)}",
         coverage=coverage,
         hotspots=spots,
     )
-    return maps.standalone_html(m, title=f"{title} · {filter_summary(f, lang)}"), len(points)
+    return html, len(points)
 
 
 def top(items: Sequence[tuple[str, int]], n: int) -> list[tuple[str, int]]:

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
-from folium.plugins import FastMarkerCluster, HeatMap
 from shapely.geometry import Point, shape
 
 from gis import mapassets, maps
 from gis.crs import wgs84_to_gcj02
 from gis.linref import offset_point
+from gis.maps.standalone import incident_map_html
 from gis.places import boundary
 from gis.zones import CONTROL_ZONE_MIN_M, DEFAULT_HALF_ROAD_LAND_M
 from tests.maps.conftest import make_points
@@ -101,8 +101,7 @@ def test_page_map_loads_leaflet_and_plugins_from_the_app_only(demo_net, points, 
 
 
 def test_standalone_html_inlines_everything(demo_net, points, zh_labels):
-    m = maps.incident_map(points, demo_net, zh_labels, title="路政巡查问题分布图", subtitle="2025年")
-    html = maps.standalone_html(m, title="路政巡查问题分布图")
+    html = incident_map_html(points, demo_net, zh_labels, title="路政巡查问题分布图", subtitle="2025年")
     assert mapassets.external_references(html) == []
     assert not re.search(r"<(script|link)\b[^>]*(src|href)=", html)
     assert "/app/static" not in html
@@ -123,17 +122,31 @@ def test_inline_assets_refuses_pages_that_would_load_from_outside():
 
 
 def test_clusters_and_heat_are_built_in_the_browser_from_one_array(demo_net, points, zh_labels):
-    m = maps.incident_map(points, demo_net, zh_labels)
-    kids = list(m._children.values())
-    clusters = [k for k in kids if isinstance(k, FastMarkerCluster)]
-    heat = [k for k in kids if isinstance(k, HeatMap)]
-    assert len(clusters) == 1 and clusters[0].show
-    assert len(heat) == 1 and not heat[0].show  # ticked on in the layer switcher
-    assert clusters[0].data is heat[0].data
-    html = m.get_root().render()
+    """The file: one incident array read by the clusters (shown) and the heat (ticked on in the layer switcher),
+    both in the switcher; roads, boundary, legends, scale and title drawn by the page's own scripts."""
+    html = incident_map_html(
+        points,
+        demo_net,
+        zh_labels,
+        title="路政巡查问题分布图",
+        coverage=[maps.CoverageRow("X001", 0), maps.CoverageRow("X002", 3)],
+        hotspots=[maps.HotspotRow("X001", 0, 500, 4, 1, "materials")],
+    )
+    assert html.count("var P = {") == 1  # one payload
+    (data,) = re.findall(r"var (incident_data_\d+) = \(function", html)
+    assert html.count(f"var D = {data};") == 1 and html.count(f"var D = {data}, pts") == 1
     assert html.count("L.markerClusterGroup(") == 1 and html.count("L.heatLayer(") == 1
     assert "L.circleMarker(" in html and "L.marker(" not in html  # no icon images, no per-marker HTML
-    assert "L.control.layers(" in html
+    clusters = re.search(r"var (incident_clusters_\d+) = ", html).group(1)
+    heat = re.search(r"var (incident_heat_\d+) = ", html).group(1)
+    assert f"{clusters}.addTo(map_" in html and f"{heat}.addTo(" not in html  # heat: off until ticked
+    switcher = html[html.index("L.control.layers(") :]
+    for key in ("incidents", "heat", "coverage", "hotspots"):
+        assert json.dumps(zh_labels["layer." + key]) in switcher, key
+    assert "L.control.scale({imperial: false})" in html and "patrol-title" in html
+    assert html.count('"patrol-legend"') == 4  # roads, coverage, hotspots, incidents
+    assert "bindTooltip(function (layer)" in html and "esc(layer.feature.properties[v])" in html
+    assert json.dumps(maps.ATTRIBUTION) in html  # the boundary's attribution
     # the page: one or the other, swapped on a switch
     (fg,) = maps.incident_layers(points, demo_net, zh_labels, mode="heat")
     assert [type(c) for c in fg._children.values()][:2] == [maps.IncidentData, maps.IncidentHeat]
@@ -191,9 +204,13 @@ def test_payload_out_of_order_ids_and_empty():
 
 def test_text_cannot_break_the_page(demo_net, zh_labels):
     pts = make_points(demo_net, 4, description="</script><script>alert(1)</script>{{ boom }}{% x %}")
-    m = maps.incident_map(pts, demo_net, zh_labels)
-    html = m.get_root().render()
-    assert "alert(1)</script>" not in html and "{{ boom" not in html and "{%" not in html
+    html = incident_map_html(pts, demo_net, zh_labels, title="</script>{{ t }}")
+    assert (
+        "alert(1)</script>" not in html
+        and "</script>{{ t" not in html
+        and "{{ boom" not in html
+        and "{%" not in html
+    )
     d = decode(maps.incident_payload(pts, zh_labels)[0])
     assert d["descs"] == [
         "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;&#123;&#123; boom &#125;&#125;&#123;% x %&#125;"
