@@ -37,14 +37,15 @@ def _fixture(f):  # type: ignore[no-untyped-def]
     return f._get_wrapped_function() if hasattr(f, "_get_wrapped_function") else f.__wrapped__
 
 
-def build_stores(base: Path) -> tuple[Path, Path]:
-    sys.path.insert(0, str(ROOT))
+def build_stores(root: Path, base: Path) -> None:
+    """The stores, built by ``root``'s own bench fixtures (so at its schema; a newer side migrates its copy in
+    the warm-up round)."""
+    sys.path.insert(0, str(root))
     import bench.test_bench_map as bench_map
     import bench.test_bench_report as bench_report
 
-    report_dir = next(_fixture(bench_report.big_store)(_Dirs(base)))[1]
-    map_dir = _fixture(bench_map.store_100k)(_Dirs(base))[0]
-    return Path(report_dir), Path(map_dir)
+    next(_fixture(bench_report.big_store)(_Dirs(base)))
+    _fixture(bench_map.store_100k)(_Dirs(base))
 
 
 def run(root: Path, data: Path, args: list[str]) -> tuple[float, float]:
@@ -64,6 +65,9 @@ def run(root: Path, data: Path, args: list[str]) -> tuple[float, float]:
 
 
 def main() -> None:
+    if sys.argv[1] == "--build":
+        build_stores(Path(sys.argv[2]), Path(sys.argv[3]))
+        return
     commit, rounds = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 5
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
@@ -71,7 +75,14 @@ def main() -> None:
         old.mkdir()
         archive = subprocess.run(["git", "archive", commit], cwd=ROOT, check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
-        report_dir, map_dir = build_stores(base / "stores")
+        stores = base / "stores"
+        subprocess.run(
+            [sys.executable, __file__, "--build", str(old), str(stores)],
+            cwd=old,
+            env={**os.environ, "PATROL_DATA_DIR": str(stores / "var")},
+            check=True,
+        )
+        report_dir, map_dir = stores / "report-bench", stores / "map100k"
         sides = {"before": old, "after": ROOT}
         data = {}
         for side in sides:

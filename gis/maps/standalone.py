@@ -92,7 +92,7 @@ def _template(name: str) -> Any:
 
 def _script(name: str, this: Any) -> str:
     """The ``script`` macro of ``templates/<name>`` for ``this`` (as the folium element would render it)."""
-    return str(_template(name).module.script(this, {}))  # type: ignore[attr-defined]
+    return str(_template(name).module.script(this, {}))
 
 
 class _Element:
@@ -107,6 +107,12 @@ class _Element:
 
     def get_name(self) -> str:
         return self._name
+
+    def __getattr__(self, name: str) -> Any:  # an attribute never set reads as undefined in a template
+        raise AttributeError(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:  # the builder sets what the templates read
+        self.__dict__[name] = value
 
 
 def _remove_empty(**kwargs: Any) -> dict[str, Any]:
