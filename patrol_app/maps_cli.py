@@ -114,7 +114,6 @@ def _filter(a: argparse.Namespace, network: Any) -> Any:
 
 
 def cmd_map(cli: Any) -> int:
-    _import_folium_without_pandas()
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
     from patrol_app.services.mapdata import basemap_from_env
@@ -131,21 +130,6 @@ def cmd_map(cli: Any) -> int:
         upgrade()
         result = _write_map(cli, bm)
     return result
-
-
-def _import_folium_without_pandas() -> None:
-    """Import folium without pandas: folium loads pandas (a fifth of this command's start-up) only to accept
-    DataFrames, which the map never hands it. In a process that already holds pandas nothing changes."""
-    import sys
-
-    if "pandas" in sys.modules or "folium" in sys.modules:
-        return
-    sys.modules["pandas"] = None  # type: ignore[assignment]  # `import pandas` fails: folium goes without
-    try:
-        import folium  # noqa: F401
-        import folium.plugins  # noqa: F401
-    finally:
-        del sys.modules["pandas"]
 
 
 def _write_map(cli: Any, bm: Any) -> int:

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, distinct, extract, func, literal_column, select
+from sqlalchemy import case, distinct, extract, func, select
 from sqlalchemy.orm import Session
 
 from patrol_app.domain.catalog import CATALOG
@@ -243,8 +243,9 @@ def _incident_figures(session: Session, period: Period, r: Rollup, flt: RecordFi
     """Two scans of the period's incidents, each grouped by a few low-cardinality columns (types × roads ×
     status; towns × measures × months × status): the database returns at most a few thousand groups whatever
     the number of incidents, and every figure is summed from those."""
+    # both scans read the covering index ``ix_incidents_report`` (county, date, the grouped columns) alone
     inc, source = Incident, Incident.__table__
-    in_period = flt.incident_conditions(*_scan_terms(session, flt))
+    in_period = flt.incident_conditions()
     is_closed = case((inc.status == Status.CLOSED.value, 1), else_=0)
     # counted from the verdict itself: road land is not the control zone (three verdicts, not two)
     in_zone = func.coalesce(func.sum(case((inc.zone == "control_zone", 1), else_=0)), 0)
@@ -297,24 +298,6 @@ def _incident_figures(session: Session, period: Period, r: Rollup, flt: RecordFi
     r.closed_by_town = {c: closed_town.get(c, 0) for c in r.incidents_by_town}
     order = list(MEASURES) + sorted(set(by_measure) - set(MEASURES))
     r.incidents_by_measure = {m: by_measure.get(m, 0) for m in order}
-
-
-def _scan_terms(session: Session, flt: RecordFilter) -> tuple[Any, Any]:
-    """The ``found_at`` and ``adcode`` expressions the period's incident scans compare with. SQLite answers a
-    date range through an index, row by row in date order; when the period holds a good part of the table (a
-    yearly report of a store with a few years in it) one pass over the table costs half as much, so the columns
-    are then written ``+found_at``, ``+adcode`` (SQLite's documented way to keep a term off an index)."""
-    if flt.batch is not None or session.get_bind().dialect.name != "sqlite":
-        return None, None
-    in_range = session.execute(select(func.count()).where(*flt.incident_conditions())).scalar_one()
-    everything = session.execute(select(func.count()).select_from(Incident)).scalar_one()
-    if in_range * 4 < everything:
-        return None, None
-    return _unindexed(Incident.found_at), _unindexed(Incident.adcode)
-
-
-def _unindexed(column: Any) -> Any:
-    return literal_column(f"+{column.table.name}.{column.name}", type_=column.type)
 
 
 def _s(v: Any) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
 
 from gis import maps
 from gis.maps import Basemap, CoverageRow, HotspotRow, IncidentPoints
+from gis.maps.standalone import incident_map_html  # no folium: a third of a second less for ``patrol map``
 from gis.roads import RoadNetwork
 from patrol_app.district import district
 from patrol_app.domain.masking import can_see_parties, mask_text
@@ -508,7 +509,7 @@ def standalone_map_html(
     spots = hotspots(session, actor, f, segment_m=segment_m, network=network)
     title = t("map.standalone_title", lang)
     subtitle = t("map.standalone_subtitle", lang, summary=filter_summary(f, lang), count=len(points))
-    m = maps.incident_map(
+    html = incident_map_html(
         points,
         network,
         labels,
@@ -516,12 +517,13 @@ def standalone_map_html(
         color_by=color_by,
         title=title,
         subtitle=subtitle,
+        page_title=f"{title} · {filter_summary(f, lang)}",
         coverage=coverage,
         hotspots=spots,
         district=district(),
         invented_roads=invented_network(session),
     )
-    return maps.standalone_html(m, title=f"{title} · {filter_summary(f, lang)}"), len(points)
+    return html, len(points)
 
 
 def top(items: Sequence[tuple[str, int]], n: int) -> list[tuple[str, int]]:

@@ -221,7 +221,19 @@ class Incident(Base):
         Index("ix_incidents_type_found", "type_code", "found_at"),
         Index("ix_incidents_road_chain", "road_code", "chainage_m"),
         Index("ix_incidents_status", "status"),
-        Index("ix_incidents_adcode_found", "adcode", "found_at"),
+        # the report's incident scans read this index alone, never the table (migration 0011): one county's
+        # (or a city's) stretch of dates; it also serves every other county-and-date query
+        Index(
+            "ix_incidents_report",
+            "adcode",
+            "found_at",
+            "type_code",
+            "road_code",
+            "status",
+            "zone",
+            "town",
+            "measure",
+        ),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     adcode: Mapped[str] = _adcode()

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 import shapely
-from folium.plugins import FastMarkerCluster, HeatMap
 from shapely.geometry import Point, shape
 
 from gis import mapassets, maps
 from gis.crs import wgs84_to_gcj02
 from gis.linref import offset_point
+from gis.maps.standalone import incident_map_html
 from gis.zones import CONTROL_ZONE_MIN_M, DEFAULT_HALF_ROAD_LAND_M
 from patrol_app.district import district
 from tests.maps.conftest import make_points
@@ -100,10 +101,9 @@ def test_page_map_loads_leaflet_and_plugins_from_the_app_only(demo_net, points, 
 
 
 def test_standalone_html_inlines_everything(demo_net, points, zh_labels):
-    m = maps.incident_map(
+    html = incident_map_html(
         points, demo_net, zh_labels, title="路政巡查问题分布图", subtitle="2025年", district=district()
     )
-    html = maps.standalone_html(m, title="路政巡查问题分布图")
     assert mapassets.external_references(html) == []
     assert not re.search(r"<(script|link)\b[^>]*(src|href)=", html)
     assert "/app/static" not in html
@@ -124,17 +124,32 @@ def test_inline_assets_refuses_pages_that_would_load_from_outside():
 
 
 def test_clusters_and_heat_are_built_in_the_browser_from_one_array(demo_net, points, zh_labels):
-    m = maps.incident_map(points, demo_net, zh_labels, district=district())
-    kids = list(m._children.values())
-    clusters = [k for k in kids if isinstance(k, FastMarkerCluster)]
-    heat = [k for k in kids if isinstance(k, HeatMap)]
-    assert len(clusters) == 1 and clusters[0].show
-    assert len(heat) == 1 and not heat[0].show  # ticked on in the layer switcher
-    assert clusters[0].incidents is heat[0].incidents
-    html = m.get_root().render()
+    """The file: one incident array read by the clusters (shown) and the heat (ticked on in the layer switcher),
+    both in the switcher; roads, boundary, legends, scale and title drawn by the page's own scripts."""
+    html = incident_map_html(
+        points,
+        demo_net,
+        zh_labels,
+        title="路政巡查问题分布图",
+        coverage=[maps.CoverageRow("X001", 0), maps.CoverageRow("X002", 3)],
+        hotspots=[maps.HotspotRow("X001", 0, 500, 4, 1, "materials")],
+        district=district(),
+    )
+    assert html.count("var P = {") == 1  # one payload
+    (data,) = re.findall(r"var (incident_data_\d+) = \(function", html)
+    assert html.count(f"var D = {data};") == 1 and html.count(f"var D = {data}, pts") == 1
     assert html.count("L.markerClusterGroup(") == 1 and html.count("L.heatLayer(") == 1
     assert "L.circleMarker(" in html and "L.marker(" not in html  # no icon images, no per-marker HTML
-    assert "L.control.layers(" in html
+    clusters = re.search(r"var (incident_clusters_\d+) = ", html).group(1)
+    heat = re.search(r"var (incident_heat_\d+) = ", html).group(1)
+    assert f"{clusters}.addTo(map_" in html and f"{heat}.addTo(" not in html  # heat: off until ticked
+    switcher = html[html.index("L.control.layers(") :]
+    for key in ("incidents", "heat", "coverage", "hotspots"):
+        assert json.dumps(zh_labels["layer." + key]) in switcher, key
+    assert "L.control.scale({imperial: false})" in html and "patrol-title" in html
+    assert html.count('"patrol-legend"') == 4  # roads, coverage, hotspots, incidents
+    assert "bindTooltip(function (layer)" in html and "esc(layer.feature.properties[v])" in html
+    assert json.dumps(maps.attribution(district(), zh_labels)) in html  # the boundary's credit
     # the page: one or the other, swapped on a switch
     (fg,) = maps.incident_layers(points, demo_net, zh_labels, mode="heat")
     assert [type(c) for c in fg._children.values()][:2] == [maps.IncidentData, maps.IncidentHeat]
@@ -192,9 +207,13 @@ def test_payload_out_of_order_ids_and_empty():
 
 def test_text_cannot_break_the_page(demo_net, zh_labels):
     pts = make_points(demo_net, 4, description="</script><script>alert(1)</script>{{ boom }}{% x %}")
-    m = maps.incident_map(pts, demo_net, zh_labels, district=district())
-    html = m.get_root().render()
-    assert "alert(1)</script>" not in html and "{{ boom" not in html and "{%" not in html
+    html = incident_map_html(pts, demo_net, zh_labels, title="</script>{{ t }}", district=district())
+    assert (
+        "alert(1)</script>" not in html
+        and "</script>{{ t" not in html
+        and "{{ boom" not in html
+        and "{%" not in html
+    )
     d = decode(maps.incident_payload(pts, zh_labels)[0])
     assert d["descs"] == [
         "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;&#123;&#123; boom &#125;&#125;&#123;% x %&#125;"
@@ -323,14 +342,6 @@ def test_coverage_and_hotspot_layers(demo_net, zh_labels):
     assert maps.route_section_wgs84(demo_net, "X001", 1e7, 1e7 + 500) is None
 
 
-def test_road_layer_on_a_plain_map(demo_net):
-    m = maps.OfflineMap(tiles=None, control_scale=True)
-    maps.road_layer(demo_net).add_to(m)
-    html = m.get_root().render()
-    assert '<script src="/app/static/leaflet/leaflet.js"></script>' in html
-    assert "markercluster" not in html and "L.control.scale()" in html
-
-
 def test_the_district_is_passed_in_and_the_demo_notice_only_on_invented_roads(demo_net, zh_labels):
     """gis/ knows no district: the boundary, centre and credit come from the District given; "演示路网为虚构数据"
     only when the roads are the demo's."""
@@ -396,3 +407,38 @@ def test_the_standalone_map_says_invented_only_for_the_demo_roads(store):
     with read_session() as s:
         assert not invented_network(s)
     assert notice not in standalone()
+
+
+def test_network_preview_and_picker_maps_load_only_leaflet(demo_net, zh_labels):
+    """The road network preview (roads by class with the class in the tooltip, stake labels, class legend) and
+    the location picker (nearby incidents, the chosen point, escaped tooltips) load Leaflet alone, from the app."""
+    html = maps.network_preview_map(demo_net, zh_labels).get_root().render()
+    assert '<script src="/app/static/leaflet/leaflet.js"></script>' in html
+    assert "markercluster" not in html and "L.control.scale()" in html
+    assert (
+        '"class_text": "\\u53bf\\u9053"' in html and "stake-label" in html and "patrol-legend" in html
+    )  # 县道
+    m = maps.picker_map(demo_net, zh_labels, fix=(103.8, 25.5, 12.0), district=district())
+    maps.nearby_layer([(103.81, 25.51, "<b>近</b>")], chosen=(103.8, 25.5, "here")).add_to(m)
+    html = m.get_root().render()
+    assert "markercluster" not in html and "show(25.5, 103.8, 12.0)" in html
+    assert "&lt;b&gt;近&lt;/b&gt;" in html and "<b>近</b>" not in html
+
+
+def test_map_templates_ship_as_package_data():
+    """Every script template of the maps is declared as package data (a wheel without one draws a blank map)
+    and loads through importlib.resources."""
+    import fnmatch
+    import tomllib
+
+    from gis.maps.base import template_text
+
+    root = Path(__file__).resolve().parents[2]
+    globs = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"][
+        "package-data"
+    ]["gis.maps"]
+    files = sorted(p.name for p in (root / "gis/maps/templates").iterdir() if p.is_file())
+    assert files
+    for name in files:
+        assert any(fnmatch.fnmatch(f"templates/{name}", g) for g in globs), name
+        assert template_text(name).strip(), name

@@ -98,3 +98,24 @@ def test_patrol_map_filters_and_bad_values(store, tmp_path, capsys):
     code, _, err = run("--basemap", "tianditu", "--out", tmp_path / "c.html")
     assert code == 1 and "PATROL_TIANDITU_KEY" in err
     assert not (tmp_path / "c.html").exists()
+
+
+def test_patrol_map_does_not_load_folium(store, tmp_path):
+    """The file is written from the scripts' templates directly: folium and its hundred-odd templates (a third
+    of the command's time) stay unloaded, and the file still holds roads, legends, title and switcher."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "m.html"
+    code = (
+        "import sys; from patrol_app.cli import main; "
+        f"rc = main(['map', '--out', {str(out)!r}]); "
+        "print('LOADED', sorted(m for m in ('folium', 'branca', 'streamlit') if m in sys.modules)); sys.exit(rc)"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code], env=store.env, capture_output=True, text=True, timeout=120
+    )
+    assert p.returncode == 0, p.stderr
+    assert "LOADED []" in p.stdout, p.stdout
+    html = out.read_text(encoding="utf-8")
+    assert "patrol-title" in html and "L.control.layers(" in html and "patrol-legend" in html

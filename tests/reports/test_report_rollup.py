@@ -187,39 +187,30 @@ def test_rollup_is_a_fixed_number_of_aggregate_queries(hand_built):
     assert 0 < n_empty <= n_busy <= 15
 
 
-def test_sqlite_scans_the_table_for_a_period_holding_most_of_it(hand_built, monkeypatch):
-    """On SQLite a period holding a good part of the incidents (a demo year: about half the store) is read in
-    one pass over the table (``+found_at``: no index), a small one (year Y: ten of them) through the date index; both
-    give the same figures as the index path."""
+def test_sqlite_incident_scans_read_the_covering_index_alone(hand_built):
+    """On SQLite both incident scans of a period read the report's covering index and never the table, for a
+    period holding a good part of the incidents (a demo year: about half the store) and a small one (year Y:
+    ten of them)."""
     from sqlalchemy.engine import Engine
-
-    from patrol_app.reports import rollup as mod
 
     engine = get_engine()
     if engine.dialect.name != "sqlite":
         pytest.fail("this test needs the SQLite store")
     demo_year = dt.date.today().year - 1
-    seen: list[str] = []
+    plans: list[str] = []
 
-    def note(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-        seen.append(statement)
+    def explain(conn, cursor, statement, parameters, *args):  # type: ignore[no-untyped-def]
+        if "FROM incidents" in statement and "GROUP BY" in statement:
+            rows = cursor.connection.execute("EXPLAIN QUERY PLAN " + statement, parameters).fetchall()
+            plans.append(" / ".join(str(r[-1]) for r in rows))
 
-    event.listen(Engine, "before_cursor_execute", note)  # every engine: the session's is built elsewhere
+    event.listen(Engine, "before_cursor_execute", explain)  # every engine: the session's is built elsewhere
     try:
-        big = year(demo_year)
-        scanned_big = sum("+incidents.found_at" in q for q in seen)
-        seen.clear()
-        small = year(Y)
-        scanned_small = sum("+incidents.found_at" in q for q in seen)
+        with read_session() as s:  # as every report reads: within a county (or a city's counties)
+            big = rollup(s, Period.year(demo_year), county="530302")
+            small = rollup(s, Period.year(Y), county="5303")
     finally:
-        event.remove(Engine, "before_cursor_execute", note)
+        event.remove(Engine, "before_cursor_execute", explain)
     assert big.incidents_total > 100 and small.incidents_total == 10
-    assert (scanned_big, scanned_small) == (2, 0)
-    with get_engine().connect() as c:  # SQLite's plan for such a term: a scan of the table, not of an index
-        plan = c.exec_driver_sql(
-            "EXPLAIN QUERY PLAN SELECT type_code, status FROM incidents WHERE +incidents.found_at >= '2000-01-01'"
-        ).all()
-    assert "SCAN incidents" in " ".join(str(r[-1]) for r in plan) and "INDEX" not in str(plan)
-    monkeypatch.setattr(mod, "_scan_terms", lambda *a: (None, None))
-    assert vars(year(demo_year)) == vars(big)
-    assert vars(year(Y)) == vars(small)
+    assert len(plans) == 4, plans
+    assert all("USING COVERING INDEX ix_incidents_report" in p for p in plans), plans
