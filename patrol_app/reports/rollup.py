@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import case, distinct, extract, func, select
 from sqlalchemy.orm import Session
 
+from patrol_app.domain.adcodes import is_rollup
+from patrol_app.domain.adcodes import name as county_name
 from patrol_app.domain.catalog import CATALOG
 from patrol_app.domain.rules import MEASURES, Status
 from patrol_app.services.record_filter import RecordFilter, adcode_condition
@@ -231,12 +233,15 @@ def _patrol_figures(session: Session, period: Period, r: Rollup, flt: RecordFilt
 
     pairs = patrol_road_pairs()  # the roads a patrol's track covered, else those it declared
     roads = session.execute(
-        select(pairs.c.road_code, func.count(distinct(pairs.c.patrol_id)))
+        select(Patrol.adcode, pairs.c.road_code, func.count(distinct(pairs.c.patrol_id)))
         .join(Patrol, Patrol.id == pairs.c.patrol_id)
         .where(*in_period)
-        .group_by(pairs.c.road_code)
+        .group_by(Patrol.adcode, pairs.c.road_code)
     ).all()
-    r.patrols_by_road = _count_desc({str(c): int(n) for c, n in roads})
+    by_road: dict[str, int] = {}
+    for a, c, n in roads:
+        _add(by_road, _road_key(flt, a, c), int(n))
+    r.patrols_by_road = _count_desc(by_road)
 
 
 def _incident_figures(session: Session, period: Period, r: Rollup, flt: RecordFilter) -> None:
@@ -255,13 +260,13 @@ def _incident_figures(session: Session, period: Period, r: Rollup, flt: RecordFi
     closed_type: dict[str, int] = {}
     by_road: dict[str, int] = {}
     closed_road: dict[str, int] = {}
-    for code, road, closed, n, zone, land in session.execute(
-        select(inc.type_code, inc.road_code, is_closed, func.count(), in_zone, on_land)
+    for adcode, code, road, closed, n, zone, land in session.execute(
+        select(inc.adcode, inc.type_code, inc.road_code, is_closed, func.count(), in_zone, on_land)
         .select_from(source)
         .where(*in_period)
-        .group_by(inc.type_code, inc.road_code, is_closed)
+        .group_by(inc.adcode, inc.type_code, inc.road_code, is_closed)
     ):
-        code, road, n, closed_n = _s(code), _s(road), int(n), int(n) if closed else 0
+        code, road, n, closed_n = _s(code), _road_key(flt, adcode, _s(road)), int(n), int(n) if closed else 0
         r.incidents_total += n
         r.incidents_closed += closed_n
         r.incidents_in_control_zone += int(zone)
@@ -324,15 +329,30 @@ def _year_month(key: Any) -> tuple[int, int]:
     return int(y), int(m)
 
 
+def _road_key(flt: RecordFilter, adcode: str | None, code: str) -> str:
+    """A road in the figures: its code within one county; in a city's or province's roll-up, where every county
+    has its own X001, the code and the county (``X001（沾益区）``)."""
+    if not flt.county or not is_rollup(flt.county) or not code:
+        return code
+    return f"{code}（{county_name(adcode or '', 'zh')}）"
+
+
 def _road_facts(session: Session, r: Rollup, county: str | None = None) -> None:
     """Class and name of every road in the network (the network's own classes beat the code letter)."""
     in_county = adcode_condition(RoadPieceRow.adcode, county)
-    for code, cls, name in session.execute(
-        select(RoadPieceRow.code, func.min(RoadPieceRow.road_class), func.min(RoadPieceRow.name))
+    flt = RecordFilter(county=county)
+    for adcode, code, cls, name in session.execute(
+        select(
+            RoadPieceRow.adcode,
+            RoadPieceRow.code,
+            func.min(RoadPieceRow.road_class),
+            func.min(RoadPieceRow.name),
+        )
         .where(*([] if in_county is None else [in_county]))
-        .group_by(RoadPieceRow.code)
-        .order_by(RoadPieceRow.code)
+        .group_by(RoadPieceRow.adcode, RoadPieceRow.code)
+        .order_by(RoadPieceRow.code, RoadPieceRow.adcode)
     ):
+        code = _road_key(flt, adcode, code)
         r.road_classes[code] = cls or class_of_code(code)
         r.road_names[code] = name or ""
         r.network_roads.append(code)

@@ -108,6 +108,14 @@ def test_reports_exports_and_overview_roll_up_for_the_city(two_counties):
         assert zhanyi.incidents_total == 2 and zhanyi.patrols == 0
         assert city.incidents_total == qilin.incidents_total + 2 and city.patrols == qilin.patrols
         assert one.incidents_total == 2 and one.network_roads == ["X001"]
+        # the roll-up keeps each county's X001 apart (every county has one): a row per road and county
+        assert city.incidents_by_road["X001（沾益区）"] == 2 and "X001" not in city.incidents_by_road
+        assert city.incidents_by_road.get("X001（麒麟区）", 0) == qilin.incidents_by_road.get("X001", 0)
+        assert "X001（沾益区）" in city.network_roads and "X001（麒麟区）" in city.network_roads
+        assert (
+            city.road_names["X001（沾益区）"] == "沾益测试公路"
+            and city.road_classes["X001（沾益区）"] == "county"
+        )
         with pytest.raises(PermissionDenied):
             build_report(s, get_user(s, "manager"), period, county=ZHANYI)
         flt = ExportFilter.year(DAY.year)
