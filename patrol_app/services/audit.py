@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
 
+from patrol_app.storage.db import CanonicalJSON, canonical_json
 from patrol_app.storage.models import AuditEntry, AuditHead, User
 
 if TYPE_CHECKING:
@@ -34,6 +35,11 @@ def _jsonable(value: Any) -> Any:
     if _plain(value):
         return value
     return json.loads(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def _encoded(value: Any) -> CanonicalJSON | None:
+    """``value`` in the canonical JSON the trail stores and hashes (None stays None: SQL NULL)."""
+    return None if value is None else CanonicalJSON(canonical_json(value))
 
 
 def _plain(value: Any) -> bool:
@@ -109,17 +115,27 @@ def append_entries(
     else:
         last_id, last_hash, last_mac = head[0], head[1], head[2] or GENESIS
     ts = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    ts_text = json.dumps(ts.isoformat(timespec="microseconds"))
+    head_text = ",".join(json.dumps(v, ensure_ascii=False) for v in (actor_id, label, action))
     rows = []
-    shared: dict[int, Any] = {}  # one conversion of a value all the entries share (a bulk import's ``after``)
+    shared: dict[
+        int, str | None
+    ] = {}  # one encoding of a value all the entries share (a bulk import's ``after``)
     for entity, entity_id, before, after, state in items:
-        after_j = shared.get(id(after)) if after is not None else None
-        if after_j is None:
-            after_j = shared[id(after)] = _jsonable(after)
-        before_j, state_j = _jsonable(before), _jsonable(state)
+        if id(after) not in shared:
+            shared[id(after)] = _encoded(_jsonable(after))
+        after_t, before_t = shared[id(after)], _encoded(_jsonable(before))
+        # a record's state (``audit_state``) is plain JSON with text keys already: encoded once, as stored
+        state_t = _encoded(state)
         last_id += 1
-        hh = entry_hash(
-            last_hash, last_id, ts, actor_id, label, action, entity, entity_id, before_j, after_j, state_j
+        # the canonical payload of ``entry_hash`` (a JSON array is its items' encodings joined by commas), from
+        # the very texts the columns store: each value is encoded once, not once for the hash and once per column
+        payload = (
+            f"[{last_id},{ts_text},{head_text},{json.dumps(entity, ensure_ascii=False)},"
+            f"{json.dumps(entity_id, ensure_ascii=False)},"
+            f"{before_t or 'null'},{after_t or 'null'}{',' + state_t if state_t is not None else ''}]"
         )
+        hh = hashlib.sha256((last_hash + payload).encode("utf-8")).hexdigest()
         mac = entry_mac(key, last_mac, hh)
         rows.append(
             {
@@ -130,9 +146,9 @@ def append_entries(
                 "action": action,
                 "entity": entity,
                 "entity_id": entity_id,
-                "before": before_j,
-                "after": after_j,
-                "state": state_j,
+                "before": before_t,
+                "after": after_t,
+                "state": state_t,
                 "prev_hash": last_hash,
                 "hash": hh,
                 "mac": mac,

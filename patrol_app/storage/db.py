@@ -92,9 +92,16 @@ def get_engine(url: str | None = None, reading: bool = False) -> Engine:
     return engine
 
 
+class CanonicalJSON(str):
+    """A value already encoded by :func:`canonical_json` (the audit trail encodes each value once, for its hash
+    and its column alike): written to a JSON column as it is."""
+
+
 def canonical_json(value: object) -> str:
     """JSON columns are stored in the canonical form the audit hash uses (sorted keys, no spaces, UTF-8), so
     that checking the chain can hash the stored text as it is instead of parsing and re-encoding it."""
+    if type(value) is CanonicalJSON:
+        return str.__str__(value)
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 

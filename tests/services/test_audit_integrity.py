@@ -393,3 +393,40 @@ def test_an_old_unkeyed_store_is_sealed_at_upgrade_and_stays_verifiable(tmp_path
     con.close()
     res = verdict(url)
     assert (res.ok, res.first_bad_id, res.reason) == (False, 2, "sealed")
+
+
+def test_each_entry_hashes_as_entry_hash_says_whatever_it_holds(store):
+    """The append path encodes each value once and builds the hash payload from those texts: it must be the very
+    hash ``entry_hash`` gives for the entry as read back (Chinese text, nested states, None, numbers, a shared
+    ``after``), and the stored columns must read back as the values given."""
+    state = {"名称": "沾益·X001", "n": 3, "x": 1.25, "ok": True, "list": [{"b": 2, "a": "甲"}], "none": None}
+    after = {"file": "问题台账.csv", "rows": [1, 2]}
+    with session_scope() as s:
+        admin = get_user(s, "admin")
+        audit.append_entries(
+            s.connection(),
+            b"k" * 32,
+            admin.id,
+            "cli(root) as 管理员",
+            "测试.append",
+            [("incident", "甲1", None, after, state), ("incident", "2", {"前": 1}, after, None)],
+        )
+    with read_session() as s:
+        rows = s.execute(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(2)).scalars().all()
+        for e in rows:
+            assert e.hash == audit.entry_hash(
+                e.prev_hash,
+                e.id,
+                e.ts,
+                e.actor_id,
+                e.actor,
+                e.action,
+                e.entity,
+                e.entity_id,
+                e.before,
+                e.after,
+                e.state,
+            )
+        second, first = rows
+        assert (first.entity_id, first.state, first.after, first.before) == ("甲1", state, after, None)
+        assert (second.before, second.state) == ({"前": 1}, None)
