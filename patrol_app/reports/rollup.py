@@ -232,11 +232,15 @@ def _patrol_figures(session: Session, period: Period, r: Rollup, flt: RecordFilt
     r.joint_by_unit = _count_desc({str(u): int(n) for u, n in units})
 
     pairs = patrol_road_pairs()  # the roads a patrol's track covered, else those it declared
+    # the county as an expression, not the bare column: grouping by ``patrols.adcode`` itself makes SQLite drive
+    # the join from patrols and scan the (unindexed) pairs once per patrol — 24 s instead of 0.05 s at 100,000
+    county = func.coalesce(Patrol.adcode, "")
     roads = session.execute(
-        select(Patrol.adcode, pairs.c.road_code, func.count(distinct(pairs.c.patrol_id)))
+        select(county, pairs.c.road_code, func.count(distinct(pairs.c.patrol_id)))
+        .select_from(pairs)
         .join(Patrol, Patrol.id == pairs.c.patrol_id)
         .where(*in_period)
-        .group_by(Patrol.adcode, pairs.c.road_code)
+        .group_by(pairs.c.road_code, county)
     ).all()
     by_road: dict[str, int] = {}
     for a, c, n in roads:
