@@ -70,6 +70,11 @@ def name(adcode: str | None, lang: str = "zh") -> str:
     return names[1] if lang == "en" else names[0]
 
 
+def known_scopes(scope: str) -> list[str]:
+    """``scope`` and every division of the table within it (its cities, its counties), in code order."""
+    return sorted({scope} | {c for c in _names() if covers(scope, c)})
+
+
 def known_counties(scope: str) -> list[str]:
     """The counties of the table within ``scope``, in code order."""
     return sorted(c for c in _names() if level(c) == "county" and covers(scope, c))

@@ -4,25 +4,15 @@ sees its scope's name, and it has no page to log an incident — and the service
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 from shapely.geometry import LineString
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
+from tests.apptest_helpers import run_page
+
 REPORT = "patrol_app/ui/pages/report.py"
 DAY = dt.datetime(2026, 3, 2, 9, 0)
-
-
-def user_id(username: str) -> int:
-    from sqlalchemy import select
-
-    from patrol_app.storage.db import read_session
-    from patrol_app.storage.models import User
-
-    with read_session() as s:
-        return s.execute(select(User.id).where(User.username == username)).scalar_one()
 
 
 @pytest.fixture
@@ -52,14 +42,7 @@ def city(store):  # type: ignore[no-untyped-def]
 
 
 def run(username: str, page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["user_id"] = user_id(username)
-    at.run()
-    if page:
-        at.switch_page(page)
-        at.run()
-    assert not at.exception, at.exception
-    return at
+    return run_page(page, as_user=username)
 
 
 def incidents_metric(at: AppTest) -> int:
@@ -97,3 +80,29 @@ def test_city_account_cannot_log_an_incident(city):
         assert not may(officer, Perm.LOG_INCIDENT) and may(officer, Perm.VIEW)  # no incident page in its menu
         with pytest.raises(PermissionDenied):
             field.log_incident(s, officer, {"found_at": DAY, "type": "stall", "lon": 103.84, "lat": 25.6702})
+
+
+def test_a_city_administrator_makes_accounts_for_its_counties(city):
+    """The administrator page offers a city's administrator its own scope and each of its counties; a county's
+    administrator gets no choice (its accounts are its county's)."""
+    from patrol_app.services import auth
+    from patrol_app.services.users import cli_actor, get_user
+    from patrol_app.storage.db import read_session, session_scope
+
+    with session_scope() as s:
+        auth.add_user(s, cli_actor(s), "city_admin", "admin", "pw-city-admin-12", scope="530300")
+    assert "au_scope" not in run("admin", "patrol_app/ui/pages/admin.py").session_state
+    at = run("city_admin", "patrol_app/ui/pages/admin.py")
+    box = at.selectbox(key="au_scope")
+    assert box.options[:3] == ["曲靖市（530300）", "麒麟区（530302）", "沾益区（530303）"]
+    at.text_input(key="au_username").input("zy_leader")
+    at.text_input(key="au_display").input("沾益中队长")
+    at.selectbox(key="au_role").set_value("squad_leader")
+    box.set_value("530303")
+    at.text_input(key="au_pw").input("pw-zy-leader-123")
+    at.text_input(key="au_pw2").input("pw-zy-leader-123")
+    at.button(key="FormSubmitter:admin_add_user-创建账号").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    with read_session() as s:
+        assert get_user(s, "zy_leader").adcode == "530303"

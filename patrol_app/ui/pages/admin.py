@@ -13,10 +13,12 @@ from sqlalchemy.orm import Session
 
 from patrol_app.clock import local_text as local
 from patrol_app.clock import utc_now
+from patrol_app.domain import adcodes
 from patrol_app.domain.rules import Role
 from patrol_app.services import audit, auth, registry
 from patrol_app.services.cases import local_today
 from patrol_app.services.errors import ServiceError
+from patrol_app.services.users import actor_scope
 from patrol_app.storage.db import read_session
 from patrol_app.storage.models import AuditEntry
 from patrol_app.ui.common import confirm_button, err, lang, page_user, show_flash, tr, write_and_flash
@@ -84,6 +86,19 @@ with t_users:
             key="au_person",
             format_func=lambda i: tr("admin.none") if i is None else person_name[i],
         )
+        # a city's or province's administrator makes accounts for its counties (or read-only roll-up accounts)
+        own_scope = actor_scope(user)
+        scopes = adcodes.known_scopes(own_scope) if adcodes.is_rollup(own_scope) else [own_scope]
+        scope = (
+            st.selectbox(
+                tr("admin.scope"),
+                scopes,
+                key="au_scope",
+                format_func=lambda c: tr("admin.scope_option", name=adcodes.name(c, lang()), code=c),
+            )
+            if len(scopes) > 1
+            else own_scope
+        )
         pw = st.text_input(tr("auth.password"), type="password", key="au_pw")
         pw2 = st.text_input(tr("auth.password_again"), type="password", key="au_pw2")
         if st.form_submit_button(tr("admin.add_user_button"), type="primary"):
@@ -91,7 +106,9 @@ with t_users:
                 st.error(tr("auth.passwords_differ"))
             else:
                 write(
-                    lambda s: auth.add_user(s, user, username, role, pw, display, personnel_id=link),
+                    lambda s: auth.add_user(
+                        s, user, username, role, pw, display, personnel_id=link, scope=scope
+                    ),
                     tr("admin.user_added", username=username.strip()),
                 )
 
