@@ -191,15 +191,6 @@ def _read_csv(path: Path, max_rows: int) -> list[tuple[str | None, Iterator[list
     return [(None, rows())]
 
 
-def csv_line_estimate(path: Path) -> int:
-    """Lines in a CSV file (a quoted cell may hold a line break: an estimate of its rows for progress)."""
-    n = 0
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            n += block.count(b"\n")
-    return n
-
-
 #: Rows read between two progress reports.
 PROGRESS_EVERY = 5000
 

@@ -244,7 +244,7 @@ def _patrol_figures(session: Session, period: Period, r: Rollup, flt: RecordFilt
     ).all()
     by_road: dict[str, int] = {}
     for a, c, n in roads:
-        _add(by_road, _road_key(flt, a, c), int(n))
+        _add(by_road, _road_key(flt.county, a, c), int(n))
     r.patrols_by_road = _count_desc(by_road)
 
 
@@ -270,7 +270,12 @@ def _incident_figures(session: Session, period: Period, r: Rollup, flt: RecordFi
         .where(*in_period)
         .group_by(inc.adcode, inc.type_code, inc.road_code, is_closed)
     ):
-        code, road, n, closed_n = _s(code), _road_key(flt, adcode, _s(road)), int(n), int(n) if closed else 0
+        code, road, n, closed_n = (
+            _s(code),
+            _road_key(flt.county, adcode, _s(road)),
+            int(n),
+            int(n) if closed else 0,
+        )
         r.incidents_total += n
         r.incidents_closed += closed_n
         r.incidents_in_control_zone += int(zone)
@@ -333,10 +338,10 @@ def _year_month(key: Any) -> tuple[int, int]:
     return int(y), int(m)
 
 
-def _road_key(flt: RecordFilter, adcode: str | None, code: str) -> str:
+def _road_key(county: str | None, adcode: str | None, code: str) -> str:
     """A road in the figures: its code within one county; in a city's or province's roll-up, where every county
     has its own X001, the code and the county (``X001（沾益区）``)."""
-    if not flt.county or not is_rollup(flt.county) or not code:
+    if not county or not is_rollup(county) or not code:
         return code
     return f"{code}（{county_name(adcode or '', 'zh')}）"
 
@@ -344,7 +349,6 @@ def _road_key(flt: RecordFilter, adcode: str | None, code: str) -> str:
 def _road_facts(session: Session, r: Rollup, county: str | None = None) -> None:
     """Class and name of every road in the network (the network's own classes beat the code letter)."""
     in_county = adcode_condition(RoadPieceRow.adcode, county)
-    flt = RecordFilter(county=county)
     for adcode, code, cls, name in session.execute(
         select(
             RoadPieceRow.adcode,
@@ -356,7 +360,7 @@ def _road_facts(session: Session, r: Rollup, county: str | None = None) -> None:
         .group_by(RoadPieceRow.adcode, RoadPieceRow.code)
         .order_by(RoadPieceRow.code, RoadPieceRow.adcode)
     ):
-        code = _road_key(flt, adcode, code)
+        code = _road_key(county, adcode, code)
         r.road_classes[code] = cls or class_of_code(code)
         r.road_names[code] = name or ""
         r.network_roads.append(code)

@@ -38,7 +38,7 @@ from patrol_app.config import get_settings
 from patrol_app.district import district
 from patrol_app.domain.catalog import resolve_type
 from patrol_app.domain.rules import MEASURE_ALIASES, SIDE_ALIASES, STATUS_ALIASES, Perm, Status
-from patrol_app.io.ledger import LedgerFormatError, LedgerSheet, csv_line_estimate, iter_ledger
+from patrol_app.io.ledger import LedgerFormatError, LedgerSheet, iter_ledger
 from patrol_app.services import audit
 from patrol_app.services.errors import FieldError, ServiceError
 from patrol_app.services.roads import network as store_network
@@ -683,11 +683,19 @@ class LedgerCheck:
 
 
 def file_digest(path: str | Path) -> str:
+    return _digest_and_lines(path)[0]
+
+
+def _digest_and_lines(path: str | Path) -> tuple[str, int]:
+    """The file's SHA-256 and its number of line breaks, in one pass (the lines: an estimate of a CSV file's rows
+    for progress; a quoted cell may hold a line break)."""
     h = hashlib.sha256()
+    lines = 0
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    return h.hexdigest()
+            lines += block.count(b"\n")
+    return h.hexdigest(), lines
 
 
 def imported_batch(session: Session, digest: str) -> ImportBatch | None:
@@ -725,7 +733,7 @@ def check_ledger(
         )
     except LedgerFormatError as exc:
         raise ServiceError(exc.key, **exc.params) from exc
-    digest = file_digest(p)
+    digest, lines = _digest_and_lines(p)
     with _reading(session) as rs:  # no write lock while the rows are checked
         net = store_network(rs, county)
         _refuse_duplicate(rs, digest, shown)
@@ -736,7 +744,7 @@ def check_ledger(
         result, Spool(), Spool(), digest, "+".join(sorted({sh.kind for sh in sheets})), county
     )
     streamed = p.suffix.lower() not in (".xlsx", ".xlsm")
-    estimate = max(csv_line_estimate(p) - 1, 0) if streamed and progress else 0
+    estimate = max(lines - 1, 0) if streamed and progress else 0
     done = [0]
     if progress:
         if streamed:

@@ -56,14 +56,15 @@ def ensure_store(url: str) -> None:
     upgrade(url)
 
 
-def network() -> RoadNetwork:
-    """The road network of the signed-in user's county (cached per network version in the service layer)."""
+def network(user: User | None) -> RoadNetwork:
+    """The road network of ``user``'s county — the page's signed-in user, already checked (cached per network
+    version in the service layer)."""
     from patrol_app.services.roads import network as store_network
     from patrol_app.services.users import home_county
     from patrol_app.storage.db import read_session
 
     with read_session() as s:
-        return store_network(s, home_county(current_user()))
+        return store_network(s, home_county(user))
 
 
 def current_user() -> User | None:
@@ -362,18 +363,16 @@ def confirm_button(label: str, key: str, question: str, confirm_label: str, **kw
     return False
 
 
-def county_choice(key: str) -> str | None:
+def county_choice(user: User, key: str) -> str | None:
     """For a city or province account, a choice of 全部 (None: the roll-up of all its counties) or one county;
-    None without showing anything for a county account (its county is the only one it reads)."""
-    user = current_user()
-    if user is None:
-        return None
+    None without showing anything (and without asking the store) for a county account, whose county is the only
+    one it reads."""
     from patrol_app.domain import adcodes
-    from patrol_app.services.stats import county_choices
-    from patrol_app.storage.db import read_session
+    from patrol_app.services.users import actor_scope
 
-    with read_session() as s:
-        choices = county_choices(s, user)
+    if not adcodes.is_rollup(actor_scope(user)):
+        return None
+    choices = _county_choices(get_settings().db_url, user.username)
     if not choices:
         return None
     picked = st.selectbox(
@@ -383,6 +382,18 @@ def county_choice(key: str) -> str | None:
         key=key,
     )
     return picked or None
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _county_choices(db_url: str, username: str) -> list[str]:
+    """The counties a roll-up account chooses between, asked once in five minutes (not on every rerun: it reads
+    the distinct counties of the record tables)."""
+    from patrol_app.services.stats import county_choices
+    from patrol_app.services.users import get_user
+    from patrol_app.storage.db import read_session
+
+    with read_session(db_url) as s:
+        return county_choices(s, get_user(s, username))
 
 
 def batch_filter() -> BatchInfo | None:

@@ -19,7 +19,7 @@ from patrol_app.ui.widgets import gps_button
 
 state = st.session_state
 user = page_user()
-net = network()
+net = network(user)
 st.title(tr("nav.followup"))
 show_flash("fu_flash")
 

@@ -39,7 +39,7 @@ if user is None or not allowed(user.role, Perm.IMPORT_LEDGER):
     st.stop()
 lng = lang()
 try:
-    net = network()
+    net = network(user)
 except Exception as exc:  # no road network: the ledger cannot be located
     st.warning(err(exc))
     st.stop()

@@ -53,7 +53,7 @@ def K(name: str) -> str:
 
 
 user = page_user()
-net = network()
+net = network(user)
 
 st.title(tr("nav.incident"))
 show_flash("inc_flash")

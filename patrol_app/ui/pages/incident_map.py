@@ -133,13 +133,13 @@ def patrol_chart(rows) -> None:
 
 
 st.title(tr("nav.incident_map"))
-try:
-    net = network()
-except Exception as exc:  # no road network yet
-    st.warning(err(exc))
-    st.stop()
 user = page_user()
 if user is None:
+    st.stop()
+try:
+    net = network(user)
+except Exception as exc:  # no road network yet
+    st.warning(err(exc))
     st.stop()
 try:
     bm = mapdata.basemap_from_env()
@@ -162,7 +162,7 @@ if batch is not None:
         st.rerun()
 
 with st.container(border=True):
-    county = county_choice("map_county")  # city and province accounts: all their counties, or one
+    county = county_choice(user, "map_county")  # city and province accounts: all their counties, or one
     c = st.columns([2, 1.3, 1.3])
     period = c[0].date_input(tr("map.period"), value=default_period, format="YYYY-MM-DD", key="map_period")
     statuses = c[1].multiselect(

@@ -2,12 +2,13 @@
 
 import streamlit as st
 
-from patrol_app.ui.common import err, md_escape, network, tr
+from patrol_app.ui.common import err, md_escape, network, page_user, tr
 from patrol_app.ui.widgets import location_picker, picked_position
 
 st.title(tr("nav.locate"))
+user = page_user()
 try:
-    net = network()
+    net = network(user)
 except Exception as exc:  # no network yet: say so, plainly
     st.warning(err(exc))
     st.stop()

@@ -8,7 +8,7 @@ from patrol_app.ui.common import county_choice, page_user, tr
 user = page_user()
 
 st.title(tr("app.title"))
-county = county_choice("overview_county")  # city and province accounts: all their counties, or one
+county = county_choice(user, "overview_county")  # city and province accounts: all their counties, or one
 with read_session() as s:
     years = years_with_data(s, user, county)
     year = st.selectbox(tr("ui.year"), years, index=years.index(default_year(years)), key="overview_year")

@@ -32,7 +32,7 @@ from patrol_app.ui.common import (
 from patrol_app.ui.documents import patrol_documents
 
 user = page_user()
-net = network()
+net = network(user)
 st.title(tr("nav.patrol"))
 show_flash("patrol_flash")
 

@@ -113,7 +113,7 @@ if user is None or not allowed(user.role, Perm.EXPORT):
     st.stop()
 
 url = get_settings().db_url
-county = county_choice("report_county")  # city and province accounts: all their counties, or one
+county = county_choice(user, "report_county")  # city and province accounts: all their counties, or one
 with read_session(stale_ok=True) as s:
     years = years_with_data(s, user, county)
 batch = batch_filter()  # ?batch=N (from the ledger import page): only that imported batch, over its dates

@@ -30,7 +30,7 @@ user = page_user()
 can_manage = user is not None and allowed(user.role, Perm.MANAGE_ROADS)
 net: RoadNetwork | None
 try:
-    net = network()
+    net = network(user)
 except Exception as exc:  # no network yet: say so, plainly
     net = None
     if not can_manage:
