@@ -10,6 +10,7 @@ of 100,000 points costs about as much as geopandas ``sjoin_nearest`` + ``line_lo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
@@ -269,24 +270,41 @@ def offset_point(
 ) -> tuple[float, float]:
     """The point ``offset_m`` metres to the ``side`` ("left"/"right", facing increasing chainage) of the
     centreline at ``chainage_m`` — for building test and demo data at known positions."""
+    lon, lat = offset_points(network, road_code, np.array([chainage_m]), np.array([offset_m]), [side])
+    if np.isnan(lon[0]):
+        network.point_at(road_code, chainage_m)  # raises the out-of-range error
+        raise AssertionError("unreachable")
+    return float(lon[0]), float(lat[0])
+
+
+def offset_points(
+    network: RoadNetwork, road_code: str, chainage_m: np.ndarray, offset_m: np.ndarray, sides: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`offset_point` for many points of one road at once (a ledger's road + stake + offset rows): NaN
+    where the chainage is on no piece of the road."""
     route = network.route(road_code)
-    for start, c in route.parts:
-        seg_len = np.hypot(np.diff(c[:, 0]), np.diff(c[:, 1]))
-        if start <= chainage_m <= start + seg_len.sum() + 1e-6:
-            along = chainage_m - start
-            cum = np.concatenate([[0.0], np.cumsum(seg_len)])
-            i = min(max(int(np.searchsorted(cum, along, side="right")) - 1, 0), len(seg_len) - 1)
-            t = (along - cum[i]) / seg_len[i] if seg_len[i] else 0.0
-            ax, ay = c[i]
-            bx, by = c[i + 1]
-            ux, uy = (bx - ax) / seg_len[i], (by - ay) / seg_len[i]
-            sign = 1.0 if side == "left" else -1.0
-            x = ax + t * (bx - ax) - sign * uy * offset_m
-            y = ay + t * (by - ay) + sign * ux * offset_m
-            lon, lat = network.to_wgs84(x, y)
-            return float(lon), float(lat)
-    network.point_at(road_code, chainage_m)  # raises the out-of-range error
-    raise AssertionError("unreachable")
+    ch = np.asarray(chainage_m, dtype=float)
+    off = np.asarray(offset_m, dtype=float) * np.where(np.asarray(sides) == "left", 1.0, -1.0)
+    x = np.full(len(ch), np.nan)
+    y = np.full(len(ch), np.nan)
+    todo = np.ones(len(ch), dtype=bool)
+    for k, (start, c) in enumerate(route.parts):
+        cum = network.cumulative(route.code, k, c)  # per piece, cached
+        hit = todo & (ch >= start) & (ch <= start + cum[-1] + 1e-6)
+        if not hit.any():
+            continue
+        todo &= ~hit
+        along = ch[hit] - start
+        i = np.clip(np.searchsorted(cum, along, side="right") - 1, 0, len(cum) - 2)
+        seg = cum[i + 1] - cum[i]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(seg > 0, (along - cum[i]) / seg, 0.0)
+            ux, uy = (c[i + 1, 0] - c[i, 0]) / seg, (c[i + 1, 1] - c[i, 1]) / seg
+        x[hit] = c[i, 0] + t * (c[i + 1, 0] - c[i, 0]) - uy * off[hit]
+        y[hit] = c[i, 1] + t * (c[i + 1, 1] - c[i, 1]) + ux * off[hit]
+    lon, lat = (np.array(v, dtype=float) for v in network.to_wgs84(x, y))
+    lon[todo] = lat[todo] = np.nan
+    return lon, lat
 
 
 def locate_columns(

@@ -7,6 +7,7 @@ transverse Mercator chosen from the network's position (:func:`gis.crs.local_met
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -71,7 +72,12 @@ def normalise_code(raw: Any) -> str:
 
     National and provincial codes keep their digits as written: the number of digits tells an expressway
     (G60, G5611, S12) from an ordinary road (G320, S203), so ``G60`` is never padded to ``G060``."""
-    s = unicodedata.normalize("NFKC", str(raw or "")).strip().upper().replace(" ", "")
+    return _normalise_text(str(raw or ""))
+
+
+@functools.lru_cache(maxsize=4096)  # a ledger names the same few roads on every row
+def _normalise_text(raw: str) -> str:
+    s = unicodedata.normalize("NFKC", raw).strip().upper().replace(" ", "")
     m = _CODE_RE.match(s)
     if not m:
         raise ValueError(f"not a road code: {raw!r}")
@@ -648,7 +654,7 @@ class RoadNetwork:
             )
         best: tuple[float, np.ndarray, np.ndarray] | None = None
         for k, (start, c) in enumerate(r.parts):
-            cum = self._cumulative(r.code, k, c)
+            cum = self.cumulative(r.code, k, c)
             if start - tol <= chainage_m <= start + cum[-1] + tol:
                 best = (start, c, cum)
                 break
@@ -663,7 +669,7 @@ class RoadNetwork:
         lon, lat = self.to_wgs84(x, y)
         return float(lon), float(lat)
 
-    def _cumulative(self, code: str, k: int, c: np.ndarray) -> np.ndarray:
+    def cumulative(self, code: str, k: int, c: np.ndarray) -> np.ndarray:
         """Distance along piece ``k`` of a route at each vertex (cached: ledgers locate many stakes)."""
         key = (code, k)
         cum = self._cum.get(key)

@@ -7,13 +7,15 @@ import hashlib
 import hmac
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
 
-from patrol_app.storage.db import CanonicalJSON, canonical_json
+from patrol_app.services.audit_scan import mac_function
+from patrol_app.storage.db import CanonicalJSON, canonical_json, insert_many
 from patrol_app.storage.models import AuditEntry, AuditHead, User
 
 if TYPE_CHECKING:
@@ -115,9 +117,47 @@ def append_entries(
     else:
         last_id, last_hash, last_mac = head[0], head[1], head[2] or GENESIS
     ts = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    chain = _Chain(last_id, last_hash, last_mac)
+    for rows in _entry_rows(chain, key, ts, actor_id, label, action, items):
+        insert_many(conn, AuditEntry.__table__, rows)
+    if chain.last_id != last_id:
+        conn.execute(
+            update(h)
+            .where(h.c.id == 1)
+            .values(last_id=chain.last_id, last_hash=chain.last_hash, last_mac=chain.last_mac)
+        )
+    return chain.last_id
+
+
+_ROWS_PER_INSERT = 2000
+
+
+@dataclass
+class _Chain:
+    """The head of the chain as entries are sealed: the last entry's number, hash and MAC."""
+
+    last_id: int
+    last_hash: str
+    last_mac: str
+
+
+def _entry_rows(
+    chain: _Chain,
+    key: bytes,
+    ts: dt.datetime,
+    actor_id: int | None,
+    label: str,
+    action: str,
+    items: list[tuple[str, str, Any, Any, Any]],
+) -> Iterator[list[dict[str, Any]]]:
+    """The audit rows of ``items``, numbered, hashed and sealed after ``chain`` (which follows them), in lists
+    of :data:`_ROWS_PER_INSERT`."""
     ts_text = json.dumps(ts.isoformat(timespec="microseconds"))
     head_text = ",".join(json.dumps(v, ensure_ascii=False) for v in (actor_id, label, action))
-    rows = []
+    seal = mac_function(key)
+    sha = hashlib.sha256
+    last_id, last_hash, last_mac = chain.last_id, chain.last_hash, chain.last_mac
+    rows: list[dict[str, Any]] = []
     shared: dict[
         int, str | None
     ] = {}  # one encoding of a value all the entries share (a bulk import's ``after``)
@@ -135,8 +175,8 @@ def append_entries(
             f"{json.dumps(entity_id, ensure_ascii=False)},"
             f"{before_t or 'null'},{after_t or 'null'}{',' + state_t if state_t is not None else ''}]"
         )
-        hh = hashlib.sha256((last_hash + payload).encode("utf-8")).hexdigest()
-        mac = entry_mac(key, last_mac, hh)
+        hh = sha((last_hash + payload).encode("utf-8")).hexdigest()
+        mac = seal(last_mac + hh)  # = entry_mac(key, last_mac, hh), the key's pads hashed once
         rows.append(
             {
                 "id": last_id,
@@ -155,12 +195,13 @@ def append_entries(
             }
         )
         last_hash, last_mac = hh, mac
+        if len(rows) == _ROWS_PER_INSERT:
+            chain.last_id, chain.last_hash, chain.last_mac = last_id, last_hash, last_mac
+            yield rows
+            rows = []
+    chain.last_id, chain.last_hash, chain.last_mac = last_id, last_hash, last_mac
     if rows:
-        conn.execute(insert(AuditEntry.__table__), rows)
-        conn.execute(
-            update(h).where(h.c.id == 1).values(last_id=last_id, last_hash=last_hash, last_mac=last_mac)
-        )
-    return last_id
+        yield rows
 
 
 def _append(session: Session, actor: User, action: str, items: list[tuple[str, str, Any, Any, Any]]) -> int:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from patrol_app.storage.canonical import encoder
+
 COLUMNS = "id, ts, actor_id, actor, action, entity, entity_id, before, after, prev_hash, hash, state, mac"
 FETCH_ROWS = 20_000
 
@@ -38,28 +40,12 @@ class Chunk:
     reason: str = ""
 
 
-def _no_default(o: Any) -> Any:
-    raise TypeError(f"not JSON serializable: {type(o).__name__}")
-
-
 def _canonical_exact(payload: list[Any]) -> str:
     # the very call of entry_hash
     return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def _python_encoder(payload: Any, _level: int) -> list[str]:
-    return [_canonical_exact(payload)]
-
-
-# called as encoder(payload, 0) -> chunks of text; canonical JSON: sorted keys, no spaces, non-ASCII kept
-_ENCODER: Callable[[Any, int], Iterable[str]]
-try:  # the C encoder json.dumps itself uses (json.encoder's c_make_encoder), built once instead of once per row
-    from _json import encode_basestring as c_encode_basestring
-    from _json import make_encoder as c_make_encoder
-except ImportError:  # pragma: no cover - CPython always has it
-    _ENCODER = _python_encoder
-else:
-    _ENCODER = c_make_encoder(None, _no_default, c_encode_basestring, None, ":", ",", True, False, True)
+_ENCODER = encoder
 
 
 def _json_value(v: Any) -> Any:

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Date, DateTime, String, Table, Text, cast, select, type_coerce
 
 from patrol_app.storage import models as m
+from patrol_app.storage.canonical import canonical_json
 
 #: the state of a deleted record
 DELETED: dict[str, Any] = {"deleted": True}
@@ -145,10 +146,6 @@ def _digest(v: Any) -> str | None:
     return hashlib.sha256(data).hexdigest()[:32]
 
 
-def canonical(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
 def _columns(spec: Spec) -> list[str]:
     names = [c.name for c in spec.table.columns]
     if spec.only is not None:
@@ -256,7 +253,7 @@ def recorded_states(conn: Connection) -> dict[tuple[str, str], str]:
     )
     out: dict[tuple[str, str], str] = {}
     for entity, entity_id, state in rows:
-        out[(entity, entity_id)] = state if isinstance(state, str) else canonical(state)
+        out[(entity, entity_id)] = state if isinstance(state, str) else canonical_json(state)
     return out
 
 
@@ -283,7 +280,7 @@ def check_records(
             if text is None:
                 problems.append(RecordProblem(spec.table.name, rid, "unrecorded"))
                 continue
-            if text == canonical(state):
+            if text == canonical_json(state):
                 continue
             was = json.loads(text)
             if was == DELETED:
@@ -309,4 +306,4 @@ def _num(s: str) -> tuple[int, str]:
 
 
 _MISSING = object()
-_DELETED_TEXT = canonical(DELETED)
+_DELETED_TEXT = canonical_json(DELETED)

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gis.errors import GisError
-from gis.linref import deciding_verdict, locate_arrays, offset_point, zone_candidates
+from gis.linref import deciding_verdict, locate_arrays, offset_point, offset_points, zone_candidates
 from gis.roads import RoadNetwork, normalise_code
 from gis.stakes import format_stake, parse_stake
 from patrol_app import clock
@@ -43,6 +43,7 @@ from patrol_app.services import audit
 from patrol_app.services.errors import FieldError, ServiceError
 from patrol_app.services.roads import network as store_network
 from patrol_app.services.users import require, write_county
+from patrol_app.storage.db import insert_many
 from patrol_app.storage.models import ImportBatch, Incident, Patrol, PatrolRoad, User
 
 MIN_OFFICERS = 2
@@ -340,6 +341,8 @@ def validate_incidents(
     errors: list[FieldError] = []
     col = (columns or {}).get
     parsed: list[dict[str, Any]] = []
+    # rows placed beside a road by road + stake + offset + side, by road: placed together after the loop
+    beside: dict[str, list[tuple[int, float, float, str]]] = {}
     for rownum, raw in rows:
         out: dict[str, Any] = {"_row": rownum}
         bad_before = len(errors)
@@ -422,15 +425,15 @@ def validate_incidents(
                     if offset and _blank(raw.get("side")):
                         err("side", "error.required")
                         offset = None
-                    try:
-                        if offset and side:  # a point beside the road: located like a fix, on this road
-                            out["lon"], out["lat"] = offset_point(net, road, stake, offset, side)
-                            out["_road"] = road
-                        else:  # on the road itself: road + stake (+ side) only, no zone verdict
+                    if offset and side:  # a point beside the road: located like a fix, on this road
+                        beside.setdefault(road, []).append((len(parsed), stake, offset, side))
+                        out["_road"] = road
+                    else:  # on the road itself: road + stake (+ side) only, no zone verdict
+                        try:
                             out["lon"], out["lat"] = net.point_at(road, stake)
                             out["_stake_loc"] = (road, stake, side)
-                    except GisError as exc:
-                        err("stake", exc.key, **exc.params)
+                        except GisError as exc:
+                            err("stake", exc.key, **exc.params)
         else:
             err("lon", "error.no_location")
         out["description"] = free_text(raw.get("description"))
@@ -447,6 +450,24 @@ def validate_incidents(
                 out[extra] = raw[extra]
         out["_bad"] = len(errors) > bad_before
         parsed.append(out)
+    for road, placed in beside.items():
+        lons, lats = offset_points(
+            net,
+            road,
+            np.array([p[1] for p in placed]),
+            np.array([p[2] for p in placed]),
+            [p[3] for p in placed],
+        )
+        for (i, stake, offset, side), lon, lat in zip(placed, lons.tolist(), lats.tolist()):
+            rec = parsed[i]
+            if math.isnan(lon):  # in a gap between the road's pieces: the error of the single point
+                try:
+                    offset_point(net, road, stake, offset, side)
+                except GisError as exc:
+                    errors.append(FieldError(col("stake", "stake"), exc.key, exc.params, rec["_row"], sheet))
+                    rec["_bad"] = True
+                    continue
+            rec["lon"], rec["lat"] = lon, lat
     # locate the lon/lat rows in one vectorised pass per named road (None: nearest road); rows with other
     # problems are located too, so that every problem of a row is reported at once
     by_road: dict[str | None, list[int]] = {}
@@ -888,9 +909,12 @@ def _refuse_duplicate(session: Session, digest: str, name: str) -> None:
         )
 
 
-_DEFAULTED = frozenset(
-    c.key for c in Incident.__table__.columns if c.default is not None or c.server_default is not None
-)
+# the columns' scalar defaults (the county is always given)
+_DEFAULTS = {
+    c.key: getattr(c.default, "arg", None)
+    for c in Incident.__table__.columns
+    if c.default is not None and c.default.is_scalar
+}
 
 
 def store_records(
@@ -920,12 +944,14 @@ def store_records(
                 created_at=created,
             )
             rec.setdefault("location_method", source)
-            for k in _DEFAULTED & rec.keys():  # None where a column has a default: the default, as ever
-                if rec[k] is None:
-                    del rec[k]
-        # render_nulls: None is NULL in the statement, so rows share their columns and go in large batches
-        # (without it, the ORM leaves None out and splits the rows into a batch per pattern of blanks)
-        session.execute(insert(Incident).execution_options(render_nulls=True), incidents)
+        # every row with the same columns (a blank where a column has a default: the default, as ever), so that
+        # the rows go in as one statement executed many times, without the ORM's work per row
+        keys = set().union(*(r.keys() for r in incidents))
+        for rec in incidents:
+            for k in keys:
+                if rec.get(k) is None:
+                    rec[k] = _DEFAULTS.get(k)
+        insert_many(session.connection(), Incident.__table__, incidents)
     session.flush()
     # one audit entry per record, with its full state: the trail can tell later if any of them is changed
     action = "ledger.import" if source == "ledger" else f"{source}.load"

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from patrol_app.config import get_settings
+from patrol_app.storage.canonical import canonical_json as _canonical
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,31 @@ def canonical_json(value: object) -> str:
     that checking the chain can hash the stored text as it is instead of parsing and re-encoding it."""
     if type(value) is CanonicalJSON:
         return str.__str__(value)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _canonical(value)
+
+
+def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys: bulk imports, audit entries) as one statement executed many
+    times. On SQLite the values go to the driver through the columns' own bind processors, without SQLAlchemy's
+    generic work for each row (a third of the time of a 100,000-row insert); elsewhere a Core insert."""
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(insert(table), rows)
+        return
+    dialect = conn.dialect
+    keys = [k for k in rows[0] if k in table.c]
+    cols = [table.c[k] for k in keys]
+    procs = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in cols]
+    names = ", ".join(dialect.identifier_preparer.format_column(c) for c in cols)
+    marks = ", ".join("?" * len(keys))
+    sql = f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) VALUES ({marks})"
+    if all(p is None for p in procs):
+        params = [tuple(r[k] for k in keys) for r in rows]
+    else:
+        pk = list(zip(keys, procs))
+        params = [tuple(r[k] if p is None else p(r[k]) for k, p in pk) for r in rows]
+    conn.exec_driver_sql(sql, params)
 
 
 def _sqlite_begin_read(conn: Connection) -> None:
