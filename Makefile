@@ -35,14 +35,19 @@ run-https: install
 	$(BIN)/patrol serve --host 0.0.0.0 --port $(PORT) --tls-cert var/tls/cert.pem --tls-key var/tls/key.pem
 
 # Debian's Chromium and a CJK font for the browser tests, a PostgreSQL server (pg_dump/pg_restore for backups)
-# and nginx (the shipped reverse-proxy config is tested), installed when missing.
+# with PostGIS for its major version (postgresql-15-postgis-3 on bookworm), and nginx (the shipped reverse-proxy
+# config is tested), installed when missing.
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi 'CJK' \
-	    || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! [ -x /usr/sbin/nginx ]; then \
-	  echo "installing chromium, fonts-noto-cjk, postgresql and nginx"; \
+	@PGMAJOR=$$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -1); \
+	if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi 'CJK' \
+	    || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! [ -x /usr/sbin/nginx ] \
+	    || [ -z "$$PGMAJOR" ] || ! [ -f /usr/share/postgresql/$$PGMAJOR/extension/postgis.control ]; then \
+	  echo "installing chromium, fonts-noto-cjk, postgresql, postgis and nginx"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk postgresql nginx-light >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk postgresql nginx-light >/dev/null && \
+	  PGMAJOR=$$(ls /usr/lib/postgresql | sort -V | tail -1) && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql-$$PGMAJOR-postgis-3 >/dev/null; \
 	fi
 
 # The whole suite, after the linters; PostgreSQL tests run against a throwaway server on 127.0.0.1:55432
