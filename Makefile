@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 export PATROL_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: run run-https test install system-deps bench lint clean cluster-up cluster-down bench-cluster
+.PHONY: run run-https test install system-deps bench bench-province lint clean cluster-up cluster-down bench-cluster
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -57,6 +57,12 @@ test: install system-deps lint
 
 bench: install
 	$(BIN)/python -m pytest bench -o addopts="" --benchmark-only --benchmark-columns=min,median,max,rounds -p no:cacheprovider $(PYTEST_ARGS)
+
+# Province scale on PostgreSQL (issue 14): 100 counties, 100,000 road segments, 1,000,000 incidents, 200,000
+# patrols on a throwaway server (port 55520, stopped afterwards; PATROL_TEST_PG_URL: that server instead); prints
+# the county report, province roll-up and county map figures against their targets.
+bench-province: install system-deps
+	$(BIN)/python bench/province.py $(BENCH_ARGS)
 
 # A local cluster on loopback (scripts/cluster.py): PostgreSQL primary + streaming hot standby, two app servers
 # (app1, app2) and nginx with sticky routing by cookie, the demo loaded; PIDs in var/cluster/<name>.pid.
