@@ -77,7 +77,7 @@ class RecordFilter:
                 v = (v,) if v else ()
             object.__setattr__(self, name, tuple(v or ()))
         if self.bbox is not None:
-            box = parse_bbox(self.bbox) if isinstance(self.bbox, str) else check_bbox(tuple(self.bbox))
+            box = parse_bbox(self.bbox) if isinstance(self.bbox, str) else check_bbox(self.bbox)
             object.__setattr__(self, "bbox", box)
         if self.date_from and self.date_to and self.date_to < self.date_from:
             raise ValueError(f"period ends before it starts: {self.date_from} – {self.date_to}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Boolean, Engine, and_, event, func, literal, text
@@ -234,9 +235,12 @@ def parse_bbox(value: str) -> tuple[float, float, float, float]:
     return check_bbox((w, s, e, n), shown)
 
 
-def check_bbox(box: tuple[float, float, float, float], shown: str = "") -> tuple[float, float, float, float]:
-    w, s, e, n = (float(v) for v in box)
+def check_bbox(box: Sequence[float], shown: str = "") -> tuple[float, float, float, float]:
+    """A box given as numbers, checked as :func:`parse_bbox` checks text; BadBox naming what is wrong."""
     shown = shown or ",".join(str(v) for v in box)
+    if len(box) != 4:
+        raise BadBox("bbox.bad_count", shown)
+    w, s, e, n = (float(v) for v in box)
     if not all(math.isfinite(v) for v in (w, s, e, n)):
         raise BadBox("bbox.bad_number", shown)
     if not (-180 <= w <= 180 and -180 <= e <= 180 and -90 <= s <= 90 and -90 <= n <= 90):
@@ -263,7 +267,7 @@ class _InBox(ColumnElement[bool]):
         return and_(self.lon.between(w, e), self.lat.between(s, n))
 
     @property
-    def _from_objects(self) -> list[Any]:  # type: ignore[override]
+    def _from_objects(self) -> list[Any]:
         return [self.lon.table]
 
 
