@@ -254,3 +254,13 @@ def test_without_the_right_to_create_postgis_the_store_keeps_plain_columns(caplo
         env.update(PATROL_DB_URL=url, PATROL_DATA_DIR=str(tmp_path), PATROL_LANG="en")
         p = run_patrol_process(["info"], env)
         assert "run patrol db upgrade" in p.stdout, p.stdout
+        # the server's superuser creates the extension (README); `patrol db upgrade` then adds the columns
+        admin = create_engine(pg_admin_url().rsplit("/", 1)[0] + "/" + url.rsplit("/", 1)[1])
+        with admin.begin() as conn:
+            conn.execute(text("CREATE EXTENSION postgis"))
+        admin.dispose()
+        p = run_patrol_process(["db", "upgrade"], env)
+        assert p.returncode == 0, p.stderr
+        assert spatial.postgis_status(url) == "in_use"
+        with engine.connect() as conn:
+            assert set(_gist_indexes(conn)) == {ix for _, _, ix in spatial.GEOM_COLUMNS.values()}
