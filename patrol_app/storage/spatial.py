@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Boolean, Engine, and_, event, func, literal, text
-from sqlalchemy.dialects.postgresql.base import ischema_names
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnClause, ColumnElement
 from sqlalchemy.types import UserDefinedType
@@ -73,7 +72,12 @@ class Geometry(UserDefinedType[Any]):
         return "geometry"
 
 
-ischema_names.setdefault("geometry", Geometry)
+def _register_type() -> None:
+    """PostgreSQL's reflection reads ``geometry`` as :class:`Geometry` (registered with the first PostgreSQL
+    engine: importing the dialect costs a SQLite store's commands start-up time)."""
+    from sqlalchemy.dialects.postgresql.base import ischema_names
+
+    ischema_names.setdefault("geometry", Geometry)
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
@@ -107,6 +111,7 @@ def watch(engine: Engine) -> None:
     """Read, on the engine's first connection, whether the store has the PostGIS columns."""
     if engine.dialect.name != "postgresql":
         return
+    _register_type()
     dialect = engine.dialect
 
     def first(dbapi_conn: Any, _record: Any) -> None:
