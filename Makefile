@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 export PATROL_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: run run-https test install system-deps bench lint clean cluster-up cluster-down bench-cluster
+.PHONY: run run-https test install system-deps bench bench-province lint clean cluster-up cluster-down bench-cluster
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -35,14 +35,19 @@ run-https: install
 	$(BIN)/patrol serve --host 0.0.0.0 --port $(PORT) --tls-cert var/tls/cert.pem --tls-key var/tls/key.pem
 
 # Debian's Chromium and a CJK font for the browser tests, a PostgreSQL server (pg_dump/pg_restore for backups)
-# and nginx (the shipped reverse-proxy config is tested), installed when missing.
+# with PostGIS for its major version (postgresql-15-postgis-3 on bookworm), and nginx (the shipped reverse-proxy
+# config is tested), installed when missing.
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi 'CJK' \
-	    || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! [ -x /usr/sbin/nginx ]; then \
-	  echo "installing chromium, fonts-noto-cjk, postgresql and nginx"; \
+	@PGMAJOR=$$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -1); \
+	if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi 'CJK' \
+	    || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! [ -x /usr/sbin/nginx ] \
+	    || [ -z "$$PGMAJOR" ] || ! [ -f /usr/share/postgresql/$$PGMAJOR/extension/postgis.control ]; then \
+	  echo "installing chromium, fonts-noto-cjk, postgresql, postgis and nginx"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk postgresql nginx-light >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk postgresql nginx-light >/dev/null && \
+	  PGMAJOR=$$(ls /usr/lib/postgresql | sort -V | tail -1) && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql-$$PGMAJOR-postgis-3 >/dev/null; \
 	fi
 
 # The whole suite, after the linters; PostgreSQL tests run against a throwaway server on 127.0.0.1:55432
@@ -52,6 +57,12 @@ test: install system-deps lint
 
 bench: install
 	$(BIN)/python -m pytest bench -o addopts="" --benchmark-only --benchmark-columns=min,median,max,rounds -p no:cacheprovider $(PYTEST_ARGS)
+
+# Province scale on PostgreSQL (issue 14): 100 counties, 100,000 road segments, 1,000,000 incidents, 200,000
+# patrols on a throwaway server (port 55520, stopped afterwards; PATROL_TEST_PG_URL: that server instead); prints
+# the county report, province roll-up and county map figures against their targets.
+bench-province: install system-deps
+	$(BIN)/python bench/province.py $(BENCH_ARGS)
 
 # A local cluster on loopback (scripts/cluster.py): PostgreSQL primary + streaming hot standby, two app servers
 # (app1, app2) and nginx with sticky routing by cookie, the demo loaded; PIDs in var/cluster/<name>.pid.

@@ -89,6 +89,13 @@ def _actor(session: Session, cli: Cli) -> User:
 
 def cmd_db_upgrade(cli: Cli) -> int:
     _store()
+    if get_settings().db_url.startswith("postgresql"):
+        # PostGIS installed on the server after migration 0012 ran: its columns are added now
+        from patrol_app.storage import spatial
+        from patrol_app.storage.db import get_engine
+
+        with get_engine().begin() as conn:
+            spatial.add(conn)
     cli.out(_safe_url(get_settings().db_url))
     return 0
 
@@ -100,6 +107,7 @@ def cmd_info(cli: Cli) -> int:
     from patrol_app import __version__
     from patrol_app.config import default_data_dir
     from patrol_app.photos import PHOTOS_DIR
+    from patrol_app.storage.spatial import postgis_status
 
     settings = get_settings()
     source = "env" if os.environ.get("PATROL_DATA_DIR") else "default"
@@ -112,6 +120,7 @@ def cmd_info(cli: Cli) -> int:
         "default_data_dir": str(default_data_dir()),
         "lang": cli.lang,
         "tz": settings.tz,
+        "postgis": postgis_status(settings.db_url),
     }
     if cli.args.json:
         cli.dump(info)
@@ -123,6 +132,7 @@ def cmd_info(cli: Cli) -> int:
         ("info.photos", info["photo_dir"]),
         ("info.lang", info["lang"]),
         ("info.tz", info["tz"]),
+        ("info.postgis", t("info.postgis." + info["postgis"], cli.lang)),
     ]
     width = max(len(t(k, cli.lang)) for k, _ in lines)
     for key, value in lines:

@@ -1,7 +1,7 @@
 """``patrol map``: the incident map as one standalone HTML file that opens offline, for sharing with leaders.
 
     patrol map [--year Y] [--from D --to D] [--type T] [--road R] [--status S] [--town T]
-               [--color-by type|status] [--basemap B] --out FILE.html
+               [--bbox W,S,E,N] [--color-by type|status] [--basemap B] --out FILE.html
 
 Filters may be repeated (``--type materials --type stall``) or comma-separated
 (``--road X001,X002``). Types are catalog codes, Chinese names or ledger short forms (堆放物品);
@@ -30,6 +30,7 @@ def register(sub: Any, common: argparse.ArgumentParser, h: Any) -> None:
     p.add_argument("--road", dest="roads", action="append", default=[], metavar="R", help=h("road"))
     p.add_argument("--status", dest="statuses", action="append", default=[], metavar="S", help=h("status"))
     p.add_argument("--town", dest="towns", action="append", default=[], metavar="T", help=h("town"))
+    p.add_argument("--bbox", metavar="W,S,E,N", help=h("bbox"))
     p.add_argument("--color-by", choices=["type", "status"], default="type", help=h("map.color_by"))
     p.add_argument("--basemap", help=h("map.basemap"))
     p.add_argument("--out", required=True, metavar="FILE.html", help=h("map.out"))
@@ -110,7 +111,20 @@ def _filter(a: argparse.Namespace, network: Any) -> Any:
     if start and end and start > end:
         raise _BadValue("map.cli.bad_period", start=start, end=end)
     roads = tuple(dict.fromkeys(network.route(c).code for c in _split(a.roads)))  # unknown road: GisError
-    return MapFilter(start, end, _types(a.types), roads, _statuses(a.statuses), _towns(a.towns))
+    return MapFilter(
+        start, end, _types(a.types), roads, _statuses(a.statuses), _towns(a.towns), bbox=_bbox(a.bbox)
+    )
+
+
+def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    if text is None:
+        return None
+    from patrol_app.storage.spatial import BadBox, parse_bbox
+
+    try:
+        return parse_bbox(text)
+    except BadBox as exc:
+        raise _BadValue(exc.key, value=exc.value) from None
 
 
 def cmd_map(cli: Any) -> int:

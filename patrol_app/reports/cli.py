@@ -69,6 +69,7 @@ def register(sub: Any, common: argparse.ArgumentParser, h: Any) -> None:
     ex.add_argument("--type", action="append", metavar="TYPE", help=h("export.type"))
     ex.add_argument("--status", choices=["open", "closed"], help=h("export.status"))
     ex.add_argument("--town", action="append", metavar="TOWN", help=h("export.town"))
+    ex.add_argument("--bbox", metavar="W,S,E,N", help=h("bbox"))
     ex.set_defaults(fn=cmd_export)
 
 
@@ -140,7 +141,7 @@ def cmd_export(cli: Any) -> int:
     if fmt is None:
         cli.err(t("export.cli.no_format", cli.lang, formats=", ".join(EXPORT_FORMATS)))
         return 2
-    if a.kind == "patrols" and (a.type or a.status or a.town):
+    if a.kind == "patrols" and (a.type or a.status or a.town or a.bbox):
         cli.err(t("export.cli.incident_only_filter", cli.lang))
         return 2
     if not _check_dates(cli):
@@ -165,12 +166,27 @@ def cmd_export(cli: Any) -> int:
         except KeyError:
             cli.err(t("error.unknown_type", cli.lang, value=name))
             return 2
+    bbox = None
+    if a.bbox is not None:
+        from patrol_app.storage.spatial import BadBox, parse_bbox
+
+        try:
+            bbox = parse_bbox(a.bbox)
+        except BadBox as exc:
+            cli.err(t(exc.key, cli.lang, value=exc.value))
+            return 2
     date_from, date_to = a.date_from, a.date_to
     if a.year is not None:
         date_from = date_from or dt.date(a.year, 1, 1)
         date_to = date_to or dt.date(a.year, 12, 31)
     flt = ExportFilter(
-        date_from, date_to, roads=roads, types=tuple(types), status=a.status, towns=tuple(_split(a.town))
+        date_from,
+        date_to,
+        roads=roads,
+        types=tuple(types),
+        status=a.status,
+        towns=tuple(_split(a.town)),
+        bbox=bbox,
     )
     upgrade()
     with session_scope() as s:

@@ -50,6 +50,7 @@ from patrol_app.storage.models import (
     User,
     Vehicle,
 )
+from patrol_app.storage.spatial import in_box
 
 DUPLICATE_RADIUS_M = 50.0
 FLAG_FEW_OFFICERS = "few_officers"
@@ -534,9 +535,10 @@ def incidents_page(
     since: dt.datetime | None = None,
     after_id: int = 0,
     limit: int = 100,
+    bbox: tuple[float, float, float, float] | None = None,
 ) -> list[Incident]:
-    """Incidents by id (keyset: those after ``after_id``), optionally only mine and only those created or
-    changed since ``since`` (naive UTC)."""
+    """Incidents by id (keyset: those after ``after_id``), optionally only mine, only those created or
+    changed since ``since`` (naive UTC) and only those within ``bbox`` (west, south, east, north; WGS-84)."""
     from sqlalchemy import func
 
     require(actor, Perm.VIEW)
@@ -545,6 +547,8 @@ def incidents_page(
         q = q.where(Incident.created_by == actor.id)
     if since is not None:
         q = q.where(func.coalesce(Incident.updated_at, Incident.created_at) >= since)
+    if bbox is not None:
+        q = q.where(in_box(Incident.lon, Incident.lat, bbox))
     return list(session.execute(q.order_by(Incident.id).limit(limit)).scalars())
 
 
@@ -716,9 +720,9 @@ def open_incidents(
         for span in (0.02, 0.1, 0.5, 5.0):  # widen the box until enough are found; sort the few by distance
             rows = list(
                 session.execute(
+                    # PostGIS: geom && the box (its GiST index); elsewhere lon/lat BETWEEN
                     q.where(
-                        Incident.lon.between(lon - span, lon + span),
-                        Incident.lat.between(lat - span, lat + span),
+                        in_box(Incident.lon, Incident.lat, (lon - span, lat - span, lon + span, lat + span))
                     )
                 ).scalars()
             )

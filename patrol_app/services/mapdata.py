@@ -486,6 +486,9 @@ def filter_summary(f: MapFilter, lang: str) -> str:
         parts.append(t("map.summary.towns", lang, values="、".join(f.towns)))
     if f.batch is not None:
         parts.append(t("imports.map.summary_batch", lang, batch=f.batch))
+    if f.bbox is not None:
+        w, s, e, n = f.bbox
+        parts.append(t("map.summary.bbox", lang, west=w, south=s, east=e, north=n))
     return " · ".join(parts)
 
 

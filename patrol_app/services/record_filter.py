@@ -24,6 +24,7 @@ from patrol_app.clock import parse_date
 from patrol_app.domain import adcodes
 from patrol_app.services.errors import PermissionDenied
 from patrol_app.storage.models import Incident, Patrol, PatrolRoad, User
+from patrol_app.storage.spatial import check_bbox, in_box, parse_bbox
 
 __all__ = ["RecordFilter", "adcode_condition"]
 
@@ -62,6 +63,9 @@ class RecordFilter:
     batch: int | None = None  # only the records of this imported ledger batch
     #: a county (530302), or every county of a city (530300) or province (530000); None: the reader's scope
     county: str | None = None
+    #: only incidents within this box: (west, south, east, north), WGS-84 degrees, edges included; text
+    #: ``"W,S,E,N"`` is read by :func:`patrol_app.storage.spatial.parse_bbox` (BadBox, a ValueError)
+    bbox: tuple[float, float, float, float] | None = None
 
     def __post_init__(self) -> None:
         # text dates (a command line, a query string) are read by the one date parser
@@ -72,6 +76,9 @@ class RecordFilter:
             if isinstance(v, str):
                 v = (v,) if v else ()
             object.__setattr__(self, name, tuple(v or ()))
+        if self.bbox is not None:
+            box = parse_bbox(self.bbox) if isinstance(self.bbox, str) else check_bbox(self.bbox)
+            object.__setattr__(self, "bbox", box)
         if self.date_from and self.date_to and self.date_to < self.date_from:
             raise ValueError(f"period ends before it starts: {self.date_from} – {self.date_to}")
 
@@ -129,11 +136,14 @@ class RecordFilter:
                 cond.append(column.in_(values))
         if self.batch is not None:
             cond.append(Incident.import_batch_id == self.batch)
+        if self.bbox is not None:
+            # PostGIS: geom && envelope (GiST index); elsewhere lon/lat BETWEEN
+            cond.append(in_box(Incident.lon, Incident.lat, self.bbox))
         return cond
 
     def patrol_conditions(self, roads: bool = True) -> list[ColumnElement[bool]]:
-        """Patrols in the period (and, unless ``roads`` is False, on the chosen roads); type, status and town do
-        not apply to patrols."""
+        """Patrols in the period (and, unless ``roads`` is False, on the chosen roads); type, status, town and
+        box do not apply to patrols."""
         cond: list[ColumnElement[bool]] = []
         county = adcode_condition(Patrol.adcode, self.county)
         if county is not None:

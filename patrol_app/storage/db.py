@@ -89,7 +89,10 @@ def get_engine(url: str | None = None, reading: bool = False) -> Engine:
     elif reading:
         return get_engine(url)
     else:
+        from patrol_app.storage import spatial
+
         engine = create_engine(url, pool_pre_ping=True, json_serializer=canonical_json)
+        spatial.watch(engine)  # does the store have PostGIS's columns (migration 0012)?
     return engine
 
 

@@ -910,6 +910,14 @@ async def incident_list(request: Request) -> Response:
     if mine not in ("0", "1", "true", "false"):
         bad.append(Bad("mine", "api.bad_choice", {"value": mine[:20], "choices": "0 / 1"}))
     since = parse_instant(q["since"], "since", bad) if q.get("since") else None
+    bbox = None
+    if q.get("bbox") is not None:
+        from patrol_app.storage.spatial import BadBox, parse_bbox
+
+        try:
+            bbox = parse_bbox(q["bbox"])
+        except BadBox as exc:
+            bad.append(Bad("bbox", exc.key, {"value": exc.value}))
     limit, after = PAGE_DEFAULT, 0
     for name in ("limit", "after"):
         if q.get(name) is not None:
@@ -926,7 +934,7 @@ async def incident_list(request: Request) -> Response:
             raise ApiError(422, "error.validation_failed", bad, count=len(bad))
         since_utc = since.astimezone(dt.UTC).replace(tzinfo=None) if since else None
         rows = incidents_page(
-            s, c.user, mine=mine in ("1", "true"), since=since_utc, after_id=after, limit=limit
+            s, c.user, mine=mine in ("1", "true"), since=since_utc, after_id=after, limit=limit, bbox=bbox
         )
         items = [incident_json(s, r, c.user, lang) for r in rows]
         nxt = None

@@ -454,6 +454,14 @@ def document() -> dict[str, Any]:
                         "description": "created or changed at or after this instant",
                     },
                     {
+                        "name": "bbox",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "example": "103.7,25.4,103.9,25.6"},
+                        "description": "only incidents within this box: west,south,east,north (WGS-84 degrees, "
+                        "edges included); a bad box: 422 with the field bbox",
+                    },
+                    {
                         "name": "limit",
                         "in": "query",
                         "required": False,

@@ -21,6 +21,7 @@ from patrol_app.services.stats import year_totals
 from patrol_app.services.users import cli_actor, get_user
 from patrol_app.storage import db
 from patrol_app.storage.models import Base, Incident, Patrol
+from patrol_app.storage.spatial import include_object
 from tests.conftest import postgres_demo_store
 
 pytestmark = pytest.mark.postgres
@@ -43,7 +44,12 @@ def pg(tmp_path_factory):
 def test_migrations_match_models_on_postgres(pg):
     with db.get_engine(pg).connect() as conn:
         assert conn.dialect.name == "postgresql"
-        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        assert (
+            compare_metadata(
+                MigrationContext.configure(conn, opts={"include_object": include_object}), Base.metadata
+            )
+            == []
+        )
 
 
 def test_demo_figures_and_audit_chain(pg):

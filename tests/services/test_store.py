@@ -10,6 +10,7 @@ from patrol_app.services.users import cli_actor
 from patrol_app.storage.db import get_engine, session_scope
 from patrol_app.storage.migrate import upgrade
 from patrol_app.storage.models import AuditEntry, Base
+from patrol_app.storage.spatial import include_object
 from tests.tamper import tamper
 
 
@@ -25,7 +26,9 @@ def empty_db(tmp_path, monkeypatch):
 def test_migrations_from_empty_match_the_models(empty_db):
     engine = get_engine(empty_db)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"include_object": include_object}), Base.metadata
+        )
         assert diff == []
         from alembic.script import ScriptDirectory
 
@@ -47,7 +50,12 @@ def test_every_migration_downgrades_and_upgrades_again(empty_db):
     assert set(inspect(get_engine(empty_db)).get_table_names()) <= {"alembic_version"}
     command.upgrade(cfg, "head")
     with get_engine(empty_db).connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        assert (
+            compare_metadata(
+                MigrationContext.configure(conn, opts={"include_object": include_object}), Base.metadata
+            )
+            == []
+        )
 
 
 def test_sqlite_settings(empty_db, tmp_path):
