@@ -156,9 +156,28 @@ def _columns(spec: Spec) -> list[str]:
 _CHUNK = 500
 
 
-def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
-    for i in range(0, len(ids), _CHUNK):
-        yield ids[i : i + _CHUNK]
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int] | range]:
+    """Sorted ids in groups to read at once: a run of consecutive ids (a bulk import's) as one range, the
+    others :data:`_CHUNK` at a time."""
+    scattered: list[int] = []
+    i, n = 0, len(ids)
+    while i < n:
+        j = i
+        while j + 1 < n and ids[j + 1] == ids[j] + 1:
+            j += 1
+        if j - i + 1 >= _CHUNK:
+            yield range(ids[i], ids[j] + 1)
+        else:
+            scattered.extend(ids[i : j + 1])
+        i = j + 1
+    for k in range(0, len(scattered), _CHUNK):
+        yield scattered[k : k + _CHUNK]
+
+
+def _where_ids(col: Any, batch: Sequence[int] | range) -> Any:
+    if isinstance(batch, range):
+        return col.between(batch.start, batch.stop - 1)
+    return col.in_(batch)
 
 
 def _select_columns(conn: Connection, spec: Spec, cols: list[str]) -> tuple[list[Any], list[Any]]:
@@ -203,21 +222,24 @@ def states(
     for batch in batches:
         q = select(*exprs)
         if batch is not None:
-            q = q.where(pk.in_(batch))
-        for row in conn.execute(q):
+            q = q.where(_where_ids(pk, batch))
+        res = conn.execute(q)
+        mine: list[dict[str, Any]] = []  # this batch's records
+        for row in res if batch is None else res.all():  # a batch at once; the whole table streamed
             d = dict(zip(cols, row))
             for k, c, f in pairs:
                 d[c] = f(row[k])
             out[d["id"]] = d
+            mine.append(d)
         for ch in spec.children:
-            for d in out.values():
+            for d in mine:
                 d.setdefault(ch.key, [])
             ct = ch.table
             q = select(ct.c[ch.fk], *[ct.c[c] for c in ch.columns]).order_by(
                 ct.c[ch.fk], *[ct.c[c] for c in ch.order]
             )
             if batch is not None:
-                q = q.where(ct.c[ch.fk].in_(batch))
+                q = q.where(_where_ids(ct.c[ch.fk], batch))
             for row in conn.execute(q):
                 parent = out.get(row[0])
                 if parent is not None:

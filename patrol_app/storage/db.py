@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -125,11 +125,18 @@ def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     names = ", ".join(dialect.identifier_preparer.format_column(c) for c in cols)
     marks = ", ".join("?" * len(keys))
     sql = f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) VALUES ({marks})"
-    if all(p is None for p in procs):
-        params = [tuple(r[k] for k in keys) for r in rows]
-    else:
-        pk = list(zip(keys, procs))
-        params = [tuple(r[k] if p is None else p(r[k]) for k, p in pk) for r in rows]
+    # column by column: a value all the rows share (an import's time, its batch) is processed once
+    columns: list[Sequence[Any]] = []
+    for k, proc in zip(keys, procs):
+        values = [r[k] for r in rows]
+        if proc is not None:
+            first = values[0]
+            if all(v is first for v in values):
+                values = [proc(first)] * len(values)
+            else:
+                values = [proc(v) for v in values]
+        columns.append(values)
+    params = list(zip(*columns))
     conn.exec_driver_sql(sql, params)
 
 
