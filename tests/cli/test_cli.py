@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyproj
 import pytest
@@ -342,6 +343,39 @@ def test_locate_batch(store, run_patrol, net, tmp_path):
     with out.open(encoding="utf-8-sig", newline="") as f:  # plain csv reads it too
         rows = list(csv.DictReader(f))
     assert [r["road_code"] for r in rows] == ["X002", "", "Y005", ""]
+
+
+def test_locate_batch_in_chunks_and_worker_processes(store, net, tmp_path, monkeypatch, capsys):
+    """A batch larger than a chunk, located in two forked workers, gives the very file one process writes:
+    rows in order, bad rows kept, the count of rows on a road right."""
+    import patrol_app.cli as cli_module
+
+    rng = np.random.default_rng(4)
+    rows = [["编号", "lon", "lat"]]
+    for i in range(45):
+        if i % 9 == 4:
+            rows.append([f"P{i}", "abc", ""])
+        elif i % 9 == 7:
+            rows.append([f"P{i}", *map(str, FAR_POINT)])
+        else:
+            code = ("X001", "X002", "Y005")[i % 3]
+            lon, lat = offset_point(
+                net, code, float(rng.uniform(200, 2000)), float(rng.uniform(1, 30)), "left"
+            )
+            rows.append([f"P{i}", repr(lon), repr(lat)])
+    src = write_csv(tmp_path / "points.csv", rows)
+    monkeypatch.setattr(cli_module, "BATCH_CHUNK", 10)
+    outs = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"located-{jobs}.csv"
+        assert cli_module.main(["locate", "--batch", str(src), "--out", str(out), "--jobs", jobs]) == 0
+        assert capsys.readouterr().out.strip() == t("cli.batch_done", found=35, total=45, out=str(out))
+        outs[jobs] = out.read_bytes()
+    assert outs["1"] == outs["2"]
+    df = pd.read_csv(tmp_path / "located-2.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert list(df["编号"]) == [f"P{i}" for i in range(45)]
+    assert (df["road_code"] != "").sum() == 35
+    assert not list(tmp_path.glob(".*.part"))  # the result replaced its temporary file
 
 
 # --- stake -----------------------------------------------------------------------------------------
