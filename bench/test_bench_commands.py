@@ -231,4 +231,6 @@ def test_locate_batch_1m_against_100k_segments(benchmark, province_locate_inputs
     assert len(out) == 1_000_000
     assert out["road_code"].notna().mean() > 0.99
     benchmark.extra_info.update(patrol_s=round(min(times), 2))
-    print(f"\nlocate --batch 1M against 100k segments: best {min(times):.2f} s of {[round(x, 2) for x in times]}")
+    print(
+        f"\nlocate --batch 1M against 100k segments: best {min(times):.2f} s of {[round(x, 2) for x in times]}"
+    )
