@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import itertools
 import json
-import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -226,6 +224,8 @@ def _locate_batch(cli: Cli, net: RoadNetwork, dist: float) -> int:
     """CSV in, CSV out with the csv module and NumPy (no pandas: its import alone costs a third of a second), in
     chunks of :data:`BATCH_CHUNK` rows; with ``--jobs`` above one, chunks are located in that many worker
     processes (forked: they share the network already built) and written in order."""
+    from patrol_app.parallel import default_jobs, ordered_map
+
     a = cli.args
     if not a.out:
         cli.err("--batch needs --out OUT.csv")
@@ -249,7 +249,8 @@ def _locate_batch(cli: Cli, net: RoadNetwork, dist: float) -> int:
         try:
             with open(tmp, "w", encoding="utf-8-sig", newline="") as out:
                 csv.writer(out, lineterminator="\n").writerow(out_header)
-                for text, n_found, n in _run_batch(job, chunks, _jobs(a.jobs)):
+                jobs = default_jobs() if a.jobs is None else a.jobs
+                for text, n_found, n in ordered_map(_locate_chunk, job, chunks, jobs):
                     out.write(text)
                     found += n_found
                     total += n
@@ -259,14 +260,6 @@ def _locate_batch(cli: Cli, net: RoadNetwork, dist: float) -> int:
             raise
     cli.out(t("cli.batch_done", cli.lang, found=found, total=total, out=a.out))
     return 0
-
-
-def _jobs(asked: int | None) -> int:
-    if asked is not None:
-        return max(1, asked)
-    return max(
-        1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    )
 
 
 def _row_chunks(reader: Any, width: int) -> Iterator[list[list[str]]]:
@@ -293,36 +286,7 @@ class _BatchJob:
     out_header: list[str]
 
 
-_JOB: _BatchJob | None = None  # the job a forked worker inherits
-
-
-def _run_batch(
-    job: _BatchJob, chunks: Iterator[list[list[str]]], jobs: int
-) -> Iterator[tuple[str, int, int]]:
-    import multiprocessing
-
-    global _JOB
-    first = next(chunks, None)
-    if first is None:
-        return
-    if jobs == 1 or len(first) < BATCH_CHUNK or "fork" not in multiprocessing.get_all_start_methods():
-        _JOB = job
-        try:
-            yield _locate_chunk(first)
-            for chunk in chunks:
-                yield _locate_chunk(chunk)
-        finally:
-            _JOB = None
-        return
-    _JOB = job
-    try:
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            yield from pool.imap(_locate_chunk, itertools.chain([first], chunks))
-    finally:
-        _JOB = None
-
-
-def _locate_chunk(rows: list[list[str]]) -> tuple[str, int, int]:
+def _locate_chunk(job: _BatchJob, rows: list[list[str]]) -> tuple[str, int, int]:
     """One chunk located and written as CSV text: (text, rows on a road, rows)."""
     import io
 
@@ -330,8 +294,6 @@ def _locate_chunk(rows: list[list[str]]) -> tuple[str, int, int]:
 
     from gis.linref import locate_columns
 
-    job = _JOB
-    assert job is not None
     lon = np.array([_number(r[job.lon_i]) for r in rows], dtype=float)
     lat = np.array([_number(r[job.lat_i]) for r in rows], dtype=float)
     res = locate_columns(job.net, lon, lat, job.dist)
@@ -369,6 +331,7 @@ def cmd_stake(cli: Cli) -> int:
 
 
 def cmd_import(cli: Cli) -> int:
+    from patrol_app.parallel import default_jobs
     from patrol_app.services.records import import_ledger
 
     a = cli.args
@@ -377,7 +340,14 @@ def cmd_import(cli: Cli) -> int:
         actor = _actor(s, cli)
     with _session() as s:  # the import takes the write lock only to insert
         res = import_ledger(
-            s, actor, a.path, kind=a.kind, dry_run=a.dry_run, max_distance=a.max_distance, county=a.county
+            s,
+            actor,
+            a.path,
+            kind=a.kind,
+            dry_run=a.dry_run,
+            max_distance=a.max_distance,
+            county=a.county,
+            jobs=default_jobs() if a.jobs is None else a.jobs,
         )
         if not res.ok:
             s.rollback()
@@ -748,6 +718,7 @@ def build_parser(lang: str = "zh") -> argparse.ArgumentParser:
     im.add_argument("--dry-run", action="store_true", help=h("import.dry_run"))
     im.add_argument("--county", type=_adcode_type(h), metavar="ADCODE", help=h("county"))
     im.add_argument("--max-distance", type=float, metavar="M", help=h("max_distance"))
+    im.add_argument("--jobs", type=int, metavar="N", help=h("import.jobs"))
     im.add_argument("--json", action="store_true", help=h("json"))
     im.set_defaults(fn=cmd_import)
 

@@ -39,6 +39,7 @@ from patrol_app.district import district
 from patrol_app.domain.catalog import resolve_type
 from patrol_app.domain.rules import MEASURE_ALIASES, SIDE_ALIASES, STATUS_ALIASES, Perm, Status
 from patrol_app.io.ledger import LedgerFormatError, LedgerSheet, iter_ledger
+from patrol_app.parallel import ordered_map
 from patrol_app.services import audit
 from patrol_app.services.errors import FieldError, ServiceError
 from patrol_app.services.roads import network as store_network
@@ -738,12 +739,14 @@ def check_ledger(
     progress: Progress | None = None,
     name: str | None = None,
     county: str | None = None,
+    jobs: int = 1,
 ) -> LedgerCheck:
     """Read and validate a ledger without writing: counts, the first rows as they would be stored, and every
     problem of every bad row. Raises ServiceError for a file that is no ledger or was imported already.
     The records belong to the actor's county (the command line's account: ``county``), located on its roads.
 
-    The rows are read, checked and spooled to disk a chunk at a time, so memory stays bounded at any size."""
+    The rows are read, checked and spooled to disk a chunk at a time, so memory stays bounded at any size;
+    ``jobs`` above one checks incident chunks in forked worker processes (the command line: ``--jobs``)."""
     require(actor, Perm.IMPORT_LEDGER)
     county = write_county(actor, county)
     p = Path(path)
@@ -780,7 +783,7 @@ def check_ledger(
     try:
         for sh in sheets:
             result.sheets.append(
-                _validate_sheet(sh, net, now, dist, check, result.errors, result.flagged, on_chunk)
+                _validate_sheet(sh, net, now, dist, check, result.errors, result.flagged, on_chunk, jobs)
             )
     except LedgerFormatError as exc:
         check.close()
@@ -873,13 +876,14 @@ def import_ledger(
     max_distance: float | None = None,
     progress: Progress | None = None,
     county: str | None = None,
+    jobs: int = 1,
 ) -> ImportResult:
     """Import a ledger all or nothing. With any bad row nothing is written and every problem is listed.
 
     The file is read and validated on a read-only session of its own (on SQLite: no write lock, so the app's
     users keep saving meanwhile); ``session`` — the caller's transaction — is used only to insert, so the write
     lock is held for the inserts alone."""
-    check = check_ledger(session, actor, path, kind, max_distance, progress, county=county)
+    check = check_ledger(session, actor, path, kind, max_distance, progress, county=county, jobs=jobs)
     if check.result.errors or dry_run:
         check.close()
         check.result.dry_run = dry_run
@@ -978,6 +982,7 @@ def _validate_sheet(
     errors: list[FieldError],
     flagged: list[FieldError] | None = None,
     on_chunk: Callable[[int], None] | None = None,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Validate one sheet in chunks of :data:`CHUNK` rows (``on_chunk(rows)`` after each), spooling the good
     records and keeping the first :data:`PREVIEW_ROWS` of each kind as they will be stored."""
@@ -992,6 +997,21 @@ def _validate_sheet(
     }
     preview = check.result.preview
     rows = sh.stream if sh.stream is not None else iter(sh.rows)
+    if sh.kind != "patrols":  # incidents: chunks checked in ``jobs`` worker processes, taken in order
+        chunks = (
+            [(r.row, r.values) for r in chunk]
+            for chunk in iter(lambda: list(itertools.islice(rows, CHUNK)), [])
+        )
+        job = _IncidentCheck(net, now, dist, sh.columns, sh.name)
+        for records, errs, n in ordered_map(_check_incidents, job, chunks, jobs):
+            info["rows"] += n
+            shown = preview.setdefault("incidents", [])
+            shown += [dict(r) for r in records[: PREVIEW_ROWS - len(shown)]]
+            check.incidents.add(records)
+            errors.extend(errs)
+            if on_chunk is not None:
+                on_chunk(n)
+        return info
     while chunk := list(itertools.islice(rows, CHUNK)):
         info["rows"] += len(chunk)
         if sh.kind == "patrols":
@@ -1017,14 +1037,22 @@ def _validate_sheet(
                 for r in good[: PREVIEW_ROWS - len(shown)]
             ]
             check.patrols.add(good)
-        else:
-            good, errs = validate_incidents(
-                [(r.row, r.values) for r in chunk], net, now, dist, sh.columns, sh.name
-            )
-            shown = preview.setdefault("incidents", [])
-            shown += [dict(r) for r in good[: PREVIEW_ROWS - len(shown)]]
-            check.incidents.add(good)
-            errors.extend(errs)
         if on_chunk is not None:
             on_chunk(len(chunk))
     return info
+
+
+@dataclass
+class _IncidentCheck:
+    net: RoadNetwork
+    now: dt.datetime
+    dist: float
+    columns: dict[str, str]
+    sheet: str | None
+
+
+def _check_incidents(
+    job: _IncidentCheck, rows: list[tuple[int, dict[str, Any]]]
+) -> tuple[list[dict[str, Any]], list[FieldError], int]:
+    good, errs = validate_incidents(rows, job.net, job.now, job.dist, job.columns, job.sheet)
+    return good, errs, len(rows)

@@ -803,3 +803,41 @@ def test_a_shed_beyond_road_land_but_in_the_zone_is_a_building(store, net, tmp_p
         "in zone": ("building", "control_zone"),
         "stall in zone": ("stall", "control_zone"),
     }  # a stall is not a structure: kept as recorded
+
+
+def test_rows_checked_in_worker_processes_give_the_same_import(store, net, tmp_path, monkeypatch):
+    """``jobs=2`` (the command line's ``--jobs``) checks incident chunks in forked workers: the same errors in the
+    same order, the same preview, and, written, the same records as one process."""
+    monkeypatch.setattr(records, "CHUNK", 4)
+    far = _far(net)
+    near = _near(net)
+    rows: list[Row] = [INCIDENT_HEADER]
+    for i in range(30):
+        if i % 7 == 3:
+            rows.append(incident_row(type_="超载", lon=far[0], lat=far[1]))  # two problems
+        elif i % 7 == 5:
+            rows.append(incident_row(road="X002", stake="K30+000"))  # beyond the road's end
+        elif i % 2:
+            rows.append(
+                incident_row(found=f"2025-03-{i % 28 + 1:02d} 09:30", lon=near[0], lat=near[1], desc=f"行{i}")
+            )
+        else:
+            rows.append(incident_row(road="X001", stake=f"K1+{i * 10:03d}", side="左侧", desc=f"行{i}"))
+    bad = write_csv(tmp_path / "bad.csv", rows)
+    one = do_import(bad, dry_run=True, jobs=1)
+    two = do_import(bad, dry_run=True, jobs=2)
+    assert errors_of(one) and errors_of(one) == errors_of(two)
+    assert [e.render("en") for e in one.errors] == [e.render("en") for e in two.errors]
+    assert one.sheets == two.sheets
+
+    good = write_csv(
+        tmp_path / "good.csv", [rows[0], *[r for k, r in enumerate(rows[1:]) if k % 7 not in (3, 5)]]
+    )
+    checked = do_import(good, dry_run=True, jobs=1)
+    written = do_import(good, jobs=2)
+    assert written.ok and written.incidents == checked.incidents == 22
+    assert written.preview == checked.preview
+    stored = batch_incidents(written.batch_id)
+    assert sorted(i.description for i in stored.values()) == sorted(
+        f"行{k}" for k in range(30) if k % 7 not in (3, 5)
+    )
