@@ -218,14 +218,18 @@ def record(
     entity_id: Any = "",
     before: Any = None,
     after: Any = None,
+    state: dict[str, Any] | None = None,
 ) -> int:
     """Append one audit entry in the caller's transaction; returns its number. An entry about an audited record (see
-    ``audit_state.SPECS``) also records the record's full state as it is now (``DELETED`` when it is gone)."""
+    ``audit_state.SPECS``) also records the record's full state as it is now (``DELETED`` when it is gone): read
+    back from the database, or ``state`` when the caller built it from the rows it has just written
+    (``audit_state.state_in_hand``, the same value)."""
     from patrol_app.services import audit_state
 
     session.flush()
-    state = None
-    if entity in audit_state.SPECS and str(entity_id).isdigit():
+    if state is not None and entity not in audit_state.SPECS:
+        raise ValueError(f"no recorded state for {entity}")
+    if state is None and entity in audit_state.SPECS and str(entity_id).isdigit():
         found = audit_state.states(session.connection(), entity, [int(entity_id)])
         state = found.get(str(int(entity_id)), audit_state.DELETED)
     # the entry's number, not the row: no read while the chain's head is locked (every writer waits on it)

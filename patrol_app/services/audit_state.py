@@ -19,7 +19,20 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Date, DateTime, String, Table, Text, cast, select, type_coerce
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Table,
+    Text,
+    cast,
+    select,
+    type_coerce,
+)
 
 from patrol_app.storage import models as m
 from patrol_app.storage.canonical import canonical_json
@@ -245,6 +258,49 @@ def states(
                 if parent is not None:
                     parent[ch.key].append([_value(v) for v in row[1:]])
     return {str(k): v for k, v in out.items()}
+
+
+def state_in_hand(entity: str, row: Any, children: dict[str, Sequence[Any]]) -> dict[str, Any]:
+    """The state :func:`states` reads back for ``row`` (an ORM object just flushed, every column loaded) with its
+    dependent rows ``children`` (key → ORM objects, in the child's order), built from the values in hand: no
+    read of what this transaction has just written. The same conversions as the read (dates and times as ISO
+    text, digests, whole numbers in a float column as floats); ``tests/services/test_audit_state_in_hand.py``
+    compares it with :func:`states` on SQLite and PostgreSQL. Raises ValueError for a value the read could give
+    back differently (an aware time, an unloaded column): the caller reads the state instead."""
+    spec = SPECS[entity]
+    d = {c: _in_hand(spec, spec.table.c[c], row) for c in _columns(spec)}
+    for ch in spec.children:
+        rows = children.get(ch.key, ())
+        d[ch.key] = [[_in_hand(None, ch.table.c[c], r) for c in ch.columns] for r in rows]
+    return d
+
+
+def _in_hand(spec: Spec | None, col: Any, row: Any) -> Any:
+    from sqlalchemy import inspect
+
+    key = inspect(type(row)).get_property_by_column(col).key
+    if key in inspect(row).unloaded:
+        raise ValueError(f"{col.table.name}.{col.name} is not loaded")
+    v = getattr(row, key)
+    if spec is not None and col.name in spec.digests:
+        return _digest(v)
+    if v is None:
+        return None
+    t = col.type
+    # only values the column gives back unchanged (a whole number in a float column comes back a float)
+    if isinstance(t, Float) and type(v) in (int, float):
+        return float(v)
+    if isinstance(t, Boolean) and type(v) is bool:
+        return v
+    if isinstance(t, Integer) and type(v) is int:
+        return v
+    if isinstance(t, String) and type(v) is str:  # Text is a String
+        return v
+    if isinstance(t, DateTime) and type(v) is dt.datetime and v.tzinfo is None:
+        return _value(v)
+    if isinstance(t, Date) and type(v) is dt.date:
+        return _value(v)
+    raise ValueError(f"{col.table.name}.{col.name}: {type(v).__name__} in a {t} column")
 
 
 @dataclass

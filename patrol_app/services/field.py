@@ -21,7 +21,7 @@ from gis.roads import RoadNetwork
 from patrol_app.clock import utc_now as _utcnow  # the one clock; call sites keep their name
 from patrol_app.config import get_settings
 from patrol_app.domain.rules import Perm, Status, allowed
-from patrol_app.services import audit
+from patrol_app.services import audit, audit_state
 from patrol_app.services.errors import FieldError, ServiceError, ValidationFailed
 from patrol_app.services.record_filter import adcode_condition
 from patrol_app.services.records import (
@@ -396,6 +396,19 @@ def _ground_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     return math.hypot((lon2 - lon1) * k * math.cos(math.radians((lat1 + lat2) / 2)), (lat2 - lat1) * k)
 
 
+#: the incident's columns that are NULL unless written (no default anywhere): set so, the new row's every value
+#: is in hand for its audit state instead of unknown to the ORM
+_UNSET_NULLS = {
+    c.key: None
+    for c in Incident.__table__.columns
+    if c.nullable
+    and not c.primary_key
+    and c.default is None
+    and c.server_default is None
+    and c.key not in ("client_token", "client_id", "updated_at")  # written by ``_new_incident`` itself
+}
+
+
 def log_incident(
     session: Session,
     actor: User,
@@ -413,6 +426,34 @@ def log_incident(
     if existing is not None:
         require_county(actor, existing.adcode)
         return existing
+    return _new_incident(session, actor, county, raw, photos, client_token, client_id)[0]
+
+
+def log_device_incident(
+    session: Session, actor: User, raw: dict[str, Any], client_id: str
+) -> tuple[Incident, list[Incident]]:
+    """A device's new incident (the JSON API): :func:`log_incident` without photos, for a ``client_id`` the
+    caller has just looked up in this transaction (:func:`by_client_id`, not asked again: a record made
+    meanwhile under the same id fails the unique constraint, and the transaction rolls back), with the open
+    incidents it may duplicate (:func:`find_duplicates`). Those are read before the audit entry, so that the
+    chain's head — which every writer of every app server waits for — is locked only for the entry and the
+    commit."""
+    require(actor, Perm.LOG_INCIDENT)
+    county = write_county(actor)
+    inc, dups = _new_incident(session, actor, county, raw, (), None, client_id, duplicates=True)
+    return inc, dups
+
+
+def _new_incident(
+    session: Session,
+    actor: User,
+    county: str,
+    raw: dict[str, Any],
+    photos: Sequence[Any],
+    client_token: str | None,
+    client_id: str | None,
+    duplicates: bool = False,
+) -> tuple[Incident, list[Incident]]:
     net = store_network(session, county)
     errors: list[FieldError] = []
     if raw.get("measure") in ("order_correct", "责令限期改正") and not raw.get("deadline"):
@@ -434,7 +475,7 @@ def log_incident(
         )  # never invent a basis: the officer states it
     if errors:
         raise ValidationFailed(errors)
-    rec = clean[0]
+    rec = {**_UNSET_NULLS, **clean[0]}  # every column in hand (NULL, as the database would make it)
     now = _utcnow()
     inc = Incident(
         **rec,
@@ -460,10 +501,33 @@ def log_incident(
     session.add(ev)
     session.flush()
     ids = _attach_photos(session, actor, inc.id, ev.id, photos)
-    audit.record(
-        session, actor, "incident.create", "incident", inc.id, after={**incident_dict(inc), "photos": ids}
+    dups = (
+        [
+            d
+            for d in find_duplicates(
+                session, actor, inc.type_code, inc.road_code, inc.chainage_m, inc.lon, inc.lat
+            )
+            if d.id != inc.id
+        ]
+        if duplicates
+        else []
     )
-    return inc
+    state = None
+    if not photos:  # the rows just written are the whole state: not read back (the same value, see the test)
+        try:
+            state = audit_state.state_in_hand("incident", inc, {"events": [ev], "photos": []})
+        except ValueError:
+            state = None
+    audit.record(
+        session,
+        actor,
+        "incident.create",
+        "incident",
+        inc.id,
+        after={**incident_dict(inc), "photos": ids},
+        state=state,
+    )
+    return inc, dups
 
 
 def _attach_photos(

@@ -596,12 +596,19 @@ def patrol_json(s: Any, p: Patrol) -> dict[str, Any]:
     }
 
 
-def incident_json(s: Any, inc: Incident, actor: User, lang: str) -> dict[str, Any]:
+def incident_json(
+    s: Any, inc: Incident, actor: User, lang: str, photos: list[Any] | None = None
+) -> dict[str, Any]:
+    """An incident as the API answers it; ``photos`` its photo rows when the caller knows them (a record just
+    created without any), else read."""
     from patrol_app.domain.catalog import BY_CODE
     from patrol_app.io.exports import can_see_parties, mask_name, mask_phone
     from patrol_app.storage.models import Photo
 
-    photos = s.execute(select(Photo).where(Photo.incident_id == inc.id).order_by(Photo.id)).scalars()
+    if photos is None:
+        photos = list(
+            s.execute(select(Photo).where(Photo.incident_id == inc.id).order_by(Photo.id)).scalars()
+        )
     see = can_see_parties(actor)
     vt = BY_CODE.get(inc.type_code)
     return {
@@ -888,11 +895,11 @@ async def incident_create(request: Request) -> Response:
             raw.update(road=road, stake=stake, side=side, offset_m=offset)
         if has_point and side:
             raw["side"] = side  # checked, though a located point's side is the server's answer
-        inc = fs.log_incident(s, c.user, raw, client_id=cid)
-        out = incident_json(s, inc, c.user, lang)
+        # looked up above (``existing``): a new record, without photos
+        inc, dups = fs.log_device_incident(s, c.user, raw, client_id=cid)
+        out = incident_json(s, inc, c.user, lang, photos=[])
         out["relocated"] = _relocated(inc, device_road, device_chainage)
-        dups = fs.find_duplicates(s, c.user, inc.type_code, inc.road_code, inc.chainage_m, inc.lon, inc.lat)
-        out["possible_duplicates"] = [d.id for d in dups if d.id != inc.id]
+        out["possible_duplicates"] = [d.id for d in dups]
         return 201, out
 
     status, body = await run_in_threadpool(writing(work), request)
