@@ -430,7 +430,7 @@ def log_incident(
 
 
 def log_device_incident(
-    session: Session, actor: User, raw: dict[str, Any], client_id: str
+    session: Session, actor: User, raw: dict[str, Any], client_id: str | None
 ) -> tuple[Incident, list[Incident]]:
     """A device's new incident (the JSON API): :func:`log_incident` without photos, for a ``client_id`` the
     caller has just looked up in this transaction (:func:`by_client_id`, not asked again: a record made
