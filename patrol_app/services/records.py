@@ -673,6 +673,12 @@ class Spool:
             pickle.dump(records, self._file, pickle.HIGHEST_PROTOCOL)
             self.count += len(records)
 
+    def add_pickled(self, blob: bytes, count: int) -> None:
+        """Records pickled already (by a worker process: see :func:`_check_incidents`)."""
+        if count:
+            self._file.write(blob)
+            self.count += count
+
     def chunks(self) -> Iterator[list[Any]]:
         self._file.seek(0)
         while True:
@@ -1003,11 +1009,11 @@ def _validate_sheet(
             for chunk in iter(lambda: list(itertools.islice(rows, CHUNK)), [])
         )
         job = _IncidentCheck(net, now, dist, sh.columns, sh.name)
-        for records, errs, n in ordered_map(_check_incidents, job, chunks, jobs):
+        for blob, count, head, errs, n in ordered_map(_check_incidents, job, chunks, jobs):
             info["rows"] += n
             shown = preview.setdefault("incidents", [])
-            shown += [dict(r) for r in records[: PREVIEW_ROWS - len(shown)]]
-            check.incidents.add(records)
+            shown += head[: PREVIEW_ROWS - len(shown)]
+            check.incidents.add_pickled(blob, count)
             errors.extend(errs)
             if on_chunk is not None:
                 on_chunk(n)
@@ -1053,6 +1059,9 @@ class _IncidentCheck:
 
 def _check_incidents(
     job: _IncidentCheck, rows: list[tuple[int, dict[str, Any]]]
-) -> tuple[list[dict[str, Any]], list[FieldError], int]:
+) -> tuple[bytes, int, list[dict[str, Any]], list[FieldError], int]:
+    """One chunk checked: its good records pickled for the spool (once, where they were made: a worker's result
+    is not unpickled and pickled again), the first of them for the preview, its problems, its row count."""
     good, errs = validate_incidents(rows, job.net, job.now, job.dist, job.columns, job.sheet)
-    return good, errs, len(rows)
+    blob = pickle.dumps(good, pickle.HIGHEST_PROTOCOL) if good else b""
+    return blob, len(good), [dict(r) for r in good[:PREVIEW_ROWS]], errs, len(rows)
