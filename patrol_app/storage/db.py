@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -20,6 +20,7 @@ from patrol_app.config import get_settings
 from patrol_app.storage.canonical import canonical_json as _canonical
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 #: How long a writer waits for SQLite's write lock before giving up with "busy, try again".
@@ -211,6 +212,26 @@ def _replica_session(read_url: str) -> Session | None:
     return session
 
 
+def read_stale(fn: Callable[[Session], T], url: str | None = None) -> T:
+    """``fn(session)`` on a reading session that may be a second behind (:func:`read_session` with
+    ``stale_ok``); when the replica goes away in the middle of it (stopped, restarted: the connection is cut), ``fn``
+    runs again on the primary, so a replica's outage never fails a read. ``fn`` only reads: running it twice is
+    harmless."""
+    from sqlalchemy.exc import DBAPIError
+
+    replica = False
+    try:
+        with read_session(url, stale_ok=True) as s:
+            replica = s.info.get("replica", False)
+            return fn(s)
+    except DBAPIError as exc:
+        if not (replica and exc.connection_invalidated):
+            raise
+        log.warning("read replica dropped the connection; reading from the primary")
+    with read_session(url) as s:
+        return fn(s)
+
+
 @contextmanager
 def read_session(url: str | None = None, stale_ok: bool = False) -> Iterator[Session]:
     """A session for reading only (never commits; never takes SQLite's write lock). Objects read stay usable
@@ -223,6 +244,8 @@ def read_session(url: str | None = None, stale_ok: bool = False) -> Iterator[Ses
     read_url = replica_url(url) if stale_ok else None
     if read_url:
         session = _replica_session(read_url)
+        if session is not None:
+            session.info["replica"] = True
     if session is None:
         session = _factory(url or get_settings().db_url, True)()
     session.info["reading"] = True  # never commits: a write it needs (an audit entry) goes elsewhere

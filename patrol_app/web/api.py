@@ -48,7 +48,7 @@ from patrol_app.config import get_settings
 from patrol_app.i18n import t
 from patrol_app.services import sessions
 from patrol_app.services.errors import PermissionDenied, ServiceError, ValidationFailed
-from patrol_app.storage.db import read_session, session_scope
+from patrol_app.storage.db import read_session, read_stale, session_scope
 from patrol_app.storage.models import Incident, Patrol, User
 from patrol_app.web.cookies import clear_session_cookie, set_session_cookie
 
@@ -1089,8 +1089,9 @@ async def report(request: Request) -> Response:
 
         require(c.user, Perm.EXPORT)  # on the primary's view of the account, before any work
         username = c.user.username
-        with read_session(stale_ok=True) as r:
-            return render(build_report(r, get_user(r, username), Period.year_to_date(year)), "json")
+        return read_stale(
+            lambda r: render(build_report(r, get_user(r, username), Period.year_to_date(year)), "json")
+        )
 
     body = await run_in_threadpool(reading(work), request)
     return Response(body, media_type="application/json", headers={"Cache-Control": "private, no-cache"})

@@ -22,7 +22,7 @@ from patrol_app.services.errors import ServiceError
 from patrol_app.services.roads import invented_network
 from patrol_app.services.roads import network as store_network
 from patrol_app.services.users import get_user
-from patrol_app.storage.db import read_session
+from patrol_app.storage.db import read_session, read_stale
 from patrol_app.storage.models import User
 from patrol_app.ui.common import batch_filter, county_choice, err, lang, network, page_user, tr
 
@@ -46,7 +46,7 @@ SEGMENTS_M = (200, 500, 1000)
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
 def figures(stamp: str, db_url: str, username: str, f: mapdata.MapFilter, segment_m: int):
-    with read_session(db_url, stale_ok=True) as s:
+    def read(s):
         actor = get_user(s, username)
         net = store_network(s, _county_of(actor, f))
         return (
@@ -54,6 +54,8 @@ def figures(stamp: str, db_url: str, username: str, f: mapdata.MapFilter, segmen
             mapdata.road_coverage(s, actor, net, f),
             mapdata.hotspots(s, actor, f, segment_m, network=net),
         )
+
+    return read_stale(read, db_url)
 
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
@@ -70,10 +72,11 @@ def map_layers(
     lang_: str,
     bm: maps.Basemap,
 ):
-    with read_session(db_url, stale_ok=True) as s:
+    def read(s):
         actor = get_user(s, username)
-        points = mapdata.incident_points(s, actor, f)
-        net = store_network(s, _county_of(actor, f))
+        return mapdata.incident_points(s, actor, f), store_network(s, _county_of(actor, f))
+
+    points, net = read_stale(read, db_url)
     layers = maps.incident_layers(
         points,
         net,

@@ -24,7 +24,7 @@ from patrol_app.reports.writers import FORMATS as REPORT_FORMATS
 from patrol_app.reports.writers import MIME as REPORT_MIME
 from patrol_app.services.errors import ServiceError
 from patrol_app.services.stats import default_year, years_with_data
-from patrol_app.storage.db import read_session
+from patrol_app.storage.db import read_session, read_stale
 from patrol_app.ui.common import batch_filter, county_choice, err, lang, md_escape, page_user, tr
 
 
@@ -40,8 +40,9 @@ def _report(
 ) -> Report:
     from patrol_app.services.users import get_user
 
-    with read_session(url, stale_ok=True) as s:
-        return build_report(s, get_user(s, username), Period(start, end), batch, county)
+    return read_stale(
+        lambda s: build_report(s, get_user(s, username), Period(start, end), batch, county), url
+    )
 
 
 @st.cache_data(ttl=120, show_spinner=False, max_entries=32)
@@ -51,8 +52,7 @@ def _report_file(
     from patrol_app.reports.writers import render
 
     report = _report(url, start, end, username, role, county)
-    with read_session(url, stale_ok=True) as s:
-        return render(report, fmt, lng, session=s)
+    return read_stale(lambda s: render(report, fmt, lng, session=s), url)
 
 
 @st.cache_data(ttl=120, show_spinner=False, max_entries=16)
@@ -71,10 +71,8 @@ def _export_file(
     from patrol_app.io.exports import export_bytes
     from patrol_app.services.users import get_user
 
-    with read_session(
-        url, stale_ok=True
-    ) as s:  # each click is recorded by _downloaded, not this cached build
-        return export_bytes(
+    return read_stale(  # each click is recorded by _downloaded, not this cached build
+        lambda s: export_bytes(
             s,
             get_user(s, username),
             kind,
@@ -82,7 +80,9 @@ def _export_file(
             ExportFilter(start, end, batch=batch, county=county),
             lng,
             audited=False,
-        )
+        ),
+        url,
+    )
 
 
 def _downloaded(
@@ -102,8 +102,7 @@ def _map_png(
     from patrol_app.reports.figure import report_map_png
 
     report = _report(url, start, end, username, role, county)
-    with read_session(url, stale_ok=True) as s:
-        return report_map_png(s, report, lng)
+    return read_stale(lambda s: report_map_png(s, report, lng), url)
 
 
 st.title(tr("report.title"))
