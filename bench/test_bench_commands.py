@@ -57,6 +57,20 @@ def _env(data_dir: Path) -> dict[str, str]:
     return env
 
 
+def _locate_batch(d: Path) -> list[str]:
+    """``patrol locate --batch points.csv --out ours.csv`` in ``d``."""
+    return [
+        sys.executable,
+        "-m",
+        "patrol_app.cli",
+        "locate",
+        "--batch",
+        str(d / "points.csv"),
+        "--out",
+        str(d / "ours.csv"),
+    ]
+
+
 def _timed(cmd: list[str], env: dict[str, str], times: list[float]) -> subprocess.CompletedProcess[str]:
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
@@ -116,16 +130,7 @@ def test_locate_batch_100k_against_geopandas(benchmark, locate_inputs):
 
     def both() -> None:
         _timed(
-            [
-                sys.executable,
-                "-m",
-                "patrol_app.cli",
-                "locate",
-                "--batch",
-                str(d / "points.csv"),
-                "--out",
-                str(d / "ours.csv"),
-            ],
+            _locate_batch(d),
             env,
             ours,
         )
@@ -212,16 +217,7 @@ def test_locate_batch_1m_against_100k_segments(benchmark, province_locate_inputs
 
     def run() -> None:
         _timed(
-            [
-                sys.executable,
-                "-m",
-                "patrol_app.cli",
-                "locate",
-                "--batch",
-                str(d / "points.csv"),
-                "--out",
-                str(d / "ours.csv"),
-            ],
+            _locate_batch(d),
             env,
             times,
         )

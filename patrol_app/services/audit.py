@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -117,50 +116,13 @@ def append_entries(
     else:
         last_id, last_hash, last_mac = head[0], head[1], head[2] or GENESIS
     ts = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    chain = _Chain(last_id, last_hash, last_mac)
-    for rows in _entry_rows(chain, key, ts, actor_id, label, action, items):
-        insert_many(conn, AuditEntry.__table__, rows)
-    if chain.last_id != last_id:
-        conn.execute(
-            update(h)
-            .where(h.c.id == 1)
-            .values(last_id=chain.last_id, last_hash=chain.last_hash, last_mac=chain.last_mac)
-        )
-    return chain.last_id
-
-
-_ROWS_PER_INSERT = 2000
-
-
-@dataclass
-class _Chain:
-    """The head of the chain as entries are sealed: the last entry's number, hash and MAC."""
-
-    last_id: int
-    last_hash: str
-    last_mac: str
-
-
-def _entry_rows(
-    chain: _Chain,
-    key: bytes,
-    ts: dt.datetime,
-    actor_id: int | None,
-    label: str,
-    action: str,
-    items: list[tuple[str, str, Any, Any, Any]],
-) -> Iterator[list[dict[str, Any]]]:
-    """The audit rows of ``items``, numbered, hashed and sealed after ``chain`` (which follows them), in lists
-    of :data:`_ROWS_PER_INSERT`."""
     ts_text = json.dumps(ts.isoformat(timespec="microseconds"))
     head_text = ",".join(json.dumps(v, ensure_ascii=False) for v in (actor_id, label, action))
     seal = mac_function(key)
     sha = hashlib.sha256
-    last_id, last_hash, last_mac = chain.last_id, chain.last_hash, chain.last_mac
     rows: list[dict[str, Any]] = []
-    shared: dict[
-        int, str | None
-    ] = {}  # one encoding of a value all the entries share (a bulk import's ``after``)
+    # one encoding of a value all the entries share (a bulk import's ``after``)
+    shared: dict[int, str | None] = {}
     for entity, entity_id, before, after, state in items:
         if id(after) not in shared:
             shared[id(after)] = _encoded(_jsonable(after))
@@ -195,13 +157,12 @@ def _entry_rows(
             }
         )
         last_hash, last_mac = hh, mac
-        if len(rows) == _ROWS_PER_INSERT:
-            chain.last_id, chain.last_hash, chain.last_mac = last_id, last_hash, last_mac
-            yield rows
-            rows = []
-    chain.last_id, chain.last_hash, chain.last_mac = last_id, last_hash, last_mac
     if rows:
-        yield rows
+        insert_many(conn, AuditEntry.__table__, rows)
+        conn.execute(
+            update(h).where(h.c.id == 1).values(last_id=last_id, last_hash=last_hash, last_mac=last_mac)
+        )
+    return last_id
 
 
 def _append(session: Session, actor: User, action: str, items: list[tuple[str, str, Any, Any, Any]]) -> int:

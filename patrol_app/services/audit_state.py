@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -268,20 +268,31 @@ def state_in_hand(entity: str, row: Any, children: dict[str, Sequence[Any]]) -> 
     compares it with :func:`states` on SQLite and PostgreSQL. Raises ValueError for a value the read could give
     back differently (an aware time, an unloaded column): the caller reads the state instead."""
     spec = SPECS[entity]
-    d = {c: _in_hand(spec, spec.table.c[c], row) for c in _columns(spec)}
+    d = {
+        col.name: _in_hand(spec, col, v) for col, v in _loaded(row, [spec.table.c[c] for c in _columns(spec)])
+    }
     for ch in spec.children:
-        rows = children.get(ch.key, ())
-        d[ch.key] = [[_in_hand(None, ch.table.c[c], r) for c in ch.columns] for r in rows]
+        cols = [ch.table.c[c] for c in ch.columns]
+        d[ch.key] = [
+            [_in_hand(None, col, v) for col, v in _loaded(r, cols)] for r in children.get(ch.key, ())
+        ]
     return d
 
 
-def _in_hand(spec: Spec | None, col: Any, row: Any) -> Any:
+def _loaded(row: Any, cols: Sequence[Any]) -> Iterator[tuple[Any, Any]]:
+    """(column, value) of ``row``'s ``cols``, each loaded already (ValueError for one that is not): the mapper and
+    the row's unloaded attributes looked up once per row."""
     from sqlalchemy import inspect
 
-    key = inspect(type(row)).get_property_by_column(col).key
-    if key in inspect(row).unloaded:
-        raise ValueError(f"{col.table.name}.{col.name} is not loaded")
-    v = getattr(row, key)
+    mapper, unloaded = inspect(type(row)), inspect(row).unloaded
+    for col in cols:
+        key = mapper.get_property_by_column(col).key
+        if key in unloaded:
+            raise ValueError(f"{col.table.name}.{col.name} is not loaded")
+        yield col, getattr(row, key)
+
+
+def _in_hand(spec: Spec | None, col: Any, v: Any) -> Any:
     if spec is not None and col.name in spec.digests:
         return _digest(v)
     if v is None:

@@ -1018,31 +1018,30 @@ def _validate_sheet(
             if on_chunk is not None:
                 on_chunk(n)
         return info
-    while chunk := list(itertools.islice(rows, CHUNK)):
+    while chunk := list(itertools.islice(rows, CHUNK)):  # patrols
         info["rows"] += len(chunk)
-        if sh.kind == "patrols":
-            good: list[Any] = []
-            for r in chunk:
-                rec, errs = validate_patrol(r.values, net, now, sh.columns, r.row, sh.name)
-                if rec:
-                    good.append(rec)
-                    if rec.flags and flagged is not None:
-                        flagged.append(
-                            FieldError(
-                                sh.columns.get("personnel", "personnel"),
-                                "patrol.flag.few_personnel",
-                                {"count": rec.personnel},
-                                r.row,
-                                sh.name,
-                            )
+        good: list[Any] = []
+        for r in chunk:
+            rec, errs = validate_patrol(r.values, net, now, sh.columns, r.row, sh.name)
+            if rec:
+                good.append(rec)
+                if rec.flags and flagged is not None:
+                    flagged.append(
+                        FieldError(
+                            sh.columns.get("personnel", "personnel"),
+                            "patrol.flag.few_personnel",
+                            {"count": rec.personnel},
+                            r.row,
+                            sh.name,
                         )
-                errors.extend(errs)
-            shown = preview.setdefault("patrols", [])
-            shown += [
-                {**r.__dict__, "date": r.date.isoformat(), "roads": "、".join(r.roads)}
-                for r in good[: PREVIEW_ROWS - len(shown)]
-            ]
-            check.patrols.add(good)
+                    )
+            errors.extend(errs)
+        shown = preview.setdefault("patrols", [])
+        shown += [
+            {**r.__dict__, "date": r.date.isoformat(), "roads": "、".join(r.roads)}
+            for r in good[: PREVIEW_ROWS - len(shown)]
+        ]
+        check.patrols.add(good)
         if on_chunk is not None:
             on_chunk(len(chunk))
     return info

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event
 
 from patrol_app.services import audit_state
 from patrol_app.storage.canonical import canonical_json
 from patrol_app.storage.db import read_session
-from patrol_app.storage.models import AuditEntry
 from tests.api.conftest import incident_body, patrol_body
 
 #: session + user (one query), the client_id, the patrol by its client_id, the network's version, the incident,
@@ -80,13 +79,8 @@ def test_created_incidents_record_the_state_read_back(store, officer):
         ids.append(r.json()["id"])
     with read_session() as s:
         read = audit_state.states(s.connection(), "incident", ids)
+        recorded = audit_state.recorded_states(s.connection())
         for i in ids:
-            recorded = s.execute(
-                select(AuditEntry.state)
-                .where(AuditEntry.entity == "incident", AuditEntry.entity_id == str(i))
-                .order_by(AuditEntry.id.desc())
-                .limit(1)
-            ).scalar_one()
-            text = recorded if isinstance(recorded, str) else canonical_json(recorded)
+            text = recorded[("incident", str(i))]
             assert json.loads(text) == read[str(i)]
             assert text == canonical_json(read[str(i)])

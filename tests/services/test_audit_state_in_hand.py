@@ -16,7 +16,7 @@ from patrol_app.services.roads import network
 from patrol_app.services.users import get_user
 from patrol_app.storage import db
 from patrol_app.storage.canonical import canonical_json
-from patrol_app.storage.models import AuditEntry, Incident, IncidentEvent
+from patrol_app.storage.models import Incident, IncidentEvent
 from tests.conftest import postgres_demo_store
 
 
@@ -76,14 +76,9 @@ def _check_store(url: str) -> None:
         made.append(inc.id)
     with db.read_session(url) as s:
         read = audit_state.states(s.connection(), "incident", made)
+        recorded = audit_state.recorded_states(s.connection())
         for i in made:
-            text = s.execute(
-                select(AuditEntry.state)
-                .where(AuditEntry.entity == "incident", AuditEntry.entity_id == str(i))
-                .order_by(AuditEntry.id.desc())
-                .limit(1)
-            ).scalar_one()
-            text = text if isinstance(text, str) else canonical_json(text)
+            text = recorded[("incident", str(i))]
             assert text == canonical_json(read[str(i)]), json.loads(text)
         assert audit.verify(s).ok
 
